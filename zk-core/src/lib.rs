@@ -1,0 +1,1 @@
+//! zk-core (being written).
