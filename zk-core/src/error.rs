@@ -1,0 +1,246 @@
+//! The one error type of the client.
+
+use crate::proto::{DecodeError, PathError};
+use std::sync::Arc;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+macro_rules! server_codes {
+    ( $( $(#[$m:meta])* $v:ident = $n:expr, $msg:expr; )+ ) => {
+        /// Everything that can go wrong. Server error codes each have their own variant
+        /// ([`Error::code`] / [`Error::from_code`] map them both ways); the rest are client-side.
+        #[derive(Debug, Clone, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum Error {
+            $( $(#[$m])* #[error($msg)] $v, )+
+            /// A server error code this client does not know.
+            #[error("unknown ZooKeeper error code {0}")]
+            Unknown(i32),
+
+            /// The connection broke while the request was in flight: the server may or may not
+            /// have applied it. The session may still be alive; the client is reconnecting.
+            #[error("connection lost while the request was in flight; it may or may not have been applied")]
+            ConnectionLoss,
+            /// The session expired (or was closed by someone else): its ephemeral nodes are gone
+            /// and its watches will not fire.
+            #[error("session expired")]
+            SessionExpired,
+            /// The request's deadline passed. If `sent` is true its outcome is unknown;
+            /// if false it never left the client.
+            #[error("request timed out ({})", if *sent { "after it was sent; it may or may not have been applied" } else { "before it was sent; it was not applied" })]
+            Timeout {
+                /// Whether the request had been written to a server.
+                sent: bool,
+            },
+            /// The client was closed (or its session task is gone).
+            #[error("client is closed")]
+            Closed,
+            /// Authentication was refused by the server; the client cannot be used any more.
+            #[error("authentication failed")]
+            AuthFailed,
+            /// An I/O error on the connection.
+            #[error("I/O error: {0}")]
+            Io(#[source] Arc<std::io::Error>),
+            /// The server sent something that is not valid ZooKeeper protocol (a bad frame
+            /// length, an undecodable record, an out-of-order reply).
+            #[error("protocol error: {0}")]
+            Protocol(String),
+            /// A path was refused before anything was sent.
+            #[error(transparent)]
+            BadPath(#[from] PathError),
+            /// Data larger than the configured maximum was refused before anything was sent.
+            #[error("data of {len} bytes exceeds the maximum of {max} bytes")]
+            DataTooLarge {
+                /// Length of the data.
+                len: usize,
+                /// Configured maximum.
+                max: usize,
+            },
+            /// An argument was refused before anything was sent.
+            #[error("invalid argument: {0}")]
+            InvalidArgument(String),
+            /// A `multi` transaction was not applied: op `index` failed with `error`. Nothing in
+            /// the transaction took effect.
+            #[error("transaction failed at op {index}: {error}")]
+            TransactionFailed {
+                /// Position of the first failing op.
+                index: usize,
+                /// Its error.
+                error: Box<Error>,
+            },
+            /// Could not connect to any server within the time allowed.
+            #[error("could not connect: {0}")]
+            ConnectFailed(String),
+        }
+
+        impl Error {
+            /// The ZooKeeper error code this error corresponds to, for server codes and the
+            /// client-side codes ZooKeeper defines (connection loss -4, operation timeout -7,
+            /// session expired -112, auth failed -115). `None` for purely client-side errors.
+            pub fn code(&self) -> Option<i32> {
+                match self {
+                    $( Error::$v => Some($n), )+
+                    Error::Unknown(c) => Some(*c),
+                    Error::ConnectionLoss => Some(-4),
+                    Error::Timeout { .. } => Some(-7),
+                    Error::SessionExpired => Some(-112),
+                    Error::AuthFailed => Some(-115),
+                    Error::TransactionFailed { error, .. } => error.code(),
+                    _ => None,
+                }
+            }
+
+            /// The error for a server code. `0` is not an error; it maps to
+            /// `Unknown(0)`.
+            pub fn from_code(code: i32) -> Error {
+                match code {
+                    $( $n => Error::$v, )+
+                    -4 => Error::ConnectionLoss,
+                    -7 => Error::Timeout { sent: true },
+                    -112 => Error::SessionExpired,
+                    -115 => Error::AuthFailed,
+                    c => Error::Unknown(c),
+                }
+            }
+        }
+    };
+}
+
+server_codes! {
+    /// -1: a server-side system error.
+    SystemError = -1, "system error";
+    /// -2: a runtime inconsistency; inside a failed multi, the ops after the failing one.
+    RuntimeInconsistency = -2, "runtime inconsistency (op not executed because another op in the transaction failed)";
+    /// -3: a data inconsistency.
+    DataInconsistency = -3, "data inconsistency";
+    /// -5: the server could not (un)marshal the request.
+    MarshallingError = -5, "marshalling error";
+    /// -6: the server does not implement this operation (or the feature is disabled).
+    Unimplemented = -6, "operation is unimplemented or disabled on the server";
+    /// -8: the server refused the arguments.
+    BadArguments = -8, "bad arguments";
+    /// -12: unknown session.
+    UnknownSession = -12, "unknown session";
+    /// -13: a reconfig would leave no quorum.
+    NewConfigNoQuorum = -13, "new configuration has no quorum";
+    /// -14: another reconfig is in progress.
+    ReconfigInProgress = -14, "reconfiguration in progress";
+    /// -100: generic API error.
+    ApiError = -100, "API error";
+    /// -101: the node does not exist.
+    NoNode = -101, "node does not exist";
+    /// -102: not authorized.
+    NoAuth = -102, "not authorized";
+    /// -103: version mismatch.
+    BadVersion = -103, "version mismatch";
+    /// -108: ephemeral nodes cannot have children.
+    NoChildrenForEphemerals = -108, "ephemeral nodes cannot have children";
+    /// -110: the node already exists.
+    NodeExists = -110, "node already exists";
+    /// -111: the node has children.
+    NotEmpty = -111, "node has children";
+    /// -113: invalid callback.
+    InvalidCallback = -113, "invalid callback";
+    /// -114: invalid ACL.
+    InvalidAcl = -114, "invalid ACL";
+    /// -118: the session moved to another server.
+    SessionMoved = -118, "session moved to another server";
+    /// -119: a write was sent to a read-only server.
+    NotReadOnly = -119, "server is read-only";
+    /// -120: ephemeral created on a local session.
+    EphemeralOnLocalSession = -120, "cannot create an ephemeral node on a local session";
+    /// -121: no such watch.
+    NoWatcher = -121, "no such watcher";
+    /// -122: request timed out on the server.
+    RequestTimeout = -122, "request timed out on the server";
+    /// -123: reconfig is disabled.
+    ReconfigDisabled = -123, "reconfiguration is disabled";
+    /// -124: the session was closed because SASL auth is required.
+    SessionClosedRequireSaslAuth = -124, "session closed: SASL authentication required";
+    /// -125: a quota was exceeded.
+    QuotaExceeded = -125, "quota exceeded";
+    /// -127: the server throttled the request.
+    ThrottledOp = -127, "operation throttled by the server";
+}
+
+impl Error {
+    /// Whether retrying the same operation may succeed: connection loss, timeouts, server-side
+    /// throttling and request timeouts. Session expiry is *not* included: a new session is
+    /// needed, which recipes decide about (see `zk-recipes`' retry policy).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionLoss
+                | Error::Timeout { .. }
+                | Error::ThrottledOp
+                | Error::RequestTimeout
+                | Error::Io(_)
+        )
+    }
+
+    /// Whether the operation may have been applied although it failed: its reply was lost
+    /// (connection loss, or a timeout after it was sent). A caller of a non-idempotent write must
+    /// check before trying again.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(self, Error::ConnectionLoss | Error::Timeout { sent: true })
+    }
+
+    /// Whether the session is gone (expired, auth failed, or the client closed): ephemeral
+    /// nodes and watches of the session are gone.
+    pub fn is_session_dead(&self) -> bool {
+        matches!(
+            self,
+            Error::SessionExpired | Error::AuthFailed | Error::Closed
+        )
+    }
+
+    pub(crate) fn io(e: std::io::Error) -> Error {
+        Error::Io(Arc::new(e))
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Protocol(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_both_ways() {
+        let known = [
+            -1, -2, -3, -4, -5, -6, -7, -8, -12, -13, -14, -100, -101, -102, -103, -108, -110,
+            -111, -112, -113, -114, -115, -118, -119, -120, -121, -122, -123, -124, -125, -127,
+        ];
+        for c in known {
+            let e = Error::from_code(c);
+            assert!(!matches!(e, Error::Unknown(_)), "{c} unknown");
+            assert_eq!(e.code(), Some(c), "{c}");
+        }
+        assert!(matches!(Error::from_code(-9), Error::Unknown(-9)));
+        assert_eq!(Error::from_code(-9).code(), Some(-9));
+    }
+
+    #[test]
+    fn helpers() {
+        assert!(Error::ConnectionLoss.is_retryable());
+        assert!(Error::ConnectionLoss.may_have_been_applied());
+        assert!(!Error::Timeout { sent: false }.may_have_been_applied());
+        assert!(!Error::NoNode.is_retryable());
+        assert!(Error::SessionExpired.is_session_dead());
+        assert!(!Error::SessionExpired.is_retryable());
+        let io = Error::io(std::io::Error::other("x"));
+        assert!(std::error::Error::source(&io).is_some());
+        assert!(Error::ConnectionLoss.to_string().contains("may or may not"));
+    }
+}
