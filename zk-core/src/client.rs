@@ -1,0 +1,943 @@
+//! The cloneable [`Client`] handle and its builder.
+
+use crate::codec::DEFAULT_MAX_FRAME_LEN;
+use crate::error::{Error, Result};
+use crate::multi::{read_results, write_results, Op, OpResult, ReadOp, ReadResult};
+use crate::proto::{
+    validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
+    CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
+    IntRecord, MultiRequest, MultiResponse, OpCode, PathModeRequest, PathRecord,
+    PathVersionRequest, PathWatchRequest, Record, SetAclRequest, SetDataRequest, Stat,
+    StatResponse, StringsResponse, WatcherType, WhoAmIResponse, MAX_TTL_MS,
+};
+use crate::session::hosts::parse_connect_string;
+use crate::session::transport::{Connector, TcpConnector};
+use crate::session::{request_frame, Command, Config, PendingRequest, Reply, Session, SharedState};
+use crate::state::{State, StateStream, Status};
+use crate::watch::{OneshotWatcher, PersistentWatcher, WatchKind, WatchRequest};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// Default largest node data accepted for writes: 1 MiB - 1, the server's `jute.maxbuffer`.
+pub const DEFAULT_MAX_DATA_LEN: usize = 0xfffff;
+
+/// Configures and connects a [`Client`].
+///
+/// ```no_run
+/// # async fn f() -> zk_core::Result<()> {
+/// use std::time::Duration;
+/// let client = zk_core::Client::builder("10.0.0.1:2181,10.0.0.2:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .auth("digest", "user:secret")
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    connect_string: String,
+    session_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    can_be_read_only: bool,
+    reconnect_after_expiry: bool,
+    auth: Vec<(String, Vec<u8>)>,
+    max_data_len: usize,
+    max_frame_len: usize,
+    request_timeout: Option<Duration>,
+    default_acl: Vec<Acl>,
+    connector: Arc<dyn Connector>,
+    reconnect_jitter: Duration,
+    close_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// Session timeout to ask for (the server clamps it to its min/max; default 10 s).
+    pub fn session_timeout(mut self, t: Duration) -> Self {
+        self.session_timeout = t;
+        self
+    }
+
+    /// How long [`connect`](Self::connect) waits for the first session (default: the session
+    /// timeout).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self
+    }
+
+    /// Accept read-only servers (an ensemble member that lost quorum and runs with
+    /// `readonlymode.enabled`). While connected read-only the client keeps looking for a
+    /// read-write server. Default false.
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.can_be_read_only = allowed;
+        self
+    }
+
+    /// After the session is LOST (expired), start a new session (the default, as kazoo does).
+    /// With `false`, LOST is terminal: every later request fails with
+    /// [`Error::SessionExpired`].
+    pub fn reconnect_after_expiry(mut self, yes: bool) -> Self {
+        self.reconnect_after_expiry = yes;
+        self
+    }
+
+    /// Authentication sent on every connection (e.g. `("digest", "user:password")`).
+    pub fn auth(mut self, scheme: impl Into<String>, credential: impl Into<Vec<u8>>) -> Self {
+        self.auth.push((scheme.into(), credential.into()));
+        self
+    }
+
+    /// Largest node data accepted for writes; larger writes fail before anything is sent
+    /// (default 1 MiB - 1, what the server accepts by default).
+    pub fn max_data_len(mut self, n: usize) -> Self {
+        self.max_data_len = n;
+        self
+    }
+
+    /// Largest frame accepted from a server (default 16 MiB); a larger length prefix is a
+    /// protocol error on that connection.
+    pub fn max_frame_len(mut self, n: usize) -> Self {
+        self.max_frame_len = n;
+        self
+    }
+
+    /// Deadline applied to every request that has none of its own (default: none; a request
+    /// waits through reconnects until the session is lost).
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = Some(t);
+        self
+    }
+
+    /// ACL for nodes created without an explicit one (default: open to everyone, as kazoo).
+    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.default_acl = acl;
+        self
+    }
+
+    /// How the client opens connections (default: plain TCP).
+    pub fn connector(mut self, c: impl Connector) -> Self {
+        self.connector = Arc::new(c);
+        self
+    }
+
+    /// Upper bound of the random pause before each reconnect (default 100 ms), which spreads
+    /// the reconnects of many clients after a server failure.
+    pub fn reconnect_jitter(mut self, t: Duration) -> Self {
+        self.reconnect_jitter = t;
+        self
+    }
+
+    /// Connects, waiting for the first session.
+    ///
+    /// # Errors
+    /// A bad connect string; [`Error::ConnectFailed`] if no server answered within the connect
+    /// timeout; [`Error::AuthFailed`].
+    pub async fn connect(self) -> Result<Client> {
+        let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
+        if self.session_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "session timeout must be positive".into(),
+            ));
+        }
+        let cfg = Arc::new(Config {
+            hosts,
+            chroot: chroot.clone(),
+            session_timeout: self.session_timeout,
+            can_be_read_only: self.can_be_read_only,
+            reconnect_after_expiry: self.reconnect_after_expiry,
+            max_frame_len: self.max_frame_len,
+            connector: self.connector,
+            reconnect_jitter: self.reconnect_jitter,
+            cycle_pause: Duration::from_secs(1),
+            close_timeout: self.close_timeout,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (status_tx, status_rx) = watch::channel(Status::initial(self.session_timeout));
+        let shared = Arc::new(SharedState {
+            subscribers: Mutex::new(Vec::new()),
+            terminal: Mutex::new(None),
+        });
+        let mut session = Session::new(cfg, rx, status_tx, shared.clone());
+        let mut auth_waiters = Vec::new();
+        for (scheme, auth) in self.auth {
+            let (atx, arx) = oneshot::channel();
+            session_auth(&mut session, scheme, auth, atx);
+            auth_waiters.push(arx);
+        }
+        tokio::spawn(session.run());
+        let client = Client {
+            inner: Arc::new(Inner {
+                tx,
+                status: status_rx,
+                shared,
+                chroot,
+                max_data_len: self.max_data_len,
+                default_acl: self.default_acl,
+                request_timeout: self.request_timeout,
+            }),
+            deadline: None,
+        };
+        let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        let mut st = client.inner.status.clone();
+        let ok = tokio::time::timeout(
+            wait,
+            st.wait_for(|s| {
+                s.state == State::Connected
+                    || s.keeper_state == crate::proto::KeeperState::AuthFailed
+            }),
+        )
+        .await;
+        match ok {
+            Ok(Ok(s)) if s.state == State::Connected => {}
+            Ok(Ok(_)) => return Err(Error::AuthFailed),
+            Ok(Err(_)) => return Err(client.terminal_error()),
+            Err(_) => {
+                return Err(Error::ConnectFailed(format!(
+                    "no server of {:?} established a session within {} ms",
+                    self.connect_string,
+                    wait.as_millis()
+                )))
+            }
+        }
+        for w in auth_waiters {
+            match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(client.terminal_error()),
+            }
+        }
+        Ok(client)
+    }
+}
+
+fn session_auth(
+    session: &mut Session,
+    scheme: String,
+    auth: Vec<u8>,
+    reply: oneshot::Sender<Result<()>>,
+) {
+    session.queue_auth(scheme, auth, reply);
+}
+
+struct Inner {
+    tx: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<Status>,
+    shared: Arc<SharedState>,
+    chroot: Chroot,
+    max_data_len: usize,
+    default_acl: Vec<Acl>,
+    request_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    In(Duration),
+    At(Instant),
+}
+
+/// A handle to one ZooKeeper session. Cheap to clone; all clones share the session. The
+/// session is closed (`closeSession`, so its ephemeral nodes vanish at once) by
+/// [`close`](Client::close) or when the last clone is dropped.
+///
+/// Operations take paths relative to the chroot of the connect string, check them (and data
+/// sizes) before sending, and may be issued concurrently from many tasks: they are pipelined on
+/// one connection and answered in the order they were sent.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    deadline: Option<Deadline>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.inner.status.borrow();
+        f.debug_struct("Client")
+            .field("session_id", &format_args!("{:#x}", s.session_id))
+            .field("state", &s.state)
+            .field("chroot", &self.inner.chroot.as_str())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with default settings. See [`Client::builder`] for more.
+    ///
+    /// ```no_run
+    /// # async fn f() -> zk_core::Result<()> {
+    /// let client = zk_core::Client::connect("127.0.0.1:2181").await?;
+    /// let (data, stat) = client.get_data("/zookeeper/config").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// See [`ClientBuilder::connect`].
+    pub async fn connect(connect_string: &str) -> Result<Client> {
+        Client::builder(connect_string).connect().await
+    }
+
+    /// A builder for `connect_string` (`host1:port1,host2:port2/optional/chroot`).
+    pub fn builder(connect_string: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            connect_string: connect_string.into(),
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: None,
+            can_be_read_only: false,
+            reconnect_after_expiry: true,
+            auth: Vec::new(),
+            max_data_len: DEFAULT_MAX_DATA_LEN,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            request_timeout: None,
+            default_acl: Acl::open_unsafe(),
+            connector: Arc::new(TcpConnector),
+            reconnect_jitter: Duration::from_millis(100),
+            close_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// A handle to the same session whose requests each fail with [`Error::Timeout`] if not
+    /// answered within `t` of being issued (including time spent waiting for a reconnect).
+    pub fn with_timeout(&self, t: Duration) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            deadline: Some(Deadline::In(t)),
+        }
+    }
+
+    /// A handle to the same session whose requests fail with [`Error::Timeout`] at `deadline`.
+    pub fn with_deadline(&self, deadline: Instant) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            deadline: Some(Deadline::At(deadline)),
+        }
+    }
+
+    // ----------------------------------------------------------------- state
+
+    /// The current coarse state.
+    pub fn state(&self) -> State {
+        self.inner.status.borrow().state
+    }
+
+    /// The current detailed status.
+    pub fn status(&self) -> Status {
+        self.inner.status.borrow().clone()
+    }
+
+    /// The current session id (0 if none).
+    pub fn session_id(&self) -> i64 {
+        self.inner.status.borrow().session_id
+    }
+
+    /// A `watch` channel of the latest status (intermediate states may be skipped; use
+    /// [`state_stream`](Self::state_stream) to see every transition).
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.inner.status.clone()
+    }
+
+    /// Every state transition from now on.
+    pub fn state_stream(&self) -> StateStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.shared.subscribers.lock().unwrap().push(tx);
+        StateStream { rx }
+    }
+
+    /// Waits until the state is `state`, or fails with [`Error::Timeout`] after `timeout`,
+    /// or with the terminal error if the client stops.
+    pub async fn wait_for_state(&self, state: State, timeout: Option<Duration>) -> Result<()> {
+        let mut rx = self.inner.status.clone();
+        let fut = rx.wait_for(|s| s.state == state);
+        let res = match timeout {
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| Error::Timeout { sent: false })?,
+            None => fut.await,
+        };
+        res.map(|_| ()).map_err(|_| self.terminal_error())
+    }
+
+    /// The session id and password, e.g. to hand to a test kit that expires sessions.
+    pub fn session_credentials(&self) -> (i64, Vec<u8>) {
+        let s = self.inner.status.borrow();
+        (s.session_id, s.password.clone())
+    }
+
+    /// The chroot of the connect string, if any.
+    pub fn chroot(&self) -> Option<&str> {
+        self.inner.chroot.as_str()
+    }
+
+    // ----------------------------------------------------------------- plumbing
+
+    fn terminal_error(&self) -> Error {
+        self.inner
+            .shared
+            .terminal
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Error::Closed)
+    }
+
+    fn server_path(&self, path: &str, sequential: bool) -> Result<String> {
+        validate_path(path, sequential)?;
+        Ok(self.inner.chroot.to_server(path))
+    }
+
+    fn check_data(&self, data: &[u8]) -> Result<()> {
+        if data.len() > self.inner.max_data_len {
+            return Err(Error::DataTooLarge {
+                len: data.len(),
+                max: self.inner.max_data_len,
+            });
+        }
+        Ok(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline {
+            Some(Deadline::At(t)) => Some(t),
+            Some(Deadline::In(d)) => Some(Instant::now() + d),
+            None => self.inner.request_timeout.map(|d| Instant::now() + d),
+        }
+    }
+
+    /// Sends a request and waits for its reply (whatever its error code).
+    async fn request(
+        &self,
+        op: OpCode,
+        body: &impl Record,
+        watch: Option<WatchRequest>,
+    ) -> Result<Reply> {
+        let frame = request_frame(op, body);
+        if frame.len() - 4 > self.inner.max_data_len + 64 * 1024 {
+            return Err(Error::InvalidArgument(format!(
+                "request of {} bytes is larger than a server accepts",
+                frame.len()
+            )));
+        }
+        let deadline = self.deadline();
+        let sent = deadline.map(|_| Arc::new(AtomicBool::new(false)));
+        let (tx, rx) = oneshot::channel();
+        let pending = PendingRequest {
+            frame,
+            op,
+            watch,
+            reply: tx,
+            sent: sent.clone(),
+        };
+        if self.inner.tx.send(Command::Request(pending)).is_err() {
+            return Err(self.terminal_error());
+        }
+        let res = match deadline {
+            None => rx.await,
+            Some(d) => match tokio::time::timeout_at(d, rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let sent = sent.is_some_and(|s| s.load(Ordering::Acquire));
+                    return Err(Error::Timeout { sent });
+                }
+            },
+        };
+        match res {
+            Ok(r) => r,
+            Err(_) => Err(self.terminal_error()),
+        }
+    }
+
+    /// Sends a request; a non-zero error code becomes `Err`.
+    async fn call(
+        &self,
+        op: OpCode,
+        body: &impl Record,
+        watch: Option<WatchRequest>,
+    ) -> Result<Bytes> {
+        let r = self.request(op, body, watch).await?;
+        if r.header.err != 0 {
+            return Err(Error::from_code(r.header.err));
+        }
+        Ok(r.body)
+    }
+
+    // ----------------------------------------------------------------- writes
+
+    /// Creates a node with the default ACL; returns its actual path (with the sequence suffix
+    /// for sequential modes). Containers and TTL nodes use their own opcodes; TTL nodes need
+    /// `extendedTypesEnabled=true` on the server.
+    ///
+    /// # Errors
+    /// [`Error::NodeExists`], [`Error::NoNode`] (parent missing),
+    /// [`Error::NoChildrenForEphemerals`], [`Error::NoAuth`], [`Error::BadPath`],
+    /// [`Error::DataTooLarge`], [`Error::Unimplemented`] (TTL disabled), ...
+    pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
+        self.create_with_acl(path, data, mode, &self.inner.default_acl)
+            .await
+            .map(|(p, _)| p)
+    }
+
+    /// Like [`create`](Self::create), also returning the new node's Stat.
+    pub async fn create_with_stat(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        self.create_with_acl(path, data, mode, &self.inner.default_acl)
+            .await
+    }
+
+    /// Creates a node with an explicit ACL; returns its path and Stat.
+    pub async fn create_with_acl(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+        acl: &[Acl],
+    ) -> Result<(String, Stat)> {
+        let spath = self.server_path(path, mode.is_sequential())?;
+        self.check_data(data)?;
+        if acl.is_empty() {
+            return Err(Error::InvalidArgument("the ACL must not be empty".into()));
+        }
+        let body = match mode.ttl() {
+            Some(ttl) => {
+                let ms = ttl.as_millis();
+                if ms == 0 || ms > MAX_TTL_MS as u128 {
+                    return Err(Error::InvalidArgument(format!(
+                        "TTL must be between 1 ms and {MAX_TTL_MS} ms"
+                    )));
+                }
+                let req = CreateTtlRequest {
+                    path: spath,
+                    data: data.to_vec(),
+                    acl: acl.to_vec(),
+                    flags: mode.flags(),
+                    ttl: ms as i64,
+                };
+                self.call(OpCode::CreateTtl, &req, None).await?
+            }
+            None => {
+                let req = CreateRequest {
+                    path: spath,
+                    data: data.to_vec(),
+                    acl: acl.to_vec(),
+                    flags: mode.flags(),
+                };
+                self.call(mode.opcode(), &req, None).await?
+            }
+        };
+        let r = Create2Response::from_bytes(&body)?;
+        Ok((self.inner.chroot.to_client(&r.path), r.stat))
+    }
+
+    /// Creates `path` and any missing parents as empty persistent nodes; existing nodes are
+    /// fine (kazoo's `ensure_path`).
+    pub async fn ensure_path(&self, path: &str) -> Result<()> {
+        validate_path(path, false)?;
+        if path == "/" {
+            return Ok(());
+        }
+        // fast path: it exists
+        if self.exists(path).await?.is_some() {
+            return Ok(());
+        }
+        let mut cur = String::new();
+        for comp in path[1..].split('/') {
+            cur.push('/');
+            cur.push_str(comp);
+            match self.create(&cur, b"", CreateMode::Persistent).await {
+                Ok(_) | Err(Error::NodeExists) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a node if its version matches (`None`: any version).
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NotEmpty`], [`Error::NoAuth`], ...
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let req = PathVersionRequest {
+            path: self.server_path(path, false)?,
+            version: version.unwrap_or(-1),
+        };
+        self.call(OpCode::Delete, &req, None).await.map(|_| ())
+    }
+
+    /// Deletes a node and everything below it (children first). Nodes that vanish meanwhile
+    /// are fine.
+    pub async fn delete_recursive(&self, path: &str) -> Result<()> {
+        validate_path(path, false)?;
+        let mut stack = vec![(path.to_owned(), false)];
+        while let Some((p, expanded)) = stack.pop() {
+            if !expanded {
+                match self.get_children(&p).await {
+                    Ok(children) if !children.is_empty() => {
+                        stack.push((p.clone(), true));
+                        for c in children {
+                            let cp = if p == "/" {
+                                format!("/{c}")
+                            } else {
+                                format!("{p}/{c}")
+                            };
+                            stack.push((cp, false));
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(Error::NoNode) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            if p == "/" {
+                continue;
+            }
+            match self.delete(&p, None).await {
+                Ok(()) | Err(Error::NoNode) => {}
+                Err(Error::NotEmpty) => stack.push((p, false)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a node's data if its version matches (`None`: any); returns the new Stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], [`Error::DataTooLarge`], ...
+    pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
+        self.check_data(data)?;
+        let req = SetDataRequest {
+            path: self.server_path(path, false)?,
+            data: data.to_vec(),
+            version: version.unwrap_or(-1),
+        };
+        let body = self.call(OpCode::SetData, &req, None).await?;
+        Ok(StatResponse::from_bytes(&body)?.stat)
+    }
+
+    /// Sets a node's ACL if its ACL version matches (`None`: any); returns the new Stat.
+    pub async fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Result<Stat> {
+        if acl.is_empty() {
+            return Err(Error::InvalidArgument("the ACL must not be empty".into()));
+        }
+        let req = SetAclRequest {
+            path: self.server_path(path, false)?,
+            acl: acl.to_vec(),
+            version: version.unwrap_or(-1),
+        };
+        let body = self.call(OpCode::SetAcl, &req, None).await?;
+        Ok(StatResponse::from_bytes(&body)?.stat)
+    }
+
+    /// Applies `ops` atomically. On failure nothing was applied and the error says which op
+    /// failed: [`Error::TransactionFailed`] `{ index, error }`.
+    ///
+    /// ```no_run
+    /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+    /// use zk_core::{CreateMode, Op};
+    /// // write only while our lock node still exists (fencing)
+    /// client.multi(vec![
+    ///     Op::check("/locks/job/_c_lock-0000000003", None),
+    ///     Op::set_data("/job/state", b"done".to_vec(), None),
+    /// ]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let mut req = MultiRequest::default();
+        for op in &ops {
+            let seq = matches!(op, Op::Create { mode, .. } if mode.is_sequential());
+            validate_path(op.path(), seq)?;
+            match op {
+                Op::Create {
+                    data, mode, acl, ..
+                } => {
+                    self.check_data(data)?;
+                    if acl.as_ref().is_some_and(|a| a.is_empty()) {
+                        return Err(Error::InvalidArgument("the ACL must not be empty".into()));
+                    }
+                    if let Some(ttl) = mode.ttl() {
+                        if ttl.is_zero() || ttl.as_millis() > MAX_TTL_MS as u128 {
+                            return Err(Error::InvalidArgument("TTL out of range".into()));
+                        }
+                    }
+                }
+                Op::SetData { data, .. } => self.check_data(data)?,
+                _ => {}
+            }
+            req.ops
+                .push(op.to_wire(&self.inner.chroot, &self.inner.default_acl));
+        }
+        if req.ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = self.call(OpCode::Multi, &req, None).await?;
+        let resp = MultiResponse::from_bytes(&body)?;
+        if resp.results.len() != ops.len() {
+            return Err(Error::Protocol(format!(
+                "{} results for {} ops",
+                resp.results.len(),
+                ops.len()
+            )));
+        }
+        write_results(resp.results, &self.inner.chroot)
+    }
+
+    // ----------------------------------------------------------------- reads
+
+    /// The node's Stat, or `None` if it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        self.exists_inner(path, None).await
+    }
+
+    /// Like [`exists`](Self::exists), leaving a one-shot watch: fires on creation if the node
+    /// is missing, on data change or deletion if it exists.
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
+        let spath = self.server_path(path, false)?;
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Exists, spath);
+        let stat = self.exists_inner(path, Some(w)).await?;
+        Ok((stat, rx))
+    }
+
+    async fn exists_inner(&self, path: &str, watch: Option<WatchRequest>) -> Result<Option<Stat>> {
+        let req = PathWatchRequest {
+            path: self.server_path(path, false)?,
+            watch: watch.is_some(),
+        };
+        match self.call(OpCode::Exists, &req, watch).await {
+            Ok(body) => Ok(Some(StatResponse::from_bytes(&body)?.stat)),
+            Err(Error::NoNode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The node's data and Stat.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`], [`Error::NoAuth`], ...
+    pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat)> {
+        self.get_data_inner(path, None).await
+    }
+
+    /// Like [`get_data`](Self::get_data), leaving a one-shot watch that fires on data change or
+    /// deletion. No watch is left if the node does not exist.
+    pub async fn get_data_watch(&self, path: &str) -> Result<(Vec<u8>, Stat, OneshotWatcher)> {
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Data, self.server_path(path, false)?);
+        let (d, s) = self.get_data_inner(path, Some(w)).await?;
+        Ok((d, s, rx))
+    }
+
+    async fn get_data_inner(
+        &self,
+        path: &str,
+        watch: Option<WatchRequest>,
+    ) -> Result<(Vec<u8>, Stat)> {
+        let req = PathWatchRequest {
+            path: self.server_path(path, false)?,
+            watch: watch.is_some(),
+        };
+        let body = self.call(OpCode::GetData, &req, watch).await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((r.data, r.stat))
+    }
+
+    /// The node's ACL and Stat.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        let req = PathRecord {
+            path: self.server_path(path, false)?,
+        };
+        let body = self.call(OpCode::GetAcl, &req, None).await?;
+        let r = GetAclResponse::from_bytes(&body)?;
+        Ok((r.acl, r.stat))
+    }
+
+    /// The node's child names, unsorted.
+    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        self.children_inner(OpCode::GetChildren, path, None)
+            .await
+            .map(|(c, _)| c)
+    }
+
+    /// Like [`get_children`](Self::get_children), leaving a one-shot watch that fires when a
+    /// child is created or deleted, or the node is deleted.
+    pub async fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatcher)> {
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Child, self.server_path(path, false)?);
+        let (c, _) = self
+            .children_inner(OpCode::GetChildren, path, Some(w))
+            .await?;
+        Ok((c, rx))
+    }
+
+    /// The node's child names and its own Stat.
+    pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        let (c, s) = self
+            .children_inner(OpCode::GetChildren2, path, None)
+            .await?;
+        Ok((c, s.unwrap_or_default()))
+    }
+
+    /// Like [`get_children2`](Self::get_children2), with a one-shot child watch.
+    pub async fn get_children2_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Child, self.server_path(path, false)?);
+        let (c, s) = self
+            .children_inner(OpCode::GetChildren2, path, Some(w))
+            .await?;
+        Ok((c, s.unwrap_or_default(), rx))
+    }
+
+    async fn children_inner(
+        &self,
+        op: OpCode,
+        path: &str,
+        watch: Option<WatchRequest>,
+    ) -> Result<(Vec<String>, Option<Stat>)> {
+        let req = PathWatchRequest {
+            path: self.server_path(path, false)?,
+            watch: watch.is_some(),
+        };
+        let body = self.call(op, &req, watch).await?;
+        if op == OpCode::GetChildren2 {
+            let r = GetChildren2Response::from_bytes(&body)?;
+            Ok((r.children, Some(r.stat)))
+        } else {
+            Ok((StringsResponse::from_bytes(&body)?.items, None))
+        }
+    }
+
+    /// Several reads in one round trip; each succeeds or fails on its own.
+    pub async fn multi_read(&self, ops: Vec<ReadOp>) -> Result<Vec<Result<ReadResult>>> {
+        let mut req = MultiRequest::default();
+        for op in &ops {
+            validate_path(op.path(), false)?;
+            req.ops.push(op.to_wire(&self.inner.chroot));
+        }
+        if req.ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body = self.call(OpCode::MultiRead, &req, None).await?;
+        read_results(MultiResponse::from_bytes(&body)?.results)
+    }
+
+    /// Waits until the server this client is connected to has caught up with the leader on
+    /// `path`.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let req = PathRecord {
+            path: self.server_path(path, false)?,
+        };
+        self.call(OpCode::Sync, &req, None).await.map(|_| ())
+    }
+
+    /// Paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        validate_path(prefix, false)?;
+        let req = PathRecord {
+            path: self.inner.chroot.to_server(prefix),
+        };
+        let body = self.call(OpCode::GetEphemerals, &req, None).await?;
+        let mut v: Vec<String> = StringsResponse::from_bytes(&body)?
+            .items
+            .into_iter()
+            .map(|p| self.inner.chroot.to_client(&p))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Number of all descendants of `path`.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        let req = PathRecord {
+            path: self.server_path(path, false)?,
+        };
+        let body = self.call(OpCode::GetAllChildrenNumber, &req, None).await?;
+        Ok(IntRecord::from_bytes(&body)?.value)
+    }
+
+    /// The identities the server associates with this session.
+    pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
+        let body = self.call(OpCode::WhoAmI, &Empty, None).await?;
+        Ok(WhoAmIResponse::from_bytes(&body)?.client_info)
+    }
+
+    // ----------------------------------------------------------------- watches
+
+    /// Adds a persistent watch (every data and child event on `path`) or a persistent
+    /// recursive one (created / deleted / data-changed events on `path` and its whole
+    /// subtree). The watch is re-registered after every reconnect on the same session.
+    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
+        let spath = self.server_path(path, false)?;
+        let (w, stream) = WatchRequest::persistent(mode, spath.clone(), path.to_owned());
+        let req = PathModeRequest {
+            path: spath,
+            mode: mode.code(),
+        };
+        self.call(OpCode::AddWatch, &req, Some(w)).await?;
+        Ok(stream)
+    }
+
+    /// Removes this session's watches of `kind` on `path`, on the server and here; the
+    /// removed one-shot watchers resolve with a `DataWatchRemoved` / `ChildWatchRemoved` event,
+    /// removed persistent streams end.
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] if the server has no such watch.
+    pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let spath = self.server_path(path, false)?;
+        let req = PathModeRequest {
+            path: spath.clone(),
+            mode: kind.code(),
+        };
+        let unwatch = WatchRequest::remove(kind, spath);
+        self.call(OpCode::RemoveWatches, &req, Some(unwatch))
+            .await
+            .map(|_| ())
+    }
+
+    // ----------------------------------------------------------------- session
+
+    /// Adds authentication to the session (e.g. `("digest", "user:password")`); it is re-sent
+    /// after every reconnect.
+    ///
+    /// # Errors
+    /// [`Error::AuthFailed`] (the server then closes the session, and the client stops).
+    pub async fn add_auth(&self, scheme: &str, credential: &[u8]) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Auth {
+            scheme: scheme.to_owned(),
+            auth: credential.to_vec(),
+            reply: tx,
+        };
+        if self.inner.tx.send(cmd).is_err() {
+            return Err(self.terminal_error());
+        }
+        rx.await.unwrap_or_else(|_| Err(self.terminal_error()))
+    }
+
+    /// Closes the session (its ephemeral nodes are deleted at once) and stops the client; every
+    /// clone fails with [`Error::Closed`] afterwards. Requests already sent are answered first.
+    pub async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Command::Close { reply: tx }).is_err() {
+            return Ok(());
+        }
+        let _ = rx.await;
+        Ok(())
+    }
+}
+
+/// An empty request body (`whoAmI`).
+struct Empty;
+
+impl Record for Empty {
+    fn write(&self, _: &mut crate::proto::Writer<'_>) {}
+    fn read(
+        _: &mut crate::proto::Reader<'_>,
+    ) -> std::result::Result<Self, crate::proto::DecodeError> {
+        Ok(Empty)
+    }
+}

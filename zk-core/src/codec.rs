@@ -1,0 +1,145 @@
+//! Framing: every message, both directions, is a 4-byte big-endian length and that many bytes.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Default largest frame accepted from a server: 16 MiB. The server itself caps what it
+/// *accepts* at `jute.maxbuffer` (1 MiB - 1) but not what it sends (a 1 MiB node plus its Stat
+/// is a little over that, a large `getChildren` can be more).
+pub const DEFAULT_MAX_FRAME_LEN: usize = 16 << 20;
+
+/// At most this much is reserved ahead of bytes actually arriving, whatever length a frame
+/// claims: a garbage length below the maximum cannot make the client allocate it up front.
+const MAX_RESERVE: usize = 64 << 10;
+
+/// Length-prefixed frame codec. Decoding yields the payload without its length; encoding
+/// prepends the length.
+#[derive(Debug, Clone)]
+pub struct FrameCodec {
+    max_len: usize,
+}
+
+/// A frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix is negative or above the limit.
+    #[error("frame length {len} outside 0..={max}")]
+    BadLength {
+        /// The claimed length.
+        len: i64,
+        /// The limit.
+        max: usize,
+    },
+    /// Transport error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl FrameCodec {
+    /// A codec refusing frames longer than `max_len`.
+    pub fn new(max_len: usize) -> Self {
+        FrameCodec { max_len }
+    }
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec::new(DEFAULT_MAX_FRAME_LEN)
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        if len < 0 || len as usize > self.max_len {
+            return Err(FrameError::BadLength {
+                len: len as i64,
+                max: self.max_len,
+            });
+        }
+        let len = len as usize;
+        if src.len() < 4 + len {
+            let missing = 4 + len - src.len();
+            src.reserve(missing.min(MAX_RESERVE));
+            return Ok(None);
+        }
+        src.advance(4);
+        Ok(Some(src.split_to(len)))
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+        if item.len() > self.max_len {
+            return Err(FrameError::BadLength {
+                len: item.len() as i64,
+                max: self.max_len,
+            });
+        }
+        dst.reserve(4 + item.len());
+        dst.put_i32(item.len() as i32);
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(stream: &[u8], split: usize) -> Vec<Vec<u8>> {
+        let mut c = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in [&stream[..split], &stream[split..]] {
+            buf.extend_from_slice(chunk);
+            while let Some(f) = c.decode(&mut buf).unwrap() {
+                out.push(f.to_vec());
+            }
+        }
+        assert!(buf.is_empty());
+        out
+    }
+
+    #[test]
+    fn every_split_point_decodes_the_same() {
+        let mut c = FrameCodec::default();
+        let mut s = BytesMut::new();
+        for p in [&b"hello"[..], b"", b"\x00\x01\x02"] {
+            c.encode(Bytes::copy_from_slice(p), &mut s).unwrap();
+        }
+        let whole = frames(&s, s.len());
+        assert_eq!(whole, vec![b"hello".to_vec(), vec![], vec![0, 1, 2]]);
+        for i in 0..=s.len() {
+            assert_eq!(frames(&s, i), whole, "split at {i}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_negative_lengths_are_errors() {
+        let mut c = FrameCodec::new(10);
+        let mut b = BytesMut::from(&[0u8, 0, 0, 11][..]);
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(FrameError::BadLength { len: 11, .. })
+        ));
+        let mut b = BytesMut::from(&[0xffu8, 0xff, 0xff, 0xff][..]);
+        assert!(c.decode(&mut b).is_err());
+    }
+
+    #[test]
+    fn claimed_length_is_not_reserved_up_front() {
+        let mut c = FrameCodec::default();
+        let mut b = BytesMut::from(&[0x00u8, 0xf0, 0x00, 0x00, 1][..]); // claims 15 MiB
+        assert!(c.decode(&mut b).unwrap().is_none());
+        assert!(b.capacity() < 1 << 20, "reserved {}", b.capacity());
+    }
+}

@@ -1,0 +1,171 @@
+//! Connect strings and the host rotation.
+
+use crate::error::{Error, Result};
+use crate::proto::Chroot;
+use rand::seq::SliceRandom;
+use std::fmt;
+
+/// One server address from a connect string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostAddr {
+    /// Host name or IP (IPv6 without brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl fmt::Display for HostAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Default client port.
+pub const DEFAULT_PORT: u16 = 2181;
+
+/// Parses `host1:port1,host2:port2/optional/chroot`. A host without a port gets 2181; IPv6
+/// addresses go in brackets (`[::1]:2181`).
+pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
+    let s = s.trim();
+    let (hosts_part, chroot) = match s.find('/') {
+        Some(i) => (&s[..i], Chroot::new(&s[i..])?),
+        None => (s, Chroot::none()),
+    };
+    let mut hosts = Vec::new();
+    for item in hosts_part.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let bad = || Error::InvalidArgument(format!("bad host {item:?} in connect string {s:?}"));
+        let (host, port) = if let Some(rest) = item.strip_prefix('[') {
+            let end = rest.find(']').ok_or_else(bad)?;
+            let host = &rest[..end];
+            let port = match &rest[end + 1..] {
+                "" => DEFAULT_PORT,
+                p => p
+                    .strip_prefix(':')
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(bad)?,
+            };
+            (host.to_owned(), port)
+        } else {
+            match item.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
+                None => (item.to_owned(), DEFAULT_PORT),
+            }
+        };
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        hosts.push(HostAddr { host, port });
+    }
+    if hosts.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "connect string {s:?} names no host"
+        )));
+    }
+    Ok((hosts, chroot))
+}
+
+/// Round-robin over a shuffled host list (the Java client's `StaticHostProvider`).
+#[derive(Debug)]
+pub(crate) struct HostRing {
+    hosts: Vec<HostAddr>,
+    next: usize,
+    /// Attempts since the last successful connection.
+    failed_in_row: usize,
+}
+
+impl HostRing {
+    pub(crate) fn new(mut hosts: Vec<HostAddr>) -> Self {
+        hosts.shuffle(&mut rand::thread_rng());
+        HostRing {
+            hosts,
+            next: 0,
+            failed_in_row: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// The next host, and whether a whole cycle has failed since the last success (the caller
+    /// then pauses before trying again).
+    pub(crate) fn next_host(&mut self) -> (HostAddr, bool) {
+        let h = self.hosts[self.next % self.hosts.len()].clone();
+        self.next = (self.next + 1) % self.hosts.len();
+        let cycle_done = self.failed_in_row > 0 && self.failed_in_row % self.hosts.len() == 0;
+        self.failed_in_row += 1;
+        (h, cycle_done)
+    }
+
+    pub(crate) fn connected(&mut self) {
+        self.failed_in_row = 0;
+    }
+
+    /// Moves `host` to be tried next.
+    pub(crate) fn prefer(&mut self, host: &HostAddr) {
+        if let Some(i) = self.hosts.iter().position(|h| h == host) {
+            self.next = i;
+        }
+    }
+
+    pub(crate) fn others(&self, current: &HostAddr) -> Vec<HostAddr> {
+        self.hosts
+            .iter()
+            .filter(|h| *h != current)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_strings() {
+        let (h, c) = parse_connect_string("a:1,b:2/app/x").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(
+            h[1],
+            HostAddr {
+                host: "b".into(),
+                port: 2
+            }
+        );
+        assert_eq!(c.as_str(), Some("/app/x"));
+        let (h, c) = parse_connect_string("[::1]:2182,localhost").unwrap();
+        assert_eq!(h[0].host, "::1");
+        assert_eq!(h[0].to_string(), "[::1]:2182");
+        assert_eq!(h[1].port, 2181);
+        assert_eq!(c, Chroot::none());
+        assert!(parse_connect_string("").is_err());
+        assert!(parse_connect_string("a:x").is_err());
+        assert!(parse_connect_string("a:1/bad/").is_err());
+        assert!(parse_connect_string("/app").is_err());
+    }
+
+    #[test]
+    fn ring_cycles_and_reports_full_cycles() {
+        let (h, _) = parse_connect_string("a:1,b:2,c:3").unwrap();
+        let mut r = HostRing::new(h);
+        let mut seen = std::collections::HashSet::new();
+        let mut cycles = 0;
+        for _ in 0..6 {
+            let (h, c) = r.next_host();
+            seen.insert(h);
+            cycles += c as usize;
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(cycles, 1); // the 4th attempt starts the second cycle
+        r.connected();
+        assert!(!r.next_host().1);
+    }
+}

@@ -1,0 +1,101 @@
+//! Connection and session state, as users observe it.
+
+use crate::proto::KeeperState;
+use futures::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The three states kazoo users know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Connected to a server; the session is alive (possibly on a read-only server: see
+    /// [`Status::keeper_state`]).
+    Connected,
+    /// The connection is gone but the session may still be alive: ephemeral nodes and watches
+    /// may survive if the client reconnects before the session timeout. A lock holder should
+    /// treat its lock as doubtful.
+    Suspended,
+    /// There is no session: it expired, the client was closed, authentication failed, or no
+    /// session was ever established. Ephemeral nodes of the old session are gone.
+    Lost,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Connected => "CONNECTED",
+            State::Suspended => "SUSPENDED",
+            State::Lost => "LOST",
+        })
+    }
+}
+
+/// A snapshot of the session: the coarse [`State`] and the details behind it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Coarse state.
+    pub state: State,
+    /// Detailed state: `SyncConnected`, `ConnectedReadOnly`, `Disconnected`, `Expired`,
+    /// `AuthFailed` or `Closed`.
+    pub keeper_state: KeeperState,
+    /// Current (or last) session id; 0 before the first session.
+    pub session_id: i64,
+    /// Session timeout the server granted (the requested one before the first connect).
+    pub session_timeout: Duration,
+    /// Counts sessions: 1 for the first, +1 each time a new session replaces a lost one.
+    pub generation: u64,
+    /// The server this status refers to (`host:port`), when connected.
+    pub server: Option<String>,
+    pub(crate) password: Vec<u8>,
+}
+
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the session password is left out on purpose
+        f.debug_struct("Status")
+            .field("state", &self.state)
+            .field("keeper_state", &self.keeper_state)
+            .field("session_id", &format_args!("{:#x}", self.session_id))
+            .field("session_timeout", &self.session_timeout)
+            .field("generation", &self.generation)
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl Status {
+    pub(crate) fn initial(timeout: Duration) -> Status {
+        Status {
+            state: State::Lost,
+            keeper_state: KeeperState::Disconnected,
+            session_id: 0,
+            session_timeout: timeout,
+            generation: 0,
+            server: None,
+            password: vec![0; 16],
+        }
+    }
+
+    /// Whether the client is connected to a read-only server.
+    pub fn is_read_only(&self) -> bool {
+        self.keeper_state == KeeperState::ConnectedReadOnly
+    }
+}
+
+/// Every state transition from the moment of subscription, none skipped (unlike a `watch`
+/// channel, a brief SUSPENDED between two CONNECTED is always seen). Ends when the client's
+/// session task ends.
+#[derive(Debug)]
+pub struct StateStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<Status>,
+}
+
+impl Stream for StateStream {
+    type Item = Status;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Status>> {
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,509 @@
+//! Watches: the registry the session task keeps (which paths are watched, by whom, how) and the
+//! futures / streams users hold.
+//!
+//! The registry is only touched by the session task, in the order frames arrive, which is what
+//! gives ZooKeeper's ordering guarantee: a watch event is delivered before the reply to any
+//! request that was answered after the change.
+
+use crate::error::{Error, Result};
+use crate::proto::{AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
+use futures::Stream;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::{mpsc, oneshot};
+
+/// A node event delivered to a watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The node it happened to (relative to the client's chroot).
+    pub path: String,
+}
+
+/// A one-shot watch: a future resolving with the first event on the watched node, or with an
+/// error if the session ends first ([`Error::SessionExpired`], [`Error::Closed`],
+/// [`Error::AuthFailed`]).
+///
+/// One-shot watches survive reconnects to the same session: they are re-registered with the
+/// last zxid seen, so a change made while the client was disconnected still fires them.
+/// Dropping the watcher stops delivery (the server-side watch is left to fire into nothing).
+#[derive(Debug)]
+#[must_use = "a watch does nothing unless awaited"]
+pub struct OneshotWatcher {
+    rx: oneshot::Receiver<Result<WatchedEvent>>,
+}
+
+impl Future for OneshotWatcher {
+    type Output = Result<WatchedEvent>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+/// A persistent (or persistent recursive) watch: a stream of every event on the path (or its
+/// subtree). Re-registered after every reconnect on the same session. The stream yields
+/// `Err(..)` once and ends when the session ends.
+///
+/// Events on the server while the client is disconnected are not replayed by ZooKeeper for
+/// persistent watches (unlike one-shot watches); re-read the state after a
+/// [`State::Suspended`](crate::State) → [`State::Connected`](crate::State) transition if that
+/// matters.
+#[derive(Debug)]
+pub struct PersistentWatcher {
+    rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
+    path: String,
+    mode: AddWatchMode,
+    ended: bool,
+}
+
+impl PersistentWatcher {
+    /// The watched path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Persistent or persistent recursive.
+    pub fn mode(&self) -> AddWatchMode {
+        self.mode
+    }
+}
+
+impl Stream for PersistentWatcher {
+    type Item = Result<WatchedEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(Error::Closed)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Which server-side watch a request leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WatchKind {
+    /// getData: data watch.
+    Data,
+    /// exists: data watch if the node exists, exist watch if not.
+    Exists,
+    /// getChildren: child watch.
+    Child,
+    /// addWatch persistent.
+    Persistent,
+    /// addWatch persistent recursive.
+    Recursive,
+    /// removeWatches: on success, drop local registrations of this type.
+    Remove(WatcherType),
+}
+
+pub(crate) enum WatchSender {
+    Oneshot(oneshot::Sender<Result<WatchedEvent>>),
+    Stream(mpsc::UnboundedSender<Result<WatchedEvent>>),
+    None,
+}
+
+/// A watch to register when (and only if) the request succeeds.
+pub(crate) struct WatchRequest {
+    pub kind: WatchKind,
+    /// Server-side path (chroot applied).
+    pub path: String,
+    pub sender: WatchSender,
+}
+
+impl WatchRequest {
+    pub(crate) fn oneshot(kind: WatchKind, path: String) -> (WatchRequest, OneshotWatcher) {
+        let (tx, rx) = oneshot::channel();
+        (
+            WatchRequest {
+                kind,
+                path,
+                sender: WatchSender::Oneshot(tx),
+            },
+            OneshotWatcher { rx },
+        )
+    }
+
+    pub(crate) fn remove(kind: WatcherType, path: String) -> WatchRequest {
+        WatchRequest {
+            kind: WatchKind::Remove(kind),
+            path,
+            sender: WatchSender::None,
+        }
+    }
+
+    pub(crate) fn persistent(
+        mode: AddWatchMode,
+        server_path: String,
+        client_path: String,
+    ) -> (WatchRequest, PersistentWatcher) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let kind = match mode {
+            AddWatchMode::PersistentRecursive => WatchKind::Recursive,
+            _ => WatchKind::Persistent,
+        };
+        (
+            WatchRequest {
+                kind,
+                path: server_path,
+                sender: WatchSender::Stream(tx),
+            },
+            PersistentWatcher {
+                rx,
+                path: client_path,
+                mode,
+                ended: false,
+            },
+        )
+    }
+}
+
+type Oneshots = HashMap<String, Vec<oneshot::Sender<Result<WatchedEvent>>>>;
+type Streams = HashMap<String, Vec<mpsc::UnboundedSender<Result<WatchedEvent>>>>;
+
+/// All watches registered on the session, keyed by server path.
+#[derive(Default)]
+pub(crate) struct Registry {
+    data: Oneshots,
+    exist: Oneshots,
+    child: Oneshots,
+    persistent: Streams,
+    recursive: Streams,
+}
+
+/// Largest sum of path lengths in one SetWatches packet (the Java client's
+/// `SET_WATCHES_MAX_LENGTH`).
+pub(crate) const SET_WATCHES_MAX_LEN: usize = 128 * 1024;
+
+impl Registry {
+    /// Registers a watch after its request succeeded. `node_exists` tells an `exists` whether
+    /// the node was there (data watch) or not (exist watch).
+    pub(crate) fn register(&mut self, w: WatchRequest, node_exists: bool) {
+        match (w.kind, w.sender) {
+            (WatchKind::Data, WatchSender::Oneshot(tx)) => {
+                self.data.entry(w.path).or_default().push(tx)
+            }
+            (WatchKind::Exists, WatchSender::Oneshot(tx)) => {
+                let map = if node_exists {
+                    &mut self.data
+                } else {
+                    &mut self.exist
+                };
+                map.entry(w.path).or_default().push(tx)
+            }
+            (WatchKind::Child, WatchSender::Oneshot(tx)) => {
+                self.child.entry(w.path).or_default().push(tx)
+            }
+            (WatchKind::Persistent, WatchSender::Stream(tx)) => {
+                self.persistent.entry(w.path).or_default().push(tx)
+            }
+            (WatchKind::Recursive, WatchSender::Stream(tx)) => {
+                self.recursive.entry(w.path).or_default().push(tx)
+            }
+            _ => debug_assert!(false, "watch kind and sender do not match"),
+        }
+    }
+
+    /// Delivers a server notification to every watcher it concerns (the rules of the Java
+    /// client's `ZKWatchManager.materialize`). Returns how many watchers received it.
+    pub(crate) fn dispatch(&mut self, ev: EventType, server_path: &str, chroot: &Chroot) -> usize {
+        let event = WatchedEvent {
+            event_type: ev,
+            path: chroot.to_client(server_path),
+        };
+        let mut n = 0;
+        let mut fire = |map: &mut Oneshots| {
+            if let Some(list) = map.remove(server_path) {
+                for tx in list {
+                    if tx.send(Ok(event.clone())).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+        };
+        match ev {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                fire(&mut self.data);
+                fire(&mut self.exist);
+            }
+            EventType::NodeChildrenChanged => fire(&mut self.child),
+            EventType::NodeDeleted => {
+                fire(&mut self.data);
+                fire(&mut self.exist);
+                fire(&mut self.child);
+            }
+            _ => {}
+        }
+        n += send_streams(&mut self.persistent, server_path, &event);
+        if ev != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
+            // the path itself and every ancestor
+            let mut p = server_path;
+            loop {
+                n += send_streams(&mut self.recursive, p, &event);
+                if p == "/" {
+                    break;
+                }
+                p = match p.rfind('/') {
+                    Some(0) => "/",
+                    Some(i) => &p[..i],
+                    None => break,
+                };
+            }
+        }
+        n
+    }
+
+    /// Drops the registrations `kind` on `path` after a successful removeWatches; one-shot
+    /// watchers get the client-side "removed" event, streams end.
+    pub(crate) fn remove(&mut self, kind: WatcherType, path: &str, chroot: &Chroot) {
+        let client_path = chroot.to_client(path);
+        let ev = |t| {
+            Ok(WatchedEvent {
+                event_type: t,
+                path: client_path.clone(),
+            })
+        };
+        let (data, child, persistent) = match kind {
+            WatcherType::Data => (true, false, false),
+            WatcherType::Children => (false, true, false),
+            _ => (true, true, true),
+        };
+        if data {
+            for map in [&mut self.data, &mut self.exist] {
+                for tx in map.remove(path).unwrap_or_default() {
+                    let _ = tx.send(ev(EventType::DataWatchRemoved));
+                }
+            }
+        }
+        if child {
+            for tx in self.child.remove(path).unwrap_or_default() {
+                let _ = tx.send(ev(EventType::ChildWatchRemoved));
+            }
+        }
+        if persistent {
+            for map in [&mut self.persistent, &mut self.recursive] {
+                for tx in map.remove(path).unwrap_or_default() {
+                    let _ = tx.send(ev(EventType::PersistentWatchRemoved));
+                }
+            }
+        }
+    }
+
+    /// Ends every watcher with `err` (session expired, closed, auth failed).
+    pub(crate) fn fail_all(&mut self, err: &Error) {
+        for map in [&mut self.data, &mut self.exist, &mut self.child] {
+            for (_, list) in map.drain() {
+                for tx in list {
+                    let _ = tx.send(Err(err.clone()));
+                }
+            }
+        }
+        for map in [&mut self.persistent, &mut self.recursive] {
+            for (_, list) in map.drain() {
+                for tx in list {
+                    let _ = tx.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Forgets watchers whose receiving side was dropped.
+    pub(crate) fn prune(&mut self) {
+        for map in [&mut self.data, &mut self.exist, &mut self.child] {
+            map.retain(|_, list| {
+                list.retain(|tx| !tx.is_closed());
+                !list.is_empty()
+            });
+        }
+        for map in [&mut self.persistent, &mut self.recursive] {
+            map.retain(|_, list| {
+                list.retain(|tx| !tx.is_closed());
+                !list.is_empty()
+            });
+        }
+    }
+
+    /// Number of distinct (kind, path) registrations.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+            + self.exist.len()
+            + self.child.len()
+            + self.persistent.len()
+            + self.recursive.len()
+    }
+
+    /// The SetWatches packets that re-register everything, in the Java client's order (data,
+    /// exist, child, persistent, recursive), each holding paths while the running sum of path
+    /// lengths is below 128 KiB. A packet with persistent paths is a SetWatches2.
+    pub(crate) fn set_watches_batches(&mut self, relative_zxid: i64) -> Vec<SetWatches> {
+        self.prune();
+        let mut out = Vec::new();
+        let mut cur = SetWatches {
+            relative_zxid,
+            ..Default::default()
+        };
+        let mut len = 0usize;
+        let lists: [(&HashMap<String, _>, u8); 3] =
+            [(&self.data, 0), (&self.exist, 1), (&self.child, 2)];
+        let persistent: [(&Streams, u8); 2] = [(&self.persistent, 3), (&self.recursive, 4)];
+        let mut push = |path: &String, which: u8, out: &mut Vec<SetWatches>| {
+            if len >= SET_WATCHES_MAX_LEN {
+                out.push(std::mem::replace(
+                    &mut cur,
+                    SetWatches {
+                        relative_zxid,
+                        ..Default::default()
+                    },
+                ));
+                len = 0;
+            }
+            len += path.encode_utf16().count();
+            let list = match which {
+                0 => &mut cur.data,
+                1 => &mut cur.exist,
+                2 => &mut cur.child,
+                3 => &mut cur.persistent,
+                _ => &mut cur.persistent_recursive,
+            };
+            list.push(path.clone());
+            if which >= 3 {
+                cur.v2 = true;
+            }
+        };
+        for (map, which) in lists {
+            for path in map.keys() {
+                push(path, which, &mut out);
+            }
+        }
+        for (map, which) in persistent {
+            for path in map.keys() {
+                push(path, which, &mut out);
+            }
+        }
+        if !(cur.data.is_empty()
+            && cur.exist.is_empty()
+            && cur.child.is_empty()
+            && cur.persistent.is_empty()
+            && cur.persistent_recursive.is_empty())
+        {
+            out.push(cur);
+        }
+        out
+    }
+}
+
+fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> usize {
+    let mut n = 0;
+    if let Some(list) = map.get_mut(path) {
+        list.retain(|tx| {
+            let ok = tx.send(Ok(event.clone())).is_ok();
+            n += ok as usize;
+            ok
+        });
+        if list.is_empty() {
+            map.remove(path);
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn reg(r: &mut Registry, kind: WatchKind, path: &str, exists: bool) -> OneshotWatcher {
+        let (w, rx) = WatchRequest::oneshot(kind, path.to_owned());
+        r.register(w, exists);
+        rx
+    }
+
+    #[tokio::test]
+    async fn dispatch_follows_the_java_rules() {
+        let mut r = Registry::default();
+        let chroot = Chroot::none();
+        let data = reg(&mut r, WatchKind::Data, "/a", true);
+        let exist = reg(&mut r, WatchKind::Exists, "/b", false);
+        let child = reg(&mut r, WatchKind::Child, "/a", true);
+        // a child event does not fire the data watch
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/a", &chroot), 1);
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/b", &chroot), 1);
+        assert_eq!(exist.await.unwrap().path, "/b");
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/a", &chroot), 1);
+        assert_eq!(data.await.unwrap().event_type, EventType::NodeDeleted);
+        // one-shot: gone after firing
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/a", &chroot), 0);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn recursive_watches_see_descendants_but_not_child_events() {
+        let mut r = Registry::default();
+        let chroot = Chroot::new("/root").unwrap();
+        let (w, mut s) = WatchRequest::persistent(
+            AddWatchMode::PersistentRecursive,
+            "/root".into(),
+            "/".into(),
+        );
+        r.register(w, true);
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/root/x/y", &chroot), 1);
+        assert_eq!(
+            r.dispatch(EventType::NodeChildrenChanged, "/root/x", &chroot),
+            0
+        );
+        assert_eq!(r.dispatch(EventType::NodeDataChanged, "/other", &chroot), 0);
+        let ev = s.next().await.unwrap().unwrap();
+        assert_eq!(ev.path, "/x/y");
+        r.fail_all(&Error::SessionExpired);
+        assert!(matches!(s.next().await, Some(Err(Error::SessionExpired))));
+        assert!(s.next().await.is_none());
+    }
+
+    #[test]
+    fn set_watches_split_under_128k() {
+        let mut r = Registry::default();
+        let mut keep = Vec::new();
+        for i in 0..3000 {
+            let p = format!("/{}/{i:06}", "p".repeat(100));
+            keep.push(reg(&mut r, WatchKind::Data, &p, true));
+        }
+        let (w, _s) =
+            WatchRequest::persistent(AddWatchMode::Persistent, "/pers".into(), "/pers".into());
+        r.register(w, true);
+        let batches = r.set_watches_batches(42);
+        let total: usize = batches
+            .iter()
+            .map(|b| b.data.len() + b.persistent.len())
+            .sum();
+        assert_eq!(total, 3001);
+        assert!(batches.len() >= 3);
+        for b in &batches {
+            let len: usize = b.data.iter().map(|p| p.len()).sum();
+            // a batch closes once it reaches the limit; the last path may overshoot
+            assert!(len < SET_WATCHES_MAX_LEN + 200, "{len}");
+            assert_eq!(b.relative_zxid, 42);
+            assert_eq!(b.v2, !b.persistent.is_empty());
+        }
+        assert!(batches.last().unwrap().v2);
+        assert!(!batches[0].v2);
+    }
+}
