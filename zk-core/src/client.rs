@@ -189,9 +189,10 @@ impl ClientBuilder {
                     || s.keeper_state == crate::proto::KeeperState::AuthFailed
             }),
         )
-        .await;
+        .await
+        .map(|r| r.map(|s| s.state));
         match ok {
-            Ok(Ok(s)) if s.state == State::Connected => {}
+            Ok(Ok(State::Connected)) => {}
             Ok(Ok(_)) => return Err(Error::AuthFailed),
             Ok(Err(_)) => return Err(client.terminal_error()),
             Err(_) => {
