@@ -1,1 +1,164 @@
-//! Test kit (being written).
+//! Real Apache ZooKeeper servers for tests: a standalone [`ZkServer`], an N-node [`Ensemble`],
+//! a fault-injecting TCP [`FaultProxy`] and a few raw wire helpers ([`expire_session`],
+//! [`four_letter`]).
+//!
+//! The kit runs the ZooKeeper installed by Debian's `zookeeper` package (3.8) on loopback, one
+//! JVM per server, each in its own temporary directory on a random free port. Nothing is mocked:
+//! what a test sees is what a client sees in production.
+//!
+//! # Requirements
+//!
+//! * a Java runtime (Debian 12 ships OpenJDK 17) — `apt-get update && apt-get install -y default-jre-headless`
+//! * the ZooKeeper jars in `/usr/share/java` — `apt-get update && apt-get install -y zookeeper`
+//!
+//! If either is missing, starting a server fails with [`Error::MissingPackage`] whose message names
+//! the command to run; tests never silently skip. Override the locations with the environment
+//! variables `ZK_TESTKIT_JAVA` (path of the `java` binary) and `ZK_TESTKIT_JAR_DIR` (a directory laid
+//! out like Debian's `/usr/share/java`).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use zk_testkit::{Ensemble, FaultProxy, ZkServer};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // One standalone server with a fast tick (sessions may time out after 1 s).
+//! let server = ZkServer::builder().tick_time(500).start()?;
+//! assert_eq!(server.mode()?, "standalone");
+//! let connect_string = server.connect_string(); // "127.0.0.1:PORT"
+//!
+//! // Put a proxy in front of it and misbehave.
+//! let proxy = FaultProxy::start(server.addr()).await?;
+//! // ... connect your client to proxy.connect_string() ...
+//! proxy.blackhole(); // silence, sockets stay open
+//! proxy.heal();
+//! proxy.reset(); // RST every current connection
+//! proxy.cut_after_request(1); // the next create is applied, but its reply never arrives
+//!
+//! // Restart on the same port and data directory.
+//! server.restart()?;
+//!
+//! // Three nodes; kill the leader and wait for a new one.
+//! let ensemble = Ensemble::start(3)?;
+//! let leader = ensemble.leader().expect("a leader");
+//! ensemble.kill(leader)?;
+//! let new_leader = ensemble.wait_for_quorum(Duration::from_secs(10))?;
+//! assert_ne!(leader, new_leader);
+//! ensemble.restart(leader)?;
+//! # let _ = connect_string;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behavior
+//!
+//! * **Blocking.** [`ZkServer`] and [`Ensemble`] methods are synchronous and block the calling
+//!   thread (a start takes about 1 s, an ensemble 2–3 s). From async tests use
+//!   `#[tokio::test(flavor = "multi_thread")]` so the runtime keeps running your client while a
+//!   method blocks. [`FaultProxy`] and [`expire_session`] are async and run on the current tokio
+//!   runtime.
+//! * **Readiness.** A server is ready when the `srvr` four-letter word answers with a `Mode:` line
+//!   (`ruok` answers before the server serves). An ensemble is ready when every member is leader or
+//!   follower.
+//! * **Cleanup.** Dropping a server SIGKILLs its JVM, reaps it and removes its temporary
+//!   directory. The JVMs are also started with `PR_SET_PDEATHSIG = SIGKILL` from one dedicated,
+//!   never-exiting thread, so they die with the test process even if it aborts.
+//! * **Signals.** The kit only ever signals the processes it started (by their pid, while it still
+//!   holds the unreaped child, so the pid cannot have been reused).
+//! * **Sharing.** [`shared_server`] gives one lazily started server per test process, for tests
+//!   that do not stop or kill it. Tests sharing it should each work below their own chroot or path
+//!   prefix.
+//! * **Faults.** [`FaultProxy::blackhole`] *holds* traffic (the proxy stops reading) rather than
+//!   dropping it: the client sees silence, and after [`FaultProxy::heal`] held bytes are delivered
+//!   late but intact. [`FaultProxy::reset`] and [`FaultProxy::cut_after_request`] abort
+//!   connections with a TCP RST on both sides.
+//! * **Defaults.** `tickTime=2000` (so session timeouts are clamped into 4 s..40 s),
+//!   `4lw.commands.whitelist=*`, `extendedTypesEnabled=true` (TTL nodes), `admin.enableServer=false`,
+//!   `forceSync=no`, `maxClientCnxns=0` (unlimited), and `-Dznode.container.checkIntervalMs=1000`
+//!   (containers and TTL nodes are reaped within about a second).
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod ensemble;
+mod install;
+mod proxy;
+mod server;
+mod settings;
+mod spawner;
+mod wire;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use ensemble::{Ensemble, EnsembleBuilder};
+pub use proxy::FaultProxy;
+pub use server::{shared_server, ZkServer, ZkServerBuilder};
+pub use wire::{expire_session, four_letter, four_letter_timeout};
+
+/// The command that installs the ZooKeeper server on Debian/Ubuntu.
+pub const INSTALL_ZOOKEEPER: &str = "apt-get update && apt-get install -y zookeeper";
+
+/// The command that installs a Java runtime on Debian/Ubuntu.
+pub const INSTALL_JAVA: &str = "apt-get update && apt-get install -y default-jre-headless";
+
+/// Errors returned by the kit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Java or the ZooKeeper jars are not installed. The message names the command that fixes it
+    /// ([`INSTALL_ZOOKEEPER`] or [`INSTALL_JAVA`]).
+    #[error("{0}")]
+    MissingPackage(String),
+
+    /// An I/O operation of the kit itself failed (temporary directory, config files, spawning).
+    #[error("{context}: {source}")]
+    Io {
+        /// What the kit was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A server did not become ready: its JVM exited or the startup timeout elapsed.
+    #[error("{message}\n--- last lines of {} ---\n{log_tail}", log_path.display())]
+    Startup {
+        /// What went wrong.
+        message: String,
+        /// The server's log file.
+        log_path: PathBuf,
+        /// The last lines of that log.
+        log_tail: String,
+    },
+
+    /// The server answered `srvr` without a `Mode:` line: it is up but not serving requests
+    /// (for example an ensemble member without quorum).
+    #[error("ZooKeeper at {0} is not currently serving requests")]
+    NotServing(SocketAddr),
+
+    /// The operation needs a running server, but it is stopped.
+    #[error("ZooKeeper at {0} is not running")]
+    NotRunning(SocketAddr),
+
+    /// `start_again` was called on a server that is still running.
+    #[error("ZooKeeper at {0} is already running")]
+    AlreadyRunning(SocketAddr),
+
+    /// Waiting for a condition (quorum, mode) timed out.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with the kit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,287 @@
+//! An N-node ZooKeeper ensemble on loopback.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::install::Installation;
+use crate::server::{free_ports, ZkServer, MODE_PROBE_TIMEOUT, PORT_ATTEMPTS};
+use crate::settings::{settings_setters, MemberPorts, Role, Settings};
+use crate::{Error, Result};
+
+/// Pause between polls of the wait functions.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A ZooKeeper ensemble: N [`ZkServer`] members on `127.0.0.1`, each with its own client,
+/// quorum and election port and its own temporary directory.
+///
+/// Members are addressed by index `0..n`; member `i` has server id (`myid`) `i + 1`.
+/// Methods taking an index panic if it is out of range. Everything a [`ZkServer`] can do, a
+/// member can do too ([`member`](Self::member)); the `Ensemble` methods are shortcuts.
+/// Dropping the ensemble kills every member.
+#[derive(Debug)]
+pub struct Ensemble {
+    members: Vec<ZkServer>,
+}
+
+/// Builder for an [`Ensemble`]; see [`Ensemble::builder`]. The knobs apply to every member.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct EnsembleBuilder {
+    size: usize,
+    read_only: bool,
+    settings: Settings,
+}
+
+impl Default for EnsembleBuilder {
+    fn default() -> Self {
+        EnsembleBuilder {
+            size: 3,
+            read_only: false,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl EnsembleBuilder {
+    settings_setters!();
+
+    /// Number of members (default 3).
+    pub fn size(mut self, n: usize) -> Self {
+        self.size = n;
+        self
+    }
+
+    /// Enables read-only mode (default off): `-Dreadonlymode.enabled=true` and
+    /// `localSessionsEnabled=true` on every member. A member that loses quorum then serves reads
+    /// as `Mode: read-only` (about 2 s later) and accepts new sessions from clients that allow
+    /// read-only servers, instead of refusing service.
+    pub fn read_only_mode(mut self, enabled: bool) -> Self {
+        self.read_only = enabled;
+        self
+    }
+
+    /// Starts every member and waits until each one is leader or follower. If a port turns out
+    /// to be taken, starts over with fresh ports.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingPackage`], or [`Error::Startup`] with the log of the first member that
+    /// did not come up.
+    ///
+    /// # Panics
+    ///
+    /// If the size is 0.
+    pub fn start(self) -> Result<Ensemble> {
+        assert!(self.size > 0, "an ensemble needs at least one member");
+        let install = Installation::locate()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = free_ports(3 * self.size)?;
+            let peers: Vec<MemberPorts> = ports
+                .chunks(3)
+                .map(|p| MemberPorts {
+                    client: p[0],
+                    quorum: p[1],
+                    election: p[2],
+                })
+                .collect();
+            let members = (0..self.size)
+                .map(|i| {
+                    let role = Role::Member {
+                        myid: i as u32 + 1,
+                        peers: &peers,
+                        read_only: self.read_only,
+                    };
+                    ZkServer::prepare(&install, &self.settings, peers[i].client, role)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for member in &members {
+                member.spawn()?;
+            }
+            let deadline = Instant::now() + self.settings.startup_timeout;
+            let failure = members
+                .iter()
+                .find_map(|member| member.wait_ready(deadline, is_quorum_mode).err());
+            match failure {
+                None => return Ok(Ensemble { members }),
+                // The member that failed may only be a victim of another one's taken port.
+                Some(failure)
+                    if attempt < PORT_ATTEMPTS
+                        && (failure.port_conflict
+                            || members.iter().any(ZkServer::log_shows_port_conflict)) =>
+                {
+                    tracing::debug!("zk-testkit: ensemble port taken, trying other ports");
+                }
+                Some(failure) => return Err(failure.error),
+            }
+        }
+    }
+}
+
+fn is_quorum_mode(mode: &str) -> bool {
+    matches!(mode, "leader" | "follower" | "observer")
+}
+
+impl Ensemble {
+    /// Starts an ensemble of `n` members (3 is typical) with default settings.
+    ///
+    /// # Errors
+    ///
+    /// See [`EnsembleBuilder::start`].
+    pub fn start(n: usize) -> Result<Ensemble> {
+        Self::builder().size(n).start()
+    }
+
+    /// A builder (size, read-only mode and the same knobs as [`ZkServer::builder`]).
+    pub fn builder() -> EnsembleBuilder {
+        EnsembleBuilder::default()
+    }
+
+    /// The connect string listing every member: `"127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"`.
+    pub fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .map(ZkServer::connect_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Always `false`: an ensemble has at least one member.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Member `i` (server id `i + 1`).
+    pub fn member(&self, i: usize) -> &ZkServer {
+        &self.members[i]
+    }
+
+    /// All members, in index order.
+    pub fn members(&self) -> &[ZkServer] {
+        &self.members
+    }
+
+    /// The index of the member that currently reports `Mode: leader`, if any. Paused and
+    /// stopped members are not asked.
+    pub fn leader(&self) -> Option<usize> {
+        self.members.iter().position(|member| {
+            !member.is_paused()
+                && member
+                    .mode_within(MODE_PROBE_TIMEOUT)
+                    .is_ok_and(|mode| mode == "leader")
+        })
+    }
+
+    /// SIGKILLs member `i` ([`ZkServer::kill`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::kill`].
+    pub fn kill(&self, i: usize) -> Result<()> {
+        self.members[i].kill()
+    }
+
+    /// Gracefully stops member `i` ([`ZkServer::stop`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::stop`].
+    pub fn stop(&self, i: usize) -> Result<()> {
+        self.members[i].stop()
+    }
+
+    /// (Re)starts member `i` on the same ports with the same data directory and waits until it
+    /// serves again ([`ZkServer::restart`]; it serves once it has joined a quorum).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::restart`].
+    pub fn restart(&self, i: usize) -> Result<()> {
+        self.members[i].restart()
+    }
+
+    /// Freezes member `i` with SIGSTOP ([`ZkServer::pause`]). A paused leader is abandoned by
+    /// the followers after `syncLimit × tickTime` (10 s with the defaults).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::pause`].
+    pub fn pause(&self, i: usize) -> Result<()> {
+        self.members[i].pause()
+    }
+
+    /// Continues member `i` ([`ZkServer::resume`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::resume`].
+    pub fn resume(&self, i: usize) -> Result<()> {
+        self.members[i].resume()
+    }
+
+    /// Waits until the members that run (and are not paused) form a quorum: at least a majority
+    /// of the ensemble runs, each of them is leader or follower, and exactly one is leader.
+    /// Returns the leader's index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] listing each member's last state.
+    pub fn wait_for_quorum(&self, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let majority = self.members.len() / 2 + 1;
+        loop {
+            let states: Vec<Option<Result<String>>> = self
+                .members
+                .iter()
+                .map(|m| {
+                    (m.is_running() && !m.is_paused()).then(|| m.mode_within(MODE_PROBE_TIMEOUT))
+                })
+                .collect();
+            let live: Vec<&Result<String>> = states.iter().flatten().collect();
+            let all_in_quorum = live
+                .iter()
+                .all(|state| state.as_ref().is_ok_and(|mode| is_quorum_mode(mode)));
+            let leaders: Vec<usize> = states
+                .iter()
+                .enumerate()
+                .filter(|(_, state)| matches!(state, Some(Ok(mode)) if mode == "leader"))
+                .map(|(i, _)| i)
+                .collect();
+            if live.len() >= majority && all_in_quorum && leaders.len() == 1 {
+                return Ok(leaders[0]);
+            }
+            if Instant::now() >= deadline {
+                let summary: Vec<String> = states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, state)| match state {
+                        None => format!("#{i}: not running or paused"),
+                        Some(Ok(mode)) => format!("#{i}: {mode}"),
+                        Some(Err(e)) => format!("#{i}: {e}"),
+                    })
+                    .collect();
+                return Err(Error::Timeout(format!(
+                    "no quorum within {timeout:?}: {}",
+                    summary.join("; ")
+                )));
+            }
+            sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Waits until member `i` reports `mode` (e.g. `"read-only"`, `"follower"`); see
+    /// [`ZkServer::wait_for_mode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`].
+    pub fn wait_for_mode(&self, i: usize, mode: &str, timeout: Duration) -> Result<()> {
+        self.members[i].wait_for_mode(mode, timeout)
+    }
+}

@@ -1,0 +1,681 @@
+//! A fault-injecting TCP proxy that understands just enough of the ZooKeeper framing.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+/// Frames declaring more than this are not ZooKeeper frames: the connection is forwarded as
+/// raw bytes from then on (four-letter words such as `srvr` read as a length of ~1.9 GB).
+const MAX_FRAME: usize = 16 << 20;
+/// How long a cut waits for the server's reply to the trapped request before cutting anyway.
+const CUT_REPLY_WAIT: Duration = Duration::from_secs(2);
+/// Chunks buffered per direction between reader and writer.
+const QUEUE: usize = 64;
+const READ_BUF: usize = 16 * 1024;
+/// "No xid" for [`CutState`].
+const NO_XID: i64 = i64::MIN;
+
+/// A TCP proxy in front of one ZooKeeper server that injects network faults on command.
+///
+/// Point a client at [`connect_string`](Self::connect_string) instead of the server. Each
+/// accepted connection opens its own connection to the upstream server. Faults:
+///
+/// | method | effect |
+/// |---|---|
+/// | [`reset`](Self::reset) | every current connection is aborted with a TCP RST on both sides |
+/// | [`blackhole`](Self::blackhole) / [`heal`](Self::heal) | silent partition: nothing moves, nothing closes |
+/// | [`set_delay`](Self::set_delay) | latency added to every chunk, both directions, order kept |
+/// | [`reject_new`](Self::reject_new) | new connections are accepted and closed at once |
+/// | [`cut_after_request`](Self::cut_after_request) | the next request with an opcode reaches the server, its reply never reaches the client |
+///
+/// Client→server traffic is forwarded as whole ZooKeeper frames (4-byte big-endian length +
+/// payload), which is what makes [`cut_after_request`](Self::cut_after_request) possible; a
+/// connection whose first bytes are not a plausible frame (a four-letter word) is forwarded as
+/// raw bytes. Server→client traffic is forwarded as raw bytes.
+///
+/// The control methods are synchronous and take effect immediately for new traffic.
+/// The proxy's tasks run on the tokio runtime that [`start`](Self::start) was called on.
+/// Dropping the proxy closes the listener and every connection.
+#[derive(Debug)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_task: AbortHandle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Forward,
+    Blackhole,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: SocketAddr,
+    flow: watch::Sender<Flow>,
+    delay_ns: AtomicU64,
+    reject_new: AtomicBool,
+    /// The armed cut trap: an opcode.
+    cut_trap: Mutex<Option<i32>>,
+    cuts_fired: AtomicU64,
+    accepted: AtomicU64,
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Conn>>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    reset: oneshot::Sender<()>,
+    task: AbortHandle,
+}
+
+impl Shared {
+    fn conns(&self) -> MutexGuard<'_, HashMap<u64, Conn>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn delay(&self) -> Duration {
+        Duration::from_nanos(self.delay_ns.load(Ordering::Relaxed))
+    }
+
+    /// Takes the trap if it is armed for `opcode`.
+    fn take_trap(&self, opcode: i32) -> bool {
+        let mut trap = self.cut_trap.lock().unwrap_or_else(|p| p.into_inner());
+        if *trap == Some(opcode) {
+            *trap = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl FaultProxy {
+    /// Listens on `127.0.0.1:0` and forwards every accepted connection to `upstream`. Spawns its
+    /// tasks on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// If the listener cannot be bound.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            flow: watch::Sender::new(Flow::Forward),
+            delay_ns: AtomicU64::new(0),
+            reject_new: AtomicBool::new(false),
+            cut_trap: Mutex::new(None),
+            cuts_fired: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            conns: Mutex::new(HashMap::new()),
+        });
+        let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared))).abort_handle();
+        Ok(FaultProxy {
+            addr,
+            shared,
+            accept_task,
+        })
+    }
+
+    /// The proxy's listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address clients should use: `"127.0.0.1:PORT"`.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The server the proxy forwards to.
+    pub fn upstream(&self) -> SocketAddr {
+        self.shared.upstream
+    }
+
+    /// Aborts every current connection with a TCP RST towards both the client and the server
+    /// (`SO_LINGER` 0). New connections are proxied as usual.
+    pub fn reset(&self) {
+        let conns: Vec<Conn> = self.shared.conns().drain().map(|(_, c)| c).collect();
+        for conn in conns {
+            let _ = conn.reset.send(());
+        }
+    }
+
+    /// Starts a silent partition: nothing is forwarded in either direction, on existing and new
+    /// connections alike, and no connection is closed — a client sees silence, as with a pulled
+    /// cable. New connections are still accepted (their traffic is held too).
+    ///
+    /// The proxy simply stops reading: bytes sent meanwhile wait in socket buffers (and what the
+    /// proxy had already read waits in its queues). Nothing is dropped, so after
+    /// [`heal`](Self::heal) held traffic is delivered late but intact and in order, like TCP after
+    /// a partition that ended before anyone gave up. A peer that gave up meanwhile (a client
+    /// that closed, a server that expired the session and closed) has its close forwarded after
+    /// the heal too.
+    pub fn blackhole(&self) {
+        self.shared.flow.send_replace(Flow::Blackhole);
+    }
+
+    /// Ends a [`blackhole`](Self::blackhole): forwarding resumes on existing and new connections.
+    pub fn heal(&self) {
+        self.shared.flow.send_replace(Flow::Forward);
+    }
+
+    /// Whether a [`blackhole`](Self::blackhole) is in effect.
+    pub fn is_blackholed(&self) -> bool {
+        *self.shared.flow.borrow() == Flow::Blackhole
+    }
+
+    /// Adds `delay` of latency to every chunk read from now on, in both directions; order is
+    /// kept. `Duration::ZERO` removes it.
+    pub fn set_delay(&self, delay: Duration) {
+        let ns = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.delay_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// While `true`, new connections are accepted and immediately closed (as if the server were
+    /// down but the host up). Existing connections are not affected.
+    pub fn reject_new(&self, reject: bool) {
+        self.shared.reject_new.store(reject, Ordering::Relaxed);
+    }
+
+    /// Arms a one-shot trap: the next client request whose header type is `opcode` (1 create,
+    /// 2 delete, 5 setData, 14 multi, ...; see the ZooKeeper opcodes) is forwarded to the server
+    /// completely, then that connection is cut with a TCP RST on both sides before any further
+    /// server→client byte is forwarded. The server applies the request, the client never sees the
+    /// reply: the "did my write happen?" case after a connection loss.
+    ///
+    /// The first frame of a connection (the ConnectRequest) is never matched. The proxy waits
+    /// (up to 2 s) until the server's reply to the trapped request arrives before cutting, so the
+    /// request has been processed when the client sees the reset. Arming again replaces an
+    /// unfired trap. See [`cuts_fired`](Self::cuts_fired).
+    pub fn cut_after_request(&self, opcode: i32) {
+        *self
+            .shared
+            .cut_trap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(opcode);
+    }
+
+    /// Disarms an unfired [`cut_after_request`](Self::cut_after_request) trap.
+    pub fn disarm_cut(&self) {
+        *self
+            .shared
+            .cut_trap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How many connections were cut by [`cut_after_request`](Self::cut_after_request) traps.
+    pub fn cuts_fired(&self) -> u64 {
+        self.shared.cuts_fired.load(Ordering::SeqCst)
+    }
+
+    /// How many connections the proxy has accepted, including those closed by
+    /// [`reject_new`](Self::reject_new).
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many proxied connections are currently open.
+    pub fn active_connections(&self) -> usize {
+        self.shared.conns().len()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+        for (_, conn) in self.shared.conns().drain() {
+            conn.task.abort();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let client = match listener.accept().await {
+            Ok((client, _)) => client,
+            Err(e) => {
+                // E.g. EMFILE: back off instead of spinning.
+                tracing::warn!("zk-testkit proxy: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        if shared.reject_new.load(Ordering::Relaxed) {
+            drop(client);
+            continue;
+        }
+        let _ = client.set_nodelay(true);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reset_tx, reset_rx) = oneshot::channel();
+        // Hold the registry lock while spawning so the task cannot deregister before it is
+        // registered.
+        let mut conns = shared.conns();
+        let task = tokio::spawn(proxy_conn(id, client, Arc::clone(&shared), reset_rx));
+        conns.insert(
+            id,
+            Conn {
+                reset: reset_tx,
+                task: task.abort_handle(),
+            },
+        );
+    }
+}
+
+/// How a proxied connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Both sides closed normally.
+    Closed,
+    /// Aborted (reset, cut, I/O error): RST both sides.
+    Abort,
+    /// Cut by the trap: RST both sides and count it.
+    Cut,
+}
+
+async fn proxy_conn(
+    id: u64,
+    mut client: TcpStream,
+    shared: Arc<Shared>,
+    mut reset: oneshot::Receiver<()>,
+) {
+    let mut server = None;
+    let end = tokio::select! {
+        _ = &mut reset => End::Abort,
+        end = pipe(&mut client, &mut server, &shared) => end,
+    };
+    if end != End::Closed {
+        rst_on_close(&client);
+        if let Some(server) = &server {
+            rst_on_close(server);
+        }
+    }
+    if end == End::Cut {
+        shared.cuts_fired.fetch_add(1, Ordering::SeqCst);
+    }
+    shared.conns().remove(&id);
+    // Dropping the streams closes them (with RST if so configured).
+}
+
+/// Makes the close of `stream` send a RST instead of a FIN.
+fn rst_on_close(stream: &TcpStream) {
+    // `set_linger` is deprecated because a non-zero linger blocks on close; zero does not.
+    #[allow(deprecated)]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+}
+
+async fn pipe(client: &mut TcpStream, server: &mut Option<TcpStream>, shared: &Shared) -> End {
+    let upstream = match TcpStream::connect(shared.upstream).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::debug!("zk-testkit proxy: cannot reach {}: {e}", shared.upstream);
+            return End::Abort;
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    let upstream = server.insert(upstream);
+    let (client_read, client_write) = client.split();
+    let (server_read, server_write) = upstream.split();
+    let cut = CutState::new();
+    let (c2s_tx, c2s_rx) = mpsc::channel(QUEUE);
+    let (s2c_tx, s2c_rx) = mpsc::channel(QUEUE);
+    let result = tokio::try_join!(
+        client_reader(client_read, c2s_tx, shared),
+        writer(server_write, c2s_rx, shared, &cut, Direction::ToServer),
+        server_reader(server_read, s2c_tx, shared, &cut),
+        writer(client_write, s2c_rx, shared, &cut, Direction::ToClient),
+    );
+    match result {
+        Ok(_) => End::Closed,
+        Err(end) => end,
+    }
+}
+
+/// A piece of traffic on its way through the proxy.
+struct Chunk {
+    /// When it may be written (read time + delay).
+    due: Instant,
+    data: Vec<u8>,
+    /// Set on a request frame caught by the cut trap: its xid.
+    cut_xid: Option<i32>,
+}
+
+/// Per-connection state of a cut in progress.
+struct CutState {
+    /// xid of the trapped request once it is being written to the server, else [`NO_XID`].
+    xid: AtomicI64,
+    /// Signalled when the server's reply to that xid has been read (and held back).
+    reply_seen: Notify,
+}
+
+impl CutState {
+    fn new() -> Self {
+        CutState {
+            xid: AtomicI64::new(NO_XID),
+            reply_seen: Notify::new(),
+        }
+    }
+
+    fn armed(&self) -> bool {
+        self.xid.load(Ordering::SeqCst) != NO_XID
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToServer,
+    ToClient,
+}
+
+/// Waits while the proxy is blackholed. Never returns if the proxy is gone (its tasks are
+/// aborted then anyway).
+async fn wait_forwarding(flow: &mut watch::Receiver<Flow>) {
+    if flow.wait_for(|f| *f == Flow::Forward).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Reads the client's stream, splits it into frames, springs the cut trap.
+async fn client_reader(
+    mut read: ReadHalf<'_>,
+    tx: mpsc::Sender<Chunk>,
+    shared: &Shared,
+) -> Result<(), End> {
+    let mut flow = shared.flow.subscribe();
+    let mut framer = RequestFramer::default();
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        wait_forwarding(&mut flow).await;
+        let n = read.read(&mut buf).await.map_err(|_| End::Abort)?;
+        let due = Instant::now() + shared.delay();
+        if n == 0 {
+            // EOF: pass on a trailing partial frame, then let the writer send the FIN.
+            let rest = framer.take_rest();
+            if !rest.is_empty() {
+                let chunk = Chunk {
+                    due,
+                    data: rest,
+                    cut_xid: None,
+                };
+                tx.send(chunk).await.map_err(|_| End::Abort)?;
+            }
+            return Ok(());
+        }
+        for (data, cut_xid) in framer.push(&buf[..n], |opcode| shared.take_trap(opcode)) {
+            let chunk = Chunk { due, data, cut_xid };
+            tx.send(chunk).await.map_err(|_| End::Abort)?;
+        }
+        if framer.cut {
+            // Nothing after the trapped request is forwarded; wait for the cut.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Reads the server's stream; watches its frames for the reply to a trapped request.
+async fn server_reader(
+    mut read: ReadHalf<'_>,
+    tx: mpsc::Sender<Chunk>,
+    shared: &Shared,
+    cut: &CutState,
+) -> Result<(), End> {
+    let mut flow = shared.flow.subscribe();
+    let mut watcher = ReplyWatcher::default();
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        wait_forwarding(&mut flow).await;
+        let n = read.read(&mut buf).await.map_err(|_| End::Abort)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let xid = cut.xid.load(Ordering::SeqCst);
+        if watcher.push(&buf[..n], xid) {
+            cut.reply_seen.notify_one();
+        }
+        let chunk = Chunk {
+            due: Instant::now() + shared.delay(),
+            data: buf[..n].to_vec(),
+            cut_xid: None,
+        };
+        tx.send(chunk).await.map_err(|_| End::Abort)?;
+    }
+}
+
+/// Writes chunks in order once they are due and the proxy is not blackholed.
+async fn writer(
+    mut write: WriteHalf<'_>,
+    mut rx: mpsc::Receiver<Chunk>,
+    shared: &Shared,
+    cut: &CutState,
+    direction: Direction,
+) -> Result<(), End> {
+    let mut flow = shared.flow.subscribe();
+    while let Some(chunk) = rx.recv().await {
+        tokio::time::sleep_until(chunk.due).await;
+        wait_forwarding(&mut flow).await;
+        if direction == Direction::ToClient && cut.armed() {
+            // A cut is under way: the client must not see anything more.
+            std::future::pending::<()>().await;
+        }
+        if let Some(xid) = chunk.cut_xid {
+            cut.xid.store(i64::from(xid), Ordering::SeqCst);
+        }
+        write.write_all(&chunk.data).await.map_err(|_| End::Abort)?;
+        if chunk.cut_xid.is_some() {
+            let _ = tokio::time::timeout(CUT_REPLY_WAIT, cut.reply_seen.notified()).await;
+            return Err(End::Cut);
+        }
+    }
+    // The reader saw EOF: pass the half-close on.
+    let _ = write.shutdown().await;
+    Ok(())
+}
+
+/// Splits the client→server byte stream into whole frames.
+#[derive(Default)]
+struct RequestFramer {
+    buf: Vec<u8>,
+    /// The ConnectRequest has been passed (it has no request header and is never trapped).
+    handshake_done: bool,
+    /// Not ZooKeeper framing (e.g. a four-letter word): forward bytes as they come.
+    raw: bool,
+    /// The trap fired: discard everything after the trapped frame.
+    cut: bool,
+}
+
+impl RequestFramer {
+    /// Feeds bytes; returns the pieces to forward, the trapped frame (if any) last with its xid.
+    fn push(
+        &mut self,
+        bytes: &[u8],
+        mut trap: impl FnMut(i32) -> bool,
+    ) -> Vec<(Vec<u8>, Option<i32>)> {
+        if self.cut {
+            return Vec::new();
+        }
+        if self.raw {
+            return vec![(bytes.to_vec(), None)];
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        let mut pos = 0; // start of the next frame; `buf[..pos]` holds complete frames
+        while self.buf.len() - pos >= 4 {
+            let declared = i32::from_be_bytes(self.buf[pos..pos + 4].try_into().expect("4 bytes"));
+            let Some(len) = usize::try_from(declared).ok().filter(|&l| l <= MAX_FRAME) else {
+                self.raw = true;
+                out.push((std::mem::take(&mut self.buf), None));
+                return out;
+            };
+            if self.buf.len() - pos - 4 < len {
+                break;
+            }
+            let end = pos + 4 + len;
+            let first = !self.handshake_done;
+            self.handshake_done = true;
+            if !first && len >= 8 {
+                let header = &self.buf[pos + 4..pos + 12];
+                let xid = i32::from_be_bytes(header[0..4].try_into().expect("4 bytes"));
+                let opcode = i32::from_be_bytes(header[4..8].try_into().expect("4 bytes"));
+                if trap(opcode) {
+                    if pos > 0 {
+                        out.push((self.buf[..pos].to_vec(), None));
+                    }
+                    out.push((self.buf[pos..end].to_vec(), Some(xid)));
+                    self.cut = true;
+                    self.buf = Vec::new();
+                    return out;
+                }
+            }
+            pos = end;
+        }
+        if pos > 0 {
+            out.push((self.buf.drain(..pos).collect(), None));
+        }
+        out
+    }
+
+    /// Bytes of an incomplete frame.
+    fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Follows the server→client frames to spot the reply to a given xid.
+#[derive(Default)]
+struct ReplyWatcher {
+    buf: Vec<u8>,
+    /// The ConnectResponse has been passed (it has no reply header).
+    handshake_done: bool,
+    /// Not ZooKeeper framing: stop looking.
+    lost: bool,
+}
+
+impl ReplyWatcher {
+    /// Feeds bytes; returns whether a reply with xid `want` completed (`NO_XID`: none wanted).
+    fn push(&mut self, bytes: &[u8], want: i64) -> bool {
+        if self.lost {
+            return false;
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut seen = false;
+        let mut pos = 0;
+        while self.buf.len() - pos >= 4 {
+            let declared = i32::from_be_bytes(self.buf[pos..pos + 4].try_into().expect("4 bytes"));
+            let Some(len) = usize::try_from(declared).ok().filter(|&l| l <= MAX_FRAME) else {
+                self.lost = true;
+                self.buf = Vec::new();
+                return seen;
+            };
+            if self.buf.len() - pos - 4 < len {
+                break;
+            }
+            if self.handshake_done && len >= 4 {
+                let xid =
+                    i32::from_be_bytes(self.buf[pos + 4..pos + 8].try_into().expect("4 bytes"));
+                seen |= i64::from(xid) == want;
+            }
+            self.handshake_done = true;
+            pos += 4 + len;
+        }
+        self.buf.drain(..pos);
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn request(xid: i32, opcode: i32, body: &[u8]) -> Vec<u8> {
+        let mut p = xid.to_be_bytes().to_vec();
+        p.extend_from_slice(&opcode.to_be_bytes());
+        p.extend_from_slice(body);
+        frame(&p)
+    }
+
+    fn no_trap(_: i32) -> bool {
+        false
+    }
+
+    #[test]
+    fn frames_across_every_split_point() {
+        let mut stream = frame(&[0u8; 44]); // a ConnectRequest-sized handshake
+        stream.extend(request(1, 3, b"/a\x00"));
+        stream.extend(request(-2, 11, b""));
+        for split in 0..=stream.len() {
+            let mut framer = RequestFramer::default();
+            let mut out = framer.push(&stream[..split], no_trap);
+            out.extend(framer.push(&stream[split..], no_trap));
+            let joined: Vec<u8> = out.iter().flat_map(|(d, _)| d.clone()).collect();
+            assert_eq!(joined, stream, "split at {split}");
+            assert!(framer.take_rest().is_empty());
+        }
+    }
+
+    #[test]
+    fn trap_skips_the_handshake_and_stops_after_the_trapped_frame() {
+        // The handshake starts with bytes that look like opcode 1 at offset 4..8.
+        let mut handshake = vec![0u8; 45];
+        handshake[7] = 1;
+        let mut stream = frame(&handshake);
+        stream.extend(request(1, 3, b"x"));
+        stream.extend(request(2, 1, b"create"));
+        stream.extend(request(3, 1, b"again"));
+        let mut framer = RequestFramer::default();
+        let out = framer.push(&stream, |op| op == 1);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].1, None);
+        assert_eq!(out[1], (request(2, 1, b"create"), Some(2)));
+        assert!(framer.push(&request(4, 4, b""), no_trap).is_empty());
+    }
+
+    #[test]
+    fn four_letter_words_go_raw() {
+        let mut framer = RequestFramer::default();
+        let out = framer.push(b"srvr", no_trap);
+        assert_eq!(out, vec![(b"srvr".to_vec(), None)]);
+        assert_eq!(
+            framer.push(b"more", no_trap),
+            vec![(b"more".to_vec(), None)]
+        );
+    }
+
+    #[test]
+    fn watcher_spots_the_reply() {
+        let mut stream = frame(&[0u8; 36]); // ConnectResponse
+        let mut reply = 7i32.to_be_bytes().to_vec();
+        reply.extend_from_slice(&[0u8; 12]);
+        stream.extend(frame(&reply));
+        for split in 0..=stream.len() {
+            let mut watcher = ReplyWatcher::default();
+            let seen = watcher.push(&stream[..split], 7) | watcher.push(&stream[split..], 7);
+            assert!(seen, "split at {split}");
+            let mut watcher = ReplyWatcher::default();
+            assert!(!watcher.push(&stream, 8));
+        }
+    }
+}

@@ -1,0 +1,708 @@
+//! One ZooKeeper JVM: a standalone server, or (with a different config) an ensemble member.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::install::{Installation, Logging};
+use crate::settings::{settings_setters, Role, Settings, LOG4J_PROPERTIES};
+use crate::wire::{four_letter_timeout, FOUR_LETTER_TIMEOUT};
+use crate::{spawner, Error, Result};
+
+/// Read timeout of one readiness probe: a probe that connects before the server's worker
+/// threads exist can sit unanswered, so give up quickly and probe again.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Answer timeout of the `srvr` probes of [`ZkServer::wait_for_mode`] and friends.
+pub(crate) const MODE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Pause between readiness probes.
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+/// How long [`ZkServer::stop`] waits after SIGTERM before it sends SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How many fresh ports a start tries when the chosen one turns out to be taken.
+pub(crate) const PORT_ATTEMPTS: usize = 5;
+/// Lines of the log included in startup errors.
+const LOG_TAIL_LINES: usize = 40;
+/// Written to the log before every launch; the bind-failure check only looks after the last one.
+const LAUNCH_MARKER: &str = "==== zk-testkit: launching ZooKeeper ====";
+const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+
+/// A real ZooKeeper server (one JVM) on `127.0.0.1`, in its own temporary directory.
+///
+/// Start one with [`ZkServer::start`] or [`ZkServer::builder`]; share one per test process with
+/// [`shared_server`]. Ensemble members ([`Ensemble::member`](crate::Ensemble::member)) are
+/// `ZkServer`s too.
+///
+/// All methods take `&self` and block the calling thread (see the crate docs about async tests).
+/// The port and the data directory stay the same across [`stop`](Self::stop),
+/// [`kill`](Self::kill) and [`restart`](Self::restart). Dropping the server SIGKILLs the JVM,
+/// reaps it and deletes the temporary directory.
+#[derive(Debug)]
+pub struct ZkServer {
+    addr: SocketAddr,
+    myid: Option<u32>,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    config_path: PathBuf,
+    java: PathBuf,
+    args: Vec<OsString>,
+    startup_timeout: Duration,
+    process: Mutex<Process>,
+    /// Declared last: removed after the JVM is dead (Drop kills it first anyway).
+    dir: TempDir,
+}
+
+#[derive(Debug, Default)]
+struct Process {
+    /// The JVM, never reaped while stored here: its pid cannot be reused while we hold it.
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Process {
+    /// The running child, reaping it (and forgetting it) if it has exited.
+    fn running(&mut self) -> Option<&mut Child> {
+        let exited = match self.child.as_mut() {
+            None => return None,
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+        };
+        if exited {
+            self.child = None;
+            self.paused = false;
+            return None;
+        }
+        self.child.as_mut()
+    }
+}
+
+/// Why a start failed; `port_conflict` means "try again with other ports".
+#[derive(Debug)]
+pub(crate) struct StartFailure {
+    pub(crate) error: Error,
+    pub(crate) port_conflict: bool,
+}
+
+/// Builder for a standalone [`ZkServer`]; see [`ZkServer::builder`].
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct ZkServerBuilder {
+    settings: Settings,
+}
+
+impl ZkServerBuilder {
+    settings_setters!();
+
+    /// Starts the server on a random free port and waits until it serves (`srvr` shows `Mode:`).
+    /// If the chosen port turns out to be taken, retries with another one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingPackage`] if java or the jars are missing, [`Error::Startup`] (with the
+    /// end of the server log) if the server does not come up within the startup timeout.
+    pub fn start(self) -> Result<ZkServer> {
+        let install = Installation::locate()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_ports(1)?[0];
+            let server = ZkServer::prepare(&install, &self.settings, port, Role::Standalone)?;
+            server.spawn()?;
+            let deadline = Instant::now() + self.settings.startup_timeout;
+            match server.wait_ready(deadline, |_| true) {
+                Ok(()) => return Ok(server),
+                Err(failure) if failure.port_conflict && attempt < PORT_ATTEMPTS => {
+                    tracing::debug!(port, "zk-testkit: port taken, trying another one");
+                }
+                Err(failure) => return Err(failure.error),
+            }
+        }
+    }
+}
+
+impl ZkServer {
+    /// Starts a standalone server with the default settings. Same as
+    /// `ZkServer::builder().start()`.
+    ///
+    /// # Errors
+    ///
+    /// See [`ZkServerBuilder::start`].
+    pub fn start() -> Result<ZkServer> {
+        Self::builder().start()
+    }
+
+    /// A builder to change `tickTime`, session timeout bounds, extra `zoo.cfg` lines, JVM
+    /// properties and so on.
+    pub fn builder() -> ZkServerBuilder {
+        ZkServerBuilder::default()
+    }
+
+    /// Creates the directory and config files; does not start the JVM.
+    pub(crate) fn prepare(
+        install: &Installation,
+        settings: &Settings,
+        client_port: u16,
+        role: Role<'_>,
+    ) -> Result<ZkServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("zk-testkit-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        let base = dir.path();
+        let data_dir = base.join("data");
+        fs::create_dir(&data_dir).map_err(|e| Error::io("creating the data directory", e))?;
+        let write = |name: &str, text: &str| {
+            let path = base.join(name);
+            fs::write(&path, text)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            Ok::<_, Error>(path)
+        };
+        let myid = match role {
+            Role::Standalone => None,
+            Role::Member { myid, .. } => {
+                fs::write(data_dir.join("myid"), format!("{myid}\n"))
+                    .map_err(|e| Error::io("writing myid", e))?;
+                Some(myid)
+            }
+        };
+        let config_path = write("zoo.cfg", &settings.zoo_cfg(&data_dir, client_port, role))?;
+        let log4j_path = write("log4j.properties", LOG4J_PROPERTIES)?;
+
+        let mut args: Vec<OsString> = [
+            "-Xms64m",
+            "-Xmx256m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Xss512k",
+            "-XX:-UsePerfData",
+            "-Djava.net.preferIPv4Stack=true",
+            "-Dzookeeper.jmx.log4j.disable=true",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        match install.logging {
+            Logging::Log4j => {
+                let mut arg = OsString::from("-Dlog4j.configuration=file:");
+                arg.push(&log4j_path);
+                args.push(arg);
+            }
+            Logging::Simple => args.push("-Dorg.slf4j.simpleLogger.showDateTime=true".into()),
+            Logging::Silent => {}
+        }
+        for (key, value) in settings.jvm_props(role) {
+            args.push(format!("-D{key}={value}").into());
+        }
+        args.push("-cp".into());
+        args.push(install.classpath.clone());
+        args.push(MAIN_CLASS.into());
+        args.push(config_path.clone().into());
+
+        Ok(ZkServer {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, client_port)),
+            myid,
+            log_path: base.join("zookeeper.log"),
+            config_path,
+            data_dir,
+            java: install.java.clone(),
+            args,
+            startup_timeout: settings.startup_timeout,
+            process: Mutex::new(Process::default()),
+            dir,
+        })
+    }
+
+    /// Launches the JVM (without waiting for it to serve).
+    pub(crate) fn spawn(&self) -> Result<()> {
+        let mut process = self.process();
+        if process.running().is_some() {
+            return Err(Error::AlreadyRunning(self.addr));
+        }
+        let log_error = |e| Error::io(format!("opening {}", self.log_path.display()), e);
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(log_error)?;
+        writeln!(log, "{LAUNCH_MARKER}").map_err(log_error)?;
+        let stderr = log.try_clone().map_err(log_error)?;
+        let mut command = Command::new(&self.java);
+        command
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr);
+        let child = spawner::spawn(command)
+            .map_err(|e| Error::io(format!("starting {}", self.java.display()), e))?;
+        tracing::debug!(pid = child.id(), addr = %self.addr, "zk-testkit: started ZooKeeper");
+        *process = Process {
+            child: Some(child),
+            paused: false,
+        };
+        Ok(())
+    }
+
+    /// Polls `srvr` until it shows a mode accepted by `accept`, the JVM exits, or `deadline`.
+    pub(crate) fn wait_ready(
+        &self,
+        deadline: Instant,
+        accept: fn(&str) -> bool,
+    ) -> Result<(), StartFailure> {
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Err(self.start_failure(format!(
+                    "ZooKeeper on {} exited during startup ({status})",
+                    self.addr
+                )));
+            }
+            let last = match four_letter_timeout(self.addr, "srvr", PROBE_TIMEOUT) {
+                Ok(answer) => match parse_mode(&answer) {
+                    Some(mode) if accept(mode) => match self.answers_as_itself() {
+                        Some(true) => return Ok(()),
+                        Some(false) => {
+                            return Err(StartFailure {
+                                port_conflict: true,
+                                ..self.start_failure(format!(
+                                    "another ZooKeeper answers on {}",
+                                    self.addr
+                                ))
+                            })
+                        }
+                        None => "`conf` did not answer".to_owned(),
+                    },
+                    Some(mode) => format!("Mode: {mode}"),
+                    None => answer.trim().to_owned(),
+                },
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(self.start_failure(format!(
+                    "ZooKeeper on {} not ready within {:?} (last `srvr` probe: {last})",
+                    self.addr, self.startup_timeout
+                )));
+            }
+            sleep(PROBE_INTERVAL);
+        }
+    }
+
+    /// Whether the server answering on our port is ours (its `conf` names our data dir);
+    /// `None` if it did not answer.
+    fn answers_as_itself(&self) -> Option<bool> {
+        let conf = four_letter_timeout(self.addr, "conf", FOUR_LETTER_TIMEOUT).ok()?;
+        Some(conf.contains(self.data_dir.to_str()?))
+    }
+
+    /// If the JVM is not running (any more): why.
+    fn exit_status(&self) -> Option<String> {
+        let mut process = self.process();
+        let child = process.child.as_mut()?;
+        match child.try_wait() {
+            Ok(None) => None,
+            Ok(Some(status)) => {
+                process.child = None;
+                Some(status.to_string())
+            }
+            Err(e) => Some(format!("cannot wait for it: {e}")),
+        }
+    }
+
+    /// Whether the log of the latest launch reports a port that was already taken.
+    pub(crate) fn log_shows_port_conflict(&self) -> bool {
+        let log = read_log_end(&self.log_path);
+        let this_launch = log.rsplit(LAUNCH_MARKER).next().unwrap_or_default();
+        this_launch.contains("Address already in use")
+    }
+
+    fn start_failure(&self, message: String) -> StartFailure {
+        let port_conflict = self.log_shows_port_conflict();
+        let log = read_log_end(&self.log_path);
+        // Kill what is left of a failed start: a half-started server is of no use.
+        let _ = self.kill();
+        StartFailure {
+            error: Error::Startup {
+                message,
+                log_path: self.log_path.clone(),
+                log_tail: tail(&log, LOG_TAIL_LINES),
+            },
+            port_conflict,
+        }
+    }
+
+    fn process(&self) -> MutexGuard<'_, Process> {
+        self.process
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connect string: `"127.0.0.1:PORT"`.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The client address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server id of an ensemble member (`server.N` / `myid`), `None` for a standalone server.
+    pub fn myid(&self) -> Option<u32> {
+        self.myid
+    }
+
+    /// The JVM's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process().running().map(|child| child.id())
+    }
+
+    /// Whether the JVM is running (a paused JVM counts as running).
+    pub fn is_running(&self) -> bool {
+        self.process().running().is_some()
+    }
+
+    /// Whether the JVM is stopped by [`pause`](Self::pause).
+    pub fn is_paused(&self) -> bool {
+        let mut process = self.process();
+        process.running().is_some() && process.paused
+    }
+
+    /// The data directory (`dataDir`), kept across restarts.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The generated `zoo.cfg`.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The server log (stdout and stderr of the JVM, appended to across restarts).
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(&read_log_end(&self.log_path), lines)
+    }
+
+    /// Gracefully stops the server: SIGTERM, wait for the JVM to exit, SIGKILL if it has not
+    /// exited after 5 s. Resumes a paused JVM so it can handle the SIGTERM. Does nothing if the
+    /// server is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the process cannot be signalled or waited for.
+    pub fn stop(&self) -> Result<()> {
+        let mut process = self.process();
+        let paused = process.paused;
+        let Some(child) = process.running() else {
+            return Ok(());
+        };
+        signal(child, libc::SIGTERM)?;
+        if paused {
+            signal(child, libc::SIGCONT)?;
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(_)) => {
+                    *process = Process::default();
+                    return Ok(());
+                }
+                Ok(None) => sleep(Duration::from_millis(10)),
+                Err(e) => return Err(Error::io("waiting for ZooKeeper to stop", e)),
+            }
+        }
+        tracing::warn!(addr = %self.addr, "zk-testkit: ZooKeeper ignored SIGTERM; killing it");
+        drop(process);
+        self.kill()
+    }
+
+    /// Kills the server with SIGKILL and reaps it (a crash: no goodbye to clients or peers).
+    /// Does nothing if the server is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the process cannot be killed or waited for.
+    pub fn kill(&self) -> Result<()> {
+        let mut process = self.process();
+        if let Some(child) = process.child.as_mut() {
+            // Fails only if the child was already reaped, which `Process` never lets happen.
+            let _ = child.kill();
+            child
+                .wait()
+                .map_err(|e| Error::io("waiting for the killed ZooKeeper", e))?;
+        }
+        *process = Process::default();
+        Ok(())
+    }
+
+    /// Stops the server if it runs ([`stop`](Self::stop)), then starts it again on the same port
+    /// with the same data directory and waits until it serves.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Self::stop) and [`start_again`](Self::start_again).
+    pub fn restart(&self) -> Result<()> {
+        self.stop()?;
+        self.start_again()
+    }
+
+    /// Starts a stopped (or killed) server again on the same port with the same data directory,
+    /// and waits until `srvr` shows a `Mode:` line. An ensemble member serves only once it is
+    /// part of a quorum (or read-only, if enabled).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRunning`] if it runs, [`Error::Startup`] if it does not come up within
+    /// the startup timeout (for example because another process took the port meanwhile).
+    pub fn start_again(&self) -> Result<()> {
+        self.spawn()?;
+        self.wait_ready(Instant::now() + self.startup_timeout, |_| true)
+            .map_err(|failure| failure.error)
+    }
+
+    /// Freezes the JVM with SIGSTOP: sockets stay open, but nothing is answered (like a long GC
+    /// pause or a hung machine). Undo with [`resume`](Self::resume).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] if the server is not running.
+    pub fn pause(&self) -> Result<()> {
+        let mut process = self.process();
+        let child = process.running().ok_or(Error::NotRunning(self.addr))?;
+        signal(child, libc::SIGSTOP)?;
+        process.paused = true;
+        Ok(())
+    }
+
+    /// Continues a JVM frozen by [`pause`](Self::pause) (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] if the server is not running.
+    pub fn resume(&self) -> Result<()> {
+        let mut process = self.process();
+        let child = process.running().ok_or(Error::NotRunning(self.addr))?;
+        signal(child, libc::SIGCONT)?;
+        process.paused = false;
+        Ok(())
+    }
+
+    /// Sends a four-letter word (`srvr`, `stat`, `mntr`, `cons`, `wchc`, `wchp`, `dump`, ...) and
+    /// returns the answer. Waits at most 5 s for it; see
+    /// [`four_letter_timeout`](crate::four_letter_timeout) for another limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the server cannot be reached or does not answer in time.
+    pub fn four_letter(&self, cmd: &str) -> Result<String> {
+        four_letter_timeout(self.addr, cmd, FOUR_LETTER_TIMEOUT)
+            .map_err(|e| Error::io(format!("four-letter word `{cmd}` to {}", self.addr), e))
+    }
+
+    /// The server's mode from `srvr`: `"standalone"`, `"leader"`, `"follower"`, `"observer"` or
+    /// `"read-only"`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] if stopped, [`Error::NotServing`] if it runs but does not serve
+    /// (no quorum), [`Error::Io`] if it does not answer (for example while paused: after 5 s).
+    pub fn mode(&self) -> Result<String> {
+        self.mode_within(FOUR_LETTER_TIMEOUT)
+    }
+
+    pub(crate) fn mode_within(&self, timeout: Duration) -> Result<String> {
+        if !self.is_running() {
+            return Err(Error::NotRunning(self.addr));
+        }
+        let answer = four_letter_timeout(self.addr, "srvr", timeout)
+            .map_err(|e| Error::io(format!("four-letter word `srvr` to {}", self.addr), e))?;
+        parse_mode(&answer)
+            .map(str::to_owned)
+            .ok_or(Error::NotServing(self.addr))
+    }
+
+    /// Waits until [`mode`](Self::mode) equals `mode` (e.g. `"read-only"`, `"leader"`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] naming the last observed mode.
+    pub fn wait_for_mode(&self, mode: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.mode_within(MODE_PROBE_TIMEOUT) {
+                Ok(current) if current == mode => return Ok(()),
+                Ok(current) => format!("mode {current}"),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "{} did not reach mode {mode} within {timeout:?} (last: {last})",
+                    self.addr
+                )));
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Cleanup at process exit for the shared server: kill, reap, remove the directory.
+    fn cleanup_at_exit(&self) {
+        if let Ok(mut process) = self.process.try_lock() {
+            if let Some(child) = process.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            process.child = None;
+            let _ = fs::remove_dir_all(self.dir.path());
+        }
+    }
+}
+
+impl Drop for ZkServer {
+    fn drop(&mut self) {
+        let process = self
+            .process
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(child) = process.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends `sig` to our own child (never to anything else).
+fn signal(child: &Child, sig: libc::c_int) -> Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(|_| {
+        Error::io(
+            "signalling ZooKeeper",
+            std::io::ErrorKind::InvalidData.into(),
+        )
+    })?;
+    // SAFETY: plain syscall; `pid` is our unreaped child, so it cannot name another process.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(Error::io(
+            format!("sending signal {sig} to ZooKeeper (pid {pid})"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// The value of the `Mode:` line of a `srvr`/`stat` answer.
+pub(crate) fn parse_mode(answer: &str) -> Option<&str> {
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("Mode:"))
+        .map(str::trim)
+}
+
+/// `n` distinct free ports on 127.0.0.1 (all bound at once, then released).
+pub(crate) fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Error::io("picking a free port on 127.0.0.1", e))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Error::io("picking a free port on 127.0.0.1", e))
+}
+
+/// The last 256 KiB of the log (lossily decoded), or a note why it cannot be read.
+fn read_log_end(path: &Path) -> String {
+    const MAX: u64 = 256 * 1024;
+    let read = || -> std::io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(MAX)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+static SHARED: OnceLock<ZkServer> = OnceLock::new();
+
+/// A standalone server shared by every test of this process, started on first use (default
+/// settings).
+///
+/// Use it for tests that do not stop, kill, pause or restart the server — those need their own
+/// [`ZkServer`]. Tests run in parallel against it, so each test should work below its own
+/// chroot or path prefix (e.g. `/test-name-<random>`). The server lives until the process
+/// exits; then it is killed and its directory removed.
+///
+/// # Panics
+///
+/// If the server cannot be started (for example [`Error::MissingPackage`]); the panic message
+/// carries the error.
+pub fn shared_server() -> &'static ZkServer {
+    SHARED.get_or_init(|| {
+        let server = ZkServer::start()
+            .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared ZooKeeper: {e}"));
+        // SAFETY: registers a plain `extern "C" fn` without arguments.
+        unsafe { libc::atexit(cleanup_shared_server) };
+        server
+    })
+}
+
+extern "C" fn cleanup_shared_server() {
+    // The JVM would die anyway (PR_SET_PDEATHSIG); this also removes its temporary directory.
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(server) = SHARED.get() {
+            server.cleanup_at_exit();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mode() {
+        let srvr =
+            "Zookeeper version: 3.8.0-x, built on 2024-12-29\nLatency min/avg/max: 0/0.0/0\n\
+                    Received: 1\nSent: 0\nConnections: 1\nOutstanding: 0\nZxid: 0x0\n\
+                    Mode: standalone\nNode count: 5\n";
+        assert_eq!(parse_mode(srvr), Some("standalone"));
+        assert_eq!(
+            parse_mode("This ZooKeeper instance is not currently serving requests\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let mut ports = free_ports(9).unwrap();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 9);
+    }
+}

@@ -1,0 +1,270 @@
+//! The fault-injecting proxy in front of the shared server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use zk_testkit::{four_letter, shared_server, FaultProxy};
+
+async fn proxy() -> FaultProxy {
+    let upstream = tokio::task::spawn_blocking(|| shared_server().addr())
+        .await
+        .unwrap();
+    FaultProxy::start(upstream).await.unwrap()
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwards_sessions_and_four_letter_words() {
+    let proxy = proxy().await;
+    assert_eq!(proxy.connect_string(), proxy.addr().to_string());
+    assert_eq!(proxy.upstream(), shared_server().addr());
+    let (mut stream, response) = connect(proxy.addr()).await.unwrap();
+    assert!(response.timeout > 0);
+    assert_eq!(response.password.len(), 16);
+    assert_eq!(
+        call(&mut stream, &exists_request(1, "/")).await.unwrap(),
+        OK
+    );
+    assert_eq!(
+        call(&mut stream, &exists_request(2, "/nope-x"))
+            .await
+            .unwrap(),
+        NONODE
+    );
+    assert_eq!(proxy.connections_accepted(), 1);
+    assert_eq!(proxy.active_connections(), 1);
+
+    let addr = proxy.addr();
+    let srvr = tokio::task::spawn_blocking(move || four_letter(addr, "srvr").unwrap())
+        .await
+        .unwrap();
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+
+    drop(stream);
+    eventually("the closed connection to go away", || {
+        proxy.active_connections() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_aborts_current_connections_only() {
+    let proxy = proxy().await;
+    let (mut first, _) = connect(proxy.addr()).await.unwrap();
+    let (mut second, _) = connect(proxy.addr()).await.unwrap();
+    assert_eq!(proxy.active_connections(), 2);
+    proxy.reset();
+    assert_eq!(proxy.active_connections(), 0);
+    for stream in [&mut first, &mut second] {
+        let mut buf = [0u8; 16];
+        let read = timeout(Duration::from_secs(2), stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert_eq!(
+            read.unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "expected a RST"
+        );
+    }
+    let (mut third, _) = connect(proxy.addr()).await.unwrap();
+    assert_eq!(call(&mut third, &exists_request(1, "/")).await.unwrap(), OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blackhole_is_silent_and_heal_delivers_what_was_held() {
+    let proxy = proxy().await;
+    let (mut old, _) = connect(proxy.addr()).await.unwrap();
+    proxy.blackhole();
+    assert!(proxy.is_blackholed());
+
+    // An existing connection: the request goes nowhere, the socket stays open.
+    old.write_all(&exists_request(1, "/")).await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        timeout(Duration::from_millis(700), old.read(&mut buf))
+            .await
+            .is_err(),
+        "expected silence, not a reply or a close"
+    );
+
+    // A new connection is accepted, but its handshake is not answered.
+    let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
+    new.write_all(&connect_request(0, &[0; 16], 30_000, false))
+        .await
+        .unwrap();
+    assert!(timeout(Duration::from_millis(500), new.read(&mut buf))
+        .await
+        .is_err());
+    assert_eq!(proxy.active_connections(), 2);
+
+    proxy.heal();
+    assert!(!proxy.is_blackholed());
+    // What was held is delivered: the reply on the old connection, the handshake on the new one.
+    let reply = timeout(Duration::from_secs(5), read_frame(&mut old))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply_header(&reply), (1, reply_header(&reply).1, OK));
+    let response = timeout(Duration::from_secs(5), read_frame(&mut new))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(parse_connect_response(&response).timeout > 0);
+    // And fresh connections work.
+    let (mut fresh, _) = connect(proxy.addr()).await.unwrap();
+    assert_eq!(call(&mut fresh, &exists_request(1, "/")).await.unwrap(), OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cut_after_request_applies_the_request_but_hides_the_reply() {
+    let proxy = proxy().await;
+    let path = unique_path("cut-test");
+    let (mut stream, _) = connect(proxy.addr()).await.unwrap();
+    // Reads before the trap are untouched.
+    proxy.cut_after_request(1);
+    assert_eq!(
+        call(&mut stream, &exists_request(1, &path)).await.unwrap(),
+        NONODE
+    );
+
+    stream
+        .write_all(&create_request(2, &path, b"data", 0))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    assert_eq!(proxy.cuts_fired(), 1);
+
+    // The server applied it: a direct connection finds the node.
+    assert_eq!(exists(shared_server().addr(), &path).await.unwrap(), OK);
+
+    // The trap was one-shot.
+    let (mut stream, _) = connect(proxy.addr()).await.unwrap();
+    let second = format!("{path}-2");
+    assert_eq!(
+        call(&mut stream, &create_request(1, &second, b"", 0))
+            .await
+            .unwrap(),
+        OK
+    );
+    assert_eq!(
+        call(&mut stream, &create_request(2, &path, b"", 0))
+            .await
+            .unwrap(),
+        NODEEXISTS
+    );
+    assert_eq!(proxy.cuts_fired(), 1);
+
+    // Disarming works.
+    proxy.cut_after_request(1);
+    proxy.disarm_cut();
+    let third = format!("{path}-3");
+    assert_eq!(
+        call(&mut stream, &create_request(3, &third, b"", 0))
+            .await
+            .unwrap(),
+        OK
+    );
+    assert_eq!(proxy.cuts_fired(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delay_adds_latency_in_both_directions() {
+    let proxy = proxy().await;
+    let (mut stream, _) = connect(proxy.addr()).await.unwrap();
+    proxy.set_delay(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(
+        call(&mut stream, &exists_request(1, "/")).await.unwrap(),
+        OK
+    );
+    let slow = started.elapsed();
+    assert!(slow >= Duration::from_millis(390), "{slow:?}");
+
+    // Pipelined requests keep their order and share the latency.
+    let mut batch = Vec::new();
+    for xid in 2..12 {
+        batch.extend(exists_request(xid, "/"));
+    }
+    let started = Instant::now();
+    stream.write_all(&batch).await.unwrap();
+    for xid in 2..12 {
+        let reply = read_frame(&mut stream).await.unwrap();
+        assert_eq!(reply_header(&reply).0, xid);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    proxy.set_delay(Duration::ZERO);
+    let started = Instant::now();
+    assert_eq!(
+        call(&mut stream, &exists_request(20, "/")).await.unwrap(),
+        OK
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reject_new_closes_new_connections() {
+    let proxy = proxy().await;
+    let (mut existing, _) = connect(proxy.addr()).await.unwrap();
+    proxy.reject_new(true);
+    let mut rejected = TcpStream::connect(proxy.addr()).await.unwrap();
+    let _ = rejected
+        .write_all(&connect_request(0, &[0; 16], 30_000, false))
+        .await;
+    assert!(timeout(Duration::from_secs(2), is_closed(&mut rejected))
+        .await
+        .unwrap());
+    assert_eq!(
+        call(&mut existing, &exists_request(1, "/")).await.unwrap(),
+        OK
+    );
+    assert_eq!(proxy.connections_accepted(), 2);
+    assert_eq!(proxy.active_connections(), 1);
+
+    proxy.reject_new(false);
+    let (mut accepted, _) = connect(proxy.addr()).await.unwrap();
+    assert_eq!(
+        call(&mut accepted, &exists_request(1, "/")).await.unwrap(),
+        OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_proxy_closes_everything() {
+    let proxy = proxy().await;
+    let addr = proxy.addr();
+    let (mut stream, _) = connect(addr).await.unwrap();
+    drop(proxy);
+    assert!(timeout(Duration::from_secs(2), is_closed(&mut stream))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(TcpStream::connect(addr).await.is_err());
+}
