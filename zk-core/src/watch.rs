@@ -51,7 +51,9 @@ impl Future for OneshotWatcher {
 /// `Err(..)` once and ends when the session ends.
 ///
 /// Events on the server while the client is disconnected are not replayed by ZooKeeper for
-/// persistent watches (unlike one-shot watches); re-read the state after a
+/// persistent watches (unlike one-shot watches). A notification is per path, though: when a
+/// one-shot watch on a path this stream covers fires as a catch-up during re-registration, the
+/// stream sees that event too (as with the Java client). Re-read the state after a
 /// [`State::Suspended`](crate::State) → [`State::Connected`](crate::State) transition if that
 /// matters.
 #[derive(Debug)]

@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests. Every test works below its own chroot on the
+//! process-wide shared server, or on a server of its own when it restarts or kills it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+use zk_core::{Client, State};
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A fresh, unique chroot path for one test.
+pub fn unique_root(name: &str) -> String {
+    format!("/t-{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates `root` on `connect_string` and returns a client chrooted into it.
+pub async fn chroot_client(connect_string: &str, root: &str) -> Client {
+    init_tracing();
+    let admin = Client::connect(connect_string).await.expect("connect");
+    admin.ensure_path(root).await.expect("create chroot");
+    admin.close().await.unwrap();
+    Client::builder(format!("{connect_string}{root}"))
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("connect with chroot")
+}
+
+/// A client on the shared server, chrooted into a fresh root for test `name`.
+pub async fn shared(name: &str) -> Client {
+    let server = zk_testkit::shared_server();
+    chroot_client(&server.connect_string(), &unique_root(name)).await
+}
+
+/// Waits (bounded) for the client to reach `state`.
+pub async fn wait_state(client: &Client, state: State, within: Duration) {
+    client
+        .wait_for_state(state, Some(within))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "state {state} not reached within {within:?}: {e}; now {:?}",
+                client.status()
+            )
+        });
+}
+
+/// Awaits a future with a generous bound, so a bug shows as a failure rather than a hang.
+pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still pending after 60 s"))
+}
