@@ -437,6 +437,8 @@ impl Session {
             };
             match res {
                 Ok(conn) => {
+                    // the server answered: whatever it said, the host works
+                    self.ring.connected();
                     if conn.resp.timeout_ms <= 0 {
                         info!(server = %host, "server reports the session expired");
                         return Err(Outcome::Expired);
