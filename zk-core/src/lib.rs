@@ -1,5 +1,97 @@
 //! An async [Apache ZooKeeper](https://zookeeper.apache.org) client speaking the real wire
 //! protocol (tested against ZooKeeper 3.8).
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use std::time::Duration;
+//! use zk_core::{AddWatchMode, Client, CreateMode, Error, Op, State};
+//!
+//! # async fn example() -> zk_core::Result<()> {
+//! // hosts are tried in random order; "/app" is a chroot applied to every path
+//! let client = Client::builder("10.0.0.1:2181,10.0.0.2:2181,10.0.0.3:2181/app")
+//!     .session_timeout(Duration::from_secs(10))
+//!     .connect()
+//!     .await?;
+//!
+//! client.ensure_path("/workers").await?;
+//! let me = client
+//!     .create("/workers/w-", b"host-1", CreateMode::EphemeralSequential)
+//!     .await?;
+//!
+//! match client.create("/config", b"{}", CreateMode::Persistent).await {
+//!     Ok(_) | Err(Error::NodeExists) => {}
+//!     Err(e) => return Err(e),
+//! }
+//! let (data, stat, changed) = client.get_data_watch("/config").await?;
+//!
+//! // fenced write: applied only while our ephemeral node exists
+//! client
+//!     .multi(vec![
+//!         Op::check(&me, None),
+//!         Op::set_data("/config", b"{\"v\":2}".to_vec(), Some(stat.version)),
+//!     ])
+//!     .await?;
+//! let event = changed.await?; // NodeDataChanged on /config
+//!
+//! // every event below /workers, surviving reconnects
+//! let mut workers = client
+//!     .add_watch("/workers", AddWatchMode::PersistentRecursive)
+//!     .await?;
+//! let mut states = client.state_stream();
+//! tokio::spawn(async move {
+//!     while let Some(s) = states.next().await {
+//!         if s.state != State::Connected {
+//!             eprintln!("session {:#x} is {}", s.session_id, s.state);
+//!         }
+//!     }
+//! });
+//! while let Some(ev) = workers.next().await {
+//!     println!("{:?}", ev?);
+//! }
+//! # let _ = (data, event);
+//! # Ok(()) }
+//! ```
+//!
+//! # Behavior
+//!
+//! **Ordering.** Requests from all clones of a [`Client`] are pipelined on one connection and
+//! answered in the order they were sent. A watch event is delivered before the reply to any
+//! request sent after the change it reports, so a client never reads new data without having
+//! seen the event for it first.
+//!
+//! **Reconnect.** When a connection breaks (server down, network fault, two thirds of the
+//! session timeout without a byte from the server), the client moves to the next host and
+//! re-attaches to the *same* session with its id and password: ephemeral nodes stay. It re-sends
+//! its authentication and re-registers every watch, one-shot and persistent, with the last zxid
+//! it saw, so one-shot watches whose node changed meanwhile fire right away. Requests that were
+//! in flight fail with [`Error::ConnectionLoss`] (their outcome is unknown:
+//! [`Error::may_have_been_applied`]); requests issued while disconnected wait for the next
+//! connection, up to their deadline ([`Client::with_timeout`], [`ClientBuilder::request_timeout`]).
+//! The state is [`State::Suspended`] meanwhile.
+//!
+//! **Session expiry.** When a server says the session expired, or no server was reachable for a
+//! whole session timeout (by then the ensemble has expired it), the state becomes
+//! [`State::Lost`]: queued requests, one-shot watches and persistent watch streams all end with
+//! [`Error::SessionExpired`]. By default the client then starts a new session (as kazoo does;
+//! [`Status::generation`] counts sessions); with
+//! [`ClientBuilder::reconnect_after_expiry`]`(false)` LOST is final.
+//!
+//! **Watches.** One-shot watches ([`Client::get_data_watch`], [`Client::exists_watch`],
+//! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
+//! recursive watches ([`Client::add_watch`]) are streams. A watch is only registered if its
+//! request succeeded (`exists` on a missing node leaves a creation watch). Dropping a watcher
+//! stops delivery to it.
+//!
+//! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1) and
+//! ACLs are checked before anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`] or
+//! [`Error::InvalidArgument`]. A malformed or oversized frame from a server is a protocol error
+//! on that connection, never a panic or an allocation of the claimed size.
+//!
+//! **Closing.** [`Client::close`], or dropping the last clone, sends `closeSession`: the
+//! session's ephemeral nodes vanish at once.
+//!
+//! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events
+//! under the `zk_session` span; nothing is printed.
 #![deny(missing_docs)]
 
 mod client;
