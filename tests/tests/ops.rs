@@ -421,3 +421,30 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         .unwrap_err();
     assert!(matches!(e, Error::ConnectFailed(_)), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_failure_is_terminal_and_reported() {
+    let server = zk_testkit::shared_server();
+    // at connect: an unknown scheme makes the server answer AUTHFAILED and close the session
+    let r = Client::builder(server.connect_string())
+        .auth("no-such-scheme", "x")
+        .connect()
+        .await;
+    assert!(matches!(r, Err(Error::AuthFailed)), "{r:?}");
+
+    // later: the same, on a live client
+    let c = Client::connect(&server.connect_string()).await.unwrap();
+    let mut states = c.state_stream();
+    let r = c.add_auth("no-such-scheme", b"x").await;
+    assert!(matches!(r, Err(Error::AuthFailed)), "{r:?}");
+    let st = loop {
+        let s = bounded("auth failed state", futures::StreamExt::next(&mut states))
+            .await
+            .unwrap();
+        if s.state == zk_core::State::Lost {
+            break s;
+        }
+    };
+    assert_eq!(st.keeper_state, zk_core::KeeperState::AuthFailed);
+    assert!(matches!(c.exists("/").await, Err(Error::AuthFailed)));
+}

@@ -338,7 +338,7 @@ impl Client {
         self.inner.status.clone()
     }
 
-    /// Every state transition from now on.
+    /// Every state transition after the current [`status`](Self::status), none skipped.
     pub fn state_stream(&self) -> StateStream {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner.shared.subscribers.lock().unwrap().push(tx);

@@ -199,3 +199,31 @@ async fn request_deadline_while_disconnected_is_a_not_sent_timeout() {
     );
     assert!(!err.may_have_been_applied());
 }
+
+#[tokio::test(start_paused = true)]
+async fn out_of_order_reply_closes_the_connection_and_fails_the_caller() {
+    let (h, mut servers, _) = setup(Duration::from_secs(30)).await;
+    let mut s = servers.recv().await.unwrap();
+    handshake(&mut s, 30000, 0x42).await;
+    let client = h.await.unwrap().unwrap();
+    let req = tokio::spawn({
+        let c = client.clone();
+        async move { c.exists("/x").await }
+    });
+    let f = read_frame(&mut s).await.unwrap();
+    let hdr = RequestHeader::from_bytes(&f).unwrap();
+    assert_eq!(hdr.op, 3);
+    // answer with somebody else's xid
+    let reply = ReplyHeader {
+        xid: hdr.xid + 5,
+        zxid: 9,
+        err: 0,
+    };
+    write_record(&mut s, &Empty, Some(&reply)).await;
+    let err = req.await.unwrap().unwrap_err();
+    assert!(matches!(err, zk_core::Error::ConnectionLoss), "{err:?}");
+    // the connection was dropped; the client comes back on the same session
+    assert!(read_frame(&mut s).await.is_none());
+    let mut s2 = servers.recv().await.unwrap();
+    assert_eq!(handshake(&mut s2, 30000, 0x42).await.session_id, 0x42);
+}

@@ -225,8 +225,10 @@ impl Session {
             session_id = format_args!("{:#x}", self.session_id),
             "session state"
         );
-        self.status_tx.send_replace(st.clone());
+        // Under the subscriber lock, so that a subscriber sees exactly the transitions after
+        // the value `watch_status()` showed when it subscribed.
         let mut subs = self.shared.subscribers.lock().unwrap();
+        self.status_tx.send_replace(st.clone());
         subs.retain(|s| s.send(st.clone()).is_ok());
     }
 
