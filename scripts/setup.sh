@@ -16,4 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-echo "setup: ZooKeeper jars and java present" >&2
+# kazoo (Python) for the interoperability tests of zk-recipes
+if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
+  echo "setup: installing kazoo (PyPI)" >&2
+  python3 -m pip install -q 'kazoo==2.11.0' || $SUDO python3 -m pip install -q 'kazoo==2.11.0'
+fi
+echo "setup: ZooKeeper jars, java and kazoo present" >&2

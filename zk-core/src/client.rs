@@ -179,6 +179,7 @@ impl ClientBuilder {
                 request_timeout: self.request_timeout,
             }),
             deadline: None,
+            fail_fast: false,
         };
         let wait = self.connect_timeout.unwrap_or(self.session_timeout);
         let mut st = client.inner.status.clone();
@@ -250,6 +251,7 @@ enum Deadline {
 pub struct Client {
     inner: Arc<Inner>,
     deadline: Option<Deadline>,
+    fail_fast: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -302,16 +304,28 @@ impl Client {
     /// answered within `t` of being issued (including time spent waiting for a reconnect).
     pub fn with_timeout(&self, t: Duration) -> Client {
         Client {
-            inner: self.inner.clone(),
             deadline: Some(Deadline::In(t)),
+            ..self.clone()
         }
     }
 
     /// A handle to the same session whose requests fail with [`Error::Timeout`] at `deadline`.
     pub fn with_deadline(&self, deadline: Instant) -> Client {
         Client {
-            inner: self.inner.clone(),
             deadline: Some(Deadline::At(deadline)),
+            ..self.clone()
+        }
+    }
+
+    /// A handle to the same session whose requests never wait for a reconnection: issued while
+    /// the client is disconnected, they fail at once with [`Error::NotConnected`] (not sent,
+    /// not applied). A success therefore always comes from a connection that was up when the
+    /// request was issued, before any SUSPENDED was reported for it: what fenced writes under a
+    /// lock need.
+    pub fn fail_if_disconnected(&self) -> Client {
+        Client {
+            fail_fast: true,
+            ..self.clone()
         }
     }
 
@@ -428,6 +442,7 @@ impl Client {
             watch,
             reply: tx,
             sent: sent.clone(),
+            fail_fast: self.fail_fast,
         };
         if self.inner.tx.send(Command::Request(pending)).is_err() {
             return Err(self.terminal_error());

@@ -33,6 +33,11 @@ macro_rules! server_codes {
                 /// Whether the request had been written to a server.
                 sent: bool,
             },
+            /// The client is not connected, and the request was made with
+            /// [`Client::fail_if_disconnected`](crate::Client::fail_if_disconnected): it was not
+            /// sent, so it was not applied.
+            #[error("not connected; the request was not sent")]
+            NotConnected,
             /// The client was closed (or its session task is gone).
             #[error("client is closed")]
             Closed,
@@ -173,6 +178,7 @@ impl Error {
             self,
             Error::ConnectionLoss
                 | Error::Timeout { .. }
+                | Error::NotConnected
                 | Error::ThrottledOp
                 | Error::RequestTimeout
                 | Error::Io(_)

@@ -56,6 +56,8 @@ pub(crate) struct PendingRequest {
     /// Set when the frame is handed to the socket, so a timed-out caller knows whether the
     /// request may have been applied.
     pub sent: Option<Arc<AtomicBool>>,
+    /// Fail with [`Error::NotConnected`] instead of waiting while disconnected.
+    pub fail_fast: bool,
 }
 
 /// Builds a request frame: `len, xid (patched later), op, body`.
@@ -365,6 +367,9 @@ impl Session {
     /// Handles a command while no connection is up.
     fn on_command_offline(&mut self, cmd: Option<Command>) {
         match cmd {
+            Some(Command::Request(p)) if p.fail_fast => {
+                let _ = p.reply.send(Err(Error::NotConnected));
+            }
             Some(Command::Request(p)) => self.queued.push_back(p),
             Some(Command::Auth {
                 scheme,

@@ -1,0 +1,831 @@
+//! What locks, read/write locks, semaphores and elections share: a queue of sequential
+//! ephemeral nodes under a parent, the guard a holder gets, and cleanup that leaves no node
+//! behind.
+//!
+//! Node names follow kazoo: `<32 hex uuid><MARK><10-digit signed sequence>`, MARK `__lock__`
+//! (exclusive / writer) or `__rlock__` (reader).
+
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zk_core::{Client, CreateMode, Error, EventType, Op, Result, State, StateStream};
+
+/// Mark of exclusive (writer) contenders.
+pub const LOCK_MARK: &str = "__lock__";
+/// Mark of shared (reader) contenders.
+pub const RLOCK_MARK: &str = "__rlock__";
+
+/// One contender node, parsed from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContenderNode {
+    /// The child name.
+    pub name: String,
+    /// The sequence number, as the server's signed 32-bit counter.
+    pub seq: i32,
+    /// `__lock__` (true) or `__rlock__` (false).
+    pub exclusive: bool,
+}
+
+/// Parses a child name into a contender, or `None` if it is not one (other children are ignored,
+/// as kazoo does). The sequence is the text after the mark: 10 digits, or a minus sign and 9 or 10
+/// digits (after the counter overflowed), compared as a signed 32-bit number.
+pub fn parse_contender(name: &str) -> Option<ContenderNode> {
+    let (idx, mark, exclusive) = match name.rfind(LOCK_MARK) {
+        Some(i) => (i, LOCK_MARK, true),
+        None => (name.rfind(RLOCK_MARK)?, RLOCK_MARK, false),
+    };
+    let seq_text = &name[idx + mark.len()..];
+    let digits = seq_text.strip_prefix('-').unwrap_or(seq_text);
+    let ok_len = if seq_text.starts_with('-') {
+        seq_text.len() == 10 || seq_text.len() == 11
+    } else {
+        seq_text.len() == 10
+    };
+    if !ok_len || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(ContenderNode {
+        name: name.to_owned(),
+        seq: seq_text.parse().ok()?,
+        exclusive,
+    })
+}
+
+/// Contenders among `children`, in queue order.
+pub fn sorted_contenders(children: &[String]) -> Vec<ContenderNode> {
+    let mut v: Vec<ContenderNode> = children.iter().filter_map(|c| parse_contender(c)).collect();
+    v.sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
+    v
+}
+
+/// When a holder should consider what it holds lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LostPolicy {
+    /// As soon as the connection is SUSPENDED (the session may still live, but the holder can
+    /// no longer know whether it does). The safe default: a peer can only take over after the
+    /// session expires on the server, which is later than the client notices the suspension.
+    #[default]
+    Suspended,
+    /// Only when the session is LOST (expired or closed), or the node is deleted.
+    SessionLost,
+}
+
+/// Why a guard was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// The connection was suspended (with [`LostPolicy::Suspended`]).
+    Suspended,
+    /// The session expired or the client was closed.
+    SessionLost,
+    /// The holder's node was deleted by someone else.
+    NodeDeleted,
+    /// The guard was released.
+    Released,
+}
+
+impl std::fmt::Display for LostReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LostReason::Suspended => "the connection to ZooKeeper was suspended",
+            LostReason::SessionLost => "the ZooKeeper session was lost",
+            LostReason::NodeDeleted => "the holder's node was deleted",
+            LostReason::Released => "released",
+        })
+    }
+}
+
+/// A cloneable signal that resolves when a guard is lost.
+#[derive(Debug, Clone)]
+pub struct LostSignal {
+    rx: watch::Receiver<Option<LostReason>>,
+}
+
+impl LostSignal {
+    /// Whether it was lost, and why.
+    pub fn reason(&self) -> Option<LostReason> {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when the guard is lost (at once if it already is).
+    pub async fn lost(&self) -> LostReason {
+        let mut rx = self.rx.clone();
+        let res = rx.wait_for(|r| r.is_some()).await.map(|r| *r);
+        match res {
+            Ok(r) => r.unwrap_or(LostReason::SessionLost),
+            // the monitor is gone: the guard was dropped
+            Err(_) => self.reason().unwrap_or(LostReason::Released),
+        }
+    }
+}
+
+/// Proof of holding a lock, a semaphore lease or leadership.
+///
+/// * [`path`](Self::path): the holder's node.
+/// * [`is_held`](Self::is_held) / [`lost`](Self::lost): turns false / resolves when the
+///   session is lost, when the node is deleted, and (with the default [`LostPolicy`]) when the
+///   connection is suspended. Once lost, it stays lost.
+/// * [`fence`](Self::fence): an [`Op`] for [`Client::multi`] that makes a write conditional on
+///   the node still existing, the server-side truth a lost signal only approximates.
+/// * [`release`](Self::release): deletes the node. Dropping the guard releases too (in a
+///   spawned task).
+#[derive(Debug)]
+#[must_use = "dropping the guard releases it"]
+pub struct Guard {
+    client: Client,
+    node: String,
+    session_id: i64,
+    lost: LostSignal,
+    lost_tx: Arc<watch::Sender<Option<LostReason>>>,
+    monitor: Option<tokio::task::JoinHandle<()>>,
+    gate: Option<OwnedMutexGuard<()>>,
+    released: bool,
+}
+
+impl Guard {
+    /// The holder's node (relative to the client's chroot).
+    pub fn path(&self) -> &str {
+        &self.node
+    }
+
+    /// The session the node belongs to.
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    /// Whether it is still held, as far as this client can know.
+    pub fn is_held(&self) -> bool {
+        self.lost.reason().is_none()
+    }
+
+    /// Resolves when the guard is lost.
+    pub async fn lost(&self) -> LostReason {
+        self.lost.lost().await
+    }
+
+    /// A cloneable handle on the lost signal, to hand to the task doing the work.
+    pub fn lost_signal(&self) -> LostSignal {
+        self.lost.clone()
+    }
+
+    /// A `check` op on the holder's node: put it first in a [`Client::multi`] and the
+    /// transaction only applies while the node exists (our session is alive and nobody
+    /// deleted it).
+    pub fn fence(&self) -> Op {
+        Op::check(self.node.clone(), None)
+    }
+
+    /// Runs `ops` as one transaction, fenced: prefixed with [`fence`](Self::fence), refused
+    /// if the guard is already lost, and never queued while the client is disconnected. So a
+    /// success means the node existed when the transaction applied, and it came back before any
+    /// loss of this guard was signalled.
+    ///
+    /// # Errors
+    /// [`Error::TransactionFailed`] with `index` 0 if the fence failed (the node is gone);
+    /// [`Error::NotConnected`] if disconnected; [`Error::SessionExpired`] if already lost.
+    pub async fn fenced_multi(&self, ops: Vec<Op>) -> Result<Vec<zk_core::OpResult>> {
+        if !self.is_held() {
+            return Err(Error::SessionExpired);
+        }
+        let mut all = Vec::with_capacity(ops.len() + 1);
+        all.push(self.fence());
+        all.extend(ops);
+        let mut res = self.client.fail_if_disconnected().multi(all).await?;
+        res.remove(0);
+        Ok(res)
+    }
+
+    /// Releases: deletes the node (retried through connection loss until it succeeds or the
+    /// session is known dead).
+    ///
+    /// # Errors
+    /// Only unexpected server errors; a node already gone (session expired) is fine.
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.stop_monitor(LostReason::Released);
+        let r = delete_until_done(&self.client, &self.node, self.session_id).await;
+        drop(self.gate.take());
+        r
+    }
+
+    fn stop_monitor(&mut self, reason: LostReason) {
+        if let Some(m) = self.monitor.take() {
+            m.abort();
+        }
+        self.lost_tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        self.stop_monitor(LostReason::Released);
+        let client = self.client.clone();
+        let node = std::mem::take(&mut self.node);
+        let sid = self.session_id;
+        let gate = self.gate.take();
+        spawn_cleanup("guard dropped", async move {
+            if let Err(e) = delete_until_done(&client, &node, sid).await {
+                warn!(node = %node, error = %e, "release after drop failed");
+            }
+            drop(gate);
+        });
+    }
+}
+
+fn spawn_cleanup(why: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(fut);
+        }
+        Err(_) => warn!(
+            why,
+            "no tokio runtime to clean up on; the node stays until the session ends"
+        ),
+    }
+}
+
+/// Waits (bounded by `deadline`) until the client is connected.
+async fn wait_connected(client: &Client, deadline: Option<Instant>) -> Result<()> {
+    let within = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    client.wait_for_state(State::Connected, within).await
+}
+
+/// Deletes `node` until it is gone, through connection loss, as long as session `sid` lives.
+pub(crate) async fn delete_until_done(client: &Client, node: &str, sid: i64) -> Result<()> {
+    loop {
+        match client.delete(node, None).await {
+            Ok(()) | Err(Error::NoNode) => return Ok(()),
+            Err(e) if e.is_session_dead() => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                if client.session_id() != sid && client.state() == State::Connected {
+                    // a new session: the old one's ephemeral nodes are gone
+                    return Ok(());
+                }
+                let _ =
+                    wait_connected(client, Some(Instant::now() + Duration::from_secs(60))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Deletes every child of `parent` whose name starts with `prefix` and that belongs to session
+/// `sid` (or to no live session of ours): what an interrupted create may have left.
+pub(crate) async fn delete_by_prefix(
+    client: &Client,
+    parent: &str,
+    prefix: &str,
+    sid: i64,
+) -> Result<()> {
+    loop {
+        let res = async {
+            let children = client.get_children(parent).await?;
+            for c in children.iter().filter(|c| c.starts_with(prefix)) {
+                let p = child_path(parent, c);
+                match client.delete(&p, None).await {
+                    Ok(()) | Err(Error::NoNode) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match res {
+            Ok(()) | Err(Error::NoNode) => return Ok(()),
+            Err(e) if e.is_session_dead() => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                if client.session_id() != sid && client.state() == State::Connected {
+                    return Ok(());
+                }
+                let _ =
+                    wait_connected(client, Some(Instant::now() + Duration::from_secs(60))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub(crate) fn child_path(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// Settings of one queue (one recipe handle).
+#[derive(Debug, Clone)]
+pub(crate) struct QueueSpec {
+    pub client: Client,
+    pub parent: String,
+    /// `<uuid hex><MARK>`.
+    pub prefix: String,
+    pub exclusive: bool,
+    pub data: Vec<u8>,
+    pub policy: LostPolicy,
+    /// Local gate: one acquisition at a time per handle.
+    pub gate: Arc<Mutex<()>>,
+}
+
+/// Tracks what an in-progress acquisition may have left on the server, and removes it if the
+/// acquisition is dropped or fails.
+struct Pending {
+    client: Client,
+    parent: String,
+    prefix: String,
+    node: Option<String>,
+    sid: i64,
+    armed: bool,
+    gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl Pending {
+    async fn cleanup_now(&mut self) -> Result<()> {
+        self.armed = false;
+        match self.node.take() {
+            Some(n) => delete_until_done(&self.client, &n, self.sid).await,
+            None => delete_by_prefix(&self.client, &self.parent, &self.prefix, self.sid).await,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let client = self.client.clone();
+        let parent = std::mem::take(&mut self.parent);
+        let prefix = std::mem::take(&mut self.prefix);
+        let node = self.node.take();
+        let sid = self.sid;
+        let gate = self.gate.take();
+        debug!(?node, "acquisition dropped; cleaning up");
+        spawn_cleanup("acquisition dropped", async move {
+            let r = match node {
+                Some(n) => delete_until_done(&client, &n, sid).await,
+                None => delete_by_prefix(&client, &parent, &prefix, sid).await,
+            };
+            if let Err(e) = r {
+                warn!(error = %e, "cleanup of a dropped acquisition failed");
+            }
+            drop(gate);
+        });
+    }
+}
+
+/// What to do at one point of the queue.
+enum Next {
+    Acquired,
+    /// Wait on this node (the nearest blocker).
+    Wait(String),
+    /// Our node is gone (session lost, or deleted): create a new one.
+    Recreate,
+}
+
+/// How an acquisition attempt is bounded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    Blocking(Option<Instant>),
+    Try,
+}
+
+/// Where node `ours` stands: an exclusive contender is blocked by every contender before it, a
+/// shared one only by exclusive ones; it waits on the nearest blocker (one watcher per node:
+/// no herd).
+fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
+    let all = sorted_contenders(children);
+    let Some(me) = all.iter().find(|c| c.name == ours) else {
+        return Next::Recreate;
+    };
+    let blocker = all
+        .iter()
+        .filter(|c| c.seq < me.seq && (exclusive || c.exclusive))
+        .max_by_key(|c| c.seq);
+    match blocker {
+        None => Next::Acquired,
+        Some(b) => Next::Wait(b.name.clone()),
+    }
+}
+
+impl QueueSpec {
+    /// Creates our contender node, recovering from an ambiguous create by finding the node
+    /// with our prefix that belongs to our session (and deleting any with our prefix that does
+    /// not: a leftover of an earlier session of ours).
+    async fn create_node(
+        &self,
+        c: &Client,
+        pending: &mut Pending,
+        deadline: Option<Instant>,
+    ) -> Result<String> {
+        let create_path = child_path(&self.parent, &self.prefix);
+        loop {
+            pending.sid = c.session_id();
+            match c
+                .create(&create_path, &self.data, CreateMode::EphemeralSequential)
+                .await
+            {
+                Ok(p) => return Ok(p),
+                Err(e) if e.is_retryable() || e.may_have_been_applied() => {
+                    debug!(error = %e, "contender create interrupted; looking for our node");
+                    wait_connected(c, deadline).await?;
+                    if let Some(p) = self.find_ours(c).await? {
+                        return Ok(p);
+                    }
+                }
+                Err(Error::SessionExpired) => {
+                    // a new session may follow; try again in it
+                    wait_connected(c, deadline).await?;
+                }
+                Err(Error::NoNode) => {
+                    // the parent vanished meanwhile
+                    c.ensure_path(&self.parent).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn find_ours(&self, c: &Client) -> Result<Option<String>> {
+        let sid = c.session_id();
+        let children = c.get_children(&self.parent).await?;
+        let mut found = None;
+        for name in children.iter().filter(|n| n.starts_with(&self.prefix)) {
+            let p = child_path(&self.parent, name);
+            match c.exists(&p).await? {
+                Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some(p),
+                Some(st) => {
+                    // kazoo adopts by prefix alone; a node of a dead session is not ours
+                    info!(node = %p, owner = format_args!("{:#x}", st.ephemeral_owner), "deleting a stale contender node with our prefix");
+                    match c.delete(&p, None).await {
+                        Ok(()) | Err(Error::NoNode) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(found)
+    }
+
+    /// Joins the queue and waits for our turn. `Ok(None)`: the deadline passed (or, in try mode,
+    /// it was not free); nothing of ours is left on the server in that case.
+    pub(crate) async fn acquire(&self, mode: Mode) -> Result<Option<Guard>> {
+        let deadline = match mode {
+            Mode::Blocking(d) => d,
+            Mode::Try => None,
+        };
+        // one acquisition per handle at a time
+        let gate = match deadline {
+            None => self.gate.clone().lock_owned().await,
+            Some(d) => match tokio::time::timeout_at(d, self.gate.clone().lock_owned()).await {
+                Ok(g) => g,
+                Err(_) => return Ok(None),
+            },
+        };
+        let c = match deadline {
+            Some(d) => self.client.with_deadline(d),
+            None => self.client.clone(),
+        };
+        // subscribe before anything, so no transition between acquisition and the guard's
+        // monitor is missed
+        let states = self.client.state_stream();
+        let mut pending = Pending {
+            client: self.client.clone(),
+            parent: self.parent.clone(),
+            prefix: self.prefix.clone(),
+            node: None,
+            sid: self.client.session_id(),
+            armed: true,
+            gate: Some(gate),
+        };
+        match self
+            .acquire_inner(&c, &mut pending, mode, deadline, states)
+            .await
+        {
+            Ok(Some(g)) => Ok(Some(g)),
+            Ok(None) | Err(Error::Timeout { .. }) => {
+                pending.cleanup_now().await?;
+                Ok(None)
+            }
+            Err(e) => {
+                if let Err(ce) = pending.cleanup_now().await {
+                    warn!(error = %ce, "cleanup after a failed acquisition failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn acquire_inner(
+        &self,
+        c: &Client,
+        pending: &mut Pending,
+        mode: Mode,
+        deadline: Option<Instant>,
+        mut states: StateStream,
+    ) -> Result<Option<Guard>> {
+        retry_transient(c, deadline, || c.ensure_path(&self.parent)).await?;
+        'session: loop {
+            pending.node = None;
+            let node = self.create_node(c, pending, deadline).await?;
+            pending.node = Some(node.clone());
+            let name = node.rsplit('/').next().unwrap_or_default().to_owned();
+            debug!(node = %node, "joined the queue");
+            loop {
+                let children = match c.get_children(&self.parent).await {
+                    Ok(ch) => ch,
+                    Err(e) if e.is_retryable() => {
+                        wait_connected(c, deadline).await?;
+                        continue;
+                    }
+                    Err(Error::SessionExpired) => continue 'session,
+                    Err(e) => return Err(e),
+                };
+                match decide(self.exclusive, &children, &name) {
+                    Next::Recreate => {
+                        debug!(node = %node, "our node is gone; joining again");
+                        continue 'session;
+                    }
+                    Next::Acquired => {
+                        // it must be ours, in the current session
+                        let sid = c.session_id();
+                        match c.exists(&node).await {
+                            Ok(Some(st)) if st.ephemeral_owner == sid => {
+                                let guard = new_guard(
+                                    &self.client,
+                                    node.clone(),
+                                    sid,
+                                    self.policy,
+                                    states,
+                                    pending.gate.take(),
+                                );
+                                pending.armed = false;
+                                return Ok(Some(guard));
+                            }
+                            Ok(_) | Err(Error::SessionExpired) => continue 'session,
+                            Err(e) if e.is_retryable() => {
+                                wait_connected(c, deadline).await?;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Next::Wait(blocker) => {
+                        if let Mode::Try = mode {
+                            return Ok(None);
+                        }
+                        let bp = child_path(&self.parent, &blocker);
+                        match c.get_data_watch(&bp).await {
+                            Ok((_, _, w)) => {
+                                // any wake-up means: look again
+                                tokio::select! {
+                                    _ = w => {}
+                                    s = states.next() => {
+                                        if s.is_none() {
+                                            return Err(Error::Closed);
+                                        }
+                                    }
+                                    _ = sleep_until_opt(deadline) => return Ok(None),
+                                }
+                            }
+                            Err(Error::NoNode) => {}
+                            Err(e) if e.is_retryable() => wait_connected(c, deadline).await?,
+                            Err(Error::SessionExpired) => continue 'session,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A guard on `node`, which must exist and belong to the client's current session.
+pub(crate) async fn guard_for_node(
+    client: &Client,
+    node: String,
+    policy: LostPolicy,
+) -> Result<Guard> {
+    let states = client.state_stream();
+    let sid = client.session_id();
+    match client.exists(&node).await? {
+        Some(st) if st.ephemeral_owner == sid => {
+            Ok(new_guard(client, node, sid, policy, states, None))
+        }
+        _ => Err(Error::SessionExpired),
+    }
+}
+
+fn new_guard(
+    client: &Client,
+    node: String,
+    sid: i64,
+    policy: LostPolicy,
+    states: StateStream,
+    gate: Option<OwnedMutexGuard<()>>,
+) -> Guard {
+    let (tx, rx) = watch::channel(None);
+    let tx = Arc::new(tx);
+    let monitor = tokio::spawn(monitor(
+        client.clone(),
+        node.clone(),
+        sid,
+        policy,
+        states,
+        tx.clone(),
+    ));
+    info!(node = %node, "acquired");
+    Guard {
+        client: client.clone(),
+        node,
+        session_id: sid,
+        lost: LostSignal { rx },
+        lost_tx: tx,
+        monitor: Some(monitor),
+        gate,
+        released: false,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `f` until it succeeds or fails with a non-transient error, waiting for the connection
+/// between tries.
+pub(crate) async fn retry_transient<T, F, Fut>(
+    c: &Client,
+    deadline: Option<Instant>,
+    mut f: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    loop {
+        match f().await {
+            Err(e) if e.is_retryable() || matches!(e, Error::SessionExpired) => {
+                wait_connected(c, deadline).await?
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Watches what can take a guard away: session state and the node itself.
+async fn monitor(
+    client: Client,
+    node: String,
+    sid: i64,
+    policy: LostPolicy,
+    mut states: StateStream,
+    tx: Arc<watch::Sender<Option<LostReason>>>,
+) {
+    let lose = |reason: LostReason| {
+        warn!(node = %node, %reason, "lost");
+        tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    };
+    // the state may have moved on between acquisition and now
+    let st = client.status();
+    if st.session_id != sid || st.state == State::Lost {
+        return lose(LostReason::SessionLost);
+    }
+    if st.state == State::Suspended && policy == LostPolicy::Suspended {
+        return lose(LostReason::Suspended);
+    }
+    loop {
+        let watch = match client.exists_watch(&node).await {
+            Ok((Some(_), w)) => Some(w),
+            Ok((None, _)) => return lose(LostReason::NodeDeleted),
+            Err(Error::SessionExpired) | Err(Error::Closed) | Err(Error::AuthFailed) => {
+                return lose(LostReason::SessionLost)
+            }
+            Err(_) => None, // connection trouble: the state stream tells
+        };
+        let watch = async {
+            match watch {
+                Some(w) => w.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = watch => match ev {
+                Ok(e) if e.event_type == EventType::NodeDeleted => return lose(LostReason::NodeDeleted),
+                Ok(_) => {} // data change on our node: re-arm
+                Err(_) => return lose(LostReason::SessionLost),
+            },
+            s = states.next() => match s {
+                None => return lose(LostReason::SessionLost),
+                Some(s) => {
+                    if s.session_id != sid || s.state == State::Lost {
+                        return lose(LostReason::SessionLost);
+                    }
+                    if s.state == State::Suspended && policy == LostPolicy::Suspended {
+                        return lose(LostReason::Suspended);
+                    }
+                    if s.state == State::Suspended {
+                        // wait for the next state; the watch survives the reconnect
+                        continue;
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_parse_as_signed_32_bit() {
+        let p = |s: &str| parse_contender(s).map(|c| (c.seq, c.exclusive));
+        assert_eq!(p("abc__lock__0000000000"), Some((0, true)));
+        assert_eq!(p("abc__lock__2147483647"), Some((i32::MAX, true)));
+        assert_eq!(p("abc__rlock__-2147483648"), Some((i32::MIN, false)));
+        assert_eq!(p("abc__lock__-000000005"), Some((-5, true)));
+        assert_eq!(p("abc__lock__000000005"), None);
+        assert_eq!(p("abc__lock__00000000055"), None);
+        assert_eq!(p("abc__lock__00000x0005"), None);
+        assert_eq!(p("abc__lease__0000000001"), None);
+        assert_eq!(p("ready"), None);
+        let names: Vec<String> = [
+            "a__lock__0000000002",
+            "b__rlock__-000000001",
+            "x",
+            "c__lock__0000000001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let order: Vec<i32> = sorted_contenders(&names).iter().map(|c| c.seq).collect();
+        assert_eq!(order, vec![-1, 1, 2]);
+    }
+
+    #[test]
+    fn readers_and_writers_block_as_kazoo_orders_them() {
+        // W1(0) R1(1) W2(2) R2(3): R1 waits on W1, W2 on R1, R2 on W2
+        let children: Vec<String> = [
+            "w1__lock__0000000000",
+            "r1__rlock__0000000001",
+            "w2__lock__0000000002",
+            "r2__rlock__0000000003",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let w = |n: Next| match n {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        };
+        assert_eq!(
+            w(decide(true, &children, "w1__lock__0000000000")),
+            "acquired"
+        );
+        assert_eq!(
+            w(decide(false, &children, "r1__rlock__0000000001")),
+            "w1__lock__0000000000"
+        );
+        assert_eq!(
+            w(decide(true, &children, "w2__lock__0000000002")),
+            "r1__rlock__0000000001"
+        );
+        assert_eq!(
+            w(decide(false, &children, "r2__rlock__0000000003")),
+            "w2__lock__0000000002"
+        );
+        assert_eq!(
+            w(decide(false, &children, "gone__rlock__0000000009")),
+            "recreate"
+        );
+        // a second reader right after a reader is not blocked by it
+        assert_eq!(
+            w(decide(false, &children[..2], "r1__rlock__0000000001")),
+            "w1__lock__0000000000"
+        );
+    }
+}

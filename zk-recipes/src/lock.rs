@@ -1,0 +1,208 @@
+//! Distributed locks: exclusive [`Lock`], and [`ReadLock`] / [`WriteLock`] sharing one queue.
+//!
+//! The algorithm is the ZooKeeper recipe, with kazoo's node layout so Rust and Python processes
+//! contend for the same lock:
+//!
+//! 1. Create `P/<uuid>__lock__` (exclusive / writer) or `P/<uuid>__rlock__` (reader),
+//!    EPHEMERAL_SEQUENTIAL, data = the identifier.
+//! 2. List the children of `P`. The blockers of a writer are all contenders with a lower
+//!    sequence number; those of a reader are the writers with a lower one.
+//! 3. No blocker: held. Otherwise leave a watch (`getData`) on the nearest blocker only (so a
+//!    release wakes one waiter: no herd) and, on any wake-up (its event, a disconnect, a
+//!    reconnect), go back to 2.
+//!
+//! An interrupted create is recovered by listing the children and adopting the node with our
+//! prefix *only if its ephemeral owner is our session*; a node with our prefix from a dead
+//! session is deleted (kazoo adopts by prefix alone).
+
+use crate::contender::{Guard, LostPolicy, Mode, QueueSpec, LOCK_MARK, RLOCK_MARK};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use zk_core::{Client, Error, Result};
+
+/// A distributed lock on a ZooKeeper path.
+///
+/// ```no_run
+/// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+/// use zk_recipes::Lock;
+/// let lock = Lock::new(&client, "/locks/nightly-report", "worker-7");
+/// let guard = lock.acquire().await?;
+/// // critical section: make writes conditional on still holding the lock
+/// client
+///     .multi(vec![guard.fence(), zk_core::Op::set_data("/report/state", b"running".to_vec(), None)])
+///     .await?;
+/// guard.release().await?;
+/// # Ok(()) }
+/// ```
+///
+/// One handle is one contender: tasks sharing a handle take turns (a second `acquire` on the
+/// same handle waits, locally, until the first guard is released). Create several handles for
+/// several contenders.
+///
+/// # Cancel safety
+/// Dropping an `acquire*` future at any point leaves no node behind: a spawned task deletes
+/// whatever the interrupted acquisition created (retrying through connection loss while the
+/// session lives). The next acquisition on the same handle waits for that cleanup.
+#[derive(Debug, Clone)]
+pub struct Lock {
+    spec: QueueSpec,
+}
+
+impl Lock {
+    /// An exclusive lock: blocks on every earlier contender, readers included (kazoo's
+    /// `WriteLock`; kazoo's plain `Lock` ignores readers, this one does not). `identifier` is
+    /// stored as the node's data and shown by [`contenders`](Self::contenders).
+    pub fn new(client: &Client, path: &str, identifier: impl Into<Vec<u8>>) -> Lock {
+        Lock::with_mark(client, path, identifier.into(), true)
+    }
+
+    fn with_mark(client: &Client, path: &str, identifier: Vec<u8>, exclusive: bool) -> Lock {
+        let mark = if exclusive { LOCK_MARK } else { RLOCK_MARK };
+        Lock {
+            spec: QueueSpec {
+                client: client.clone(),
+                parent: path.to_owned(),
+                prefix: format!("{}{mark}", uuid::Uuid::new_v4().simple()),
+                exclusive,
+                data: identifier,
+                policy: LostPolicy::default(),
+                gate: Arc::new(Mutex::new(())),
+            },
+        }
+    }
+
+    /// When a held guard counts as lost (default: as soon as the connection is suspended).
+    pub fn lost_policy(mut self, policy: LostPolicy) -> Self {
+        self.spec.policy = policy;
+        self
+    }
+
+    /// Uses this uuid for the node prefix instead of a random one (kazoo keeps one per handle;
+    /// so do we). Meant for tests that stage leftover nodes.
+    #[doc(hidden)]
+    pub fn with_uuid(mut self, uuid: uuid::Uuid) -> Self {
+        let mark = if self.spec.exclusive {
+            LOCK_MARK
+        } else {
+            RLOCK_MARK
+        };
+        self.spec.prefix = format!("{}{mark}", uuid.simple());
+        self
+    }
+
+    /// The lock's path.
+    pub fn path(&self) -> &str {
+        &self.spec.parent
+    }
+
+    /// The node-name prefix of this handle (`<uuid>__lock__` or `<uuid>__rlock__`).
+    pub fn prefix(&self) -> &str {
+        &self.spec.prefix
+    }
+
+    /// Waits until the lock is held, however long it takes (through reconnects; after a
+    /// session loss it queues again in the new session).
+    ///
+    /// # Errors
+    /// Server errors other than connection loss, and the client being closed or its session
+    /// lost for good.
+    pub async fn acquire(&self) -> Result<Guard> {
+        self.spec
+            .acquire(Mode::Blocking(None))
+            .await?
+            .ok_or(Error::Timeout { sent: false })
+    }
+
+    /// Like [`acquire`](Self::acquire) with one total deadline across everything (predecessor
+    /// changes, reconnects). `Ok(None)` when it passed; no node is left behind then.
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
+        self.acquire_until(Instant::now() + timeout).await
+    }
+
+    /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
+    pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
+        self.spec.acquire(Mode::Blocking(Some(deadline))).await
+    }
+
+    /// Takes the lock if nobody is ahead; `Ok(None)` otherwise (and no node is left behind).
+    pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        self.spec.acquire(Mode::Try).await
+    }
+
+    /// The identifiers of every contender (readers and writers), in queue order: the holder(s)
+    /// first. Python (kazoo) contenders appear too.
+    pub async fn contenders(&self) -> Result<Vec<String>> {
+        contenders(&self.spec.client, &self.spec.parent, true).await
+    }
+}
+
+/// The identifiers (node data) of the contenders under `path`, in queue order. With
+/// `include_readers` false, only `__lock__` nodes count (kazoo's plain `Lock`).
+pub(crate) async fn contenders(
+    client: &Client,
+    path: &str,
+    include_readers: bool,
+) -> Result<Vec<String>> {
+    let children = match client.get_children(path).await {
+        Ok(c) => c,
+        Err(Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for c in crate::contender::sorted_contenders(&children) {
+        if !include_readers && !c.exclusive {
+            continue;
+        }
+        match client
+            .get_data(&crate::contender::child_path(path, &c.name))
+            .await
+        {
+            Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
+            Err(Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+macro_rules! lock_kind {
+    ($(#[$m:meta])* $name:ident, $exclusive:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone)]
+        pub struct $name(Lock);
+
+        impl $name {
+            /// A handle on the lock at `path`; `identifier` is stored as node data.
+            pub fn new(client: &Client, path: &str, identifier: impl Into<Vec<u8>>) -> Self {
+                $name(Lock::with_mark(client, path, identifier.into(), $exclusive))
+            }
+
+            /// When a held guard counts as lost.
+            pub fn lost_policy(self, policy: LostPolicy) -> Self {
+                $name(self.0.lost_policy(policy))
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = Lock;
+            fn deref(&self) -> &Lock {
+                &self.0
+            }
+        }
+    };
+}
+
+lock_kind!(
+    /// The shared side of a read/write lock (kazoo `ReadLock`, node mark `__rlock__`): held
+    /// together with other readers, blocked only by writers queued before it.
+    ReadLock,
+    false
+);
+lock_kind!(
+    /// The exclusive side of a read/write lock (kazoo `WriteLock`, node mark `__lock__`); the
+    /// same as [`Lock`].
+    WriteLock,
+    true
+);

@@ -1,0 +1,252 @@
+//! A distributed counting semaphore, kazoo's layout:
+//!
+//! * `P` holds the maximum number of leases as ASCII decimal (written by whoever creates it; a
+//!   different number there is an error).
+//! * A lease is a child `P/<32 hex uuid>`, EPHEMERAL, data = the identifier. Every child of `P`
+//!   counts as a lease (a foreign child too).
+//! * Admission is serialized by an exclusive lock on the sibling path `P-__lock__`: while holding
+//!   it, list `P` with a child watch; if there is room, create our lease; if our lease exists we
+//!   hold one; otherwise wait for the watch (or any wake-up) and look again. The admission lock
+//!   is always released before returning.
+
+use crate::contender::{child_path, delete_until_done, retry_transient, Guard, LostPolicy};
+use crate::lock::Lock;
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::debug;
+use zk_core::{Client, CreateMode, Error, Result};
+
+/// A semaphore allowing `max_leases` concurrent holders.
+///
+/// ```no_run
+/// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+/// let sem = zk_recipes::Semaphore::new(&client, "/limits/db-migrations", "host-3", 2);
+/// if let Some(lease) = sem.acquire_timeout(std::time::Duration::from_secs(30)).await? {
+///     // at most two holders here
+///     lease.release().await?;
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Cancel safety
+/// Dropping an acquire future leaves no lease and no admission-lock node behind.
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    client: Client,
+    path: String,
+    identifier: Vec<u8>,
+    max_leases: u32,
+    admission: Lock,
+    policy: LostPolicy,
+}
+
+impl Semaphore {
+    /// A handle on the semaphore at `path` with `max_leases` leases.
+    pub fn new(
+        client: &Client,
+        path: &str,
+        identifier: impl Into<Vec<u8>>,
+        max_leases: u32,
+    ) -> Semaphore {
+        let identifier = identifier.into();
+        Semaphore {
+            client: client.clone(),
+            path: path.to_owned(),
+            admission: Lock::new(client, &format!("{path}-__lock__"), identifier.clone()),
+            identifier,
+            max_leases,
+            policy: LostPolicy::default(),
+        }
+    }
+
+    /// When a held lease counts as lost.
+    pub fn lost_policy(mut self, policy: LostPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Waits for a lease.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
+    /// errors; the session lost for good.
+    pub async fn acquire(&self) -> Result<Guard> {
+        self.acquire_inner(None)
+            .await?
+            .ok_or(Error::Timeout { sent: false })
+    }
+
+    /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
+        self.acquire_inner(Some(Instant::now() + timeout)).await
+    }
+
+    /// The identifiers of the current lease holders, sorted by node name.
+    pub async fn lease_holders(&self) -> Result<Vec<String>> {
+        let mut children = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        children.sort();
+        let mut out = Vec::new();
+        for c in children {
+            match self.client.get_data(&child_path(&self.path, &c)).await {
+                Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
+                Err(Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ensure(&self, c: &Client, deadline: Option<Instant>) -> Result<()> {
+        retry_transient(c, deadline, || async {
+            match c
+                .create(
+                    &self.path,
+                    self.max_leases.to_string().as_bytes(),
+                    CreateMode::Persistent,
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(Error::NodeExists) => {
+                    let (d, _) = c.get_data(&self.path).await?;
+                    match std::str::from_utf8(&d)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok())
+                    {
+                        Some(n) if n != self.max_leases => Err(Error::InvalidArgument(format!(
+                            "semaphore {} has {n} leases, this handle expects {}",
+                            self.path, self.max_leases
+                        ))),
+                        // same number, or not a number (kazoo ignores that too)
+                        _ => Ok(()),
+                    }
+                }
+                Err(Error::NoNode) => c.ensure_path(parent_of(&self.path)).await,
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<Guard>> {
+        let c = match deadline {
+            Some(d) => self.client.with_deadline(d),
+            None => self.client.clone(),
+        };
+        match self.ensure(&c, deadline).await {
+            Err(Error::Timeout { .. }) => return Ok(None),
+            other => other?,
+        }
+        let lease_name = uuid::Uuid::new_v4().simple().to_string();
+        let lease = child_path(&self.path, &lease_name);
+        let mut states = self.client.state_stream();
+        let admission = match deadline {
+            Some(d) => match self.admission.acquire_until(d).await? {
+                Some(g) => g,
+                None => return Ok(None),
+            },
+            None => self.admission.acquire().await?,
+        };
+        // from here a drop must remove the lease too
+        let mut cleanup = LeaseCleanup {
+            client: self.client.clone(),
+            lease: Some(lease.clone()),
+            sid: self.client.session_id(),
+        };
+        let result = async {
+            loop {
+                let (children, w) = match c.get_children_watch(&self.path).await {
+                    Ok(x) => x,
+                    Err(e) if e.is_retryable() => {
+                        c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if children.contains(&lease_name) {
+                    return Ok(true);
+                }
+                if (children.len() as u64) < u64::from(self.max_leases) {
+                    cleanup.sid = c.session_id();
+                    match c.create(&lease, &self.identifier, CreateMode::Ephemeral).await {
+                        Ok(_) | Err(Error::NodeExists) => {}
+                        Err(e) if e.is_retryable() => {
+                            c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    continue; // look again: it must show up as one of at most max
+                }
+                debug!(holders = children.len(), "semaphore full; waiting");
+                tokio::select! {
+                    _ = w => {}
+                    s = states.next() => if s.is_none() { return Err(Error::Closed) },
+                    _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => return Ok(false),
+                }
+            }
+        }
+        .await;
+        let admitted = match result {
+            Ok(a) => a,
+            Err(Error::Timeout { .. }) => false,
+            Err(e) => {
+                admission.release().await?;
+                return Err(e);
+            }
+        };
+        admission.release().await?;
+        if !admitted {
+            cleanup.now().await?;
+            return Ok(None);
+        }
+        // the lease node exists and is ours: hand it over to a guard
+        cleanup.lease = None;
+        let guard = crate::contender::guard_for_node(&self.client, lease, self.policy).await?;
+        Ok(Some(guard))
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+struct LeaseCleanup {
+    client: Client,
+    lease: Option<String>,
+    sid: i64,
+}
+
+impl LeaseCleanup {
+    async fn now(&mut self) -> Result<()> {
+        match self.lease.take() {
+            Some(l) => delete_until_done(&self.client, &l, self.sid).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LeaseCleanup {
+    fn drop(&mut self) {
+        if let Some(l) = self.lease.take() {
+            let client = self.client.clone();
+            let sid = self.sid;
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                h.spawn(async move {
+                    let _ = delete_until_done(&client, &l, sid).await;
+                });
+            }
+        }
+    }
+}
