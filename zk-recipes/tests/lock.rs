@@ -127,7 +127,7 @@ async fn timeout_is_one_deadline_across_predecessor_changes_and_reconnects() {
         .map(|i| Lock::new(&c, &path, format!("ahead{i}")))
         .collect();
     let mut ahead_tasks = Vec::new();
-    for l in ahead.iter().cloned() {
+    for l in ahead {
         ahead_tasks.push(tokio::spawn(async move {
             l.acquire_timeout(Duration::from_millis(600)).await
         }));
