@@ -1,0 +1,343 @@
+//! Rust and Python (kazoo 2.11) contenders mixed on the same paths. An independent checker —
+//! marker files only created inside the critical section (protocol in
+//! `tests/interop/recipe_worker.py`) — shows no exclusion violation, and each side sees the
+//! other in its contenders listing.
+
+mod common;
+
+use common::{bounded, client, python, unique};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use zk_recipes::{Election, Lock, ReadLock, RunOutcome, Semaphore, WriteLock};
+
+const ROUNDS: usize = 12;
+
+struct CsDir(PathBuf);
+
+impl CsDir {
+    fn new() -> CsDir {
+        let d = std::env::temp_dir().join(format!("zk-interop-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        CsDir(d)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for CsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The same exclusion checks as the Python side. Returns violations.
+fn critical(dir: &Path, mode: &str, id: &str, max: usize) -> Vec<String> {
+    let mut v = Vec::new();
+    let list = || -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    match mode {
+        "exclusive" => {
+            let marker = dir.join("w");
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&marker)
+            {
+                Ok(_) => {}
+                Err(_) => {
+                    v.push(format!("two exclusive holders ({id})"));
+                    return v;
+                }
+            }
+            if list().iter().any(|n| n.starts_with("r.")) {
+                v.push(format!("reader inside while writer {id} holds"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+            std::fs::remove_file(marker).unwrap();
+        }
+        "reader" => {
+            let marker = dir.join(format!("r.{id}"));
+            std::fs::write(&marker, b"").unwrap();
+            if dir.join("w").exists() {
+                v.push(format!("writer inside while reader {id} holds"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+            std::fs::remove_file(marker).unwrap();
+        }
+        _ => {
+            let marker = dir.join(format!("s.{id}"));
+            std::fs::write(&marker, b"").unwrap();
+            let n = list().iter().filter(|n| n.starts_with("s.")).count();
+            if n > max {
+                v.push(format!("{n} semaphore holders ({id})"));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+            std::fs::remove_file(marker).unwrap();
+        }
+    }
+    v
+}
+
+/// Collects a Python worker's output: (contenders lists, violations, done).
+async fn collect(mut child: tokio::process::Child) -> (Vec<Vec<String>>, Vec<String>, bool) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut seen, mut violations, mut done) = (Vec::new(), Vec::new(), false);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(j) = line.strip_prefix("CONTENDERS ") {
+            seen.push(parse_json_list(j));
+        } else if line.starts_with("VIOLATION") {
+            violations.push(line);
+        } else if line.starts_with("DONE") {
+            done = true;
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "python worker failed: {status}");
+    (seen, violations, done)
+}
+
+/// `["a", "b"]` → [a, b] (identifiers here are plain ASCII).
+fn parse_json_list(s: &str) -> Vec<String> {
+    s.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|x| x.trim().trim_matches('"').to_owned())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// Runs Rust contenders (closures producing one round each) and Python workers together.
+async fn mixed(
+    py: Vec<(&'static str, String)>,
+    hosts: &str,
+    path: &str,
+    dir: &CsDir,
+    max: Option<usize>,
+    rust: Vec<tokio::task::JoinHandle<(Vec<Vec<String>>, Vec<String>)>>,
+    py_done: Arc<AtomicBool>,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let mut py_tasks = Vec::new();
+    for (kind, id) in &py {
+        let mut args = vec![hosts, *kind, path, id.as_str(), "12", dir.path()];
+        let m;
+        if let Some(x) = max {
+            m = x.to_string();
+            args.push(&m);
+            py_tasks.push(tokio::spawn(collect(python("recipe_worker.py", &args))));
+        } else {
+            py_tasks.push(tokio::spawn(collect(python("recipe_worker.py", &args))));
+        }
+    }
+    let mut py_seen = Vec::new();
+    for t in py_tasks {
+        let (seen, violations, done) = bounded("python contender", t).await.unwrap();
+        assert!(violations.is_empty(), "{violations:?}");
+        assert!(done);
+        py_seen.extend(seen);
+    }
+    // the Rust contenders keep contending until the kazoo ones are done, so the two overlap
+    py_done.store(true, Ordering::SeqCst);
+    let mut rust_seen = Vec::new();
+    for t in rust {
+        let (seen, violations) = bounded("rust contender", t).await.unwrap();
+        assert!(violations.is_empty(), "{violations:?}");
+        rust_seen.extend(seen);
+    }
+    (rust_seen, py_seen)
+}
+
+fn saw(lists: &[Vec<String>], prefix: &str) -> bool {
+    lists.iter().flatten().any(|id| id.starts_with(prefix))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_with_kazoo() {
+    let hosts = zk_testkit::shared_server().connect_string();
+    let path = unique("ilock");
+    let dir = CsDir::new();
+    let py_done = Arc::new(AtomicBool::new(false));
+    let mut rust = Vec::new();
+    for i in 0..2 {
+        let c = client(None).await;
+        let lock = Lock::new(&c, &path, format!("rs-{i}"));
+        let d = dir.0.clone();
+        let done = py_done.clone();
+        rust.push(tokio::spawn(async move {
+            let (mut seen, mut v) = (Vec::new(), Vec::new());
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::SeqCst) {
+                round += 1;
+                let g = lock.acquire().await.unwrap();
+                seen.push(lock.contenders().await.unwrap());
+                v.extend(critical(&d, "exclusive", &format!("rs-{i}"), 1));
+                g.release().await.unwrap();
+            }
+            (seen, v)
+        }));
+    }
+    let py = vec![("lock", "py-0".to_string()), ("lock", "py-1".to_string())];
+    let (rust_seen, py_seen) = mixed(py, &hosts, &path, &dir, None, rust, py_done).await;
+    assert!(saw(&rust_seen, "py-"), "Rust never saw a kazoo contender");
+    assert!(saw(&py_seen, "rs-"), "kazoo never saw a Rust contender");
+    eprintln!("lock interop: 2 Rust + 2 kazoo contenders x {ROUNDS} rounds, no violation");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_write_lock_with_kazoo() {
+    let hosts = zk_testkit::shared_server().connect_string();
+    let path = unique("irw");
+    let dir = CsDir::new();
+    let py_done = Arc::new(AtomicBool::new(false));
+    let mut rust = Vec::new();
+    for (i, write) in [(0, true), (1, false)] {
+        let c = client(None).await;
+        let d = dir.0.clone();
+        let done = py_done.clone();
+        let id = format!("rs-{i}");
+        let lock: Lock = if write {
+            (*WriteLock::new(&c, &path, id.clone())).clone()
+        } else {
+            (*ReadLock::new(&c, &path, id.clone())).clone()
+        };
+        rust.push(tokio::spawn(async move {
+            let (mut seen, mut v) = (Vec::new(), Vec::new());
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::SeqCst) {
+                round += 1;
+                let g = lock.acquire().await.unwrap();
+                seen.push(lock.contenders().await.unwrap());
+                v.extend(critical(
+                    &d,
+                    if write { "exclusive" } else { "reader" },
+                    &id,
+                    1,
+                ));
+                g.release().await.unwrap();
+            }
+            (seen, v)
+        }));
+    }
+    let py = vec![
+        ("write", "py-w".to_string()),
+        ("read", "py-r0".to_string()),
+        ("read", "py-r1".to_string()),
+    ];
+    let (rust_seen, py_seen) = mixed(py, &hosts, &path, &dir, None, rust, py_done).await;
+    assert!(saw(&rust_seen, "py-"));
+    assert!(saw(&py_seen, "rs-"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_with_kazoo() {
+    let hosts = zk_testkit::shared_server().connect_string();
+    let path = unique("isem");
+    let dir = CsDir::new();
+    let py_done = Arc::new(AtomicBool::new(false));
+    let mut rust = Vec::new();
+    for i in 0..2 {
+        let c = client(None).await;
+        let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2);
+        let d = dir.0.clone();
+        let done = py_done.clone();
+        rust.push(tokio::spawn(async move {
+            let (mut seen, mut v) = (Vec::new(), Vec::new());
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::SeqCst) {
+                round += 1;
+                let g = sem.acquire().await.unwrap();
+                seen.push(sem.lease_holders().await.unwrap());
+                v.extend(critical(&d, "semaphore", &format!("rs-{i}"), 2));
+                g.release().await.unwrap();
+            }
+            (seen, v)
+        }));
+    }
+    let py = vec![
+        ("semaphore", "py-0".to_string()),
+        ("semaphore", "py-1".to_string()),
+    ];
+    let (rust_seen, py_seen) = mixed(py, &hosts, &path, &dir, Some(2), rust, py_done).await;
+    assert!(saw(&rust_seen, "py-"));
+    assert!(saw(&py_seen, "rs-"));
+    // a foreign child of the semaphore counts as a lease
+    let c = client(None).await;
+    c.create(
+        &format!("{path}/foreign"),
+        b"x",
+        zk_core::CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    let sem = Semaphore::new(&c, &path, "rs-x", 2);
+    let g = sem.acquire().await.unwrap();
+    let sem2 = Semaphore::new(&c, &path, "rs-y", 2);
+    assert!(sem2
+        .acquire_timeout(Duration::from_millis(500))
+        .await
+        .unwrap()
+        .is_none());
+    g.release().await.unwrap();
+    // and a different maximum is refused
+    let wrong = Semaphore::new(&c, &path, "rs-z", 3);
+    assert!(matches!(
+        wrong.acquire_timeout(Duration::from_secs(1)).await,
+        Err(zk_core::Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn election_with_kazoo() {
+    let hosts = zk_testkit::shared_server().connect_string();
+    let path = unique("ielect");
+    let dir = CsDir::new();
+    let py_done = Arc::new(AtomicBool::new(false));
+    let mut rust = Vec::new();
+    for i in 0..2 {
+        let c = client(None).await;
+        let election = Election::new(&c, &path, format!("rs-{i}"));
+        let d = dir.0.clone();
+        let done = py_done.clone();
+        rust.push(tokio::spawn(async move {
+            let (mut seen, mut v) = (Vec::new(), Vec::new());
+            let mut round = 0;
+            while round < ROUNDS || !done.load(Ordering::SeqCst) {
+                round += 1;
+                let e2 = election.clone();
+                let d2 = d.clone();
+                let out = election
+                    .run(|_lost| async move {
+                        let s = e2.contenders().await.unwrap();
+                        (s, critical(&d2, "exclusive", &format!("rs-{i}"), 1))
+                    })
+                    .await
+                    .unwrap();
+                match out {
+                    RunOutcome::Finished((s, viol)) => {
+                        seen.push(s);
+                        v.extend(viol);
+                    }
+                    RunOutcome::Lost(r) => panic!("leadership lost: {r}"),
+                }
+            }
+            (seen, v)
+        }));
+    }
+    let py = vec![
+        ("election", "py-0".to_string()),
+        ("election", "py-1".to_string()),
+    ];
+    let (rust_seen, py_seen) = mixed(py, &hosts, &path, &dir, None, rust, py_done).await;
+    assert!(saw(&rust_seen, "py-"));
+    assert!(saw(&py_seen, "rs-"));
+    let _ = hosts;
+}
