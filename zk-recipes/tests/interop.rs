@@ -116,6 +116,9 @@ fn parse_json_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A Rust contender's task: the contenders lists it saw, and violations.
+type RustContender = tokio::task::JoinHandle<(Vec<Vec<String>>, Vec<String>)>;
+
 /// Runs Rust contenders (closures producing one round each) and Python workers together.
 async fn mixed(
     py: Vec<(&'static str, String)>,
@@ -123,7 +126,7 @@ async fn mixed(
     path: &str,
     dir: &CsDir,
     max: Option<usize>,
-    rust: Vec<tokio::task::JoinHandle<(Vec<Vec<String>>, Vec<String>)>>,
+    rust: Vec<RustContender>,
     py_done: Arc<AtomicBool>,
 ) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     let mut py_tasks = Vec::new();
