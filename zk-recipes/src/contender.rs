@@ -438,7 +438,7 @@ impl QueueSpec {
                 .await
             {
                 Ok(p) => return Ok(p),
-                Err(e) if e.is_retryable() || e.may_have_been_applied() => {
+                Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
                     wait_connected(c, deadline).await?;
                     if let Some(p) = self.find_ours(c).await? {
@@ -547,7 +547,7 @@ impl QueueSpec {
             loop {
                 let children = match c.get_children(&self.parent).await {
                     Ok(ch) => ch,
-                    Err(e) if e.is_retryable() => {
+                    Err(e) if transient(&e) => {
                         wait_connected(c, deadline).await?;
                         continue;
                     }
@@ -576,7 +576,7 @@ impl QueueSpec {
                                 return Ok(Some(guard));
                             }
                             Ok(_) | Err(Error::SessionExpired) => continue 'session,
-                            Err(e) if e.is_retryable() => {
+                            Err(e) if transient(&e) => {
                                 wait_connected(c, deadline).await?;
                                 continue;
                             }
@@ -602,7 +602,7 @@ impl QueueSpec {
                                 }
                             }
                             Err(Error::NoNode) => {}
-                            Err(e) if e.is_retryable() => wait_connected(c, deadline).await?,
+                            Err(e) if transient(&e) => wait_connected(c, deadline).await?,
                             Err(Error::SessionExpired) => continue 'session,
                             Err(e) => return Err(e),
                         }
@@ -680,12 +680,19 @@ where
 {
     loop {
         match f().await {
-            Err(e) if e.is_retryable() || matches!(e, Error::SessionExpired) => {
+            Err(e) if transient(&e) || matches!(e, Error::SessionExpired) => {
                 wait_connected(c, deadline).await?
             }
             other => return other,
         }
     }
+}
+
+/// An error worth trying again after waiting for the connection. Not `Timeout`: inside a
+/// deadline-bounded acquisition it means the deadline passed, and waiting for a connection
+/// that is already up would spin.
+pub(crate) fn transient(e: &Error) -> bool {
+    e.is_retryable() && !matches!(e, Error::Timeout { .. })
 }
 
 /// Watches what can take a guard away: session state and the node itself.

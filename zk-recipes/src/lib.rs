@@ -1,10 +1,13 @@
 //! Coordination recipes on top of `zk-core`, wire-compatible with kazoo.
 #![deny(missing_docs)]
 
+pub mod barrier;
 mod contender;
 mod election;
 mod lock;
+pub mod retry;
 mod semaphore;
+pub mod watchers;
 
 pub use contender::{
     parse_contender, sorted_contenders, ContenderNode, Guard, LostPolicy, LostReason, LostSignal,

@@ -162,7 +162,7 @@ impl Semaphore {
             loop {
                 let (children, w) = match c.get_children_watch(&self.path).await {
                     Ok(x) => x,
-                    Err(e) if e.is_retryable() => {
+                    Err(e) if crate::contender::transient(&e) => {
                         c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
                         continue;
                     }
@@ -175,7 +175,7 @@ impl Semaphore {
                     cleanup.sid = c.session_id();
                     match c.create(&lease, &self.identifier, CreateMode::Ephemeral).await {
                         Ok(_) | Err(Error::NodeExists) => {}
-                        Err(e) if e.is_retryable() => {
+                        Err(e) if crate::contender::transient(&e) => {
                             c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
                         }
                         Err(e) => return Err(e),

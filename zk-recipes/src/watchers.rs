@@ -1,0 +1,596 @@
+//! Streams of a node's data ([`DataWatch`]) or children ([`ChildrenWatch`]), like kazoo's
+//! recipes of the same names, as `futures::Stream`s.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use zk_recipes::watchers::{ChildrenWatch, DataWatch};
+//!
+//! # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+//! let mut config = DataWatch::new(client.clone(), "/app/config");
+//! // the first item is the current state, then one item per change
+//! while let Some(snapshot) = config.next().await {
+//!     match snapshot? {
+//!         Some((data, stat)) => println!("config v{}: {} bytes", stat.version, data.len()),
+//!         None => println!("no config yet"),
+//!     }
+//! }
+//!
+//! let mut workers = ChildrenWatch::new(client, "/app/workers").survive_session_loss(false);
+//! while let Some(children) = workers.next().await {
+//!     println!("workers: {:?}", children?); // None while /app/workers does not exist
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # How they work
+//!
+//! Each read leaves a one-shot watch (`getData` / `getChildren`, or `exists` while the node is
+//! missing, so its creation is seen). On **any** wake-up the node is read again and the watch
+//! re-armed: a watch event of any type, a reconnection (the client's state stream says
+//! CONNECTED again after SUSPENDED: a change made while disconnected is reported), a new
+//! session. A snapshot equal to the last one emitted is not emitted again (data: same `mzxid`
+//! and version, or both missing; children: same sorted list, or both missing), so a stream
+//! never yields the same state twice in a row.
+//!
+//! ZooKeeper watches are one-shot: changes that follow each other faster than a read and a
+//! re-arm may be seen as one (the stream always converges to the latest state).
+//!
+//! **Session loss.** By default (as kazoo) a stream survives the loss of its session: after the
+//! client has a new session ([`zk_core::ClientBuilder::reconnect_after_expiry`], on by default)
+//! it reads again and goes on. With [`DataWatch::survive_session_loss`]`(false)` it yields
+//! `Err(`[`Error::SessionExpired`]`)` and ends.
+//!
+//! **End.** The stream ends (`None`) when the client is closed. Other errors it cannot recover
+//! from (e.g. [`Error::NoAuth`]) are yielded once, then it ends. Transient errors (connection
+//! loss, timeouts) are retried with kazoo's backoff and never yielded.
+//!
+//! # Cancel safety
+//!
+//! `next()` is cancel-safe: dropping it (e.g. in `tokio::select!`) loses no snapshot; the
+//! read in progress stays inside the stream and resumes on the next poll. Dropping the stream
+//! stops everything; it writes nothing, so nothing is left behind (the server-side one-shot
+//! watch fires once into nothing).
+
+use crate::retry::{retry, KazooRetry, RetryError};
+use futures::stream::{BoxStream, StreamExt};
+use futures::Stream;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+use zk_core::{
+    Client, Error, KeeperState, OneshotWatcher, Result, Stat, State, StateStream, Status,
+    WatchedEvent,
+};
+
+// ---------------------------------------------------------------------- shared plumbing
+
+/// What ended a wait in [`Wakeups::next`].
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// The one-shot watch resolved (an event, or the error that ended the session).
+    Event(Result<WatchedEvent>),
+    /// A session state transition.
+    State(Status),
+    /// The client's session task has ended: requests now fail with its terminal error.
+    StatesEnded,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// Every reason to look again: a one-shot watch, the client's state transitions, a deadline.
+/// Subscribe (create it) before the first read, so no transition after it is missed.
+pub(crate) struct Wakeups {
+    states: StateStream,
+    ended: bool,
+}
+
+impl Wakeups {
+    pub(crate) fn new(client: &Client) -> Wakeups {
+        Wakeups {
+            states: client.state_stream(),
+            ended: false,
+        }
+    }
+
+    /// Whether the client's session task has ended.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Waits for the watch (taken out of `watcher` when it resolves), a state transition or
+    /// the deadline, whichever comes first.
+    pub(crate) async fn next(
+        &mut self,
+        watcher: &mut Option<OneshotWatcher>,
+        deadline: Option<Instant>,
+    ) -> Wake {
+        if self.ended && watcher.is_none() {
+            return Wake::StatesEnded;
+        }
+        enum Got {
+            Event(Result<WatchedEvent>),
+            State(Option<Status>),
+            Deadline,
+        }
+        let got = {
+            let watch = async {
+                match watcher.as_mut() {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let ended = self.ended;
+            tokio::select! {
+                biased;
+                ev = watch => Got::Event(ev),
+                st = self.states.next(), if !ended => Got::State(st),
+                _ = sleep_until_opt(deadline) => Got::Deadline,
+            }
+        };
+        match got {
+            Got::Event(ev) => {
+                *watcher = None;
+                Wake::Event(ev)
+            }
+            Got::State(Some(s)) => Wake::State(s),
+            Got::State(None) => {
+                self.ended = true;
+                Wake::StatesEnded
+            }
+            Got::Deadline => Wake::Deadline,
+        }
+    }
+
+    /// After a [`Error::SessionExpired`] from a request: waits until the client has a session
+    /// again. `Ok(false)` at the deadline; the expiry error if the client will not reconnect.
+    pub(crate) async fn wait_new_session(
+        &mut self,
+        client: &Client,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        let mut none = None;
+        loop {
+            if self.ended {
+                return Err(Error::SessionExpired);
+            }
+            match self.next(&mut none, deadline).await {
+                Wake::Deadline => return Ok(false),
+                Wake::State(s) if s.state == State::Connected => return Ok(true),
+                Wake::State(s) if s.state == State::Lost => {
+                    if let Some(e) = terminal_keeper_error(&s) {
+                        return Err(e);
+                    }
+                }
+                Wake::State(_) | Wake::Event(_) => {}
+                Wake::StatesEnded => {
+                    // the task ended: the next request says why
+                    return client.exists("/").await.map(|_| true);
+                }
+            }
+        }
+    }
+}
+
+/// The error a LOST status means when the client will not go on by itself.
+pub(crate) fn terminal_keeper_error(s: &Status) -> Option<Error> {
+    match s.keeper_state {
+        KeeperState::Closed => Some(Error::Closed),
+        KeeperState::AuthFailed => Some(Error::AuthFailed),
+        _ => None,
+    }
+}
+
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The policy for transient failures inside recipes: kazoo's client default (unlimited
+/// attempts, 0.1 s doubling with jitter) capped at 1 s between attempts, and session expiry
+/// passed through to the caller, which decides.
+fn transient_policy() -> KazooRetry {
+    KazooRetry::new()
+        .max_tries(None)
+        .ignore_expire(false)
+        .max_delay(Duration::from_secs(1))
+}
+
+/// Runs `f` until it succeeds or fails with a non-transient error (connection loss, timeouts
+/// and `NotConnected` are retried). `Ok(None)` when `deadline` passes first (the attempt in
+/// flight is dropped; only use this for reads and idempotent writes, or clean up after).
+pub(crate) async fn with_retries<T, F, Fut>(deadline: Option<Instant>, f: F) -> Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let policy = transient_policy();
+    let run = retry(&policy, f);
+    let res = match deadline {
+        Some(d) => match tokio::time::timeout_at(d, run).await {
+            Ok(r) => r,
+            Err(_) => return Ok(None),
+        },
+        None => run.await,
+    };
+    res.map(Some).map_err(|e| match e {
+        RetryError::Failed(e) => e,
+        // unlimited attempts, no deadline, no interrupt, idempotent: cannot happen; keep the
+        // last error anyway
+        other => other.zk_error().cloned().unwrap_or(Error::Closed),
+    })
+}
+
+// ---------------------------------------------------------------------- the driver
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Data,
+    Children,
+}
+
+enum Snapshot {
+    Data(Option<(Vec<u8>, Stat)>),
+    Children(Option<Vec<String>>),
+}
+
+/// What two snapshots are compared by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Missing,
+    Data { mzxid: i64, version: i32 },
+    Children(Vec<String>),
+}
+
+impl Snapshot {
+    fn key(&self) -> Key {
+        match self {
+            Snapshot::Data(None) | Snapshot::Children(None) => Key::Missing,
+            Snapshot::Data(Some((_, s))) => Key::Data {
+                mzxid: s.mzxid,
+                version: s.version,
+            },
+            Snapshot::Children(Some(c)) => Key::Children(c.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Read (and re-arm) now.
+    Read,
+    /// Wait for a wake-up.
+    Wait,
+    /// The session is gone; wait for a new one.
+    NewSession,
+    /// Finished.
+    Done,
+}
+
+struct Driver {
+    client: Client,
+    path: String,
+    target: Target,
+    survive: bool,
+    wake: Option<Wakeups>,
+    watcher: Option<OneshotWatcher>,
+    last: Option<Key>,
+    phase: Phase,
+}
+
+impl Driver {
+    fn new(client: Client, path: String, target: Target, survive: bool) -> Driver {
+        Driver {
+            client,
+            path,
+            target,
+            survive,
+            wake: None,
+            watcher: None,
+            last: None,
+            phase: Phase::Read,
+        }
+    }
+
+    /// One read that leaves a watch: on the data / children, or on creation if missing.
+    async fn read_once(&self) -> Result<(Snapshot, OneshotWatcher)> {
+        let c = &self.client;
+        let p = self.path.as_str();
+        loop {
+            let got = match self.target {
+                Target::Data => c
+                    .get_data_watch(p)
+                    .await
+                    .map(|(d, s, w)| (Snapshot::Data(Some((d, s))), w)),
+                Target::Children => c.get_children_watch(p).await.map(|(mut ch, w)| {
+                    ch.sort();
+                    (Snapshot::Children(Some(ch)), w)
+                }),
+            };
+            match got {
+                Err(Error::NoNode) => {}
+                other => return other,
+            }
+            match c.exists_watch(p).await? {
+                (None, w) => {
+                    let missing = match self.target {
+                        Target::Data => Snapshot::Data(None),
+                        Target::Children => Snapshot::Children(None),
+                    };
+                    return Ok((missing, w));
+                }
+                // created between the two reads: read it
+                (Some(_), _) => continue,
+            }
+        }
+    }
+
+    /// The error `e` of a read or a watch: what to do next. `Some(item)` to yield.
+    fn on_error(&mut self, e: Error) -> Option<Result<Snapshot>> {
+        self.watcher = None;
+        match e {
+            Error::Closed => {
+                self.phase = Phase::Done;
+                None
+            }
+            Error::SessionExpired
+                if self.survive && !self.wake.as_ref().is_some_and(Wakeups::ended) =>
+            {
+                tracing::debug!(path = %self.path, "session lost; waiting for a new one");
+                self.phase = Phase::NewSession;
+                None
+            }
+            e => {
+                self.phase = Phase::Done;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// A LOST status.
+    fn on_lost(&mut self, s: &Status) -> Option<Result<Snapshot>> {
+        match terminal_keeper_error(s) {
+            Some(e) => self.on_error(e),
+            None => self.on_error(Error::SessionExpired),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<Snapshot>> {
+        if self.wake.is_none() {
+            self.wake = Some(Wakeups::new(&self.client));
+        }
+        loop {
+            match self.phase {
+                Phase::Done => return None,
+                Phase::Read => {
+                    let res = with_retries(None, || self.read_once()).await;
+                    match res {
+                        Ok(Some((snap, w))) => {
+                            self.watcher = Some(w);
+                            self.phase = Phase::Wait;
+                            let key = snap.key();
+                            if self.last.as_ref() != Some(&key) {
+                                self.last = Some(key);
+                                return Some(Ok(snap));
+                            }
+                        }
+                        Ok(None) => unreachable!("no deadline"),
+                        Err(e) => {
+                            if let Some(item) = self.on_error(e) {
+                                return Some(item);
+                            }
+                        }
+                    }
+                }
+                Phase::Wait => {
+                    let wake = self.wake.as_mut().expect("subscribed");
+                    match wake.next(&mut self.watcher, None).await {
+                        Wake::Event(Ok(_)) => self.phase = Phase::Read,
+                        Wake::Event(Err(e)) => {
+                            if let Some(item) = self.on_error(e) {
+                                return Some(item);
+                            }
+                        }
+                        Wake::State(s) => match s.state {
+                            State::Connected => self.phase = Phase::Read,
+                            State::Suspended => {}
+                            State::Lost => {
+                                if let Some(item) = self.on_lost(&s) {
+                                    return Some(item);
+                                }
+                            }
+                        },
+                        // the next read returns the client's terminal error
+                        Wake::StatesEnded => self.phase = Phase::Read,
+                        Wake::Deadline => unreachable!("no deadline"),
+                    }
+                }
+                Phase::NewSession => {
+                    let wake = self.wake.as_mut().expect("subscribed");
+                    match wake.wait_new_session(&self.client, None).await {
+                        Ok(_) => self.phase = Phase::Read,
+                        Err(e) => {
+                            self.survive = false;
+                            if let Some(item) = self.on_error(e) {
+                                return Some(item);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn into_stream(self) -> BoxStream<'static, Result<Snapshot>> {
+        futures::stream::unfold(self, |mut d| async move {
+            let item = d.next().await?;
+            Some((item, d))
+        })
+        .boxed()
+    }
+}
+
+// ---------------------------------------------------------------------- DataWatch
+
+/// A stream of a node's data: `Some((data, stat))`, or `None` while the node does not exist.
+/// The first item is the current state, then one item per change (see the
+/// [module docs](self) for the rules).
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+/// let mut w = zk_recipes::watchers::DataWatch::new(client, "/app/leader");
+/// while let Some(item) = w.next().await {
+///     if item?.is_none() {
+///         println!("no leader");
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Cancel safety
+/// See the [module docs](self#cancel-safety): `next()` is cancel-safe.
+#[must_use = "streams do nothing unless polled"]
+pub struct DataWatch {
+    path: String,
+    client: Option<Client>,
+    survive: bool,
+    stream: Option<BoxStream<'static, Result<Snapshot>>>,
+}
+
+impl std::fmt::Debug for DataWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataWatch")
+            .field("path", &self.path)
+            .field("survive_session_loss", &self.survive)
+            .field("started", &self.stream.is_some())
+            .finish()
+    }
+}
+
+impl DataWatch {
+    /// Watches `path`. Nothing happens until the stream is polled.
+    pub fn new(client: Client, path: impl Into<String>) -> DataWatch {
+        DataWatch {
+            path: path.into(),
+            client: Some(client),
+            survive: true,
+            stream: None,
+        }
+    }
+
+    /// Whether to go on after the session is lost (default true, as kazoo); with `false` the
+    /// stream yields `Err(`[`Error::SessionExpired`]`)` and ends. Only before the first poll.
+    pub fn survive_session_loss(mut self, yes: bool) -> Self {
+        self.survive = yes;
+        self
+    }
+
+    /// The watched path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Stream for DataWatch {
+    type Item = Result<Option<(Vec<u8>, Stat)>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let stream = this.stream.get_or_insert_with(|| {
+            let client = this.client.take().expect("client until started");
+            Driver::new(client, this.path.clone(), Target::Data, this.survive).into_stream()
+        });
+        stream.poll_next_unpin(cx).map(|o| {
+            o.map(|r| {
+                r.map(|s| match s {
+                    Snapshot::Data(d) => d,
+                    Snapshot::Children(_) => unreachable!("data target"),
+                })
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------- ChildrenWatch
+
+/// A stream of a node's children: `Some(sorted names)`, or `None` while the node does not
+/// exist (kazoo's `ChildrenWatch` stops there; this one waits for the node to be created).
+/// The first item is the current state, then one item per change (see the
+/// [module docs](self) for the rules).
+///
+/// ```no_run
+/// use futures::StreamExt;
+/// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+/// let mut w = zk_recipes::watchers::ChildrenWatch::new(client, "/app/workers");
+/// while let Some(item) = w.next().await {
+///     println!("{} workers", item?.map_or(0, |c| c.len()));
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Cancel safety
+/// See the [module docs](self#cancel-safety): `next()` is cancel-safe.
+#[must_use = "streams do nothing unless polled"]
+pub struct ChildrenWatch {
+    path: String,
+    client: Option<Client>,
+    survive: bool,
+    stream: Option<BoxStream<'static, Result<Snapshot>>>,
+}
+
+impl std::fmt::Debug for ChildrenWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildrenWatch")
+            .field("path", &self.path)
+            .field("survive_session_loss", &self.survive)
+            .field("started", &self.stream.is_some())
+            .finish()
+    }
+}
+
+impl ChildrenWatch {
+    /// Watches the children of `path`. Nothing happens until the stream is polled.
+    pub fn new(client: Client, path: impl Into<String>) -> ChildrenWatch {
+        ChildrenWatch {
+            path: path.into(),
+            client: Some(client),
+            survive: true,
+            stream: None,
+        }
+    }
+
+    /// As [`DataWatch::survive_session_loss`].
+    pub fn survive_session_loss(mut self, yes: bool) -> Self {
+        self.survive = yes;
+        self
+    }
+
+    /// The watched path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Stream for ChildrenWatch {
+    type Item = Result<Option<Vec<String>>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let stream = this.stream.get_or_insert_with(|| {
+            let client = this.client.take().expect("client until started");
+            Driver::new(client, this.path.clone(), Target::Children, this.survive).into_stream()
+        });
+        stream.poll_next_unpin(cx).map(|o| {
+            o.map(|r| {
+                r.map(|s| match s {
+                    Snapshot::Children(c) => c,
+                    Snapshot::Data(_) => unreachable!("children target"),
+                })
+            })
+        })
+    }
+}
