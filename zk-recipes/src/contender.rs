@@ -203,9 +203,10 @@ impl Guard {
     /// # Errors
     /// Only unexpected server errors; a node already gone (session expired) is fine.
     pub async fn release(mut self) -> Result<()> {
-        self.released = true;
         self.stop_monitor(LostReason::Released);
         let r = delete_until_done(&self.client, &self.node, self.session_id).await;
+        // only now: if this future is dropped before the delete finished, Drop cleans up
+        self.released = true;
         drop(self.gate.take());
         r
     }

@@ -199,14 +199,16 @@ impl Semaphore {
                 return Err(e);
             }
         };
-        admission.release().await?;
         if !admitted {
+            admission.release().await?;
             cleanup.now().await?;
             return Ok(None);
         }
-        // the lease node exists and is ours: hand it over to a guard
-        cleanup.lease = None;
+        // the lease exists and is ours: hand it to a guard before disarming its cleanup, so
+        // that no await point is left where a drop would leak it
         let guard = crate::contender::guard_for_node(&self.client, lease, self.policy).await?;
+        cleanup.lease = None;
+        admission.release().await?;
         Ok(Some(guard))
     }
 }

@@ -1,0 +1,204 @@
+//! Semaphore and election against a real server.
+
+mod common;
+
+use common::{bounded, children, client, unique};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use zk_recipes::{Election, LostReason, RunOutcome, Semaphore};
+use zk_testkit::FaultProxy;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_never_admits_more_than_max() {
+    let path = unique("sem");
+    let inside = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let c = client(None).await;
+        let sem = Semaphore::new(&c, &path, format!("s{i}"), 2);
+        let (inside, peak) = (inside.clone(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..8 {
+                let lease = sem.acquire().await.unwrap();
+                let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                assert!(n <= 2, "{n} holders");
+                assert!(sem.lease_holders().await.unwrap().len() <= 2);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+                lease.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        bounded("semaphore users", t).await.unwrap();
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "the semaphore never had two holders at once"
+    );
+    let c = client(None).await;
+    assert!(children(&c, &path).await.is_empty());
+    assert!(children(&c, &format!("{path}-__lock__")).await.is_empty());
+    // the maximum is stored as kazoo stores it
+    assert_eq!(c.get_data(&path).await.unwrap().0, b"2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
+    let c = client(None).await;
+    let path = unique("semcancel");
+    let full = Semaphore::new(&c, &path, "holder", 1);
+    let lease = full.acquire().await.unwrap();
+    let other = Semaphore::new(&c, &path, "waiter", 1);
+    assert!(other
+        .acquire_timeout(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(children(&c, &path).await.len(), 1);
+    assert!(children(&c, &format!("{path}-__lock__")).await.is_empty());
+    // a dropped waiting acquire leaves nothing either
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.acquire())
+            .await
+            .is_err()
+    );
+    wait_until_empty(&c, &format!("{path}-__lock__")).await;
+    assert_eq!(children(&c, &path).await.len(), 1);
+    lease.release().await.unwrap();
+
+    // sweep: drop after i polls, for every i until it completes
+    let sem = Semaphore::new(&c, &path, "sweep", 1);
+    let mut i = 0;
+    loop {
+        let mut fut = Box::pin(sem.acquire());
+        let mut done = None;
+        for _ in 0..i {
+            match futures::poll!(&mut fut) {
+                Poll::Ready(r) => {
+                    done = Some(r);
+                    break;
+                }
+                Poll::Pending => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+        drop(fut);
+        if let Some(r) = done {
+            r.unwrap().release().await.unwrap();
+            break;
+        }
+        wait_until_empty(&c, &path).await;
+        wait_until_empty(&c, &format!("{path}-__lock__")).await;
+        i += 1;
+        assert!(i < 1000, "acquire never completed");
+    }
+    wait_until_empty(&c, &path).await;
+}
+
+async fn wait_until_empty(c: &zk_core::Client, path: &str) {
+    for _ in 0..400 {
+        if children(c, path).await.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{path} still has {:?}", children(c, path).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn election_leader_then_hand_over_in_sequence_order() {
+    let path = unique("elect");
+    let ca = client(None).await;
+    let cb = client(None).await;
+    let a = Election::new(&ca, &path, "a");
+    let b = Election::new(&cb, &path, "b");
+    let lead_a = a.campaign().await.unwrap();
+    assert!(lead_a.is_held());
+    let b_task = tokio::spawn(async move { b.campaign().await.map(|g| (b, g)) });
+    for _ in 0..200 {
+        if a.contenders().await.unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(a.contenders().await.unwrap(), vec!["a", "b"]);
+    assert!(a
+        .campaign_timeout(Duration::from_millis(10))
+        .await
+        .unwrap()
+        .is_none());
+    lead_a.release().await.unwrap(); // resign
+    let (b, lead_b) = bounded("b leads", b_task).await.unwrap().unwrap();
+    assert!(lead_b.is_held());
+    assert_eq!(b.contenders().await.unwrap(), vec!["b"]);
+    lead_b.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_is_cancelled_when_leadership_is_lost() {
+    let server = zk_testkit::shared_server();
+    let path = unique("elect-run");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(Some(&proxy.connect_string())).await;
+    let election = Election::new(&c, &path, "leader");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let run = tokio::spawn({
+        let started = started.clone();
+        let election = election.clone();
+        async move {
+            election
+                .run(|_lost| async move {
+                    started.notify_one();
+                    std::future::pending::<()>().await
+                })
+                .await
+        }
+    });
+    bounded("leading", started.notified()).await;
+    proxy.blackhole();
+    let outcome = bounded("run ends", run).await.unwrap().unwrap();
+    assert_eq!(outcome, RunOutcome::Lost(LostReason::Suspended));
+    proxy.heal();
+    // and a task that finishes: Finished, then resigned
+    let c2 = client(None).await;
+    let e2 = Election::new(&c2, &path, "second");
+    let out = bounded("second run", e2.run(|_| async { 7 }))
+        .await
+        .unwrap();
+    assert_eq!(out, RunOutcome::Finished(7));
+    common::wait_no_child_with_prefix(&c2, &path, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_campaign_leaves_no_node() {
+    let c = client(None).await;
+    let path = unique("elect-cancel");
+    let leader = Election::new(&c, &path, "leader").campaign().await.unwrap();
+    let hopeful = Election::new(&c, &path, "hopeful");
+    for i in 0..40 {
+        let mut fut = Box::pin(hopeful.campaign());
+        for _ in 0..i {
+            assert!(futures::poll!(&mut fut).is_pending());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(fut);
+        for _ in 0..400 {
+            if children(&c, &path).await.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            children(&c, &path).await.len(),
+            1,
+            "after dropping at poll {i}"
+        );
+    }
+    assert!(leader.is_held());
+    leader.release().await.unwrap();
+}
