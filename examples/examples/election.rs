@@ -73,12 +73,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partitioned = if server.is_some() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let current = *leading.lock().unwrap();
-        current.map(|i| {
+        current.inspect(|&i| {
             t.say(format!(
                 "partitioning candidate {i} (the leader) from ZooKeeper"
             ));
             proxies[i].blackhole();
-            i
         })
     } else {
         None
