@@ -1,4 +1,62 @@
-//! Coordination recipes on top of `zk-core`, wire-compatible with kazoo.
+//! Coordination recipes on top of `zk-core`, wire-compatible with kazoo: a Rust service and a
+//! Python (kazoo) service can contend for the same lock, election or barrier.
+//!
+//! | recipe | kazoo equivalent | node layout |
+//! |---|---|---|
+//! | [`Lock`], [`WriteLock`] | `Lock`, `WriteLock` | `P/<uuid>__lock__<seq>` |
+//! | [`ReadLock`] | `ReadLock` | `P/<uuid>__rlock__<seq>` |
+//! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
+//! | [`Election`] | `Election` | the lock layout on `P` |
+//! | [`barrier::Barrier`], [`barrier::DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
+//! | [`watchers::DataWatch`], [`watchers::ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
+//! | [`retry::KazooRetry`], [`retry::ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use zk_core::{Client, Op};
+//! use zk_recipes::{Election, Lock};
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181").await?;
+//!
+//! // a lock with one total deadline; the guard knows when it is lost
+//! let lock = Lock::new(&client, "/locks/billing", "worker-3");
+//! if let Some(guard) = lock.acquire_timeout(Duration::from_secs(10)).await? {
+//!     // a write that only applies while we still hold the lock
+//!     guard
+//!         .fenced_multi(vec![Op::set_data("/billing/last-run", b"now".to_vec(), None)])
+//!         .await?;
+//!     guard.release().await?;
+//! }
+//!
+//! // leader election: the task is cancelled if leadership is lost
+//! let election = Election::new(&client, "/election/scheduler", "node-a");
+//! let outcome = election.run(|lost| async move {
+//!     while lost.reason().is_none() {
+//!         // ... lead ...
+//!         # break;
+//!     }
+//! }).await?;
+//! # let _ = outcome;
+//! # Ok(()) }
+//! ```
+//!
+//! # Behavior
+//!
+//! * **Loss.** A [`Guard`] (lock, lease, leadership) is lost when the session is lost, when its
+//!   node is deleted, and, with the default [`LostPolicy::Suspended`], as soon as the connection
+//!   is suspended: before the server can expire the session and let a peer in. Once lost it
+//!   stays lost. [`Guard::fence`] / [`Guard::fenced_multi`] make writes conditional on the
+//!   node still existing.
+//! * **Herd-free.** A waiter watches only its nearest blocker; a release wakes one waiter.
+//! * **Deadlines.** One total deadline per call, across predecessor changes and reconnects; on
+//!   timeout nothing of ours is left on the server.
+//! * **Cancel safety.** Dropping any acquire / enter future at any await point leaves no node
+//!   behind: a spawned task removes what the interrupted call may have created.
+//! * **Recovery.** An ambiguous create (reply lost) is recovered by listing the children and
+//!   adopting the node with our prefix only if its ephemeral owner is our session.
+//!
+//! See `docs/recipes.md` for each algorithm, its layout and its failure semantics.
 #![deny(missing_docs)]
 
 pub mod barrier;
