@@ -2,9 +2,9 @@
 //! server restarts, spurious wake-ups, cancellation at every await point, and interop with
 //! kazoo processes on the same paths.
 
-mod common_h;
+mod common;
 
-use common_h::{bounded, children, eventually, unique, wait_state, wait_watched};
+use common::{bounded, children, eventually, unique, wait_state, wait_watched};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,8 +34,8 @@ fn epoch_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn barrier_wait_passes_when_the_barrier_is_removed() {
-    let c = common_h::shared_client().await;
-    let other = common_h::shared_client().await;
+    let c = common::shared_client().await;
+    let other = common::shared_client().await;
     let p = format!("{}/gate", unique("barrier"));
     let b = Barrier::new(c.clone(), p.clone());
     assert!(
@@ -59,7 +59,7 @@ async fn barrier_wait_passes_when_the_barrier_is_removed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn barrier_wait_times_out_with_false() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("barrier-timeout");
     let b = Barrier::new(c.clone(), p.clone());
     b.create().await.unwrap();
@@ -78,14 +78,14 @@ async fn barrier_wait_times_out_with_false() {
 #[tokio::test(flavor = "multi_thread")]
 async fn barrier_wait_sees_a_removal_made_while_it_was_disconnected() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("barrier-disconnect");
     Barrier::new(direct.clone(), p.clone())
         .create()
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let waiter = tokio::spawn({
         let b = Barrier::new(c.clone(), p.clone());
         async move { b.wait(None).await }
@@ -110,14 +110,14 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
     // the expiry ends every watch of the session: only looking again in the new session
     // can see that the barrier is gone
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("barrier-expiry");
     Barrier::new(direct.clone(), p.clone())
         .create()
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let waiter = tokio::spawn({
         let b = Barrier::new(c.clone(), p.clone());
         async move { b.wait(None).await }
@@ -142,7 +142,7 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn barrier_wait_survives_a_server_restart() {
     let server = ZkServer::start().unwrap();
-    let c = common_h::client(&server.connect_string()).await;
+    let c = common::client(&server.connect_string()).await;
     let p = unique("barrier-restart");
     let b = Barrier::new(c.clone(), p.clone());
     b.create().await.unwrap();
@@ -153,7 +153,7 @@ async fn barrier_wait_survives_a_server_restart() {
     wait_watched(server.addr(), &p).await;
     tokio::task::block_in_place(|| server.restart()).unwrap();
     assert!(!waiter.is_finished());
-    let other = common_h::client(&server.connect_string()).await;
+    let other = common::client(&server.connect_string()).await;
     assert!(Barrier::new(other, p.clone()).remove().await.unwrap());
     assert!(bounded("waiter after restart", waiter)
         .await
@@ -167,13 +167,13 @@ async fn barrier_wait_survives_a_server_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_nobody_passes_enter_before_all_entered_and_all_leave() {
     let p = unique("db3");
-    let observer = common_h::shared_client().await;
+    let observer = common::shared_client().await;
     let entries: Arc<Mutex<Vec<(usize, Instant, usize)>>> = Arc::default();
     let start = |i: usize| {
         let p = p.clone();
         let entries = entries.clone();
         tokio::spawn(async move {
-            let c = common_h::shared_client().await;
+            let c = common::shared_client().await;
             let mut b = DoubleBarrier::new(c.clone(), p.clone(), 3, format!("rust-{i}"));
             assert!(b.enter(None).await.unwrap());
             let seen = members(&c, &p).await.len();
@@ -228,7 +228,7 @@ async fn double_barrier_nobody_passes_enter_before_all_entered_and_all_leave() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_enter_timeout_returns_false_and_leaves_no_node() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("db-timeout");
     let mut b = DoubleBarrier::new(c.clone(), p.clone(), 3, "lonely");
     let start = Instant::now();
@@ -246,11 +246,11 @@ async fn double_barrier_enter_timeout_returns_false_and_leaves_no_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_spurious_wake_ups_do_not_release_early() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("db-spurious");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let a = common_h::client(&proxy.connect_string()).await;
-    let b = common_h::shared_client().await;
+    let a = common::client(&proxy.connect_string()).await;
+    let b = common::shared_client().await;
     let spawn_enter = |c: Client, id: &str| {
         let mut db = DoubleBarrier::new(c, p.clone(), 3, id);
         tokio::spawn(async move {
@@ -293,7 +293,7 @@ async fn double_barrier_spurious_wake_ups_do_not_release_early() {
     assert!(!ha.is_finished() && !hb.is_finished(), "released early");
     assert_eq!(members(&direct, &p).await.len(), 2);
 
-    let hc = spawn_enter(common_h::shared_client().await, "c");
+    let hc = spawn_enter(common::shared_client().await, "c");
     for h in [ha, hb, hc] {
         let (r, _db) = bounded("enter", h).await.unwrap();
         assert!(r.unwrap());
@@ -305,8 +305,8 @@ async fn double_barrier_enter_completes_across_a_disconnect() {
     let server = shared_server();
     let p = unique("db-disconnect");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let a = common_h::client(&proxy.connect_string()).await;
-    let direct = common_h::shared_client().await;
+    let a = common::client(&proxy.connect_string()).await;
+    let direct = common::shared_client().await;
     let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "a");
     let ha = tokio::spawn(async move {
         let r = ba.enter(None).await;
@@ -341,8 +341,8 @@ async fn double_barrier_enter_trusts_the_creation_of_ready_even_if_it_is_gone_ag
     let server = shared_server();
     let p = unique("db-fast-leaver");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let a = common_h::client(&proxy.connect_string()).await;
-    let b = common_h::shared_client().await;
+    let a = common::client(&proxy.connect_string()).await;
+    let b = common::shared_client().await;
     let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "slow");
     let ha = tokio::spawn(async move {
         let r = ba.enter(None).await;
@@ -370,7 +370,7 @@ async fn double_barrier_enter_trusts_the_creation_of_ready_even_if_it_is_gone_ag
 async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
     let server = ZkServer::start().unwrap();
     let p = unique("db-restart");
-    let a = common_h::client(&server.connect_string()).await;
+    let a = common::client(&server.connect_string()).await;
     let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "a");
     let ha = tokio::spawn(async move {
         let r = ba.enter(None).await;
@@ -380,7 +380,7 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
     tokio::task::block_in_place(|| server.restart()).unwrap();
     assert!(!ha.is_finished());
 
-    let b = common_h::client(&server.connect_string()).await;
+    let b = common::client(&server.connect_string()).await;
     let mut bb = DoubleBarrier::new(b.clone(), p.clone(), 2, "b");
     assert!(bounded("b enters", bb.enter(None)).await.unwrap());
     let (r, mut ba) = bounded("a after restart", ha).await.unwrap();
@@ -411,11 +411,11 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_adopts_its_node_after_a_lost_create_reply() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("db-adopt");
     direct.ensure_path(&p).await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let mut b = DoubleBarrier::new(c.clone(), p.clone(), 1, "adopter");
     proxy.cut_after_request(15); // create2: applied, reply lost
     assert!(bounded("enter", b.enter(None)).await.unwrap());
@@ -450,8 +450,8 @@ async fn poll_then_drop<F: std::future::Future>(fut: F, polls: usize) -> Option<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_enter_at_any_await_point_leaves_no_node() {
-    let c = common_h::shared_client().await;
-    let peer = common_h::shared_client().await;
+    let c = common::shared_client().await;
+    let peer = common::shared_client().await;
     let p = unique("db-cancel-enter");
     peer.ensure_path(&p).await.unwrap();
     // a second "participant" so that our enter completes: 2 of 2
@@ -504,7 +504,7 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_leave_at_any_await_point_leaves_no_node() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("db-cancel-leave");
     let mut b = DoubleBarrier::new(c.clone(), p.clone(), 1, "leaver");
     let mut completed_at = None;
@@ -544,16 +544,16 @@ async fn interop_kazoo_creates_and_removes_the_barrier_rust_waits() {
     let server = shared_server();
     let hosts = server.connect_string();
     let p = unique("interop-barrier-k");
-    let out = common_h::python_run("barrier_simple.py", &[&hosts, &p, "create"]).await;
+    let out = common::python_run("barrier_simple.py", &[&hosts, &p, "create"]).await;
     assert_eq!(out.trim(), "created");
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let waiter = tokio::spawn({
         let b = Barrier::new(c.clone(), p.clone());
         async move { b.wait(None).await }
     });
     wait_watched(server.addr(), &p).await;
     assert!(!waiter.is_finished(), "passed a barrier kazoo put up");
-    let out = common_h::python_run("barrier_simple.py", &[&hosts, &p, "remove"]).await;
+    let out = common::python_run("barrier_simple.py", &[&hosts, &p, "remove"]).await;
     assert_eq!(out.trim(), "removed True");
     assert!(bounded("rust waiter", waiter).await.unwrap().unwrap());
 }
@@ -563,10 +563,10 @@ async fn interop_rust_creates_and_removes_the_barrier_kazoo_waits() {
     let server = shared_server();
     let hosts = server.connect_string();
     let p = unique("interop-barrier-r");
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let b = Barrier::new(c.clone(), p.clone());
     b.create().await.unwrap();
-    let mut kazoo = common_h::python("barrier_simple.py", &[&hosts, &p, "wait", "60"]);
+    let mut kazoo = common::python("barrier_simple.py", &[&hosts, &p, "wait", "60"]);
     let mut lines = BufReader::new(kazoo.stdout.take().unwrap()).lines();
     let first = bounded("kazoo starts", lines.next_line()).await.unwrap();
     assert_eq!(first.as_deref(), Some("waiting"));
@@ -588,7 +588,7 @@ struct KazooParticipant {
 
 impl KazooParticipant {
     fn start(hosts: &str, path: &str, n: usize, id: &str) -> KazooParticipant {
-        let mut child = common_h::python("barrier_double.py", &[hosts, path, &n.to_string(), id]);
+        let mut child = common::python("barrier_double.py", &[hosts, path, &n.to_string(), id]);
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         KazooParticipant { child, lines }
     }
@@ -606,7 +606,7 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
     let server = shared_server();
     let hosts = server.connect_string();
     let p = unique("interop-db");
-    let observer = common_h::shared_client().await;
+    let observer = common::shared_client().await;
 
     // three participants first: two kazoo, one Rust
     let mut kazoo = [
@@ -616,7 +616,7 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
     let rust_enter = |id: &'static str| {
         let p = p.clone();
         tokio::spawn(async move {
-            let c = common_h::shared_client().await;
+            let c = common::shared_client().await;
             let mut b = DoubleBarrier::new(c.clone(), p.clone(), 4, id);
             assert!(b.enter(None).await.unwrap());
             let entered_at = epoch_ms();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bounded, client, python, unique};
+use common::{bounded, python, shared_client, unique};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -171,7 +171,7 @@ async fn lock_with_kazoo() {
     let py_done = Arc::new(AtomicBool::new(false));
     let mut rust = Vec::new();
     for i in 0..2 {
-        let c = client(None).await;
+        let c = shared_client().await;
         let lock = Lock::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
         let done = py_done.clone();
@@ -203,7 +203,7 @@ async fn read_write_lock_with_kazoo() {
     let py_done = Arc::new(AtomicBool::new(false));
     let mut rust = Vec::new();
     for (i, write) in [(0, true), (1, false)] {
-        let c = client(None).await;
+        let c = shared_client().await;
         let d = dir.0.clone();
         let done = py_done.clone();
         let id = format!("rs-{i}");
@@ -248,7 +248,7 @@ async fn semaphore_with_kazoo() {
     let py_done = Arc::new(AtomicBool::new(false));
     let mut rust = Vec::new();
     for i in 0..2 {
-        let c = client(None).await;
+        let c = shared_client().await;
         let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2);
         let d = dir.0.clone();
         let done = py_done.clone();
@@ -273,7 +273,7 @@ async fn semaphore_with_kazoo() {
     assert!(saw(&rust_seen, "py-"));
     assert!(saw(&py_seen, "rs-"));
     // a foreign child of the semaphore counts as a lease
-    let c = client(None).await;
+    let c = shared_client().await;
     c.create(
         &format!("{path}/foreign"),
         b"x",
@@ -306,7 +306,7 @@ async fn election_with_kazoo() {
     let py_done = Arc::new(AtomicBool::new(false));
     let mut rust = Vec::new();
     for i in 0..2 {
-        let c = client(None).await;
+        let c = shared_client().await;
         let election = Election::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
         let done = py_done.clone();

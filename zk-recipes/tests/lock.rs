@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{bounded, children, client, unique, wait_no_child_with_prefix, wait_state};
+use common::{
+    bounded, children, client, shared_client, unique, wait_no_child_with_prefix, wait_state,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -13,7 +15,7 @@ use zk_testkit::{expire_session, FaultProxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exclusive_lock_queues_contenders_in_order() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("excl");
     let a = Lock::new(&c, &path, "a");
     let b = Lock::new(&c, &path, "b");
@@ -50,7 +52,7 @@ async fn exclusive_lock_queues_contenders_in_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_share_writers_exclude_and_w1_r1_w2_r2_order_holds() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("rw");
     let w1 = WriteLock::new(&c, &path, "w1");
     let r1 = ReadLock::new(&c, &path, "r1");
@@ -117,10 +119,10 @@ async fn wait_contenders(l: &Lock, n: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_is_one_deadline_across_predecessor_changes_and_reconnects() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("deadline");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let pc = client(Some(&proxy.connect_string())).await;
+    let pc = client(&proxy.connect_string()).await;
     let holder = Lock::new(&c, &path, "holder").acquire().await.unwrap();
     // a chain of contenders ahead of the waiter that keeps changing
     let ahead: Vec<Lock> = (0..3)
@@ -170,7 +172,7 @@ async fn session_loss_while_holding_is_signalled_before_a_peer_acquires() {
         .connect()
         .await
         .unwrap();
-    let peer_client = client(None).await;
+    let peer_client = shared_client().await;
     peer_client.ensure_path(&path).await.unwrap();
     let counter = format!("{path}-counter");
     peer_client
@@ -234,7 +236,7 @@ async fn session_loss_while_holding_is_signalled_before_a_peer_acquires() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_expiry_while_holding_fires_lost_with_session_lost_policy() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("expire");
     let guard = Lock::new(&c, &path, "h")
         .lost_policy(LostPolicy::SessionLost)
@@ -258,11 +260,11 @@ async fn real_expiry_while_holding_fires_lost_with_session_lost_policy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn create_applied_but_reply_lost_leaves_exactly_one_node() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("cut");
     c.ensure_path(&path).await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let pc = client(Some(&proxy.connect_string())).await;
+    let pc = client(&proxy.connect_string()).await;
     let lock = Lock::new(&pc, &path, "me");
     proxy.cut_after_request(15); // the contender create (create2)
     let g = bounded("acquire", lock.acquire()).await.unwrap();
@@ -277,12 +279,12 @@ async fn create_applied_but_reply_lost_leaves_exactly_one_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_node_of_an_old_session_with_our_prefix_is_not_adopted() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("stale");
     c.ensure_path(&path).await.unwrap();
     let id = uuid::Uuid::new_v4();
     // a node with our prefix, owned by another (older) session
-    let old = client(None).await;
+    let old = shared_client().await;
     let stale = old
         .create(
             &format!("{path}/{}__lock__", id.simple()),
@@ -292,7 +294,7 @@ async fn stale_node_of_an_old_session_with_our_prefix_is_not_adopted() {
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let pc = client(Some(&proxy.connect_string())).await;
+    let pc = client(&proxy.connect_string()).await;
     let lock = Lock::new(&pc, &path, "new").with_uuid(id);
     proxy.cut_after_request(15);
     let g = bounded("acquire", lock.acquire()).await.unwrap();
@@ -309,7 +311,7 @@ async fn stale_node_of_an_old_session_with_our_prefix_is_not_adopted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn release_through_connection_loss_is_retried_until_done() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("release");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let pc = Client::builder(proxy.connect_string())
@@ -339,10 +341,10 @@ async fn release_through_connection_loss_is_retried_until_done() {
 #[tokio::test(flavor = "multi_thread")]
 async fn waiter_proceeds_after_a_disconnect_during_the_wait() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("discwait");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let pc = client(Some(&proxy.connect_string())).await;
+    let pc = client(&proxy.connect_string()).await;
     let holder = Lock::new(&c, &path, "holder").acquire().await.unwrap();
     let waiter = tokio::spawn({
         let l = Lock::new(&pc, &path, "waiter");
@@ -397,14 +399,14 @@ async fn waiter_proceeds_after_a_server_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_notification_per_release_with_20_waiters() {
     let server = zk_testkit::shared_server();
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("herd");
     let holder = Lock::new(&c, &path, "holder").acquire().await.unwrap();
     let mut clients = Vec::new();
     let mut tasks = Vec::new();
     let acquired = Arc::new(AtomicUsize::new(0));
     for i in 0..20 {
-        let wc = client(None).await;
+        let wc = shared_client().await;
         clients.push(wc.clone());
         let acquired = acquired.clone();
         let lock = Lock::new(&wc, &path, format!("w{i}"));
@@ -457,7 +459,7 @@ async fn one_notification_per_release_with_20_waiters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_acquire_at_any_point_leaves_no_node() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("cancel");
     let lock = Lock::new(&c, &path, "me");
     let mut i = 0;
@@ -498,7 +500,7 @@ async fn dropping_acquire_at_any_point_leaves_no_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_tasks_on_one_handle_take_turns() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("shared-handle");
     let lock = Lock::new(&c, &path, "me");
     let inside = Arc::new(AtomicUsize::new(0));

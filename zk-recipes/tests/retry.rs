@@ -2,9 +2,9 @@
 //! interrupts, cancellation; all under paused time with injected randomness. One test runs
 //! the runner through a real connection loss.
 
-mod common_h;
+mod common;
 
-use common_h::bounded;
+use common::bounded;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::VecDeque;
@@ -550,14 +550,14 @@ async fn dropping_the_runner_stops_retrying() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_runner_retries_through_a_real_connection_loss_until_success() {
     let server = zk_testkit::shared_server();
-    let root = common_h::unique("retry-real");
-    let direct = common_h::shared_client().await;
+    let root = common::unique("retry-real");
+    let direct = common::shared_client().await;
     direct
         .create(&root, b"payload", zk_core::CreateMode::Persistent)
         .await
         .unwrap();
     let proxy = Arc::new(zk_testkit::FaultProxy::start(server.addr()).await.unwrap());
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let p = KazooRetry::new()
         .max_tries(None)
         .deadline(Some(Duration::from_secs(60)));
@@ -587,10 +587,10 @@ async fn the_runner_retries_through_a_real_connection_loss_until_success() {
 
     // 2. no server reachable for a while: every attempt times out unsent; the operation
     //    succeeds once the proxy lets connections through again
-    common_h::wait_state(&c, zk_core::State::Connected).await;
+    common::wait_state(&c, zk_core::State::Connected).await;
     proxy.reject_new(true);
     proxy.reset();
-    common_h::wait_state(&c, zk_core::State::Suspended).await;
+    common::wait_state(&c, zk_core::State::Suspended).await;
     let attempts = AtomicU32::new(0);
     let timeouts = AtomicU32::new(0);
     let bounded_c: Client = c.with_timeout(Duration::from_millis(300));

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bounded, children, client, unique};
+use common::{bounded, children, client, shared_client, unique};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -17,7 +17,7 @@ async fn semaphore_never_admits_more_than_max() {
     let peak = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..5 {
-        let c = client(None).await;
+        let c = shared_client().await;
         let sem = Semaphore::new(&c, &path, format!("s{i}"), 2);
         let (inside, peak) = (inside.clone(), peak.clone());
         tasks.push(tokio::spawn(async move {
@@ -41,7 +41,7 @@ async fn semaphore_never_admits_more_than_max() {
         2,
         "the semaphore never had two holders at once"
     );
-    let c = client(None).await;
+    let c = shared_client().await;
     assert!(children(&c, &path).await.is_empty());
     assert!(children(&c, &format!("{path}-__lock__")).await.is_empty());
     // the maximum is stored as kazoo stores it
@@ -50,7 +50,7 @@ async fn semaphore_never_admits_more_than_max() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("semcancel");
     let full = Semaphore::new(&c, &path, "holder", 1);
     let lease = full.acquire().await.unwrap();
@@ -113,8 +113,8 @@ async fn wait_until_empty(c: &zk_core::Client, path: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn election_leader_then_hand_over_in_sequence_order() {
     let path = unique("elect");
-    let ca = client(None).await;
-    let cb = client(None).await;
+    let ca = shared_client().await;
+    let cb = shared_client().await;
     let a = Election::new(&ca, &path, "a");
     let b = Election::new(&cb, &path, "b");
     let lead_a = a.campaign().await.unwrap();
@@ -144,7 +144,7 @@ async fn run_is_cancelled_when_leadership_is_lost() {
     let server = zk_testkit::shared_server();
     let path = unique("elect-run");
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = client(Some(&proxy.connect_string())).await;
+    let c = client(&proxy.connect_string()).await;
     let election = Election::new(&c, &path, "leader");
     let started = Arc::new(tokio::sync::Notify::new());
     let run = tokio::spawn({
@@ -165,7 +165,7 @@ async fn run_is_cancelled_when_leadership_is_lost() {
     assert_eq!(outcome, RunOutcome::Lost(LostReason::Suspended));
     proxy.heal();
     // and a task that finishes: Finished, then resigned
-    let c2 = client(None).await;
+    let c2 = shared_client().await;
     let e2 = Election::new(&c2, &path, "second");
     let out = bounded("second run", e2.run(|_| async { 7 }))
         .await
@@ -176,7 +176,7 @@ async fn run_is_cancelled_when_leadership_is_lost() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_a_campaign_leaves_no_node() {
-    let c = client(None).await;
+    let c = shared_client().await;
     let path = unique("elect-cancel");
     let leader = Election::new(&c, &path, "leader").campaign().await.unwrap();
     let hopeful = Election::new(&c, &path, "hopeful");

@@ -1,9 +1,9 @@
 //! DataWatch and ChildrenWatch against a real ZooKeeper: snapshots, changes, missing nodes,
 //! reconnects, session expiry, close.
 
-mod common_h;
+mod common;
 
-use common_h::{bounded, unique, wait_state};
+use common::{bounded, unique, wait_state};
 use futures::{Stream, StreamExt};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -68,7 +68,7 @@ async fn quiet<T: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<T>, d: Durat
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_watch_starts_with_the_current_state_and_sees_every_spaced_change() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("dw-changes");
     c.create(&p, b"v0", CreateMode::Persistent).await.unwrap();
     let mut w = DataWatch::new(c.clone(), p.clone());
@@ -93,7 +93,7 @@ async fn data_watch_starts_with_the_current_state_and_sees_every_spaced_change()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_watch_reports_a_missing_node_its_creation_and_deletion() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("dw-missing");
     let mut rx = forward(DataWatch::new(c.clone(), p.clone()));
     assert_eq!(next_data(&mut rx, "missing").await, None);
@@ -116,7 +116,7 @@ async fn data_watch_reports_a_missing_node_its_creation_and_deletion() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn children_watch_sees_every_spaced_change_and_waits_for_a_missing_node() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("cw");
     let mut rx = forward(ChildrenWatch::new(c.clone(), p.clone()));
     assert_eq!(next_children(&mut rx, "missing").await, None);
@@ -154,14 +154,14 @@ async fn children_watch_sees_every_spaced_change_and_waits_for_a_missing_node() 
 #[tokio::test(flavor = "multi_thread")]
 async fn watches_survive_a_disconnect_and_report_what_changed_meanwhile_once() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("w-reset");
     direct
         .create(&p, b"v0", CreateMode::Persistent)
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let mut data = forward(DataWatch::new(c.clone(), p.clone()));
     let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()));
     assert_eq!(
@@ -215,14 +215,14 @@ async fn watches_survive_a_disconnect_and_report_what_changed_meanwhile_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn watches_survive_a_real_session_expiry_by_default() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("w-expiry");
     direct
         .create(&p, b"v0", CreateMode::Persistent)
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let old_sid = c.session_id();
     let mut data = forward(DataWatch::new(c.clone(), p.clone()));
     let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()));
@@ -270,14 +270,14 @@ async fn watches_survive_a_real_session_expiry_by_default() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_survive_session_loss_the_streams_end_with_session_expired() {
     let server = shared_server();
-    let direct = common_h::shared_client().await;
+    let direct = common::shared_client().await;
     let p = unique("w-expiry-end");
     direct
         .create(&p, b"v0", CreateMode::Persistent)
         .await
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = common_h::client(&proxy.connect_string()).await;
+    let c = common::client(&proxy.connect_string()).await;
     let mut data = forward(DataWatch::new(c.clone(), p.clone()).survive_session_loss(false));
     let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()).survive_session_loss(false));
     assert!(next_data(&mut data, "first").await.is_some());
@@ -307,7 +307,7 @@ async fn without_survive_session_loss_the_streams_end_with_session_expired() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_end_when_the_client_is_closed() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let p = unique("w-close");
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
     let mut data = forward(DataWatch::new(c.clone(), p.clone()));
@@ -324,7 +324,7 @@ async fn streams_end_when_the_client_is_closed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_path_is_one_error_then_the_end() {
-    let c = common_h::shared_client().await;
+    let c = common::shared_client().await;
     let mut w = DataWatch::new(c.clone(), "no-leading-slash");
     assert!(matches!(
         bounded("bad path", w.next()).await,
