@@ -115,3 +115,28 @@ async fn expiry_while_connected_and_lost_as_a_terminal_state() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.state(), State::Lost);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_helper_wins_against_a_client_that_reattaches_at_once() {
+    // the client re-attaches immediately after being kicked off, which in turn kicks the test
+    // kit's connection off: expire_session must still get its closeSession through
+    let server = zk_testkit::shared_server();
+    let c = Client::builder(server.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .reconnect_jitter(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    for round in 1..=5u64 {
+        let mut states = c.state_stream();
+        let (sid, passwd) = c.session_credentials();
+        expire_session(server.addr(), sid, &passwd).await.unwrap();
+        loop {
+            let s = bounded("new session", states.next()).await.unwrap();
+            if s.state == State::Connected && s.session_id != sid {
+                assert_eq!(s.generation, round + 1);
+                break;
+            }
+        }
+    }
+}

@@ -77,6 +77,11 @@ pub fn four_letter_timeout(addr: SocketAddr, cmd: &str, timeout: Duration) -> io
 /// `server` may be any server of the ensemble that serves. Async: runs on the current tokio
 /// runtime; gives up after 10 s.
 ///
+/// A live client re-attaches as soon as it is dropped, and its re-attach in turn drops this
+/// helper's connection; when the client wins that race before `closeSession` went out, the
+/// helper simply tries again (and a session found gone after a `closeSession` was sent counts
+/// as expired).
+///
 /// # Errors
 ///
 /// [`io::ErrorKind::NotFound`] if the server answers the re-attach with timeout 0 (the session is
@@ -88,6 +93,47 @@ pub async fn expire_session(
     password: &[u8],
 ) -> io::Result<()> {
     let work = async {
+        let mut close_sent = false;
+        loop {
+            match expire_once(server, session_id, password, &mut close_sent).await {
+                Ok(()) => return Ok(()),
+                // our closeSession went out before we were cut off: the session is gone
+                Err(e) if e.kind() == io::ErrorKind::NotFound && close_sent => return Ok(()),
+                // the real client re-attached first and kicked us off: again
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    tokio::time::timeout(EXPIRE_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "expiring session {session_id:#x} via {server} took over {EXPIRE_TIMEOUT:?}"
+                ),
+            ))
+        })
+}
+
+/// One attempt of [`expire_session`].
+async fn expire_once(
+    server: SocketAddr,
+    session_id: i64,
+    password: &[u8],
+    close_sent: &mut bool,
+) -> io::Result<()> {
+    {
         let mut stream = tokio::net::TcpStream::connect(server).await?;
         stream.set_nodelay(true)?;
         stream
@@ -121,6 +167,7 @@ pub async fn expire_session(
         close.extend_from_slice(&1i32.to_be_bytes());
         close.extend_from_slice(&OP_CLOSE_SESSION.to_be_bytes());
         stream.write_all(&close).await?;
+        *close_sent = true;
         // ReplyHeader {int xid, long zxid, int err}.
         let reply = read_frame(&mut stream).await?;
         if reply.len() < 16 {
@@ -136,17 +183,7 @@ pub async fn expire_session(
             )));
         }
         Ok(())
-    };
-    tokio::time::timeout(EXPIRE_TIMEOUT, work)
-        .await
-        .unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "expiring session {session_id:#x} via {server} took over {EXPIRE_TIMEOUT:?}"
-                ),
-            ))
-        })
+    }
 }
 
 /// A framed ConnectRequest re-attaching to `session_id`.
