@@ -160,6 +160,11 @@ impl Guard {
         self.lost.reason().is_none()
     }
 
+    /// The same as [`is_held`](Self::is_held), under the name an election's latch API uses.
+    pub fn has_leadership(&self) -> bool {
+        self.is_held()
+    }
+
     /// Resolves when the guard is lost.
     pub async fn lost(&self) -> LostReason {
         self.lost.lost().await

@@ -72,14 +72,28 @@ impl Semaphore {
     /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
     /// errors; the session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
-        self.acquire_inner(None)
+        self.acquire_inner(None, false)
             .await?
             .ok_or(Error::Timeout { sent: false })
     }
 
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_inner(Some(Instant::now() + timeout)).await
+        self.acquire_inner(Some(Instant::now() + timeout), false)
+            .await
+    }
+
+    /// Takes a lease only if one is free now; `Ok(None)` (and nothing left behind) otherwise.
+    /// It still queues for the admission lock, which other acquirers hold only briefly (or while
+    /// the semaphore is full, and then there is no free lease either).
+    pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        match self.client.get_children(&self.path).await {
+            Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
+            Ok(_) | Err(Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+        self.acquire_inner(Some(Instant::now() + Duration::from_secs(30)), true)
+            .await
     }
 
     /// The identifiers of the current lease holders, sorted by node name.
@@ -133,7 +147,11 @@ impl Semaphore {
         .await
     }
 
-    async fn acquire_inner(&self, deadline: Option<Instant>) -> Result<Option<Guard>> {
+    async fn acquire_inner(
+        &self,
+        deadline: Option<Instant>,
+        try_only: bool,
+    ) -> Result<Option<Guard>> {
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
@@ -181,6 +199,9 @@ impl Semaphore {
                         Err(e) => return Err(e),
                     }
                     continue; // look again: it must show up as one of at most max
+                }
+                if try_only {
+                    return Ok(false);
                 }
                 debug!(holders = children.len(), "semaphore full; waiting");
                 tokio::select! {

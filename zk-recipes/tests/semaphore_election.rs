@@ -62,6 +62,24 @@ async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
         .is_none());
     assert_eq!(children(&c, &path).await.len(), 1);
     assert!(children(&c, &format!("{path}-__lock__")).await.is_empty());
+    // try_acquire does not wait and leaves nothing
+    assert!(other.try_acquire().await.unwrap().is_none());
+    assert_eq!(children(&c, &path).await.len(), 1);
+    assert!(children(&c, &format!("{path}-__lock__")).await.is_empty());
+    let wide = Semaphore::new(&c, &format!("{path}-wide"), "a", 2);
+    let l1 = wide.try_acquire().await.unwrap().expect("a free lease");
+    let l2 = Semaphore::new(&c, &format!("{path}-wide"), "b", 2)
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("a second free lease");
+    assert!(Semaphore::new(&c, &format!("{path}-wide"), "c", 2)
+        .try_acquire()
+        .await
+        .unwrap()
+        .is_none());
+    l1.release().await.unwrap();
+    l2.release().await.unwrap();
     // a dropped waiting acquire leaves nothing either
     assert!(
         tokio::time::timeout(Duration::from_millis(300), other.acquire())
@@ -118,7 +136,7 @@ async fn election_leader_then_hand_over_in_sequence_order() {
     let a = Election::new(&ca, &path, "a");
     let b = Election::new(&cb, &path, "b");
     let lead_a = a.campaign().await.unwrap();
-    assert!(lead_a.is_held());
+    assert!(lead_a.has_leadership());
     let b_task = tokio::spawn(async move { b.campaign().await.map(|g| (b, g)) });
     for _ in 0..200 {
         if a.contenders().await.unwrap().len() == 2 {
