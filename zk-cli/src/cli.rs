@@ -1,0 +1,493 @@
+//! The command line: global options, subcommands, their help texts.
+//!
+//! The examples in the help texts are also in `docs/cli.md` (a test checks it).
+
+use crate::duration::{parse_duration, parse_positive_duration};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::time::Duration;
+
+/// The default connect string.
+pub const DEFAULT_HOSTS: &str = "127.0.0.1:2181";
+
+const EXIT_STATUS_HELD: &str = "\
+Exit status:
+  CMD's own status   CMD ran and the coordination held throughout
+                     (CMD killed by a signal: 128 + the signal number)
+  75                 --timeout passed before it was obtained; CMD never started
+  74                 it was lost while CMD ran: CMD got SIGTERM at once and
+                     SIGKILL after --kill-after; zk says on stderr what was lost
+                     and why. By default a suspended connection counts as lost
+                     (--lost-on lost: only an expired session or a deleted node)
+  1                  other failures (cannot connect, server error)
+  2                  usage errors
+  126, 127           CMD could not be run (not executable, not found)
+SIGINT and SIGTERM sent to zk are passed on to CMD (zk exits with CMD's status);
+while still waiting, zk gives up and exits 128 + the signal number. Our node is
+deleted before zk exits, whatever happens. CMD's stdin, stdout and stderr are
+zk's; its environment has ZK_NODE, the path of our node.";
+
+const EXIT_STATUS_BARRIER: &str = "\
+Exit status:
+  CMD's own status   CMD ran, and entering and leaving worked
+                     (CMD killed by a signal: 128 + the signal number)
+  75                 --timeout passed before everyone entered; CMD never started
+  1                  other failures (cannot connect, server error, leaving failed
+                     after CMD succeeded)
+  2                  usage errors
+  126, 127           CMD could not be run (not executable, not found)
+SIGINT and SIGTERM sent to zk are passed on to CMD (zk exits with CMD's status);
+while still waiting, zk gives up and exits 128 + the signal number. Our node is
+deleted before zk exits, whatever happens. CMD's stdin, stdout and stderr are
+zk's; its environment has ZK_NODE, the path of our node.";
+
+const TOP_HELP: &str = "\
+Inspect and edit:
+  zk get /app/config
+  zk create /app/config '{\"v\":1}' --parents
+  zk watch /app --recursive
+Run a program under coordination:
+  zk lock /locks/nightly-report --timeout 10s -- ./report.sh
+  zk elect /election/scheduler -- ./scheduler --serve
+  zk double-barrier /batch/2024-06-01 --count 4 -- ./stage.sh
+Exit status of get, set, create, delete, ls, stat, tree: 0 on success, 1 on
+failure (missing node, bad version, cannot connect...), 2 for usage errors.
+`zk <command> --help` tells more; docs/cli.md has the full guide.";
+
+/// zk: inspect ZooKeeper, and run any program under a lock, as leader, or behind a barrier.
+///
+/// Coordination interoperates with kazoo (Python) on the same paths. Global options may come
+/// before or after the subcommand.
+#[derive(Debug, Parser)]
+#[command(name = "zk", version, after_long_help = TOP_HELP, after_help = TOP_HELP)]
+pub struct Cli {
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// ZooKeeper servers, `host:port,host:port`, optionally with a chroot (`h1:p1,h2:p2/app`)
+    /// [default: 127.0.0.1:2181]
+    #[arg(long, env = "ZK_HOSTS", global = true, value_name = "CONNECT STRING", value_parser = parse_hosts)]
+    pub hosts: Option<String>,
+
+    /// Session timeout to ask for (the server clamps it); also how long to wait for a
+    /// connection
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub session_timeout: Duration,
+
+    /// Authentication to add to the session, `scheme:credential` (e.g. `digest:user:pass`);
+    /// repeatable
+    #[arg(long, global = true, value_name = "SCHEME:CREDENTIAL", value_parser = parse_auth)]
+    pub auth: Vec<AuthArg>,
+
+    /// Identifier the recipes store as our node's data (others see it as the holder or
+    /// candidate); default: `<hostname>-<pid>`
+    #[arg(long, global = true, value_name = "IDENTIFIER")]
+    pub id: Option<String>,
+
+    /// Log (tracing) on stderr, including the session id once connected; -vv for more
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Global {
+    /// The connect string to use.
+    pub fn hosts(&self) -> &str {
+        self.hosts.as_deref().unwrap_or(DEFAULT_HOSTS)
+    }
+
+    /// `--id`, or `<hostname>-<pid>`.
+    pub fn identifier(&self) -> String {
+        match &self.id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", hostname(), std::process::id()),
+        }
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL or at the end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// One `--auth` value.
+#[derive(Debug, Clone)]
+pub struct AuthArg {
+    /// E.g. `digest`.
+    pub scheme: String,
+    /// E.g. `user:pass`.
+    pub credential: String,
+}
+
+fn parse_auth(s: &str) -> Result<AuthArg, String> {
+    match s.split_once(':') {
+        Some((scheme, credential)) if !scheme.is_empty() => Ok(AuthArg {
+            scheme: scheme.to_owned(),
+            credential: credential.to_owned(),
+        }),
+        _ => Err(format!(
+            "invalid auth {s:?}: expected scheme:credential, e.g. digest:user:pass"
+        )),
+    }
+}
+
+fn parse_hosts(s: &str) -> Result<String, String> {
+    zk_core::parse_connect_string(s).map_err(|e| match e {
+        zk_core::Error::InvalidArgument(m) => m,
+        other => other.to_string(),
+    })?;
+    Ok(s.to_owned())
+}
+
+/// A ZooKeeper path, checked as the server would.
+pub fn parse_path(s: &str) -> Result<String, String> {
+    zk_core::proto::validate_path(s, false).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+fn parse_create_path(s: &str) -> Result<String, String> {
+    // a trailing '/' is fine for a sequential node: checked again once the mode is known
+    zk_core::proto::validate_path(s, true).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// When a held lock, lease or leadership counts as lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LostOn {
+    /// As soon as the connection is suspended (the session may live, but we cannot know)
+    Suspended,
+    /// Only when the session is lost (expired), or our node is deleted
+    Lost,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a node's data (raw bytes); with --stat, its Stat fields after it
+    #[command(after_long_help = "Examples:\n  zk get /app/config\n  zk get /app/config --stat")]
+    Get {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Also print the Stat fields, one `name: value` per line, after the data
+        #[arg(long)]
+        stat: bool,
+    },
+
+    /// Set a node's data
+    #[command(
+        after_long_help = "Examples:\n  zk set /app/config '{\"v\":2}'\n  zk set /app/config '{\"v\":3}' --version 1"
+    )]
+    Set {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// The new data (as given: bytes of the argument)
+        data: OsString,
+        /// Only if the node's data version is N (else: version mismatch, exit 1)
+        #[arg(long, value_name = "N")]
+        version: Option<i32>,
+    },
+
+    /// Create a node and print its path
+    ///
+    /// An ephemeral node lives as long as the session of the command that created it: with
+    /// --ephemeral, zk prints the path and then keeps running (holding the node) until it gets
+    /// SIGINT or SIGTERM, then deletes the node and exits 0. So --ephemeral is for scripts
+    /// that start it in the background and kill it when done (exit 74 if the session is lost
+    /// meanwhile: the node is gone).
+    #[command(
+        after_long_help = "Examples:\n  zk create /app/config '{\"v\":1}' --parents\n  zk create /app/jobs/job- --sequential\n  zk create /app/tmp/scratch --ttl 1h\n  zk create /services/web/host-1 --ephemeral &"
+    )]
+    Create {
+        /// The node (with --sequential, a 10-digit sequence number is appended)
+        #[arg(value_parser = parse_create_path)]
+        path: String,
+        /// Its data (default: empty)
+        data: Option<OsString>,
+        /// Ephemeral: zk holds the node until SIGINT / SIGTERM, then deletes it and exits 0
+        #[arg(long, conflicts_with_all = ["container", "ttl"])]
+        ephemeral: bool,
+        /// Append a sequence number to the name
+        #[arg(long, conflicts_with = "container")]
+        sequential: bool,
+        /// A container node: the server deletes it once its last child is gone
+        #[arg(long)]
+        container: bool,
+        /// A node the server deletes once unmodified and childless for DURATION (needs
+        /// extendedTypesEnabled=true on the server)
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+        ttl: Option<Duration>,
+        /// Create missing parents (as empty persistent nodes)
+        #[arg(long)]
+        parents: bool,
+    },
+
+    /// Delete a node
+    #[command(
+        after_long_help = "Examples:\n  zk delete /app/config\n  zk delete /app/config --version 4\n  zk delete /app --recursive"
+    )]
+    Delete {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Only if the node's data version is N (else: version mismatch, exit 1)
+        #[arg(long, value_name = "N", conflicts_with = "recursive")]
+        version: Option<i32>,
+        /// Delete its children, and theirs, first
+        #[arg(long)]
+        recursive: bool,
+    },
+
+    /// List a node's children, one name per line, sorted
+    #[command(after_long_help = "Examples:\n  zk ls /app")]
+    Ls {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+    },
+
+    /// Print a node's Stat fields, one `name: value` per line
+    #[command(after_long_help = "Examples:\n  zk stat /app/config")]
+    Stat {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+    },
+
+    /// Print a node and everything below it as an indented tree
+    #[command(after_long_help = "Examples:\n  zk tree /app")]
+    Tree {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+    },
+
+    /// Print one line per change of a node (or its subtree), as it happens
+    ///
+    /// Keeps a persistent watch on PATH and prints `<EventType> <path>` per event on stdout,
+    /// flushed at once; EventType is NodeCreated, NodeDeleted, NodeDataChanged or
+    /// NodeChildrenChanged. The path need not exist yet. Connection state changes go to stderr
+    /// as `state CONNECTED|SUSPENDED|LOST` (`state CONNECTED` is printed once the watch is
+    /// armed, at start and after each reconnect). The watch survives reconnects, server
+    /// restarts, failover to another server and session loss (it is set again on the new
+    /// session). Exits 0 after --count events, or on SIGINT / SIGTERM.
+    #[command(
+        after_long_help = "Examples:\n  zk watch /app/config\n  zk watch /services --children\n  zk watch /app --recursive --count 1"
+    )]
+    Watch {
+        /// The node to watch
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Also print NodeChildrenChanged events (a child of PATH created or deleted)
+        #[arg(long, conflicts_with = "recursive")]
+        children: bool,
+        /// Watch PATH and its whole subtree (created, deleted, data changed)
+        #[arg(long)]
+        recursive: bool,
+        /// Exit 0 after N events
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+
+    /// Run CMD while holding a lock (exclusive; shared with --read)
+    ///
+    /// Exclusive holders exclude each other and readers; readers (--read) only exclude
+    /// exclusive holders. The lock is kazoo's: kazoo's Lock / WriteLock / ReadLock on the same
+    /// path take part in the same queue.
+    #[command(
+        after_long_help = "Examples:\n  zk lock /locks/nightly-report --timeout 10s -- ./report.sh\n  zk lock /locks/db --read -- pg_dump mydb"
+    )]
+    Lock {
+        /// The lock's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Take the lock shared (a read lock)
+        #[arg(long)]
+        read: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        held: HeldArgs,
+        /// The program and its arguments (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+
+    /// Run CMD while holding one of N leases of a semaphore
+    ///
+    /// kazoo's Semaphore layout: kazoo processes with the same path and --max share it.
+    #[command(
+        after_long_help = "Examples:\n  zk semaphore /limits/db-migrations --max 2 -- ./migrate.sh"
+    )]
+    Semaphore {
+        /// The semaphore's path (its data is the maximum)
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// How many holders at once (all users of PATH must agree)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max: u32,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        held: HeldArgs,
+        /// The program and its arguments (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+
+    /// Run CMD while leader of an election
+    ///
+    /// Waits until this candidate leads (kazoo's Election layout), runs CMD, and resigns when
+    /// CMD exits. If leadership is lost while CMD runs, CMD is stopped (exit 74), so two
+    /// leaders never run at once as far as a client can know.
+    #[command(
+        after_long_help = "Examples:\n  zk elect /election/scheduler -- ./scheduler --serve\n  while true; do zk elect /election/scheduler -- ./scheduler --serve; sleep 1; done"
+    )]
+    Elect {
+        /// The election's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        held: HeldArgs,
+        /// The program and its arguments (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+
+    /// Enter a double barrier, run CMD, leave it
+    ///
+    /// Waits until --count participants have entered PATH (kazoo's DoubleBarrier layout), runs
+    /// CMD, then leaves and waits until every participant has left. --timeout bounds the
+    /// entering only. If leaving fails after CMD succeeded, the exit status is 1.
+    #[command(
+        after_long_help = "Examples:\n  zk double-barrier /batch/2024-06-01 --count 4 -- ./stage.sh"
+    )]
+    DoubleBarrier {
+        /// The barrier's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// How many participants to wait for
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+        #[command(flatten)]
+        run: RunArgs,
+        /// The program and its arguments (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<OsString>,
+    },
+
+    /// Put a barrier up, take it down, or wait until it is down
+    ///
+    /// kazoo's Barrier: the barrier is up while the node PATH exists.
+    #[command(
+        after_long_help = "Examples:\n  zk barrier create /deploy/gate\n  zk barrier wait /deploy/gate --timeout 5m && ./start.sh\n  zk barrier remove /deploy/gate\n\nExit status: 0 on success, 75 when --timeout passed, 1 on failure, 2 for usage errors."
+    )]
+    Barrier {
+        /// create, remove or wait
+        #[command(subcommand)]
+        action: BarrierAction,
+    },
+
+    /// Show what zk does, in under a minute, as a timeline
+    ///
+    /// Several workers contending for a lock, an election with a leader hand-over, and a
+    /// double barrier, each a real `zk` process. With no --hosts (nor ZK_HOSTS) and no server
+    /// answering at 127.0.0.1:2181, it starts a local ZooKeeper (Debian's package, installed
+    /// first if missing) and stops it at the end. Works under `/zk-demo-<pid>`, deleted at the
+    /// end.
+    #[command(after_long_help = "Examples:\n  zk demo\n  zk demo --hosts 10.0.0.1:2181")]
+    Demo {
+        /// Never install missing packages (Debian's zookeeper and a Java runtime)
+        #[arg(long)]
+        no_install: bool,
+    },
+}
+
+/// The options of `zk barrier`.
+#[derive(Debug, Subcommand)]
+pub enum BarrierAction {
+    /// Put the barrier up: create PATH (and its parents); fine if it exists
+    Create {
+        /// The barrier's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Give up after DURATION (exit 75)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Take the barrier down: delete PATH; fine if it is already down
+    Remove {
+        /// The barrier's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Give up after DURATION (exit 75)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Wait until the barrier is down (PATH does not exist)
+    Wait {
+        /// The barrier's path
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// Give up after DURATION (exit 75)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+}
+
+/// Options of every command that runs a program.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Give up (exit 75, CMD never started) if not obtained within DURATION
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// Options of the commands whose hold can be lost while CMD runs.
+#[derive(Debug, Clone, Args)]
+pub struct HeldArgs {
+    /// When lost, CMD gets SIGTERM at once and SIGKILL after DURATION
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub kill_after: Duration,
+    /// What counts as lost: a suspended connection (the safe default) or only a lost session
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = LostOn::Suspended)]
+    pub lost_on: LostOn,
+}
+
+/// The clap command: the derived one, with the exit-status text appended to the long help of
+/// the commands that run a program.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for (name, footer) in [
+        ("lock", EXIT_STATUS_HELD),
+        ("semaphore", EXIT_STATUS_HELD),
+        ("elect", EXIT_STATUS_HELD),
+        ("double-barrier", EXIT_STATUS_BARRIER),
+    ] {
+        cmd = cmd.mut_subcommand(name, |sc| {
+            let examples = sc
+                .get_after_long_help()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            sc.after_long_help(format!("{examples}\n\n{footer}"))
+        });
+    }
+    cmd
+}

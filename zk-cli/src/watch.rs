@@ -1,0 +1,137 @@
+//! `zk watch`: a persistent (recursive) watch, one line per event, kept across reconnects,
+//! server restarts, failover and session loss.
+
+use crate::error::{out, Context, Failure};
+use crate::signals::Signals;
+use futures::StreamExt;
+use std::time::Duration;
+use zk_core::{AddWatchMode, Client, Error, EventType, PersistentWatcher, State, WatchedEvent};
+
+/// What `zk watch` was asked for.
+pub struct WatchArgs {
+    /// The watched node.
+    pub path: String,
+    /// Print NodeChildrenChanged too.
+    pub children: bool,
+    /// Watch the subtree.
+    pub recursive: bool,
+    /// Exit after this many events.
+    pub count: Option<u64>,
+}
+
+/// Whether an event is printed.
+pub fn wanted(a: &WatchArgs, ev: &WatchedEvent) -> bool {
+    match ev.event_type {
+        EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged => true,
+        EventType::NodeChildrenChanged => a.children,
+        _ => false,
+    }
+}
+
+/// Prints `state X` on stderr, once per change.
+struct StateLine(Option<State>);
+
+impl StateLine {
+    fn say(&mut self, s: State) {
+        if self.0 != Some(s) {
+            self.0 = Some(s);
+            eprintln!("state {s}");
+        }
+    }
+}
+
+/// `zk watch PATH [--children | --recursive] [--count N]`.
+pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
+    let mut signals = Signals::new()?;
+    let mode = if a.recursive {
+        AddWatchMode::PersistentRecursive
+    } else {
+        AddWatchMode::Persistent
+    };
+    let what = || format!("watch {}", a.path);
+    // subscribe first: no transition after the watch is set is missed
+    let mut states = c.state_stream();
+    let mut watcher: Option<PersistentWatcher> = Some(c.add_watch(&a.path, mode).await.ctx(what)?);
+    let mut watch_session = c.session_id();
+    let mut line = StateLine(None);
+    line.say(State::Connected);
+    let mut printed = 0u64;
+    // a round trip after each reconnect: once answered, the server has the watch again
+    // (re-registration is sent before anything else on a new connection)
+    let round_trip = Duration::from_secs(30);
+    loop {
+        if watcher.is_none() && c.state() == State::Connected {
+            match c.with_timeout(round_trip).add_watch(&a.path, mode).await {
+                Ok(w) => {
+                    watcher = Some(w);
+                    watch_session = c.session_id();
+                    line.say(State::Connected);
+                }
+                Err(e) if e.is_retryable() || matches!(e, Error::SessionExpired) => {
+                    tracing::debug!(error = %e, "setting the watch again failed; retrying");
+                }
+                Err(e) => return Err(Failure::zk(&what(), e)),
+            }
+        }
+        tokio::select! {
+            ev = next_event(&mut watcher) => match ev {
+                Some(Ok(ev)) => {
+                    if wanted(&a, &ev) {
+                        out(format!("{} {}\n", ev.event_type, ev.path).as_bytes())?;
+                        printed += 1;
+                        if a.count.is_some_and(|n| printed >= n) {
+                            return Ok(0);
+                        }
+                    }
+                }
+                Some(Err(Error::SessionExpired)) | None => {
+                    // the session is gone: set the watch again once there is a new one
+                    watcher = None;
+                }
+                Some(Err(e)) if e.is_session_dead() => {
+                    return Err(Failure::zk(&what(), e));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "watch stream ended; setting it again");
+                    watcher = None;
+                }
+            },
+            s = states.next() => {
+                let Some(s) = s else {
+                    return Err(Failure::Failed(format!("{}: the client stopped", what())));
+                };
+                match s.state {
+                    State::Suspended => line.say(State::Suspended),
+                    State::Lost => {
+                        line.say(State::Lost);
+                        match s.keeper_state {
+                            zk_core::KeeperState::AuthFailed => return Err(Failure::zk(&what(), Error::AuthFailed)),
+                            zk_core::KeeperState::Closed => return Err(Failure::zk(&what(), Error::Closed)),
+                            _ => {} // expired: a new session follows
+                        }
+                    }
+                    State::Connected => {
+                        if watcher.is_some() && s.session_id == watch_session {
+                            match c.with_timeout(round_trip).exists(&a.path).await {
+                                Ok(_) => line.say(State::Connected),
+                                Err(e) => tracing::debug!(error = %e, "round trip after reconnect failed"),
+                            }
+                        } else {
+                            watcher = None;
+                        }
+                    }
+                }
+            },
+            // no watch on the current session: set it (again), and retry every second
+            _ = tokio::time::sleep(Duration::from_secs(1)), if watcher.is_none() && c.state() == State::Connected => {}
+            _ = signals.recv() => return Ok(0),
+        }
+    }
+}
+
+async fn next_event(w: &mut Option<PersistentWatcher>) -> Option<zk_core::Result<WatchedEvent>> {
+    match w.as_mut() {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
+}
