@@ -484,7 +484,11 @@ impl ZkServer {
         let mut process = self.process();
         let child = process.running().ok_or(Error::NotRunning(self.addr))?;
         signal(child, libc::SIGSTOP)?;
+        let pid = child.id();
         process.paused = true;
+        // kill() only queues the signal: wait until every thread is really stopped, or a
+        // request sent right after could still be served
+        wait_all_threads_stopped(pid);
         Ok(())
     }
 
@@ -585,6 +589,30 @@ impl Drop for ZkServer {
 }
 
 /// Sends `sig` to our own child (never to anything else).
+/// Waits (at most 5 s) until every thread of `pid` is in the stopped state (`T`), as read from
+/// `/proc/<pid>/task/*/stat`.
+fn wait_all_threads_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let all_stopped = || -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true; // gone, or no /proc: nothing to wait for
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    // "tid (comm) S ...": the state follows the last ')'
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.trim_start().chars().next()
+                })
+                .is_none_or(|state| state == 'T' || state == 't')
+        })
+    };
+    while !all_stopped() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn signal(child: &Child, sig: libc::c_int) -> Result<()> {
     let pid = libc::pid_t::try_from(child.id()).map_err(|_| {
         Error::io(
