@@ -560,7 +560,10 @@ impl QueueSpec {
                     Err(Error::SessionExpired) => continue 'session,
                     Err(e) => return Err(e),
                 };
-                match decide(self.exclusive, &children, &name) {
+                let next = decide(self.exclusive, &children, &name);
+                // a waiter must not keep the whole list while it waits (N waiters x N names)
+                drop(children);
+                match next {
                     Next::Recreate => {
                         debug!(node = %node, "our node is gone; joining again");
                         continue 'session;

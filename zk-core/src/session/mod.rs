@@ -46,6 +46,11 @@ pub(crate) struct Reply {
 
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply>>;
 
+/// Initial size of a connection's output buffer.
+const OUT_INITIAL: usize = 8 * 1024;
+/// An output buffer that grew past this is replaced once drained.
+const OUT_SHRINK_ABOVE: usize = 1 << 20;
+
 /// A request on its way to the session task: a complete frame (length prefix and header
 /// included, xid to be patched in), plus what to do with the reply.
 pub(crate) struct PendingRequest {
@@ -494,7 +499,8 @@ impl Session {
         );
 
         let timers = self.timers();
-        let mut out = BytesMut::with_capacity(64 * 1024);
+        // small to start: a session is cheap until it has something to say
+        let mut out = BytesMut::with_capacity(OUT_INITIAL);
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         // auth replies are not ordered with the others: the server answers them at once
         let mut auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>> = VecDeque::new();
@@ -529,6 +535,8 @@ impl Session {
                 Some(&|w: &mut Writer<'_>| b.write(w)),
             ));
         }
+        // the encoded packets hold a second copy of every watched path: let it go
+        drop(batches);
         while let Some(p) = self.queued.pop_front() {
             self.enqueue(p, &mut out, &mut inflight);
         }
@@ -547,6 +555,7 @@ impl Session {
             close_deadline = Some(Instant::now() + self.cfg.close_timeout);
         }
 
+        let never = far_future();
         let outcome = loop {
             let ping_at = last_send + timers.ping_interval;
             let read_deadline = last_recv + timers.read_timeout;
@@ -568,7 +577,13 @@ impl Session {
                     None => break Outcome::Disconnected("server closed the connection".into()),
                 },
                 res = writer.write_buf(&mut out), if !out.is_empty() => match res {
-                    Ok(_) => last_send = Instant::now(),
+                    Ok(_) => {
+                        last_send = Instant::now();
+                        if out.is_empty() && out.capacity() > OUT_SHRINK_ABOVE {
+                            // a burst (say, re-registering 100k watches) is over: give it back
+                            out = BytesMut::with_capacity(OUT_INITIAL);
+                        }
+                    }
                     Err(e) => break Outcome::Disconnected(format!("write: {e}")),
                 },
                 cmd = self.rx.recv(), if !self.closing => {
@@ -600,7 +615,7 @@ impl Session {
                         timers.read_timeout.as_millis()
                     ));
                 }
-                _ = sleep_until(close_deadline.unwrap_or_else(far_future)), if close_deadline.is_some() => {
+                _ = sleep_until(close_deadline.unwrap_or(never)), if close_deadline.is_some() => {
                     warn!("server did not acknowledge closeSession in time");
                     break Outcome::Closed;
                 }
