@@ -163,6 +163,26 @@ fn saw(lists: &[Vec<String>], prefix: &str) -> bool {
     lists.iter().flatten().any(|id| id.starts_with(prefix))
 }
 
+/// Spawns a Rust contender: runs `round` (one acquisition; returns the contenders it saw and
+/// any exclusion violations) at least `ROUNDS` times, and on until the kazoo workers are done.
+fn contender<F, Fut>(done: Arc<AtomicBool>, mut round: F) -> RustContender
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = (Vec<String>, Vec<String>)> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let (mut seen, mut violations) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        while n < ROUNDS || !done.load(Ordering::SeqCst) {
+            n += 1;
+            let (s, v) = round().await;
+            seen.push(s);
+            violations.extend(v);
+        }
+        (seen, violations)
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_with_kazoo() {
     let hosts = zk_testkit::shared_server().connect_string();
@@ -174,18 +194,15 @@ async fn lock_with_kazoo() {
         let c = shared_client().await;
         let lock = Lock::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
-        let done = py_done.clone();
-        rust.push(tokio::spawn(async move {
-            let (mut seen, mut v) = (Vec::new(), Vec::new());
-            let mut round = 0;
-            while round < ROUNDS || !done.load(Ordering::SeqCst) {
-                round += 1;
+        rust.push(contender(py_done.clone(), move || {
+            let (lock, d) = (lock.clone(), d.clone());
+            async move {
                 let g = lock.acquire().await.unwrap();
-                seen.push(lock.contenders().await.unwrap());
-                v.extend(critical(&d, "exclusive", &format!("rs-{i}"), 1));
+                let seen = lock.contenders().await.unwrap();
+                let v = critical(&d, "exclusive", &format!("rs-{i}"), 1);
                 g.release().await.unwrap();
+                (seen, v)
             }
-            (seen, v)
         }));
     }
     let py = vec![("lock", "py-0".to_string()), ("lock", "py-1".to_string())];
@@ -205,29 +222,22 @@ async fn read_write_lock_with_kazoo() {
     for (i, write) in [(0, true), (1, false)] {
         let c = shared_client().await;
         let d = dir.0.clone();
-        let done = py_done.clone();
         let id = format!("rs-{i}");
         let lock: Lock = if write {
             (*WriteLock::new(&c, &path, id.clone())).clone()
         } else {
             (*ReadLock::new(&c, &path, id.clone())).clone()
         };
-        rust.push(tokio::spawn(async move {
-            let (mut seen, mut v) = (Vec::new(), Vec::new());
-            let mut round = 0;
-            while round < ROUNDS || !done.load(Ordering::SeqCst) {
-                round += 1;
+        rust.push(contender(py_done.clone(), move || {
+            let (lock, d, id) = (lock.clone(), d.clone(), id.clone());
+            async move {
                 let g = lock.acquire().await.unwrap();
-                seen.push(lock.contenders().await.unwrap());
-                v.extend(critical(
-                    &d,
-                    if write { "exclusive" } else { "reader" },
-                    &id,
-                    1,
-                ));
+                let seen = lock.contenders().await.unwrap();
+                let mode = if write { "exclusive" } else { "reader" };
+                let v = critical(&d, mode, &id, 1);
                 g.release().await.unwrap();
+                (seen, v)
             }
-            (seen, v)
         }));
     }
     let py = vec![
@@ -251,18 +261,15 @@ async fn semaphore_with_kazoo() {
         let c = shared_client().await;
         let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2);
         let d = dir.0.clone();
-        let done = py_done.clone();
-        rust.push(tokio::spawn(async move {
-            let (mut seen, mut v) = (Vec::new(), Vec::new());
-            let mut round = 0;
-            while round < ROUNDS || !done.load(Ordering::SeqCst) {
-                round += 1;
+        rust.push(contender(py_done.clone(), move || {
+            let (sem, d) = (sem.clone(), d.clone());
+            async move {
                 let g = sem.acquire().await.unwrap();
-                seen.push(sem.lease_holders().await.unwrap());
-                v.extend(critical(&d, "semaphore", &format!("rs-{i}"), 2));
+                let seen = sem.lease_holders().await.unwrap();
+                let v = critical(&d, "semaphore", &format!("rs-{i}"), 2);
                 g.release().await.unwrap();
+                (seen, v)
             }
-            (seen, v)
         }));
     }
     let py = vec![
@@ -309,30 +316,22 @@ async fn election_with_kazoo() {
         let c = shared_client().await;
         let election = Election::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
-        let done = py_done.clone();
-        rust.push(tokio::spawn(async move {
-            let (mut seen, mut v) = (Vec::new(), Vec::new());
-            let mut round = 0;
-            while round < ROUNDS || !done.load(Ordering::SeqCst) {
-                round += 1;
+        rust.push(contender(py_done.clone(), move || {
+            let (election, d) = (election.clone(), d.clone());
+            async move {
                 let e2 = election.clone();
-                let d2 = d.clone();
                 let out = election
                     .run(|_lost| async move {
                         let s = e2.contenders().await.unwrap();
-                        (s, critical(&d2, "exclusive", &format!("rs-{i}"), 1))
+                        (s, critical(&d, "exclusive", &format!("rs-{i}"), 1))
                     })
                     .await
                     .unwrap();
                 match out {
-                    RunOutcome::Finished((s, viol)) => {
-                        seen.push(s);
-                        v.extend(viol);
-                    }
+                    RunOutcome::Finished(round) => round,
                     RunOutcome::Lost(r) => panic!("leadership lost: {r}"),
                 }
             }
-            (seen, v)
         }));
     }
     let py = vec![
