@@ -419,7 +419,7 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         .connect()
         .await
         .unwrap_err();
-    assert!(matches!(e, Error::ConnectFailed(_)), "{e:?}");
+    assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -71,7 +71,7 @@ impl Failure {
                 "the server does not support this (TTL nodes need extendedTypesEnabled=true)"
                     .to_owned()
             }
-            Error::ConnectFailed(m) => format!("cannot connect: {m}"),
+            Error::ConnectFailed { message, .. } => format!("cannot connect: {message}"),
             Error::TransactionFailed { error, .. } => return Failure::zk(what, (**error).clone()),
             other => other.to_string(),
         };

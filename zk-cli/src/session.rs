@@ -22,9 +22,13 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
         b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
     }
     let client = b.connect().await.map_err(|e| match e {
-        zk_core::Error::ConnectFailed(_) => Failure::Failed(format!(
-            "cannot connect to {hosts}: no server answered within {} (is ZooKeeper running there? see --hosts / ZK_HOSTS)",
-            crate::duration::human(g.session_timeout)
+        zk_core::Error::ConnectFailed { source, .. } => Failure::Failed(format!(
+            "cannot connect to {hosts}: no server answered within {}{} (is ZooKeeper running there? see --hosts / ZK_HOSTS)",
+            crate::duration::human(g.session_timeout),
+            match source {
+                Some(e) => format!(" (last attempt: {e})"),
+                None => String::new(),
+            }
         )),
         e => Failure::zk(&format!("connect to {hosts}"), e),
     })?;

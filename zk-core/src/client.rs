@@ -12,18 +12,26 @@ use crate::proto::{
 };
 use crate::session::hosts::parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
-use crate::session::{request_frame, Command, Config, PendingRequest, Reply, Session, SharedState};
+use crate::session::{
+    request_frame, AbandonOnDrop, Command, Config, PendingRequest, Reply, SendState, Session,
+    SharedState,
+};
 use crate::state::{State, StateStream, Status};
 use crate::watch::{OneshotWatcher, PersistentWatcher, WatchKind, WatchRequest};
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-/// Default largest node data accepted for writes: 1 MiB - 1, the server's `jute.maxbuffer`.
+/// Default largest node data accepted for writes (1 MiB - 1). The whole encoded request must
+/// also fit [`DEFAULT_MAX_REQUEST_LEN`], which is the limit a server enforces.
 pub const DEFAULT_MAX_DATA_LEN: usize = 0xfffff;
+
+/// Default largest encoded request (length prefix excluded): 1 MiB - 1, what a stock server
+/// accepts (its `jute.maxbuffer` bounds the *whole frame*: path, data, ACL and headers). A
+/// larger frame makes the server drop the connection.
+pub const DEFAULT_MAX_REQUEST_LEN: usize = 0xfffff;
 
 /// Configures and connects a [`Client`].
 ///
@@ -46,6 +54,7 @@ pub struct ClientBuilder {
     reconnect_after_expiry: bool,
     auth: Vec<(String, Vec<u8>)>,
     max_data_len: usize,
+    max_request_len: usize,
     max_frame_len: usize,
     request_timeout: Option<Duration>,
     default_acl: Vec<Acl>,
@@ -90,10 +99,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Largest node data accepted for writes; larger writes fail before anything is sent
-    /// (default 1 MiB - 1, what the server accepts by default).
+    /// Largest node data accepted for writes; larger writes fail with
+    /// [`Error::DataTooLarge`] before anything is sent (default 1 MiB - 1). The whole request
+    /// must also fit [`max_request_len`](Self::max_request_len).
     pub fn max_data_len(mut self, n: usize) -> Self {
         self.max_data_len = n;
+        self
+    }
+
+    /// Largest encoded request (length prefix excluded); a larger one fails with
+    /// [`Error::RequestTooLarge`] before anything is sent, and nothing else on the connection
+    /// notices. Default 1 MiB - 1 ([`DEFAULT_MAX_REQUEST_LEN`]): what a stock server accepts.
+    /// Raise it only together with the servers' `jute.maxbuffer` system property; a frame
+    /// above a server's limit makes it drop the connection.
+    pub fn max_request_len(mut self, n: usize) -> Self {
+        self.max_request_len = n;
         self
     }
 
@@ -104,10 +124,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline applied to every request that has none of its own (default: none; a request
-    /// waits through reconnects until the session is lost).
+    /// Deadline applied to every request that has none of its own. Default: twice the session
+    /// timeout, so that with default settings every request resolves within that bound,
+    /// whatever the servers do (a result, [`Error::ConnectionLoss`],
+    /// [`Error::SessionExpired`] or [`Error::Timeout`]). A request waiting for a reconnect
+    /// counts against it. `Duration::MAX` disables it.
     pub fn request_timeout(mut self, t: Duration) -> Self {
         self.request_timeout = Some(t);
+        self
+    }
+
+    /// How long [`Client::close`] (or dropping the last handle) may take to reach a server and
+    /// have the session closed (default 2 s).
+    pub fn close_timeout(mut self, t: Duration) -> Self {
+        self.close_timeout = t;
         self
     }
 
@@ -159,6 +189,7 @@ impl ClientBuilder {
         let shared = Arc::new(SharedState {
             subscribers: Mutex::new(Vec::new()),
             terminal: Mutex::new(None),
+            last_connect_error: Mutex::new(None),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
@@ -175,8 +206,12 @@ impl ClientBuilder {
                 shared,
                 chroot,
                 max_data_len: self.max_data_len,
+                max_request_len: self.max_request_len,
                 default_acl: self.default_acl,
-                request_timeout: self.request_timeout,
+                request_timeout: Some(
+                    self.request_timeout
+                        .unwrap_or(self.session_timeout.saturating_mul(2)),
+                ),
             }),
             deadline: None,
             fail_fast: false,
@@ -197,11 +232,30 @@ impl ClientBuilder {
             Ok(Ok(_)) => return Err(Error::AuthFailed),
             Ok(Err(_)) => return Err(client.terminal_error()),
             Err(_) => {
-                return Err(Error::ConnectFailed(format!(
-                    "no server of {:?} established a session within {} ms",
+                let last = client
+                    .inner
+                    .shared
+                    .last_connect_error
+                    .lock()
+                    .unwrap()
+                    .take();
+                let message = format!(
+                    "no server of {:?} established a session within {} ms{}",
                     self.connect_string,
-                    wait.as_millis()
-                )))
+                    wait.as_millis(),
+                    match &last {
+                        Some(e) => format!(" (last attempt: {e})"),
+                        None => String::new(),
+                    }
+                );
+                let source = last.map(|e| match e {
+                    Error::ConnectFailed {
+                        source: Some(inner),
+                        ..
+                    } => inner,
+                    e => Box::new(e),
+                });
+                return Err(Error::ConnectFailed { message, source });
             }
         }
         for w in auth_waiters {
@@ -230,6 +284,7 @@ struct Inner {
     shared: Arc<SharedState>,
     chroot: Chroot,
     max_data_len: usize,
+    max_request_len: usize,
     default_acl: Vec<Acl>,
     request_timeout: Option<Duration>,
 }
@@ -291,6 +346,7 @@ impl Client {
             reconnect_after_expiry: true,
             auth: Vec::new(),
             max_data_len: DEFAULT_MAX_DATA_LEN,
+            max_request_len: DEFAULT_MAX_REQUEST_LEN,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             request_timeout: None,
             default_acl: Acl::open_unsafe(),
@@ -414,8 +470,12 @@ impl Client {
     fn deadline(&self) -> Option<Instant> {
         match self.deadline {
             Some(Deadline::At(t)) => Some(t),
-            Some(Deadline::In(d)) => Some(Instant::now() + d),
-            None => self.inner.request_timeout.map(|d| Instant::now() + d),
+            Some(Deadline::In(d)) => Instant::now().checked_add(d),
+            // a huge duration (Duration::MAX) means no deadline
+            None => self
+                .inner
+                .request_timeout
+                .and_then(|d| Instant::now().checked_add(d)),
         }
     }
 
@@ -427,21 +487,24 @@ impl Client {
         watch: Option<WatchRequest>,
     ) -> Result<Reply> {
         let frame = request_frame(op, body);
-        if frame.len() - 4 > self.inner.max_data_len + 64 * 1024 {
-            return Err(Error::InvalidArgument(format!(
-                "request of {} bytes is larger than a server accepts",
-                frame.len()
-            )));
+        let len = frame.len() - 4;
+        if len > self.inner.max_request_len {
+            return Err(Error::RequestTooLarge {
+                len,
+                max: self.inner.max_request_len,
+            });
         }
         let deadline = self.deadline();
-        let sent = deadline.map(|_| Arc::new(AtomicBool::new(false)));
+        let state = Arc::new(SendState::default());
+        // dropping this future before the session task took the request means it is never sent
+        let _abandon = AbandonOnDrop(state.clone());
         let (tx, rx) = oneshot::channel();
         let pending = PendingRequest {
             frame,
             op,
             watch,
             reply: tx,
-            sent: sent.clone(),
+            state: state.clone(),
             fail_fast: self.fail_fast,
         };
         if self.inner.tx.send(Command::Request(pending)).is_err() {
@@ -452,7 +515,9 @@ impl Client {
             Some(d) => match tokio::time::timeout_at(d, rx).await {
                 Ok(r) => r,
                 Err(_) => {
-                    let sent = sent.is_some_and(|s| s.load(Ordering::Acquire));
+                    // one atomic decision: either it was never sent and never will be, or it
+                    // was sent and may have been applied
+                    let sent = !state.abandon();
                     return Err(Error::Timeout { sent });
                 }
             },
@@ -936,13 +1001,20 @@ impl Client {
 
     /// Closes the session (its ephemeral nodes are deleted at once) and stops the client; every
     /// clone fails with [`Error::Closed`] afterwards. Requests already sent are answered first.
+    ///
+    /// If the client is disconnected, it keeps trying to reach a server, re-attach and send
+    /// closeSession until the close timeout ([`ClientBuilder::close_timeout`], default 2 s).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the session could not be closed in time: `sent: false` if no
+    /// server was reached, `sent: true` if closeSession was sent but not acknowledged. The
+    /// client is stopped either way; the session then ends on the server when it times out.
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if self.inner.tx.send(Command::Close { reply: tx }).is_err() {
             return Ok(());
         }
-        let _ = rx.await;
-        Ok(())
+        rx.await.unwrap_or(Ok(()))
     }
 }
 

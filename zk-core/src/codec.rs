@@ -91,6 +91,89 @@ impl Encoder<Bytes> for FrameCodec {
     }
 }
 
+/// What the session's reader yields: a whole frame, or the head of a frame over the limit (whose
+/// rest is then read and thrown away as it arrives), so one oversized reply fails only its own
+/// request.
+#[derive(Debug)]
+pub(crate) enum InFrame {
+    Frame(BytesMut),
+    /// The first [`OVERSIZED_HEAD`] bytes of the frame (a reply header) and its claimed length.
+    /// Yielded as soon as the head is in, so a garbage length with a head that matches no
+    /// request is refused at once.
+    Oversized {
+        head: BytesMut,
+        len: usize,
+    },
+}
+
+/// How much of an oversized frame is kept: a reply header (xid, zxid, err).
+pub(crate) const OVERSIZED_HEAD: usize = 16;
+
+/// The session's decoder: like [`FrameCodec`], but a frame above the limit is skipped as it
+/// arrives (never buffered whole) after its head was reported as [`InFrame::Oversized`]. A
+/// negative length is still an error: the stream cannot be trusted after it.
+#[derive(Debug)]
+pub(crate) struct ReplyCodec {
+    max_len: usize,
+    /// Bytes of an oversized frame still to skip.
+    skipping: usize,
+}
+
+impl ReplyCodec {
+    pub(crate) fn new(max_len: usize) -> Self {
+        ReplyCodec {
+            max_len: max_len.max(OVERSIZED_HEAD),
+            skipping: 0,
+        }
+    }
+}
+
+impl Decoder for ReplyCodec {
+    type Item = InFrame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<InFrame>, FrameError> {
+        if self.skipping > 0 {
+            let n = self.skipping.min(src.len());
+            src.advance(n);
+            self.skipping -= n;
+            if self.skipping > 0 {
+                return Ok(None);
+            }
+        }
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        if len < 0 {
+            return Err(FrameError::BadLength {
+                len: len as i64,
+                max: self.max_len,
+            });
+        }
+        let len = len as usize;
+        if len > self.max_len {
+            if src.len() < 4 + OVERSIZED_HEAD {
+                return Ok(None);
+            }
+            src.advance(4);
+            let head = src.split_to(OVERSIZED_HEAD);
+            self.skipping = len - OVERSIZED_HEAD;
+            let n = self.skipping.min(src.len());
+            src.advance(n);
+            self.skipping -= n;
+            return Ok(Some(InFrame::Oversized { head, len }));
+        }
+        if src.len() < 4 + len {
+            let missing = 4 + len - src.len();
+            src.reserve(missing.min(MAX_RESERVE));
+            return Ok(None);
+        }
+        src.advance(4);
+        Ok(Some(InFrame::Frame(src.split_to(len))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +224,34 @@ mod tests {
         let mut b = BytesMut::from(&[0x00u8, 0xf0, 0x00, 0x00, 1][..]); // claims 15 MiB
         assert!(c.decode(&mut b).unwrap().is_none());
         assert!(b.capacity() < 1 << 20, "reserved {}", b.capacity());
+    }
+
+    #[test]
+    fn reply_codec_skips_an_oversized_frame_at_every_split_point() {
+        let mut stream = BytesMut::new();
+        let mut enc = FrameCodec::default();
+        let big: Vec<u8> = (0..100u8).collect();
+        for p in [&b"small-before-xxxxxx"[..], &big, b"after-after-after"] {
+            enc.encode(Bytes::copy_from_slice(p), &mut stream).unwrap();
+        }
+        for split in 0..=stream.len() {
+            let mut c = ReplyCodec::new(32);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            for chunk in [&stream[..split], &stream[split..]] {
+                buf.extend_from_slice(chunk);
+                while let Some(f) = c.decode(&mut buf).unwrap() {
+                    out.push(match f {
+                        InFrame::Frame(b) => format!("F{}", b.len()),
+                        InFrame::Oversized { head, len } => {
+                            assert_eq!(&head[..], &big[..OVERSIZED_HEAD]);
+                            format!("O{len}")
+                        }
+                    });
+                }
+            }
+            assert_eq!(out, ["F19", "O100", "F17"], "split at {split}");
+            assert!(buf.is_empty());
+        }
     }
 }

@@ -62,6 +62,29 @@ macro_rules! server_codes {
                 /// Configured maximum.
                 max: usize,
             },
+            /// The encoded request is larger than the request-size limit (by default what a
+            /// stock server accepts: its `jute.maxbuffer`, 1 MiB - 1 for the whole frame); it was
+            /// refused before sending, nothing else on the connection noticed. To send larger
+            /// requests raise the servers' `jute.maxbuffer` *and*
+            /// [`ClientBuilder::max_request_len`](crate::ClientBuilder::max_request_len).
+            #[error("request of {len} bytes exceeds the limit of {max} bytes (the server's jute.maxbuffer; raise it on every server and with ClientBuilder::max_request_len); it was not sent")]
+            RequestTooLarge {
+                /// Length of the encoded request (length prefix excluded).
+                len: usize,
+                /// The limit in force.
+                max: usize,
+            },
+            /// The server's reply was larger than
+            /// [`ClientBuilder::max_frame_len`](crate::ClientBuilder::max_frame_len): it was read
+            /// and discarded, and only this request failed. The request *was* applied if it was a
+            /// write (it was answered).
+            #[error("reply of {len} bytes exceeds max_frame_len of {max} bytes; it was discarded")]
+            ReplyTooLarge {
+                /// Length the server announced.
+                len: usize,
+                /// The limit in force.
+                max: usize,
+            },
             /// An argument was refused before anything was sent.
             #[error("invalid argument: {0}")]
             InvalidArgument(String),
@@ -74,9 +97,16 @@ macro_rules! server_codes {
                 /// Its error.
                 error: Box<Error>,
             },
-            /// Could not connect to any server within the time allowed.
-            #[error("could not connect: {0}")]
-            ConnectFailed(String),
+            /// Could not connect to any server within the time allowed. The message names the
+            /// last attempt's failure; `source()` is that failure when it was an I/O error.
+            #[error("could not connect: {message}")]
+            ConnectFailed {
+                /// What happened, including the last attempt's error.
+                message: String,
+                /// The last attempt's error, when there was one.
+                #[source]
+                source: Option<Box<Error>>,
+            },
         }
 
         impl Error {
@@ -199,6 +229,13 @@ impl Error {
             self,
             Error::SessionExpired | Error::AuthFailed | Error::Closed
         )
+    }
+
+    pub(crate) fn connect_failed(message: String) -> Error {
+        Error::ConnectFailed {
+            message,
+            source: None,
+        }
     }
 
     pub(crate) fn io(e: std::io::Error) -> Error {

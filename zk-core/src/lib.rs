@@ -69,12 +69,23 @@
 //! connection, up to their deadline ([`Client::with_timeout`], [`ClientBuilder::request_timeout`]).
 //! The state is [`State::Suspended`] meanwhile.
 //!
-//! **Session expiry.** When a server says the session expired, or no server was reachable for a
-//! whole session timeout (by then the ensemble has expired it), the state becomes
+//! **Every request resolves within a bound.** Each request has a deadline: its own
+//! ([`Client::with_timeout`], [`Client::with_deadline`]) or the default request timeout, twice
+//! the session timeout unless set ([`ClientBuilder::request_timeout`]). Whatever the servers do,
+//! a request then ends with its result, [`Error::ConnectionLoss`], [`Error::SessionExpired`] or
+//! [`Error::Timeout`]; `Timeout { sent: false }` means it never reached a socket (so it was not
+//! applied), `sent: true` that its outcome is unknown.
+//!
+//! **Session expiry.** When a server says the session expired, the state becomes
 //! [`State::Lost`]: queued requests, one-shot watches and persistent watch streams all end with
-//! [`Error::SessionExpired`]. By default the client then starts a new session (as kazoo does;
-//! [`Status::generation`] counts sessions); with
-//! [`ClientBuilder::reconnect_after_expiry`]`(false)` LOST is final.
+//! [`Error::SessionExpired`]. The same happens when no server was reachable for a whole session
+//! timeout (Curator's rule: it gives lock holders a timely loss signal). The ensemble has then
+//! usually expired the session already, but not always (a restarted server restarts session
+//! timers), so the client gives the session up *and* closes it: the first server that answers
+//! gets a re-attach with the old id and password followed by `closeSession`, before any new
+//! session starts; its ephemeral nodes never outlive the LOST into the next session. By default
+//! the client then starts a new session (as kazoo does; [`Status::generation`] counts
+//! sessions); with [`ClientBuilder::reconnect_after_expiry`]`(false)` LOST is final.
 //!
 //! **Watches.** One-shot watches ([`Client::get_data_watch`], [`Client::exists_watch`],
 //! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
@@ -82,13 +93,33 @@
 //! request succeeded (`exists` on a missing node leaves a creation watch). Dropping a watcher
 //! stops delivery to it.
 //!
-//! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1) and
-//! ACLs are checked before anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`] or
-//! [`Error::InvalidArgument`]. A malformed or oversized frame from a server is a protocol error
-//! on that connection, never a panic or an allocation of the claimed size.
+//! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1), the
+//! size of the whole encoded request (default at most 1 MiB - 1, what a stock server's
+//! `jute.maxbuffer` accepts: [`ClientBuilder::max_request_len`]) and ACLs are checked before
+//! anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`],
+//! [`Error::RequestTooLarge`] or [`Error::InvalidArgument`]; nothing else on the connection
+//! notices. A reply larger than [`ClientBuilder::max_frame_len`] (default 16 MiB) is read past
+//! and discarded without buffering it, and only its own request fails
+//! ([`Error::ReplyTooLarge`]). A malformed frame from a server (a negative length, an
+//! undecodable record, a reply to no request) is a protocol error on that connection, never a
+//! panic or an allocation of the claimed size.
 //!
 //! **Closing.** [`Client::close`], or dropping the last clone, sends `closeSession`: the
-//! session's ephemeral nodes vanish at once.
+//! session's ephemeral nodes vanish at once. When disconnected, the client first reaches a
+//! server and re-attaches, within the close timeout ([`ClientBuilder::close_timeout`], default
+//! 2 s); `close()` returns [`Error::Timeout`] if it could not.
+//!
+//! # Cancel safety
+//!
+//! A request is *issued* when its future is first polled: it is then handed to the session
+//! task, which writes it to the connection in order. Dropping the future (or its deadline
+//! passing) **before** the session task took it for a socket means it is never sent, so it is
+//! not applied: one atomic hand-off decides it, and a timeout says which side won
+//! (`Timeout { sent: false }`). Dropping it **after** that point cancels nothing: the server
+//! applies it or not, and the reply is thrown away. Watches are registered only when the reply
+//! is read, so a dropped `get_data_watch` leaves at most a server-side watch that fires into
+//! nothing. [`Client::close`] is not cancel-safe in that sense: once called, the client
+//! closes, whether or not its future is awaited.
 //!
 //! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events
 //! under the `zk_session` span; nothing is printed.
@@ -103,7 +134,7 @@ mod session;
 mod state;
 mod watch;
 
-pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN};
+pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUEST_LEN};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{

@@ -18,7 +18,11 @@ pub enum State {
     /// treat its lock as doubtful.
     Suspended,
     /// There is no session: it expired, the client was closed, authentication failed, or no
-    /// session was ever established. Ephemeral nodes of the old session are gone.
+    /// session was ever established. When a server reported the expiry, the old session's
+    /// ephemeral nodes are gone. When the client gave the session up itself (no server for a
+    /// whole session timeout), the servers may still hold it for a while; the client re-attaches
+    /// and closes it at the first server that answers, before it starts a new session, so its
+    /// ephemeral nodes are gone by the time a new session is CONNECTED.
     Lost,
 }
 

@@ -6,7 +6,7 @@
 //! request that was answered after the change.
 
 use crate::error::{Error, Result};
-use crate::proto::{AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
+use crate::proto::{code, AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
 use futures::Stream;
 use std::collections::HashMap;
 use std::future::Future;
@@ -218,6 +218,22 @@ impl Registry {
                 self.recursive.entry(w.path).or_default().push(tx)
             }
             _ => debug_assert!(false, "watch kind and sender do not match"),
+        }
+    }
+
+    /// Applies the watch part of a request once its reply arrived with error code `err`: a
+    /// successful read leaves its watch (an `exists` on a missing node too), a successful
+    /// removeWatches drops the local registrations.
+    pub(crate) fn on_reply(&mut self, w: WatchRequest, err: i32, chroot: &Chroot) {
+        if let WatchKind::Remove(t) = w.kind {
+            if err == code::OK {
+                self.remove(t, &w.path, chroot);
+            }
+            return;
+        }
+        let exists_miss = w.kind == WatchKind::Exists && err == code::NO_NODE;
+        if err == code::OK || exists_miss {
+            self.register(w, err == code::OK);
         }
     }
 

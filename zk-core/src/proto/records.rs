@@ -15,6 +15,17 @@ pub mod xid {
     pub const SET_WATCHES: i32 = -8;
 }
 
+/// Reply error codes the session task acts on (the full list maps to
+/// [`Error`](crate::Error) variants).
+pub mod code {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The node does not exist (an `exists` watch is still left).
+    pub const NO_NODE: i32 = -101;
+    /// Authentication failed: the server closes the session.
+    pub const AUTH_FAILED: i32 = -115;
+}
+
 /// First frame from the client on a new connection (45 bytes with the `read_only` byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectRequest {

@@ -1,0 +1,468 @@
+//! One established connection: its socket halves, output buffer, in-flight queue and auth
+//! waiters, and the loop that serves it until it breaks.
+
+use super::connect::spawn_rw_probe;
+use super::hosts::HostAddr;
+use super::request::{put_frame, PendingRequest, Reply, ReplySender};
+use super::transport::Transport;
+use super::{Command, Outcome, Session};
+use crate::codec::{InFrame, ReplyCodec};
+use crate::error::{Error, Result};
+use crate::proto::{
+    code, xid, AuthPacket, ConnectResponse, EventType, KeeperState, OpCode, Reader, Record,
+    ReplyHeader, WatcherEvent, REPLY_HEADER_LEN,
+};
+use crate::state::State;
+use crate::watch::WatchRequest;
+use bytes::BytesMut;
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::codec::FramedRead;
+use tracing::{debug, info, warn};
+
+/// Initial size of a connection's output buffer.
+const OUT_INITIAL: usize = 8 * 1024;
+/// An output buffer that grew past this is replaced once drained.
+const OUT_SHRINK_ABOVE: usize = 1 << 20;
+/// How long a closing connection may take to flush and shut down its write side (a blackholed
+/// link must not freeze the session task).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(200);
+/// Commands taken in one go after a wake-up, so that many requests share one write.
+const BATCH: usize = 256;
+
+/// A request written to the connection, waiting for its reply.
+struct InFlight {
+    xid: i32,
+    op: OpCode,
+    reply: Option<ReplySender>,
+    watch: Option<WatchRequest>,
+}
+
+pub(crate) struct Conn {
+    pub(super) reader: FramedRead<ReadHalf<Box<dyn Transport>>, ReplyCodec>,
+    pub(super) writer: WriteHalf<Box<dyn Transport>>,
+    pub(super) resp: ConnectResponse,
+    pub(super) host: HostAddr,
+    /// Bytes waiting to be written.
+    out: BytesMut,
+    /// Requests written (or in `out`), in xid order: ZooKeeper answers in order.
+    inflight: VecDeque<InFlight>,
+    /// Auth replies are not ordered with the others (the server answers them at once); `None`
+    /// for a replayed credential nobody waits for.
+    auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    next_xid: i32,
+    /// Whether closeSession was written.
+    close_sent: bool,
+}
+
+impl Conn {
+    pub(super) fn new(
+        reader: FramedRead<ReadHalf<Box<dyn Transport>>, ReplyCodec>,
+        writer: WriteHalf<Box<dyn Transport>>,
+        resp: ConnectResponse,
+        host: HostAddr,
+    ) -> Conn {
+        Conn {
+            reader,
+            writer,
+            resp,
+            host,
+            // small to start: a session is cheap until it has something to say
+            out: BytesMut::with_capacity(OUT_INITIAL),
+            inflight: VecDeque::new(),
+            auth_waiters: VecDeque::new(),
+            next_xid: 1,
+            close_sent: false,
+        }
+    }
+
+    fn take_xid(&mut self) -> i32 {
+        let x = self.next_xid;
+        self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
+        x
+    }
+
+    /// Writes a request to the output buffer, unless its caller gave up: the send state is
+    /// claimed first, so a caller that timed out before this point knows it was never sent.
+    fn enqueue(&mut self, mut p: PendingRequest) {
+        if p.is_abandoned() || !p.state.claim() {
+            return;
+        }
+        let x = self.take_xid();
+        p.frame[4..8].copy_from_slice(&x.to_be_bytes());
+        self.out.extend_from_slice(&p.frame);
+        self.inflight.push_back(InFlight {
+            xid: x,
+            op: p.op,
+            reply: Some(p.reply),
+            watch: p.watch,
+        });
+    }
+
+    fn push_auth(
+        &mut self,
+        scheme: &str,
+        auth: &[u8],
+        waiter: Option<oneshot::Sender<Result<()>>>,
+    ) {
+        let pkt = AuthPacket {
+            auth_type: 0,
+            scheme: scheme.to_owned(),
+            auth: auth.to_vec(),
+        };
+        put_frame(&mut self.out, Some((xid::AUTH, OpCode::Auth)), |w| {
+            pkt.write(w)
+        });
+        self.auth_waiters.push_back(waiter);
+    }
+
+    fn start_close(&mut self, session_id: i64) {
+        if self.close_sent {
+            return;
+        }
+        info!(
+            session_id = format_args!("{session_id:#x}"),
+            "closing session"
+        );
+        let x = self.take_xid();
+        put_frame(&mut self.out, Some((x, OpCode::CloseSession)), |_| {});
+        self.inflight.push_back(InFlight {
+            xid: x,
+            op: OpCode::CloseSession,
+            reply: None,
+            watch: None,
+        });
+        self.close_sent = true;
+    }
+
+    /// Whatever was in flight has an unknown outcome now.
+    fn fail_inflight(&mut self) {
+        for f in self.inflight.drain(..) {
+            if let Some(r) = f.reply {
+                let _ = r.send(Err(Error::ConnectionLoss));
+            }
+        }
+        for w in self.auth_waiters.drain(..).flatten() {
+            let _ = w.send(Err(Error::ConnectionLoss));
+        }
+    }
+
+    /// The reply for the oldest request in flight, which must have xid `x`.
+    fn pop_inflight(&mut self, x: i32) -> Result<InFlight> {
+        let Some(f) = self.inflight.pop_front() else {
+            return Err(Error::Protocol(format!(
+                "reply xid {x} with no request pending"
+            )));
+        };
+        if f.xid != x {
+            // put it back so it gets ConnectionLoss like the others
+            let expected = f.xid;
+            self.inflight.push_front(f);
+            return Err(Error::Protocol(format!(
+                "reply xid {x} out of order (expected {expected})"
+            )));
+        }
+        Ok(f)
+    }
+}
+
+impl Session {
+    /// Serves one established connection until it ends.
+    pub(super) async fn serve(&mut self, mut conn: Conn) -> Outcome {
+        let resp = conn.resp.clone();
+        let host = conn.host.clone();
+        let new_session = resp.session_id != self.session_id || self.session_id == 0;
+        self.session_id = resp.session_id;
+        self.passwd = resp.passwd.clone();
+        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        if !resp.read_only {
+            self.seen_rw = true;
+        }
+        if new_session {
+            self.generation += 1;
+        }
+        self.disconnected_since = None;
+        let keeper = if resp.read_only {
+            KeeperState::ConnectedReadOnly
+        } else {
+            KeeperState::SyncConnected
+        };
+        info!(
+            server = %host,
+            session_id = format_args!("{:#x}", self.session_id),
+            timeout_ms = resp.timeout_ms,
+            read_only = resp.read_only,
+            new_session,
+            "connected"
+        );
+        self.prime(&mut conn);
+        self.publish(State::Connected, keeper, Some(host.to_string()));
+
+        let timers = self.timers();
+        let mut probe = if resp.read_only && self.ring.len() > 1 {
+            Some(spawn_rw_probe(self.cfg.clone(), self.ring.others(&host)))
+        } else {
+            None
+        };
+        if self.closing.is_some() {
+            conn.start_close(self.session_id);
+        }
+
+        let mut last_recv = Instant::now();
+        let mut last_send = Instant::now();
+        // One timer each, re-armed only when it fires early: no timer is created or reset per
+        // frame.
+        let ping = tokio::time::sleep(timers.ping_interval);
+        let read_deadline = tokio::time::sleep(timers.read_timeout);
+        tokio::pin!(ping, read_deadline);
+
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                frame = conn.reader.next() => match frame {
+                    Some(Ok(f)) => {
+                        last_recv = Instant::now();
+                        match self.on_frame(&mut conn, f) {
+                            Ok(None) => {}
+                            Ok(Some(o)) => break o,
+                            Err(e) => {
+                                warn!(server = %host, error = %e, "protocol error; closing the connection");
+                                break Outcome::Disconnected(e.to_string());
+                            }
+                        }
+                    }
+                    Some(Err(e)) => break Outcome::Disconnected(format!("read: {e}")),
+                    None => break Outcome::Disconnected("server closed the connection".into()),
+                },
+                res = conn.writer.write_buf(&mut conn.out), if !conn.out.is_empty() => match res {
+                    Ok(_) => {
+                        last_send = Instant::now();
+                        if conn.out.is_empty() && conn.out.capacity() > OUT_SHRINK_ABOVE {
+                            // a burst (say, re-registering 100k watches) is over: give it back
+                            conn.out = BytesMut::with_capacity(OUT_INITIAL);
+                        }
+                    }
+                    Err(e) => break Outcome::Disconnected(format!("write: {e}")),
+                },
+                cmd = self.rx.recv(), if self.closing.is_none() => {
+                    self.on_command_online(&mut conn, cmd);
+                    // take whatever else is ready, to batch writes
+                    for _ in 0..BATCH {
+                        if self.closing.is_some() {
+                            break;
+                        }
+                        match self.rx.try_recv() {
+                            Ok(c) => self.on_command_online(&mut conn, Some(c)),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                self.on_command_online(&mut conn, None)
+                            }
+                        }
+                    }
+                }
+                () = &mut ping => {
+                    let now = Instant::now();
+                    if conn.out.is_empty() && now >= last_send + timers.ping_interval {
+                        put_frame(&mut conn.out, Some((xid::PING, OpCode::Ping)), |_| {});
+                        // counts as a send for the next ping's schedule even before it is written
+                        last_send = now;
+                    }
+                    // while a write is pending, the next ping is a whole interval away
+                    let next = if conn.out.is_empty() { last_send } else { now } + timers.ping_interval;
+                    ping.as_mut().reset(next.max(now + Duration::from_millis(1)));
+                }
+                () = &mut read_deadline => {
+                    let due = last_recv + timers.read_timeout;
+                    if Instant::now() >= due {
+                        break Outcome::Disconnected(format!(
+                            "nothing received for {} ms",
+                            timers.read_timeout.as_millis()
+                        ));
+                    }
+                    read_deadline.as_mut().reset(due);
+                }
+                _ = sleep_until(self.closing.as_ref().map(|c| c.deadline).unwrap_or_else(super::far_future)), if self.closing.is_some() => {
+                    warn!("server did not acknowledge closeSession in time");
+                    if let Some(c) = &mut self.closing {
+                        c.result = Err(Error::Timeout { sent: conn.close_sent });
+                    }
+                    break Outcome::Closed;
+                }
+                rw = async { probe.as_mut().unwrap().await }, if probe.is_some() => {
+                    probe = None;
+                    if let Ok(Some(h)) = rw {
+                        info!(server = %h, "found a read-write server; leaving the read-only one");
+                        self.ring.prefer(&h);
+                        break Outcome::Disconnected("switching to a read-write server".into());
+                    }
+                }
+            }
+        };
+        if let Some(p) = probe {
+            p.abort();
+        }
+        conn.fail_inflight();
+        let _ = timeout(SHUTDOWN_TIMEOUT, conn.writer.shutdown()).await;
+        outcome
+    }
+
+    /// Fills a new connection's output: auth, then watches, then queued requests.
+    fn prime(&mut self, conn: &mut Conn) {
+        for (scheme, auth) in &self.auths {
+            conn.push_auth(scheme, auth, None);
+        }
+        for (scheme, auth, reply) in std::mem::take(&mut self.pending_auth_cmds) {
+            conn.push_auth(&scheme, &auth, Some(reply));
+            self.remember_auth(scheme, auth);
+        }
+        let batches = self.watches.set_watches_batches(self.last_zxid);
+        if !batches.is_empty() {
+            info!(
+                watches = self.watches.len(),
+                packets = batches.len(),
+                "re-registering watches"
+            );
+        }
+        for b in &batches {
+            let op = if b.v2 {
+                OpCode::SetWatches2
+            } else {
+                OpCode::SetWatches
+            };
+            put_frame(&mut conn.out, Some((xid::SET_WATCHES, op)), |w| b.write(w));
+        }
+        // the encoded packets hold a second copy of every watched path: let it go
+        drop(batches);
+        while let Some(p) = self.queued.pop_front() {
+            conn.enqueue(p);
+        }
+    }
+
+    fn on_command_online(&mut self, conn: &mut Conn, cmd: Option<Command>) {
+        match cmd {
+            Some(Command::Request(p)) => conn.enqueue(p),
+            Some(Command::Auth {
+                scheme,
+                auth,
+                reply,
+            }) => {
+                conn.push_auth(&scheme, &auth, Some(reply));
+                self.remember_auth(scheme, auth);
+            }
+            Some(Command::Close { reply }) => {
+                self.begin_close(Some(reply));
+                conn.start_close(self.session_id);
+            }
+            None => {
+                self.handles_gone = true;
+                self.begin_close(None);
+                conn.start_close(self.session_id);
+            }
+        }
+    }
+
+    /// Handles one frame from the server. `Ok(Some(_))` ends the connection.
+    fn on_frame(&mut self, conn: &mut Conn, frame: InFrame) -> Result<Option<Outcome>> {
+        let mut frame = match frame {
+            InFrame::Frame(f) => f,
+            InFrame::Oversized { head, len } => return self.on_oversized(conn, &head, len),
+        };
+        if frame.len() < REPLY_HEADER_LEN {
+            return Err(Error::Protocol(format!(
+                "frame of {} bytes is shorter than a reply header",
+                frame.len()
+            )));
+        }
+        let header = ReplyHeader::read(&mut Reader::new(&frame))?;
+        let body = frame.split_off(REPLY_HEADER_LEN).freeze();
+        match header.xid {
+            xid::NOTIFICATION => {
+                let ev = WatcherEvent::read(&mut Reader::new(&body))?;
+                match EventType::from_code(ev.event_type) {
+                    Some(t) => {
+                        let n = self.watches.dispatch(t, &ev.path, &self.cfg.chroot);
+                        debug!(event = ?t, path = %ev.path, delivered = n, "watch event");
+                    }
+                    None => warn!(code = ev.event_type, "unknown watch event type"),
+                }
+            }
+            xid::PING => {}
+            xid::AUTH => {
+                let res = if header.err == code::OK {
+                    Ok(())
+                } else {
+                    Err(Error::from_code(header.err))
+                };
+                if let Some(Some(w)) = conn.auth_waiters.pop_front() {
+                    let _ = w.send(res);
+                }
+                if header.err == code::AUTH_FAILED {
+                    return Ok(Some(Outcome::AuthFailed));
+                }
+            }
+            xid::SET_WATCHES => {
+                if header.err != code::OK {
+                    warn!(err = header.err, "SetWatches failed");
+                }
+            }
+            x => {
+                let f = conn.pop_inflight(x)?;
+                self.saw_zxid(header.zxid);
+                if f.op == OpCode::CloseSession {
+                    if let Some(c) = &mut self.closing {
+                        c.result = Ok(());
+                    }
+                    return Ok(Some(Outcome::Closed));
+                }
+                if let Some(w) = f.watch {
+                    self.watches.on_reply(w, header.err, &self.cfg.chroot);
+                }
+                if let Some(r) = f.reply {
+                    let _ = r.send(Ok(Reply { header, body }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A reply over `max_frame_len` was skipped: only its own request fails.
+    fn on_oversized(
+        &mut self,
+        conn: &mut Conn,
+        head: &[u8],
+        len: usize,
+    ) -> Result<Option<Outcome>> {
+        let header = ReplyHeader::read(&mut Reader::new(head))?;
+        if header.xid < 0 {
+            return Err(Error::Protocol(format!(
+                "a {len}-byte frame with special xid {}",
+                header.xid
+            )));
+        }
+        let f = conn.pop_inflight(header.xid)?;
+        self.saw_zxid(header.zxid);
+        warn!(
+            len,
+            max = self.cfg.max_frame_len,
+            op = ?f.op,
+            "reply larger than max_frame_len discarded"
+        );
+        if let Some(r) = f.reply {
+            let _ = r.send(Err(Error::ReplyTooLarge {
+                len,
+                max: self.cfg.max_frame_len,
+            }));
+        }
+        Ok(None)
+    }
+
+    fn saw_zxid(&mut self, zxid: i64) {
+        if zxid > self.last_zxid {
+            self.last_zxid = zxid;
+        }
+    }
+}

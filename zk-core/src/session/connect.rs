@@ -1,0 +1,270 @@
+//! The connect phase: try hosts in turn until one completes the handshake; close a session the
+//! client gave up before starting a new one; look for a read-write server while on a read-only
+//! one.
+
+use super::conn::Conn;
+use super::hosts::HostAddr;
+use super::request::put_frame;
+use super::{far_future, rand_duration, Config, Outcome, Session};
+use crate::codec::{InFrame, ReplyCodec};
+use crate::error::{Error, Result};
+use crate::proto::{classify_connect_frame, ConnectRequest, OpCode, Reader, Record, ReplyHeader};
+use bytes::BytesMut;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_util::codec::FramedRead;
+use tracing::{debug, info, warn};
+
+impl Session {
+    /// Connects to the next hosts until one completes the handshake for the session to serve.
+    /// Returns `Err` when the session is gone (expired, given up), or the client is closed.
+    pub(super) async fn connect_phase(&mut self, first_attempt: bool) -> Result<Conn, Outcome> {
+        let mut first = first_attempt;
+        loop {
+            if let Some(c) = &self.closing {
+                if !self.has_session_to_close() {
+                    return Err(Outcome::Closed);
+                }
+                if Instant::now() >= c.deadline {
+                    warn!("no server reached within the close timeout; the session was not closed");
+                    return Err(Outcome::Closed);
+                }
+            }
+            let (host, cycle_done) = self.ring.next_host();
+            let mut pause = Duration::ZERO;
+            if !first {
+                pause += rand_duration(self.cfg.reconnect_jitter);
+            }
+            if cycle_done {
+                pause += self.cfg.cycle_pause;
+            }
+            first = false;
+            // while closing, the session is closed rather than given up
+            let lost_at = match self.closing {
+                None => self.disconnected_since.map(|t| t + self.negotiated),
+                Some(_) => None,
+            };
+            let close_at = self.closing.as_ref().map(|c| c.deadline);
+
+            // the session to re-attach to: an abandoned one first (to close it), else ours
+            let (closing_abandoned, session_id, passwd) = match &self.abandoned {
+                Some((id, pw)) => (true, *id, pw.clone()),
+                None if self.seen_rw => (false, self.session_id, self.passwd.clone()),
+                None => (false, 0, vec![0; 16]),
+            };
+            let req = ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: self.last_zxid,
+                timeout_ms: self.cfg.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+                session_id,
+                passwd,
+                read_only: Some(self.cfg.can_be_read_only),
+            };
+            let connect_timeout = self.timers().connect_timeout;
+            let attempt = attempt(self.cfg.clone(), host.clone(), req, pause, connect_timeout);
+            tokio::pin!(attempt);
+            let res = loop {
+                tokio::select! {
+                    cmd = self.rx.recv(), if !self.handles_gone => {
+                        if cmd.is_none() {
+                            self.handles_gone = true;
+                        }
+                        self.on_command_offline(cmd);
+                        if self.closing.is_some() && !self.has_session_to_close() {
+                            return Err(Outcome::Closed);
+                        }
+                    }
+                    _ = sleep_until(lost_at.unwrap_or_else(far_future)), if lost_at.is_some() => {
+                        warn!(
+                            timeout_ms = self.negotiated.as_millis() as u64,
+                            "no server reachable for the whole session timeout; the session is given up"
+                        );
+                        return Err(Outcome::GivenUp);
+                    }
+                    _ = sleep_until(close_at.unwrap_or_else(far_future)), if close_at.is_some() => {
+                        warn!("no server reached within the close timeout; the session was not closed");
+                        return Err(Outcome::Closed);
+                    }
+                    r = &mut attempt => break r,
+                }
+            };
+            match res {
+                Ok(conn) => {
+                    // the server answered: whatever it said, the host works
+                    self.ring.connected();
+                    *self.shared.last_connect_error.lock().unwrap() = None;
+                    if closing_abandoned {
+                        self.close_abandoned(conn, connect_timeout).await;
+                        // the next attempt starts the new session at once
+                        first = true;
+                        continue;
+                    }
+                    if conn.resp.timeout_ms <= 0 {
+                        info!(server = %host, "server reports the session expired");
+                        return Err(Outcome::Expired);
+                    }
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    debug!(server = %host, error = %e, "connect attempt failed");
+                    *self.shared.last_connect_error.lock().unwrap() = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Ends a session the client gave up on its own clock: the server answered its handshake, so
+    /// it may still hold the session and its ephemeral nodes. Sends closeSession and waits (a
+    /// bounded time) for the answer; either way the session is not tried again.
+    async fn close_abandoned(&mut self, conn: Conn, within: Duration) {
+        let Some((id, _)) = self.abandoned.take() else {
+            return;
+        };
+        if conn.resp.timeout_ms <= 0 {
+            debug!(
+                session_id = format_args!("{id:#x}"),
+                "the given-up session had expired on the server"
+            );
+            return;
+        }
+        info!(
+            session_id = format_args!("{id:#x}"),
+            "the given-up session was still alive on the server; closing it"
+        );
+        match timeout(within, close_on(conn)).await {
+            Ok(Ok(())) => info!(
+                session_id = format_args!("{id:#x}"),
+                "given-up session closed"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "closing the given-up session failed"),
+            Err(_) => warn!("closing the given-up session timed out"),
+        }
+    }
+}
+
+/// Sends closeSession on a fresh connection and waits for its reply.
+async fn close_on(conn: Conn) -> Result<()> {
+    let Conn {
+        mut reader,
+        mut writer,
+        ..
+    } = conn;
+    let mut out = BytesMut::new();
+    put_frame(&mut out, Some((1, OpCode::CloseSession)), |_| {});
+    writer.write_all(&out).await.map_err(Error::io)?;
+    writer.flush().await.map_err(Error::io)?;
+    while let Some(f) = reader.next().await {
+        match f {
+            Ok(InFrame::Frame(f)) => {
+                let h = ReplyHeader::read(&mut Reader::new(&f))?;
+                if h.xid == 1 {
+                    return Ok(());
+                }
+            }
+            Ok(InFrame::Oversized { .. }) => {}
+            Err(e) => return Err(Error::Protocol(e.to_string())),
+        }
+    }
+    // the server closes the connection after closeSession
+    Ok(())
+}
+
+/// One connection attempt: pause, open the stream, send the ConnectRequest, read the answer.
+async fn attempt(
+    cfg: Arc<Config>,
+    host: HostAddr,
+    req: ConnectRequest,
+    pause: Duration,
+    connect_timeout: Duration,
+) -> Result<Conn> {
+    if !pause.is_zero() {
+        sleep(pause).await;
+    }
+    debug!(server = %host, session_id = format_args!("{:#x}", req.session_id), "connecting");
+    let fut = async {
+        let stream = cfg
+            .connector
+            .connect(&host)
+            .await
+            .map_err(|e| Error::ConnectFailed {
+                message: format!("{host}: {e}"),
+                source: Some(Box::new(Error::io(e))),
+            })?;
+        let (rd, mut wr) = tokio::io::split(stream);
+        let mut hello = BytesMut::with_capacity(64);
+        put_frame(&mut hello, None, |w| req.write(w));
+        wr.write_all(&hello).await.map_err(Error::io)?;
+        wr.flush().await.map_err(Error::io)?;
+        let mut reader = FramedRead::new(rd, ReplyCodec::new(cfg.max_frame_len));
+        let frame = match reader.next().await {
+            Some(Ok(InFrame::Frame(f))) => f,
+            Some(Ok(InFrame::Oversized { len, .. })) => {
+                return Err(Error::Protocol(format!(
+                    "{host} answered the handshake with a {len}-byte frame"
+                )))
+            }
+            Some(Err(e)) => return Err(Error::Protocol(e.to_string())),
+            // a member without quorum, or one behind our zxid, closes without answering
+            None => {
+                return Err(Error::connect_failed(format!(
+                    "{host} closed the connection during the handshake"
+                )))
+            }
+        };
+        match classify_connect_frame(&frame) {
+            Ok(resp) => Ok(Conn::new(reader, wr, resp, host.clone())),
+            Err(Some(code)) => Err(Error::connect_failed(format!(
+                "{host} refused the session: {}",
+                Error::from_code(code)
+            ))),
+            Err(None) => Err(Error::Protocol(format!(
+                "{host} sent a {}-byte frame that is not a ConnectResponse",
+                frame.len()
+            ))),
+        }
+    };
+    match timeout(connect_timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::connect_failed(format!(
+            "{host}: no handshake within {} ms",
+            connect_timeout.as_millis()
+        ))),
+    }
+}
+
+/// While connected to a read-only server, looks for a read-write one (`isro` answers `rw`),
+/// backing off from 100 ms to 60 s.
+pub(super) fn spawn_rw_probe(
+    cfg: Arc<Config>,
+    others: Vec<HostAddr>,
+) -> tokio::task::JoinHandle<Option<HostAddr>> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            sleep(backoff).await;
+            for h in &others {
+                if probe_isro(&*cfg.connector, h).await.as_deref() == Some("rw") {
+                    return Some(h.clone());
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    })
+}
+
+async fn probe_isro(
+    connector: &dyn super::transport::Connector,
+    host: &HostAddr,
+) -> Option<String> {
+    let fut = async {
+        let mut s = connector.connect(host).await.ok()?;
+        s.write_all(b"isro").await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).trim().to_owned())
+    };
+    timeout(Duration::from_secs(1), fut).await.ok().flatten()
+}
