@@ -306,3 +306,15 @@ async fn connect_failure_names_the_last_attempt_error() {
     assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
 }
+
+/// Found while replacing the state streams' channels: a `state_stream()` taken after the client
+/// ended never ended (its sender sat in the shared subscriber list forever).
+#[tokio::test(flavor = "multi_thread")]
+async fn state_stream_taken_after_close_ends() {
+    let c = common::shared("stream-after-close").await;
+    c.close().await.unwrap();
+    let mut s = c.state_stream();
+    assert!(bounded("end of a late state stream", s.next())
+        .await
+        .is_none());
+}

@@ -410,9 +410,15 @@ impl Client {
 
     /// Every state transition after the current [`status`](Self::status), none skipped.
     pub fn state_stream(&self) -> StateStream {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.shared.subscribers.lock().unwrap().push(tx);
-        StateStream { rx }
+        let queue = Arc::new(crate::state::SubscriberQueue::default());
+        let mut subs = self.inner.shared.subscribers.lock().unwrap();
+        // a client that ended has no more transitions to give
+        if self.inner.shared.terminal.lock().unwrap().is_some() {
+            queue.close();
+        } else {
+            subs.push(queue.clone());
+        }
+        StateStream { queue }
     }
 
     /// Waits until the state is `state`, or fails with [`Error::Timeout`] after `timeout`,

@@ -1,11 +1,14 @@
 //! Connection and session state, as users observe it.
 
 use crate::proto::KeeperState;
+use futures::task::AtomicWaker;
 use futures::Stream;
+use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The three states kazoo users know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,15 +94,56 @@ impl Status {
 /// Every state transition from the moment of subscription, none skipped (unlike a `watch`
 /// channel, a brief SUSPENDED between two CONNECTED is always seen). Ends when the client's
 /// session task ends.
+///
+/// A stream costs one small allocation until a transition is queued for it (recipes hold one
+/// per waiting contender); transitions not yet read are kept in order.
 #[derive(Debug)]
 pub struct StateStream {
-    pub(crate) rx: mpsc::UnboundedReceiver<Status>,
+    pub(crate) queue: Arc<SubscriberQueue>,
+}
+
+/// The queue behind one [`StateStream`], shared with the session task.
+#[derive(Debug, Default)]
+pub(crate) struct SubscriberQueue {
+    items: Mutex<VecDeque<Status>>,
+    closed: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl SubscriberQueue {
+    /// Queues a transition; `false` if the stream was dropped (forget this subscriber).
+    pub(crate) fn push(self: &Arc<Self>, st: &Status) -> bool {
+        if Arc::strong_count(self) == 1 {
+            return false;
+        }
+        self.items.lock().unwrap().push_back(st.clone());
+        self.waker.wake();
+        true
+    }
+
+    /// The session task ended: the stream ends after what is queued.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.waker.wake();
+    }
 }
 
 impl Stream for StateStream {
     type Item = Status;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Status>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Status>> {
+        let q = &self.queue;
+        if let Some(st) = q.items.lock().unwrap().pop_front() {
+            return Poll::Ready(Some(st));
+        }
+        q.waker.register(cx.waker());
+        // re-check after registering, so a push in between is not missed
+        if let Some(st) = q.items.lock().unwrap().pop_front() {
+            return Poll::Ready(Some(st));
+        }
+        if q.closed.load(Ordering::Acquire) {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }

@@ -23,7 +23,7 @@ pub(crate) mod transport;
 
 use crate::error::{Error, Result};
 use crate::proto::{Chroot, KeeperState};
-use crate::state::{State, Status};
+use crate::state::{State, Status, SubscriberQueue};
 use crate::watch::Registry;
 use hosts::{HostAddr, HostRing};
 use std::collections::VecDeque;
@@ -68,7 +68,7 @@ pub(crate) struct Config {
 
 /// What handles share with the session task.
 pub(crate) struct SharedState {
-    pub subscribers: Mutex<Vec<mpsc::UnboundedSender<Status>>>,
+    pub subscribers: Mutex<Vec<Arc<SubscriberQueue>>>,
     /// Why the task ended, for requests sent after that.
     pub terminal: Mutex<Option<Error>>,
     /// Why the last connection attempt failed (for `connect()`'s error).
@@ -178,7 +178,7 @@ impl Session {
         // the value `watch_status()` showed when it subscribed.
         let mut subs = self.shared.subscribers.lock().unwrap();
         self.status_tx.send_replace(st.clone());
-        subs.retain(|s| s.send(st.clone()).is_ok());
+        subs.retain(|s| s.push(&st));
     }
 
     /// Auth to send once connected (from the builder, before the task starts).
@@ -334,7 +334,9 @@ impl Session {
         for w in self.close_waiters.drain(..) {
             let _ = w.send(result.clone());
         }
-        self.shared.subscribers.lock().unwrap().clear();
+        for s in self.shared.subscribers.lock().unwrap().drain(..) {
+            s.close();
+        }
         debug!("session task ended");
     }
 
