@@ -124,11 +124,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline applied to every request that has none of its own. Default: twice the session
-    /// timeout, so that with default settings every request resolves within that bound,
-    /// whatever the servers do (a result, [`Error::ConnectionLoss`],
-    /// [`Error::SessionExpired`] or [`Error::Timeout`]). A request waiting for a reconnect
-    /// counts against it. `Duration::MAX` disables it.
+    /// Deadline applied to every request that has none of its own, from the moment it is
+    /// issued (time spent waiting for a reconnect included): it then fails with
+    /// [`Error::Timeout`].
+    ///
+    /// Without it (the default) a request is still bounded: one written to a connection is
+    /// answered, or fails with [`Error::ConnectionLoss`] once the connection is declared dead
+    /// (two thirds of the session timeout without a byte from the server); one waiting for a
+    /// connection fails with `Timeout { sent: false }` after twice the session timeout (or with
+    /// [`Error::SessionExpired`] when the session is lost first). `Duration::MAX` is the same as
+    /// not setting it.
     pub fn request_timeout(mut self, t: Duration) -> Self {
         self.request_timeout = Some(t);
         self
@@ -208,10 +213,8 @@ impl ClientBuilder {
                 max_data_len: self.max_data_len,
                 max_request_len: self.max_request_len,
                 default_acl: self.default_acl,
-                request_timeout: Some(
-                    self.request_timeout
-                        .unwrap_or(self.session_timeout.saturating_mul(2)),
-                ),
+                request_timeout: self.request_timeout,
+                queue_timeout: self.session_timeout.saturating_mul(2),
             }),
             deadline: None,
             fail_fast: false,
@@ -287,6 +290,8 @@ struct Inner {
     max_request_len: usize,
     default_acl: Vec<Acl>,
     request_timeout: Option<Duration>,
+    /// How long a request without a deadline may wait for a connection.
+    queue_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -501,6 +506,11 @@ impl Client {
             });
         }
         let deadline = self.deadline();
+        // without a deadline of its own, the session task bounds its wait for a connection
+        let queue_expiry = match deadline {
+            Some(_) => None,
+            None => Instant::now().checked_add(self.inner.queue_timeout),
+        };
         let state = Arc::new(SendState::default());
         // dropping this future before the session task took the request means it is never sent
         let _abandon = AbandonOnDrop(state.clone());
@@ -512,6 +522,7 @@ impl Client {
             reply: tx,
             state: state.clone(),
             fail_fast: self.fail_fast,
+            queue_expiry,
         };
         if self.inner.tx.send(Command::Request(pending)).is_err() {
             return Err(self.terminal_error());

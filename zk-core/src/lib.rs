@@ -69,11 +69,14 @@
 //! connection, up to their deadline ([`Client::with_timeout`], [`ClientBuilder::request_timeout`]).
 //! The state is [`State::Suspended`] meanwhile.
 //!
-//! **Every request resolves within a bound.** Each request has a deadline: its own
-//! ([`Client::with_timeout`], [`Client::with_deadline`]) or the default request timeout, twice
-//! the session timeout unless set ([`ClientBuilder::request_timeout`]). Whatever the servers do,
-//! a request then ends with its result, [`Error::ConnectionLoss`], [`Error::SessionExpired`] or
-//! [`Error::Timeout`]; `Timeout { sent: false }` means it never reached a socket (so it was not
+//! **Every request resolves within a bound.** With default settings, whatever the servers do: a
+//! request written to a connection is answered, or fails with [`Error::ConnectionLoss`] when the
+//! connection is declared dead (two thirds of the session timeout without a byte from the
+//! server); a request waiting for a connection fails with [`Error::SessionExpired`] when the
+//! session is lost, or with `Timeout { sent: false }` after twice the session timeout (say,
+//! while a new session cannot be established). A deadline of its own ([`Client::with_timeout`],
+//! [`Client::with_deadline`], [`ClientBuilder::request_timeout`]) bounds it further, sent or
+//! not; `Timeout { sent: false }` always means it never reached a socket (so it was not
 //! applied), `sent: true` that its outcome is unknown.
 //!
 //! **Session expiry.** When a server says the session expired, the state becomes

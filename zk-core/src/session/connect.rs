@@ -66,6 +66,7 @@ impl Session {
             let connect_timeout = self.timers().connect_timeout;
             let attempt = attempt(self.cfg.clone(), host.clone(), req, pause, connect_timeout);
             tokio::pin!(attempt);
+            let mut queue_expiry = self.next_queue_expiry();
             let res = loop {
                 tokio::select! {
                     cmd = self.rx.recv(), if !self.handles_gone => {
@@ -76,6 +77,9 @@ impl Session {
                         if self.closing.is_some() && !self.has_session_to_close() {
                             return Err(Outcome::Closed);
                         }
+                        if queue_expiry.is_none() {
+                            queue_expiry = self.next_queue_expiry();
+                        }
                     }
                     _ = sleep_until(lost_at.unwrap_or_else(far_future)), if lost_at.is_some() => {
                         warn!(
@@ -83,6 +87,10 @@ impl Session {
                             "no server reachable for the whole session timeout; the session is given up"
                         );
                         return Err(Outcome::GivenUp);
+                    }
+                    _ = sleep_until(queue_expiry.unwrap_or_else(far_future)), if queue_expiry.is_some() => {
+                        self.expire_queued();
+                        queue_expiry = self.next_queue_expiry();
                     }
                     _ = sleep_until(close_at.unwrap_or_else(far_future)), if close_at.is_some() => {
                         warn!("no server reached within the close timeout; the session was not closed");

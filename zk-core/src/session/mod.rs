@@ -359,6 +359,28 @@ impl Session {
         }
     }
 
+    /// When the oldest queued request without a deadline of its own stops waiting (requests
+    /// queue in the order they were issued, so the first one with an expiry is the earliest,
+    /// give or take the microseconds between issuing and queuing).
+    fn next_queue_expiry(&self) -> Option<Instant> {
+        self.queued.iter().find_map(|p| p.queue_expiry)
+    }
+
+    /// Fails queued requests that waited for a connection as long as they may: they were never
+    /// sent.
+    fn expire_queued(&mut self) {
+        let now = Instant::now();
+        let mut keep = VecDeque::with_capacity(self.queued.len());
+        for p in self.queued.drain(..) {
+            if p.queue_expiry.is_some_and(|t| t <= now) {
+                let _ = p.reply.send(Err(Error::Timeout { sent: false }));
+            } else {
+                keep.push_back(p);
+            }
+        }
+        self.queued = keep;
+    }
+
     /// Handles a command while no connection is up.
     fn on_command_offline(&mut self, cmd: Option<Command>) {
         match cmd {

@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// A reply as the session task hands it back: header and raw body.
 #[derive(Debug)]
@@ -73,6 +74,9 @@ pub(crate) struct PendingRequest {
     /// Fail with [`Error::NotConnected`](crate::Error::NotConnected) instead of waiting while
     /// disconnected.
     pub fail_fast: bool,
+    /// For a request without a deadline of its own: when it stops waiting for a connection
+    /// (the session task fails it with `Timeout { sent: false }`).
+    pub queue_expiry: Option<Instant>,
 }
 
 impl PendingRequest {
