@@ -59,6 +59,10 @@ pub struct ClientBuilder {
     request_timeout: Option<Duration>,
     default_acl: Vec<Acl>,
     connector: Arc<dyn Connector>,
+    /// Set with [`ClientBuilder::connector`]: used as it is, TLS hosts included.
+    custom_connector: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
     reconnect_jitter: Duration,
     close_timeout: Duration,
 }
@@ -152,9 +156,22 @@ impl ClientBuilder {
         self
     }
 
-    /// How the client opens connections (default: plain TCP).
+    /// How the client opens connections (default: plain TCP, TLS for `tcp+tls://` hosts). A
+    /// connector set here is used for every host as it is; it sees [`HostAddr::tls`](crate::HostAddr::tls).
     pub fn connector(mut self, c: impl Connector) -> Self {
         self.connector = Arc::new(c);
+        self.custom_connector = true;
+        self
+    }
+
+    /// Reach every host over TLS with these settings (feature `tls`). Without it, hosts written
+    /// `tcp+tls://host:port` in the connect string use TLS with [`TlsConfig::new`](crate::TlsConfig::new)
+    /// (the system's CAs). A failed handshake (unknown CA, expired certificate, name mismatch,
+    /// a client certificate the server requires) is reported by [`connect`](Self::connect)
+    /// as [`Error::ConnectFailed`] naming TLS and the cause.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -172,6 +189,7 @@ impl ClientBuilder {
     /// timeout; [`Error::AuthFailed`].
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
+        let connector = self.pick_connector(&hosts)?;
         if self.session_timeout.is_zero() {
             return Err(Error::InvalidArgument(
                 "session timeout must be positive".into(),
@@ -184,7 +202,7 @@ impl ClientBuilder {
             can_be_read_only: self.can_be_read_only,
             reconnect_after_expiry: self.reconnect_after_expiry,
             max_frame_len: self.max_frame_len,
-            connector: self.connector,
+            connector,
             reconnect_jitter: self.reconnect_jitter,
             cycle_pause: Duration::from_secs(1),
             close_timeout: self.close_timeout,
@@ -247,6 +265,9 @@ impl ClientBuilder {
                     self.connect_string,
                     wait.as_millis(),
                     match &last {
+                        Some(Error::ConnectFailed { message, .. }) => {
+                            format!(" (last attempt: {message})")
+                        }
                         Some(e) => format!(" (last attempt: {e})"),
                         None => String::new(),
                     }
@@ -269,6 +290,36 @@ impl ClientBuilder {
             }
         }
         Ok(client)
+    }
+}
+
+impl ClientBuilder {
+    /// The connector for these hosts: the user's, or plain TCP with TLS where asked for.
+    fn pick_connector(&self, hosts: &[crate::HostAddr]) -> Result<Arc<dyn Connector>> {
+        if self.custom_connector {
+            return Ok(self.connector.clone());
+        }
+        let any_tls = hosts.iter().any(|h| h.tls);
+        #[cfg(feature = "tls")]
+        {
+            if let Some(cfg) = &self.tls {
+                // fail early on unreadable files or a bad bundle
+                cfg.build()
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                return Ok(Arc::new(crate::tls::TlsConnector::new(cfg.clone())));
+            }
+            if any_tls {
+                return Ok(Arc::new(crate::tls::TlsConnector::for_tls_hosts(
+                    crate::tls::TlsConfig::new(),
+                )));
+            }
+        }
+        if any_tls {
+            return Err(Error::InvalidArgument(
+                "tcp+tls:// hosts need zk-core's `tls` feature".into(),
+            ));
+        }
+        Ok(self.connector.clone())
     }
 }
 
@@ -356,6 +407,9 @@ impl Client {
             request_timeout: None,
             default_acl: Acl::open_unsafe(),
             connector: Arc::new(TcpConnector),
+            custom_connector: false,
+            #[cfg(feature = "tls")]
+            tls: None,
             reconnect_jitter: Duration::from_millis(100),
             close_timeout: Duration::from_secs(2),
         }

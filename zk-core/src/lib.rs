@@ -135,6 +135,8 @@ mod multi;
 pub mod proto;
 mod session;
 mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod watch;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUEST_LEN};
@@ -147,4 +149,6 @@ pub use proto::{
 pub use session::hosts::{parse_connect_string, HostAddr};
 pub use session::transport::{ConnectFuture, Connector, TcpConnector, Transport};
 pub use state::{State, StateStream, Status};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConnector};
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};

@@ -109,6 +109,11 @@ fn find_jars(dir: &Path) -> Result<(Vec<PathBuf>, Logging)> {
     if let Some(api) = find_jar(dir, "slf4j-api") {
         jars.push(api);
     }
+    // ...but not netty-codec, which the Netty connection factory (TLS, `secureClientPort`)
+    // needs: the manifest's netty-handler depends on it.
+    if let Some(codec) = find_jar(dir, "netty-codec") {
+        jars.push(codec);
+    }
     let logging = match (find_jar(dir, "slf4j-log4j12"), find_jar(dir, "log4j-1.2")) {
         (Some(binding), Some(log4j)) => {
             jars.push(binding);

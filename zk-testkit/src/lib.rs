@@ -86,6 +86,7 @@ mod proxy;
 mod server;
 mod settings;
 mod spawner;
+pub mod tls;
 mod wire;
 
 use std::io;
@@ -95,6 +96,7 @@ use std::path::PathBuf;
 pub use ensemble::{Ensemble, EnsembleBuilder};
 pub use proxy::FaultProxy;
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
+pub use tls::{ClientAuth, TlsFiles, TlsOptions};
 pub use wire::{expire_session, four_letter, four_letter_timeout};
 
 /// The command that installs the ZooKeeper server on Debian/Ubuntu.

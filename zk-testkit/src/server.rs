@@ -14,6 +14,7 @@ use tempfile::TempDir;
 
 use crate::install::{Installation, Logging};
 use crate::settings::{settings_setters, Role, Settings, LOG4J_PROPERTIES};
+use crate::tls::{TlsFiles, TlsOptions};
 use crate::wire::{four_letter_timeout, FOUR_LETTER_TIMEOUT};
 use crate::{spawner, Error, Result};
 
@@ -55,6 +56,8 @@ pub struct ZkServer {
     args: Vec<OsString>,
     startup_timeout: Duration,
     process: Mutex<Process>,
+    /// The TLS port and certificate files, when started with TLS.
+    tls: Option<(u16, TlsFiles)>,
     /// Declared last: removed after the JVM is dead (Drop kills it first anyway).
     dir: TempDir,
 }
@@ -94,10 +97,19 @@ pub(crate) struct StartFailure {
 #[must_use]
 pub struct ZkServerBuilder {
     settings: Settings,
+    tls: Option<TlsOptions>,
 }
 
 impl ZkServerBuilder {
     settings_setters!();
+
+    /// Also serve TLS on a second port (`secureClientPort`, Netty) with certificates generated
+    /// for this server: see [`ZkServer::secure_connect_string`] and [`ZkServer::tls_files`].
+    /// The plain port stays (the kit's readiness probes use it).
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
 
     /// Starts the server on a random free port and waits until it serves (`srvr` shows `Mode:`).
     /// If the chosen port turns out to be taken, retries with another one.
@@ -111,11 +123,33 @@ impl ZkServerBuilder {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let port = free_ports(1)?[0];
-            let server = ZkServer::prepare(&install, &self.settings, port, Role::Standalone)?;
+            let ports = free_ports(2)?;
+            let port = ports[0];
+            let mut settings = self.settings.clone();
+            let tls = match &self.tls {
+                None => None,
+                Some(opts) => {
+                    let files = TlsFiles::generate(opts)?;
+                    settings
+                        .cfg
+                        .push(("secureClientPort".into(), ports[1].to_string()));
+                    settings
+                        .cfg
+                        .push(("secureClientPortAddress".into(), "127.0.0.1".into()));
+                    for (k, v) in files.jvm_props(opts) {
+                        crate::settings::upsert(&mut settings.jvm_props, &k, v);
+                    }
+                    Some((ports[1], files))
+                }
+            };
+            let mut server = ZkServer::prepare(&install, &settings, port, Role::Standalone)?;
+            server.tls = tls;
             server.spawn()?;
             let deadline = Instant::now() + self.settings.startup_timeout;
-            match server.wait_ready(deadline, |_| true) {
+            match server
+                .wait_ready(deadline, |_| true)
+                .and_then(|()| server.wait_secure_port(deadline))
+            {
                 Ok(()) => return Ok(server),
                 Err(failure) if failure.port_conflict && attempt < PORT_ATTEMPTS => {
                     tracing::debug!(port, "zk-testkit: port taken, trying another one");
@@ -214,8 +248,46 @@ impl ZkServer {
             args,
             startup_timeout: settings.startup_timeout,
             process: Mutex::new(Process::default()),
+            tls: None,
             dir,
         })
+    }
+
+    /// With TLS: waits until the secure port accepts connections (it opens after the plain one).
+    fn wait_secure_port(&self, deadline: Instant) -> Result<(), StartFailure> {
+        let Some((port, _)) = &self.tls else {
+            return Ok(());
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+        loop {
+            if std::net::TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.start_failure(format!(
+                    "ZooKeeper's TLS port {addr} did not open within {:?}",
+                    self.startup_timeout
+                )));
+            }
+            sleep(PROBE_INTERVAL);
+        }
+    }
+
+    /// The TLS address (`secureClientPort`), when started with [`ZkServerBuilder::tls`].
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| SocketAddr::from((Ipv4Addr::LOCALHOST, *port)))
+    }
+
+    /// `"127.0.0.1:TLSPORT"`, when started with TLS.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.secure_addr().map(|a| a.to_string())
+    }
+
+    /// The generated CA, client certificates and keys, when started with TLS.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref().map(|(_, f)| f)
     }
 
     /// Launches the JVM (without waiting for it to serve).

@@ -12,10 +12,15 @@ pub struct HostAddr {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// Written `tcp+tls://host:port`: reached over TLS.
+    pub tls: bool,
 }
 
 impl fmt::Display for HostAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tls {
+            f.write_str("tcp+tls://")?;
+        }
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
@@ -28,10 +33,26 @@ impl fmt::Display for HostAddr {
 pub const DEFAULT_PORT: u16 = 2181;
 
 /// Parses `host1:port1,host2:port2/optional/chroot`. A host without a port gets 2181; IPv6
-/// addresses go in brackets (`[::1]:2181`).
+/// addresses go in brackets (`[::1]:2181`); a host written `tcp+tls://host:port` is reached
+/// over TLS (`tcp://` is plain TCP, the default).
 pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
     let s = s.trim();
-    let (hosts_part, chroot) = match s.find('/') {
+    // the chroot starts at the first '/' that is not part of a scheme's "://"
+    let mut from = 0;
+    let chroot_at = loop {
+        match s[from..].find('/') {
+            None => break None,
+            Some(j) => {
+                let k = from + j;
+                if s[..k].ends_with(':') && s[k..].starts_with("//") {
+                    from = k + 2;
+                } else {
+                    break Some(k);
+                }
+            }
+        }
+    };
+    let (hosts_part, chroot) = match chroot_at {
         Some(i) => (&s[..i], Chroot::new(&s[i..])?),
         None => (s, Chroot::none()),
     };
@@ -42,6 +63,17 @@ pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
             continue;
         }
         let bad = || Error::InvalidArgument(format!("bad host {item:?} in connect string {s:?}"));
+        let (item, tls) = if let Some(rest) = item.strip_prefix("tcp+tls://") {
+            (rest, true)
+        } else if let Some(rest) = item.strip_prefix("tcp://") {
+            (rest, false)
+        } else if item.contains("://") {
+            return Err(Error::InvalidArgument(format!(
+                "unknown scheme in {item:?} (connect string {s:?}): use tcp:// or tcp+tls://"
+            )));
+        } else {
+            (item, false)
+        };
         let (host, port) = if let Some(rest) = item.strip_prefix('[') {
             let end = rest.find(']').ok_or_else(bad)?;
             let host = &rest[..end];
@@ -62,7 +94,7 @@ pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
-        hosts.push(HostAddr { host, port });
+        hosts.push(HostAddr { host, port, tls });
     }
     if hosts.is_empty() {
         return Err(Error::InvalidArgument(format!(
@@ -137,7 +169,8 @@ mod tests {
             h[1],
             HostAddr {
                 host: "b".into(),
-                port: 2
+                port: 2,
+                tls: false
             }
         );
         assert_eq!(c.as_str(), Some("/app/x"));
@@ -150,6 +183,30 @@ mod tests {
         assert!(parse_connect_string("a:x").is_err());
         assert!(parse_connect_string("a:1/bad/").is_err());
         assert!(parse_connect_string("/app").is_err());
+    }
+
+    #[test]
+    fn tls_hosts_and_schemes() {
+        let (h, c) =
+            parse_connect_string("tcp+tls://a:2281,tcp://b:2181,c,tcp+tls://[::1]:1/app").unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|h| (h.host.as_str(), h.port, h.tls))
+                .collect::<Vec<_>>(),
+            [
+                ("a", 2281, true),
+                ("b", 2181, false),
+                ("c", 2181, false),
+                ("::1", 1, true)
+            ]
+        );
+        assert_eq!(c.as_str(), Some("/app"));
+        assert_eq!(h[0].to_string(), "tcp+tls://a:2281");
+        assert_eq!(h[3].to_string(), "tcp+tls://[::1]:1");
+        let (h, c) = parse_connect_string("tcp+tls://a:1").unwrap();
+        assert!(h[0].tls);
+        assert_eq!(c, Chroot::none());
+        assert!(parse_connect_string("http://a:1").is_err());
     }
 
     #[test]
