@@ -159,6 +159,7 @@ impl ClientBuilder {
         let shared = Arc::new(SharedState {
             subscribers: Mutex::new(Vec::new()),
             terminal: Mutex::new(None),
+            watchers: Default::default(),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
@@ -377,6 +378,13 @@ impl Client {
     pub fn session_credentials(&self) -> (i64, Vec<u8>) {
         let s = self.inner.status.borrow();
         (s.session_id, s.password.clone())
+    }
+
+    /// How many watchers (one-shot and persistent) the session keeps right now. A test and
+    /// debugging hook, not a stable API.
+    #[doc(hidden)]
+    pub fn registered_watchers(&self) -> usize {
+        self.inner.shared.watchers.load(Ordering::Relaxed)
     }
 
     /// The chroot of the connect string, if any.

@@ -11,6 +11,8 @@ use futures::Stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +32,9 @@ pub struct WatchedEvent {
 /// One-shot watches survive reconnects to the same session: they are re-registered with the
 /// last zxid seen, so a change made while the client was disconnected still fires them.
 /// Dropping the watcher stops delivery (the server-side watch is left to fire into nothing).
+/// The client forgets dropped watchers as its registry grows (an amortized sweep once the
+/// registrations since the last sweep outnumber the watchers it kept, at least 1024 apart), so
+/// a loop that reads with a watch and drops it holds a bounded number of them.
 #[derive(Debug)]
 #[must_use = "a watch does nothing unless awaited"]
 pub struct OneshotWatcher {
@@ -186,13 +191,51 @@ pub(crate) struct Registry {
     child: Oneshots,
     persistent: Streams,
     recursive: Streams,
+    /// Watchers held (one-shot senders and stream senders).
+    held: usize,
+    /// One-shot registrations since the last prune, and watchers left by that prune.
+    since_prune: usize,
+    live_at_prune: usize,
+    /// `held`, published for `Client::registered_watchers`.
+    gauge: Arc<AtomicUsize>,
 }
+
+/// Dropped one-shot watchers are forgotten once this many registrations (or as many as were
+/// alive after the last pruning, if more) happened since the last pruning: the registry holds
+/// at most about twice its live watchers plus this, at an amortized constant cost.
+pub(crate) const PRUNE_EVERY: usize = 1024;
 
 /// Largest sum of path lengths in one SetWatches packet (the Java client's
 /// `SET_WATCHES_MAX_LENGTH`).
 pub(crate) const SET_WATCHES_MAX_LEN: usize = 128 * 1024;
 
 impl Registry {
+    pub(crate) fn new(gauge: Arc<AtomicUsize>) -> Registry {
+        Registry {
+            gauge,
+            ..Default::default()
+        }
+    }
+
+    fn publish(&self) {
+        self.gauge.store(self.held, AtomicOrdering::Relaxed);
+    }
+
+    fn recount(&mut self) {
+        let one: usize = [&self.data, &self.exist, &self.child]
+            .iter()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum();
+        let streams: usize = [&self.persistent, &self.recursive]
+            .iter()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum();
+        self.held = one + streams;
+        self.publish();
+    }
+
     /// Registers a watch after its request succeeded. `node_exists` tells an `exists` whether
     /// the node was there (data watch) or not (exist watch).
     pub(crate) fn register(&mut self, w: WatchRequest, node_exists: bool) {
@@ -217,7 +260,19 @@ impl Registry {
             (WatchKind::Recursive, WatchSender::Stream(tx)) => {
                 self.recursive.entry(w.path).or_default().push(tx)
             }
-            _ => debug_assert!(false, "watch kind and sender do not match"),
+            _ => {
+                debug_assert!(false, "watch kind and sender do not match");
+                return;
+            }
+        }
+        self.held += 1;
+        self.since_prune += 1;
+        // Dropped one-shot watchers stay in their lists until their path fires; a caller
+        // that drops watchers on a path that never changes would grow the registry forever.
+        if self.since_prune > PRUNE_EVERY.max(self.live_at_prune) {
+            self.prune();
+        } else {
+            self.publish();
         }
     }
 
@@ -229,8 +284,10 @@ impl Registry {
             path: chroot.to_client(server_path),
         };
         let mut n = 0;
+        let mut gone = 0;
         let mut fire = |map: &mut Oneshots| {
             if let Some(list) = map.remove(server_path) {
+                gone += list.len();
                 for tx in list {
                     if tx.send(Ok(event.clone())).is_ok() {
                         n += 1;
@@ -251,12 +308,16 @@ impl Registry {
             }
             _ => {}
         }
-        n += send_streams(&mut self.persistent, server_path, &event);
+        let (sent, closed) = send_streams(&mut self.persistent, server_path, &event);
+        n += sent;
+        gone += closed;
         if ev != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
             // the path itself and every ancestor
             let mut p = server_path;
             loop {
-                n += send_streams(&mut self.recursive, p, &event);
+                let (sent, closed) = send_streams(&mut self.recursive, p, &event);
+                n += sent;
+                gone += closed;
                 if p == "/" {
                     break;
                 }
@@ -267,6 +328,8 @@ impl Registry {
                 };
             }
         }
+        self.held -= gone;
+        self.publish();
         n
     }
 
@@ -285,25 +348,31 @@ impl Registry {
             WatcherType::Children => (false, true, false),
             _ => (true, true, true),
         };
+        let mut gone = 0;
         if data {
             for map in [&mut self.data, &mut self.exist] {
                 for tx in map.remove(path).unwrap_or_default() {
+                    gone += 1;
                     let _ = tx.send(ev(EventType::DataWatchRemoved));
                 }
             }
         }
         if child {
             for tx in self.child.remove(path).unwrap_or_default() {
+                gone += 1;
                 let _ = tx.send(ev(EventType::ChildWatchRemoved));
             }
         }
         if persistent {
             for map in [&mut self.persistent, &mut self.recursive] {
                 for tx in map.remove(path).unwrap_or_default() {
+                    gone += 1;
                     let _ = tx.send(ev(EventType::PersistentWatchRemoved));
                 }
             }
         }
+        self.held -= gone;
+        self.publish();
     }
 
     /// Ends every watcher with `err` (session expired, closed, auth failed).
@@ -322,6 +391,10 @@ impl Registry {
                 }
             }
         }
+        self.held = 0;
+        self.since_prune = 0;
+        self.live_at_prune = 0;
+        self.publish();
     }
 
     /// Forgets watchers whose receiving side was dropped.
@@ -338,6 +411,9 @@ impl Registry {
                 !list.is_empty()
             });
         }
+        self.recount();
+        self.since_prune = 0;
+        self.live_at_prune = self.held;
     }
 
     /// Number of distinct (kind, path) registrations.
@@ -409,19 +485,23 @@ impl Registry {
     }
 }
 
-fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> usize {
+/// Sends `event` to the streams on `path`; returns how many got it and how many were found
+/// closed (and dropped).
+fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> (usize, usize) {
     let mut n = 0;
+    let mut closed = 0;
     if let Some(list) = map.get_mut(path) {
         list.retain(|tx| {
             let ok = tx.send(Ok(event.clone())).is_ok();
             n += ok as usize;
+            closed += !ok as usize;
             ok
         });
         if list.is_empty() {
             map.remove(path);
         }
     }
-    n
+    (n, closed)
 }
 
 #[cfg(test)]
@@ -507,5 +587,29 @@ mod tests {
         }
         assert!(batches.last().unwrap().v2);
         assert!(!batches[0].v2);
+    }
+
+    #[tokio::test]
+    async fn dropped_one_shot_watchers_are_pruned_as_the_registry_grows() {
+        let gauge = Arc::new(AtomicUsize::new(0));
+        let mut r = Registry::new(gauge.clone());
+        let chroot = Chroot::none();
+        let live: Vec<_> = (0..3000)
+            .map(|i| reg(&mut r, WatchKind::Data, &format!("/live{}", i % 7), true))
+            .collect();
+        for i in 0..100_000 {
+            drop(reg(&mut r, WatchKind::Data, "/same", true));
+            let held = gauge.load(AtomicOrdering::Relaxed);
+            assert!(held <= 2 * 3000 + PRUNE_EVERY + 1, "{held} held after {i}");
+        }
+        // the live ones were kept and still fire
+        for i in 0..7 {
+            r.dispatch(EventType::NodeDataChanged, &format!("/live{i}"), &chroot);
+        }
+        for w in live {
+            assert_eq!(w.await.unwrap().event_type, EventType::NodeDataChanged);
+        }
+        r.prune();
+        assert_eq!(gauge.load(AtomicOrdering::Relaxed), 0);
     }
 }

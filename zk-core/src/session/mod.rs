@@ -133,6 +133,8 @@ pub(crate) struct SharedState {
     pub subscribers: Mutex<Vec<mpsc::UnboundedSender<Status>>>,
     /// Why the task ended, for requests sent after that.
     pub terminal: Mutex<Option<Error>>,
+    /// How many watchers the registry holds (a test hook: `Client::registered_watchers`).
+    pub watchers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 struct InFlight {
@@ -198,6 +200,7 @@ impl Session {
             cfg,
             rx,
             status_tx,
+            watches: Registry::new(shared.watchers.clone()),
             shared,
             session_id: 0,
             passwd: vec![0; 16],
@@ -206,7 +209,6 @@ impl Session {
             seen_rw: false,
             generation: 0,
             queued: VecDeque::new(),
-            watches: Registry::default(),
             auths: Vec::new(),
             pending_auth_cmds: Vec::new(),
             close_waiters: Vec::new(),
