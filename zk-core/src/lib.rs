@@ -80,7 +80,13 @@
 //! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
 //! recursive watches ([`Client::add_watch`]) are streams. A watch is only registered if its
 //! request succeeded (`exists` on a missing node leaves a creation watch). Dropping a watcher
-//! stops delivery to it.
+//! stops delivery to it; dropped one-shot watchers are forgotten as the client's registry
+//! grows, so their number stays bounded. One-shot and persistent watches on the same path
+//! coexist: on servers before 3.9, where the last watch request on a path sets the kind of
+//! the session's only watch there (ZOOKEEPER-4466), the client sends such one-shot reads
+//! without a server-side watch and completes them from the persistent watch's events (see
+//! [`PersistentWatcher`]). A dropped persistent watcher's server-side watch lasts until the
+//! next reconnect or [`Client::remove_watches`] with [`WatcherType::Any`].
 //!
 //! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1) and
 //! ACLs are checked before anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`] or

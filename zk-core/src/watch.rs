@@ -7,12 +7,13 @@
 
 use crate::error::{Error, Result};
 use crate::proto::{AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
+use bytes::BytesMut;
 use futures::Stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,6 +55,21 @@ impl Future for OneshotWatcher {
 /// A persistent (or persistent recursive) watch: a stream of every event on the path (or its
 /// subtree). Re-registered after every reconnect on the same session. The stream yields
 /// `Err(..)` once and ends when the session ends.
+///
+/// One-shot watches and other persistent watches of the same client on the same path never
+/// break it, although a ZooKeeper server before 3.9 keeps only one watch per session and path
+/// and lets the last request set its kind (ZOOKEEPER-4466): a one-shot read on a path that
+/// has a persistent or recursive watch is sent without a server-side watch and completed by
+/// the client from this watch's events (a children one-shot under a recursive watch from the
+/// creation or deletion of a direct child); a persistent watch added next to a recursive one
+/// on the same path is registered as the recursive one on the server, and gets its
+/// `NodeChildrenChanged` events derived the same way.
+///
+/// **Dropping** the stream stops delivery to it at once; the server-side watch stays (events
+/// for it are discarded) until [`Client::remove_watches`](crate::Client::remove_watches)
+/// with [`WatcherType::Any`], the end of the session, or the next reconnect (a watch nobody
+/// listens to is not re-registered). The stream buffers without bound: a consumer that stops
+/// polling while events keep coming holds them all in memory; poll it, or drop it.
 ///
 /// Events on the server while the client is disconnected are not replayed by ZooKeeper for
 /// persistent watches (unlike one-shot watches). A notification is per path, though: when a
@@ -131,6 +147,10 @@ pub(crate) struct WatchRequest {
     /// Server-side path (chroot applied).
     pub path: String,
     pub sender: WatchSender,
+    /// Alive while an addWatch or removeWatches(Any) is written and not answered: the registry
+    /// holds a `Weak` to it (see [`Registry::on_send`]), so a request lost with its connection
+    /// stops counting by itself.
+    token: Option<Arc<()>>,
 }
 
 impl WatchRequest {
@@ -141,6 +161,7 @@ impl WatchRequest {
                 kind,
                 path,
                 sender: WatchSender::Oneshot(tx),
+                token: None,
             },
             OneshotWatcher { rx },
         )
@@ -151,6 +172,7 @@ impl WatchRequest {
             kind: WatchKind::Remove(kind),
             path,
             sender: WatchSender::None,
+            token: None,
         }
     }
 
@@ -169,6 +191,7 @@ impl WatchRequest {
                 kind,
                 path: server_path,
                 sender: WatchSender::Stream(tx),
+                token: None,
             },
             PersistentWatcher {
                 rx,
@@ -191,6 +214,14 @@ pub(crate) struct Registry {
     child: Oneshots,
     persistent: Streams,
     recursive: Streams,
+    /// addWatch requests written and not answered yet: server path, recursive, when written,
+    /// token.
+    adding: Vec<(String, bool, u64, Weak<()>)>,
+    /// removeWatches(Any) requests written and not answered yet: server path, when written,
+    /// token.
+    removing: Vec<(String, u64, Weak<()>)>,
+    /// Counts the requests above, to tell which was written first.
+    written: u64,
     /// Watchers held (one-shot senders and stream senders).
     held: usize,
     /// One-shot registrations since the last prune, and watchers left by that prune.
@@ -234,6 +265,119 @@ impl Registry {
             .sum();
         self.held = one + streams;
         self.publish();
+    }
+
+    /// Called as a request is written to the socket, in order: keeps one-shot watches and
+    /// removals from breaking persistent watches on servers before 3.9.
+    ///
+    /// A 3.8 server keeps, per session, one watch per path in each of its two tables (data,
+    /// child) with one mode, and the last request sets it: addWatch puts a persistent or
+    /// recursive watch in both tables (a recursive one never delivers `NodeChildrenChanged`),
+    /// a one-shot read with `watch=true` turns the entry into a one-shot (ZOOKEEPER-4466),
+    /// removeWatches of one kind empties one table (ZOOKEEPER-4471). So, on a path where the
+    /// server holds (or is about to hold) this session's persistent or recursive watch:
+    /// - a one-shot read is sent with `watch=false` and completed here from the events of that
+    ///   watch: data and exists one-shots from its node events, children one-shots from its
+    ///   `NodeChildrenChanged` or, under a recursive watch, from the `NodeCreated` /
+    ///   `NodeDeleted` of a direct child ([`Registry::dispatch`] derives the
+    ///   `NodeChildrenChanged` the server does not send);
+    /// - an addWatch(Persistent) next to a recursive watch is sent as a recursive one (which
+    ///   leaves the server as it is; the persistent stream gets its events here);
+    /// - removeWatches(Data), and removeWatches(Children) next to a persistent watch, are
+    ///   refused;
+    /// - a removeWatches(Any) pending on a path uncovers what was written before it.
+    ///
+    /// Re-registration after a reconnect sends one-shots, then persistent, then recursive
+    /// watches ([`Registry::set_watches_batches`]), which the server applies in that order:
+    /// the same end state, and the one-shots still get their catch-up events.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a refused removeWatches: the request must not be sent.
+    pub(crate) fn on_send(
+        &mut self,
+        frame: &mut BytesMut,
+        watch: &mut Option<WatchRequest>,
+    ) -> Result<()> {
+        let Some(w) = watch else {
+            return Ok(());
+        };
+        self.adding.retain(|(.., t)| t.strong_count() > 0);
+        self.removing.retain(|(.., t)| t.strong_count() > 0);
+        self.written += 1;
+        let now = self.written;
+        match w.kind {
+            WatchKind::Data | WatchKind::Exists | WatchKind::Child => {
+                if self.server_has(&w.path, false) || self.server_has(&w.path, true) {
+                    // getData / exists / getChildren(2): the body ends with the watch flag
+                    if let Some(flag) = frame.last_mut() {
+                        debug_assert_eq!(*flag, 1, "a watching read ends with watch=true");
+                        *flag = 0;
+                    }
+                }
+            }
+            WatchKind::Persistent | WatchKind::Recursive => {
+                let recursive = w.kind == WatchKind::Recursive;
+                if !recursive && self.server_has(&w.path, true) {
+                    // addWatch: the body ends with the mode (an int)
+                    let n = frame.len();
+                    if n >= 4 {
+                        frame[n - 4..].copy_from_slice(
+                            &AddWatchMode::PersistentRecursive.code().to_be_bytes(),
+                        );
+                    }
+                }
+                let token = Arc::new(());
+                self.adding
+                    .push((w.path.clone(), recursive, now, Arc::downgrade(&token)));
+                w.token = Some(token);
+            }
+            WatchKind::Remove(WatcherType::Any) => {
+                let token = Arc::new(());
+                self.removing
+                    .push((w.path.clone(), now, Arc::downgrade(&token)));
+                w.token = Some(token);
+            }
+            WatchKind::Remove(kind) => {
+                let persistent = self.server_has(&w.path, false);
+                let recursive = self.server_has(&w.path, true);
+                let cripples = match kind {
+                    WatcherType::Data => persistent || recursive,
+                    _ => persistent,
+                };
+                if cripples {
+                    return Err(Error::InvalidArgument(format!(
+                        "remove_watches({kind:?}) on a path with a persistent watch would leave \
+                         that watch half removed on ZooKeeper before 3.9 (ZOOKEEPER-4471); the \
+                         one-shot watches there are kept by this client alone: drop them, or \
+                         remove every watch on the path with WatcherType::Any"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the server holds this session's persistent (`recursive`: recursive) watch on
+    /// exactly `path` when the next request gets there: registered (a dropped stream's watch
+    /// stays on the server until the next reconnect, and its entry here with it), or its
+    /// addWatch written, and no removeWatches(Any) written after either.
+    fn server_has(&self, path: &str, recursive: bool) -> bool {
+        let removed_at = self
+            .removing
+            .iter()
+            .filter(|(p, ..)| p == path)
+            .map(|(_, at, _)| *at)
+            .max();
+        let map = if recursive {
+            &self.recursive
+        } else {
+            &self.persistent
+        };
+        // a registered watch was written before any removal still pending
+        (removed_at.is_none() && map.contains_key(path))
+            || self.adding.iter().any(|(p, r, at, _)| {
+                p == path && *r == recursive && removed_at.is_none_or(|rm| *at > rm)
+            })
     }
 
     /// Registers a watch after its request succeeded. `node_exists` tells an `exists` whether
@@ -311,6 +455,18 @@ impl Registry {
         let (sent, closed) = send_streams(&mut self.persistent, server_path, &event);
         n += sent;
         gone += closed;
+        self.held -= gone;
+        gone = 0;
+        if matches!(ev, EventType::NodeCreated | EventType::NodeDeleted) {
+            // A recursive watch on the parent holds the parent's child-table entry on the
+            // server, which then never sends NodeChildrenChanged for it: derive it here for
+            // the parent's children one-shots and persistent streams.
+            if let Some(parent) = parent_of(server_path) {
+                if self.server_has(parent, true) {
+                    n += self.dispatch(EventType::NodeChildrenChanged, parent, chroot);
+                }
+            }
+        }
         if ev != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
             // the path itself and every ancestor
             let mut p = server_path;
@@ -318,14 +474,10 @@ impl Registry {
                 let (sent, closed) = send_streams(&mut self.recursive, p, &event);
                 n += sent;
                 gone += closed;
-                if p == "/" {
-                    break;
-                }
-                p = match p.rfind('/') {
-                    Some(0) => "/",
-                    Some(i) => &p[..i],
+                match parent_of(p) {
+                    Some(parent) => p = parent,
                     None => break,
-                };
+                }
             }
         }
         self.held -= gone;
@@ -397,7 +549,9 @@ impl Registry {
         self.publish();
     }
 
-    /// Forgets watchers whose receiving side was dropped.
+    /// Forgets watchers whose receiving side was dropped. The entry of a persistent or
+    /// recursive watch stays (maybe with no stream) while the server holds it: until
+    /// [`Registry::set_watches_batches`] leaves it out of a new connection.
     pub(crate) fn prune(&mut self) {
         for map in [&mut self.data, &mut self.exist, &mut self.child] {
             map.retain(|_, list| {
@@ -406,10 +560,9 @@ impl Registry {
             });
         }
         for map in [&mut self.persistent, &mut self.recursive] {
-            map.retain(|_, list| {
+            for list in map.values_mut() {
                 list.retain(|tx| !tx.is_closed());
-                !list.is_empty()
-            });
+            }
         }
         self.recount();
         self.since_prune = 0;
@@ -430,6 +583,11 @@ impl Registry {
     /// lengths is below 128 KiB. A packet with persistent paths is a SetWatches2.
     pub(crate) fn set_watches_batches(&mut self, relative_zxid: i64) -> Vec<SetWatches> {
         self.prune();
+        // a watch nobody listens to any more is not re-registered: the new connection is
+        // where the server forgets it
+        for map in [&mut self.persistent, &mut self.recursive] {
+            map.retain(|_, list| !list.is_empty());
+        }
         let mut out = Vec::new();
         let mut cur = SetWatches {
             relative_zxid,
@@ -485,21 +643,29 @@ impl Registry {
     }
 }
 
+/// The parent of a server path (`None` for `/`).
+fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        _ if path == "/" => None,
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
 /// Sends `event` to the streams on `path`; returns how many got it and how many were found
 /// closed (and dropped).
 fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> (usize, usize) {
     let mut n = 0;
     let mut closed = 0;
     if let Some(list) = map.get_mut(path) {
+        // the entry stays even if empty: the server still holds the watch
         list.retain(|tx| {
             let ok = tx.send(Ok(event.clone())).is_ok();
             n += ok as usize;
             closed += !ok as usize;
             ok
         });
-        if list.is_empty() {
-            map.remove(path);
-        }
     }
     (n, closed)
 }
@@ -611,5 +777,105 @@ mod tests {
         }
         r.prune();
         assert_eq!(gauge.load(AtomicOrdering::Relaxed), 0);
+    }
+
+    /// A read frame as the client builds it: ends with the watch flag.
+    fn read_frame() -> BytesMut {
+        BytesMut::from(&b"....xid.op..path\x01"[..])
+    }
+
+    fn add(r: &mut Registry, mode: AddWatchMode, path: &str) -> PersistentWatcher {
+        let (w, s) = WatchRequest::persistent(mode, path.into(), path.into());
+        r.register(w, true);
+        s
+    }
+
+    #[test]
+    fn one_shots_next_to_persistent_watches_are_kept_here() {
+        let mut r = Registry::default();
+        let _p = add(&mut r, AddWatchMode::Persistent, "/p");
+        for kind in [WatchKind::Data, WatchKind::Exists, WatchKind::Child] {
+            let (w, _rx) = WatchRequest::oneshot(kind, "/p".into());
+            let mut f = read_frame();
+            r.on_send(&mut f, &mut Some(w)).unwrap();
+            assert_eq!(f.last(), Some(&0), "{kind:?} on /p");
+            let (w, _rx) = WatchRequest::oneshot(kind, "/q".into());
+            let mut f = read_frame();
+            r.on_send(&mut f, &mut Some(w)).unwrap();
+            assert_eq!(f.last(), Some(&1), "{kind:?} on /q");
+        }
+        // refused: a removal that would half-remove the persistent watch
+        for kind in [WatcherType::Data, WatcherType::Children] {
+            let mut w = Some(WatchRequest::remove(kind, "/p".into()));
+            let res = r.on_send(&mut read_frame(), &mut w);
+            assert!(matches!(res, Err(Error::InvalidArgument(_))), "{kind:?}");
+        }
+        // a pending removeWatches(Any) uncovers the path; an addWatch written after it covers
+        // it again
+        let mut rm = Some(WatchRequest::remove(WatcherType::Any, "/p".into()));
+        r.on_send(&mut read_frame(), &mut rm).unwrap();
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1));
+        let (w, _s) =
+            WatchRequest::persistent(AddWatchMode::PersistentRecursive, "/p".into(), "/p".into());
+        let mut add = Some(w);
+        r.on_send(&mut read_frame(), &mut add).unwrap();
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Child, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&0));
+        // once both are answered (dropped), only what is registered counts
+        drop((rm, add));
+        r.remove(WatcherType::Any, "/p", &Chroot::none());
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1));
+    }
+
+    #[test]
+    fn persistent_add_next_to_a_recursive_watch_is_sent_as_recursive() {
+        let mut r = Registry::default();
+        let _rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let (w, _s) = WatchRequest::persistent(AddWatchMode::Persistent, "/p".into(), "/p".into());
+        let mut f = BytesMut::from(&b"....xid.op..path\0\0\0\0"[..]);
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(&f[f.len() - 4..], &1i32.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_recursive_watch_stands_in_for_the_parents_child_events() {
+        let mut r = Registry::default();
+        let chroot = Chroot::none();
+        let mut rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let mut pers = add(&mut r, AddWatchMode::Persistent, "/p");
+        let child = reg(&mut r, WatchKind::Child, "/p", true);
+        // recursive, persistent, child one-shot
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c", &chroot), 3);
+        assert_eq!(
+            child.await.unwrap(),
+            WatchedEvent {
+                event_type: EventType::NodeChildrenChanged,
+                path: "/p".into(),
+            }
+        );
+        assert_eq!(
+            rec.next().await.unwrap().unwrap().event_type,
+            EventType::NodeCreated
+        );
+        assert_eq!(
+            pers.next().await.unwrap().unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        // a grandchild is no child event of /p
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c/g", &chroot), 1);
+        // a dropped recursive stream's watch stays on the server until a reconnect: still
+        // standing in
+        drop(rec);
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/d", &chroot), 1);
+        let _ = r.set_watches_batches(0);
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/e", &chroot), 0);
     }
 }

@@ -693,6 +693,9 @@ impl Session {
             // the caller gave up (deadline or drop) before it was sent: never send it
             return;
         }
+        if let Err(e) = self.watches.on_send(&mut p.frame, &mut p.watch) {
+            return drop(p.reply.send(Err(e)));
+        }
         let x = self.take_xid();
         p.frame[4..8].copy_from_slice(&x.to_be_bytes());
         out.extend_from_slice(&p.frame);
