@@ -8,7 +8,7 @@ use common::{bounded, shared, wait_state};
 use futures::{FutureExt, StreamExt};
 use std::time::Duration;
 use zk_core::{
-    AddWatchMode, Client, CreateMode, EventType, OneshotWatcher, PersistentWatcher, State,
+    AddWatchMode, Client, CreateMode, Error, EventType, OneshotWatcher, PersistentWatcher, State,
     WatchedEvent, WatcherType,
 };
 
@@ -257,6 +257,76 @@ async fn d3_persistent_and_recursive_watches_on_the_same_path_both_stay_whole() 
         c.delete_recursive("/p").await.unwrap();
     }
     c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn d4_remove_watches_of_one_kind_never_half_removes_a_persistent_watch() {
+    let cases = [
+        (AddWatchMode::Persistent, WatcherType::Data, true),
+        (AddWatchMode::Persistent, WatcherType::Children, true),
+        (AddWatchMode::PersistentRecursive, WatcherType::Data, true),
+        // the server drops the recursive watch's child-table entry, which delivers nothing
+        // (a recursive watch gets no NodeChildrenChanged): nothing to cripple
+        (
+            AddWatchMode::PersistentRecursive,
+            WatcherType::Children,
+            false,
+        ),
+    ];
+    for (mode, kind, refused) in cases {
+        let c = shared("d4").await;
+        c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+        let mut s = c.add_watch("/p", mode).await.unwrap();
+        let (_, _, w) = c.get_data_watch("/p").await.unwrap();
+        let r = c.remove_watches("/p", kind).await;
+        if refused {
+            assert!(
+                matches!(r, Err(Error::InvalidArgument(_))),
+                "remove_watches({kind:?}) next to a {mode:?} watch: {r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let expected = six_changes(&c, mode, 1).await;
+        assert_eq!(
+            drain(&c, &mut s).await,
+            expected,
+            "{mode:?} after remove_watches({kind:?})"
+        );
+        assert_eq!(
+            bounded("one-shot", w).await.unwrap(),
+            ev(EventType::NodeDataChanged, "/p")
+        );
+        c.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn d4_remove_watches_any_ends_the_persistent_stream_cleanly() {
+    for mode in [AddWatchMode::Persistent, AddWatchMode::PersistentRecursive] {
+        let c = shared("d4any").await;
+        c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+        let mut s = c.add_watch("/p", mode).await.unwrap();
+        let (_, _, w) = c.get_data_watch("/p").await.unwrap();
+        c.remove_watches("/p", WatcherType::Any).await.unwrap();
+        assert_eq!(
+            bounded("removal event", s.next()).await.unwrap().unwrap(),
+            ev(EventType::PersistentWatchRemoved, "/p")
+        );
+        let end = bounded("end of the stream", s.next()).await;
+        assert!(end.is_none(), "{mode:?}: after the removal event: {end:?}");
+        assert_eq!(c.state(), State::Connected);
+        assert_eq!(
+            bounded("one-shot", w).await.unwrap(),
+            ev(EventType::DataWatchRemoved, "/p")
+        );
+        // nothing is left on the server
+        assert!(matches!(
+            c.remove_watches("/p", WatcherType::Any).await,
+            Err(Error::NoWatcher)
+        ));
+        c.close().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

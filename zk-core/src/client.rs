@@ -906,10 +906,19 @@ impl Client {
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; the
     /// removed one-shot watchers resolve with a `DataWatchRemoved` / `ChildWatchRemoved` event,
-    /// removed persistent streams end.
+    /// removed persistent streams yield a `PersistentWatchRemoved` event and end.
+    ///
+    /// Only [`WatcherType::Any`] removes persistent and recursive watches. A server before
+    /// 3.9 keeps one watch per session and path in each of its data and child tables, so
+    /// removing one kind next to a persistent watch would take that table's half of it away
+    /// and leave the stream silently crippled (ZOOKEEPER-4471): such a removal (`Data` on a
+    /// path with a persistent or recursive watch, `Children` on one with a persistent watch)
+    /// is refused. The one-shot watches there are the client's alone (see
+    /// [`PersistentWatcher`]): drop them, or remove everything with `Any`.
     ///
     /// # Errors
-    /// [`Error::NoWatcher`] if the server has no such watch.
+    /// [`Error::NoWatcher`] if the server has no such watch; [`Error::InvalidArgument`] for a
+    /// refused removal (nothing sent).
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
         let spath = self.server_path(path, false)?;
         let req = PathModeRequest {

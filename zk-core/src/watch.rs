@@ -54,7 +54,9 @@ impl Future for OneshotWatcher {
 
 /// A persistent (or persistent recursive) watch: a stream of every event on the path (or its
 /// subtree). Re-registered after every reconnect on the same session. The stream yields
-/// `Err(..)` once and ends when the session ends.
+/// `Err(..)` once and ends when the session ends; after
+/// [`Client::remove_watches`](crate::Client::remove_watches) with [`WatcherType::Any`] on its
+/// path it yields a `PersistentWatchRemoved` event and ends (`None`).
 ///
 /// One-shot watches and other persistent watches of the same client on the same path never
 /// break it, although a ZooKeeper server before 3.9 keeps only one watch per session and path
@@ -108,6 +110,11 @@ impl Stream for PersistentWatcher {
             Poll::Ready(Some(Err(e))) => {
                 self.ended = true;
                 Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(Some(Ok(ev))) if ev.event_type == EventType::PersistentWatchRemoved => {
+                // removed by remove_watches: the last item, then the stream ends cleanly
+                self.ended = true;
+                Poll::Ready(Some(Ok(ev)))
             }
             Poll::Ready(None) => {
                 self.ended = true;
