@@ -406,7 +406,11 @@ impl Client {
 
     fn server_path(&self, path: &str, sequential: bool) -> Result<String> {
         validate_path(path, sequential)?;
-        Ok(self.inner.chroot.to_server(path))
+        Ok(if sequential {
+            self.inner.chroot.to_server_sequential(path)
+        } else {
+            self.inner.chroot.to_server(path)
+        })
     }
 
     fn check_data(&self, data: &[u8]) -> Result<()> {
@@ -489,7 +493,9 @@ impl Client {
 
     /// Creates a node with the default ACL; returns its actual path (with the sequence suffix
     /// for sequential modes). Containers and TTL nodes use their own opcodes; TTL nodes need
-    /// `extendedTypesEnabled=true` on the server.
+    /// `extendedTypesEnabled=true` on the server. A sequential path ending in `/` names the
+    /// node by its digits alone; `"/"` itself makes `/0000000001` under the chroot (never a
+    /// sibling of it).
     ///
     /// # Errors
     /// [`Error::NodeExists`], [`Error::NoNode`] (parent missing),
@@ -553,7 +559,7 @@ impl Client {
             }
         };
         let r = Create2Response::from_bytes(&body)?;
-        Ok((self.inner.chroot.to_client(&r.path), r.stat))
+        Ok((self.inner.chroot.to_client_checked(&r.path)?, r.stat))
     }
 
     /// Creates `path` and any missing parents as empty persistent nodes; existing nodes are
@@ -864,10 +870,12 @@ impl Client {
             path: self.inner.chroot.to_server(prefix),
         };
         let body = self.call(OpCode::GetEphemerals, &req, None).await?;
+        // the server matches the prefix as a string: under the chroot /app, "/" also matches
+        // /apple; what is outside the chroot is left out
         let mut v: Vec<String> = StringsResponse::from_bytes(&body)?
             .items
             .into_iter()
-            .map(|p| self.inner.chroot.to_client(&p))
+            .filter_map(|p| self.inner.chroot.to_client(&p))
             .collect();
         v.sort();
         Ok(v)

@@ -430,9 +430,13 @@ impl Registry {
     /// Delivers a server notification to every watcher it concerns (the rules of the Java
     /// client's `ZKWatchManager.materialize`). Returns how many watchers received it.
     pub(crate) fn dispatch(&mut self, ev: EventType, server_path: &str, chroot: &Chroot) -> usize {
+        let Some(path) = chroot.to_client(server_path) else {
+            // every watch is inside the chroot: a notification outside it concerns none
+            return 0;
+        };
         let event = WatchedEvent {
             event_type: ev,
-            path: chroot.to_client(server_path),
+            path,
         };
         let mut n = 0;
         let mut gone = 0;
@@ -495,7 +499,8 @@ impl Registry {
     /// Drops the registrations `kind` on `path` after a successful removeWatches; one-shot
     /// watchers get the client-side "removed" event, streams end.
     pub(crate) fn remove(&mut self, kind: WatcherType, path: &str, chroot: &Chroot) {
-        let client_path = chroot.to_client(path);
+        // the removed path is one this client sent: inside the chroot
+        let client_path = chroot.to_client(path).unwrap_or_else(|| path.to_owned());
         let ev = |t| {
             Ok(WatchedEvent {
                 event_type: t,
