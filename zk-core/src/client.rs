@@ -55,7 +55,8 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Session timeout to ask for (the server clamps it to its min/max; default 10 s).
+    /// Session timeout to ask for (the server clamps it to its min/max; default 10 s). Positive,
+    /// at most `i32::MAX` milliseconds.
     pub fn session_timeout(mut self, t: Duration) -> Self {
         self.session_timeout = t;
         self
@@ -133,15 +134,14 @@ impl ClientBuilder {
     /// Connects, waiting for the first session.
     ///
     /// # Errors
-    /// A bad connect string; [`Error::ConnectFailed`] if no server answered within the connect
-    /// timeout; [`Error::AuthFailed`].
+    /// A bad connect string; [`Error::InvalidArgument`] for a setting out of range (nothing is
+    /// started): a zero timeout, a session timeout over `i32::MAX` ms, any timeout or the
+    /// jitter over 365 days, `max_frame_len` outside 1024..=`i32::MAX`, `max_data_len` over
+    /// `i32::MAX`, an empty default ACL or auth scheme; [`Error::ConnectFailed`] if no server
+    /// answered within the connect timeout; [`Error::AuthFailed`].
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
-        if self.session_timeout.is_zero() {
-            return Err(Error::InvalidArgument(
-                "session timeout must be positive".into(),
-            ));
-        }
+        self.validate()?;
         let cfg = Arc::new(Config {
             hosts,
             chroot: chroot.clone(),
@@ -213,6 +213,72 @@ impl ClientBuilder {
             }
         }
         Ok(client)
+    }
+}
+
+/// The longest timeout or pause a builder accepts: far from any `Instant` overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86400);
+/// The smallest `max_frame_len` accepted: room for any handshake or reply header.
+const MIN_FRAME_LEN: usize = 1024;
+
+impl ClientBuilder {
+    /// Checks every setting before anything starts.
+    fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::InvalidArgument(what));
+        let timeout = |name: &str, t: Duration| {
+            if t.is_zero() || t > MAX_TIMEOUT {
+                bad(format!(
+                    "{name} must be positive and at most {} days, not {t:?}",
+                    MAX_TIMEOUT.as_secs() / 86400
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        // sent as an int of milliseconds
+        let max_session = Duration::from_millis(i32::MAX as u64);
+        if self.session_timeout.is_zero() || self.session_timeout > max_session {
+            return bad(format!(
+                "session timeout must be positive and at most {max_session:?} (an int of \
+                 milliseconds on the wire), not {:?}",
+                self.session_timeout
+            ));
+        }
+        if let Some(t) = self.connect_timeout {
+            timeout("connect timeout", t)?;
+        }
+        if let Some(t) = self.request_timeout {
+            timeout("request timeout", t)?;
+        }
+        timeout("close timeout", self.close_timeout)?;
+        if self.reconnect_jitter > MAX_TIMEOUT {
+            return bad(format!(
+                "reconnect jitter must be at most {} days, not {:?}",
+                MAX_TIMEOUT.as_secs() / 86400,
+                self.reconnect_jitter
+            ));
+        }
+        // lengths are ints on the wire
+        let max_len = i32::MAX as usize;
+        if self.max_frame_len < MIN_FRAME_LEN || self.max_frame_len > max_len {
+            return bad(format!(
+                "max_frame_len must be between {MIN_FRAME_LEN} and {max_len}, not {}",
+                self.max_frame_len
+            ));
+        }
+        if self.max_data_len > max_len {
+            return bad(format!(
+                "max_data_len must be at most {max_len}, not {}",
+                self.max_data_len
+            ));
+        }
+        if self.default_acl.is_empty() {
+            return bad("the default ACL must not be empty".into());
+        }
+        if let Some((scheme, _)) = self.auth.iter().find(|(s, _)| s.is_empty()) {
+            return bad(format!("auth scheme {scheme:?} must not be empty"));
+        }
+        Ok(())
     }
 }
 
@@ -426,8 +492,12 @@ impl Client {
     fn deadline(&self) -> Option<Instant> {
         match self.deadline {
             Some(Deadline::At(t)) => Some(t),
-            Some(Deadline::In(d)) => Some(Instant::now() + d),
-            None => self.inner.request_timeout.map(|d| Instant::now() + d),
+            // a deadline too far to represent is no deadline
+            Some(Deadline::In(d)) => Instant::now().checked_add(d),
+            None => self
+                .inner
+                .request_timeout
+                .and_then(|d| Instant::now().checked_add(d)),
         }
     }
 
