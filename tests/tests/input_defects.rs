@@ -1,6 +1,6 @@
 //! Regression tests for the chroot and input defects of issue 8, against the real server.
 //! Each test name starts with the defect number (d8: a sequential create of "/" escapes the
-//! chroot, d11: builder inputs are not validated).
+//! chroot, d11: builder inputs are not validated), and the suspected multi_read result count.
 
 mod common;
 
@@ -107,4 +107,88 @@ async fn d11_builder_inputs_are_validated() {
     let c = Client::connect(&cs).await.unwrap();
     c.with_timeout(Duration::MAX).exists("/").await.unwrap();
     c.close().await.unwrap();
+}
+
+/// A "server" that completes the handshake, then answers every request with a multi response
+/// holding one result, however many ops it had.
+async fn one_result_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use zk_core::proto::{MultiResponse, MultiResult, Record, ReplyHeader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut req = [0u8; 49];
+                if s.read_exact(&mut req).await.is_err() {
+                    return;
+                }
+                let mut resp = vec![0, 0, 0, 37, 0, 0, 0, 0, 0, 0, 0x27, 0x10];
+                resp.extend_from_slice(&0x78i64.to_be_bytes());
+                resp.extend_from_slice(&[0, 0, 0, 16]);
+                resp.extend_from_slice(&[1; 16]);
+                resp.push(0);
+                s.write_all(&resp).await.unwrap();
+                loop {
+                    let mut len = [0u8; 4];
+                    if s.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+                    if s.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let xid = i32::from_be_bytes(body[..4].try_into().unwrap());
+                    if xid < 0 {
+                        continue; // pings, auth, set watches: no answer needed here
+                    }
+                    let mut frame = ReplyHeader {
+                        xid,
+                        zxid: 1,
+                        err: 0,
+                    }
+                    .to_bytes()
+                    .to_vec();
+                    let multi = MultiResponse {
+                        results: vec![MultiResult::Error(-101)],
+                    };
+                    frame.extend_from_slice(&multi.to_bytes());
+                    let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+                    out.extend_from_slice(&frame);
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_read_checks_the_result_count() {
+    let addr = one_result_server().await;
+    let c = Client::connect(&addr.to_string()).await.unwrap();
+    let r = bounded(
+        "multi_read",
+        c.multi_read(vec![
+            zk_core::ReadOp::GetData("/a".into()),
+            zk_core::ReadOp::GetData("/b".into()),
+        ]),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(Error::Protocol(m)) if m.contains("1 results for 2 ops")),
+        "{r:?}"
+    );
+    let r = bounded(
+        "multi",
+        c.multi(vec![
+            zk_core::Op::check("/a", None),
+            zk_core::Op::check("/b", None),
+        ]),
+    )
+    .await;
+    assert!(matches!(&r, Err(Error::Protocol(_))), "{r:?}");
 }

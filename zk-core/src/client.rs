@@ -2,7 +2,7 @@
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::error::{Error, Result};
-use crate::multi::{read_results, write_results, Op, OpResult, ReadOp, ReadResult};
+use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
     CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
@@ -776,13 +776,7 @@ impl Client {
         }
         let body = self.call(OpCode::Multi, &req, None).await?;
         let resp = MultiResponse::from_bytes(&body)?;
-        if resp.results.len() != ops.len() {
-            return Err(Error::Protocol(format!(
-                "{} results for {} ops",
-                resp.results.len(),
-                ops.len()
-            )));
-        }
+        check_count(&resp.results, ops.len())?;
         write_results(resp.results, &self.inner.chroot)
     }
 
@@ -910,7 +904,8 @@ impl Client {
         }
     }
 
-    /// Several reads in one round trip; each succeeds or fails on its own.
+    /// Several reads in one round trip; each succeeds or fails on its own. An answer without
+    /// exactly one result per op is [`Error::Protocol`].
     pub async fn multi_read(&self, ops: Vec<ReadOp>) -> Result<Vec<Result<ReadResult>>> {
         let mut req = MultiRequest::default();
         for op in &ops {
@@ -921,7 +916,9 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::MultiRead, &req, None).await?;
-        read_results(MultiResponse::from_bytes(&body)?.results)
+        let resp = MultiResponse::from_bytes(&body)?;
+        check_count(&resp.results, ops.len())?;
+        read_results(resp.results)
     }
 
     /// Waits until the server this client is connected to has caught up with the leader on

@@ -260,6 +260,17 @@ pub(crate) fn write_results(results: Vec<MultiResult>, chroot: &Chroot) -> Resul
         .collect()
 }
 
+/// A transaction's answer must hold one result per op: anything else is a protocol error.
+pub(crate) fn check_count(results: &[MultiResult], ops: usize) -> Result<()> {
+    if results.len() != ops {
+        return Err(Error::Protocol(format!(
+            "{} results for {ops} ops",
+            results.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn read_results(results: Vec<MultiResult>) -> Result<Vec<Result<ReadResult>>> {
     results
         .into_iter()
