@@ -372,7 +372,7 @@ impl Registry {
         let removed_at = self
             .removing
             .iter()
-            .filter(|(p, ..)| p == path)
+            .filter(|(p, _, token)| p == path && token.strong_count() > 0)
             .map(|(_, at, _)| *at)
             .max();
         let map = if recursive {
@@ -382,8 +382,12 @@ impl Registry {
         };
         // a registered watch was written before any removal still pending
         (removed_at.is_none() && map.contains_key(path))
-            || self.adding.iter().any(|(p, r, at, _)| {
-                p == path && *r == recursive && removed_at.is_none_or(|rm| *at > rm)
+            || self.adding.iter().any(|(p, r, at, token)| {
+                // (outside on_send, entries of answered requests may not be swept yet)
+                p == path
+                    && *r == recursive
+                    && removed_at.is_none_or(|rm| *at > rm)
+                    && token.strong_count() > 0
             })
     }
 
@@ -889,5 +893,28 @@ mod tests {
         assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/d", &chroot), 1);
         let _ = r.set_watches_batches(0);
         assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/e", &chroot), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_add_watch_stops_counting_once_answered() {
+        let mut r = Registry::default();
+        let chroot = Chroot::none();
+        let child = reg(&mut r, WatchKind::Child, "/p", true);
+        let (w, _s) =
+            WatchRequest::persistent(AddWatchMode::PersistentRecursive, "/p".into(), "/p".into());
+        let mut pending = Some(w);
+        r.on_send(&mut read_frame(), &mut pending).unwrap();
+        // answered with an error: the request (and its token) is gone, nothing registered
+        drop(pending);
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c", &chroot), 0);
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1), "not covered by a failed addWatch");
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/p", &chroot), 1);
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
     }
 }
