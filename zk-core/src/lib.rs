@@ -90,7 +90,9 @@
 //!
 //! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1) and
 //! ACLs are checked before anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`] or
-//! [`Error::InvalidArgument`]. A malformed or oversized frame from a server is a protocol error
+//! [`Error::InvalidArgument`]; every [`ClientBuilder`] setting is checked by
+//! [`ClientBuilder::connect`] before anything starts. Under a chroot, no path outside it is
+//! ever shown as inside it, and a sequential create of `"/"` makes a node inside it. A malformed or oversized frame from a server is a protocol error
 //! on that connection, never a panic or an allocation of the claimed size.
 //!
 //! **Closing.** [`Client::close`], or dropping the last clone, sends `closeSession`: the
