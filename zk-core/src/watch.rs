@@ -917,4 +917,55 @@ mod tests {
             EventType::NodeChildrenChanged
         );
     }
+
+    #[test]
+    fn set_watches_sends_one_shots_then_persistent_then_recursive_across_packets() {
+        // The server applies SetWatches in order and the last entry on a path sets its mode:
+        // for every path, its one-shots must come before its persistent watch, and that before
+        // its recursive watch, also when the packets split.
+        let mut r = Registry::default();
+        let mut keep = Vec::new();
+        let mut streams = Vec::new();
+        for i in 0..4000 {
+            let p = format!("/{}/{i:05}", "q".repeat(60));
+            keep.push(reg(&mut r, WatchKind::Data, &p, true));
+            keep.push(reg(&mut r, WatchKind::Exists, &p, false));
+            keep.push(reg(&mut r, WatchKind::Child, &p, true));
+            if i % 3 == 0 {
+                streams.push(add(&mut r, AddWatchMode::Persistent, &p));
+            }
+            if i % 5 == 0 {
+                streams.push(add(&mut r, AddWatchMode::PersistentRecursive, &p));
+            }
+        }
+        let batches = r.set_watches_batches(7);
+        assert!(batches.len() > 3);
+        // (packet, rank within the packet) of each entry
+        let mut seen: HashMap<(String, u8), (usize, u8)> = HashMap::new();
+        for (i, b) in batches.iter().enumerate() {
+            let fields = [
+                &b.data,
+                &b.exist,
+                &b.child,
+                &b.persistent,
+                &b.persistent_recursive,
+            ];
+            for (rank, list) in fields.into_iter().enumerate() {
+                for p in list {
+                    seen.insert((p.clone(), rank as u8), (i, rank as u8));
+                }
+            }
+        }
+        for ((path, rank), at) in &seen {
+            for later in rank + 1..5 {
+                if let Some(after) = seen.get(&(path.clone(), later)) {
+                    assert!(
+                        at < after,
+                        "{path}: kind {rank} at {at:?}, kind {later} at {after:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3 * 4000 + 1334 + 800);
+    }
 }
