@@ -330,6 +330,69 @@ async fn d4_remove_watches_any_ends_the_persistent_stream_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn suspected_a_dropped_persistent_watcher_releases_its_server_side_watch() {
+    let c = shared("dropped").await;
+    c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+    for mode in [AddWatchMode::Persistent, AddWatchMode::PersistentRecursive] {
+        // alone: dropping it removes the server-side watch (a round trip later it is gone)
+        drop(c.add_watch("/p", mode).await.unwrap());
+        c.exists("/").await.unwrap();
+        let r = c.remove_watches("/p", WatcherType::Any).await;
+        assert!(matches!(r, Err(Error::NoWatcher)), "{mode:?}: {r:?}");
+
+        // next to another stream on the path: that one keeps everything
+        let mut kept = c.add_watch("/p", mode).await.unwrap();
+        drop(c.add_watch("/p", mode).await.unwrap());
+        let expected = six_changes(&c, mode, 1).await;
+        assert_eq!(
+            drain(&c, &mut kept).await,
+            expected,
+            "{mode:?}: kept stream"
+        );
+        // next to a one-shot the client completes from it: kept until that one fired
+        let (_, _, w) = c.get_data_watch("/p").await.unwrap();
+        drop(kept);
+        c.set_data("/p", b"x", None).await.unwrap();
+        assert_eq!(
+            bounded("one-shot next to a dropped stream", w)
+                .await
+                .unwrap(),
+            ev(EventType::NodeDataChanged, "/p")
+        );
+        c.remove_watches("/p", WatcherType::Any).await.unwrap();
+        c.delete_recursive("/p").await.unwrap();
+        c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+    }
+    c.close().await.unwrap();
+
+    // a live stream does not keep the session open once every client handle is dropped
+    let c = shared("dropped-owner").await;
+    c.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+    let stream = c.add_watch("/e", AddWatchMode::Persistent).await.unwrap();
+    let server = zk_testkit::shared_server();
+    let observer = Client::connect(&format!(
+        "{}{}",
+        server.connect_string(),
+        c.chroot().unwrap()
+    ))
+    .await
+    .unwrap();
+    let (_, gone) = observer.exists_watch("/e").await.unwrap();
+    drop(c);
+    assert_eq!(
+        bounded(
+            "the ephemeral of a session whose handles are all dropped",
+            gone
+        )
+        .await
+        .unwrap(),
+        ev(EventType::NodeDeleted, "/e")
+    );
+    drop(stream);
+    observer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn d10_dropped_one_shot_watchers_do_not_accumulate() {
     let c = shared("d10").await;
     c.create("/n", b"", CreateMode::Persistent).await.unwrap();

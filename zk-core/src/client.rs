@@ -972,11 +972,32 @@ impl Client {
         let spath = self.server_path(path, false)?;
         let (w, stream) = WatchRequest::persistent(mode, spath.clone(), path.to_owned());
         let req = PathModeRequest {
-            path: spath,
+            path: spath.clone(),
             mode: mode.code(),
         };
         self.call(OpCode::AddWatch, &req, Some(w)).await?;
-        Ok(stream)
+        // dropped: release the server-side watch unless something here still needs it
+        let session = self.inner.tx.downgrade();
+        Ok(stream.on_drop(move || {
+            let Some(tx) = session.upgrade() else {
+                return;
+            };
+            let req = PathModeRequest {
+                path: spath.clone(),
+                mode: WatcherType::Any.code(),
+            };
+            let (reply, rx) = oneshot::channel();
+            let _ = tx.send(Command::Request(PendingRequest {
+                frame: request_frame(OpCode::RemoveWatches, &req),
+                op: OpCode::RemoveWatches,
+                watch: Some(WatchRequest::release(spath, Box::new(rx))),
+                reply,
+                sent: None,
+                // while disconnected there is nothing to release: the next connection does
+                // not re-register a watch nobody listens to
+                fail_fast: true,
+            }));
+        }))
     }
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; the

@@ -85,8 +85,9 @@
 //! coexist: on servers before 3.9, where the last watch request on a path sets the kind of
 //! the session's only watch there (ZOOKEEPER-4466), the client sends such one-shot reads
 //! without a server-side watch and completes them from the persistent watch's events (see
-//! [`PersistentWatcher`]). A dropped persistent watcher's server-side watch lasts until the
-//! next reconnect or [`Client::remove_watches`] with [`WatcherType::Any`].
+//! [`PersistentWatcher`]). Dropping the last persistent watcher on a path removes the
+//! server-side watch too, unless a one-shot watch of the client there still relies on it
+//! (then it lasts until the next reconnect).
 //!
 //! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1) and
 //! ACLs are checked before anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`] or

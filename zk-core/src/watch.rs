@@ -67,11 +67,16 @@ impl Future for OneshotWatcher {
 /// on the same path is registered as the recursive one on the server, and gets its
 /// `NodeChildrenChanged` events derived the same way.
 ///
-/// **Dropping** the stream stops delivery to it at once; the server-side watch stays (events
-/// for it are discarded) until [`Client::remove_watches`](crate::Client::remove_watches)
-/// with [`WatcherType::Any`], the end of the session, or the next reconnect (a watch nobody
-/// listens to is not re-registered). The stream buffers without bound: a consumer that stops
-/// polling while events keep coming holds them all in memory; poll it, or drop it.
+/// **Dropping** the stream stops delivery to it at once, and the client then removes the
+/// server-side watch (a `removeWatches(Any)` it sends itself) unless something of this client
+/// on that path still needs it: another stream, a one-shot watch (which the client may be
+/// completing from this watch's events), or a request not answered yet. Such a watch, or one
+/// dropped while disconnected, stays until the next reconnect (a watch nobody listens to is
+/// not re-registered), [`Client::remove_watches`](crate::Client::remove_watches) with
+/// [`WatcherType::Any`], or the end of the session; its events are discarded meanwhile.
+///
+/// The stream buffers without bound: a consumer that stops polling while events keep coming
+/// holds them all in memory; poll it, or drop it.
 ///
 /// Events on the server while the client is disconnected are not replayed by ZooKeeper for
 /// persistent watches (unlike one-shot watches). A notification is per path, though: when a
@@ -79,15 +84,44 @@ impl Future for OneshotWatcher {
 /// stream sees that event too (as with the Java client). Re-read the state after a
 /// [`State::Suspended`](crate::State) → [`State::Connected`](crate::State) transition if that
 /// matters.
-#[derive(Debug)]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
     path: String,
     mode: AddWatchMode,
     ended: bool,
+    /// Asks the session task to release the server-side watch (see [`WatchKind::Release`]).
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for PersistentWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentWatcher")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl Drop for PersistentWatcher {
+    fn drop(&mut self) {
+        // closed first, so the session task sees this stream gone when the release arrives
+        self.rx.close();
+        if let Some(release) = self.release.take() {
+            if !self.ended {
+                release();
+            }
+        }
+    }
 }
 
 impl PersistentWatcher {
+    /// Sets what dropping the watcher does (a release request to the session task).
+    pub(crate) fn on_drop(mut self, release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.release = Some(Box::new(release));
+        self
+    }
+
     /// The watched path.
     pub fn path(&self) -> &str {
         &self.path
@@ -140,6 +174,9 @@ pub(crate) enum WatchKind {
     Recursive,
     /// removeWatches: on success, drop local registrations of this type.
     Remove(WatcherType),
+    /// removeWatches(Any) for a dropped persistent watcher: written (as `Remove(Any)`) only if
+    /// nothing of this client on the path needs the server-side watch any more.
+    Release,
 }
 
 pub(crate) enum WatchSender {
@@ -158,6 +195,8 @@ pub(crate) struct WatchRequest {
     /// holds a `Weak` to it (see [`Registry::on_send`]), so a request lost with its connection
     /// stops counting by itself.
     token: Option<Arc<()>>,
+    /// Keeps the receiving end of a request nobody awaits (a release) open until it is sent.
+    _keep: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl WatchRequest {
@@ -169,6 +208,7 @@ impl WatchRequest {
                 path,
                 sender: WatchSender::Oneshot(tx),
                 token: None,
+                _keep: None,
             },
             OneshotWatcher { rx },
         )
@@ -180,6 +220,19 @@ impl WatchRequest {
             path,
             sender: WatchSender::None,
             token: None,
+            _keep: None,
+        }
+    }
+
+    /// The release of a dropped persistent watcher's server-side watch on `path`; `keep` is
+    /// the receiver of its reply, which nobody awaits.
+    pub(crate) fn release(path: String, keep: Box<dyn std::any::Any + Send>) -> WatchRequest {
+        WatchRequest {
+            kind: WatchKind::Release,
+            path,
+            sender: WatchSender::None,
+            token: None,
+            _keep: Some(keep),
         }
     }
 
@@ -199,12 +252,14 @@ impl WatchRequest {
                 path: server_path,
                 sender: WatchSender::Stream(tx),
                 token: None,
+                _keep: None,
             },
             PersistentWatcher {
                 rx,
                 path: client_path,
                 mode,
                 ended: false,
+                release: None,
             },
         )
     }
@@ -227,6 +282,10 @@ pub(crate) struct Registry {
     /// removeWatches(Any) requests written and not answered yet: server path, when written,
     /// token.
     removing: Vec<(String, u64, Weak<()>)>,
+    /// One-shot reads written and not answered yet, by server path: their tokens.
+    reading: HashMap<String, Vec<Weak<()>>>,
+    /// Tokens pushed to `reading` since it was last swept.
+    reading_pushed: usize,
     /// Counts the requests above, to tell which was written first.
     written: u64,
     /// Watchers held (one-shot senders and stream senders).
@@ -292,14 +351,17 @@ impl Registry {
     ///   leaves the server as it is; the persistent stream gets its events here);
     /// - removeWatches(Data), and removeWatches(Children) next to a persistent watch, are
     ///   refused;
-    /// - a removeWatches(Any) pending on a path uncovers what was written before it.
+    /// - a removeWatches(Any) pending on a path uncovers what was written before it;
+    /// - the release of a dropped persistent watcher is written as removeWatches(Any) only
+    ///   when nothing here needs the server-side watch any more ([`Registry::releasable`]).
     ///
     /// Re-registration after a reconnect sends one-shots, then persistent, then recursive
     /// watches ([`Registry::set_watches_batches`]), which the server applies in that order:
     /// the same end state, and the one-shots still get their catch-up events.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a refused removeWatches: the request must not be sent.
+    /// [`Error::InvalidArgument`] for a refused removeWatches, [`Error::NoWatcher`] for a
+    /// release not needed or not possible now: the request must not be sent.
     pub(crate) fn on_send(
         &mut self,
         frame: &mut BytesMut,
@@ -321,6 +383,18 @@ impl Registry {
                         *flag = 0;
                     }
                 }
+                self.note_read(w);
+            }
+            WatchKind::Release => {
+                if !self.releasable(&w.path) {
+                    // still needed (or already gone): kept until the next reconnect
+                    return Err(Error::NoWatcher);
+                }
+                w.kind = WatchKind::Remove(WatcherType::Any);
+                let token = Arc::new(());
+                self.removing
+                    .push((w.path.clone(), now, Arc::downgrade(&token)));
+                w.token = Some(token);
             }
             WatchKind::Persistent | WatchKind::Recursive => {
                 let recursive = w.kind == WatchKind::Recursive;
@@ -362,6 +436,52 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// Tracks a one-shot read until it is answered.
+    fn note_read(&mut self, w: &mut WatchRequest) {
+        let token = Arc::new(());
+        self.reading
+            .entry(w.path.clone())
+            .or_default()
+            .push(Arc::downgrade(&token));
+        w.token = Some(token);
+        self.reading_pushed += 1;
+        if self.reading_pushed > PRUNE_EVERY.max(self.reading.len()) {
+            self.reading_pushed = 0;
+            self.reading.retain(|_, l| {
+                l.retain(|t| t.strong_count() > 0);
+                !l.is_empty()
+            });
+        }
+    }
+
+    /// Whether a dropped persistent watcher's server-side watch on `path` can go: the server
+    /// holds one, and no stream, one-shot watcher, pending addWatch or unanswered one-shot
+    /// read of this client on the path needs it (removeWatches(Any) takes all of them).
+    fn releasable(&mut self, path: &str) -> bool {
+        fn live<T>(m: &HashMap<String, Vec<T>>, path: &str, open: impl Fn(&T) -> bool) -> bool {
+            m.get(path).is_some_and(|l| l.iter().any(open))
+        }
+        let reading = match self.reading.get_mut(path) {
+            Some(l) => {
+                l.retain(|t| t.strong_count() > 0);
+                !l.is_empty()
+            }
+            None => false,
+        };
+        let held = self.server_has(path, false) || self.server_has(path, true);
+        let pending_add = self
+            .adding
+            .iter()
+            .any(|(p, .., t)| p == path && t.strong_count() > 0);
+        held && !reading
+            && !pending_add
+            && !live(&self.persistent, path, |tx| !tx.is_closed())
+            && !live(&self.recursive, path, |tx| !tx.is_closed())
+            && !live(&self.data, path, |tx| !tx.is_closed())
+            && !live(&self.exist, path, |tx| !tx.is_closed())
+            && !live(&self.child, path, |tx| !tx.is_closed())
     }
 
     /// Whether the server holds this session's persistent (`recursive`: recursive) watch on
@@ -967,5 +1087,51 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 3 * 4000 + 1334 + 800);
+    }
+
+    #[test]
+    fn a_release_waits_for_what_still_needs_the_watch() {
+        let mut r = Registry::default();
+        let s = add(&mut r, AddWatchMode::Persistent, "/p");
+        let release = || Some(WatchRequest::release("/p".into(), Box::new(())));
+        // a live stream
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        drop(s);
+        // an unanswered one-shot read (completed here from the persistent watch)
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut read = Some(w);
+        r.on_send(&mut read_frame(), &mut read).unwrap();
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        // answered and registered: a live one-shot watcher
+        let rx = {
+            let w = read.take().unwrap();
+            let (w2, rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+            drop(w);
+            r.register(w2, true);
+            rx
+        };
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        drop(rx);
+        // nothing left: written as removeWatches(Any)
+        let mut rel = release();
+        r.on_send(&mut read_frame(), &mut rel).unwrap();
+        assert_eq!(
+            rel.as_ref().unwrap().kind,
+            WatchKind::Remove(WatcherType::Any)
+        );
+        // a second release while the first is pending: nothing to release
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
     }
 }
