@@ -2,7 +2,7 @@
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::error::{Error, Result};
-use crate::multi::{read_results, write_results, Op, OpResult, ReadOp, ReadResult};
+use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
     CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
@@ -68,7 +68,8 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Session timeout to ask for (the server clamps it to its min/max; default 10 s).
+    /// Session timeout to ask for (the server clamps it to its min/max; default 10 s). Positive,
+    /// at most `i32::MAX` milliseconds.
     pub fn session_timeout(mut self, t: Duration) -> Self {
         self.session_timeout = t;
         self
@@ -136,8 +137,7 @@ impl ClientBuilder {
     /// answered, or fails with [`Error::ConnectionLoss`] once the connection is declared dead
     /// (two thirds of the session timeout without a byte from the server); one waiting for a
     /// connection fails with `Timeout { sent: false }` after twice the session timeout (or with
-    /// [`Error::SessionExpired`] when the session is lost first). `Duration::MAX` is the same as
-    /// not setting it.
+    /// [`Error::SessionExpired`] when the session is lost first).
     pub fn request_timeout(mut self, t: Duration) -> Self {
         self.request_timeout = Some(t);
         self
@@ -185,16 +185,15 @@ impl ClientBuilder {
     /// Connects, waiting for the first session.
     ///
     /// # Errors
-    /// A bad connect string; [`Error::ConnectFailed`] if no server answered within the connect
-    /// timeout; [`Error::AuthFailed`].
+    /// A bad connect string; [`Error::InvalidArgument`] for a setting out of range (nothing is
+    /// started): a zero timeout, a session timeout over `i32::MAX` ms, any timeout or the
+    /// jitter over 365 days, `max_frame_len` outside 1024..=`i32::MAX`, `max_data_len` over
+    /// `i32::MAX`, an empty default ACL or auth scheme; [`Error::ConnectFailed`] if no server
+    /// answered within the connect timeout; [`Error::AuthFailed`].
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
+        self.validate()?;
         let connector = self.pick_connector(&hosts)?;
-        if self.session_timeout.is_zero() {
-            return Err(Error::InvalidArgument(
-                "session timeout must be positive".into(),
-            ));
-        }
         let cfg = Arc::new(Config {
             hosts,
             chroot: chroot.clone(),
@@ -213,6 +212,7 @@ impl ClientBuilder {
             subscribers: Mutex::new(Vec::new()),
             terminal: Mutex::new(None),
             last_connect_error: Mutex::new(None),
+            watchers: Default::default(),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
@@ -293,7 +293,77 @@ impl ClientBuilder {
     }
 }
 
+/// The longest timeout or pause a builder accepts: far from any `Instant` overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86400);
+/// The smallest `max_frame_len` accepted: room for any handshake or reply header.
+const MIN_FRAME_LEN: usize = 1024;
+
 impl ClientBuilder {
+    /// Checks every setting before anything starts.
+    fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::InvalidArgument(what));
+        let timeout = |name: &str, t: Duration| {
+            if t.is_zero() || t > MAX_TIMEOUT {
+                bad(format!(
+                    "{name} must be positive and at most {} days, not {t:?}",
+                    MAX_TIMEOUT.as_secs() / 86400
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        // sent as an int of milliseconds
+        let max_session = Duration::from_millis(i32::MAX as u64);
+        if self.session_timeout.is_zero() || self.session_timeout > max_session {
+            return bad(format!(
+                "session timeout must be positive and at most {max_session:?} (an int of \
+                 milliseconds on the wire), not {:?}",
+                self.session_timeout
+            ));
+        }
+        if let Some(t) = self.connect_timeout {
+            timeout("connect timeout", t)?;
+        }
+        if let Some(t) = self.request_timeout {
+            timeout("request timeout", t)?;
+        }
+        timeout("close timeout", self.close_timeout)?;
+        if self.reconnect_jitter > MAX_TIMEOUT {
+            return bad(format!(
+                "reconnect jitter must be at most {} days, not {:?}",
+                MAX_TIMEOUT.as_secs() / 86400,
+                self.reconnect_jitter
+            ));
+        }
+        // lengths are ints on the wire
+        let max_len = i32::MAX as usize;
+        if self.max_frame_len < MIN_FRAME_LEN || self.max_frame_len > max_len {
+            return bad(format!(
+                "max_frame_len must be between {MIN_FRAME_LEN} and {max_len}, not {}",
+                self.max_frame_len
+            ));
+        }
+        if self.max_request_len < MIN_FRAME_LEN || self.max_request_len > max_len {
+            return bad(format!(
+                "max_request_len must be between {MIN_FRAME_LEN} and {max_len}, not {}",
+                self.max_request_len
+            ));
+        }
+        if self.max_data_len > max_len {
+            return bad(format!(
+                "max_data_len must be at most {max_len}, not {}",
+                self.max_data_len
+            ));
+        }
+        if self.default_acl.is_empty() {
+            return bad("the default ACL must not be empty".into());
+        }
+        if let Some((scheme, _)) = self.auth.iter().find(|(s, _)| s.is_empty()) {
+            return bad(format!("auth scheme {scheme:?} must not be empty"));
+        }
+        Ok(())
+    }
+
     /// The connector for these hosts: the user's, or plain TCP with TLS where asked for.
     fn pick_connector(&self, hosts: &[crate::HostAddr]) -> Result<Arc<dyn Connector>> {
         if self.custom_connector {
@@ -500,6 +570,16 @@ impl Client {
         (s.session_id, s.password.clone())
     }
 
+    /// How many watchers (one-shot and persistent) the session keeps right now. A test and
+    /// debugging hook, not a stable API.
+    #[doc(hidden)]
+    pub fn registered_watchers(&self) -> usize {
+        self.inner
+            .shared
+            .watchers
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The chroot of the connect string, if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.as_str()
@@ -519,7 +599,11 @@ impl Client {
 
     fn server_path(&self, path: &str, sequential: bool) -> Result<String> {
         validate_path(path, sequential)?;
-        Ok(self.inner.chroot.to_server(path))
+        Ok(if sequential {
+            self.inner.chroot.to_server_sequential(path)
+        } else {
+            self.inner.chroot.to_server(path)
+        })
     }
 
     fn check_data(&self, data: &[u8]) -> Result<()> {
@@ -535,8 +619,8 @@ impl Client {
     fn deadline(&self) -> Option<Instant> {
         match self.deadline {
             Some(Deadline::At(t)) => Some(t),
+            // a deadline too far to represent is no deadline
             Some(Deadline::In(d)) => Instant::now().checked_add(d),
-            // a huge duration (Duration::MAX) means no deadline
             None => self
                 .inner
                 .request_timeout
@@ -617,7 +701,9 @@ impl Client {
 
     /// Creates a node with the default ACL; returns its actual path (with the sequence suffix
     /// for sequential modes). Containers and TTL nodes use their own opcodes; TTL nodes need
-    /// `extendedTypesEnabled=true` on the server.
+    /// `extendedTypesEnabled=true` on the server. A sequential path ending in `/` names the
+    /// node by its digits alone; `"/"` itself makes `/0000000001` under the chroot (never a
+    /// sibling of it).
     ///
     /// # Errors
     /// [`Error::NodeExists`], [`Error::NoNode`] (parent missing),
@@ -681,7 +767,7 @@ impl Client {
             }
         };
         let r = Create2Response::from_bytes(&body)?;
-        Ok((self.inner.chroot.to_client(&r.path), r.stat))
+        Ok((self.inner.chroot.to_client_checked(&r.path)?, r.stat))
     }
 
     /// Creates `path` and any missing parents as empty persistent nodes; existing nodes are
@@ -828,13 +914,7 @@ impl Client {
         }
         let body = self.call(OpCode::Multi, &req, None).await?;
         let resp = MultiResponse::from_bytes(&body)?;
-        if resp.results.len() != ops.len() {
-            return Err(Error::Protocol(format!(
-                "{} results for {} ops",
-                resp.results.len(),
-                ops.len()
-            )));
-        }
+        check_count(&resp.results, ops.len())?;
         write_results(resp.results, &self.inner.chroot)
     }
 
@@ -962,7 +1042,8 @@ impl Client {
         }
     }
 
-    /// Several reads in one round trip; each succeeds or fails on its own.
+    /// Several reads in one round trip; each succeeds or fails on its own. An answer without
+    /// exactly one result per op is [`Error::Protocol`].
     pub async fn multi_read(&self, ops: Vec<ReadOp>) -> Result<Vec<Result<ReadResult>>> {
         let mut req = MultiRequest::default();
         for op in &ops {
@@ -973,7 +1054,9 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::MultiRead, &req, None).await?;
-        read_results(MultiResponse::from_bytes(&body)?.results)
+        let resp = MultiResponse::from_bytes(&body)?;
+        check_count(&resp.results, ops.len())?;
+        read_results(resp.results)
     }
 
     /// Waits until the server this client is connected to has caught up with the leader on
@@ -992,10 +1075,12 @@ impl Client {
             path: self.inner.chroot.to_server(prefix),
         };
         let body = self.call(OpCode::GetEphemerals, &req, None).await?;
+        // the server matches the prefix as a string: under the chroot /app, "/" also matches
+        // /apple; what is outside the chroot is left out
         let mut v: Vec<String> = StringsResponse::from_bytes(&body)?
             .items
             .into_iter()
-            .map(|p| self.inner.chroot.to_client(&p))
+            .filter_map(|p| self.inner.chroot.to_client(&p))
             .collect();
         v.sort();
         Ok(v)
@@ -1025,19 +1110,50 @@ impl Client {
         let spath = self.server_path(path, false)?;
         let (w, stream) = WatchRequest::persistent(mode, spath.clone(), path.to_owned());
         let req = PathModeRequest {
-            path: spath,
+            path: spath.clone(),
             mode: mode.code(),
         };
         self.call(OpCode::AddWatch, &req, Some(w)).await?;
-        Ok(stream)
+        // dropped: release the server-side watch unless something here still needs it
+        let session = self.inner.tx.downgrade();
+        Ok(stream.on_drop(move || {
+            let Some(tx) = session.upgrade() else {
+                return;
+            };
+            let req = PathModeRequest {
+                path: spath.clone(),
+                mode: WatcherType::Any.code(),
+            };
+            let (reply, rx) = oneshot::channel();
+            let _ = tx.send(Command::Request(PendingRequest {
+                frame: request_frame(OpCode::RemoveWatches, &req),
+                op: OpCode::RemoveWatches,
+                watch: Some(WatchRequest::release(spath, Box::new(rx))),
+                reply,
+                state: Arc::new(SendState::default()),
+                queue_expiry: None,
+                // while disconnected there is nothing to release: the next connection does
+                // not re-register a watch nobody listens to
+                fail_fast: true,
+            }));
+        }))
     }
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; the
     /// removed one-shot watchers resolve with a `DataWatchRemoved` / `ChildWatchRemoved` event,
-    /// removed persistent streams end.
+    /// removed persistent streams yield a `PersistentWatchRemoved` event and end.
+    ///
+    /// Only [`WatcherType::Any`] removes persistent and recursive watches. A server before
+    /// 3.9 keeps one watch per session and path in each of its data and child tables, so
+    /// removing one kind next to a persistent watch would take that table's half of it away
+    /// and leave the stream silently crippled (ZOOKEEPER-4471): such a removal (`Data` on a
+    /// path with a persistent or recursive watch, `Children` on one with a persistent watch)
+    /// is refused. The one-shot watches there are the client's alone (see
+    /// [`PersistentWatcher`]): drop them, or remove everything with `Any`.
     ///
     /// # Errors
-    /// [`Error::NoWatcher`] if the server has no such watch.
+    /// [`Error::NoWatcher`] if the server has no such watch; [`Error::InvalidArgument`] for a
+    /// refused removal (nothing sent).
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
         let spath = self.server_path(path, false)?;
         let req = PathModeRequest {

@@ -94,18 +94,27 @@
 //! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
 //! recursive watches ([`Client::add_watch`]) are streams. A watch is only registered if its
 //! request succeeded (`exists` on a missing node leaves a creation watch). Dropping a watcher
-//! stops delivery to it.
+//! stops delivery to it; dropped one-shot watchers are forgotten as the client's registry
+//! grows, so their number stays bounded. One-shot and persistent watches on the same path
+//! coexist: on servers before 3.9, where the last watch request on a path sets the kind of
+//! the session's only watch there (ZOOKEEPER-4466), the client sends such one-shot reads
+//! without a server-side watch and completes them from the persistent watch's events (see
+//! [`PersistentWatcher`]). Dropping the last persistent watcher on a path removes the
+//! server-side watch too, unless a one-shot watch of the client there still relies on it
+//! (then it lasts until the next reconnect).
 //!
 //! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1), the
 //! size of the whole encoded request (default at most 1 MiB - 1, what a stock server's
 //! `jute.maxbuffer` accepts: [`ClientBuilder::max_request_len`]) and ACLs are checked before
 //! anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`],
 //! [`Error::RequestTooLarge`] or [`Error::InvalidArgument`]; nothing else on the connection
-//! notices. A reply larger than [`ClientBuilder::max_frame_len`] (default 16 MiB) is read past
-//! and discarded without buffering it, and only its own request fails
-//! ([`Error::ReplyTooLarge`]). A malformed frame from a server (a negative length, an
-//! undecodable record, a reply to no request) is a protocol error on that connection, never a
-//! panic or an allocation of the claimed size.
+//! notices. Every [`ClientBuilder`] setting is checked by [`ClientBuilder::connect`] before
+//! anything starts. Under a chroot, no path outside it is ever shown as inside it, and a
+//! sequential create of `"/"` makes a node inside it. A reply larger than
+//! [`ClientBuilder::max_frame_len`] (default 16 MiB) is read past and discarded without
+//! buffering it, and only its own request fails ([`Error::ReplyTooLarge`]). A malformed frame
+//! from a server (a negative length, an undecodable record, a reply to no request) is a
+//! protocol error on that connection, never a panic or an allocation of the claimed size.
 //!
 //! **Closing.** [`Client::close`], or dropping the last clone, sends `closeSession`: the
 //! session's ephemeral nodes vanish at once. When disconnected, the client first reaches a

@@ -103,6 +103,13 @@ impl Op {
                 acl,
             } => {
                 let acl = acl.clone().unwrap_or_else(|| default_acl.to_vec());
+                let p = |path: &str| {
+                    if mode.is_sequential() {
+                        chroot.to_server_sequential(path)
+                    } else {
+                        chroot.to_server(path)
+                    }
+                };
                 match mode.ttl() {
                     Some(ttl) => MultiOp::CreateTtl(CreateTtlRequest {
                         path: p(path),
@@ -233,11 +240,11 @@ pub(crate) fn write_results(results: Vec<MultiResult>, chroot: &Chroot) -> Resul
         .map(|r| {
             Ok(match r {
                 MultiResult::Create(p) => OpResult::Create {
-                    path: chroot.to_client(&p),
+                    path: chroot.to_client_checked(&p)?,
                     stat: None,
                 },
                 MultiResult::Create2(p, s) => OpResult::Create {
-                    path: chroot.to_client(&p),
+                    path: chroot.to_client_checked(&p)?,
                     stat: Some(s),
                 },
                 MultiResult::Delete => OpResult::Delete,
@@ -251,6 +258,17 @@ pub(crate) fn write_results(results: Vec<MultiResult>, chroot: &Chroot) -> Resul
             })
         })
         .collect()
+}
+
+/// A transaction's answer must hold one result per op: anything else is a protocol error.
+pub(crate) fn check_count(results: &[MultiResult], ops: usize) -> Result<()> {
+    if results.len() != ops {
+        return Err(Error::Protocol(format!(
+            "{} results for {ops} ops",
+            results.len()
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn read_results(results: Vec<MultiResult>) -> Result<Vec<Result<ReadResult>>> {

@@ -7,10 +7,13 @@
 
 use crate::error::{Error, Result};
 use crate::proto::{code, AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
+use bytes::BytesMut;
 use futures::Stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +33,9 @@ pub struct WatchedEvent {
 /// One-shot watches survive reconnects to the same session: they are re-registered with the
 /// last zxid seen, so a change made while the client was disconnected still fires them.
 /// Dropping the watcher stops delivery (the server-side watch is left to fire into nothing).
+/// The client forgets dropped watchers as its registry grows (an amortized sweep once the
+/// registrations since the last sweep outnumber the watchers it kept, at least 1024 apart), so
+/// a loop that reads with a watch and drops it holds a bounded number of them.
 #[derive(Debug)]
 #[must_use = "a watch does nothing unless awaited"]
 pub struct OneshotWatcher {
@@ -48,7 +54,29 @@ impl Future for OneshotWatcher {
 
 /// A persistent (or persistent recursive) watch: a stream of every event on the path (or its
 /// subtree). Re-registered after every reconnect on the same session. The stream yields
-/// `Err(..)` once and ends when the session ends.
+/// `Err(..)` once and ends when the session ends; after
+/// [`Client::remove_watches`](crate::Client::remove_watches) with [`WatcherType::Any`] on its
+/// path it yields a `PersistentWatchRemoved` event and ends (`None`).
+///
+/// One-shot watches and other persistent watches of the same client on the same path never
+/// break it, although a ZooKeeper server before 3.9 keeps only one watch per session and path
+/// and lets the last request set its kind (ZOOKEEPER-4466): a one-shot read on a path that
+/// has a persistent or recursive watch is sent without a server-side watch and completed by
+/// the client from this watch's events (a children one-shot under a recursive watch from the
+/// creation or deletion of a direct child); a persistent watch added next to a recursive one
+/// on the same path is registered as the recursive one on the server, and gets its
+/// `NodeChildrenChanged` events derived the same way.
+///
+/// **Dropping** the stream stops delivery to it at once, and the client then removes the
+/// server-side watch (a `removeWatches(Any)` it sends itself) unless something of this client
+/// on that path still needs it: another stream, a one-shot watch (which the client may be
+/// completing from this watch's events), or a request not answered yet. Such a watch, or one
+/// dropped while disconnected, stays until the next reconnect (a watch nobody listens to is
+/// not re-registered), [`Client::remove_watches`](crate::Client::remove_watches) with
+/// [`WatcherType::Any`], or the end of the session; its events are discarded meanwhile.
+///
+/// The stream buffers without bound: a consumer that stops polling while events keep coming
+/// holds them all in memory; poll it, or drop it.
 ///
 /// Events on the server while the client is disconnected are not replayed by ZooKeeper for
 /// persistent watches (unlike one-shot watches). A notification is per path, though: when a
@@ -56,15 +84,44 @@ impl Future for OneshotWatcher {
 /// stream sees that event too (as with the Java client). Re-read the state after a
 /// [`State::Suspended`](crate::State) → [`State::Connected`](crate::State) transition if that
 /// matters.
-#[derive(Debug)]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
     path: String,
     mode: AddWatchMode,
     ended: bool,
+    /// Asks the session task to release the server-side watch (see [`WatchKind::Release`]).
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for PersistentWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentWatcher")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl Drop for PersistentWatcher {
+    fn drop(&mut self) {
+        // closed first, so the session task sees this stream gone when the release arrives
+        self.rx.close();
+        if let Some(release) = self.release.take() {
+            if !self.ended {
+                release();
+            }
+        }
+    }
 }
 
 impl PersistentWatcher {
+    /// Sets what dropping the watcher does (a release request to the session task).
+    pub(crate) fn on_drop(mut self, release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.release = Some(Box::new(release));
+        self
+    }
+
     /// The watched path.
     pub fn path(&self) -> &str {
         &self.path
@@ -87,6 +144,11 @@ impl Stream for PersistentWatcher {
             Poll::Ready(Some(Err(e))) => {
                 self.ended = true;
                 Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(Some(Ok(ev))) if ev.event_type == EventType::PersistentWatchRemoved => {
+                // removed by remove_watches: the last item, then the stream ends cleanly
+                self.ended = true;
+                Poll::Ready(Some(Ok(ev)))
             }
             Poll::Ready(None) => {
                 self.ended = true;
@@ -112,6 +174,9 @@ pub(crate) enum WatchKind {
     Recursive,
     /// removeWatches: on success, drop local registrations of this type.
     Remove(WatcherType),
+    /// removeWatches(Any) for a dropped persistent watcher: written (as `Remove(Any)`) only if
+    /// nothing of this client on the path needs the server-side watch any more.
+    Release,
 }
 
 pub(crate) enum WatchSender {
@@ -126,6 +191,12 @@ pub(crate) struct WatchRequest {
     /// Server-side path (chroot applied).
     pub path: String,
     pub sender: WatchSender,
+    /// Alive while an addWatch or removeWatches(Any) is written and not answered: the registry
+    /// holds a `Weak` to it (see [`Registry::on_send`]), so a request lost with its connection
+    /// stops counting by itself.
+    token: Option<Arc<()>>,
+    /// Keeps the receiving end of a request nobody awaits (a release) open until it is sent.
+    _keep: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl WatchRequest {
@@ -136,6 +207,8 @@ impl WatchRequest {
                 kind,
                 path,
                 sender: WatchSender::Oneshot(tx),
+                token: None,
+                _keep: None,
             },
             OneshotWatcher { rx },
         )
@@ -146,6 +219,20 @@ impl WatchRequest {
             kind: WatchKind::Remove(kind),
             path,
             sender: WatchSender::None,
+            token: None,
+            _keep: None,
+        }
+    }
+
+    /// The release of a dropped persistent watcher's server-side watch on `path`; `keep` is
+    /// the receiver of its reply, which nobody awaits.
+    pub(crate) fn release(path: String, keep: Box<dyn std::any::Any + Send>) -> WatchRequest {
+        WatchRequest {
+            kind: WatchKind::Release,
+            path,
+            sender: WatchSender::None,
+            token: None,
+            _keep: Some(keep),
         }
     }
 
@@ -164,12 +251,15 @@ impl WatchRequest {
                 kind,
                 path: server_path,
                 sender: WatchSender::Stream(tx),
+                token: None,
+                _keep: None,
             },
             PersistentWatcher {
                 rx,
                 path: client_path,
                 mode,
                 ended: false,
+                release: None,
             },
         )
     }
@@ -186,13 +276,241 @@ pub(crate) struct Registry {
     child: Oneshots,
     persistent: Streams,
     recursive: Streams,
+    /// addWatch requests written and not answered yet: server path, recursive, when written,
+    /// token.
+    adding: Vec<(String, bool, u64, Weak<()>)>,
+    /// removeWatches(Any) requests written and not answered yet: server path, when written,
+    /// token.
+    removing: Vec<(String, u64, Weak<()>)>,
+    /// One-shot reads written and not answered yet, by server path: their tokens.
+    reading: HashMap<String, Vec<Weak<()>>>,
+    /// Tokens pushed to `reading` since it was last swept.
+    reading_pushed: usize,
+    /// Counts the requests above, to tell which was written first.
+    written: u64,
+    /// Watchers held (one-shot senders and stream senders).
+    held: usize,
+    /// One-shot registrations since the last prune, and watchers left by that prune.
+    since_prune: usize,
+    live_at_prune: usize,
+    /// `held`, published for `Client::registered_watchers`.
+    gauge: Arc<AtomicUsize>,
 }
+
+/// Dropped one-shot watchers are forgotten once this many registrations (or as many as were
+/// alive after the last pruning, if more) happened since the last pruning: the registry holds
+/// at most about twice its live watchers plus this, at an amortized constant cost.
+pub(crate) const PRUNE_EVERY: usize = 1024;
 
 /// Largest sum of path lengths in one SetWatches packet (the Java client's
 /// `SET_WATCHES_MAX_LENGTH`).
 pub(crate) const SET_WATCHES_MAX_LEN: usize = 128 * 1024;
 
 impl Registry {
+    pub(crate) fn new(gauge: Arc<AtomicUsize>) -> Registry {
+        Registry {
+            gauge,
+            ..Default::default()
+        }
+    }
+
+    fn publish(&self) {
+        self.gauge.store(self.held, AtomicOrdering::Relaxed);
+    }
+
+    fn recount(&mut self) {
+        let one: usize = [&self.data, &self.exist, &self.child]
+            .iter()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum();
+        let streams: usize = [&self.persistent, &self.recursive]
+            .iter()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum();
+        self.held = one + streams;
+        self.publish();
+    }
+
+    /// Called as a request is written to the socket, in order: keeps one-shot watches and
+    /// removals from breaking persistent watches on servers before 3.9.
+    ///
+    /// A 3.8 server keeps, per session, one watch per path in each of its two tables (data,
+    /// child) with one mode, and the last request sets it: addWatch puts a persistent or
+    /// recursive watch in both tables (a recursive one never delivers `NodeChildrenChanged`),
+    /// a one-shot read with `watch=true` turns the entry into a one-shot (ZOOKEEPER-4466),
+    /// removeWatches of one kind empties one table (ZOOKEEPER-4471). So, on a path where the
+    /// server holds (or is about to hold) this session's persistent or recursive watch:
+    /// - a one-shot read is sent with `watch=false` and completed here from the events of that
+    ///   watch: data and exists one-shots from its node events, children one-shots from its
+    ///   `NodeChildrenChanged` or, under a recursive watch, from the `NodeCreated` /
+    ///   `NodeDeleted` of a direct child ([`Registry::dispatch`] derives the
+    ///   `NodeChildrenChanged` the server does not send);
+    /// - an addWatch(Persistent) next to a recursive watch is sent as a recursive one (which
+    ///   leaves the server as it is; the persistent stream gets its events here);
+    /// - removeWatches(Data), and removeWatches(Children) next to a persistent watch, are
+    ///   refused;
+    /// - a removeWatches(Any) pending on a path uncovers what was written before it;
+    /// - the release of a dropped persistent watcher is written as removeWatches(Any) only
+    ///   when nothing here needs the server-side watch any more ([`Registry::releasable`]).
+    ///
+    /// Re-registration after a reconnect sends one-shots, then persistent, then recursive
+    /// watches ([`Registry::set_watches_batches`]), which the server applies in that order:
+    /// the same end state, and the one-shots still get their catch-up events.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a refused removeWatches, [`Error::NoWatcher`] for a
+    /// release not needed or not possible now: the request must not be sent.
+    pub(crate) fn on_send(
+        &mut self,
+        frame: &mut BytesMut,
+        watch: &mut Option<WatchRequest>,
+    ) -> Result<()> {
+        let Some(w) = watch else {
+            return Ok(());
+        };
+        self.adding.retain(|(.., t)| t.strong_count() > 0);
+        self.removing.retain(|(.., t)| t.strong_count() > 0);
+        self.written += 1;
+        let now = self.written;
+        match w.kind {
+            WatchKind::Data | WatchKind::Exists | WatchKind::Child => {
+                if self.server_has(&w.path, false) || self.server_has(&w.path, true) {
+                    // getData / exists / getChildren(2): the body ends with the watch flag
+                    if let Some(flag) = frame.last_mut() {
+                        debug_assert_eq!(*flag, 1, "a watching read ends with watch=true");
+                        *flag = 0;
+                    }
+                }
+                self.note_read(w);
+            }
+            WatchKind::Release => {
+                if !self.releasable(&w.path) {
+                    // still needed (or already gone): kept until the next reconnect
+                    return Err(Error::NoWatcher);
+                }
+                w.kind = WatchKind::Remove(WatcherType::Any);
+                let token = Arc::new(());
+                self.removing
+                    .push((w.path.clone(), now, Arc::downgrade(&token)));
+                w.token = Some(token);
+            }
+            WatchKind::Persistent | WatchKind::Recursive => {
+                let recursive = w.kind == WatchKind::Recursive;
+                if !recursive && self.server_has(&w.path, true) {
+                    // addWatch: the body ends with the mode (an int)
+                    let n = frame.len();
+                    if n >= 4 {
+                        frame[n - 4..].copy_from_slice(
+                            &AddWatchMode::PersistentRecursive.code().to_be_bytes(),
+                        );
+                    }
+                }
+                let token = Arc::new(());
+                self.adding
+                    .push((w.path.clone(), recursive, now, Arc::downgrade(&token)));
+                w.token = Some(token);
+            }
+            WatchKind::Remove(WatcherType::Any) => {
+                let token = Arc::new(());
+                self.removing
+                    .push((w.path.clone(), now, Arc::downgrade(&token)));
+                w.token = Some(token);
+            }
+            WatchKind::Remove(kind) => {
+                let persistent = self.server_has(&w.path, false);
+                let recursive = self.server_has(&w.path, true);
+                let cripples = match kind {
+                    WatcherType::Data => persistent || recursive,
+                    _ => persistent,
+                };
+                if cripples {
+                    return Err(Error::InvalidArgument(format!(
+                        "remove_watches({kind:?}) on a path with a persistent watch would leave \
+                         that watch half removed on ZooKeeper before 3.9 (ZOOKEEPER-4471); the \
+                         one-shot watches there are kept by this client alone: drop them, or \
+                         remove every watch on the path with WatcherType::Any"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tracks a one-shot read until it is answered.
+    fn note_read(&mut self, w: &mut WatchRequest) {
+        let token = Arc::new(());
+        self.reading
+            .entry(w.path.clone())
+            .or_default()
+            .push(Arc::downgrade(&token));
+        w.token = Some(token);
+        self.reading_pushed += 1;
+        if self.reading_pushed > PRUNE_EVERY.max(self.reading.len()) {
+            self.reading_pushed = 0;
+            self.reading.retain(|_, l| {
+                l.retain(|t| t.strong_count() > 0);
+                !l.is_empty()
+            });
+        }
+    }
+
+    /// Whether a dropped persistent watcher's server-side watch on `path` can go: the server
+    /// holds one, and no stream, one-shot watcher, pending addWatch or unanswered one-shot
+    /// read of this client on the path needs it (removeWatches(Any) takes all of them).
+    fn releasable(&mut self, path: &str) -> bool {
+        fn live<T>(m: &HashMap<String, Vec<T>>, path: &str, open: impl Fn(&T) -> bool) -> bool {
+            m.get(path).is_some_and(|l| l.iter().any(open))
+        }
+        let reading = match self.reading.get_mut(path) {
+            Some(l) => {
+                l.retain(|t| t.strong_count() > 0);
+                !l.is_empty()
+            }
+            None => false,
+        };
+        let held = self.server_has(path, false) || self.server_has(path, true);
+        let pending_add = self
+            .adding
+            .iter()
+            .any(|(p, .., t)| p == path && t.strong_count() > 0);
+        held && !reading
+            && !pending_add
+            && !live(&self.persistent, path, |tx| !tx.is_closed())
+            && !live(&self.recursive, path, |tx| !tx.is_closed())
+            && !live(&self.data, path, |tx| !tx.is_closed())
+            && !live(&self.exist, path, |tx| !tx.is_closed())
+            && !live(&self.child, path, |tx| !tx.is_closed())
+    }
+
+    /// Whether the server holds this session's persistent (`recursive`: recursive) watch on
+    /// exactly `path` when the next request gets there: registered (a dropped stream's watch
+    /// stays on the server until the next reconnect, and its entry here with it), or its
+    /// addWatch written, and no removeWatches(Any) written after either.
+    fn server_has(&self, path: &str, recursive: bool) -> bool {
+        let removed_at = self
+            .removing
+            .iter()
+            .filter(|(p, _, token)| p == path && token.strong_count() > 0)
+            .map(|(_, at, _)| *at)
+            .max();
+        let map = if recursive {
+            &self.recursive
+        } else {
+            &self.persistent
+        };
+        // a registered watch was written before any removal still pending
+        (removed_at.is_none() && map.contains_key(path))
+            || self.adding.iter().any(|(p, r, at, token)| {
+                // (outside on_send, entries of answered requests may not be swept yet)
+                p == path
+                    && *r == recursive
+                    && removed_at.is_none_or(|rm| *at > rm)
+                    && token.strong_count() > 0
+            })
+    }
+
     /// Registers a watch after its request succeeded. `node_exists` tells an `exists` whether
     /// the node was there (data watch) or not (exist watch).
     pub(crate) fn register(&mut self, w: WatchRequest, node_exists: bool) {
@@ -217,7 +535,19 @@ impl Registry {
             (WatchKind::Recursive, WatchSender::Stream(tx)) => {
                 self.recursive.entry(w.path).or_default().push(tx)
             }
-            _ => debug_assert!(false, "watch kind and sender do not match"),
+            _ => {
+                debug_assert!(false, "watch kind and sender do not match");
+                return;
+            }
+        }
+        self.held += 1;
+        self.since_prune += 1;
+        // Dropped one-shot watchers stay in their lists until their path fires; a caller
+        // that drops watchers on a path that never changes would grow the registry forever.
+        if self.since_prune > PRUNE_EVERY.max(self.live_at_prune) {
+            self.prune();
+        } else {
+            self.publish();
         }
     }
 
@@ -240,13 +570,19 @@ impl Registry {
     /// Delivers a server notification to every watcher it concerns (the rules of the Java
     /// client's `ZKWatchManager.materialize`). Returns how many watchers received it.
     pub(crate) fn dispatch(&mut self, ev: EventType, server_path: &str, chroot: &Chroot) -> usize {
+        let Some(path) = chroot.to_client(server_path) else {
+            // every watch is inside the chroot: a notification outside it concerns none
+            return 0;
+        };
         let event = WatchedEvent {
             event_type: ev,
-            path: chroot.to_client(server_path),
+            path,
         };
         let mut n = 0;
+        let mut gone = 0;
         let mut fire = |map: &mut Oneshots| {
             if let Some(list) = map.remove(server_path) {
+                gone += list.len();
                 for tx in list {
                     if tx.send(Ok(event.clone())).is_ok() {
                         n += 1;
@@ -267,29 +603,44 @@ impl Registry {
             }
             _ => {}
         }
-        n += send_streams(&mut self.persistent, server_path, &event);
+        let (sent, closed) = send_streams(&mut self.persistent, server_path, &event);
+        n += sent;
+        gone += closed;
+        self.held -= gone;
+        gone = 0;
+        if matches!(ev, EventType::NodeCreated | EventType::NodeDeleted) {
+            // A recursive watch on the parent holds the parent's child-table entry on the
+            // server, which then never sends NodeChildrenChanged for it: derive it here for
+            // the parent's children one-shots and persistent streams.
+            if let Some(parent) = parent_of(server_path) {
+                if self.server_has(parent, true) {
+                    n += self.dispatch(EventType::NodeChildrenChanged, parent, chroot);
+                }
+            }
+        }
         if ev != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
             // the path itself and every ancestor
             let mut p = server_path;
             loop {
-                n += send_streams(&mut self.recursive, p, &event);
-                if p == "/" {
-                    break;
-                }
-                p = match p.rfind('/') {
-                    Some(0) => "/",
-                    Some(i) => &p[..i],
+                let (sent, closed) = send_streams(&mut self.recursive, p, &event);
+                n += sent;
+                gone += closed;
+                match parent_of(p) {
+                    Some(parent) => p = parent,
                     None => break,
-                };
+                }
             }
         }
+        self.held -= gone;
+        self.publish();
         n
     }
 
     /// Drops the registrations `kind` on `path` after a successful removeWatches; one-shot
     /// watchers get the client-side "removed" event, streams end.
     pub(crate) fn remove(&mut self, kind: WatcherType, path: &str, chroot: &Chroot) {
-        let client_path = chroot.to_client(path);
+        // the removed path is one this client sent: inside the chroot
+        let client_path = chroot.to_client(path).unwrap_or_else(|| path.to_owned());
         let ev = |t| {
             Ok(WatchedEvent {
                 event_type: t,
@@ -301,25 +652,31 @@ impl Registry {
             WatcherType::Children => (false, true, false),
             _ => (true, true, true),
         };
+        let mut gone = 0;
         if data {
             for map in [&mut self.data, &mut self.exist] {
                 for tx in map.remove(path).unwrap_or_default() {
+                    gone += 1;
                     let _ = tx.send(ev(EventType::DataWatchRemoved));
                 }
             }
         }
         if child {
             for tx in self.child.remove(path).unwrap_or_default() {
+                gone += 1;
                 let _ = tx.send(ev(EventType::ChildWatchRemoved));
             }
         }
         if persistent {
             for map in [&mut self.persistent, &mut self.recursive] {
                 for tx in map.remove(path).unwrap_or_default() {
+                    gone += 1;
                     let _ = tx.send(ev(EventType::PersistentWatchRemoved));
                 }
             }
         }
+        self.held -= gone;
+        self.publish();
     }
 
     /// Ends every watcher with `err` (session expired, closed, auth failed).
@@ -338,9 +695,15 @@ impl Registry {
                 }
             }
         }
+        self.held = 0;
+        self.since_prune = 0;
+        self.live_at_prune = 0;
+        self.publish();
     }
 
-    /// Forgets watchers whose receiving side was dropped.
+    /// Forgets watchers whose receiving side was dropped. The entry of a persistent or
+    /// recursive watch stays (maybe with no stream) while the server holds it: until
+    /// [`Registry::set_watches_batches`] leaves it out of a new connection.
     pub(crate) fn prune(&mut self) {
         for map in [&mut self.data, &mut self.exist, &mut self.child] {
             map.retain(|_, list| {
@@ -349,11 +712,13 @@ impl Registry {
             });
         }
         for map in [&mut self.persistent, &mut self.recursive] {
-            map.retain(|_, list| {
+            for list in map.values_mut() {
                 list.retain(|tx| !tx.is_closed());
-                !list.is_empty()
-            });
+            }
         }
+        self.recount();
+        self.since_prune = 0;
+        self.live_at_prune = self.held;
     }
 
     /// Number of distinct (kind, path) registrations.
@@ -370,6 +735,11 @@ impl Registry {
     /// lengths is below 128 KiB. A packet with persistent paths is a SetWatches2.
     pub(crate) fn set_watches_batches(&mut self, relative_zxid: i64) -> Vec<SetWatches> {
         self.prune();
+        // a watch nobody listens to any more is not re-registered: the new connection is
+        // where the server forgets it
+        for map in [&mut self.persistent, &mut self.recursive] {
+            map.retain(|_, list| !list.is_empty());
+        }
         let mut out = Vec::new();
         let mut cur = SetWatches {
             relative_zxid,
@@ -425,19 +795,31 @@ impl Registry {
     }
 }
 
-fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> usize {
+/// The parent of a server path (`None` for `/`).
+fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        _ if path == "/" => None,
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+/// Sends `event` to the streams on `path`; returns how many got it and how many were found
+/// closed (and dropped).
+fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> (usize, usize) {
     let mut n = 0;
+    let mut closed = 0;
     if let Some(list) = map.get_mut(path) {
+        // the entry stays even if empty: the server still holds the watch
         list.retain(|tx| {
             let ok = tx.send(Ok(event.clone())).is_ok();
             n += ok as usize;
+            closed += !ok as usize;
             ok
         });
-        if list.is_empty() {
-            map.remove(path);
-        }
     }
-    n
+    (n, closed)
 }
 
 #[cfg(test)]
@@ -523,5 +905,249 @@ mod tests {
         }
         assert!(batches.last().unwrap().v2);
         assert!(!batches[0].v2);
+    }
+
+    #[tokio::test]
+    async fn dropped_one_shot_watchers_are_pruned_as_the_registry_grows() {
+        let gauge = Arc::new(AtomicUsize::new(0));
+        let mut r = Registry::new(gauge.clone());
+        let chroot = Chroot::none();
+        let live: Vec<_> = (0..3000)
+            .map(|i| reg(&mut r, WatchKind::Data, &format!("/live{}", i % 7), true))
+            .collect();
+        for i in 0..100_000 {
+            drop(reg(&mut r, WatchKind::Data, "/same", true));
+            let held = gauge.load(AtomicOrdering::Relaxed);
+            assert!(held <= 2 * 3000 + PRUNE_EVERY + 1, "{held} held after {i}");
+        }
+        // the live ones were kept and still fire
+        for i in 0..7 {
+            r.dispatch(EventType::NodeDataChanged, &format!("/live{i}"), &chroot);
+        }
+        for w in live {
+            assert_eq!(w.await.unwrap().event_type, EventType::NodeDataChanged);
+        }
+        r.prune();
+        assert_eq!(gauge.load(AtomicOrdering::Relaxed), 0);
+    }
+
+    /// A read frame as the client builds it: ends with the watch flag.
+    fn read_frame() -> BytesMut {
+        BytesMut::from(&b"....xid.op..path\x01"[..])
+    }
+
+    fn add(r: &mut Registry, mode: AddWatchMode, path: &str) -> PersistentWatcher {
+        let (w, s) = WatchRequest::persistent(mode, path.into(), path.into());
+        r.register(w, true);
+        s
+    }
+
+    #[test]
+    fn one_shots_next_to_persistent_watches_are_kept_here() {
+        let mut r = Registry::default();
+        let _p = add(&mut r, AddWatchMode::Persistent, "/p");
+        for kind in [WatchKind::Data, WatchKind::Exists, WatchKind::Child] {
+            let (w, _rx) = WatchRequest::oneshot(kind, "/p".into());
+            let mut f = read_frame();
+            r.on_send(&mut f, &mut Some(w)).unwrap();
+            assert_eq!(f.last(), Some(&0), "{kind:?} on /p");
+            let (w, _rx) = WatchRequest::oneshot(kind, "/q".into());
+            let mut f = read_frame();
+            r.on_send(&mut f, &mut Some(w)).unwrap();
+            assert_eq!(f.last(), Some(&1), "{kind:?} on /q");
+        }
+        // refused: a removal that would half-remove the persistent watch
+        for kind in [WatcherType::Data, WatcherType::Children] {
+            let mut w = Some(WatchRequest::remove(kind, "/p".into()));
+            let res = r.on_send(&mut read_frame(), &mut w);
+            assert!(matches!(res, Err(Error::InvalidArgument(_))), "{kind:?}");
+        }
+        // a pending removeWatches(Any) uncovers the path; an addWatch written after it covers
+        // it again
+        let mut rm = Some(WatchRequest::remove(WatcherType::Any, "/p".into()));
+        r.on_send(&mut read_frame(), &mut rm).unwrap();
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1));
+        let (w, _s) =
+            WatchRequest::persistent(AddWatchMode::PersistentRecursive, "/p".into(), "/p".into());
+        let mut add = Some(w);
+        r.on_send(&mut read_frame(), &mut add).unwrap();
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Child, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&0));
+        // once both are answered (dropped), only what is registered counts
+        drop((rm, add));
+        r.remove(WatcherType::Any, "/p", &Chroot::none());
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1));
+    }
+
+    #[test]
+    fn persistent_add_next_to_a_recursive_watch_is_sent_as_recursive() {
+        let mut r = Registry::default();
+        let _rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let (w, _s) = WatchRequest::persistent(AddWatchMode::Persistent, "/p".into(), "/p".into());
+        let mut f = BytesMut::from(&b"....xid.op..path\0\0\0\0"[..]);
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(&f[f.len() - 4..], &1i32.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_recursive_watch_stands_in_for_the_parents_child_events() {
+        let mut r = Registry::default();
+        let chroot = Chroot::none();
+        let mut rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let mut pers = add(&mut r, AddWatchMode::Persistent, "/p");
+        let child = reg(&mut r, WatchKind::Child, "/p", true);
+        // recursive, persistent, child one-shot
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c", &chroot), 3);
+        assert_eq!(
+            child.await.unwrap(),
+            WatchedEvent {
+                event_type: EventType::NodeChildrenChanged,
+                path: "/p".into(),
+            }
+        );
+        assert_eq!(
+            rec.next().await.unwrap().unwrap().event_type,
+            EventType::NodeCreated
+        );
+        assert_eq!(
+            pers.next().await.unwrap().unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        // a grandchild is no child event of /p
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c/g", &chroot), 1);
+        // a dropped recursive stream's watch stays on the server until a reconnect: still
+        // standing in
+        drop(rec);
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/d", &chroot), 1);
+        let _ = r.set_watches_batches(0);
+        assert_eq!(r.dispatch(EventType::NodeDeleted, "/p/e", &chroot), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_add_watch_stops_counting_once_answered() {
+        let mut r = Registry::default();
+        let chroot = Chroot::none();
+        let child = reg(&mut r, WatchKind::Child, "/p", true);
+        let (w, _s) =
+            WatchRequest::persistent(AddWatchMode::PersistentRecursive, "/p".into(), "/p".into());
+        let mut pending = Some(w);
+        r.on_send(&mut read_frame(), &mut pending).unwrap();
+        // answered with an error: the request (and its token) is gone, nothing registered
+        drop(pending);
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c", &chroot), 0);
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut f = read_frame();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f.last(), Some(&1), "not covered by a failed addWatch");
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/p", &chroot), 1);
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+    }
+
+    #[test]
+    fn set_watches_sends_one_shots_then_persistent_then_recursive_across_packets() {
+        // The server applies SetWatches in order and the last entry on a path sets its mode:
+        // for every path, its one-shots must come before its persistent watch, and that before
+        // its recursive watch, also when the packets split.
+        let mut r = Registry::default();
+        let mut keep = Vec::new();
+        let mut streams = Vec::new();
+        for i in 0..4000 {
+            let p = format!("/{}/{i:05}", "q".repeat(60));
+            keep.push(reg(&mut r, WatchKind::Data, &p, true));
+            keep.push(reg(&mut r, WatchKind::Exists, &p, false));
+            keep.push(reg(&mut r, WatchKind::Child, &p, true));
+            if i % 3 == 0 {
+                streams.push(add(&mut r, AddWatchMode::Persistent, &p));
+            }
+            if i % 5 == 0 {
+                streams.push(add(&mut r, AddWatchMode::PersistentRecursive, &p));
+            }
+        }
+        let batches = r.set_watches_batches(7);
+        assert!(batches.len() > 3);
+        // (packet, rank within the packet) of each entry
+        let mut seen: HashMap<(String, u8), (usize, u8)> = HashMap::new();
+        for (i, b) in batches.iter().enumerate() {
+            let fields = [
+                &b.data,
+                &b.exist,
+                &b.child,
+                &b.persistent,
+                &b.persistent_recursive,
+            ];
+            for (rank, list) in fields.into_iter().enumerate() {
+                for p in list {
+                    seen.insert((p.clone(), rank as u8), (i, rank as u8));
+                }
+            }
+        }
+        for ((path, rank), at) in &seen {
+            for later in rank + 1..5 {
+                if let Some(after) = seen.get(&(path.clone(), later)) {
+                    assert!(
+                        at < after,
+                        "{path}: kind {rank} at {at:?}, kind {later} at {after:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3 * 4000 + 1334 + 800);
+    }
+
+    #[test]
+    fn a_release_waits_for_what_still_needs_the_watch() {
+        let mut r = Registry::default();
+        let s = add(&mut r, AddWatchMode::Persistent, "/p");
+        let release = || Some(WatchRequest::release("/p".into(), Box::new(())));
+        // a live stream
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        drop(s);
+        // an unanswered one-shot read (completed here from the persistent watch)
+        let (w, _rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+        let mut read = Some(w);
+        r.on_send(&mut read_frame(), &mut read).unwrap();
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        // answered and registered: a live one-shot watcher
+        let rx = {
+            let w = read.take().unwrap();
+            let (w2, rx) = WatchRequest::oneshot(WatchKind::Data, "/p".into());
+            drop(w);
+            r.register(w2, true);
+            rx
+        };
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
+        drop(rx);
+        // nothing left: written as removeWatches(Any)
+        let mut rel = release();
+        r.on_send(&mut read_frame(), &mut rel).unwrap();
+        assert_eq!(
+            rel.as_ref().unwrap().kind,
+            WatchKind::Remove(WatcherType::Any)
+        );
+        // a second release while the first is pending: nothing to release
+        assert!(matches!(
+            r.on_send(&mut read_frame(), &mut release()),
+            Err(Error::NoWatcher)
+        ));
     }
 }

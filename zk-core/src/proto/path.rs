@@ -117,16 +117,39 @@ impl Chroot {
         }
     }
 
-    /// Server path to client path. A path outside the chroot is returned unchanged.
-    pub fn to_client(&self, path: &str) -> String {
+    /// Client path to server path for a sequential create, where the server appends the
+    /// sequence digits to the path itself: `"/"` under the chroot `/app` is `"/app/"` (a node
+    /// named by its digits alone, inside the chroot), not `"/app"` (which would make the
+    /// sibling `/app0000000001`).
+    pub fn to_server_sequential(&self, path: &str) -> String {
         match &self.0 {
-            None => path.to_owned(),
+            Some(root) if path == "/" => format!("{root}/"),
+            _ => self.to_server(path),
+        }
+    }
+
+    /// Server path to client path; `None` for a path outside the chroot (which must never be
+    /// shown as if it were inside: `/apple` is not `/app` + `le`).
+    pub fn to_client(&self, path: &str) -> Option<String> {
+        match &self.0 {
+            None => Some(path.to_owned()),
             Some(root) => match path.strip_prefix(root.as_str()) {
-                Some("") => "/".to_owned(),
-                Some(rest) if rest.starts_with('/') => rest.to_owned(),
-                _ => path.to_owned(),
+                Some("") => Some("/".to_owned()),
+                Some(rest) if rest.starts_with('/') => Some(rest.to_owned()),
+                _ => None,
             },
         }
+    }
+
+    /// [`to_client`](Self::to_client) for a path a server returned in answer to a request
+    /// inside the chroot: one outside is a protocol error.
+    pub(crate) fn to_client_checked(&self, path: &str) -> Result<String, crate::Error> {
+        self.to_client(path).ok_or_else(|| {
+            crate::Error::Protocol(format!(
+                "the server returned {path:?}, outside the chroot {:?}",
+                self.as_str().unwrap_or("/")
+            ))
+        })
     }
 }
 
@@ -175,9 +198,21 @@ mod tests {
         let c = Chroot::new("/app").unwrap();
         assert_eq!(c.to_server("/"), "/app");
         assert_eq!(c.to_server("/x/y"), "/app/x/y");
-        assert_eq!(c.to_client("/app"), "/");
-        assert_eq!(c.to_client("/app/x"), "/x");
-        assert_eq!(c.to_client("/apple"), "/apple");
+        assert_eq!(c.to_client("/app").as_deref(), Some("/"));
+        assert_eq!(c.to_client("/app/x").as_deref(), Some("/x"));
+        // outside the chroot: never shown as if inside
+        assert_eq!(c.to_client("/apple"), None);
+        assert_eq!(c.to_client("/app0000000001"), None);
+        assert_eq!(c.to_client("/"), None);
+        assert_eq!(c.to_client("/other/app"), None);
+        assert!(c.to_client_checked("/apple").is_err());
+        assert_eq!(c.to_server_sequential("/"), "/app/");
+        assert_eq!(c.to_server_sequential("/x-"), "/app/x-");
+        assert_eq!(Chroot::none().to_server_sequential("/"), "/");
+        assert_eq!(
+            Chroot::none().to_client("/apple").as_deref(),
+            Some("/apple")
+        );
         assert_eq!(Chroot::new("/").unwrap(), Chroot::none());
         assert!(Chroot::new("/app/").is_err());
     }

@@ -13,7 +13,7 @@ use crate::proto::{
     ReplyHeader, WatcherEvent, REPLY_HEADER_LEN,
 };
 use crate::state::State;
-use crate::watch::WatchRequest;
+use crate::watch::{Registry, WatchRequest};
 use bytes::BytesMut;
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -88,8 +88,13 @@ impl Conn {
 
     /// Writes a request to the output buffer, unless its caller gave up: the send state is
     /// claimed first, so a caller that timed out before this point knows it was never sent.
-    fn enqueue(&mut self, mut p: PendingRequest) {
+    /// The watch registry may adjust the frame (see [`Registry::on_send`]) or refuse it.
+    fn enqueue(&mut self, mut p: PendingRequest, watches: &mut Registry) {
         if p.is_abandoned() || !p.state.claim() {
+            return;
+        }
+        if let Err(e) = watches.on_send(&mut p.frame, &mut p.watch) {
+            let _ = p.reply.send(Err(e));
             return;
         }
         let x = self.take_xid();
@@ -338,13 +343,13 @@ impl Session {
         // the encoded packets hold a second copy of every watched path: let it go
         drop(batches);
         while let Some(p) = self.queued.pop_front() {
-            conn.enqueue(p);
+            conn.enqueue(p, &mut self.watches);
         }
     }
 
     fn on_command_online(&mut self, conn: &mut Conn, cmd: Option<Command>) {
         match cmd {
-            Some(Command::Request(p)) => conn.enqueue(p),
+            Some(Command::Request(p)) => conn.enqueue(p, &mut self.watches),
             Some(Command::Auth {
                 scheme,
                 auth,

@@ -73,6 +73,8 @@ pub(crate) struct SharedState {
     pub terminal: Mutex<Option<Error>>,
     /// Why the last connection attempt failed (for `connect()`'s error).
     pub last_connect_error: Mutex<Option<Error>>,
+    /// How many watchers the registry holds (a test hook: `Client::registered_watchers`).
+    pub watchers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How one connection (or the connect phase) ended.
@@ -139,6 +141,7 @@ impl Session {
             cfg,
             rx,
             status_tx,
+            watches: Registry::new(shared.watchers.clone()),
             shared,
             session_id: 0,
             passwd: vec![0; 16],
@@ -148,7 +151,6 @@ impl Session {
             generation: 0,
             abandoned: None,
             queued: VecDeque::new(),
-            watches: Registry::default(),
             auths: Vec::new(),
             pending_auth_cmds: Vec::new(),
             close_waiters: Vec::new(),
