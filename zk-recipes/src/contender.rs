@@ -505,8 +505,8 @@ impl QueueSpec {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
         };
-        // subscribe before anything, so no transition between acquisition and the guard's
-        // monitor is missed
+        // a wake-up source while waiting; the guard's monitor gets its own subscription,
+        // taken after the final ownership check
         let states = self.client.state_stream();
         let mut pending = Pending {
             client: self.client.clone(),
@@ -578,7 +578,6 @@ impl QueueSpec {
                                     node.clone(),
                                     sid,
                                     self.policy,
-                                    states,
                                     pending.gate.take(),
                                 );
                                 pending.armed = false;
@@ -628,24 +627,28 @@ pub(crate) async fn guard_for_node(
     node: String,
     policy: LostPolicy,
 ) -> Result<Guard> {
-    let states = client.state_stream();
     let sid = client.session_id();
     match client.exists(&node).await? {
-        Some(st) if st.ephemeral_owner == sid => {
-            Ok(new_guard(client, node, sid, policy, states, None))
-        }
+        Some(st) if st.ephemeral_owner == sid => Ok(new_guard(client, node, sid, policy, None)),
         _ => Err(Error::SessionExpired),
     }
 }
 
+/// A guard on `node`, just found to belong to session `sid`. Its monitor judges only what
+/// happens from now on: the state stream is subscribed here, after the ownership check, and
+/// the monitor starts from the current status. (A stream subscribed earlier would hold
+/// transitions from before the check, e.g. a blip or the old session's expiry while the
+/// acquisition was under way, and the guard would be "lost at birth".) A blip between the
+/// check and this subscription that ended in the same session is not seen, and need not be:
+/// the node outlived it.
 fn new_guard(
     client: &Client,
     node: String,
     sid: i64,
     policy: LostPolicy,
-    states: StateStream,
     gate: Option<OwnedMutexGuard<()>>,
 ) -> Guard {
+    let states = client.state_stream();
     let (tx, rx) = watch::channel(None);
     let tx = Arc::new(tx);
     let monitor = tokio::spawn(monitor(
@@ -724,7 +727,7 @@ async fn monitor(
             }
         });
     };
-    // the state may have moved on between acquisition and now
+    // the state may have moved on between the ownership check and the subscription
     let st = client.status();
     if st.session_id != sid || st.state == State::Lost {
         return lose(LostReason::SessionLost);

@@ -527,3 +527,73 @@ async fn two_tasks_on_one_handle_take_turns() {
     }
     assert!(children(&c, &path).await.is_empty());
 }
+
+/// Issue 9, defect 2: a connection blip *during* acquire (the first getChildren after our
+/// create is cut; the client reconnects in the same session) must not leave the new guard
+/// "lost at birth": the guard is judged only by what happens after its ownership check.
+#[tokio::test(flavor = "multi_thread")]
+async fn guard_is_not_lost_at_birth_after_a_blip_during_acquire() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("birth-blip");
+    c.ensure_path(&path).await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = client(&proxy.connect_string()).await;
+    let sid = pc.session_id();
+    proxy.cut_after_request(8); // the first getChildren, right after our create
+    let g = bounded("acquire", Lock::new(&pc, &path, "me").acquire())
+        .await
+        .unwrap();
+    assert_eq!(proxy.cuts_fired(), 1, "the blip did not happen");
+    assert_eq!(pc.session_id(), sid, "the session changed");
+    let st = c.exists(g.path()).await.unwrap().expect("our node exists");
+    assert_eq!(st.ephemeral_owner, sid);
+    // give a (wrongly) pre-loaded monitor time to fire: with the defect it did within ms
+    let early = tokio::time::timeout(Duration::from_secs(1), g.lost()).await;
+    assert!(early.is_err(), "lost right after acquire: {early:?}");
+    assert!(
+        g.is_held(),
+        "a fresh guard in a connected session says lost: {:?}",
+        g.lost_signal().reason()
+    );
+    g.release().await.unwrap();
+}
+
+/// Issue 9, defect 2: a waiter whose session expired (cut off first), and who then acquired in
+/// the new session, must get a held guard (not one already `SessionLost`).
+#[tokio::test(flavor = "multi_thread")]
+async fn guard_acquired_in_a_new_session_after_expiry_is_held() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("birth-expiry");
+    let holder = Lock::new(&c, &path, "holder").acquire().await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let wc = client(&proxy.connect_string()).await;
+    let old_sid = wc.session_id();
+    let waiter = tokio::spawn({
+        let l = Lock::new(&wc, &path, "waiter");
+        async move { l.acquire().await }
+    });
+    common::eventually("the waiter queued", || async {
+        children(&c, &path).await.len() == 2
+    })
+    .await;
+    // cut off, expired for real, and the lock freed meanwhile
+    proxy.blackhole();
+    wait_state(&wc, State::Suspended).await;
+    let (sid, pw) = wc.session_credentials();
+    expire_session(server.addr(), sid, &pw).await.unwrap();
+    holder.release().await.unwrap();
+    proxy.heal();
+    let g = bounded("waiter acquires", waiter).await.unwrap().unwrap();
+    assert_ne!(g.session_id(), old_sid);
+    // give a (wrongly) pre-loaded monitor time to fire: with the defect it did within ms
+    let early = tokio::time::timeout(Duration::from_secs(1), g.lost()).await;
+    assert!(early.is_err(), "lost right after acquire: {early:?}");
+    assert!(
+        g.is_held(),
+        "a guard acquired in the new session says lost: {:?}",
+        g.lost_signal().reason()
+    );
+    g.release().await.unwrap();
+}

@@ -341,3 +341,28 @@ async fn semaphore_deadline_is_honoured_while_disconnected() {
     common::wait_no_child_with_prefix(&hc, &format!("{path}-__lock__"), "").await;
     h.release().await.unwrap();
 }
+
+/// Issue 9, defect 2: `Election::run` must not return `Lost(Suspended)` while we lead, after a
+/// blip during the campaign (reconnected in the same session).
+#[tokio::test(flavor = "multi_thread")]
+async fn run_does_not_report_lost_after_a_blip_during_campaign() {
+    let server = zk_testkit::shared_server();
+    let path = unique("elect-blip");
+    let c0 = shared_client().await;
+    c0.ensure_path(&path).await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.cut_after_request(8); // the first getChildren after our create
+    let election = Election::new(&c, &path, "leader");
+    let out = bounded(
+        "run",
+        election.run(|lost| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            lost.reason()
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(proxy.cuts_fired(), 1, "the blip did not happen");
+    assert_eq!(out, RunOutcome::Finished(None));
+}
