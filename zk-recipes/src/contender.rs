@@ -345,32 +345,39 @@ pub(crate) struct QueueSpec {
     pub gate: Arc<Mutex<()>>,
 }
 
+/// How long an acquisition that gives up (deadline, try mode, error) waits for its own cleanup
+/// before returning and leaving the rest to the background: the slack past the deadline that
+/// the recipes promise.
+pub(crate) const CLEANUP_SLACK: Duration = Duration::from_millis(500);
+
 /// Tracks what an in-progress acquisition may have left on the server, and removes it if the
-/// acquisition is dropped or fails.
+/// acquisition is dropped or gives up. The handle's gate travels with the cleanup, so the
+/// handle's next acquisition starts only once it is done.
 struct Pending {
     client: Client,
     parent: String,
     prefix: String,
     node: Option<String>,
     sid: i64,
+    /// Whether a create may have reached the server: nothing to clean up otherwise.
+    sent: bool,
     armed: bool,
     gate: Option<OwnedMutexGuard<()>>,
 }
 
 impl Pending {
-    async fn cleanup_now(&mut self) -> Result<()> {
-        self.armed = false;
-        match self.node.take() {
-            Some(n) => delete_until_done(&self.client, &n, self.sid).await,
-            None => delete_by_prefix(&self.client, &self.parent, &self.prefix, self.sid).await,
+    /// Starts the cleanup in a spawned task (nothing if no create was sent) and waits for it at
+    /// most [`CLEANUP_SLACK`]; if the client is cut off, the cleanup goes on in the background
+    /// (retrying through connection loss while the session lives) and the caller returns.
+    async fn give_up(mut self) {
+        if let Some(task) = self.spawn_cleanup("acquisition gave up") {
+            let _ = tokio::time::timeout(CLEANUP_SLACK, task).await;
         }
     }
-}
 
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
+    fn spawn_cleanup(&mut self, why: &'static str) -> Option<tokio::task::JoinHandle<()>> {
+        if !std::mem::take(&mut self.armed) || !self.sent {
+            return None; // the gate (if any) is dropped with self
         }
         let client = self.client.clone();
         let parent = std::mem::take(&mut self.parent);
@@ -378,17 +385,27 @@ impl Drop for Pending {
         let node = self.node.take();
         let sid = self.sid;
         let gate = self.gate.take();
-        debug!(?node, "acquisition dropped; cleaning up");
-        spawn_cleanup("acquisition dropped", async move {
+        debug!(?node, why, "cleaning up an acquisition");
+        let h = tokio::runtime::Handle::try_current().ok()?;
+        Some(h.spawn(async move {
             let r = match node {
                 Some(n) => delete_until_done(&client, &n, sid).await,
                 None => delete_by_prefix(&client, &parent, &prefix, sid).await,
             };
             if let Err(e) = r {
-                warn!(error = %e, "cleanup of a dropped acquisition failed");
+                warn!(error = %e, why, "cleanup of an acquisition failed");
             }
             drop(gate);
-        });
+        }))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed && self.sent && tokio::runtime::Handle::try_current().is_err() {
+            warn!("no tokio runtime to clean up on; the node stays until the session ends");
+        }
+        let _ = self.spawn_cleanup("acquisition dropped");
     }
 }
 
@@ -439,10 +456,19 @@ impl QueueSpec {
         let create_path = child_path(&self.parent, &self.prefix);
         loop {
             pending.sid = c.session_id();
-            match c
+            let sent_before = pending.sent;
+            pending.sent = true;
+            let r = c
                 .create(&create_path, &self.data, CreateMode::EphemeralSequential)
-                .await
-            {
+                .await;
+            if matches!(
+                r,
+                Err(Error::Timeout { sent: false }) | Err(Error::NotConnected)
+            ) {
+                // this create never left the client
+                pending.sent = sent_before;
+            }
+            match r {
                 Ok(p) => return Ok(p),
                 Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
@@ -514,22 +540,21 @@ impl QueueSpec {
             prefix: self.prefix.clone(),
             node: None,
             sid: self.client.session_id(),
+            sent: false,
             armed: true,
             gate: Some(gate),
         };
-        match self
+        let r = self
             .acquire_inner(&c, &mut pending, mode, deadline, states)
-            .await
-        {
+            .await;
+        match r {
             Ok(Some(g)) => Ok(Some(g)),
             Ok(None) | Err(Error::Timeout { .. }) => {
-                pending.cleanup_now().await?;
+                pending.give_up().await;
                 Ok(None)
             }
             Err(e) => {
-                if let Err(ce) = pending.cleanup_now().await {
-                    warn!(error = %ce, "cleanup after a failed acquisition failed");
-                }
+                pending.give_up().await;
                 Err(e)
             }
         }

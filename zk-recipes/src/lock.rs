@@ -116,7 +116,10 @@ impl Lock {
     }
 
     /// Like [`acquire`](Self::acquire) with one total deadline across everything (predecessor
-    /// changes, reconnects). `Ok(None)` when it passed; no node is left behind then.
+    /// changes, reconnects). `Ok(None)` when it passed. It returns at the deadline, also while
+    /// disconnected, at most 500 ms later: it waits that long for its node to be deleted and
+    /// leaves the rest of the cleanup to a background task (this handle's next acquisition
+    /// waits for it). No node is left behind.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
         self.acquire_until(Instant::now() + timeout).await
     }

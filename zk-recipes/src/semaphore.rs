@@ -87,6 +87,8 @@ impl Semaphore {
     }
 
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
+    /// It returns at the deadline, also while disconnected; the admission lock and any lease
+    /// create whose outcome is unknown are cleaned up in the background.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
         self.acquire_inner(Some(Instant::now() + timeout), false)
             .await
