@@ -370,3 +370,51 @@ async fn run_does_not_report_lost_after_a_blip_during_campaign() {
     assert_eq!(proxy.cuts_fired(), 1, "the blip did not happen");
     assert_eq!(out, RunOutcome::Finished(None));
 }
+
+/// Issue 9, defect 4: `Election::run` returns as soon as leadership is lost; resigning (the
+/// node's deletion) goes on in the background instead of waiting for a reconnect or expiry.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_returns_at_once_after_losing_leadership() {
+    let server = zk_testkit::shared_server();
+    let path = unique("elect-late");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = zk_core::Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .connect()
+        .await
+        .unwrap();
+    let election = Election::new(&c, &path, "leader");
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let run = tokio::spawn({
+        let started = started.clone();
+        async move {
+            let out = election
+                .run(|lost| async move {
+                    // note the loss from a task of its own (this one is dropped on the loss)
+                    tokio::spawn(async move {
+                        lost.lost().await;
+                        let _ = lost_tx.send(std::time::Instant::now());
+                    });
+                    started.notify_one();
+                    std::future::pending::<()>().await
+                })
+                .await;
+            (out, std::time::Instant::now())
+        }
+    });
+    bounded("leading", started.notified()).await;
+    proxy.blackhole();
+    let (out, returned) = bounded("run returns", run).await.unwrap();
+    assert_eq!(out.unwrap(), RunOutcome::Lost(LostReason::Suspended));
+    let lost_at = bounded("the loss was noted", lost_rx).await.unwrap();
+    let late = returned.saturating_duration_since(lost_at);
+    // "at once": generous for a loaded machine; the defect waited for the session to end (~6 s)
+    assert!(
+        late < Duration::from_secs(2),
+        "run returned {late:?} after the loss"
+    );
+    proxy.heal();
+    let c0 = shared_client().await;
+    common::wait_no_child_with_prefix(&c0, &path, "").await;
+}
