@@ -31,7 +31,8 @@ pub struct ContenderNode {
 
 /// Parses a child name into a contender, or `None` if it is not one (other children are ignored,
 /// as kazoo does). The sequence is the text after the mark: 10 digits, or a minus sign and 9 or 10
-/// digits (after the counter overflowed), compared as a signed 32-bit number.
+/// digits (after the counter overflowed), read as a signed 32-bit number and ordered
+/// wrap-aware (see [`sorted_contenders`]).
 pub fn parse_contender(name: &str) -> Option<ContenderNode> {
     let (idx, mark, exclusive) = match name.rfind(LOCK_MARK) {
         Some(i) => (i, LOCK_MARK, true),
@@ -55,9 +56,33 @@ pub fn parse_contender(name: &str) -> Option<ContenderNode> {
 }
 
 /// Contenders among `children`, in queue order.
+///
+/// The sequence is the parent's cversion, a signed 32-bit counter that wraps from `2147483647`
+/// to `-2147483648` (after about 1.07 billion creates and deletes under the parent). The order
+/// is wrap-aware: the queue starts after the largest gap between neighbouring sequences on the
+/// 2^32 circle, so it is the creation order whenever the live queue spans less than 2^31
+/// sequence numbers (always, in practice: the span grows only while old contenders stay).
+///
+/// kazoo compares the sequence suffixes *as text*: after the wrap a kazoo contender at
+/// `-2147483648` sorts before one at `2147483646` (and `-000000001` before `-2147483648`), so a
+/// kazoo peer may take a lock that a Rust holder (or another kazoo holder) still holds. Mixed
+/// queues are only safe while the parent's counter has not wrapped.
 pub fn sorted_contenders(children: &[String]) -> Vec<ContenderNode> {
     let mut v: Vec<ContenderNode> = children.iter().filter_map(|c| parse_contender(c)).collect();
     v.sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
+    // rotate so that the queue starts after the largest gap (the wrap point, if any)
+    let n = v.len();
+    let mut start = 0;
+    let mut widest = 0u32;
+    for i in 0..n {
+        let next = (i + 1) % n;
+        let gap = (v[next].seq as u32).wrapping_sub(v[i].seq as u32);
+        if gap > widest {
+            widest = gap;
+            start = next;
+        }
+    }
+    v.rotate_left(start);
     v
 }
 
@@ -430,13 +455,11 @@ pub(crate) enum Mode {
 /// no herd).
 fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
     let all = sorted_contenders(children);
-    let Some(me) = all.iter().find(|c| c.name == ours) else {
+    let Some(me) = all.iter().position(|c| c.name == ours) else {
         return Next::Recreate;
     };
-    let blocker = all
-        .iter()
-        .filter(|c| c.seq < me.seq && (exclusive || c.exclusive))
-        .max_by_key(|c| c.seq);
+    // the nearest contender ahead of us (in wrap-aware queue order) that blocks us
+    let blocker = all[..me].iter().rev().find(|c| exclusive || c.exclusive);
     match blocker {
         None => Next::Acquired,
         Some(b) => Next::Wait(b.name.clone()),
@@ -827,6 +850,59 @@ mod tests {
         .collect();
         let order: Vec<i32> = sorted_contenders(&names).iter().map(|c| c.seq).collect();
         assert_eq!(order, vec![-1, 1, 2]);
+    }
+
+    /// Issue 9, defect 5: sequences are the parent's cversion, a signed 32-bit counter that
+    /// wraps from 2147483647 to -2147483648. A contender created after the wrap must queue
+    /// behind those created before it.
+    #[test]
+    fn sequence_wrap_keeps_the_queue_order() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let children = names(&[
+            "w__lock__-2147483648",
+            "h__lock__2147483646",
+            "x__rlock__-2147483647",
+            "n__lock__2147483647",
+        ]);
+        let order: Vec<i32> = sorted_contenders(&children).iter().map(|c| c.seq).collect();
+        assert_eq!(
+            order,
+            vec![2147483646, 2147483647, -2147483648, -2147483647]
+        );
+        let w = |n: Next| match n {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        };
+        assert_eq!(
+            w(decide(true, &children, "h__lock__2147483646")),
+            "acquired"
+        );
+        assert_eq!(
+            w(decide(true, &children, "w__lock__-2147483648")),
+            "n__lock__2147483647"
+        );
+        assert_eq!(
+            w(decide(false, &children, "x__rlock__-2147483647")),
+            "w__lock__-2147483648"
+        );
+        // negative to positive without a wrap (-1 then 0), and a queue entirely past the wrap
+        let order = |v: &[&str]| -> Vec<i32> {
+            sorted_contenders(&names(v)).iter().map(|c| c.seq).collect()
+        };
+        assert_eq!(
+            order(&["b__lock__0000000000", "a__lock__-000000001"]),
+            vec![-1, 0]
+        );
+        assert_eq!(
+            order(&["b__lock__-2147483647", "a__lock__-2147483648"]),
+            vec![-2147483648, -2147483647]
+        );
+        // a queue spanning just under 2^31 still orders by creation
+        assert_eq!(
+            order(&["a__lock__1000000000", "b__lock__-1147483649"]),
+            vec![1000000000, -1147483649]
+        );
     }
 
     #[test]
