@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use zk_core::{Client, CreateMode, Error, EventType, Op, Result, State, StateStream};
+use zk_core::{Client, CreateMode, Error, EventType, Op, Result, State, StateStream, Status};
 
 /// Mark of exclusive (writer) contenders.
 pub const LOCK_MARK: &str = "__lock__";
@@ -101,9 +101,11 @@ pub enum LostPolicy {
 /// Why a guard was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LostReason {
-    /// The connection was suspended (with [`LostPolicy::Suspended`]).
+    /// The connection was suspended (with [`LostPolicy::Suspended`]). Refined to
+    /// [`SessionLost`](Self::SessionLost) if the client later learns that the session expired.
     Suspended,
-    /// The session expired or the client was closed.
+    /// The session expired or the client was closed (also when it was first seen as a
+    /// suspension).
     SessionLost,
     /// The holder's node was deleted by someone else.
     NodeDeleted,
@@ -146,12 +148,129 @@ impl LostSignal {
     }
 }
 
+/// Why a fenced write under a [`Guard`] failed: the guard was already lost (nothing was
+/// sent), or ZooKeeper's own error.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// The guard was already lost, for this reason; nothing was sent. The session may well be
+    /// alive (after [`LostReason::Suspended`] or [`LostReason::NodeDeleted`]).
+    Lost(LostReason),
+    /// The transaction failed on the way or on the server. [`Error::TransactionFailed`] with
+    /// `index` 0 means the fence failed: the node is gone.
+    Zk(Error),
+}
+
+impl GuardError {
+    /// The reason, if the guard was already lost.
+    pub fn lost_reason(&self) -> Option<LostReason> {
+        match self {
+            GuardError::Lost(r) => Some(*r),
+            GuardError::Zk(_) => None,
+        }
+    }
+
+    /// Whether the session is known to be gone: a guard lost with
+    /// [`LostReason::SessionLost`], or a ZooKeeper error saying so.
+    pub fn is_session_dead(&self) -> bool {
+        match self {
+            GuardError::Lost(r) => *r == LostReason::SessionLost,
+            GuardError::Zk(e) => e.is_session_dead(),
+        }
+    }
+
+    /// Whether the transaction may have been applied although this error came back (its
+    /// reply was lost). Never for a guard already lost: nothing was sent.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            GuardError::Lost(_) => false,
+            GuardError::Zk(e) => e.may_have_been_applied(),
+        }
+    }
+
+    /// Whether the fence failed on the server: the guard's node no longer exists.
+    pub fn is_fence_failure(&self) -> bool {
+        matches!(
+            self,
+            GuardError::Zk(Error::TransactionFailed { index: 0, .. })
+        )
+    }
+}
+
+impl std::fmt::Display for GuardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardError::Lost(r) => write!(f, "the guard was lost ({r}); nothing was sent"),
+            GuardError::Zk(e) => write!(f, "fenced transaction failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GuardError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GuardError::Lost(_) => None,
+            GuardError::Zk(e) => Some(e),
+        }
+    }
+}
+
+impl From<Error> for GuardError {
+    fn from(e: Error) -> Self {
+        GuardError::Zk(e)
+    }
+}
+
+/// What a guard shares with its monitor and its cleanup tasks.
+#[derive(Debug)]
+struct GuardShared {
+    lost_tx: watch::Sender<Option<LostReason>>,
+    /// The handle's gate: held until the node is gone (released, or given up after a loss).
+    gate: std::sync::Mutex<Option<OwnedMutexGuard<()>>>,
+}
+
+impl GuardShared {
+    /// Marks the guard lost (the first reason sticks; see [`refine`](Self::refine)).
+    fn lose(&self, reason: LostReason) -> bool {
+        self.lost_tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// A loss to a suspension turns out to be the session's end.
+    fn refine_to_session_lost(&self) {
+        self.lost_tx.send_if_modified(|r| {
+            if *r == Some(LostReason::Suspended) {
+                *r = Some(LostReason::SessionLost);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn free_gate(&self) {
+        let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(gate);
+    }
+}
+
 /// Proof of holding a lock, a semaphore lease or leadership.
 ///
 /// * [`path`](Self::path): the holder's node.
 /// * [`is_held`](Self::is_held) / [`lost`](Self::lost): turns false / resolves when the
 ///   session is lost, when the node is deleted, and (with the default [`LostPolicy`]) when the
-///   connection is suspended. Once lost, it stays lost.
+///   connection is suspended. Once lost, it stays lost; only the reason may be refined, from
+///   [`LostReason::Suspended`] to [`LostReason::SessionLost`], when the client learns that the
+///   session expired meanwhile.
+/// * A lost guard gives up: its node is deleted in the background (once the client is back,
+///   if the session still lives) and its handle is free for a new acquisition, even while
+///   the lost guard itself is still alive.
 /// * [`fence`](Self::fence): an [`Op`] for [`Client::multi`] that makes a write conditional on
 ///   the node still existing, the server-side truth a lost signal only approximates.
 /// * [`release`](Self::release): deletes the node. Dropping the guard releases too (in a
@@ -163,9 +282,8 @@ pub struct Guard {
     node: String,
     session_id: i64,
     lost: LostSignal,
-    lost_tx: Arc<watch::Sender<Option<LostReason>>>,
+    shared: Arc<GuardShared>,
     monitor: Option<tokio::task::JoinHandle<()>>,
-    gate: Option<OwnedMutexGuard<()>>,
     released: bool,
 }
 
@@ -213,11 +331,17 @@ impl Guard {
     /// loss of this guard was signalled.
     ///
     /// # Errors
-    /// [`Error::TransactionFailed`] with `index` 0 if the fence failed (the node is gone);
-    /// [`Error::NotConnected`] if disconnected; [`Error::SessionExpired`] if already lost.
-    pub async fn fenced_multi(&self, ops: Vec<Op>) -> Result<Vec<zk_core::OpResult>> {
-        if !self.is_held() {
-            return Err(Error::SessionExpired);
+    /// [`GuardError::Lost`] with the reason if the guard is already lost (nothing was sent;
+    /// [`GuardError::is_session_dead`] is true only for [`LostReason::SessionLost`]);
+    /// [`GuardError::Zk`] with [`Error::TransactionFailed`] `index` 0 if the fence failed (the
+    /// node is gone; op `i` of `ops` is index `i + 1`), [`Error::NotConnected`] if
+    /// disconnected, or any other error of [`Client::multi`].
+    pub async fn fenced_multi(
+        &self,
+        ops: Vec<Op>,
+    ) -> std::result::Result<Vec<zk_core::OpResult>, GuardError> {
+        if let Some(reason) = self.lost.reason() {
+            return Err(GuardError::Lost(reason));
         }
         let mut all = Vec::with_capacity(ops.len() + 1);
         all.push(self.fence());
@@ -237,7 +361,7 @@ impl Guard {
         let r = delete_until_done(&self.client, &self.node, self.session_id).await;
         // only now: if this future is dropped before the delete finished, Drop cleans up
         self.released = true;
-        drop(self.gate.take());
+        self.shared.free_gate();
         r
     }
 
@@ -245,14 +369,7 @@ impl Guard {
         if let Some(m) = self.monitor.take() {
             m.abort();
         }
-        self.lost_tx.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        self.shared.lose(reason);
     }
 }
 
@@ -265,12 +382,12 @@ impl Drop for Guard {
         let client = self.client.clone();
         let node = std::mem::take(&mut self.node);
         let sid = self.session_id;
-        let gate = self.gate.take();
+        let shared = self.shared.clone();
         spawn_cleanup("guard dropped", async move {
             if let Err(e) = delete_until_done(&client, &node, sid).await {
                 warn!(node = %node, error = %e, "release after drop failed");
             }
-            drop(gate);
+            shared.free_gate();
         });
     }
 }
@@ -698,14 +815,17 @@ fn new_guard(
 ) -> Guard {
     let states = client.state_stream();
     let (tx, rx) = watch::channel(None);
-    let tx = Arc::new(tx);
+    let shared = Arc::new(GuardShared {
+        lost_tx: tx,
+        gate: std::sync::Mutex::new(gate),
+    });
     let monitor = tokio::spawn(monitor(
         client.clone(),
         node.clone(),
         sid,
         policy,
         states,
-        tx.clone(),
+        shared.clone(),
     ));
     info!(node = %node, "acquired");
     Guard {
@@ -713,9 +833,8 @@ fn new_guard(
         node,
         session_id: sid,
         lost: LostSignal { rx },
-        lost_tx: tx,
+        shared,
         monitor: Some(monitor),
-        gate,
         released: false,
     }
 }
@@ -755,70 +874,125 @@ pub(crate) fn transient(e: &Error) -> bool {
     e.is_retryable() && !matches!(e, Error::Timeout { .. })
 }
 
-/// Watches what can take a guard away: session state and the node itself.
+/// Watches what can take a guard away (session state and the node itself), signals the loss,
+/// then gives the guard up: refines a suspension into a session loss if that is what it was,
+/// deletes the node (if the session still lives) and frees the handle's gate. Aborted when the
+/// guard is released or dropped.
 async fn monitor(
     client: Client,
     node: String,
     sid: i64,
     policy: LostPolicy,
     mut states: StateStream,
-    tx: Arc<watch::Sender<Option<LostReason>>>,
+    shared: Arc<GuardShared>,
 ) {
-    let lose = |reason: LostReason| {
-        warn!(node = %node, %reason, "lost");
-        tx.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
+    let reason = watch_until_lost(&client, &node, sid, policy, &mut states).await;
+    warn!(node = %node, %reason, "lost");
+    shared.lose(reason);
+    if reason == LostReason::Suspended {
+        // judged before the session's fate was known: wait for it
+        loop {
+            let st = client.status();
+            if st.session_id != sid || st.state == State::Lost {
+                shared.refine_to_session_lost();
+                break;
             }
-        });
+            if st.state == State::Connected {
+                break;
+            }
+            match states.next().await {
+                None => {
+                    shared.refine_to_session_lost();
+                    break;
+                }
+                Some(s) if s.session_id != sid || s.state == State::Lost => {
+                    shared.refine_to_session_lost();
+                    break;
+                }
+                Some(s) if s.state == State::Connected => break,
+                Some(_) => {}
+            }
+        }
+    }
+    drop(states);
+    // a lost guard is given up: its node must not keep others (or its own handle) waiting
+    if let Err(e) = delete_until_done(&client, &node, sid).await {
+        warn!(node = %node, error = %e, "deleting the node of a lost guard failed");
+    }
+    shared.free_gate();
+}
+
+/// How the monitor judges one state transition.
+fn judge(s: Option<&Status>, sid: i64, policy: LostPolicy) -> Option<LostReason> {
+    let Some(s) = s else {
+        return Some(LostReason::SessionLost); // the client is gone
     };
+    if s.session_id != sid || s.state == State::Lost {
+        return Some(LostReason::SessionLost);
+    }
+    if s.state == State::Suspended && policy == LostPolicy::Suspended {
+        return Some(LostReason::Suspended);
+    }
+    None
+}
+
+/// Waits until the guard is lost, and says why.
+async fn watch_until_lost(
+    client: &Client,
+    node: &str,
+    sid: i64,
+    policy: LostPolicy,
+    states: &mut StateStream,
+) -> LostReason {
     // the state may have moved on between the ownership check and the subscription
-    let st = client.status();
-    if st.session_id != sid || st.state == State::Lost {
-        return lose(LostReason::SessionLost);
+    if let Some(r) = judge(Some(&client.status()), sid, policy) {
+        return r;
     }
-    if st.state == State::Suspended && policy == LostPolicy::Suspended {
-        return lose(LostReason::Suspended);
-    }
+    // never queued while disconnected: a disconnect shows in the state stream instead
+    let fc = client.fail_if_disconnected();
+    let mut backoff = Duration::from_millis(100);
     loop {
-        let watch = match client.exists_watch(&node).await {
-            Ok((Some(_), w)) => Some(w),
-            Ok((None, _)) => return lose(LostReason::NodeDeleted),
-            Err(Error::SessionExpired) | Err(Error::Closed) | Err(Error::AuthFailed) => {
-                return lose(LostReason::SessionLost)
+        let watch = match fc.exists_watch(node).await {
+            Ok((Some(_), w)) => {
+                backoff = Duration::from_millis(100);
+                Some(w)
             }
-            Err(_) => None, // connection trouble: the state stream tells
+            Ok((None, _)) => return LostReason::NodeDeleted,
+            Err(Error::SessionExpired) | Err(Error::Closed) | Err(Error::AuthFailed) => {
+                return LostReason::SessionLost
+            }
+            Err(e) => {
+                // disconnected, a request timeout, NoAuth...: try again (after a state change
+                // or a pause), or the node's deletion would go unnoticed
+                debug!(node = %node, error = %e, "watching our node failed; trying again");
+                None
+            }
         };
-        let watch = async {
+        let wait = async {
             match watch {
-                Some(w) => w.await,
-                None => std::future::pending().await,
+                Some(w) => Some(w.await),
+                None => {
+                    tokio::time::sleep(backoff).await;
+                    None
+                }
             }
         };
         tokio::select! {
-            ev = watch => match ev {
-                Ok(e) if e.event_type == EventType::NodeDeleted => return lose(LostReason::NodeDeleted),
-                Ok(_) => {} // data change on our node: re-arm
-                Err(_) => return lose(LostReason::SessionLost),
-            },
-            s = states.next() => match s {
-                None => return lose(LostReason::SessionLost),
-                Some(s) => {
-                    if s.session_id != sid || s.state == State::Lost {
-                        return lose(LostReason::SessionLost);
-                    }
-                    if s.state == State::Suspended && policy == LostPolicy::Suspended {
-                        return lose(LostReason::Suspended);
-                    }
-                    if s.state == State::Suspended {
-                        // wait for the next state; the watch survives the reconnect
-                        continue;
-                    }
+            ev = wait => match ev {
+                Some(Ok(e)) if e.event_type == EventType::NodeDeleted => {
+                    return LostReason::NodeDeleted
                 }
+                Some(Ok(_)) => {} // data change on our node: re-arm
+                Some(Err(_)) => return LostReason::SessionLost,
+                None => backoff = (backoff * 2).min(Duration::from_secs(2)),
             },
+            s = states.next() => {
+                if let Some(r) = judge(s.as_ref(), sid, policy) {
+                    return r;
+                }
+                // otherwise look again: a pending watch survives a reconnect in the session,
+                // and one that failed is re-armed
+            }
         }
     }
 }

@@ -46,8 +46,10 @@
 //! * **Loss.** A [`Guard`] (lock, lease, leadership) is lost when the session is lost, when its
 //!   node is deleted, and, with the default [`LostPolicy::Suspended`], as soon as the connection
 //!   is suspended: before the server can expire the session and let a peer in. Once lost it
-//!   stays lost. [`Guard::fence`] / [`Guard::fenced_multi`] make writes conditional on the
-//!   node still existing.
+//!   stays lost (the reason may be refined from `Suspended` to `SessionLost` when the client
+//!   learns the session expired), and it gives its node up in the background, freeing its
+//!   handle. [`Guard::fence`] / [`Guard::fenced_multi`] make writes conditional on the node
+//!   still existing; a fenced write on a lost guard fails with [`GuardError::Lost`].
 //! * **Herd-free.** A waiter watches only its nearest blocker; a release wakes one waiter.
 //! * **Deadlines.** One total deadline per call, across predecessor changes and reconnects; on
 //!   timeout nothing of ours is left on the server.
@@ -68,8 +70,8 @@ mod semaphore;
 pub mod watchers;
 
 pub use contender::{
-    parse_contender, sorted_contenders, ContenderNode, Guard, LostPolicy, LostReason, LostSignal,
-    LOCK_MARK, RLOCK_MARK,
+    parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
+    LostSignal, LOCK_MARK, RLOCK_MARK,
 };
 pub use election::{Election, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};

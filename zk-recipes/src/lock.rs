@@ -38,8 +38,9 @@ use zk_core::{Client, Error, Result};
 /// ```
 ///
 /// One handle is one contender: tasks sharing a handle take turns (a second `acquire` on the
-/// same handle waits, locally, until the first guard is released). Create several handles for
-/// several contenders.
+/// same handle waits, locally, until the first guard is released, or lost: a lost guard gives
+/// its node up in the background and frees the handle). Create several handles for several
+/// contenders.
 ///
 /// # Cancel safety
 /// Dropping an `acquire*` future at any point leaves no node behind: a spawned task deletes

@@ -403,7 +403,10 @@ async fn semaphore_never_exceeds_max_holders_under_churn() {
                             }
                             break;
                         }
-                        Err(zk_core::Error::TransactionFailed { index: 1, .. }) => continue,
+                        Err(zk_recipes::GuardError::Zk(zk_core::Error::TransactionFailed {
+                            index: 1,
+                            ..
+                        })) => continue,
                         Err(_) => break,
                     }
                 }

@@ -670,3 +670,133 @@ async fn acquire_timeout_cut_off_while_waiting_returns_at_the_deadline() {
     assert_eq!(children(&c, &path).await.len(), 1);
     g.release().await.unwrap();
 }
+
+/// A client through `proxy` holding `path` with `policy`, and its guard.
+async fn held_through(
+    proxy: &FaultProxy,
+    path: &str,
+    policy: LostPolicy,
+) -> (Client, Lock, zk_recipes::Guard) {
+    let pc = client(&proxy.connect_string()).await;
+    let lock = Lock::new(&pc, path, "holder").lost_policy(policy);
+    let g = lock.acquire().await.unwrap();
+    (pc, lock, g)
+}
+
+/// Cuts `proxy` off until `g` is lost to the suspension, then heals and waits until the client
+/// is back in the same session.
+async fn blip_until_lost(proxy: &FaultProxy, pc: &Client, g: &zk_recipes::Guard) {
+    let sid = pc.session_id();
+    proxy.blackhole();
+    assert_eq!(bounded("lost", g.lost()).await, LostReason::Suspended);
+    proxy.heal();
+    wait_state(pc, State::Connected).await;
+    assert_eq!(pc.session_id(), sid, "the session changed");
+}
+
+/// Issue 9, defect 6: `fenced_multi` on a guard lost only to a brief suspension (or to a
+/// deletion) does not claim the session expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn fenced_multi_on_a_lost_guard_says_why_not_session_expired() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("lost-error");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (pc, _lock, g) = held_through(&proxy, &path, LostPolicy::Suspended).await;
+    blip_until_lost(&proxy, &pc, &g).await;
+    let e = g.fenced_multi(vec![]).await.unwrap_err();
+    assert!(!e.is_session_dead(), "the session lives, yet: {e} ({e:?})");
+    assert!(format!("{e:?}").contains("Suspended"), "{e:?}");
+    drop(g);
+
+    // lost to a deletion by someone else
+    let g = Lock::new(&pc, &path, "second").acquire().await.unwrap();
+    c.delete(g.path(), None).await.unwrap();
+    assert_eq!(bounded("lost", g.lost()).await, LostReason::NodeDeleted);
+    let e = g.fenced_multi(vec![]).await.unwrap_err();
+    assert!(!e.is_session_dead(), "the session lives, yet: {e} ({e:?})");
+    assert!(format!("{e:?}").contains("NodeDeleted"), "{e:?}");
+}
+
+/// Issue 9, defect 7: a lost guard that is still alive (shadowed, not dropped) does not keep
+/// its handle's gate: the handle can acquire again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_guard_still_alive_does_not_block_its_handle() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("lost-gate");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (pc, lock, g) = held_through(&proxy, &path, LostPolicy::Suspended).await;
+    blip_until_lost(&proxy, &pc, &g).await;
+    let again = tokio::time::timeout(Duration::from_secs(20), lock.acquire())
+        .await
+        .expect("the second acquire on the handle of a lost (undropped) guard hangs")
+        .unwrap();
+    assert!(again.is_held());
+    assert!(!g.is_held());
+    assert_eq!(
+        children(&c, &path).await.len(),
+        1,
+        "the lost guard's node is still queued"
+    );
+    drop(g);
+    assert!(again.is_held());
+    again.release().await.unwrap();
+}
+
+/// Issue 9, defect 9: a non-session error from the lease monitor's `exists` watch (here a
+/// request timeout) must not leave it deaf: a later deletion still fires `lost()`.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_keeps_watching_after_a_request_timeout() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("deaf-monitor");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .request_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let g = Lock::new(&pc, &path, "holder")
+        .lost_policy(LostPolicy::SessionLost)
+        .acquire()
+        .await
+        .unwrap();
+    // a data change re-arms the monitor's exists watch; slowed down, that exists times out
+    proxy.set_delay(Duration::from_millis(800));
+    c.set_data(g.path(), b"poke", None).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.set_delay(Duration::ZERO);
+    assert!(g.is_held(), "{:?}", g.lost_signal().reason());
+    c.delete(g.path(), None).await.unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(20), g.lost())
+        .await
+        .expect("the deletion of the node never fired lost()");
+    assert_eq!(reason, LostReason::NodeDeleted);
+}
+
+/// Issue 9, defect 10: a guard lost to a suspension whose session then turns out expired says
+/// `SessionLost` once the client learns it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_reason_says_session_lost_once_the_expiry_is_known() {
+    let server = zk_testkit::shared_server();
+    let path = unique("lost-reason");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (pc, _lock, g) = held_through(&proxy, &path, LostPolicy::Suspended).await;
+    let sid = pc.session_id();
+    proxy.blackhole();
+    assert_eq!(bounded("lost", g.lost()).await, LostReason::Suspended);
+    let (_, pw) = pc.session_credentials();
+    expire_session(server.addr(), sid, &pw).await.unwrap();
+    proxy.heal();
+    common::eventually("the client is in a new session", || async {
+        pc.state() == State::Connected && pc.session_id() != sid
+    })
+    .await;
+    common::eventually("the reason says the session was lost", || async {
+        g.lost_signal().reason() == Some(LostReason::SessionLost)
+    })
+    .await;
+    assert_eq!(g.lost().await, LostReason::SessionLost);
+}
