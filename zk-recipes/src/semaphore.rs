@@ -48,7 +48,8 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    /// A handle on the semaphore at `path` with `max_leases` leases.
+    /// A handle on the semaphore at `path` with `max_leases` leases. `max_leases` 0 is refused
+    /// by every acquire with [`Error::InvalidArgument`].
     pub fn new(
         client: &Client,
         path: &str,
@@ -78,8 +79,8 @@ impl Semaphore {
     /// Waits for a lease.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
-    /// errors; the session lost for good.
+    /// [`Error::InvalidArgument`] if `max_leases` is 0 (at once, nothing sent) or the semaphore
+    /// exists with a different maximum; server errors; the session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
         self.acquire_inner(None, false)
             .await?
@@ -98,6 +99,7 @@ impl Semaphore {
     /// It still queues for the admission lock, which other acquirers hold only briefly (or while
     /// the semaphore is full, and then there is no free lease either).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        self.check_max()?;
         match self.client.get_children(&self.path).await {
             Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
             Ok(_) | Err(Error::NoNode) => {}
@@ -158,11 +160,23 @@ impl Semaphore {
         .await
     }
 
+    /// A semaphore with no lease could never be acquired: refused before anything is sent.
+    fn check_max(&self) -> Result<()> {
+        if self.max_leases == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "semaphore {}: max_leases must be at least 1",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+
     async fn acquire_inner(
         &self,
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<Option<Guard>> {
+        self.check_max()?;
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),

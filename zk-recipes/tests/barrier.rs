@@ -706,3 +706,18 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
     }
     assert!(children(&observer, &p).await.is_empty());
 }
+
+/// Issue 9, defect 8: a double barrier for zero participants is refused with a clear error,
+/// and nothing is created on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn double_barrier_for_zero_participants_is_refused() {
+    let c = common::shared_client().await;
+    let p = unique("db-zero");
+    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 0, "x");
+    let r = bounded("enter", b.enter(Some(Duration::from_secs(2)))).await;
+    assert!(
+        matches!(r, Err(zk_core::Error::InvalidArgument(_))),
+        "0 participants: {r:?}"
+    );
+    assert!(c.exists(&p).await.unwrap().is_none());
+}

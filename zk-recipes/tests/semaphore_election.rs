@@ -418,3 +418,30 @@ async fn run_returns_at_once_after_losing_leadership() {
     let c0 = shared_client().await;
     common::wait_no_child_with_prefix(&c0, &path, "").await;
 }
+
+/// Issue 9, defect 8: a semaphore with no leases is refused at once with a clear error, and
+/// nothing is created on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_with_zero_leases_is_refused() {
+    let c = shared_client().await;
+    let path = unique("sem-zero");
+    let sem = Semaphore::new(&c, &path, "x", 0);
+    let r = bounded(
+        "acquire_timeout",
+        sem.acquire_timeout(Duration::from_secs(2)),
+    )
+    .await;
+    assert!(
+        matches!(r, Err(zk_core::Error::InvalidArgument(_))),
+        "max 0 leases: {r:?}"
+    );
+    assert!(matches!(
+        sem.try_acquire().await,
+        Err(zk_core::Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        bounded("acquire", sem.acquire()).await,
+        Err(zk_core::Error::InvalidArgument(_))
+    ));
+    assert!(c.exists(&path).await.unwrap().is_none());
+}
