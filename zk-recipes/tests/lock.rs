@@ -800,3 +800,24 @@ async fn lost_reason_says_session_lost_once_the_expiry_is_known() {
     .await;
     assert_eq!(g.lost().await, LostReason::SessionLost);
 }
+
+/// Issue 9, defect 11: zk-testkit's docs said `cut_after_request(1)` cuts a create; zk-core
+/// sends create2 (15), so a trap on 1 never fires for it. The tests here arm 15.
+#[tokio::test(flavor = "multi_thread")]
+async fn testkit_cut_on_create_needs_opcode_15_for_zk_core() {
+    let server = zk_testkit::shared_server();
+    let path = unique("cut-opcode");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = client(&proxy.connect_string()).await;
+    proxy.cut_after_request(1);
+    pc.create(&format!("{path}-a"), b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(proxy.cuts_fired(), 0, "zk-core sent a create (1)");
+    proxy.cut_after_request(15);
+    let r = pc
+        .create(&format!("{path}-b"), b"", CreateMode::Persistent)
+        .await;
+    assert!(matches!(r, Err(Error::ConnectionLoss)), "{r:?}");
+    assert_eq!(proxy.cuts_fired(), 1);
+}
