@@ -24,12 +24,7 @@ async fn exclusive_lock_queues_contenders_in_order() {
     assert!(ga.path().starts_with(&format!("{path}/{}", a.prefix())));
     let b_task = tokio::spawn(async move { b.acquire().await.map(|g| (b, g)) });
     // b queues behind a
-    for _ in 0..100 {
-        if a.contenders().await.unwrap().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_contenders(&a, 2).await;
     assert_eq!(a.contenders().await.unwrap(), vec!["a", "b"]);
     assert!(!b_task.is_finished());
     let (d, _) = c.get_data(ga.path()).await.unwrap();
@@ -106,13 +101,10 @@ async fn readers_share_writers_exclude_and_w1_r1_w2_r2_order_holds() {
 }
 
 async fn wait_contenders(l: &Lock, n: usize) {
-    for _ in 0..200 {
-        if l.contenders().await.unwrap().len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never saw {n} contenders");
+    common::eventually(&format!("{n} contenders on {}", l.path()), || async {
+        l.contenders().await.unwrap().len() >= n
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -120,13 +120,10 @@ async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
 }
 
 async fn wait_until_empty(c: &zk_core::Client, path: &str) {
-    for _ in 0..400 {
-        if children(c, path).await.is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{path} still has {:?}", children(c, path).await);
+    common::eventually(&format!("{path} has no children"), || async {
+        children(c, path).await.is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,12 +136,10 @@ async fn election_leader_then_hand_over_in_sequence_order() {
     let lead_a = a.campaign().await.unwrap();
     assert!(lead_a.has_leadership());
     let b_task = tokio::spawn(async move { b.campaign().await.map(|g| (b, g)) });
-    for _ in 0..200 {
-        if a.contenders().await.unwrap().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually("b is a candidate", || async {
+        a.contenders().await.unwrap().len() == 2
+    })
+    .await;
     assert_eq!(a.contenders().await.unwrap(), vec!["a", "b"]);
     assert!(a
         .campaign_timeout(Duration::from_millis(10))
@@ -210,17 +205,11 @@ async fn dropping_a_campaign_leaves_no_node() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         drop(fut);
-        for _ in 0..400 {
-            if children(&c, &path).await.len() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        assert_eq!(
-            children(&c, &path).await.len(),
-            1,
-            "after dropping at poll {i}"
-        );
+        common::eventually(
+            &format!("only the leader left after dropping at poll {i}"),
+            || async { children(&c, &path).await.len() == 1 },
+        )
+        .await;
     }
     assert!(leader.is_held());
     leader.release().await.unwrap();
