@@ -434,3 +434,97 @@ async fn semaphore_with_zero_leases_is_refused() {
     ));
     assert!(c.exists(&path).await.unwrap().is_none());
 }
+
+/// Issue 9, defect 1, second hole: A's lease create is applied but its reply is lost, A cannot
+/// reconnect and its session is expired (the lease and A's admission node go with it); B takes
+/// admission and a lease, C takes admission and waits for room; A comes back in a new session.
+/// When B releases, only one of A and C may take the lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_lease() {
+    let server = zk_testkit::shared_server();
+    let path = unique("sem-create-lost");
+    let admission = format!("{path}-__lock__");
+    let hc = shared_client().await;
+    let h = Semaphore::new(&hc, &path, "H", 1).acquire().await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let ac = zk_core::Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .unwrap();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (b_release_tx, b_release_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold =
+        |name: &'static str, sem: Semaphore, until: Option<tokio::sync::oneshot::Receiver<()>>| {
+            let (inside, peak) = (inside.clone(), peak.clone());
+            tokio::spawn(async move {
+                let lease = sem.acquire().await.unwrap();
+                let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                eprintln!("{name} holds a lease ({n} holder(s))");
+                match until {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+                inside.fetch_sub(1, Ordering::SeqCst);
+                lease.release().await.unwrap();
+            })
+        };
+    // A holds admission and waits for room
+    let a = hold("A", Semaphore::new(&ac, &path, "A", 1), None);
+    common::eventually("A holds admission", || async {
+        children(&hc, &admission).await.len() == 1
+    })
+    .await;
+    // A's lease create (a fenced multi, 14) will be applied but its reply lost, and A cannot
+    // reconnect
+    proxy.reject_new(true);
+    proxy.cut_after_request(14);
+    h.release().await.unwrap();
+    common::eventually("A's lease create was cut", || async {
+        proxy.cuts_fired() == 1
+    })
+    .await;
+    common::wait_state(&ac, zk_core::State::Suspended).await;
+    // B queues for admission; A's session is expired for real
+    let bc = shared_client().await;
+    let b = hold("B", Semaphore::new(&bc, &path, "B", 1), Some(b_release_rx));
+    common::eventually("B queued for admission", || async {
+        children(&hc, &admission).await.len() == 2
+    })
+    .await;
+    let (a_sid, a_pw) = ac.session_credentials();
+    zk_testkit::expire_session(server.addr(), a_sid, &a_pw)
+        .await
+        .unwrap();
+    common::eventually("B holds a lease", || async {
+        inside.load(Ordering::SeqCst) == 1 && children(&hc, &admission).await.is_empty()
+    })
+    .await;
+    // C takes admission and waits for room
+    let cc = shared_client().await;
+    let c = hold("C", Semaphore::new(&cc, &path, "C", 1), None);
+    common::eventually("C holds admission", || async {
+        children(&hc, &admission).await.len() == 1
+    })
+    .await;
+    // A comes back in a new session
+    proxy.reject_new(false);
+    common::eventually("A reconnected in a new session", || async {
+        ac.state() == zk_core::State::Connected && ac.session_id() != a_sid
+    })
+    .await;
+    let _ = b_release_tx.send(());
+    bounded("B", b).await.unwrap();
+    bounded("C", c).await.unwrap();
+    bounded("A", a).await.unwrap();
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "two holders of a 1-lease semaphore"
+    );
+    assert!(children(&hc, &path).await.is_empty());
+}
