@@ -827,7 +827,7 @@ fn new_guard(
         states,
         shared.clone(),
     ));
-    info!(node = %node, "acquired");
+    debug!(node = %node, "acquired");
     Guard {
         client: client.clone(),
         node,
