@@ -612,7 +612,7 @@ async fn acquire_timeout_started_while_disconnected_returns_at_the_deadline() {
     assert!(r.is_none());
     // the stated slack is 500 ms; allow more on a loaded machine (the defect took 6.5 s)
     assert!(
-        took < timeout + Duration::from_secs(2),
+        took < timeout + Duration::from_secs(3),
         "acquire_timeout({timeout:?}) returned after {took:?}"
     );
     proxy.heal();
@@ -650,7 +650,7 @@ async fn acquire_timeout_cut_off_while_waiting_returns_at_the_deadline() {
     let took = started.elapsed();
     assert!(r.is_none());
     assert!(
-        took < timeout + Duration::from_secs(2),
+        took < timeout + Duration::from_secs(3),
         "acquire_timeout({timeout:?}) returned after {took:?}"
     );
     proxy.heal();

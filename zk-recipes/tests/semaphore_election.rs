@@ -327,7 +327,7 @@ async fn semaphore_deadline_is_honoured_while_disconnected() {
     assert!(r.is_none());
     // the stated slack is 500 ms; allow more on a loaded machine (the defect took > 6 s)
     assert!(
-        took < timeout + Duration::from_secs(2),
+        took < timeout + Duration::from_secs(3),
         "acquire_timeout({timeout:?}) returned after {took:?}"
     );
     proxy.heal();
@@ -400,7 +400,7 @@ async fn run_returns_at_once_after_losing_leadership() {
     let late = returned.saturating_duration_since(lost_at);
     // "at once": generous for a loaded machine; the defect waited for the session to end (~6 s)
     assert!(
-        late < Duration::from_secs(2),
+        late < Duration::from_secs(3),
         "run returned {late:?} after the loss"
     );
     proxy.heal();
