@@ -318,6 +318,29 @@ impl Guard {
         self.lost.clone()
     }
 
+    /// Runs `work` while the guard is held: its output, or `Err(reason)` if the guard is lost
+    /// first (then `work` is dropped at its current await point; at once if the guard is
+    /// already lost, without polling `work`). The guard stays as it is: release it after.
+    ///
+    /// "Do X while holding, stop when lost": pair it with [`fenced_multi`](Self::fenced_multi)
+    /// for the writes, since the loss is only noticed at `work`'s next await point.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future drops `work`; the guard is untouched.
+    pub async fn run_while_held<F: std::future::Future>(
+        &self,
+        work: F,
+    ) -> std::result::Result<F::Output, LostReason> {
+        if let Some(reason) = self.lost.reason() {
+            return Err(reason);
+        }
+        tokio::select! {
+            biased;
+            reason = self.lost() => Err(reason),
+            out = work => Ok(out),
+        }
+    }
+
     /// A `check` op on the holder's node: put it first in a [`Client::multi`] and the
     /// transaction only applies while the node exists (our session is alive and nobody
     /// deleted it).

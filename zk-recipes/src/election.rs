@@ -117,9 +117,19 @@ impl Election {
         Ok(outcome)
     }
 
-    /// Identifiers of the candidates in sequence order; the first is the leader.
+    /// Identifiers of the candidates (the participants) in sequence order; the first is the
+    /// leader.
     pub async fn contenders(&self) -> Result<Vec<String>> {
         contenders(&self.client, &self.path, true).await
+    }
+
+    /// The identifier of the current leader, `None` if there is no candidate. A snapshot: it may
+    /// change as soon as it is returned (only a [`Guard`] says whether *we* lead).
+    ///
+    /// # Errors
+    /// Server and connection errors of listing the candidates.
+    pub async fn leader(&self) -> Result<Option<String>> {
+        Ok(self.contenders().await?.into_iter().next())
     }
 
     /// The election path.

@@ -7,9 +7,9 @@
 //! | [`ReadLock`] | `ReadLock` | `P/<uuid>__rlock__<seq>` |
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
-//! | [`barrier::Barrier`], [`barrier::DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
-//! | [`watchers::DataWatch`], [`watchers::ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
-//! | [`retry::KazooRetry`], [`retry::ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
+//! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
+//! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
+//! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -69,10 +69,13 @@ pub mod retry;
 mod semaphore;
 pub mod watchers;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use contender::{
     parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
     LostSignal, LOCK_MARK, RLOCK_MARK,
 };
 pub use election::{Election, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
+pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
+pub use watchers::{ChildrenWatch, DataWatch};

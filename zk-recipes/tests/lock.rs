@@ -813,3 +813,42 @@ async fn testkit_cut_on_create_needs_opcode_15_for_zk_core() {
     assert!(matches!(r, Err(Error::ConnectionLoss)), "{r:?}");
     assert_eq!(proxy.cuts_fired(), 1);
 }
+
+/// Issue 9 (one recipe API): `Guard::run_while_held` runs a future while the guard is held, and
+/// drops it with the reason when the guard is lost first.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_while_held_returns_the_output_or_the_loss() {
+    let server = zk_testkit::shared_server();
+    let path = unique("run-while-held");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (_pc, _lock, g) = held_through(&proxy, &path, LostPolicy::Suspended).await;
+    assert_eq!(g.run_while_held(async { 7 }).await, Ok(7));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let work = {
+        let token = OnDrop(dropped.clone());
+        async move {
+            let _token = token;
+            std::future::pending::<()>().await
+        }
+    };
+    proxy.blackhole();
+    let r = bounded("run_while_held", g.run_while_held(work)).await;
+    assert_eq!(r, Err(LostReason::Suspended));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the work was not dropped"
+    );
+    // already lost: refused at once
+    assert_eq!(
+        g.run_while_held(async { 1 }).await,
+        Err(LostReason::Suspended)
+    );
+    proxy.heal();
+}

@@ -528,3 +528,25 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     );
     assert!(children(&hc, &path).await.is_empty());
 }
+
+/// Issue 9 (one recipe API): `Election::leader` names the current leader, `None` when there is
+/// none.
+#[tokio::test(flavor = "multi_thread")]
+async fn election_leader_names_the_current_leader() {
+    let c = shared_client().await;
+    let path = unique("elect-leader");
+    let a = Election::new(&c, &path, "a");
+    assert_eq!(a.leader().await.unwrap(), None);
+    let lead = a.campaign().await.unwrap();
+    let b = Election::new(&c, &path, "b");
+    let b_task = tokio::spawn(async move { b.campaign().await });
+    common::eventually("b is a candidate", || async {
+        a.contenders().await.unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(a.leader().await.unwrap().as_deref(), Some("a"));
+    lead.release().await.unwrap();
+    let lead_b = bounded("b leads", b_task).await.unwrap().unwrap();
+    assert_eq!(a.leader().await.unwrap().as_deref(), Some("b"));
+    lead_b.release().await.unwrap();
+}
