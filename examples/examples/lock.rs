@@ -30,13 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (d, _) = client.get_data("/counter").await?;
                 let n: u32 = String::from_utf8_lossy(&d).parse().unwrap_or(0) + 1;
                 // applied only while our lock node exists
-                guard
-                    .fenced_multi(vec![Op::set_data(
-                        "/counter",
-                        n.to_string().into_bytes(),
-                        None,
-                    )])
-                    .await?;
+                let write = Op::set_data("/counter", n.to_string().into_bytes(), None);
+                if let Err(e) = guard.fenced_multi(vec![write]).await {
+                    // e.g. GuardError::Lost(reason): the lock was lost, nothing was written
+                    t.say(format!("worker-{w}: fenced write refused: {e}"));
+                    continue;
+                }
                 t.say(format!(
                     "worker-{w} holds {} -> counter {n}; queue {queue:?}",
                     guard.path()

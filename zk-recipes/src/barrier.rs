@@ -229,7 +229,8 @@ pub struct DoubleBarrier {
 
 impl DoubleBarrier {
     /// A double barrier on `path` for `n` participants; `identifier` is stored in our node
-    /// (kazoo's default is `hostname-pid`).
+    /// (kazoo's default is `hostname-pid`). `n` 0 is refused by `enter` with
+    /// [`Error::InvalidArgument`].
     pub fn new(
         client: Client,
         path: impl Into<String>,
@@ -279,6 +280,7 @@ impl DoubleBarrier {
     /// shuts down first) the node goes when the session ends.
     ///
     /// # Errors
+    /// [`Error::InvalidArgument`] if the barrier is for 0 participants (nothing is sent);
     /// [`Error::SessionExpired`] if the session was lost after we joined (our node is gone),
     /// [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`],
     /// [`Error::NoChildrenForEphemerals`] if `P` is ephemeral, ... Our node is deleted on every
@@ -295,6 +297,13 @@ impl DoubleBarrier {
     /// # Errors
     /// As [`enter`](Self::enter).
     pub async fn enter_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        if self.n == 0 {
+            // it would be "full" before anyone entered
+            return Err(Error::InvalidArgument(format!(
+                "double barrier {}: the number of participants must be at least 1",
+                self.path
+            )));
+        }
         // already in (a previous enter succeeded and no leave ran): keep that node
         let name = self
             .member

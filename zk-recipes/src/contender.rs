@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use zk_core::{Client, CreateMode, Error, EventType, Op, Result, State, StateStream};
+use zk_core::{Client, CreateMode, Error, EventType, Op, Result, State, StateStream, Status};
 
 /// Mark of exclusive (writer) contenders.
 pub const LOCK_MARK: &str = "__lock__";
@@ -31,7 +31,8 @@ pub struct ContenderNode {
 
 /// Parses a child name into a contender, or `None` if it is not one (other children are ignored,
 /// as kazoo does). The sequence is the text after the mark: 10 digits, or a minus sign and 9 or 10
-/// digits (after the counter overflowed), compared as a signed 32-bit number.
+/// digits (after the counter overflowed), read as a signed 32-bit number and ordered
+/// wrap-aware (see [`sorted_contenders`]).
 pub fn parse_contender(name: &str) -> Option<ContenderNode> {
     let (idx, mark, exclusive) = match name.rfind(LOCK_MARK) {
         Some(i) => (i, LOCK_MARK, true),
@@ -55,9 +56,33 @@ pub fn parse_contender(name: &str) -> Option<ContenderNode> {
 }
 
 /// Contenders among `children`, in queue order.
+///
+/// The sequence is the parent's cversion, a signed 32-bit counter that wraps from `2147483647`
+/// to `-2147483648` (after about 1.07 billion creates and deletes under the parent). The order
+/// is wrap-aware: the queue starts after the largest gap between neighbouring sequences on the
+/// 2^32 circle, so it is the creation order whenever the live queue spans less than 2^31
+/// sequence numbers (always, in practice: the span grows only while old contenders stay).
+///
+/// kazoo compares the sequence suffixes *as text*: after the wrap a kazoo contender at
+/// `-2147483648` sorts before one at `2147483646` (and `-000000001` before `-2147483648`), so a
+/// kazoo peer may take a lock that a Rust holder (or another kazoo holder) still holds. Mixed
+/// queues are only safe while the parent's counter has not wrapped.
 pub fn sorted_contenders(children: &[String]) -> Vec<ContenderNode> {
     let mut v: Vec<ContenderNode> = children.iter().filter_map(|c| parse_contender(c)).collect();
     v.sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.name.cmp(&b.name)));
+    // rotate so that the queue starts after the largest gap (the wrap point, if any)
+    let n = v.len();
+    let mut start = 0;
+    let mut widest = 0u32;
+    for i in 0..n {
+        let next = (i + 1) % n;
+        let gap = (v[next].seq as u32).wrapping_sub(v[i].seq as u32);
+        if gap > widest {
+            widest = gap;
+            start = next;
+        }
+    }
+    v.rotate_left(start);
     v
 }
 
@@ -76,9 +101,11 @@ pub enum LostPolicy {
 /// Why a guard was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LostReason {
-    /// The connection was suspended (with [`LostPolicy::Suspended`]).
+    /// The connection was suspended (with [`LostPolicy::Suspended`]). Refined to
+    /// [`SessionLost`](Self::SessionLost) if the client later learns that the session expired.
     Suspended,
-    /// The session expired or the client was closed.
+    /// The session expired or the client was closed (also when it was first seen as a
+    /// suspension).
     SessionLost,
     /// The holder's node was deleted by someone else.
     NodeDeleted,
@@ -121,12 +148,129 @@ impl LostSignal {
     }
 }
 
+/// Why a fenced write under a [`Guard`] failed: the guard was already lost (nothing was
+/// sent), or ZooKeeper's own error.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// The guard was already lost, for this reason; nothing was sent. The session may well be
+    /// alive (after [`LostReason::Suspended`] or [`LostReason::NodeDeleted`]).
+    Lost(LostReason),
+    /// The transaction failed on the way or on the server. [`Error::TransactionFailed`] with
+    /// `index` 0 means the fence failed: the node is gone.
+    Zk(Error),
+}
+
+impl GuardError {
+    /// The reason, if the guard was already lost.
+    pub fn lost_reason(&self) -> Option<LostReason> {
+        match self {
+            GuardError::Lost(r) => Some(*r),
+            GuardError::Zk(_) => None,
+        }
+    }
+
+    /// Whether the session is known to be gone: a guard lost with
+    /// [`LostReason::SessionLost`], or a ZooKeeper error saying so.
+    pub fn is_session_dead(&self) -> bool {
+        match self {
+            GuardError::Lost(r) => *r == LostReason::SessionLost,
+            GuardError::Zk(e) => e.is_session_dead(),
+        }
+    }
+
+    /// Whether the transaction may have been applied although this error came back (its
+    /// reply was lost). Never for a guard already lost: nothing was sent.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            GuardError::Lost(_) => false,
+            GuardError::Zk(e) => e.may_have_been_applied(),
+        }
+    }
+
+    /// Whether the fence failed on the server: the guard's node no longer exists.
+    pub fn is_fence_failure(&self) -> bool {
+        matches!(
+            self,
+            GuardError::Zk(Error::TransactionFailed { index: 0, .. })
+        )
+    }
+}
+
+impl std::fmt::Display for GuardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardError::Lost(r) => write!(f, "the guard was lost ({r}); nothing was sent"),
+            GuardError::Zk(e) => write!(f, "fenced transaction failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GuardError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GuardError::Lost(_) => None,
+            GuardError::Zk(e) => Some(e),
+        }
+    }
+}
+
+impl From<Error> for GuardError {
+    fn from(e: Error) -> Self {
+        GuardError::Zk(e)
+    }
+}
+
+/// What a guard shares with its monitor and its cleanup tasks.
+#[derive(Debug)]
+struct GuardShared {
+    lost_tx: watch::Sender<Option<LostReason>>,
+    /// The handle's gate: held until the node is gone (released, or given up after a loss).
+    gate: std::sync::Mutex<Option<OwnedMutexGuard<()>>>,
+}
+
+impl GuardShared {
+    /// Marks the guard lost (the first reason sticks; see [`refine`](Self::refine)).
+    fn lose(&self, reason: LostReason) -> bool {
+        self.lost_tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// A loss to a suspension turns out to be the session's end.
+    fn refine_to_session_lost(&self) {
+        self.lost_tx.send_if_modified(|r| {
+            if *r == Some(LostReason::Suspended) {
+                *r = Some(LostReason::SessionLost);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn free_gate(&self) {
+        let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(gate);
+    }
+}
+
 /// Proof of holding a lock, a semaphore lease or leadership.
 ///
 /// * [`path`](Self::path): the holder's node.
 /// * [`is_held`](Self::is_held) / [`lost`](Self::lost): turns false / resolves when the
 ///   session is lost, when the node is deleted, and (with the default [`LostPolicy`]) when the
-///   connection is suspended. Once lost, it stays lost.
+///   connection is suspended. Once lost, it stays lost; only the reason may be refined, from
+///   [`LostReason::Suspended`] to [`LostReason::SessionLost`], when the client learns that the
+///   session expired meanwhile.
+/// * A lost guard gives up: its node is deleted in the background (once the client is back,
+///   if the session still lives) and its handle is free for a new acquisition, even while
+///   the lost guard itself is still alive.
 /// * [`fence`](Self::fence): an [`Op`] for [`Client::multi`] that makes a write conditional on
 ///   the node still existing, the server-side truth a lost signal only approximates.
 /// * [`release`](Self::release): deletes the node. Dropping the guard releases too (in a
@@ -138,9 +282,8 @@ pub struct Guard {
     node: String,
     session_id: i64,
     lost: LostSignal,
-    lost_tx: Arc<watch::Sender<Option<LostReason>>>,
+    shared: Arc<GuardShared>,
     monitor: Option<tokio::task::JoinHandle<()>>,
-    gate: Option<OwnedMutexGuard<()>>,
     released: bool,
 }
 
@@ -175,6 +318,29 @@ impl Guard {
         self.lost.clone()
     }
 
+    /// Runs `work` while the guard is held: its output, or `Err(reason)` if the guard is lost
+    /// first (then `work` is dropped at its current await point; at once if the guard is
+    /// already lost, without polling `work`). The guard stays as it is: release it after.
+    ///
+    /// "Do X while holding, stop when lost": pair it with [`fenced_multi`](Self::fenced_multi)
+    /// for the writes, since the loss is only noticed at `work`'s next await point.
+    ///
+    /// # Cancel safety
+    /// Dropping the returned future drops `work`; the guard is untouched.
+    pub async fn run_while_held<F: std::future::Future>(
+        &self,
+        work: F,
+    ) -> std::result::Result<F::Output, LostReason> {
+        if let Some(reason) = self.lost.reason() {
+            return Err(reason);
+        }
+        tokio::select! {
+            biased;
+            reason = self.lost() => Err(reason),
+            out = work => Ok(out),
+        }
+    }
+
     /// A `check` op on the holder's node: put it first in a [`Client::multi`] and the
     /// transaction only applies while the node exists (our session is alive and nobody
     /// deleted it).
@@ -188,11 +354,17 @@ impl Guard {
     /// loss of this guard was signalled.
     ///
     /// # Errors
-    /// [`Error::TransactionFailed`] with `index` 0 if the fence failed (the node is gone);
-    /// [`Error::NotConnected`] if disconnected; [`Error::SessionExpired`] if already lost.
-    pub async fn fenced_multi(&self, ops: Vec<Op>) -> Result<Vec<zk_core::OpResult>> {
-        if !self.is_held() {
-            return Err(Error::SessionExpired);
+    /// [`GuardError::Lost`] with the reason if the guard is already lost (nothing was sent;
+    /// [`GuardError::is_session_dead`] is true only for [`LostReason::SessionLost`]);
+    /// [`GuardError::Zk`] with [`Error::TransactionFailed`] `index` 0 if the fence failed (the
+    /// node is gone; op `i` of `ops` is index `i + 1`), [`Error::NotConnected`] if
+    /// disconnected, or any other error of [`Client::multi`].
+    pub async fn fenced_multi(
+        &self,
+        ops: Vec<Op>,
+    ) -> std::result::Result<Vec<zk_core::OpResult>, GuardError> {
+        if let Some(reason) = self.lost.reason() {
+            return Err(GuardError::Lost(reason));
         }
         let mut all = Vec::with_capacity(ops.len() + 1);
         all.push(self.fence());
@@ -212,7 +384,7 @@ impl Guard {
         let r = delete_until_done(&self.client, &self.node, self.session_id).await;
         // only now: if this future is dropped before the delete finished, Drop cleans up
         self.released = true;
-        drop(self.gate.take());
+        self.shared.free_gate();
         r
     }
 
@@ -220,14 +392,7 @@ impl Guard {
         if let Some(m) = self.monitor.take() {
             m.abort();
         }
-        self.lost_tx.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        self.shared.lose(reason);
     }
 }
 
@@ -240,12 +405,12 @@ impl Drop for Guard {
         let client = self.client.clone();
         let node = std::mem::take(&mut self.node);
         let sid = self.session_id;
-        let gate = self.gate.take();
+        let shared = self.shared.clone();
         spawn_cleanup("guard dropped", async move {
             if let Err(e) = delete_until_done(&client, &node, sid).await {
                 warn!(node = %node, error = %e, "release after drop failed");
             }
-            drop(gate);
+            shared.free_gate();
         });
     }
 }
@@ -345,32 +510,39 @@ pub(crate) struct QueueSpec {
     pub gate: Arc<Mutex<()>>,
 }
 
+/// How long an acquisition that gives up (deadline, try mode, error) waits for its own cleanup
+/// before returning and leaving the rest to the background: the slack past the deadline that
+/// the recipes promise.
+pub(crate) const CLEANUP_SLACK: Duration = Duration::from_millis(500);
+
 /// Tracks what an in-progress acquisition may have left on the server, and removes it if the
-/// acquisition is dropped or fails.
+/// acquisition is dropped or gives up. The handle's gate travels with the cleanup, so the
+/// handle's next acquisition starts only once it is done.
 struct Pending {
     client: Client,
     parent: String,
     prefix: String,
     node: Option<String>,
     sid: i64,
+    /// Whether a create may have reached the server: nothing to clean up otherwise.
+    sent: bool,
     armed: bool,
     gate: Option<OwnedMutexGuard<()>>,
 }
 
 impl Pending {
-    async fn cleanup_now(&mut self) -> Result<()> {
-        self.armed = false;
-        match self.node.take() {
-            Some(n) => delete_until_done(&self.client, &n, self.sid).await,
-            None => delete_by_prefix(&self.client, &self.parent, &self.prefix, self.sid).await,
+    /// Starts the cleanup in a spawned task (nothing if no create was sent) and waits for it at
+    /// most [`CLEANUP_SLACK`]; if the client is cut off, the cleanup goes on in the background
+    /// (retrying through connection loss while the session lives) and the caller returns.
+    async fn give_up(mut self) {
+        if let Some(task) = self.spawn_cleanup("acquisition gave up") {
+            let _ = tokio::time::timeout(CLEANUP_SLACK, task).await;
         }
     }
-}
 
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
+    fn spawn_cleanup(&mut self, why: &'static str) -> Option<tokio::task::JoinHandle<()>> {
+        if !std::mem::take(&mut self.armed) || !self.sent {
+            return None; // the gate (if any) is dropped with self
         }
         let client = self.client.clone();
         let parent = std::mem::take(&mut self.parent);
@@ -378,17 +550,27 @@ impl Drop for Pending {
         let node = self.node.take();
         let sid = self.sid;
         let gate = self.gate.take();
-        debug!(?node, "acquisition dropped; cleaning up");
-        spawn_cleanup("acquisition dropped", async move {
+        debug!(?node, why, "cleaning up an acquisition");
+        let h = tokio::runtime::Handle::try_current().ok()?;
+        Some(h.spawn(async move {
             let r = match node {
                 Some(n) => delete_until_done(&client, &n, sid).await,
                 None => delete_by_prefix(&client, &parent, &prefix, sid).await,
             };
             if let Err(e) = r {
-                warn!(error = %e, "cleanup of a dropped acquisition failed");
+                warn!(error = %e, why, "cleanup of an acquisition failed");
             }
             drop(gate);
-        });
+        }))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed && self.sent && tokio::runtime::Handle::try_current().is_err() {
+            warn!("no tokio runtime to clean up on; the node stays until the session ends");
+        }
+        let _ = self.spawn_cleanup("acquisition dropped");
     }
 }
 
@@ -413,13 +595,11 @@ pub(crate) enum Mode {
 /// no herd).
 fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
     let all = sorted_contenders(children);
-    let Some(me) = all.iter().find(|c| c.name == ours) else {
+    let Some(me) = all.iter().position(|c| c.name == ours) else {
         return Next::Recreate;
     };
-    let blocker = all
-        .iter()
-        .filter(|c| c.seq < me.seq && (exclusive || c.exclusive))
-        .max_by_key(|c| c.seq);
+    // the nearest contender ahead of us (in wrap-aware queue order) that blocks us
+    let blocker = all[..me].iter().rev().find(|c| exclusive || c.exclusive);
     match blocker {
         None => Next::Acquired,
         Some(b) => Next::Wait(b.name.clone()),
@@ -439,10 +619,19 @@ impl QueueSpec {
         let create_path = child_path(&self.parent, &self.prefix);
         loop {
             pending.sid = c.session_id();
-            match c
+            let sent_before = pending.sent;
+            pending.sent = true;
+            let r = c
                 .create(&create_path, &self.data, CreateMode::EphemeralSequential)
-                .await
-            {
+                .await;
+            if matches!(
+                r,
+                Err(Error::Timeout { sent: false }) | Err(Error::NotConnected)
+            ) {
+                // this create never left the client
+                pending.sent = sent_before;
+            }
+            match r {
                 Ok(p) => return Ok(p),
                 Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
@@ -505,8 +694,8 @@ impl QueueSpec {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
         };
-        // subscribe before anything, so no transition between acquisition and the guard's
-        // monitor is missed
+        // a wake-up source while waiting; the guard's monitor gets its own subscription,
+        // taken after the final ownership check
         let states = self.client.state_stream();
         let mut pending = Pending {
             client: self.client.clone(),
@@ -514,22 +703,21 @@ impl QueueSpec {
             prefix: self.prefix.clone(),
             node: None,
             sid: self.client.session_id(),
+            sent: false,
             armed: true,
             gate: Some(gate),
         };
-        match self
+        let r = self
             .acquire_inner(&c, &mut pending, mode, deadline, states)
-            .await
-        {
+            .await;
+        match r {
             Ok(Some(g)) => Ok(Some(g)),
             Ok(None) | Err(Error::Timeout { .. }) => {
-                pending.cleanup_now().await?;
+                pending.give_up().await;
                 Ok(None)
             }
             Err(e) => {
-                if let Err(ce) = pending.cleanup_now().await {
-                    warn!(error = %ce, "cleanup after a failed acquisition failed");
-                }
+                pending.give_up().await;
                 Err(e)
             }
         }
@@ -578,7 +766,6 @@ impl QueueSpec {
                                     node.clone(),
                                     sid,
                                     self.policy,
-                                    states,
                                     pending.gate.take(),
                                 );
                                 pending.armed = false;
@@ -628,43 +815,49 @@ pub(crate) async fn guard_for_node(
     node: String,
     policy: LostPolicy,
 ) -> Result<Guard> {
-    let states = client.state_stream();
     let sid = client.session_id();
     match client.exists(&node).await? {
-        Some(st) if st.ephemeral_owner == sid => {
-            Ok(new_guard(client, node, sid, policy, states, None))
-        }
+        Some(st) if st.ephemeral_owner == sid => Ok(new_guard(client, node, sid, policy, None)),
         _ => Err(Error::SessionExpired),
     }
 }
 
+/// A guard on `node`, just found to belong to session `sid`. Its monitor judges only what
+/// happens from now on: the state stream is subscribed here, after the ownership check, and
+/// the monitor starts from the current status. (A stream subscribed earlier would hold
+/// transitions from before the check, e.g. a blip or the old session's expiry while the
+/// acquisition was under way, and the guard would be "lost at birth".) A blip between the
+/// check and this subscription that ended in the same session is not seen, and need not be:
+/// the node outlived it.
 fn new_guard(
     client: &Client,
     node: String,
     sid: i64,
     policy: LostPolicy,
-    states: StateStream,
     gate: Option<OwnedMutexGuard<()>>,
 ) -> Guard {
+    let states = client.state_stream();
     let (tx, rx) = watch::channel(None);
-    let tx = Arc::new(tx);
+    let shared = Arc::new(GuardShared {
+        lost_tx: tx,
+        gate: std::sync::Mutex::new(gate),
+    });
     let monitor = tokio::spawn(monitor(
         client.clone(),
         node.clone(),
         sid,
         policy,
         states,
-        tx.clone(),
+        shared.clone(),
     ));
-    info!(node = %node, "acquired");
+    debug!(node = %node, "acquired");
     Guard {
         client: client.clone(),
         node,
         session_id: sid,
         lost: LostSignal { rx },
-        lost_tx: tx,
+        shared,
         monitor: Some(monitor),
-        gate,
         released: false,
     }
 }
@@ -704,70 +897,125 @@ pub(crate) fn transient(e: &Error) -> bool {
     e.is_retryable() && !matches!(e, Error::Timeout { .. })
 }
 
-/// Watches what can take a guard away: session state and the node itself.
+/// Watches what can take a guard away (session state and the node itself), signals the loss,
+/// then gives the guard up: refines a suspension into a session loss if that is what it was,
+/// deletes the node (if the session still lives) and frees the handle's gate. Aborted when the
+/// guard is released or dropped.
 async fn monitor(
     client: Client,
     node: String,
     sid: i64,
     policy: LostPolicy,
     mut states: StateStream,
-    tx: Arc<watch::Sender<Option<LostReason>>>,
+    shared: Arc<GuardShared>,
 ) {
-    let lose = |reason: LostReason| {
-        warn!(node = %node, %reason, "lost");
-        tx.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
+    let reason = watch_until_lost(&client, &node, sid, policy, &mut states).await;
+    warn!(node = %node, %reason, "lost");
+    shared.lose(reason);
+    if reason == LostReason::Suspended {
+        // judged before the session's fate was known: wait for it
+        loop {
+            let st = client.status();
+            if st.session_id != sid || st.state == State::Lost {
+                shared.refine_to_session_lost();
+                break;
             }
-        });
+            if st.state == State::Connected {
+                break;
+            }
+            match states.next().await {
+                None => {
+                    shared.refine_to_session_lost();
+                    break;
+                }
+                Some(s) if s.session_id != sid || s.state == State::Lost => {
+                    shared.refine_to_session_lost();
+                    break;
+                }
+                Some(s) if s.state == State::Connected => break,
+                Some(_) => {}
+            }
+        }
+    }
+    drop(states);
+    // a lost guard is given up: its node must not keep others (or its own handle) waiting
+    if let Err(e) = delete_until_done(&client, &node, sid).await {
+        warn!(node = %node, error = %e, "deleting the node of a lost guard failed");
+    }
+    shared.free_gate();
+}
+
+/// How the monitor judges one state transition.
+fn judge(s: Option<&Status>, sid: i64, policy: LostPolicy) -> Option<LostReason> {
+    let Some(s) = s else {
+        return Some(LostReason::SessionLost); // the client is gone
     };
-    // the state may have moved on between acquisition and now
-    let st = client.status();
-    if st.session_id != sid || st.state == State::Lost {
-        return lose(LostReason::SessionLost);
+    if s.session_id != sid || s.state == State::Lost {
+        return Some(LostReason::SessionLost);
     }
-    if st.state == State::Suspended && policy == LostPolicy::Suspended {
-        return lose(LostReason::Suspended);
+    if s.state == State::Suspended && policy == LostPolicy::Suspended {
+        return Some(LostReason::Suspended);
     }
+    None
+}
+
+/// Waits until the guard is lost, and says why.
+async fn watch_until_lost(
+    client: &Client,
+    node: &str,
+    sid: i64,
+    policy: LostPolicy,
+    states: &mut StateStream,
+) -> LostReason {
+    // the state may have moved on between the ownership check and the subscription
+    if let Some(r) = judge(Some(&client.status()), sid, policy) {
+        return r;
+    }
+    // never queued while disconnected: a disconnect shows in the state stream instead
+    let fc = client.fail_if_disconnected();
+    let mut backoff = Duration::from_millis(100);
     loop {
-        let watch = match client.exists_watch(&node).await {
-            Ok((Some(_), w)) => Some(w),
-            Ok((None, _)) => return lose(LostReason::NodeDeleted),
-            Err(Error::SessionExpired) | Err(Error::Closed) | Err(Error::AuthFailed) => {
-                return lose(LostReason::SessionLost)
+        let watch = match fc.exists_watch(node).await {
+            Ok((Some(_), w)) => {
+                backoff = Duration::from_millis(100);
+                Some(w)
             }
-            Err(_) => None, // connection trouble: the state stream tells
+            Ok((None, _)) => return LostReason::NodeDeleted,
+            Err(Error::SessionExpired) | Err(Error::Closed) | Err(Error::AuthFailed) => {
+                return LostReason::SessionLost
+            }
+            Err(e) => {
+                // disconnected, a request timeout, NoAuth...: try again (after a state change
+                // or a pause), or the node's deletion would go unnoticed
+                debug!(node = %node, error = %e, "watching our node failed; trying again");
+                None
+            }
         };
-        let watch = async {
+        let wait = async {
             match watch {
-                Some(w) => w.await,
-                None => std::future::pending().await,
+                Some(w) => Some(w.await),
+                None => {
+                    tokio::time::sleep(backoff).await;
+                    None
+                }
             }
         };
         tokio::select! {
-            ev = watch => match ev {
-                Ok(e) if e.event_type == EventType::NodeDeleted => return lose(LostReason::NodeDeleted),
-                Ok(_) => {} // data change on our node: re-arm
-                Err(_) => return lose(LostReason::SessionLost),
-            },
-            s = states.next() => match s {
-                None => return lose(LostReason::SessionLost),
-                Some(s) => {
-                    if s.session_id != sid || s.state == State::Lost {
-                        return lose(LostReason::SessionLost);
-                    }
-                    if s.state == State::Suspended && policy == LostPolicy::Suspended {
-                        return lose(LostReason::Suspended);
-                    }
-                    if s.state == State::Suspended {
-                        // wait for the next state; the watch survives the reconnect
-                        continue;
-                    }
+            ev = wait => match ev {
+                Some(Ok(e)) if e.event_type == EventType::NodeDeleted => {
+                    return LostReason::NodeDeleted
                 }
+                Some(Ok(_)) => {} // data change on our node: re-arm
+                Some(Err(_)) => return LostReason::SessionLost,
+                None => backoff = (backoff * 2).min(Duration::from_secs(2)),
             },
+            s = states.next() => {
+                if let Some(r) = judge(s.as_ref(), sid, policy) {
+                    return r;
+                }
+                // otherwise look again: a pending watch survives a reconnect in the session,
+                // and one that failed is re-armed
+            }
         }
     }
 }
@@ -799,6 +1047,59 @@ mod tests {
         .collect();
         let order: Vec<i32> = sorted_contenders(&names).iter().map(|c| c.seq).collect();
         assert_eq!(order, vec![-1, 1, 2]);
+    }
+
+    /// Issue 9, defect 5: sequences are the parent's cversion, a signed 32-bit counter that
+    /// wraps from 2147483647 to -2147483648. A contender created after the wrap must queue
+    /// behind those created before it.
+    #[test]
+    fn sequence_wrap_keeps_the_queue_order() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let children = names(&[
+            "w__lock__-2147483648",
+            "h__lock__2147483646",
+            "x__rlock__-2147483647",
+            "n__lock__2147483647",
+        ]);
+        let order: Vec<i32> = sorted_contenders(&children).iter().map(|c| c.seq).collect();
+        assert_eq!(
+            order,
+            vec![2147483646, 2147483647, -2147483648, -2147483647]
+        );
+        let w = |n: Next| match n {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        };
+        assert_eq!(
+            w(decide(true, &children, "h__lock__2147483646")),
+            "acquired"
+        );
+        assert_eq!(
+            w(decide(true, &children, "w__lock__-2147483648")),
+            "n__lock__2147483647"
+        );
+        assert_eq!(
+            w(decide(false, &children, "x__rlock__-2147483647")),
+            "w__lock__-2147483648"
+        );
+        // negative to positive without a wrap (-1 then 0), and a queue entirely past the wrap
+        let order = |v: &[&str]| -> Vec<i32> {
+            sorted_contenders(&names(v)).iter().map(|c| c.seq).collect()
+        };
+        assert_eq!(
+            order(&["b__lock__0000000000", "a__lock__-000000001"]),
+            vec![-1, 0]
+        );
+        assert_eq!(
+            order(&["b__lock__-2147483647", "a__lock__-2147483648"]),
+            vec![-2147483648, -2147483647]
+        );
+        // a queue spanning just under 2^31 still orders by creation
+        assert_eq!(
+            order(&["a__lock__1000000000", "b__lock__-1147483649"]),
+            vec![1000000000, -1147483649]
+        );
     }
 
     #[test]

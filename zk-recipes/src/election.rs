@@ -87,6 +87,16 @@ impl Election {
     /// Becomes leader, runs `task` while leading, then resigns. If leadership is lost first the
     /// task is dropped and [`RunOutcome::Lost`] says why. The task gets the lost signal too, to
     /// check before irreversible steps.
+    ///
+    /// After a loss `run` returns at once: the node is deleted in the background (once the
+    /// client is back, if the session still lives), not while the caller waits. After the task
+    /// finished it resigns before returning, as long as leadership is still held.
+    ///
+    /// # Errors
+    /// Those of [`campaign`](Self::campaign), and of the resignation after the task finished.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the task and resigns in the background.
     pub async fn run<T, F, Fut>(&self, task: F) -> Result<RunOutcome<T>>
     where
         F: FnOnce(crate::contender::LostSignal) -> Fut,
@@ -98,13 +108,28 @@ impl Election {
             out = task(signal.clone()) => RunOutcome::Finished(out),
             reason = signal.lost() => RunOutcome::Lost(reason),
         };
-        guard.release().await?;
+        if guard.is_held() {
+            guard.release().await?;
+        } else {
+            // lost: resigning may need a reconnect; the guard's drop does it in the background
+            drop(guard);
+        }
         Ok(outcome)
     }
 
-    /// Identifiers of the candidates in sequence order; the first is the leader.
+    /// Identifiers of the candidates (the participants) in sequence order; the first is the
+    /// leader.
     pub async fn contenders(&self) -> Result<Vec<String>> {
         contenders(&self.client, &self.path, true).await
+    }
+
+    /// The identifier of the current leader, `None` if there is no candidate. A snapshot: it may
+    /// change as soon as it is returned (only a [`Guard`] says whether *we* lead).
+    ///
+    /// # Errors
+    /// Server and connection errors of listing the candidates.
+    pub async fn leader(&self) -> Result<Option<String>> {
+        Ok(self.contenders().await?.into_iter().next())
     }
 
     /// The election path.

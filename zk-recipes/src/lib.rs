@@ -7,9 +7,9 @@
 //! | [`ReadLock`] | `ReadLock` | `P/<uuid>__rlock__<seq>` |
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
-//! | [`barrier::Barrier`], [`barrier::DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
-//! | [`watchers::DataWatch`], [`watchers::ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
-//! | [`retry::KazooRetry`], [`retry::ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
+//! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
+//! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
+//! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -46,8 +46,10 @@
 //! * **Loss.** A [`Guard`] (lock, lease, leadership) is lost when the session is lost, when its
 //!   node is deleted, and, with the default [`LostPolicy::Suspended`], as soon as the connection
 //!   is suspended: before the server can expire the session and let a peer in. Once lost it
-//!   stays lost. [`Guard::fence`] / [`Guard::fenced_multi`] make writes conditional on the
-//!   node still existing.
+//!   stays lost (the reason may be refined from `Suspended` to `SessionLost` when the client
+//!   learns the session expired), and it gives its node up in the background, freeing its
+//!   handle. [`Guard::fence`] / [`Guard::fenced_multi`] make writes conditional on the node
+//!   still existing; a fenced write on a lost guard fails with [`GuardError::Lost`].
 //! * **Herd-free.** A waiter watches only its nearest blocker; a release wakes one waiter.
 //! * **Deadlines.** One total deadline per call, across predecessor changes and reconnects; on
 //!   timeout nothing of ours is left on the server.
@@ -67,10 +69,13 @@ pub mod retry;
 mod semaphore;
 pub mod watchers;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use contender::{
-    parse_contender, sorted_contenders, ContenderNode, Guard, LostPolicy, LostReason, LostSignal,
-    LOCK_MARK, RLOCK_MARK,
+    parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
+    LostSignal, LOCK_MARK, RLOCK_MARK,
 };
 pub use election::{Election, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
+pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
+pub use watchers::{ChildrenWatch, DataWatch};

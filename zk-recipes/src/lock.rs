@@ -38,8 +38,9 @@ use zk_core::{Client, Error, Result};
 /// ```
 ///
 /// One handle is one contender: tasks sharing a handle take turns (a second `acquire` on the
-/// same handle waits, locally, until the first guard is released). Create several handles for
-/// several contenders.
+/// same handle waits, locally, until the first guard is released, or lost: a lost guard gives
+/// its node up in the background and frees the handle). Create several handles for several
+/// contenders.
 ///
 /// # Cancel safety
 /// Dropping an `acquire*` future at any point leaves no node behind: a spawned task deletes
@@ -116,7 +117,10 @@ impl Lock {
     }
 
     /// Like [`acquire`](Self::acquire) with one total deadline across everything (predecessor
-    /// changes, reconnects). `Ok(None)` when it passed; no node is left behind then.
+    /// changes, reconnects). `Ok(None)` when it passed. It returns at the deadline, also while
+    /// disconnected, at most 500 ms later: it waits that long for its node to be deleted and
+    /// leaves the rest of the cleanup to a background task (this handle's next acquisition
+    /// waits for it). No node is left behind.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
         self.acquire_until(Instant::now() + timeout).await
     }

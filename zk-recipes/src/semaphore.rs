@@ -5,17 +5,23 @@
 //! * A lease is a child `P/<32 hex uuid>`, EPHEMERAL, data = the identifier. Every child of `P`
 //!   counts as a lease (a foreign child too).
 //! * Admission is serialized by an exclusive lock on the sibling path `P-__lock__`: while holding
-//!   it, list `P` with a child watch; if there is room, create our lease; if our lease exists we
-//!   hold one; otherwise wait for the watch (or any wake-up) and look again. The admission lock
-//!   is always released before returning.
+//!   it, list `P` with a child watch; if there is room, create our lease in a transaction fenced
+//!   by our admission node (`multi([check admission, create lease])`); if our lease exists (in
+//!   our session) we hold one; otherwise wait for the watch (or any wake-up) and look again.
+//!   Losing admission (its node gone, or a new session) sends the waiter back to the admission
+//!   queue; the fence makes sure a waiter that lost admission without knowing it creates
+//!   nothing. The admission lock is always released before returning (in the background if
+//!   the deadline has passed).
 
-use crate::contender::{child_path, delete_until_done, retry_transient, Guard, LostPolicy};
+use crate::contender::{
+    child_path, delete_until_done, guard_for_node, retry_transient, transient, Guard, LostPolicy,
+};
 use crate::lock::Lock;
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
-use zk_core::{Client, CreateMode, Error, Result};
+use zk_core::{Client, CreateMode, Error, Op, Result};
 
 /// A semaphore allowing `max_leases` concurrent holders.
 ///
@@ -42,7 +48,8 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    /// A handle on the semaphore at `path` with `max_leases` leases.
+    /// A handle on the semaphore at `path` with `max_leases` leases. `max_leases` 0 is refused
+    /// by every acquire with [`Error::InvalidArgument`].
     pub fn new(
         client: &Client,
         path: &str,
@@ -53,7 +60,10 @@ impl Semaphore {
         Semaphore {
             client: client.clone(),
             path: path.to_owned(),
-            admission: Lock::new(client, &format!("{path}-__lock__"), identifier.clone()),
+            // lost only with the session: every lease create is fenced by the admission node,
+            // so a suspension alone need not send the waiter back to the queue
+            admission: Lock::new(client, &format!("{path}-__lock__"), identifier.clone())
+                .lost_policy(LostPolicy::SessionLost),
             identifier,
             max_leases,
             policy: LostPolicy::default(),
@@ -69,8 +79,8 @@ impl Semaphore {
     /// Waits for a lease.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
-    /// errors; the session lost for good.
+    /// [`Error::InvalidArgument`] if `max_leases` is 0 (at once, nothing sent) or the semaphore
+    /// exists with a different maximum; server errors; the session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
         self.acquire_inner(None, false)
             .await?
@@ -78,6 +88,8 @@ impl Semaphore {
     }
 
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
+    /// It returns at the deadline, also while disconnected; the admission lock and any lease
+    /// create whose outcome is unknown are cleaned up in the background.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
         self.acquire_inner(Some(Instant::now() + timeout), false)
             .await
@@ -87,6 +99,7 @@ impl Semaphore {
     /// It still queues for the admission lock, which other acquirers hold only briefly (or while
     /// the semaphore is full, and then there is no free lease either).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        self.check_max()?;
         match self.client.get_children(&self.path).await {
             Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
             Ok(_) | Err(Error::NoNode) => {}
@@ -147,11 +160,23 @@ impl Semaphore {
         .await
     }
 
+    /// A semaphore with no lease could never be acquired: refused before anything is sent.
+    fn check_max(&self) -> Result<()> {
+        if self.max_leases == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "semaphore {}: max_leases must be at least 1",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+
     async fn acquire_inner(
         &self,
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<Option<Guard>> {
+        self.check_max()?;
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
@@ -161,76 +186,170 @@ impl Semaphore {
             other => other?,
         }
         let lease_name = uuid::Uuid::new_v4().simple().to_string();
-        let lease = child_path(&self.path, &lease_name);
-        let mut states = self.client.state_stream();
-        let admission = match deadline {
-            Some(d) => match self.admission.acquire_until(d).await? {
-                Some(g) => g,
-                None => return Ok(None),
-            },
-            None => self.admission.acquire().await?,
-        };
-        // from here a drop must remove the lease too
+        // armed once a lease create was sent: a drop, a timeout or an error removes the lease in
+        // the background (nothing when no create was sent)
         let mut cleanup = LeaseCleanup {
             client: self.client.clone(),
-            lease: Some(lease.clone()),
-            sid: self.client.session_id(),
+            lease: None,
+            sid: 0,
         };
-        let result = async {
-            loop {
-                let (children, w) = match c.get_children_watch(&self.path).await {
-                    Ok(x) => x,
-                    Err(e) if crate::contender::transient(&e) => {
-                        c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
+        loop {
+            let admission = match deadline {
+                Some(d) => match self.admission.acquire_until(d).await? {
+                    Some(g) => g,
+                    None => return Ok(None),
+                },
+                None => self.admission.acquire().await?,
+            };
+            let step = self
+                .while_admitted(
+                    &c,
+                    &admission,
+                    &lease_name,
+                    deadline,
+                    try_only,
+                    &mut cleanup,
+                )
+                .await;
+            match step {
+                Ok(Admitted::Held(guard)) => {
+                    cleanup.lease = None;
+                    // the admission lock is always released before returning; past the deadline
+                    // (or if the release is slow) it goes on in the background
+                    let release = admission.release();
+                    match deadline {
+                        Some(d) => {
+                            if let Ok(r) = tokio::time::timeout_at(d, release).await {
+                                r?;
+                            }
+                        }
+                        None => release.await?,
+                    }
+                    return Ok(Some(guard));
+                }
+                Ok(Admitted::Restart) => {
+                    debug!(path = %self.path, "admission lost; queueing for admission again");
+                    drop(admission); // released in the background
+                }
+                Ok(Admitted::NoRoom) | Err(Error::Timeout { .. }) => {
+                    // the admission node and any lease are removed in the background
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The admitted part: while `admission` is held in the session it was taken in, list the
+    /// leases and, if there is room, create ours *fenced by the admission node*
+    /// (`multi([check admission, create lease])`): a waiter that lost admission (its session
+    /// expired, its node was deleted) can never create a lease, even when it does not know yet.
+    async fn while_admitted(
+        &self,
+        c: &Client,
+        admission: &Guard,
+        lease_name: &str,
+        deadline: Option<Instant>,
+        try_only: bool,
+        cleanup: &mut LeaseCleanup,
+    ) -> Result<Admitted> {
+        let lease = child_path(&self.path, lease_name);
+        let sid = admission.session_id();
+        loop {
+            if !admission.is_held() || c.session_id() != sid {
+                return Ok(Admitted::Restart);
+            }
+            // a fresh subscription: only a wake-up source while we wait for room
+            let mut states = self.client.state_stream();
+            let (children, w) = match c.get_children_watch(&self.path).await {
+                Ok(x) => x,
+                Err(e) if transient(&e) => {
+                    wait_connected(c, deadline).await?;
+                    continue;
+                }
+                Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                Err(Error::NoNode) => {
+                    // the semaphore node was removed meanwhile
+                    self.ensure(c, deadline).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if children.iter().any(|n| n == lease_name) {
+                // ours, created fenced; a guard only if it belongs to our current session
+                let guard = match deadline {
+                    Some(d) => tokio::time::timeout_at(
+                        d,
+                        guard_for_node(&self.client, lease.clone(), self.policy),
+                    )
+                    .await
+                    .map_err(|_| Error::Timeout { sent: true })?,
+                    None => guard_for_node(&self.client, lease.clone(), self.policy).await,
+                };
+                match guard {
+                    Ok(g) => return Ok(Admitted::Held(g)),
+                    Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                    Err(e) if transient(&e) => {
+                        wait_connected(c, deadline).await?;
                         continue;
                     }
                     Err(e) => return Err(e),
-                };
-                if children.contains(&lease_name) {
-                    return Ok(true);
                 }
-                if (children.len() as u64) < u64::from(self.max_leases) {
-                    cleanup.sid = c.session_id();
-                    match c.create(&lease, &self.identifier, CreateMode::Ephemeral).await {
-                        Ok(_) | Err(Error::NodeExists) => {}
-                        Err(e) if crate::contender::transient(&e) => {
-                            c.wait_for_state(zk_core::State::Connected, remaining(deadline)).await?;
-                        }
-                        Err(e) => return Err(e),
+            }
+            if (children.len() as u64) < u64::from(self.max_leases) {
+                cleanup.lease = Some(lease.clone());
+                cleanup.sid = sid;
+                let create = Op::create(
+                    lease.clone(),
+                    self.identifier.clone(),
+                    CreateMode::Ephemeral,
+                );
+                match c.multi(vec![admission.fence(), create]).await {
+                    Ok(_) => {} // look again: it shows up as one of at most max
+                    Err(Error::TransactionFailed { index: 0, .. }) => {
+                        // the admission node is gone: not admitted any more
+                        return Ok(Admitted::Restart);
                     }
-                    continue; // look again: it must show up as one of at most max
+                    Err(Error::TransactionFailed { index: 1, error })
+                        if matches!(*error, Error::NodeExists) => {}
+                    Err(e) if transient(&e) => wait_connected(c, deadline).await?,
+                    Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                    Err(e) => return Err(e),
                 }
-                if try_only {
-                    return Ok(false);
-                }
-                debug!(holders = children.len(), "semaphore full; waiting");
-                tokio::select! {
-                    _ = w => {}
-                    s = states.next() => if s.is_none() { return Err(Error::Closed) },
-                    _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => return Ok(false),
-                }
+                continue;
+            }
+            if try_only {
+                return Ok(Admitted::NoRoom);
+            }
+            debug!(holders = children.len(), "semaphore full; waiting");
+            tokio::select! {
+                _ = w => {}
+                s = states.next() => if s.is_none() { return Err(Error::Closed) },
+                _ = admission.lost() => {} // judged at the top of the loop
+                _ = sleep_until_opt(deadline) => return Ok(Admitted::NoRoom),
             }
         }
-        .await;
-        let admitted = match result {
-            Ok(a) => a,
-            Err(Error::Timeout { .. }) => false,
-            Err(e) => {
-                admission.release().await?;
-                return Err(e);
-            }
-        };
-        if !admitted {
-            admission.release().await?;
-            cleanup.now().await?;
-            return Ok(None);
-        }
-        // the lease exists and is ours: hand it to a guard before disarming its cleanup, so
-        // that no await point is left where a drop would leak it
-        let guard = crate::contender::guard_for_node(&self.client, lease, self.policy).await?;
-        cleanup.lease = None;
-        admission.release().await?;
-        Ok(Some(guard))
+    }
+}
+
+/// What became of one admitted round.
+enum Admitted {
+    Held(Guard),
+    /// Admission was lost (session change, node deleted): queue for admission again.
+    Restart,
+    /// No room now (try mode) or the deadline passed.
+    NoRoom,
+}
+
+async fn wait_connected(c: &Client, deadline: Option<Instant>) -> Result<()> {
+    c.wait_for_state(zk_core::State::Connected, remaining(deadline))
+        .await
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -249,15 +368,6 @@ struct LeaseCleanup {
     client: Client,
     lease: Option<String>,
     sid: i64,
-}
-
-impl LeaseCleanup {
-    async fn now(&mut self) -> Result<()> {
-        match self.lease.take() {
-            Some(l) => delete_until_done(&self.client, &l, self.sid).await,
-            None => Ok(()),
-        }
-    }
 }
 
 impl Drop for LeaseCleanup {

@@ -435,13 +435,25 @@ async fn double_barrier_adopts_its_node_after_a_lost_create_reply() {
 
 /// Polls `fut` `polls` times (letting replies arrive between polls, not after the last one),
 /// then drops it. `Some(output)` if it completed.
+/// Polls `fut` up to `polls` times, each poll after the future asked to be woken (so the count
+/// is the number of await points passed, whatever the machine's speed), then drops it.
+/// `Some(output)` if it completed within those polls.
 async fn poll_then_drop<F: std::future::Future>(fut: F, polls: usize) -> Option<F::Output> {
+    struct Wake(tokio::sync::Notify);
+    impl futures::task::ArcWake for Wake {
+        fn wake_by_ref(me: &std::sync::Arc<Self>) {
+            me.0.notify_one();
+        }
+    }
+    let woken = std::sync::Arc::new(Wake(tokio::sync::Notify::new()));
+    let waker = futures::task::waker(woken.clone());
     let mut fut = std::pin::pin!(fut);
     for k in 0..polls {
         if k > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            bounded("the future to ask for another poll", woken.0.notified()).await;
         }
-        if let Poll::Ready(out) = futures::poll!(fut.as_mut()) {
+        let mut cx = std::task::Context::from_waker(&waker);
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return Some(out);
         }
     }
@@ -487,15 +499,28 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
     let mine = c.get_ephemerals(&p).await.unwrap();
     assert_eq!(mine, vec![b.node_path().unwrap()]);
 
-    // dropped while waiting for participants that never come
+    // dropped while waiting for participants that never come: poll until its node is there
+    // (however long a loaded machine takes), then drop
     let mut waiting = DoubleBarrier::new(c.clone(), unique("db-cancel-wait"), 3, "w");
     let path = waiting.path().to_owned();
-    assert!(poll_then_drop(waiting.enter(None), 20).await.is_none());
-    assert_eq!(
-        members(&c, &path).await.len(),
-        1,
-        "it was waiting with its node"
-    );
+    {
+        let mut fut = std::pin::pin!(waiting.enter(None));
+        let end = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                futures::poll!(fut.as_mut()).is_pending(),
+                "enter completed with 1 of 3 participants"
+            );
+            if members(&c, &path).await.len() == 1 {
+                break; // it is waiting with its node
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "the waiting participant's node: not there after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     eventually("no node of ours after a drop while waiting", || async {
         c.get_ephemerals(&path).await.unwrap().is_empty()
     })
@@ -705,4 +730,19 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
             .success());
     }
     assert!(children(&observer, &p).await.is_empty());
+}
+
+/// Issue 9, defect 8: a double barrier for zero participants is refused with a clear error,
+/// and nothing is created on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn double_barrier_for_zero_participants_is_refused() {
+    let c = common::shared_client().await;
+    let p = unique("db-zero");
+    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 0, "x");
+    let r = bounded("enter", b.enter(Some(Duration::from_secs(2)))).await;
+    assert!(
+        matches!(r, Err(zk_core::Error::InvalidArgument(_))),
+        "0 participants: {r:?}"
+    );
+    assert!(c.exists(&p).await.unwrap().is_none());
 }

@@ -279,3 +279,180 @@ async fn leaders_never_overlap_while_leaders_are_expired() {
         );
     }
 }
+
+/// Total semaphore iterations (leases taken) across all clients: `ZK_CHURN_SEMAPHORE_ITERATIONS`,
+/// default 300 (about a minute); the issue's acceptance run is 1,000.
+fn semaphore_iterations() -> usize {
+    std::env::var("ZK_CHURN_SEMAPHORE_ITERATIONS")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .expect("ZK_CHURN_SEMAPHORE_ITERATIONS is a number")
+        })
+        .unwrap_or(300)
+}
+
+/// Issue 9, defect 1: a semaphore never has more than `max` holders, with faults. Every holder
+/// enters a *fenced set* (a node listing the leases inside, updated by compare-and-set in a
+/// transaction fenced by the holder's lease): on entering it reads the set, keeps the entries
+/// whose lease still exists, and records a violation if `max` of them are live besides itself.
+/// An entry was added while its lease existed and leases are never recreated, so a live entry
+/// existed when the set was read, and so did our lease (created before, still there when our
+/// fenced write applied): `max + 1` leases at one instant. A sampler lists the leases too.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_never_exceeds_max_holders_under_churn() {
+    const MAX: usize = 2;
+    common::init_tracing();
+    let total = semaphore_iterations();
+    let per_client = total.div_ceil(CLIENTS);
+    let server = ZkServer::builder().tick_time(500).start().unwrap();
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    let path = "/churn-sem";
+    let inside = "/churn-sem-inside";
+    admin
+        .create(inside, b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut proxies = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let p = FaultProxy::start(server.addr()).await.unwrap();
+        let c = Client::builder(p.connect_string())
+            .session_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .unwrap();
+        proxies.push(p);
+        clients.push(c);
+    }
+    let proxies = Arc::new(proxies);
+    let clients = Arc::new(clients);
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = tokio::spawn(inject_faults(
+        server.addr(),
+        proxies.clone(),
+        clients.clone(),
+        stop.clone(),
+    ));
+    // the server's own view: no listing of the leases ever shows more than MAX
+    let sampler = tokio::spawn({
+        let (admin, stop) = (admin.clone(), stop.clone());
+        async move {
+            let (mut peak, mut samples) = (0, 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(c) = admin.get_children(path).await {
+                    peak = peak.max(c.len());
+                    samples += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (peak, samples)
+        }
+    });
+    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for (i, c) in clients.iter().cloned().enumerate() {
+        let (violations, entered) = (violations.clone(), entered.clone());
+        workers.push(tokio::spawn(async move {
+            let sem = zk_recipes::Semaphore::new(&c, path, format!("c{i}"), MAX as u32);
+            let mut done = 0;
+            while done < per_client {
+                let lease = match sem.acquire_timeout(Duration::from_secs(30)).await {
+                    Ok(Some(g)) => g,
+                    Ok(None) | Err(_) => continue,
+                };
+                done += 1;
+                let ours = lease.path().rsplit('/').next().unwrap().to_owned();
+                let fc = c.fail_if_disconnected();
+                // enter the fenced set (a few tries: the compare-and-set races other holders)
+                for _ in 0..20 {
+                    let Ok((d, st)) = fc.get_data(inside).await else {
+                        break;
+                    };
+                    let mut live = Vec::new();
+                    let mut unsure = false;
+                    for name in String::from_utf8_lossy(&d).split_whitespace() {
+                        match fc.exists(&format!("{path}/{name}")).await {
+                            Ok(Some(_)) => live.push(name.to_owned()),
+                            Ok(None) => {}
+                            Err(_) => unsure = true,
+                        }
+                    }
+                    if unsure {
+                        break;
+                    }
+                    let over = live.len() >= MAX;
+                    let before = live.join(" ");
+                    live.push(ours.clone());
+                    let r = lease
+                        .fenced_multi(vec![Op::set_data(
+                            inside,
+                            live.join(" ").into_bytes(),
+                            Some(st.version),
+                        )])
+                        .await;
+                    match r {
+                        Ok(_) => {
+                            entered.fetch_add(1, Ordering::SeqCst);
+                            if over {
+                                violations
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("c{i} ({ours}) entered beside {before}"));
+                            }
+                            break;
+                        }
+                        Err(zk_recipes::GuardError::Zk(zk_core::Error::TransactionFailed {
+                            index: 1,
+                            ..
+                        })) => continue,
+                        Err(_) => break,
+                    }
+                }
+                let hold = rand::thread_rng().gen_range(0..30);
+                tokio::time::sleep(Duration::from_millis(hold)).await;
+                // leave the set (best effort: a dead lease's entry is pruned by the next holder)
+                for _ in 0..20 {
+                    let Ok((d, st)) = fc.get_data(inside).await else {
+                        break;
+                    };
+                    let text = String::from_utf8_lossy(&d).into_owned();
+                    if !text.split_whitespace().any(|n| n == ours) {
+                        break;
+                    }
+                    let rest: Vec<&str> = text.split_whitespace().filter(|n| *n != ours).collect();
+                    match fc
+                        .set_data(inside, rest.join(" ").as_bytes(), Some(st.version))
+                        .await
+                    {
+                        Err(zk_core::Error::BadVersion) => continue,
+                        _ => break,
+                    }
+                }
+                let _ = lease.release().await;
+            }
+            done
+        }));
+    }
+    for w in workers {
+        let done = tokio::time::timeout(Duration::from_secs(300), w)
+            .await
+            .expect("a worker is stuck")
+            .unwrap();
+        assert_eq!(done, per_client);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let counts = bounded("faults", faults).await.unwrap();
+    let (peak, samples) = bounded("sampler", sampler).await.unwrap();
+    let entered = entered.load(Ordering::SeqCst);
+    eprintln!(
+        "semaphore churn: {CLIENTS} clients x {per_client} leases (max {MAX}); faults: {} resets, \
+         {} blackholes, {} expiries; {entered} fenced entries; {samples} listings, peak {peak} leases",
+        counts[0], counts[1], counts[2]
+    );
+    let v = violations.lock().unwrap();
+    assert!(v.is_empty(), "more than {MAX} holders: {v:?}");
+    assert!(peak <= MAX, "a listing showed {peak} leases");
+    assert!(entered > 0);
+}

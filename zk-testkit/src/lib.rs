@@ -34,7 +34,9 @@
 //! proxy.blackhole(); // silence, sockets stay open
 //! proxy.heal();
 //! proxy.reset(); // RST every current connection
-//! proxy.cut_after_request(1); // the next create is applied, but its reply never arrives
+//! // the next create is applied, but its reply never arrives; zk-core sends a create as
+//! // create2 (opcode 15), not create (1), which it never uses
+//! proxy.cut_after_request(15);
 //!
 //! // Restart on the same port and data directory.
 //! server.restart()?;

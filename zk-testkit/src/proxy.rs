@@ -194,11 +194,16 @@ impl FaultProxy {
         self.shared.reject_new.store(reject, Ordering::Relaxed);
     }
 
-    /// Arms a one-shot trap: the next client request whose header type is `opcode` (1 create,
-    /// 2 delete, 5 setData, 14 multi, ...; see the ZooKeeper opcodes) is forwarded to the server
+    /// Arms a one-shot trap: the next client request whose header type is `opcode` (2 delete,
+    /// 3 exists, 4 getData, 5 setData, 8 getChildren, 12 getChildren2, 14 multi, 15 create2,
+    /// ...; see the ZooKeeper opcodes) is forwarded to the server
     /// completely, then that connection is cut with a TCP RST on both sides before any further
     /// server→client byte is forwarded. The server applies the request, the client never sees the
     /// reply: the "did my write happen?" case after a connection loss.
+    ///
+    /// Which opcode a client sends for an operation is the client's choice: zk-core sends every
+    /// create as create2 (15) (container and TTL creates as 19 and 21) and never create (1),
+    /// so `cut_after_request(1)` never fires for it; kazoo sends create (1).
     ///
     /// The first frame of a connection (the ConnectRequest) is never matched. The proxy waits
     /// (up to 2 s) until the server's reply to the trapped request arrives before cutting, so the
