@@ -87,6 +87,31 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SCHEME:CREDENTIAL", value_parser = parse_auth)]
     pub auth: Vec<AuthArg>,
 
+    /// CA certificates (PEM) to trust: connect to every host over TLS (`tcp+tls://host:port`
+    /// in --hosts turns TLS on for that host alone, trusting the system's CAs)
+    #[arg(long, env = "ZK_TLS_CA", global = true, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS; with --tls-key
+    #[arg(
+        long,
+        env = "ZK_TLS_CERT",
+        global = true,
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(
+        long,
+        env = "ZK_TLS_KEY",
+        global = true,
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Identifier the recipes store as our node's data (others see it as the holder or
     /// candidate); default: `<hostname>-<pid>`
     #[arg(long, global = true, value_name = "IDENTIFIER")]

@@ -21,14 +21,27 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
     for a in &g.auth {
         b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
     }
+    if g.tls_ca.is_some() || g.tls_cert.is_some() {
+        let mut tls = zk_core::TlsConfig::new();
+        if let Some(ca) = &g.tls_ca {
+            tls = tls.ca_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&g.tls_cert, &g.tls_key) {
+            tls = tls.client_cert_files(cert, key);
+        }
+        b = b.tls(tls);
+    }
     let client = b.connect().await.map_err(|e| match e {
-        zk_core::Error::ConnectFailed { source, .. } => Failure::Failed(format!(
-            "cannot connect to {hosts}: no server answered within {}{} (is ZooKeeper running there? see --hosts / ZK_HOSTS)",
+        zk_core::Error::ConnectFailed {
+            source: Some(e), ..
+        } => Failure::Failed(format!(
+            "cannot connect to {hosts}: no session within {}; last attempt: {}",
             crate::duration::human(g.session_timeout),
-            match source {
-                Some(e) => format!(" (last attempt: {e})"),
-                None => String::new(),
-            }
+            e.to_string().trim_start_matches("I/O error: ")
+        )),
+        zk_core::Error::ConnectFailed { .. } => Failure::Failed(format!(
+            "cannot connect to {hosts}: no server answered within {} (is ZooKeeper running there? see --hosts / ZK_HOSTS)",
+            crate::duration::human(g.session_timeout)
         )),
         e => Failure::zk(&format!("connect to {hosts}"), e),
     })?;

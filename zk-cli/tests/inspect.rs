@@ -552,3 +552,75 @@ async fn closed_stdout_ends_quietly() {
     assert!(stderr.is_empty(), "quiet: {stderr}");
     assert_eq!(st.status.code(), Some(141), "as a SIGPIPE would");
 }
+
+/// TLS: `--tls-ca/--tls-cert/--tls-key` against a mutual-TLS server; without the client
+/// certificate, or with the wrong CA, exit 1 with one line naming TLS and the certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_options_against_a_mutual_tls_server() {
+    let server = zk_testkit::ZkServer::builder()
+        .tls(zk_testkit::TlsOptions::new())
+        .start()
+        .expect("TLS server");
+    let f = server.tls_files().unwrap();
+    let hosts = server.secure_connect_string().unwrap();
+    let p = |p: &std::path::Path| p.display().to_string();
+    let (ca, cert, key, other_ca) = (
+        p(&f.ca),
+        p(&f.client_cert),
+        p(&f.client_key),
+        p(&f.other_ca),
+    );
+    let o = run(
+        &hosts,
+        &[
+            "--tls-ca",
+            &ca,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "ls",
+            "/",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.out().contains("zookeeper"), "{o:?}");
+    // the same through the environment
+    let mut c = zk(&["--hosts", &hosts, "ls", "/"]);
+    c.env("ZK_TLS_CA", &ca)
+        .env("ZK_TLS_CERT", &cert)
+        .env("ZK_TLS_KEY", &key);
+    let o = run_cmd(c).await;
+    assert_eq!(o.code, 0, "{o:?}");
+
+    for (what, args) in [
+        ("no client certificate", vec!["--tls-ca", &ca]),
+        (
+            "wrong CA",
+            vec![
+                "--tls-ca",
+                &other_ca,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+            ],
+        ),
+    ] {
+        let mut all = vec!["--session-timeout", "2s"];
+        all.extend(args);
+        all.extend(["ls", "/"]);
+        let o = run(&hosts, &all).await;
+        assert_eq!(o.code, 1, "{what}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{what}: one line: {o:?}");
+        let e = o.stderr.to_lowercase();
+        assert!(
+            e.contains("tls") && e.contains("certificate"),
+            "{what}: {o:?}"
+        );
+    }
+    // --tls-cert without --tls-key is a usage error
+    let o = run(&hosts, &["--tls-cert", &cert, "ls", "/"]).await;
+    assert_eq!(o.code, 2, "{o:?}");
+}
