@@ -65,6 +65,7 @@ pub struct ClientBuilder {
     tls: Option<crate::tls::TlsConfig>,
     reconnect_jitter: Duration,
     close_timeout: Duration,
+    sasl: Option<crate::session::sasl::SaslConfig>,
 }
 
 impl ClientBuilder {
@@ -143,6 +144,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticate with SASL DIGEST-MD5 as `username` (a user of the servers' JAAS `Server`
+    /// section, `DigestLoginModule`), as the Java client does: right after every handshake,
+    /// before anything else is sent. The session's identity is then `sasl:<username>`
+    /// ([`Client::who_am_i`]), which `sasl` ACLs name. Wrong credentials end the client with
+    /// [`Error::AuthFailed`] (from [`connect`](Self::connect), or later as LOST).
+    pub fn sasl_digest_md5(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.sasl = Some(crate::session::sasl::SaslConfig::DigestMd5 {
+            username: username.into(),
+            password: password.into(),
+        });
+        self
+    }
+
     /// How long [`Client::close`] (or dropping the last handle) may take to reach a server and
     /// have the session closed (default 2 s).
     pub fn close_timeout(mut self, t: Duration) -> Self {
@@ -205,6 +223,7 @@ impl ClientBuilder {
             reconnect_jitter: self.reconnect_jitter,
             cycle_pause: Duration::from_secs(1),
             close_timeout: self.close_timeout,
+            sasl: self.sasl.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(Status::initial(self.session_timeout));
@@ -482,6 +501,7 @@ impl Client {
             tls: None,
             reconnect_jitter: Duration::from_millis(100),
             close_timeout: Duration::from_secs(2),
+            sasl: None,
         }
     }
 

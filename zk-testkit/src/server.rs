@@ -58,6 +58,8 @@ pub struct ZkServer {
     process: Mutex<Process>,
     /// The TLS port and certificate files, when started with TLS.
     tls: Option<(u16, TlsFiles)>,
+    /// The JAAS file's directory, when started with SASL users.
+    sasl: Option<TempDir>,
     /// Declared last: removed after the JVM is dead (Drop kills it first anyway).
     dir: TempDir,
 }
@@ -98,6 +100,7 @@ pub(crate) struct StartFailure {
 pub struct ZkServerBuilder {
     settings: Settings,
     tls: Option<TlsOptions>,
+    sasl_users: Vec<(String, String)>,
 }
 
 impl ZkServerBuilder {
@@ -108,6 +111,17 @@ impl ZkServerBuilder {
     /// The plain port stays (the kit's readiness probes use it).
     pub fn tls(mut self, options: TlsOptions) -> Self {
         self.tls = Some(options);
+        self
+    }
+
+    /// Enable SASL with these DIGEST-MD5 users (name, password): a JAAS `Server` section of
+    /// `DigestLoginModule` users and the `SASLAuthenticationProvider`. Clients that do not
+    /// authenticate are still served (as ZooKeeper does by default).
+    pub fn sasl_digest_users(mut self, users: &[(&str, &str)]) -> Self {
+        self.sasl_users = users
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
         self
     }
 
@@ -142,8 +156,37 @@ impl ZkServerBuilder {
                     Some((ports[1], files))
                 }
             };
+            let sasl = if self.sasl_users.is_empty() {
+                None
+            } else {
+                let dir = tempfile::Builder::new()
+                    .prefix("zk-testkit-sasl-")
+                    .tempdir()
+                    .map_err(|e| Error::io("creating a temporary directory", e))?;
+                let mut jaas = String::from(
+                    "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required",
+                );
+                for (u, p) in &self.sasl_users {
+                    jaas.push_str(&format!("\n  user_{u}=\"{p}\""));
+                }
+                jaas.push_str(";\n};\n");
+                let path = dir.path().join("jaas.conf");
+                fs::write(&path, jaas).map_err(|e| Error::io("writing jaas.conf", e))?;
+                crate::settings::upsert(
+                    &mut settings.jvm_props,
+                    "java.security.auth.login.config",
+                    path.display().to_string(),
+                );
+                crate::settings::upsert(
+                    &mut settings.jvm_props,
+                    "zookeeper.authProvider.sasl",
+                    "org.apache.zookeeper.server.auth.SASLAuthenticationProvider".into(),
+                );
+                Some(dir)
+            };
             let mut server = ZkServer::prepare(&install, &settings, port, Role::Standalone)?;
             server.tls = tls;
+            server.sasl = sasl;
             server.spawn()?;
             let deadline = Instant::now() + self.settings.startup_timeout;
             match server
@@ -249,6 +292,7 @@ impl ZkServer {
             startup_timeout: settings.startup_timeout,
             process: Mutex::new(Process::default()),
             tls: None,
+            sasl: None,
             dir,
         })
     }

@@ -373,6 +373,24 @@ impl Record for AuthPacket {
     }
 }
 
+/// `sasl` (102) request (`GetSASLRequest`) and response (`SetSASLResponse`): one token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaslToken {
+    /// The mechanism's bytes.
+    pub token: Vec<u8>,
+}
+
+impl Record for SaslToken {
+    fn write(&self, w: &mut Writer<'_>) {
+        w.buffer(&self.token);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SaslToken {
+            token: r.buffer()?.to_vec(),
+        })
+    }
+}
+
 /// `setWatches` (101) when `persistent` and `persistent_recursive` are both empty and
 /// `with_persistent` is false, else `setWatches2` (105).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -80,7 +80,7 @@ impl Conn {
         }
     }
 
-    fn take_xid(&mut self) -> i32 {
+    pub(super) fn take_xid(&mut self) -> i32 {
         let x = self.next_xid;
         self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
         x
@@ -204,10 +204,24 @@ impl Session {
             new_session,
             "connected"
         );
+        let timers = self.timers();
+        if let Some(sasl) = self.cfg.sasl.clone() {
+            // before anything else: the server answers SASL packets out of band
+            match timeout(
+                timers.read_timeout,
+                super::sasl::authenticate(&mut conn, &sasl),
+            )
+            .await
+            {
+                Ok(Ok(())) => debug!(server = %host, "SASL authentication done"),
+                Ok(Err(Error::AuthFailed)) => return Outcome::AuthFailed,
+                Ok(Err(e)) => return Outcome::Disconnected(format!("SASL: {e}")),
+                Err(_) => return Outcome::Disconnected("SASL: the server did not answer".into()),
+            }
+        }
         self.prime(&mut conn);
         self.publish(State::Connected, keeper, Some(host.to_string()));
 
-        let timers = self.timers();
         let mut probe = if resp.read_only && self.ring.len() > 1 {
             Some(spawn_rw_probe(self.cfg.clone(), self.ring.others(&host)))
         } else {

@@ -18,6 +18,7 @@ pub(crate) mod conn;
 pub(crate) mod connect;
 pub(crate) mod hosts;
 pub(crate) mod request;
+pub(crate) mod sasl;
 pub(crate) mod timers;
 pub(crate) mod transport;
 
@@ -64,6 +65,8 @@ pub(crate) struct Config {
     pub cycle_pause: Duration,
     /// How long `close` may take to reach a server and have closeSession acknowledged.
     pub close_timeout: Duration,
+    /// SASL credentials, used on every connection before anything else.
+    pub sasl: Option<sasl::SaslConfig>,
 }
 
 /// What handles share with the session task.

@@ -1,0 +1,313 @@
+//! SASL authentication, as the Java client does it: right after the handshake and before
+//! anything else on the connection (the server answers `sasl` packets out of band, so nothing
+//! may be pipelined with them), again on every reconnect. Mechanism: DIGEST-MD5 (RFC 2831),
+//! which ZooKeeper servers offer with a JAAS `Server` section of `DigestLoginModule` users.
+
+use super::conn::Conn;
+use super::request::put_frame;
+use crate::codec::InFrame;
+use crate::error::{Error, Result};
+use crate::proto::{code, OpCode, Reader, Record, ReplyHeader, SaslToken, REPLY_HEADER_LEN};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use std::fmt;
+use tokio::io::AsyncWriteExt;
+
+/// The protocol and server name the Java client and server use in the DIGEST-MD5 digest-uri.
+const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
+
+/// SASL credentials.
+#[derive(Clone)]
+pub(crate) enum SaslConfig {
+    DigestMd5 { username: String, password: String },
+}
+
+impl fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaslConfig::DigestMd5 { username, .. } => f
+                .debug_struct("DigestMd5")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// Runs the whole exchange on a fresh connection. `Err(Error::AuthFailed)`: the server refused
+/// the credentials; any other error: the connection failed meanwhile.
+pub(crate) async fn authenticate(conn: &mut Conn, cfg: &SaslConfig) -> Result<()> {
+    let SaslConfig::DigestMd5 { username, password } = cfg;
+    let mut mech = DigestMd5::new(username, password);
+    // DIGEST-MD5 has no initial response: an empty token asks for the challenge
+    let mut token = Vec::new();
+    loop {
+        let reply = exchange(conn, &token).await?;
+        match mech.step(&reply)? {
+            Some(next) => token = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Sends one token and reads the server's.
+async fn exchange(conn: &mut Conn, token: &[u8]) -> Result<Vec<u8>> {
+    let xid = conn.take_xid();
+    let mut out = bytes::BytesMut::new();
+    let req = SaslToken {
+        token: token.to_vec(),
+    };
+    put_frame(&mut out, Some((xid, OpCode::Sasl)), |w| req.write(w));
+    conn.writer.write_all(&out).await.map_err(Error::io)?;
+    conn.writer.flush().await.map_err(Error::io)?;
+    loop {
+        let frame = match conn.reader.next().await {
+            Some(Ok(InFrame::Frame(f))) => f,
+            Some(Ok(InFrame::Oversized { len, .. })) => {
+                return Err(Error::Protocol(format!("a {len}-byte SASL reply")))
+            }
+            Some(Err(e)) => return Err(Error::Protocol(e.to_string())),
+            None => return Err(Error::ConnectionLoss),
+        };
+        let header = ReplyHeader::read(&mut Reader::new(&frame))?;
+        if header.xid != xid {
+            // nothing else is in flight; a ping or notification cannot come yet
+            continue;
+        }
+        if header.err == code::AUTH_FAILED {
+            return Err(Error::AuthFailed);
+        }
+        if header.err != code::OK {
+            return Err(Error::from_code(header.err));
+        }
+        return Ok(SaslToken::read(&mut Reader::new(&frame[REPLY_HEADER_LEN..]))?.token);
+    }
+}
+
+/// The client side of DIGEST-MD5 (RFC 2831), `auth` quality of protection.
+struct DigestMd5 {
+    username: String,
+    password: String,
+    cnonce: String,
+    /// The `rspauth` the server must send back once it accepted our response.
+    expected_rspauth: Option<String>,
+}
+
+impl DigestMd5 {
+    fn new(username: &str, password: &str) -> Self {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut raw = [0u8; 18];
+        rand::thread_rng().fill_bytes(&mut raw);
+        DigestMd5 {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            cnonce: base64::engine::general_purpose::STANDARD.encode(raw),
+            expected_rspauth: None,
+        }
+    }
+
+    /// Answers a server token; `None` when authentication is complete.
+    fn step(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>> {
+        let text = std::str::from_utf8(server).map_err(|_| {
+            Error::Protocol("SASL DIGEST-MD5: a challenge that is not UTF-8".into())
+        })?;
+        let fields = parse_directives(text);
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if let Some(expected) = &self.expected_rspauth {
+            // the server's proof that it knows the password too
+            return match get("rspauth") {
+                Some(r) if r == expected => Ok(None),
+                Some(_) => Err(Error::Protocol(
+                    "SASL DIGEST-MD5: the server's rspauth does not match".into(),
+                )),
+                None if server.is_empty() => Ok(None),
+                None => Err(Error::Protocol(
+                    "SASL DIGEST-MD5: expected rspauth from the server".into(),
+                )),
+            };
+        }
+        let nonce = get("nonce").ok_or_else(|| {
+            Error::Protocol(format!(
+                "SASL DIGEST-MD5: no nonce in the challenge {text:?}"
+            ))
+        })?;
+        let realm = get("realm").unwrap_or("");
+        if let Some(q) = get("qop") {
+            if !q.split(',').any(|q| q.trim() == "auth") {
+                return Err(Error::Protocol(format!(
+                    "SASL DIGEST-MD5: the server offers no qop=auth ({q})"
+                )));
+            }
+        }
+        let nc = "00000001";
+        let response = digest(
+            &self.username,
+            realm,
+            &self.password,
+            nonce,
+            &self.cnonce,
+            nc,
+            "AUTHENTICATE:",
+        );
+        self.expected_rspauth = Some(digest(
+            &self.username,
+            realm,
+            &self.password,
+            nonce,
+            &self.cnonce,
+            nc,
+            ":",
+        ));
+        let mut out = String::new();
+        if get("charset") == Some("utf-8") {
+            out.push_str("charset=utf-8,");
+        }
+        out.push_str(&format!(
+            "username=\"{}\",realm=\"{}\",nonce=\"{}\",nc={nc},cnonce=\"{}\",digest-uri=\"{DIGEST_URI}\",maxbuf=65536,response={response},qop=auth",
+            quote(&self.username),
+            quote(realm),
+            quote(nonce),
+            self.cnonce
+        ));
+        Ok(Some(out.into_bytes()))
+    }
+}
+
+/// `response` (a2_prefix `"AUTHENTICATE:"`) or `rspauth` (`":"`) of RFC 2831 section 2.1.2.1.
+fn digest(
+    user: &str,
+    realm: &str,
+    password: &str,
+    nonce: &str,
+    cnonce: &str,
+    nc: &str,
+    a2_prefix: &str,
+) -> String {
+    let inner = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
+    let mut a1 = inner.to_vec();
+    a1.extend_from_slice(format!(":{nonce}:{cnonce}").as_bytes());
+    let ha1 = hex(&Md5::digest(&a1));
+    let ha2 = hex(&Md5::digest(format!("{a2_prefix}{DIGEST_URI}").as_bytes()));
+    hex(&Md5::digest(
+        format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}").as_bytes(),
+    ))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `name=value` pairs separated by commas; values may be quoted (with backslash escapes).
+fn parse_directives(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if chars.next().is_none() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n)
+                        }
+                    }
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push((name.trim().to_ascii_lowercase(), value));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_challenge() {
+        let d = parse_directives(
+            r#"realm="zk-sasl-md5",nonce="a\"b,c",qop="auth",charset=utf-8,algorithm=md5-sess"#,
+        );
+        assert_eq!(
+            d,
+            [
+                ("realm".into(), "zk-sasl-md5".into()),
+                ("nonce".into(), "a\"b,c".into()),
+                ("qop".into(), "auth".into()),
+                ("charset".into(), "utf-8".into()),
+                ("algorithm".into(), "md5-sess".into()),
+            ]
+        );
+    }
+
+    /// RFC 2831 section 4's example (its digest-uri is "imap/elwood.innosoft.com", so the
+    /// arithmetic is checked with the uri as a parameter).
+    #[test]
+    fn rfc_2831_example() {
+        fn digest_uri(uri: &str, a2_prefix: &str) -> String {
+            let inner = Md5::digest(b"chris:elwood.innosoft.com:secret");
+            let mut a1 = inner.to_vec();
+            a1.extend_from_slice(b":OA6MG9tEQGm2hh:OA6MHXh6VqTrRk");
+            let ha1 = hex(&Md5::digest(&a1));
+            let ha2 = hex(&Md5::digest(format!("{a2_prefix}{uri}").as_bytes()));
+            hex(&Md5::digest(
+                format!("{ha1}:OA6MG9tEQGm2hh:00000001:OA6MHXh6VqTrRk:auth:{ha2}").as_bytes(),
+            ))
+        }
+        assert_eq!(
+            digest_uri("imap/elwood.innosoft.com", "AUTHENTICATE:"),
+            "d388dad90d4bbd760a152321f2143af7"
+        );
+        assert_eq!(
+            digest_uri("imap/elwood.innosoft.com", ":"),
+            "ea40f60335c427b5527b84dbabcdfffd"
+        );
+    }
+
+    #[test]
+    fn a_wrong_rspauth_is_refused() {
+        let mut m = DigestMd5::new("bob", "pw");
+        let resp = m
+            .step(br#"realm="zk-sasl-md5",nonce="n",qop="auth",charset=utf-8"#)
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(resp).unwrap();
+        assert!(
+            text.contains(r#"digest-uri="zookeeper/zk-sasl-md5""#),
+            "{text}"
+        );
+        assert!(m.step(b"rspauth=00").is_err());
+        let ok = format!("rspauth={}", m.expected_rspauth.clone().unwrap());
+        assert_eq!(m.step(ok.as_bytes()).unwrap(), None);
+    }
+}
