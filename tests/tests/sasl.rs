@@ -66,6 +66,37 @@ async fn digest_md5_identity_acls_and_reconnect() {
     );
 }
 
+/// With `enforce.auth.enabled` a failed exchange is answered -124 and the session closed: still
+/// AuthFailed, not an endless reconnect.
+#[tokio::test(flavor = "multi_thread")]
+async fn enforced_sasl_wrong_password_is_auth_failed_and_the_right_one_works() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .cfg("enforce.auth.enabled", "true")
+        .cfg("enforce.auth.schemes", "sasl")
+        .start()
+        .unwrap();
+    let e = common::bounded(
+        "connect with a wrong password",
+        Client::builder(server.connect_string())
+            .session_timeout(Duration::from_secs(4))
+            .sasl_digest_md5("bob", "wrong")
+            .connect(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, Error::AuthFailed), "{e:?}");
+    let bob = Client::builder(server.connect_string())
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .expect("right password");
+    bob.create("/enforced", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_password_is_auth_failed() {
     let server = server();

@@ -87,6 +87,11 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SCHEME:CREDENTIAL", value_parser = parse_auth)]
     pub auth: Vec<AuthArg>,
 
+    /// SASL authentication before anything else on every connection:
+    /// `digest-md5:USER:PASSWORD` (a user of the servers' JAAS `Server` section)
+    #[arg(long, env = "ZK_SASL", global = true, value_name = "MECHANISM:...", value_parser = parse_sasl)]
+    pub sasl: Option<SaslArg>,
+
     /// CA certificates (PEM) to trust: connect to every host over TLS (`tcp+tls://host:port`
     /// in --hosts turns TLS on for that host alone, trusting the system's CAs)
     #[arg(long, env = "ZK_TLS_CA", global = true, value_name = "FILE")]
@@ -176,6 +181,36 @@ fn parse_hosts(s: &str) -> Result<String, String> {
         other => other.to_string(),
     })?;
     Ok(s.to_owned())
+}
+
+/// One `--sasl` value.
+#[derive(Debug, Clone)]
+pub enum SaslArg {
+    /// DIGEST-MD5 with a user name and password.
+    DigestMd5 {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+}
+
+fn parse_sasl(s: &str) -> Result<SaslArg, String> {
+    match s.split_once(':') {
+        Some((m, rest)) if m.eq_ignore_ascii_case("digest-md5") => match rest.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(SaslArg::DigestMd5 {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            }),
+            _ => Err("expected digest-md5:USER:PASSWORD".into()),
+        },
+        Some((m, _)) if m.eq_ignore_ascii_case("gssapi") => {
+            Err("SASL GSSAPI (Kerberos) is not supported yet; use digest-md5:USER:PASSWORD".into())
+        }
+        _ => Err(format!(
+            "unknown SASL mechanism in {s:?}: expected digest-md5:USER:PASSWORD"
+        )),
+    }
 }
 
 /// A ZooKeeper path, checked as the server would.

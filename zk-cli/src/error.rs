@@ -65,7 +65,7 @@ impl Failure {
             Error::NoAuth => {
                 "not authorized (add credentials with --auth scheme:credential)".to_owned()
             }
-            Error::AuthFailed => "authentication failed (check --auth)".to_owned(),
+            Error::AuthFailed => "authentication failed (check --auth / --sasl)".to_owned(),
             Error::NoChildrenForEphemerals => "ephemeral nodes cannot have children".to_owned(),
             Error::Unimplemented => {
                 "the server does not support this (TTL nodes need extendedTypesEnabled=true)"

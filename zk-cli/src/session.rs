@@ -21,6 +21,9 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
     for a in &g.auth {
         b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
     }
+    if let Some(crate::cli::SaslArg::DigestMd5 { user, password }) = &g.sasl {
+        b = b.sasl_digest_md5(user.clone(), password.clone());
+    }
     if g.tls_ca.is_some() || g.tls_cert.is_some() {
         let mut tls = zk_core::TlsConfig::new();
         if let Some(ca) = &g.tls_ca {

@@ -624,3 +624,54 @@ async fn tls_options_against_a_mutual_tls_server() {
     let o = run(&hosts, &["--tls-cert", &cert, "ls", "/"]).await;
     assert_eq!(o.code, 2, "{o:?}");
 }
+
+/// SASL: `--sasl digest-md5:USER:PASSWORD` reads a node only that user may read; a wrong
+/// password exits 1 with an authentication error; without `--sasl`, 1 with NoAuth.
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_digest_md5_option() {
+    let server = zk_testkit::ZkServer::builder()
+        .sasl_digest_users(&[("alice", "secret")])
+        .start()
+        .expect("SASL server");
+    let hosts = server.connect_string();
+    let alice = zk_core::Client::builder(&hosts)
+        .sasl_digest_md5("alice", "secret")
+        .connect()
+        .await
+        .unwrap();
+    let acl = [zk_core::Acl {
+        perms: zk_core::Perms::ALL,
+        id: zk_core::Id {
+            scheme: "sasl".into(),
+            id: "alice".into(),
+        },
+    }];
+    alice
+        .create_with_acl(
+            "/sasl-only",
+            b"for alice",
+            zk_core::CreateMode::Persistent,
+            &acl,
+        )
+        .await
+        .unwrap();
+    let o = run(
+        &hosts,
+        &["--sasl", "digest-md5:alice:secret", "get", "/sasl-only"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.out().trim(), "for alice");
+    let o = run(
+        &hosts,
+        &["--sasl", "digest-md5:alice:wrong", "get", "/sasl-only"],
+    )
+    .await;
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("authentication failed"), "{o:?}");
+    let o = run(&hosts, &["get", "/sasl-only"]).await;
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.to_lowercase().contains("not authorized"), "{o:?}");
+    let o = run(&hosts, &["--sasl", "kerberos", "get", "/"]).await;
+    assert_eq!(o.code, 2, "{o:?}");
+}

@@ -24,6 +24,8 @@ pub mod code {
     pub const NO_NODE: i32 = -101;
     /// Authentication failed: the server closes the session.
     pub const AUTH_FAILED: i32 = -115;
+    /// The server requires SASL and it did not succeed: it closes the session.
+    pub const SESSION_CLOSED_REQUIRE_SASL_AUTH: i32 = -124;
 }
 
 /// First frame from the client on a new connection (45 bytes with the `read_only` byte).

@@ -74,7 +74,8 @@ async fn exchange(conn: &mut Conn, token: &[u8]) -> Result<Vec<u8>> {
             // nothing else is in flight; a ping or notification cannot come yet
             continue;
         }
-        if header.err == code::AUTH_FAILED {
+        // a server that enforces SASL answers a failed exchange with -124 and closes the session
+        if header.err == code::AUTH_FAILED || header.err == code::SESSION_CLOSED_REQUIRE_SASL_AUTH {
             return Err(Error::AuthFailed);
         }
         if header.err != code::OK {
