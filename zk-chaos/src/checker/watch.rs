@@ -1,0 +1,318 @@
+//! Watch checker.
+//!
+//! One writer creates `W/e-<i>` for i = 0, 1, 2, ... (op `create` `{child: i}`) and sets
+//! `W/data` to `i` (op `set` `{value}`). Watchers record what they got (info `event`
+//! `{mode, type, path}`), their session state changes (info `state` `{state}`) and, for
+//! one-shot watchers, the data each re-read returned (op `observe` → `{value}`). After the heal
+//! the harness reads `W/data` (info `final` `{data}`).
+//!
+//! ZooKeeper's model used here: a watch event is delivered at most once, in zxid order; a
+//! persistent watch is *not* replayed for changes made while the client was disconnected, so
+//! a recursive watcher may miss creates only across a disconnection; a one-shot watch re-armed
+//! after each event always ends up having observed the final data (re-registration after a
+//! reconnect fires it when the node changed meanwhile).
+//!
+//! Checks:
+//! 1. recursive watchers see the creates in increasing order, each at most once;
+//! 2. a recursive watcher that stayed connected between two events saw every acknowledged
+//!    create between them;
+//! 3. a persistent watcher on `W/data` got no more change events than there were sets;
+//! 4. every one-shot watcher's last observation equals the final data.
+
+use super::CheckResult;
+use crate::history::{History, Outcome};
+use std::collections::{BTreeMap, HashMap};
+
+fn child_index(path: &str) -> Option<i64> {
+    path.rsplit('/').next()?.strip_prefix("e-")?.parse().ok()
+}
+
+/// Checks the `watch` workload.
+pub fn check(h: &History) -> CheckResult {
+    let mut r = CheckResult::new("watch");
+    let ops: Vec<_> = h.ops_of("watch").collect();
+    r.checked = ops.len();
+    let mut create_outcome: HashMap<i64, (Outcome, u64)> = HashMap::new();
+    let mut sets = 0usize;
+    for o in &ops {
+        match o.op.as_str() {
+            "create" => {
+                if let Some(i) = o.arg_i64("child") {
+                    create_outcome.insert(i, (o.outcome, o.id));
+                }
+            }
+            "set" if o.outcome != Outcome::Fail => sets += 1,
+            _ => {}
+        }
+    }
+
+    // per watcher client: its events and state changes in time order
+    let mut recursive: BTreeMap<i64, Vec<(u64, i64, u64)>> = BTreeMap::new();
+    let mut persistent: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut disconnects: HashMap<i64, Vec<u64>> = HashMap::new();
+    for e in h.infos_of("watch") {
+        match e.op.as_str() {
+            "state" if e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED") => {
+                disconnects.entry(e.client).or_default().push(e.t_us);
+            }
+            "event" => {
+                let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
+                let ty = e.args.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                let path = e.args.get("path").and_then(|v| v.as_str()).unwrap_or("");
+                match (mode, ty) {
+                    ("recursive", "NodeCreated") => {
+                        if let Some(i) = child_index(path) {
+                            recursive
+                                .entry(e.client)
+                                .or_default()
+                                .push((e.t_us, i, e.id));
+                        }
+                    }
+                    ("persistent", "NodeDataChanged") => {
+                        *persistent.entry(e.client).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    for (client, events) in &recursive {
+        let disc = disconnects.get(client).map(Vec::as_slice).unwrap_or(&[]);
+        for w in events.windows(2) {
+            let ((t0, a, _), (t1, b, id)) = (w[0], w[1]);
+            if b <= a {
+                r.violation(
+                    format!(
+                        "recursive watcher {client} got the create of e-{b} after e-{a}: {}",
+                        if a == b {
+                            "duplicate"
+                        } else {
+                            "out of zxid order"
+                        }
+                    ),
+                    vec![],
+                    t1,
+                );
+                let _ = id;
+                continue;
+            }
+            let disconnected = disc.iter().any(|&t| t >= t0 && t <= t1);
+            if disconnected {
+                continue;
+            }
+            let missing: Vec<i64> = (a + 1..b)
+                .filter(|i| create_outcome.get(i).map(|c| c.0) == Some(Outcome::Ok))
+                .collect();
+            if !missing.is_empty() {
+                r.violation(
+                    format!(
+                        "recursive watcher {client} stayed connected from e-{a} to e-{b} but never got the acknowledged creates {missing:?}"
+                    ),
+                    missing
+                        .iter()
+                        .filter_map(|i| create_outcome.get(i).map(|c| c.1))
+                        .collect(),
+                    t1,
+                );
+            }
+        }
+        r.notes.push(format!(
+            "recursive watcher {client}: {} creates seen",
+            events.len()
+        ));
+    }
+
+    for (client, n) in &persistent {
+        if *n > sets {
+            r.violation(
+                format!("persistent watcher {client} got {n} data-change events for only {sets} sets: duplicates"),
+                vec![],
+                u64::MAX,
+            );
+        }
+    }
+
+    let final_data = h
+        .infos_of("watch")
+        .rfind(|e| e.op == "final")
+        .and_then(|e| {
+            e.args
+                .get("data")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+    if let Some(fin) = final_data {
+        let mut last: BTreeMap<i64, (String, u64)> = BTreeMap::new();
+        for o in ops
+            .iter()
+            .filter(|o| o.op == "observe" && o.outcome == Outcome::Ok)
+        {
+            if let Some(v) = o.result.get("value").and_then(|v| v.as_str()) {
+                last.insert(o.client, (v.to_owned(), o.id));
+            }
+        }
+        for (client, (v, id)) in last {
+            if v != fin {
+                r.violation(
+                    format!(
+                        "one-shot watcher {client} last observed {v:?} but the data is {fin:?} after the heal: a change was never delivered"
+                    ),
+                    vec![id],
+                    u64::MAX,
+                );
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::testutil::Builder;
+    use serde_json::json;
+
+    fn creates(b: &mut Builder, n: i64) {
+        for i in 0..n {
+            b.op(
+                "watch",
+                0,
+                1,
+                "create",
+                json!({"child": i}),
+                (i as u64) * 10,
+                Some(i as u64 * 10 + 5),
+                Outcome::Ok,
+                json!(null),
+            );
+        }
+    }
+
+    fn event(b: &mut Builder, client: i64, t: u64, i: i64) {
+        b.info(
+            "watch",
+            client,
+            "event",
+            t,
+            json!({"mode": "recursive", "type": "NodeCreated", "path": format!("/w/e-{i:06}")}),
+        );
+    }
+
+    #[test]
+    fn complete_ordered_stream_passes() {
+        let mut b = Builder::default();
+        creates(&mut b, 4);
+        for i in 0..4 {
+            event(&mut b, 1, 100 + i as u64, i);
+        }
+        assert!(check(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn gap_without_disconnect_is_flagged_and_with_disconnect_is_not() {
+        let mut b = Builder::default();
+        creates(&mut b, 4);
+        event(&mut b, 1, 100, 0);
+        event(&mut b, 1, 110, 3);
+        event(&mut b, 2, 100, 0);
+        b.info("watch", 2, "state", 105, json!({"state": "SUSPENDED"}));
+        event(&mut b, 2, 110, 3);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("watcher 1"));
+    }
+
+    #[test]
+    fn duplicate_is_flagged() {
+        let mut b = Builder::default();
+        creates(&mut b, 2);
+        event(&mut b, 1, 100, 0);
+        event(&mut b, 1, 101, 1);
+        event(&mut b, 1, 102, 1);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("duplicate"));
+    }
+
+    #[test]
+    fn stale_one_shot_watcher_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "2"}),
+            30,
+            Some(40),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            3,
+            3,
+            "observe",
+            json!({}),
+            21,
+            Some(25),
+            Outcome::Ok,
+            json!({"value": "1"}),
+        );
+        b.op(
+            "watch",
+            4,
+            4,
+            "observe",
+            json!({}),
+            41,
+            Some(45),
+            Outcome::Ok,
+            json!({"value": "2"}),
+        );
+        b.info("watch", -1, "final", 100, json!({"data": "2"}));
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("one-shot watcher 3"));
+    }
+
+    #[test]
+    fn persistent_duplicates_are_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        for t in [30, 31] {
+            b.info(
+                "watch",
+                5,
+                "event",
+                t,
+                json!({"mode": "persistent", "type": "NodeDataChanged", "path": "/w/data"}),
+            );
+        }
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    }
+}

@@ -1,0 +1,146 @@
+//! A writer and watchers (persistent recursive, persistent, one-shot re-armed). See
+//! [`crate::checker::watch`].
+
+use super::{Ctx, ROOT};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::time::Instant;
+use zk_core::{AddWatchMode, Client, CreateMode, Error};
+
+fn dir() -> String {
+    format!("{ROOT}/watch")
+}
+
+fn data_path() -> String {
+    format!("{ROOT}/watch/data")
+}
+
+/// Creates the watched nodes (harness).
+pub async fn setup(zk: &Client) -> zk_core::Result<()> {
+    zk.ensure_path(&dir()).await?;
+    match zk
+        .create(&data_path(), b"start", CreateMode::Persistent)
+        .await
+    {
+        Ok(_) | Err(Error::NodeExists) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the data after the heal (harness).
+pub async fn finish(zk: &Client) -> zk_core::Result<Value> {
+    zk.sync(&data_path()).await?;
+    let (d, _) = zk.get_data(&data_path()).await?;
+    Ok(json!({ "data": String::from_utf8_lossy(&d) }))
+}
+
+/// The role of the watch client with this index.
+pub fn role(index: usize) -> &'static str {
+    match index % 4 {
+        0 => "writer",
+        1 => "recursive",
+        2 => "persistent",
+        _ => "oneshot",
+    }
+}
+
+/// One watch client.
+pub async fn run(mut ctx: Ctx) {
+    match role(ctx.index) {
+        "writer" => writer(&mut ctx).await,
+        "recursive" => {
+            persistent(&ctx, &dir(), AddWatchMode::PersistentRecursive, "recursive").await
+        }
+        "persistent" => {
+            persistent(&ctx, &data_path(), AddWatchMode::Persistent, "persistent").await
+        }
+        _ => oneshot(&ctx).await,
+    }
+    ctx.close().await;
+}
+
+async fn writer(ctx: &mut Ctx) {
+    let mut i = 0i64;
+    while Instant::now() < ctx.phases.quiesce {
+        let child = format!("{}/e-{i:06}", dir());
+        let _ = ctx
+            .call(
+                "create",
+                json!({ "child": i }),
+                ctx.zk.create(&child, b"", CreateMode::Persistent),
+                |_| Value::Null,
+            )
+            .await;
+        let v = i.to_string();
+        let _ = ctx
+            .call(
+                "set",
+                json!({ "value": v }),
+                ctx.zk.set_data(&data_path(), v.as_bytes(), None),
+                |_| Value::Null,
+            )
+            .await;
+        i += 1;
+        ctx.pause(150).await;
+    }
+}
+
+async fn persistent(ctx: &Ctx, path: &str, mode: AddWatchMode, name: &str) {
+    while ctx.running() {
+        let w = ctx
+            .call(
+                "add-watch",
+                json!({ "path": path, "mode": name }),
+                ctx.zk.add_watch(path, mode),
+                |_| Value::Null,
+            )
+            .await;
+        let Ok(mut w) = w else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        loop {
+            let next = tokio::time::timeout_at(ctx.phases.end, w.next()).await;
+            match next {
+                Ok(Some(Ok(ev))) => ctx.info(
+                    "event",
+                    json!({"mode": name, "type": format!("{:?}", ev.event_type), "path": ev.path}),
+                ),
+                Ok(Some(Err(e))) => {
+                    ctx.info("watch-ended", json!({"mode": name, "error": e.to_string()}));
+                    break;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+async fn oneshot(ctx: &Ctx) {
+    while ctx.running() {
+        let r = ctx
+            .call(
+                "observe",
+                json!({}),
+                ctx.zk.get_data_watch(&data_path()),
+                |(d, s, _)| json!({"value": String::from_utf8_lossy(d), "version": s.version}),
+            )
+            .await;
+        let Ok((_, _, watcher)) = r else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        match tokio::time::timeout_at(ctx.phases.end, watcher).await {
+            Ok(Ok(ev)) => ctx.info(
+                "event",
+                json!({"mode": "oneshot", "type": format!("{:?}", ev.event_type), "path": ev.path}),
+            ),
+            Ok(Err(e)) => ctx.info(
+                "watch-ended",
+                json!({"mode": "oneshot", "error": e.to_string()}),
+            ),
+            Err(_) => return,
+        }
+    }
+}
