@@ -125,6 +125,9 @@ pub fn check(h: &History) -> CheckResult {
     }
 
     for (client, n) in &persistent {
+        r.notes.push(format!(
+            "persistent watcher {client}: {n} data changes seen ({sets} sets)"
+        ));
         if *n > sets {
             r.violation(
                 format!("persistent watcher {client} got {n} data-change events for only {sets} sets: duplicates"),
@@ -153,6 +156,10 @@ pub fn check(h: &History) -> CheckResult {
                 last.insert(o.client, (v.to_owned(), o.id));
             }
         }
+        r.notes.push(format!(
+            "{} one-shot watchers; final data {fin:?}",
+            last.len()
+        ));
         for (client, (v, id)) in last {
             if v != fin {
                 r.violation(

@@ -71,7 +71,8 @@ pub async fn run(mut ctx: Ctx) {
             // the marker and the lease together, and stop this client
             ctx.info("exit-unconfirmed", json!({ "marker": marker }));
             ctx.close().await;
-            drop(guard);
+            // not dropped: dropping would release the lease while the marker may remain
+            std::mem::forget(guard);
             return;
         }
         let _ = ctx
@@ -96,7 +97,12 @@ async fn exit(ctx: &Ctx, sem: &str, marker: &str) -> bool {
             )
             .await;
         match r {
-            Ok(()) | Err(Error::NoNode) | Err(Error::SessionExpired) => return true,
+            // not SessionExpired: a client declares its session lost on its own after a
+            // session timeout without any server, but a server that was down restores the
+            // session (and the marker) when it comes back, for up to one more session timeout;
+            // the next attempt runs on the client's new session, and ZooKeeper lets any session
+            // delete an ephemeral node
+            Ok(()) | Err(Error::NoNode) => return true,
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
