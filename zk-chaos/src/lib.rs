@@ -12,6 +12,7 @@ pub mod history;
 pub mod nemesis;
 pub mod report;
 pub mod run;
+pub mod timeline;
 pub mod workload;
 
 use std::time::Duration;

@@ -186,6 +186,19 @@ fn finish(
         println!("PASS seed {seed}: every checker passed");
     }
     println!("history: {}", path.display());
+    let all: Vec<_> = results
+        .iter()
+        .flat_map(|r| r.violations.iter().cloned())
+        .collect();
+    let page = zk_chaos::timeline::render(h, &all, &format!("zk-chaos seed {seed}"));
+    let html = path.with_file_name(match path.file_stem() {
+        Some(s) if s != "history" => format!("{}.timeline.html", s.to_string_lossy()),
+        _ => "timeline.html".to_owned(),
+    });
+    match std::fs::write(&html, page) {
+        Ok(()) => println!("timeline: {}", html.display()),
+        Err(e) => println!("timeline: not written ({}: {e})", html.display()),
+    }
     let figures = report::figures(h);
     println!(
         "{}",
