@@ -151,7 +151,7 @@ pub fn schedule(
             FaultKind::Reset | FaultKind::Expire => (0, 0),
             FaultKind::Blackhole | FaultKind::Pause => (scale(rng), 0),
             FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
-            FaultKind::Cut => (3000, [1u64, 2, 5, 14][rng.gen_range(0..4)]),
+            FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
             FaultKind::Kill | FaultKind::LeaderKill => (rng.gen_range(1000..5000), 0),
         };
         let target = match kind {

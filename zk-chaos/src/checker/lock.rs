@@ -119,6 +119,46 @@ pub fn check(h: &History) -> CheckResult {
         }
     }
 
+    // 5. a guard is not lost at birth: a Suspended / SessionLost signal needs a transition of
+    //    its client after the acquisition started (state lines are recorded by another task,
+    //    so up to 1 s after the signal counts too)
+    let mut acquired: HashMap<&str, &Op> = HashMap::new();
+    for o in ops
+        .iter()
+        .filter(|o| o.op == "acquire" && o.outcome == Outcome::Ok)
+    {
+        if let Some(g) = o.result.get("guard").and_then(|v| v.as_str()) {
+            acquired.insert(g, o);
+        }
+    }
+    for e in h.infos_of("lock").filter(|e| e.op == "lost") {
+        let reason = e.args.get("reason").and_then(|v| v.as_str()).unwrap_or("");
+        if !matches!(reason, "Suspended" | "SessionLost") {
+            continue;
+        }
+        let Some(g) = e.args.get("guard").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let Some(acq) = acquired.get(g) else { continue };
+        let transition = h.infos_of("lock").any(|s| {
+            s.op == "state"
+                && s.client == e.client
+                && s.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
+                && s.t_us >= acq.invoke_us
+                && s.t_us <= e.t_us + 1_000_000
+        });
+        if !transition {
+            r.violation(
+                format!(
+                    "guard {g} reported lost ({reason}) {} ms after it was acquired, but its client reported no SUSPENDED/LOST since the acquisition started: lost at birth (a stale transition)",
+                    e.t_us.saturating_sub(acq.end_us()) / 1000
+                ),
+                vec![acq.id],
+                e.t_us,
+            );
+        }
+    }
+
     // 4. readers never overlap a writer
     for o in ops
         .iter()
@@ -209,6 +249,52 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("reported lost"));
+    }
+
+    #[test]
+    fn guard_lost_without_a_transition_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "lock",
+            1,
+            1,
+            "acquire",
+            json!({"kind": "lock"}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!({"guard": "/l/a"}),
+        );
+        b.op(
+            "lock",
+            2,
+            2,
+            "acquire",
+            json!({"kind": "lock"}),
+            30,
+            Some(40),
+            Outcome::Ok,
+            json!({"guard": "/l/b"}),
+        );
+        b.info("lock", 1, "state", 5, json!({"state": "SUSPENDED"}));
+        b.info(
+            "lock",
+            1,
+            "lost",
+            25,
+            json!({"guard": "/l/a", "reason": "Suspended"}),
+        );
+        b.info("lock", 2, "state", 45, json!({"state": "SUSPENDED"}));
+        b.info(
+            "lock",
+            2,
+            "lost",
+            46,
+            json!({"guard": "/l/b", "reason": "Suspended"}),
+        );
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("/l/a"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Sequence checker: non-idempotent creates through the retry policies.
 //!
-//! Each `create` `{token}` makes a `PERSISTENT_SEQUENTIAL` node whose data is a token unique to
-//! the operation, retried by a policy with `idempotent(false)`. After the heal the harness lists
-//! every node with its data (info `final` `{items: [{name, token}]}`). Then per token:
+//! Each `create` `{token}` makes a `PERSISTENT_SEQUENTIAL` node `item-<token>-<seq>` with a
+//! token unique to the operation, retried by a policy with `idempotent(false)`. After the heal
+//! the harness lists every node (info `final` `{items: [{name, token}]}`). Then per token:
 //! * `ok`: exactly one node;
 //! * `fail` (the client said "not applied"): no node;
 //! * `unknown`: zero or one node (each one is accounted for in the notes);

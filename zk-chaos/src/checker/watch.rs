@@ -20,11 +20,120 @@
 //! 4. every one-shot watcher's last observation equals the final data.
 
 use super::CheckResult;
-use crate::history::{History, Outcome};
+use crate::history::{History, Op, Outcome};
 use std::collections::{BTreeMap, HashMap};
 
 fn child_index(path: &str) -> Option<i64> {
     path.rsplit('/').next()?.strip_prefix("e-")?.parse().ok()
+}
+
+fn watcher_done(h: &History, client: i64) -> Option<u64> {
+    h.infos_of("watch")
+        .filter(|e| e.client == client && e.op == "watcher-done")
+        .map(|e| e.t_us)
+        .next_back()
+}
+
+/// How late an event may arrive (after the write it announces completed) before it counts
+/// as missing.
+pub const EVENT_SLACK_US: u64 = 3_000_000;
+
+/// When the watcher could not be expected to hear anything: from each of its non-CONNECTED
+/// state changes and stream ends (to the next event or registration), and every fault that
+/// holds its traffic (blackhole, delay on it; pause, kill, leader kill of any server).
+fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
+    let mut w = Vec::new();
+    for e in h.infos_of("watch").filter(|e| e.client == client) {
+        let deaf = match e.op.as_str() {
+            "state" => e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED"),
+            "watch-ended" => true,
+            _ => false,
+        };
+        if deaf {
+            w.push((e.t_us, e.t_us));
+        }
+    }
+    let mut open: Vec<(u64, &serde_json::Value)> = Vec::new();
+    for e in h.infos_of("nemesis") {
+        let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+        let on_us = match kind {
+            "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
+            "pause" | "kill" | "leader-kill" => true,
+            _ => false,
+        };
+        if !on_us {
+            continue;
+        }
+        match e.op.as_str() {
+            "fault" => open.push((e.t_us, &e.args)),
+            "fault-end" => {
+                if let Some(i) = open.iter().position(|(_, a)| {
+                    a.get("kind") == e.args.get("kind") && a.get("dur_ms") == e.args.get("dur_ms")
+                }) {
+                    let (t0, _) = open.remove(i);
+                    w.push((t0, e.t_us));
+                }
+            }
+            _ => {}
+        }
+    }
+    w.extend(open.into_iter().map(|(t0, _)| (t0, u64::MAX)));
+    w
+}
+
+/// Silent stretches of one persistent watcher: between two anchors (a successful
+/// registration or a received event) while it could hear, writes acknowledged at least
+/// [`EVENT_SLACK_US`] before the stretch ended whose event never came.
+fn silences(
+    r: &mut CheckResult,
+    h: &History,
+    ops: &[&Op],
+    client: i64,
+    mode: &str,
+    write_op: &str,
+) {
+    let Some(done) = watcher_done(h, client) else {
+        return;
+    };
+    let mut anchors: Vec<u64> = ops
+        .iter()
+        .filter(|o| o.client == client && o.op == "add-watch" && o.outcome == Outcome::Ok)
+        .filter_map(|o| o.complete_us)
+        .collect();
+    anchors.extend(
+        h.infos_of("watch")
+            .filter(|e| e.client == client && e.op == "event")
+            .filter(|e| e.args.get("mode").and_then(|v| v.as_str()) == Some(mode))
+            .map(|e| e.t_us),
+    );
+    anchors.sort_unstable();
+    let deaf = deaf_windows(h, client);
+    for (k, &from) in anchors.iter().enumerate() {
+        let next = anchors.get(k + 1).copied().unwrap_or(done).min(done);
+        let until = deaf
+            .iter()
+            .filter(|(s, e)| *e >= from && *s <= next)
+            .map(|(s, _)| (*s).max(from))
+            .min()
+            .unwrap_or(next);
+        let missed: Vec<&Op> = ops
+            .iter()
+            .copied()
+            .filter(|o| o.op == write_op && o.outcome == Outcome::Ok && o.invoke_us > from)
+            .filter(|o| o.end_us().saturating_add(EVENT_SLACK_US) < until)
+            .collect();
+        if !missed.is_empty() {
+            r.violation(
+                format!(
+                    "{mode} watcher {client} went silent: no event for {} acknowledged {write_op}s in the {} ms after its last event/registration while it was connected and registered",
+                    missed.len(),
+                    (until - from) / 1000
+                ),
+                missed.iter().take(5).map(|o| o.id).collect(),
+                missed[0].end_us(),
+            );
+        }
+    }
 }
 
 /// Checks the `watch` workload.
@@ -118,6 +227,7 @@ pub fn check(h: &History) -> CheckResult {
                 );
             }
         }
+        silences(&mut r, h, &ops, *client, "recursive", "create");
         r.notes.push(format!(
             "recursive watcher {client}: {} creates seen",
             events.len()
@@ -128,6 +238,7 @@ pub fn check(h: &History) -> CheckResult {
         r.notes.push(format!(
             "persistent watcher {client}: {n} data changes seen ({sets} sets)"
         ));
+        silences(&mut r, h, &ops, *client, "persistent", "set");
         if *n > sets {
             r.violation(
                 format!("persistent watcher {client} got {n} data-change events for only {sets} sets: duplicates"),
@@ -229,6 +340,102 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("watcher 1"));
+    }
+
+    #[test]
+    fn silent_watch_is_flagged_unless_it_was_deaf() {
+        for deaf in [false, true] {
+            let mut b = Builder::default();
+            b.op(
+                "watch",
+                0,
+                1,
+                "create",
+                json!({"child": 0}),
+                10,
+                Some(20),
+                Outcome::Ok,
+                json!(null),
+            );
+            event(&mut b, 1, 100, 0);
+            for i in 1..3u64 {
+                b.op(
+                    "watch",
+                    0,
+                    1,
+                    "create",
+                    json!({"child": i}),
+                    i * 1_000_000,
+                    Some(i * 1_000_000 + 5),
+                    Outcome::Ok,
+                    json!(null),
+                );
+            }
+            if deaf {
+                b.info("watch", 1, "state", 500_000, json!({"state": "SUSPENDED"}));
+            }
+            b.info("watch", 1, "watcher-done", 10_000_000, json!({}));
+            let r = check(&b.build());
+            if deaf {
+                assert!(r.violations.is_empty(), "{:?}", r.violations);
+            } else {
+                assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+                assert!(r.violations[0].message.contains("went silent"));
+            }
+        }
+    }
+
+    #[test]
+    fn silent_persistent_watch_after_a_one_shot_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            5,
+            5,
+            "add-watch",
+            json!({"mode": "persistent"}),
+            0,
+            Some(10),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.info(
+            "watch",
+            5,
+            "event",
+            35,
+            json!({"mode": "persistent", "type": "NodeDataChanged", "path": "/w/data"}),
+        );
+        for i in 1..4u64 {
+            b.op(
+                "watch",
+                0,
+                1,
+                "set",
+                json!({"value": i.to_string()}),
+                i * 500_000,
+                Some(i * 500_000 + 10),
+                Outcome::Ok,
+                json!(null),
+            );
+        }
+        b.info("watch", 5, "watcher-done", 6_000_000, json!({}));
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0]
+            .message
+            .contains("persistent watcher 5 went silent"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::{classify, Ctx, ROOT};
 use crate::history::Outcome;
 use rand::Rng;
 use serde_json::{json, Map, Value};
+use std::time::Duration;
 use zk_core::{Client, CreateMode, Error, Stat};
 
 /// How many registers.
@@ -58,6 +59,14 @@ pub async fn run(mut ctx: Ctx) {
         let key = format!("k{k}");
         let path = key_path(k);
         let value = format!("c{}-{n}", ctx.id);
+        // a third of the operations get a deadline short enough to expire around the moment
+        // the request is written: the client must then know whether it was sent
+        let zk = if ctx.rng.gen_bool(0.3) {
+            let ms = ctx.rng.gen_range(1..200);
+            ctx.zk.with_timeout(Duration::from_millis(ms))
+        } else {
+            ctx.zk.clone()
+        };
         match ctx.rng.gen_range(0..10) {
             0..=3 => {
                 if let Ok((d, s)) = ctx
@@ -78,7 +87,7 @@ pub async fn run(mut ctx: Ctx) {
                     .call(
                         "write",
                         json!({ "key": key, "value": value }),
-                        ctx.zk.set_data(&path, value.as_bytes(), None),
+                        zk.set_data(&path, value.as_bytes(), None),
                         ok_version,
                     )
                     .await
@@ -92,7 +101,7 @@ pub async fn run(mut ctx: Ctx) {
                     .call_with(
                         "cas",
                         json!({ "key": key, "expect": expect, "value": value }),
-                        ctx.zk.set_data(&path, value.as_bytes(), Some(expect)),
+                        zk.set_data(&path, value.as_bytes(), Some(expect)),
                         |r: &zk_core::Result<Stat>| match r {
                             Ok(s) => (Outcome::Ok, ok_version(s), None),
                             Err(Error::BadVersion) => (

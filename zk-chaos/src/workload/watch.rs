@@ -87,6 +87,7 @@ async fn writer(ctx: &mut Ctx) {
 }
 
 async fn persistent(ctx: &Ctx, path: &str, mode: AddWatchMode, name: &str) {
+    let mut pokes = 0u64;
     while ctx.running() {
         let w = ctx
             .call(
@@ -103,18 +104,72 @@ async fn persistent(ctx: &Ctx, path: &str, mode: AddWatchMode, name: &str) {
         loop {
             let next = tokio::time::timeout_at(ctx.phases.end, w.next()).await;
             match next {
-                Ok(Some(Ok(ev))) => ctx.info(
-                    "event",
-                    json!({"mode": name, "type": format!("{:?}", ev.event_type), "path": ev.path}),
-                ),
+                Ok(Some(Ok(ev))) => {
+                    ctx.info(
+                        "event",
+                        json!({"mode": name, "type": format!("{:?}", ev.event_type), "path": ev.path}),
+                    );
+                    // now and then the same session also sets one-shot watches on paths its
+                    // persistent watch covers (ZOOKEEPER-4466: on 3.8 a one-shot firing on a
+                    // path can remove a persistent watch of the same connection on it; the
+                    // client must not let that happen)
+                    let next = ev
+                        .path
+                        .rsplit('/')
+                        .next()
+                        .and_then(|n| n.strip_prefix("e-"))
+                        .and_then(|i| i.parse::<i64>().ok());
+                    match (mode, next) {
+                        (AddWatchMode::PersistentRecursive, Some(i)) if i % 3 == 0 => {
+                            let p = format!("{}/e-{:06}", dir(), i + 1);
+                            let _ = ctx
+                                .call(
+                                    "poke",
+                                    json!({ "path": p }),
+                                    ctx.zk.exists_watch(&p),
+                                    |_| Value::Null,
+                                )
+                                .await;
+                            let p = dir();
+                            let _ = ctx
+                                .call(
+                                    "poke",
+                                    json!({ "path": p, "children": true }),
+                                    ctx.zk.get_children_watch(&p),
+                                    |_| Value::Null,
+                                )
+                                .await;
+                        }
+                        (AddWatchMode::Persistent, _) if pokes % 3 == 0 => {
+                            let _ = ctx
+                                .call(
+                                    "poke",
+                                    json!({ "path": path }),
+                                    ctx.zk.get_data_watch(path),
+                                    |_| Value::Null,
+                                )
+                                .await;
+                        }
+                        _ => {}
+                    }
+                    pokes += 1;
+                }
                 Ok(Some(Err(e))) => {
                     ctx.info("watch-ended", json!({"mode": name, "error": e.to_string()}));
                     break;
                 }
-                Ok(None) | Err(_) => break,
+                Ok(None) => {
+                    ctx.info(
+                        "watch-ended",
+                        json!({"mode": name, "error": "stream ended"}),
+                    );
+                    break;
+                }
+                Err(_) => break,
             }
         }
     }
+    ctx.info("watcher-done", json!({ "mode": name }));
 }
 
 async fn oneshot(ctx: &Ctx) {
