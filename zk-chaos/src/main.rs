@@ -25,7 +25,8 @@ struct Cli {
     /// How long to run: 90s, 2m, 1h.
     #[arg(long, default_value = "2m", value_parser = zk_chaos::parse_duration)]
     duration: Duration,
-    /// A workload to run (repeatable; default all): lock, semaphore, sequence, register, watch.
+    /// A workload to run (repeatable; default all): lock, semaphore, sequence, register, watch,
+    /// election.
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,

@@ -60,6 +60,7 @@ fn workload_fn(
         "semaphore" => |c| Box::pin(workload::semaphore::run(c)),
         "sequence" => |c| Box::pin(workload::sequence::run(c)),
         "register" => |c| Box::pin(workload::register::run(c)),
+        "election" => |c| Box::pin(workload::election::run(c)),
         _ => |c| Box::pin(workload::watch::run(c)),
     }
 }
@@ -69,6 +70,7 @@ async fn setup(zk: &Client, w: &str, rec: &Recorder) -> zk_core::Result<()> {
         "lock" => workload::lock::setup(zk).await,
         "semaphore" => workload::semaphore::setup(zk).await,
         "sequence" => workload::sequence::setup(zk).await,
+        "election" => workload::election::setup(zk).await,
         "register" => {
             rec.info(
                 -1,

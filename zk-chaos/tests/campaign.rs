@@ -60,7 +60,14 @@ fn short_standalone_campaign_completes_and_reports() {
         matches!(code, Some(0) | Some(1)),
         "exit code {code:?} (0 pass, 1 violations); output:\n{out}"
     );
-    for w in ["lock", "semaphore", "sequence", "register", "watch"] {
+    for w in [
+        "lock",
+        "semaphore",
+        "sequence",
+        "register",
+        "watch",
+        "election",
+    ] {
         assert!(
             lines
                 .iter()
@@ -90,7 +97,7 @@ fn short_standalone_campaign_completes_and_reports() {
     );
     assert_eq!(last["seed"], 42);
     assert_eq!(last["duration_s"], 40);
-    assert_eq!(last["workloads"].as_array().map(Vec::len), Some(5));
+    assert_eq!(last["workloads"].as_array().map(Vec::len), Some(6));
     assert!(
         last["ops"].as_u64().unwrap_or(0) > 100,
         "too few ops: {last}"

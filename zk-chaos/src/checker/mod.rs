@@ -1,6 +1,7 @@
 //! The checkers: the oracle. They read only the history (operations, what they returned, what
 //! the harness read from the servers after the heal); they never call recipe code.
 
+pub mod election;
 pub mod lock;
 pub mod register;
 pub mod semaphore;
@@ -55,7 +56,14 @@ impl CheckResult {
 }
 
 /// Every workload the campaign knows, in the order they are checked.
-pub const WORKLOADS: &[&str] = &["lock", "semaphore", "sequence", "register", "watch"];
+pub const WORKLOADS: &[&str] = &[
+    "lock",
+    "semaphore",
+    "sequence",
+    "register",
+    "watch",
+    "election",
+];
 
 /// Runs the checker of every workload that appears in the history.
 pub fn check_all(h: &History) -> Vec<CheckResult> {
@@ -75,6 +83,9 @@ pub fn check_all(h: &History) -> Vec<CheckResult> {
     }
     if present("watch") {
         out.push(watch::check(h));
+    }
+    if present("election") {
+        out.push(election::check(h));
     }
     out
 }

@@ -1,6 +1,7 @@
 //! The workloads: client loops that do real work and record it. Every loop is bounded by the
 //! run's end time and every request by [`OP_TIMEOUT`].
 
+pub mod election;
 pub mod lock;
 pub mod register;
 pub mod semaphore;
