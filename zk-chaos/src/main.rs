@@ -26,7 +26,7 @@ struct Cli {
     #[arg(long, default_value = "2m", value_parser = zk_chaos::parse_duration)]
     duration: Duration,
     /// A workload to run (repeatable; default all): lock, semaphore, sequence, register, watch,
-    /// election.
+    /// election, barrier, double-barrier.
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,

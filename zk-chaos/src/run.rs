@@ -61,6 +61,11 @@ fn workload_fn(
         "sequence" => |c| Box::pin(workload::sequence::run(c)),
         "register" => |c| Box::pin(workload::register::run(c)),
         "election" => |c| Box::pin(workload::election::run(c)),
+        "barrier" => |c| Box::pin(workload::barrier::run_barrier(c)),
+        "double-barrier" => |c| {
+            let n = c.clients;
+            Box::pin(workload::barrier::run_double(c, n))
+        },
         _ => |c| Box::pin(workload::watch::run(c)),
     }
 }
@@ -71,6 +76,7 @@ async fn setup(zk: &Client, w: &str, rec: &Recorder) -> zk_core::Result<()> {
         "semaphore" => workload::semaphore::setup(zk).await,
         "sequence" => workload::sequence::setup(zk).await,
         "election" => workload::election::setup(zk).await,
+        "barrier" | "double-barrier" => Ok(()),
         "register" => {
             rec.info(
                 -1,
@@ -140,7 +146,7 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
             let net = ClientNet::start(next_id, w, &addrs)
                 .await
                 .map_err(|e| format!("starting a proxy: {e}"))?;
-            nets.push((i, net));
+            nets.push(((i, n), net));
             next_id += 1;
         }
     }

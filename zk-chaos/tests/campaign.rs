@@ -67,6 +67,8 @@ fn short_standalone_campaign_completes_and_reports() {
         "register",
         "watch",
         "election",
+        "barrier",
+        "double-barrier",
     ] {
         assert!(
             lines
@@ -97,7 +99,7 @@ fn short_standalone_campaign_completes_and_reports() {
     );
     assert_eq!(last["seed"], 42);
     assert_eq!(last["duration_s"], 40);
-    assert_eq!(last["workloads"].as_array().map(Vec::len), Some(6));
+    assert_eq!(last["workloads"].as_array().map(Vec::len), Some(8));
     assert!(
         last["ops"].as_u64().unwrap_or(0) > 100,
         "too few ops: {last}"

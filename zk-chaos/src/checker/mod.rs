@@ -1,6 +1,7 @@
 //! The checkers: the oracle. They read only the history (operations, what they returned, what
 //! the harness read from the servers after the heal); they never call recipe code.
 
+pub mod barrier;
 pub mod election;
 pub mod lock;
 pub mod register;
@@ -63,6 +64,8 @@ pub const WORKLOADS: &[&str] = &[
     "register",
     "watch",
     "election",
+    "barrier",
+    "double-barrier",
 ];
 
 /// Runs the checker of every workload that appears in the history.
@@ -86,6 +89,12 @@ pub fn check_all(h: &History) -> Vec<CheckResult> {
     }
     if present("election") {
         out.push(election::check(h));
+    }
+    if present("barrier") {
+        out.push(barrier::check_barrier(h));
+    }
+    if present("double-barrier") {
+        out.push(barrier::check_double(h));
     }
     out
 }

@@ -1,6 +1,7 @@
 //! The workloads: client loops that do real work and record it. Every loop is bounded by the
 //! run's end time and every request by [`OP_TIMEOUT`].
 
+pub mod barrier;
 pub mod election;
 pub mod lock;
 pub mod register;
@@ -56,8 +57,10 @@ pub struct Ctx {
     pub rng: StdRng,
     /// The run's phases.
     pub phases: Phases,
-    /// The client's network (for its index among the clients of its workload).
+    /// The client's index among the clients of its workload.
     pub index: usize,
+    /// How many clients its workload has.
+    pub clients: usize,
     states: tokio::task::JoinHandle<()>,
 }
 
@@ -67,7 +70,7 @@ impl Ctx {
     pub async fn connect(
         rec: Arc<Recorder>,
         net: &Arc<ClientNet>,
-        index: usize,
+        (index, clients): (usize, usize),
         rng: StdRng,
         phases: Phases,
     ) -> Option<Ctx> {
@@ -108,6 +111,7 @@ impl Ctx {
                         rng,
                         phases,
                         index,
+                        clients,
                         states,
                     });
                 }
