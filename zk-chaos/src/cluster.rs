@@ -30,7 +30,11 @@ impl Servers {
             )))
         } else {
             Ok(Servers::Ensemble(
-                Ensemble::builder().size(3).tick_time(TICK_MS).start()?,
+                Ensemble::builder()
+                    .size(3)
+                    .tick_time(TICK_MS)
+                    .partitionable(true)
+                    .start()?,
             ))
         }
     }
@@ -97,6 +101,20 @@ impl Servers {
         self.member(i).resume()
     }
 
+    /// Cuts member `i` off from the other members (ensemble only; standalone: nothing).
+    pub fn isolate(&self, i: usize) {
+        if let Servers::Ensemble(e) = self {
+            e.isolate(i);
+        }
+    }
+
+    /// Ends any partition.
+    pub fn heal_partition(&self) {
+        if let Servers::Ensemble(e) = self {
+            e.heal_partition();
+        }
+    }
+
     /// Undoes any server fault left over: resumes paused members, starts stopped ones, and
     /// waits (bounded) for a quorum. Blocking.
     pub fn heal(&self) -> Vec<String> {
@@ -115,6 +133,7 @@ impl Servers {
             }
         }
         if let Servers::Ensemble(e) = self {
+            e.heal_partition();
             if let Err(err) = e.wait_for_quorum(Duration::from_secs(60)) {
                 problems.push(format!("no quorum after the heal: {err}"));
             }

@@ -30,7 +30,7 @@ struct Cli {
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,
-    /// pause, kill, leader-kill; or none.
+    /// pause, kill, leader-kill, partition, partition-leader; or none.
     #[arg(long = "nemesis")]
     nemeses: Vec<String>,
     /// One standalone server instead of a 3-node ensemble.
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             n => match FaultKind::parse(n) {
                 Some(k) => nemeses.push(k),
                 None => {
-                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, none");
+                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, partition, partition-leader, none");
                     return ExitCode::from(2);
                 }
             },

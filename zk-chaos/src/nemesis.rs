@@ -30,11 +30,15 @@ pub enum FaultKind {
     Kill,
     /// SIGKILL the leader (ensemble only), restart it later.
     LeaderKill,
+    /// Cut one member off from the other members (ensemble only); clients still reach it.
+    Partition,
+    /// Cut the leader off from the other members (ensemble only).
+    PartitionLeader,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
@@ -43,6 +47,8 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::LeaderKill,
+        FaultKind::Partition,
+        FaultKind::PartitionLeader,
     ];
 
     /// Its name on the command line and in the history.
@@ -56,6 +62,8 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::LeaderKill => "leader-kill",
+            FaultKind::Partition => "partition",
+            FaultKind::PartitionLeader => "partition-leader",
         }
     }
 
@@ -67,7 +75,18 @@ impl FaultKind {
     fn on_server(self) -> bool {
         matches!(
             self,
-            FaultKind::Pause | FaultKind::Kill | FaultKind::LeaderKill
+            FaultKind::Pause
+                | FaultKind::Kill
+                | FaultKind::LeaderKill
+                | FaultKind::Partition
+                | FaultKind::PartitionLeader
+        )
+    }
+
+    fn ensemble_only(self) -> bool {
+        matches!(
+            self,
+            FaultKind::LeaderKill | FaultKind::Partition | FaultKind::PartitionLeader
         )
     }
 }
@@ -135,7 +154,7 @@ pub fn schedule(
     let kinds: Vec<FaultKind> = kinds
         .iter()
         .copied()
-        .filter(|k| *k != FaultKind::LeaderKill || members > 1)
+        .filter(|k| !k.ensemble_only() || members > 1)
         .filter(|k| clients > 0 || k.on_server())
         .collect();
     let mut out = Vec::new();
@@ -153,9 +172,13 @@ pub fn schedule(
             FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
             FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
             FaultKind::Kill | FaultKind::LeaderKill => (rng.gen_range(1000..5000), 0),
+            FaultKind::Partition | FaultKind::PartitionLeader => (
+                (session_timeout_ms as f64 * rng.gen_range(0.5..3.0)) as u64,
+                0,
+            ),
         };
         let target = match kind {
-            FaultKind::LeaderKill => Target::Leader,
+            FaultKind::LeaderKill | FaultKind::PartitionLeader => Target::Leader,
             k if k.on_server() => Target::Member(rng.gen_range(0..members)),
             _ => Target::Client(rng.gen_range(0..clients)),
         };
@@ -300,6 +323,12 @@ async fn inject(
         (FaultKind::Kill | FaultKind::LeaderKill, _, Some(m)) => {
             let s = Arc::clone(servers);
             blocking(move || s.kill_restart(m, dur)).await
+        }
+        (FaultKind::Partition | FaultKind::PartitionLeader, _, Some(m)) => {
+            servers.isolate(m);
+            tokio::time::sleep(dur).await;
+            servers.heal_partition();
+            Ok(())
         }
         _ => Err("no target".into()),
     };

@@ -129,3 +129,40 @@ fn short_standalone_campaign_completes_and_reports() {
     assert_eq!(last2["violations"], last["violations"]);
     assert_eq!(last2["ops"], last["ops"]);
 }
+
+#[test]
+fn short_ensemble_campaign_with_partitions_completes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = env!("CARGO_BIN_EXE_zk-chaos");
+    let (code, out) = run_bounded(
+        Command::new(bin)
+            .args(["--seed", "43", "--duration", "40s", "--clients", "2"])
+            .args(["--workload", "lock", "--workload", "register"])
+            .args(["--nemesis", "partition", "--nemesis", "partition-leader"])
+            .arg("--out")
+            .arg(dir.path()),
+        Duration::from_secs(300),
+    );
+    assert!(
+        matches!(code, Some(0) | Some(1)),
+        "exit code {code:?}; output:\n{out}"
+    );
+    assert!(out.contains("(ensemble)"), "not an ensemble run:\n{out}");
+    for w in ["lock", "register"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("checker {w} "))),
+            "the {w} checker did not report; output:\n{out}"
+        );
+    }
+    let last: Value = serde_json::from_str(out.lines().last().expect("a last line"))
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{out}"));
+    let partitions: u64 = ["partition", "partition-leader"]
+        .iter()
+        .filter_map(|k| last["faults"][k].as_u64())
+        .sum();
+    assert!(partitions >= 1, "no partition was injected: {last}");
+    assert!(
+        last["ops"].as_u64().unwrap_or(0) > 100,
+        "too few ops: {last}"
+    );
+}

@@ -1,9 +1,11 @@
 //! Barrier and double-barrier checkers.
 //!
-//! **barrier**: a coordinator `create`s and `remove`s the barrier node; waiters `wait` →
-//! `{passed}`. A waiter may pass only if the barrier was (possibly) absent at some moment of
-//! its wait: between a `remove` that may have applied (invoked, not `fail`) and the completion
-//! of the next `create`, or before the first `create` completed.
+//! **barrier**: a coordinator `create`s and `remove`s the barrier node; waiters `sync` and then
+//! `wait` → `{passed}` (one recorded operation). A waiter may pass only if the barrier was
+//! (possibly) absent at some moment of that operation: between a `remove` that may have
+//! applied (invoked, not `fail`) and the completion of the next `create`, or before the first
+//! `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
+//! which the barrier is absent: reads are only sequentially consistent.)
 //!
 //! **double-barrier**: every client enters round r (`enter` `{round, n}` → `{passed}`) and,
 //! when it passed, leaves (`leave` → `{left}`). Nobody passes before all `n` participants of the

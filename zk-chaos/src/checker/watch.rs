@@ -40,7 +40,8 @@ pub const EVENT_SLACK_US: u64 = 3_000_000;
 
 /// When the watcher could not be expected to hear anything: from each of its non-CONNECTED
 /// state changes and stream ends (to the next event or registration), and every fault that
-/// holds its traffic (blackhole, delay on it; pause, kill, leader kill of any server).
+/// holds its traffic (blackhole, delay on it; pause, kill, leader kill, partition of any
+/// server).
 fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
     let mut w = Vec::new();
     for e in h.infos_of("watch").filter(|e| e.client == client) {
@@ -58,7 +59,7 @@ fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
         let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         let on_us = match kind {
             "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
-            "pause" | "kill" | "leader-kill" => true,
+            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader" => true,
             _ => false,
         };
         if !on_us {

@@ -29,13 +29,16 @@ pub async fn run_barrier(mut ctx: Ctx) {
                 .await;
             ctx.pause(400).await;
         } else {
+            // sync first: reads may be served stale by a follower (sequential consistency),
+            // and a stale "no barrier" is allowed by ZooKeeper's model; after a sync the
+            // server has caught up with the leader as of the sync, so a pass means the
+            // barrier was absent at some moment of this operation
+            let wait = async {
+                ctx.zk.sync(&barrier_path()).await?;
+                b.wait(Some(Duration::from_secs(3))).await
+            };
             let _ = ctx
-                .call(
-                    "wait",
-                    json!({}),
-                    b.wait(Some(Duration::from_secs(3))),
-                    |r: &bool| json!({ "passed": r }),
-                )
+                .call("wait", json!({}), wait, |r: &bool| json!({ "passed": r }))
                 .await;
             ctx.pause(100).await;
         }
