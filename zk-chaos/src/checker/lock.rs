@@ -22,6 +22,10 @@ use super::CheckResult;
 use crate::history::{History, Op, Outcome};
 use std::collections::HashMap;
 
+/// How long before an acquisition completed a recorded transition may still have happened
+/// after the acquisition's final ownership check.
+pub const BIRTH_SLACK_US: u64 = 200_000;
+
 /// Checks the `lock` workload.
 pub fn check(h: &History) -> CheckResult {
     let mut r = CheckResult::new("lock");
@@ -120,8 +124,10 @@ pub fn check(h: &History) -> CheckResult {
     }
 
     // 5. a guard is not lost at birth: a Suspended / SessionLost signal needs a transition of
-    //    its client after the acquisition started (state lines are recorded by another task,
-    //    so up to 1 s after the signal counts too)
+    //    its client after the guard was handed out, i.e. after the acquisition's final
+    //    ownership check (state lines are recorded by another task: a transition recorded up
+    //    to BIRTH_SLACK_US before the acquisition completed, or up to 1 s after the signal,
+    //    counts too)
     let mut acquired: HashMap<&str, &Op> = HashMap::new();
     for o in ops
         .iter()
@@ -144,13 +150,13 @@ pub fn check(h: &History) -> CheckResult {
             s.op == "state"
                 && s.client == e.client
                 && s.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
-                && s.t_us >= acq.invoke_us
+                && s.t_us + BIRTH_SLACK_US >= acq.end_us()
                 && s.t_us <= e.t_us + 1_000_000
         });
         if !transition {
             r.violation(
                 format!(
-                    "guard {g} reported lost ({reason}) {} ms after it was acquired, but its client reported no SUSPENDED/LOST since the acquisition started: lost at birth (a stale transition)",
+                    "guard {g} reported lost ({reason}) {} ms after it was acquired, but its client reported no SUSPENDED/LOST since then: lost at birth (a transition from before its ownership was checked)",
                     e.t_us.saturating_sub(acq.end_us()) / 1000
                 ),
                 vec![acq.id],
@@ -254,42 +260,37 @@ mod tests {
     #[test]
     fn guard_lost_without_a_transition_is_flagged() {
         let mut b = Builder::default();
-        b.op(
-            "lock",
-            1,
-            1,
-            "acquire",
-            json!({"kind": "lock"}),
-            10,
-            Some(20),
-            Outcome::Ok,
-            json!({"guard": "/l/a"}),
-        );
-        b.op(
-            "lock",
-            2,
-            2,
-            "acquire",
-            json!({"kind": "lock"}),
-            30,
-            Some(40),
-            Outcome::Ok,
-            json!({"guard": "/l/b"}),
-        );
-        b.info("lock", 1, "state", 5, json!({"state": "SUSPENDED"}));
+        let acquire = |b: &mut Builder, client, guard: &str, t0, t1| {
+            b.op(
+                "lock",
+                client,
+                client,
+                "acquire",
+                json!({"kind": "lock"}),
+                t0,
+                Some(t1),
+                Outcome::Ok,
+                json!({ "guard": guard }),
+            );
+        };
+        // a: a blip during the acquisition, well before it completed, then "lost" at once
+        acquire(&mut b, 1, "/l/a", 1_000_000, 2_000_000);
+        b.info("lock", 1, "state", 1_200_000, json!({"state": "SUSPENDED"}));
         b.info(
             "lock",
             1,
             "lost",
-            25,
+            2_000_100,
             json!({"guard": "/l/a", "reason": "Suspended"}),
         );
-        b.info("lock", 2, "state", 45, json!({"state": "SUSPENDED"}));
+        // b: a real suspension after it was acquired
+        acquire(&mut b, 2, "/l/b", 3_000_000, 3_100_000);
+        b.info("lock", 2, "state", 3_500_000, json!({"state": "SUSPENDED"}));
         b.info(
             "lock",
             2,
             "lost",
-            46,
+            3_500_100,
             json!({"guard": "/l/b", "reason": "Suspended"}),
         );
         let r = check(&b.build());

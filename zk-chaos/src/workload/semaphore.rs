@@ -26,7 +26,9 @@ pub async fn run(mut ctx: Ctx) {
     let ident = format!("c{}", ctx.id);
     let mut n = 0u64;
     while ctx.running() {
-        let (path, max) = semaphores()[ctx.rng.gen_range(0..2)].clone();
+        // mostly the max-2 one, so that there are waiters queued for admission when a fault
+        // hits (the admission hole needs a waiter that loses its session while it waits)
+        let (path, max) = semaphores()[usize::from(ctx.rng.gen_bool(0.25))].clone();
         let sem = Semaphore::new(&ctx.zk, &path, ident.clone(), max);
         let got = ctx
             .call(
@@ -64,7 +66,7 @@ pub async fn run(mut ctx: Ctx) {
                     |c: &Vec<String>| json!({ "holders": c }),
                 )
                 .await;
-            ctx.pause(30).await;
+            ctx.pause(150).await;
         }
         if !exit(&ctx, &path, &marker).await {
             // the marker may outlive a released lease: end the session instead, which removes
