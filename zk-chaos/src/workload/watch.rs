@@ -37,11 +37,13 @@ pub async fn finish(zk: &Client) -> zk_core::Result<Value> {
 
 /// The role of the watch client with this index.
 pub fn role(index: usize) -> &'static str {
-    match index % 4 {
+    match index {
         0 => "writer",
-        1 => "recursive",
-        2 => "persistent",
-        _ => "oneshot",
+        i => match (i - 1) % 3 {
+            0 => "recursive",
+            1 => "persistent",
+            _ => "oneshot",
+        },
     }
 }
 
