@@ -28,7 +28,7 @@ pub struct Config {
     pub nemeses: Vec<FaultKind>,
     /// One server instead of three.
     pub standalone: bool,
-    /// Clients per workload (the watch workload has at least 4: a writer and three watchers).
+    /// Clients per workload (the watch workload has at least 6: a writer and five watchers).
     pub clients: usize,
     /// Output directory.
     pub out: PathBuf,
@@ -138,7 +138,7 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
             .find(|k| k == w)
             .ok_or_else(|| format!("unknown workload {w}"))?;
         let n = if w == "watch" {
-            cfg.clients.max(4)
+            cfg.clients.max(6)
         } else {
             cfg.clients
         };

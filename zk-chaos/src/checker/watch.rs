@@ -249,6 +249,59 @@ pub fn check(h: &History) -> CheckResult {
         }
     }
 
+    // DataWatch / ChildrenWatch: never back in time within a session, and converged
+    let fin = h.infos_of("watch").rfind(|e| e.op == "final");
+    let mut last_snap: BTreeMap<(i64, &str), (&serde_json::Value, u64)> = BTreeMap::new();
+    let mut seen: HashMap<(i64, i64, &str), i64> = HashMap::new();
+    for e in h.infos_of("watch").filter(|e| e.op == "snapshot") {
+        let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
+        let key = if mode == "datawatch" {
+            "version"
+        } else {
+            "count"
+        };
+        last_snap.insert((e.client, mode), (&e.args, e.t_us));
+        let Some(n) = e.args.get(key).and_then(|v| v.as_i64()) else {
+            continue;
+        };
+        let prev = seen.entry((e.client, e.session, mode)).or_insert(n);
+        if n < *prev {
+            r.violation(
+                format!(
+                    "{mode} of client {} went back in time within session {:#x}: {key} {n} after {}",
+                    e.client, e.session, *prev
+                ),
+                vec![],
+                e.t_us,
+            );
+        }
+        *prev = (*prev).max(n);
+    }
+    if let Some(fin) = fin {
+        for ((client, mode), (args, t)) in &last_snap {
+            let (got, want) = if *mode == "datawatch" {
+                (args.get("value"), fin.args.get("data"))
+            } else {
+                (args.get("count"), fin.args.get("children"))
+            };
+            if want.is_some() && got != want {
+                r.violation(
+                    format!(
+                        "{mode} of client {client} ended on {} but the final state is {}: a change was never delivered",
+                        got.cloned().unwrap_or_default(),
+                        want.cloned().unwrap_or_default()
+                    ),
+                    vec![],
+                    *t,
+                );
+            }
+        }
+        r.notes.push(format!(
+            "{} DataWatch/ChildrenWatch streams checked",
+            last_snap.len()
+        ));
+    }
+
     let final_data = h
         .infos_of("watch")
         .rfind(|e| e.op == "final")
@@ -437,6 +490,60 @@ mod tests {
         assert!(r.violations[0]
             .message
             .contains("persistent watcher 5 went silent"));
+    }
+
+    #[test]
+    fn stale_or_backwards_snapshots_are_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "create",
+            json!({"child": 0}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.info(
+            "watch",
+            4,
+            "snapshot",
+            30,
+            json!({"mode": "datawatch", "value": "2", "version": 2}),
+        );
+        b.info(
+            "watch",
+            4,
+            "snapshot",
+            40,
+            json!({"mode": "datawatch", "value": "1", "version": 1}),
+        );
+        b.info(
+            "watch",
+            5,
+            "snapshot",
+            30,
+            json!({"mode": "childrenwatch", "count": 1}),
+        );
+        b.info(
+            "watch",
+            -1,
+            "final",
+            100,
+            json!({"data": "3", "children": 1}),
+        );
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 2, "{:?}", r.violations);
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("back in time")));
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("never delivered")));
     }
 
     #[test]

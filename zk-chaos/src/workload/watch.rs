@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::time::Instant;
 use zk_core::{AddWatchMode, Client, CreateMode, Error};
+use zk_recipes::watchers::{ChildrenWatch, DataWatch};
 
 fn dir() -> String {
     format!("{ROOT}/watch")
@@ -28,21 +29,57 @@ pub async fn setup(zk: &Client) -> zk_core::Result<()> {
     }
 }
 
-/// Reads the data after the heal (harness).
+/// Reads the data and counts the created children after the heal (harness).
 pub async fn finish(zk: &Client) -> zk_core::Result<Value> {
     zk.sync(&data_path()).await?;
     let (d, _) = zk.get_data(&data_path()).await?;
-    Ok(json!({ "data": String::from_utf8_lossy(&d) }))
+    let children = zk.get_children(&dir()).await?;
+    Ok(json!({ "data": String::from_utf8_lossy(&d), "children": children_count(&children) }))
+}
+
+/// How many `e-*` children a listing holds.
+fn children_count(children: &[String]) -> usize {
+    children.iter().filter(|c| c.starts_with("e-")).count()
+}
+
+/// Records every item of a DataWatch / ChildrenWatch stream until the end.
+async fn snapshots<S, T>(ctx: &Ctx, mut w: S, mode: &str, show: impl Fn(&T) -> Value)
+where
+    S: futures::Stream<Item = zk_core::Result<T>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout_at(ctx.phases.end, w.next()).await {
+            Ok(Some(Ok(item))) => {
+                let mut args = show(&item);
+                args["mode"] = json!(mode);
+                ctx.info("snapshot", args);
+            }
+            Ok(Some(Err(e))) => {
+                ctx.info("watch-ended", json!({"mode": mode, "error": e.to_string()}));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(None) => {
+                ctx.info(
+                    "watch-ended",
+                    json!({"mode": mode, "error": "stream ended"}),
+                );
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// The role of the watch client with this index.
 pub fn role(index: usize) -> &'static str {
     match index {
         0 => "writer",
-        i => match (i - 1) % 3 {
+        i => match (i - 1) % 5 {
             0 => "recursive",
             1 => "persistent",
-            _ => "oneshot",
+            2 => "oneshot",
+            3 => "datawatch",
+            _ => "childrenwatch",
         },
     }
 }
@@ -57,7 +94,27 @@ pub async fn run(mut ctx: Ctx) {
         "persistent" => {
             persistent(&ctx, &data_path(), AddWatchMode::Persistent, "persistent").await
         }
-        _ => oneshot(&ctx).await,
+        "oneshot" => oneshot(&ctx).await,
+        "datawatch" => {
+            let w = DataWatch::new(ctx.zk.clone(), data_path());
+            snapshots(&ctx, w, "datawatch", |s| match s {
+                Some((d, stat)) => {
+                    json!({"value": String::from_utf8_lossy(d), "version": stat.version})
+                }
+                None => json!({ "value": null }),
+            })
+            .await
+        }
+        _ => {
+            let w = ChildrenWatch::new(ctx.zk.clone(), dir());
+            snapshots(
+                &ctx,
+                w,
+                "childrenwatch",
+                |s| json!({ "count": s.as_ref().map(|c| children_count(c)) }),
+            )
+            .await
+        }
     }
     ctx.close().await;
 }
