@@ -239,6 +239,13 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
         clients.abort_all();
     }
 
+    // every client has closed its session: no ephemeral node of theirs may remain
+    match tokio::time::timeout(Duration::from_secs(60), ephemerals(&admin)).await {
+        Ok(Ok(nodes)) => rec.info(-1, "sessions", "ephemerals", 0, json!({ "nodes": nodes })),
+        Ok(Err(e)) => problems.push(format!("listing ephemerals: {e}")),
+        Err(_) => problems.push("listing ephemerals: timed out".into()),
+    }
+
     for w in &cfg.workloads {
         let mut last = None;
         for _ in 0..5 {
@@ -268,6 +275,37 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
         path,
         problems,
     })
+}
+
+/// Every ephemeral node under the workloads' roots (the sequence and watch trees hold only
+/// persistent nodes and are skipped), with its owner.
+async fn ephemerals(zk: &Client) -> zk_core::Result<Vec<serde_json::Value>> {
+    let root = workload::ROOT;
+    zk.sync(root).await?;
+    let mut out = Vec::new();
+    let mut todo: Vec<String> = match zk.get_children(root).await {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c != "seq" && c != "watch")
+            .map(|c| format!("{root}/{c}"))
+            .collect(),
+        Err(zk_core::Error::NoNode) => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    while let Some(path) = todo.pop() {
+        match zk.exists(&path).await? {
+            Some(stat) if stat.ephemeral_owner != 0 => {
+                out.push(json!({"path": path, "owner": stat.ephemeral_owner}));
+            }
+            Some(stat) if stat.num_children > 0 => match zk.get_children(&path).await {
+                Ok(c) => todo.extend(c.into_iter().map(|c| format!("{path}/{c}"))),
+                Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e),
+            },
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 async fn admin_client(connect: &str) -> Result<Client, String> {

@@ -7,6 +7,7 @@ pub mod lock;
 pub mod register;
 pub mod semaphore;
 pub mod sequence;
+pub mod sessions;
 pub mod watch;
 
 use crate::history::History;
@@ -72,6 +73,9 @@ pub const WORKLOADS: &[&str] = &[
 pub fn check_all(h: &History) -> Vec<CheckResult> {
     let present = |w: &str| h.ops.iter().any(|o| o.workload == w);
     let mut out = Vec::new();
+    if h.ops.iter().any(|o| o.op == "close") {
+        out.push(sessions::check(h));
+    }
     if present("lock") {
         out.push(lock::check(h));
     }

@@ -208,10 +208,16 @@ impl Ctx {
             .info(self.id, self.workload, op, self.zk.session_id(), args);
     }
 
-    /// Stops recording states and closes the session (bounded).
+    /// Stops recording states and closes the session (bounded; recorded as `close`, whose
+    /// session is the one closed).
     pub async fn close(self) {
         self.states.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.zk.close()).await;
+        let close = async {
+            tokio::time::timeout(Duration::from_secs(5), self.zk.close())
+                .await
+                .unwrap_or(Err(Error::Timeout { sent: true }))
+        };
+        let _ = self.call("close", json!({}), close, |_| Value::Null).await;
     }
 
     /// Sleeps a random time below `max_ms`.
