@@ -4,6 +4,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::install::Installation;
+use crate::links::Links;
 use crate::server::{free_ports, ZkServer, MODE_PROBE_TIMEOUT, PORT_ATTEMPTS};
 use crate::settings::{settings_setters, MemberPorts, Role, Settings};
 use crate::{Error, Result};
@@ -21,6 +22,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Ensemble {
     members: Vec<ZkServer>,
+    /// Member-to-member links, when built with [`EnsembleBuilder::partitionable`].
+    links: Option<Links>,
 }
 
 /// Builder for an [`Ensemble`]; see [`Ensemble::builder`]. The knobs apply to every member.
@@ -29,6 +32,7 @@ pub struct Ensemble {
 pub struct EnsembleBuilder {
     size: usize,
     read_only: bool,
+    partitionable: bool,
     settings: Settings,
 }
 
@@ -37,6 +41,7 @@ impl Default for EnsembleBuilder {
         EnsembleBuilder {
             size: 3,
             read_only: false,
+            partitionable: false,
             settings: Settings::default(),
         }
     }
@@ -57,6 +62,16 @@ impl EnsembleBuilder {
     /// read-only servers, instead of refusing service.
     pub fn read_only_mode(mut self, enabled: bool) -> Self {
         self.read_only = enabled;
+        self
+    }
+
+    /// Routes every member-to-member connection through links the ensemble controls (default
+    /// off), so that [`Ensemble::partition`] can cut members off from each other while their
+    /// client ports stay reachable. Each member gets its own view of its peers: in member
+    /// `i`'s `zoo.cfg`, peer `j`'s quorum and election ports are forwarders that lead to `j`'s
+    /// real ports (plain threads, no runtime needed).
+    pub fn partitionable(mut self, enabled: bool) -> Self {
+        self.partitionable = enabled;
         self
     }
 
@@ -86,12 +101,35 @@ impl EnsembleBuilder {
                     election: p[2],
                 })
                 .collect();
+            let links = if self.partitionable {
+                let targets: Vec<(u16, u16)> =
+                    peers.iter().map(|p| (p.quorum, p.election)).collect();
+                Some(
+                    Links::start(&targets)
+                        .map_err(|e| Error::io("starting member-to-member links", e))?,
+                )
+            } else {
+                None
+            };
+            let views: Vec<Vec<(u16, u16)>> = (0..self.size)
+                .map(|i| {
+                    (0..self.size)
+                        .map(|j| {
+                            links
+                                .as_ref()
+                                .and_then(|l| l.view(i, j))
+                                .unwrap_or((peers[j].quorum, peers[j].election))
+                        })
+                        .collect()
+                })
+                .collect();
             let members = (0..self.size)
                 .map(|i| {
                     let role = Role::Member {
                         myid: i as u32 + 1,
                         peers: &peers,
                         read_only: self.read_only,
+                        view: links.as_ref().map(|_| views[i].as_slice()),
                     };
                     ZkServer::prepare(&install, &self.settings, peers[i].client, role)
                 })
@@ -104,7 +142,7 @@ impl EnsembleBuilder {
                 .iter()
                 .find_map(|member| member.wait_ready(deadline, is_quorum_mode).err());
             match failure {
-                None => return Ok(Ensemble { members }),
+                None => return Ok(Ensemble { members, links }),
                 // The member that failed may only be a victim of another one's taken port.
                 Some(failure)
                     if attempt < PORT_ATTEMPTS
@@ -176,6 +214,58 @@ impl Ensemble {
                     .mode_within(MODE_PROBE_TIMEOUT)
                     .is_ok_and(|mode| mode == "leader")
         })
+    }
+
+    /// Cuts the network between the groups: a member can talk only to the members of its own
+    /// group (members not listed form one more group). Client ports are not affected, so a
+    /// client connected to a minority member sees it stop serving (within `syncLimit ×
+    /// tickTime` for a follower cut off from its leader; a leader that loses its quorum steps
+    /// down as fast). Replaces any earlier partition.
+    ///
+    /// # Panics
+    ///
+    /// If the ensemble was not built [`partitionable`](EnsembleBuilder::partitionable), or an
+    /// index is out of range.
+    pub fn partition(&self, groups: &[&[usize]]) {
+        let links = self
+            .links
+            .as_ref()
+            .expect("Ensemble::partition needs EnsembleBuilder::partitionable(true)");
+        let n = self.members.len();
+        let group_of = |m: usize| {
+            groups
+                .iter()
+                .position(|g| g.contains(&m))
+                .unwrap_or(groups.len())
+        };
+        for i in 0..n {
+            for j in i + 1..n {
+                links.set_pair(i, j, group_of(i) != group_of(j));
+            }
+        }
+    }
+
+    /// Cuts member `i` off from every other member ([`partition`](Self::partition)).
+    ///
+    /// # Panics
+    ///
+    /// As [`partition`](Self::partition).
+    pub fn isolate(&self, i: usize) {
+        self.partition(&[&[i]]);
+    }
+
+    /// Ends any partition: every member can reach every other again.
+    ///
+    /// # Panics
+    ///
+    /// As [`partition`](Self::partition).
+    pub fn heal_partition(&self) {
+        self.partition(&[]);
+    }
+
+    /// Whether members `i` and `j` are cut off from each other (false if not partitionable).
+    pub fn is_cut(&self, i: usize, j: usize) -> bool {
+        self.links.as_ref().is_some_and(|l| l.is_cut(i, j))
     }
 
     /// SIGKILLs member `i` ([`ZkServer::kill`]).

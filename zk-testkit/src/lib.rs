@@ -75,6 +75,12 @@
 //!   dropping it: the client sees silence, and after [`FaultProxy::heal`] held bytes are delivered
 //!   late but intact. [`FaultProxy::reset`] and [`FaultProxy::cut_after_request`] abort
 //!   connections with a TCP RST on both sides.
+//! * **Partitions.** An ensemble built with [`EnsembleBuilder::partitionable`] routes every
+//!   member-to-member connection through links it controls (each member has its own view of
+//!   its peers' quorum and election ports); [`Ensemble::partition`] / [`Ensemble::isolate`] cut
+//!   them (open connections are shut down, new ones closed at once) and
+//!   [`Ensemble::heal_partition`] restores them. Client ports stay reachable, so a client of a
+//!   minority member sees it stop serving.
 //! * **Defaults.** `tickTime=2000` (so session timeouts are clamped into 4 s..40 s),
 //!   `4lw.commands.whitelist=*`, `extendedTypesEnabled=true` (TTL nodes), `admin.enableServer=false`,
 //!   `forceSync=no`, `maxClientCnxns=0` (unlimited), and `-Dznode.container.checkIntervalMs=1000`
@@ -84,6 +90,7 @@
 
 mod ensemble;
 mod install;
+mod links;
 mod proxy;
 mod server;
 mod settings;

@@ -62,6 +62,9 @@ pub(crate) enum Role<'a> {
         myid: u32,
         peers: &'a [MemberPorts],
         read_only: bool,
+        /// This member's own view of every member's (quorum, election) ports, when it differs
+        /// from `peers` (a partitionable ensemble routes peers through links).
+        view: Option<&'a [(u16, u16)]>,
     },
 }
 
@@ -107,7 +110,10 @@ impl Settings {
             line("maxSessionTimeout", &ms);
         }
         if let Role::Member {
-            peers, read_only, ..
+            peers,
+            read_only,
+            view,
+            ..
         } = role
         {
             line("initLimit", &10);
@@ -118,7 +124,8 @@ impl Settings {
             }
             for (i, p) in peers.iter().enumerate() {
                 let key = format!("server.{}", i + 1);
-                line(&key, &format_args!("127.0.0.1:{}:{}", p.quorum, p.election));
+                let (quorum, election) = view.map_or((p.quorum, p.election), |v| v[i]);
+                line(&key, &format_args!("127.0.0.1:{quorum}:{election}"));
             }
         }
         for (key, value) in &self.cfg {
@@ -244,6 +251,7 @@ mod tests {
             myid: 2,
             peers: &peers,
             read_only: true,
+            view: None,
         };
         let cfg = settings.zoo_cfg(Path::new("/d"), 4, role);
         for expected in [

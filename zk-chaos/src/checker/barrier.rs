@@ -1,0 +1,317 @@
+//! Barrier and double-barrier checkers.
+//!
+//! **barrier**: a coordinator `create`s and `remove`s the barrier node; waiters `sync` and then
+//! `wait` → `{passed}` (one recorded operation). A waiter may pass only if the barrier was
+//! (possibly) absent at some moment of that operation: between a `remove` that may have
+//! applied (invoked, not `fail`) and the completion of the next `create`, or before the first
+//! `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
+//! which the barrier is absent: reads are only sequentially consistent.)
+//!
+//! **double-barrier**: every client enters round r (`enter` `{round, n}` → `{passed}`) and,
+//! when it passed, leaves (`leave` → `{left}`). Nobody passes before all `n` participants of the
+//! round have entered (invoked `enter`); nobody finishes leaving before every other participant
+//! that passed has started to leave (or lost its session).
+
+use super::CheckResult;
+use crate::history::{History, Op, Outcome};
+use std::collections::BTreeMap;
+
+/// Checks the `barrier` workload.
+pub fn check_barrier(h: &History) -> CheckResult {
+    let mut r = CheckResult::new("barrier");
+    let ops: Vec<&Op> = h.ops_of("barrier").collect();
+    r.checked = ops.len();
+    // intervals in which the node may have been absent
+    let mut absent: Vec<(u64, u64)> = Vec::new();
+    let creates: Vec<&Op> = ops
+        .iter()
+        .copied()
+        .filter(|o| o.op == "create" && o.outcome != Outcome::Fail)
+        .collect();
+    let first_create = creates.iter().map(|o| o.end_us()).min().unwrap_or(u64::MAX);
+    absent.push((0, first_create));
+    for rm in ops
+        .iter()
+        .filter(|o| o.op == "remove" && o.outcome != Outcome::Fail)
+    {
+        let back = creates
+            .iter()
+            .filter(|c| c.invoke_us >= rm.invoke_us)
+            .map(|c| c.end_us())
+            .min()
+            .unwrap_or(u64::MAX);
+        absent.push((rm.invoke_us, back));
+    }
+    let mut passed = 0;
+    for w in ops
+        .iter()
+        .filter(|o| o.op == "wait" && o.outcome == Outcome::Ok)
+    {
+        if w.result.get("passed").and_then(|v| v.as_bool()) != Some(true) {
+            continue;
+        }
+        passed += 1;
+        let t1 = w.end_us();
+        if !absent.iter().any(|&(a, b)| a <= t1 && b >= w.invoke_us) {
+            r.violation(
+                "a waiter passed the barrier although it stood during its whole wait",
+                vec![w.id],
+                t1,
+            );
+        }
+    }
+    r.notes.push(format!("{passed} waits passed"));
+    r
+}
+
+/// Checks the `double-barrier` workload.
+pub fn check_double(h: &History) -> CheckResult {
+    let mut r = CheckResult::new("double-barrier");
+    let ops: Vec<&Op> = h.ops_of("double-barrier").collect();
+    r.checked = ops.len();
+    let mut rounds: BTreeMap<i64, Vec<&Op>> = BTreeMap::new();
+    for o in &ops {
+        if let Some(round) = o.arg_i64("round") {
+            rounds.entry(round).or_default().push(o);
+        }
+    }
+    let lost: Vec<(i64, u64)> = h
+        .infos_of("double-barrier")
+        .filter(|e| e.op == "state" && e.args.get("state").and_then(|v| v.as_str()) == Some("LOST"))
+        .map(|e| (e.client, e.t_us))
+        .collect();
+    let mut full = 0;
+    for (round, rops) in &rounds {
+        let n = rops.iter().find_map(|o| o.arg_i64("n")).unwrap_or(0) as usize;
+        // when the n-th distinct participant invoked enter
+        let mut first_enter: BTreeMap<i64, u64> = BTreeMap::new();
+        for o in rops.iter().filter(|o| o.op == "enter") {
+            let t = first_enter.entry(o.client).or_insert(o.invoke_us);
+            *t = (*t).min(o.invoke_us);
+        }
+        let mut times: Vec<u64> = first_enter.values().copied().collect();
+        times.sort_unstable();
+        let all_in = times.get(n.saturating_sub(1)).copied();
+        let passed: Vec<&&Op> = rops
+            .iter()
+            .filter(|o| o.op == "enter" && o.outcome == Outcome::Ok)
+            .filter(|o| o.result.get("passed").and_then(|v| v.as_bool()) == Some(true))
+            .collect();
+        if !passed.is_empty() {
+            full += 1;
+        }
+        for p in &passed {
+            if all_in.is_none_or(|t| p.end_us() < t) {
+                r.violation(
+                    format!(
+                        "round {round}: client {} passed the double barrier before all {n} participants had entered ({} had)",
+                        p.client,
+                        times.iter().filter(|&&t| t <= p.end_us()).count()
+                    ),
+                    vec![p.id],
+                    p.end_us(),
+                );
+            }
+        }
+        for l in rops
+            .iter()
+            .filter(|o| o.op == "leave" && o.outcome == Outcome::Ok)
+        {
+            if l.result.get("left").and_then(|v| v.as_bool()) != Some(true) {
+                continue;
+            }
+            for p in passed.iter().filter(|p| p.client != l.client) {
+                let left_started = rops
+                    .iter()
+                    .any(|o| o.op == "leave" && o.client == p.client && o.invoke_us <= l.end_us());
+                let session_gone = lost
+                    .iter()
+                    .any(|&(c, t)| c == p.client && t >= p.invoke_us && t <= l.end_us());
+                if !left_started && !session_gone {
+                    r.violation(
+                        format!(
+                            "round {round}: client {} finished leaving while client {} was still inside",
+                            l.client, p.client
+                        ),
+                        vec![l.id, p.id],
+                        l.end_us(),
+                    );
+                }
+            }
+        }
+    }
+    r.notes
+        .push(format!("{} rounds, {full} with passes", rounds.len()));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::testutil::Builder;
+    use serde_json::json;
+
+    #[test]
+    fn barrier_pass_while_standing_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "barrier",
+            0,
+            1,
+            "create",
+            json!({}),
+            0,
+            Some(10),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "barrier",
+            1,
+            2,
+            "wait",
+            json!({}),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "barrier",
+            0,
+            1,
+            "remove",
+            json!({}),
+            40,
+            Some(50),
+            Outcome::Ok,
+            json!({"removed": true}),
+        );
+        b.op(
+            "barrier",
+            2,
+            3,
+            "wait",
+            json!({}),
+            35,
+            Some(55),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        let r = check_barrier(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert_eq!(r.violations[0].ops, vec![2]);
+    }
+
+    #[test]
+    fn double_barrier_early_pass_and_early_leave_are_flagged() {
+        let mut b = Builder::default();
+        let args = json!({"round": 0, "n": 2});
+        b.op(
+            "double-barrier",
+            1,
+            1,
+            "enter",
+            args.clone(),
+            0,
+            Some(10),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            2,
+            2,
+            "enter",
+            args.clone(),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            1,
+            1,
+            "leave",
+            args.clone(),
+            40,
+            Some(50),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        b.op(
+            "double-barrier",
+            2,
+            2,
+            "leave",
+            args,
+            60,
+            Some(70),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        let r = check_double(&b.build());
+        assert_eq!(r.violations.len(), 2, "{:?}", r.violations);
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("before all 2")));
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("still inside")));
+    }
+
+    #[test]
+    fn double_barrier_clean_round_passes() {
+        let mut b = Builder::default();
+        let args = json!({"round": 0, "n": 2});
+        b.op(
+            "double-barrier",
+            1,
+            1,
+            "enter",
+            args.clone(),
+            0,
+            Some(30),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            2,
+            2,
+            "enter",
+            args.clone(),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            1,
+            1,
+            "leave",
+            args.clone(),
+            40,
+            Some(70),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        b.op(
+            "double-barrier",
+            2,
+            2,
+            "leave",
+            args,
+            60,
+            Some(70),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        let r = check_double(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+}

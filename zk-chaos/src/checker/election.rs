@@ -1,0 +1,133 @@
+//! Election checker.
+//!
+//! A leader writes its guard's path to a log node with `multi([check(its node), set_data])`
+//! (`fenced-write` `{guard}` → `{version}`). The server orders those writes by version, so the
+//! acknowledged writes sorted by version give the sequence of terms as the server saw them:
+//! 1. terms never overlap: once another leader's fenced write is applied, no fenced write of an
+//!    earlier leader is applied (a guard never reappears after another one);
+//! 2. after the heal, some candidate leads (is elected or writes fenced) within
+//!    [`LEADER_BOUND_US`] (when the run lasted that long after the heal).
+
+use super::CheckResult;
+use crate::history::{History, Outcome};
+
+/// How soon after the heal a leader must show: two session timeouts (3 s each: the old
+/// leader's session may have to expire) plus 9 s for reconnects, a restarted server and the
+/// campaign itself.
+pub const LEADER_BOUND_US: u64 = 15_000_000;
+
+/// Checks the `election` workload.
+pub fn check(h: &History) -> CheckResult {
+    let mut r = CheckResult::new("election");
+    let ops: Vec<_> = h.ops_of("election").collect();
+    r.checked = ops.len();
+    let mut writes: Vec<(i64, &str, u64, u64)> = ops
+        .iter()
+        .filter(|o| o.op == "fenced-write" && o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.res_i64("version")?, o.arg_str("guard")?, o.id, o.end_us())))
+        .collect();
+    writes.sort_unstable();
+    let mut ended: Vec<&str> = Vec::new();
+    let mut terms = 0;
+    for w in writes.windows(2) {
+        let ((_, a, _, _), (v, b, id, t)) = (w[0], w[1]);
+        if a == b {
+            continue;
+        }
+        terms += 1;
+        ended.push(a);
+        if ended.contains(&b) {
+            r.violation(
+                format!("leader {b} wrote (version {v}) after its term had been followed by another leader's ({a}): terms overlapped"),
+                vec![id],
+                t,
+            );
+        }
+    }
+    r.notes.push(format!(
+        "{} fenced writes in {} terms",
+        writes.len(),
+        terms + usize::from(!writes.is_empty())
+    ));
+
+    let healed = h
+        .infos_of("nemesis")
+        .find(|e| e.op == "healed")
+        .map(|e| e.t_us);
+    let last = h.events.iter().map(|e| e.t_us).max().unwrap_or(0);
+    if let Some(healed) = healed {
+        if last > healed + LEADER_BOUND_US {
+            let led = ops.iter().any(|o| {
+                matches!(o.op.as_str(), "campaign" | "fenced-write")
+                    && o.outcome == Outcome::Ok
+                    && (o.op != "campaign" || o.result.get("guard").is_some_and(|g| !g.is_null()))
+                    && o.complete_us
+                        .is_some_and(|t| t >= healed && t <= healed + LEADER_BOUND_US)
+            });
+            if !led {
+                r.violation(
+                    format!(
+                        "no leader within {} s after the heal",
+                        LEADER_BOUND_US / 1_000_000
+                    ),
+                    vec![],
+                    healed + LEADER_BOUND_US,
+                );
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::testutil::Builder;
+    use serde_json::json;
+
+    fn write(b: &mut Builder, guard: &str, version: i64, t: u64) {
+        b.op(
+            "election",
+            1,
+            1,
+            "fenced-write",
+            json!({"guard": guard}),
+            t,
+            Some(t + 5),
+            Outcome::Ok,
+            json!({"version": version}),
+        );
+    }
+
+    #[test]
+    fn successive_terms_pass() {
+        let mut b = Builder::default();
+        write(&mut b, "/e/a", 1, 10);
+        write(&mut b, "/e/a", 2, 20);
+        write(&mut b, "/e/b", 3, 30);
+        write(&mut b, "/e/c", 4, 40);
+        assert!(check(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn overlapping_terms_are_flagged() {
+        let mut b = Builder::default();
+        write(&mut b, "/e/a", 1, 10);
+        write(&mut b, "/e/b", 2, 20);
+        write(&mut b, "/e/a", 3, 30);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("overlapped"));
+    }
+
+    #[test]
+    fn no_leader_after_the_heal_is_flagged() {
+        let mut b = Builder::default();
+        write(&mut b, "/e/a", 1, 10);
+        b.info("nemesis", -1, "healed", 1_000_000, json!({}));
+        b.info("election", -1, "final", 30_000_000, json!({}));
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("no leader"));
+    }
+}

@@ -1,0 +1,640 @@
+//! Watch checker.
+//!
+//! One writer creates `W/e-<i>` for i = 0, 1, 2, ... (op `create` `{child: i}`) and sets
+//! `W/data` to `i` (op `set` `{value}`). Watchers record what they got (info `event`
+//! `{mode, type, path}`), their session state changes (info `state` `{state}`) and, for
+//! one-shot watchers, the data each re-read returned (op `observe` → `{value}`). After the heal
+//! the harness reads `W/data` (info `final` `{data}`).
+//!
+//! ZooKeeper's model used here: a watch event is delivered at most once, in zxid order; a
+//! persistent watch is *not* replayed for changes made while the client was disconnected, so
+//! a recursive watcher may miss creates only across a disconnection; a one-shot watch re-armed
+//! after each event always ends up having observed the final data (re-registration after a
+//! reconnect fires it when the node changed meanwhile).
+//!
+//! Checks:
+//! 1. recursive watchers see the creates in increasing order, each at most once;
+//! 2. a recursive watcher that stayed connected between two events saw every acknowledged
+//!    create between them;
+//! 3. a persistent watcher on `W/data` got no more change events than there were sets;
+//! 4. every one-shot watcher's last observation equals the final data.
+
+use super::CheckResult;
+use crate::history::{History, Op, Outcome};
+use std::collections::{BTreeMap, HashMap};
+
+fn child_index(path: &str) -> Option<i64> {
+    path.rsplit('/').next()?.strip_prefix("e-")?.parse().ok()
+}
+
+fn watcher_done(h: &History, client: i64) -> Option<u64> {
+    h.infos_of("watch")
+        .filter(|e| e.client == client && e.op == "watcher-done")
+        .map(|e| e.t_us)
+        .next_back()
+}
+
+/// How late an event may arrive (after the write it announces completed) before it counts
+/// as missing.
+pub const EVENT_SLACK_US: u64 = 3_000_000;
+
+/// When the watcher could not be expected to hear anything: from each of its non-CONNECTED
+/// state changes and stream ends (to the next event or registration), and every fault that
+/// holds its traffic (blackhole, delay on it; pause, kill, leader kill, partition of any
+/// server).
+fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
+    let mut w = Vec::new();
+    for e in h.infos_of("watch").filter(|e| e.client == client) {
+        let deaf = match e.op.as_str() {
+            "state" => e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED"),
+            "watch-ended" => true,
+            _ => false,
+        };
+        if deaf {
+            w.push((e.t_us, e.t_us));
+        }
+    }
+    let mut open: Vec<(u64, &serde_json::Value)> = Vec::new();
+    for e in h.infos_of("nemesis") {
+        let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+        let on_us = match kind {
+            "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
+            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader" => true,
+            _ => false,
+        };
+        if !on_us {
+            continue;
+        }
+        match e.op.as_str() {
+            "fault" => open.push((e.t_us, &e.args)),
+            "fault-end" => {
+                if let Some(i) = open.iter().position(|(_, a)| {
+                    a.get("kind") == e.args.get("kind") && a.get("dur_ms") == e.args.get("dur_ms")
+                }) {
+                    let (t0, _) = open.remove(i);
+                    w.push((t0, e.t_us));
+                }
+            }
+            _ => {}
+        }
+    }
+    w.extend(open.into_iter().map(|(t0, _)| (t0, u64::MAX)));
+    w
+}
+
+/// Silent stretches of one persistent watcher: between two anchors (a successful
+/// registration or a received event) while it could hear, writes acknowledged at least
+/// [`EVENT_SLACK_US`] before the stretch ended whose event never came.
+fn silences(
+    r: &mut CheckResult,
+    h: &History,
+    ops: &[&Op],
+    client: i64,
+    mode: &str,
+    write_op: &str,
+) {
+    let Some(done) = watcher_done(h, client) else {
+        return;
+    };
+    let mut anchors: Vec<u64> = ops
+        .iter()
+        .filter(|o| o.client == client && o.op == "add-watch" && o.outcome == Outcome::Ok)
+        .filter_map(|o| o.complete_us)
+        .collect();
+    anchors.extend(
+        h.infos_of("watch")
+            .filter(|e| e.client == client && e.op == "event")
+            .filter(|e| e.args.get("mode").and_then(|v| v.as_str()) == Some(mode))
+            .map(|e| e.t_us),
+    );
+    anchors.sort_unstable();
+    let deaf = deaf_windows(h, client);
+    for (k, &from) in anchors.iter().enumerate() {
+        let next = anchors.get(k + 1).copied().unwrap_or(done).min(done);
+        let until = deaf
+            .iter()
+            .filter(|(s, e)| *e >= from && *s <= next)
+            .map(|(s, _)| (*s).max(from))
+            .min()
+            .unwrap_or(next);
+        let missed: Vec<&Op> = ops
+            .iter()
+            .copied()
+            .filter(|o| o.op == write_op && o.outcome == Outcome::Ok && o.invoke_us > from)
+            .filter(|o| o.end_us().saturating_add(EVENT_SLACK_US) < until)
+            .collect();
+        if !missed.is_empty() {
+            r.violation(
+                format!(
+                    "{mode} watcher {client} went silent: no event for {} acknowledged {write_op}s in the {} ms after its last event/registration while it was connected and registered",
+                    missed.len(),
+                    (until - from) / 1000
+                ),
+                missed.iter().take(5).map(|o| o.id).collect(),
+                missed[0].end_us(),
+            );
+        }
+    }
+}
+
+/// Checks the `watch` workload.
+pub fn check(h: &History) -> CheckResult {
+    let mut r = CheckResult::new("watch");
+    let ops: Vec<_> = h.ops_of("watch").collect();
+    r.checked = ops.len();
+    let mut create_outcome: HashMap<i64, (Outcome, u64)> = HashMap::new();
+    let mut sets = 0usize;
+    for o in &ops {
+        match o.op.as_str() {
+            "create" => {
+                if let Some(i) = o.arg_i64("child") {
+                    create_outcome.insert(i, (o.outcome, o.id));
+                }
+            }
+            "set" if o.outcome != Outcome::Fail => sets += 1,
+            _ => {}
+        }
+    }
+
+    // per watcher client: its events and state changes in time order
+    let mut recursive: BTreeMap<i64, Vec<(u64, i64, u64)>> = BTreeMap::new();
+    let mut persistent: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut disconnects: HashMap<i64, Vec<u64>> = HashMap::new();
+    for e in h.infos_of("watch") {
+        match e.op.as_str() {
+            "state" if e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED") => {
+                disconnects.entry(e.client).or_default().push(e.t_us);
+            }
+            "event" => {
+                let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
+                let ty = e.args.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                let path = e.args.get("path").and_then(|v| v.as_str()).unwrap_or("");
+                match (mode, ty) {
+                    ("recursive", "NodeCreated") => {
+                        if let Some(i) = child_index(path) {
+                            recursive
+                                .entry(e.client)
+                                .or_default()
+                                .push((e.t_us, i, e.id));
+                        }
+                    }
+                    ("persistent", "NodeDataChanged") => {
+                        *persistent.entry(e.client).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    for (client, events) in &recursive {
+        let disc = disconnects.get(client).map(Vec::as_slice).unwrap_or(&[]);
+        for w in events.windows(2) {
+            let ((t0, a, _), (t1, b, id)) = (w[0], w[1]);
+            if b <= a {
+                r.violation(
+                    format!(
+                        "recursive watcher {client} got the create of e-{b} after e-{a}: {}",
+                        if a == b {
+                            "duplicate"
+                        } else {
+                            "out of zxid order"
+                        }
+                    ),
+                    vec![],
+                    t1,
+                );
+                let _ = id;
+                continue;
+            }
+            let disconnected = disc.iter().any(|&t| t >= t0 && t <= t1);
+            if disconnected {
+                continue;
+            }
+            let missing: Vec<i64> = (a + 1..b)
+                .filter(|i| create_outcome.get(i).map(|c| c.0) == Some(Outcome::Ok))
+                .collect();
+            if !missing.is_empty() {
+                r.violation(
+                    format!(
+                        "recursive watcher {client} stayed connected from e-{a} to e-{b} but never got the acknowledged creates {missing:?}"
+                    ),
+                    missing
+                        .iter()
+                        .filter_map(|i| create_outcome.get(i).map(|c| c.1))
+                        .collect(),
+                    t1,
+                );
+            }
+        }
+        silences(&mut r, h, &ops, *client, "recursive", "create");
+        r.notes.push(format!(
+            "recursive watcher {client}: {} creates seen",
+            events.len()
+        ));
+    }
+
+    for (client, n) in &persistent {
+        r.notes.push(format!(
+            "persistent watcher {client}: {n} data changes seen ({sets} sets)"
+        ));
+        silences(&mut r, h, &ops, *client, "persistent", "set");
+        if *n > sets {
+            r.violation(
+                format!("persistent watcher {client} got {n} data-change events for only {sets} sets: duplicates"),
+                vec![],
+                u64::MAX,
+            );
+        }
+    }
+
+    // DataWatch / ChildrenWatch: never back in time within a session, and converged
+    let fin = h.infos_of("watch").rfind(|e| e.op == "final");
+    let mut last_snap: BTreeMap<(i64, &str), (&serde_json::Value, u64)> = BTreeMap::new();
+    let mut seen: HashMap<(i64, i64, &str), i64> = HashMap::new();
+    for e in h.infos_of("watch").filter(|e| e.op == "snapshot") {
+        let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
+        let key = if mode == "datawatch" {
+            "version"
+        } else {
+            "count"
+        };
+        last_snap.insert((e.client, mode), (&e.args, e.t_us));
+        let Some(n) = e.args.get(key).and_then(|v| v.as_i64()) else {
+            continue;
+        };
+        let prev = seen.entry((e.client, e.session, mode)).or_insert(n);
+        if n < *prev {
+            r.violation(
+                format!(
+                    "{mode} of client {} went back in time within session {:#x}: {key} {n} after {}",
+                    e.client, e.session, *prev
+                ),
+                vec![],
+                e.t_us,
+            );
+        }
+        *prev = (*prev).max(n);
+    }
+    if let Some(fin) = fin {
+        for ((client, mode), (args, t)) in &last_snap {
+            let (got, want) = if *mode == "datawatch" {
+                (args.get("value"), fin.args.get("data"))
+            } else {
+                (args.get("count"), fin.args.get("children"))
+            };
+            if want.is_some() && got != want {
+                r.violation(
+                    format!(
+                        "{mode} of client {client} ended on {} but the final state is {}: a change was never delivered",
+                        got.cloned().unwrap_or_default(),
+                        want.cloned().unwrap_or_default()
+                    ),
+                    vec![],
+                    *t,
+                );
+            }
+        }
+        r.notes.push(format!(
+            "{} DataWatch/ChildrenWatch streams checked",
+            last_snap.len()
+        ));
+    }
+
+    let final_data = h
+        .infos_of("watch")
+        .rfind(|e| e.op == "final")
+        .and_then(|e| {
+            e.args
+                .get("data")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+    if let Some(fin) = final_data {
+        let mut last: BTreeMap<i64, (String, u64)> = BTreeMap::new();
+        for o in ops
+            .iter()
+            .filter(|o| o.op == "observe" && o.outcome == Outcome::Ok)
+        {
+            if let Some(v) = o.result.get("value").and_then(|v| v.as_str()) {
+                last.insert(o.client, (v.to_owned(), o.id));
+            }
+        }
+        r.notes.push(format!(
+            "{} one-shot watchers; final data {fin:?}",
+            last.len()
+        ));
+        for (client, (v, id)) in last {
+            if v != fin {
+                r.violation(
+                    format!(
+                        "one-shot watcher {client} last observed {v:?} but the data is {fin:?} after the heal: a change was never delivered"
+                    ),
+                    vec![id],
+                    u64::MAX,
+                );
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::testutil::Builder;
+    use serde_json::json;
+
+    fn creates(b: &mut Builder, n: i64) {
+        for i in 0..n {
+            b.op(
+                "watch",
+                0,
+                1,
+                "create",
+                json!({"child": i}),
+                (i as u64) * 10,
+                Some(i as u64 * 10 + 5),
+                Outcome::Ok,
+                json!(null),
+            );
+        }
+    }
+
+    fn event(b: &mut Builder, client: i64, t: u64, i: i64) {
+        b.info(
+            "watch",
+            client,
+            "event",
+            t,
+            json!({"mode": "recursive", "type": "NodeCreated", "path": format!("/w/e-{i:06}")}),
+        );
+    }
+
+    #[test]
+    fn complete_ordered_stream_passes() {
+        let mut b = Builder::default();
+        creates(&mut b, 4);
+        for i in 0..4 {
+            event(&mut b, 1, 100 + i as u64, i);
+        }
+        assert!(check(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn gap_without_disconnect_is_flagged_and_with_disconnect_is_not() {
+        let mut b = Builder::default();
+        creates(&mut b, 4);
+        event(&mut b, 1, 100, 0);
+        event(&mut b, 1, 110, 3);
+        event(&mut b, 2, 100, 0);
+        b.info("watch", 2, "state", 105, json!({"state": "SUSPENDED"}));
+        event(&mut b, 2, 110, 3);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("watcher 1"));
+    }
+
+    #[test]
+    fn silent_watch_is_flagged_unless_it_was_deaf() {
+        for deaf in [false, true] {
+            let mut b = Builder::default();
+            b.op(
+                "watch",
+                0,
+                1,
+                "create",
+                json!({"child": 0}),
+                10,
+                Some(20),
+                Outcome::Ok,
+                json!(null),
+            );
+            event(&mut b, 1, 100, 0);
+            for i in 1..3u64 {
+                b.op(
+                    "watch",
+                    0,
+                    1,
+                    "create",
+                    json!({"child": i}),
+                    i * 1_000_000,
+                    Some(i * 1_000_000 + 5),
+                    Outcome::Ok,
+                    json!(null),
+                );
+            }
+            if deaf {
+                b.info("watch", 1, "state", 500_000, json!({"state": "SUSPENDED"}));
+            }
+            b.info("watch", 1, "watcher-done", 10_000_000, json!({}));
+            let r = check(&b.build());
+            if deaf {
+                assert!(r.violations.is_empty(), "{:?}", r.violations);
+            } else {
+                assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+                assert!(r.violations[0].message.contains("went silent"));
+            }
+        }
+    }
+
+    #[test]
+    fn silent_persistent_watch_after_a_one_shot_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            5,
+            5,
+            "add-watch",
+            json!({"mode": "persistent"}),
+            0,
+            Some(10),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.info(
+            "watch",
+            5,
+            "event",
+            35,
+            json!({"mode": "persistent", "type": "NodeDataChanged", "path": "/w/data"}),
+        );
+        for i in 1..4u64 {
+            b.op(
+                "watch",
+                0,
+                1,
+                "set",
+                json!({"value": i.to_string()}),
+                i * 500_000,
+                Some(i * 500_000 + 10),
+                Outcome::Ok,
+                json!(null),
+            );
+        }
+        b.info("watch", 5, "watcher-done", 6_000_000, json!({}));
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0]
+            .message
+            .contains("persistent watcher 5 went silent"));
+    }
+
+    #[test]
+    fn stale_or_backwards_snapshots_are_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "create",
+            json!({"child": 0}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.info(
+            "watch",
+            4,
+            "snapshot",
+            30,
+            json!({"mode": "datawatch", "value": "2", "version": 2}),
+        );
+        b.info(
+            "watch",
+            4,
+            "snapshot",
+            40,
+            json!({"mode": "datawatch", "value": "1", "version": 1}),
+        );
+        b.info(
+            "watch",
+            5,
+            "snapshot",
+            30,
+            json!({"mode": "childrenwatch", "count": 1}),
+        );
+        b.info(
+            "watch",
+            -1,
+            "final",
+            100,
+            json!({"data": "3", "children": 1}),
+        );
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 2, "{:?}", r.violations);
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("back in time")));
+        assert!(r
+            .violations
+            .iter()
+            .any(|v| v.message.contains("never delivered")));
+    }
+
+    #[test]
+    fn duplicate_is_flagged() {
+        let mut b = Builder::default();
+        creates(&mut b, 2);
+        event(&mut b, 1, 100, 0);
+        event(&mut b, 1, 101, 1);
+        event(&mut b, 1, 102, 1);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("duplicate"));
+    }
+
+    #[test]
+    fn stale_one_shot_watcher_is_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "2"}),
+            30,
+            Some(40),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "watch",
+            3,
+            3,
+            "observe",
+            json!({}),
+            21,
+            Some(25),
+            Outcome::Ok,
+            json!({"value": "1"}),
+        );
+        b.op(
+            "watch",
+            4,
+            4,
+            "observe",
+            json!({}),
+            41,
+            Some(45),
+            Outcome::Ok,
+            json!({"value": "2"}),
+        );
+        b.info("watch", -1, "final", 100, json!({"data": "2"}));
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("one-shot watcher 3"));
+    }
+
+    #[test]
+    fn persistent_duplicates_are_flagged() {
+        let mut b = Builder::default();
+        b.op(
+            "watch",
+            0,
+            1,
+            "set",
+            json!({"value": "1"}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!(null),
+        );
+        for t in [30, 31] {
+            b.info(
+                "watch",
+                5,
+                "event",
+                t,
+                json!({"mode": "persistent", "type": "NodeDataChanged", "path": "/w/data"}),
+            );
+        }
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    }
+}

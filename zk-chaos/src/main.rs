@@ -1,0 +1,213 @@
+//! `zk-chaos`: run a fault campaign, or re-check a saved history. See `docs/chaos.md`.
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use zk_chaos::checker::{self, CheckResult, WORKLOADS};
+use zk_chaos::history::History;
+use zk_chaos::nemesis::FaultKind;
+use zk_chaos::report;
+use zk_chaos::run::{self, Config};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zk-chaos",
+    version,
+    about = "A seeded, Jepsen-style fault campaign against real ZooKeeper"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Seed of the fault schedule and of every client's choices (default: random, printed first).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long to run: 90s, 2m, 1h.
+    #[arg(long, default_value = "2m", value_parser = zk_chaos::parse_duration)]
+    duration: Duration,
+    /// A workload to run (repeatable; default all): lock, semaphore, sequence, register, watch,
+    /// election, barrier, double-barrier.
+    #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
+    workloads: Vec<String>,
+    /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,
+    /// pause, kill, leader-kill, partition, partition-leader; or none.
+    #[arg(long = "nemesis")]
+    nemeses: Vec<String>,
+    /// One standalone server instead of a 3-node ensemble.
+    #[arg(long)]
+    standalone: bool,
+    /// Clients per workload (each its own session through its own proxies).
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Output directory (history.jsonl).
+    #[arg(long, default_value = "chaos-out")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Re-checks a saved history.jsonl.
+    Check {
+        /// The history file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Cmd::Check { file }) = &cli.cmd {
+        return check_file(file);
+    }
+    let seed = cli.seed.unwrap_or_else(rand::random);
+    println!("seed: {seed}");
+    let mut nemeses = Vec::new();
+    for n in &cli.nemeses {
+        match n.as_str() {
+            "none" => {}
+            n => match FaultKind::parse(n) {
+                Some(k) => nemeses.push(k),
+                None => {
+                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, partition, partition-leader, none");
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+    if cli.nemeses.is_empty() {
+        nemeses = FaultKind::ALL.to_vec();
+    }
+    nemeses.sort();
+    nemeses.dedup();
+    let mut workloads = cli.workloads.clone();
+    if workloads.is_empty() {
+        workloads = WORKLOADS.iter().map(|s| s.to_string()).collect();
+    }
+    workloads.dedup();
+    let cfg = Config {
+        seed,
+        duration: cli.duration,
+        workloads,
+        nemeses,
+        standalone: cli.standalone,
+        clients: cli.clients.max(1),
+        out: cli.out.clone(),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = |s: &str| println!("{s}");
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = run::run(&cfg, &log) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // dropping the runtime drops the proxies, the clients and the servers (their JVMs are killed)
+    rt.shutdown_timeout(Duration::from_secs(10));
+    let out = match result {
+        None => {
+            eprintln!("interrupted (seed {seed}); servers and proxies stopped");
+            return ExitCode::from(130);
+        }
+        Some(Err(e)) => {
+            eprintln!("zk-chaos: {e}");
+            return ExitCode::from(2);
+        }
+        Some(Ok(out)) => out,
+    };
+    for p in &out.problems {
+        println!("harness: {p}");
+    }
+    let results = checker::check_all(&out.history);
+    finish(
+        &out.history,
+        &results,
+        seed,
+        cfg.duration.as_secs(),
+        &cfg.workloads,
+        &out.path,
+    )
+}
+
+fn check_file(file: &Path) -> ExitCode {
+    let h = match History::load(file) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let meta = h.meta().cloned().unwrap_or_default();
+    let seed = meta.get("seed").and_then(|v| v.as_u64()).unwrap_or(0);
+    let duration_s = meta.get("duration_s").and_then(|v| v.as_u64()).unwrap_or(0);
+    let workloads: Vec<String> = meta
+        .get("workloads")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let results = checker::check_all(&h);
+    finish(&h, &results, seed, duration_s, &workloads, file)
+}
+
+fn finish(
+    h: &History,
+    results: &[CheckResult],
+    seed: u64,
+    duration_s: u64,
+    workloads: &[String],
+    path: &Path,
+) -> ExitCode {
+    print!("{}", report::summary(results));
+    let violations: usize = results.iter().map(|r| r.violations.len()).sum();
+    let first = results
+        .iter()
+        .flat_map(|r| r.violations.iter())
+        .min_by_key(|v| v.t_us);
+    if let Some(v) = first {
+        println!(
+            "FAIL seed {seed}: {violations} violations; first ({}): {}",
+            v.checker, v.message
+        );
+        println!("history slice:");
+        for line in report::slice(h, v, 40) {
+            println!("  {line}");
+        }
+    } else {
+        println!("PASS seed {seed}: every checker passed");
+    }
+    println!("history: {}", path.display());
+    let all: Vec<_> = results
+        .iter()
+        .flat_map(|r| r.violations.iter().cloned())
+        .collect();
+    let page = zk_chaos::timeline::render(h, &all, &format!("zk-chaos seed {seed}"));
+    let html = path.with_file_name(match path.file_stem() {
+        Some(s) if s != "history" => format!("{}.timeline.html", s.to_string_lossy()),
+        _ => "timeline.html".to_owned(),
+    });
+    match std::fs::write(&html, page) {
+        Ok(()) => println!("timeline: {}", html.display()),
+        Err(e) => println!("timeline: not written ({}: {e})", html.display()),
+    }
+    let figures = report::figures(h);
+    println!(
+        "{}",
+        report::json_line(seed, duration_s, workloads, &figures, violations)
+    );
+    if violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,395 @@
+//! The nemesis: a schedule of faults drawn from the seed before the run starts, then played.
+
+use crate::cluster::{ClientNet, Servers};
+use crate::history::Recorder;
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::json;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// RST every connection of one client.
+    Reset,
+    /// Silence one client's traffic for 0.1x-2x the session timeout.
+    Blackhole,
+    /// Delay with jitter on one client's traffic.
+    Delay,
+    /// The next write of one client is applied, then its connection is cut before the reply.
+    Cut,
+    /// Expire one client's session on the server.
+    Expire,
+    /// SIGSTOP one server for 0.1x-2x the session timeout.
+    Pause,
+    /// SIGKILL one server, restart it later.
+    Kill,
+    /// SIGKILL the leader (ensemble only), restart it later.
+    LeaderKill,
+    /// Cut one member off from the other members (ensemble only); clients still reach it.
+    Partition,
+    /// Cut the leader off from the other members (ensemble only).
+    PartitionLeader,
+}
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Reset,
+        FaultKind::Blackhole,
+        FaultKind::Delay,
+        FaultKind::Cut,
+        FaultKind::Expire,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::LeaderKill,
+        FaultKind::Partition,
+        FaultKind::PartitionLeader,
+    ];
+
+    /// Its name on the command line and in the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Reset => "reset",
+            FaultKind::Blackhole => "blackhole",
+            FaultKind::Delay => "delay",
+            FaultKind::Cut => "cut",
+            FaultKind::Expire => "expire",
+            FaultKind::Pause => "pause",
+            FaultKind::Kill => "kill",
+            FaultKind::LeaderKill => "leader-kill",
+            FaultKind::Partition => "partition",
+            FaultKind::PartitionLeader => "partition-leader",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    fn on_server(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Pause
+                | FaultKind::Kill
+                | FaultKind::LeaderKill
+                | FaultKind::Partition
+                | FaultKind::PartitionLeader
+        )
+    }
+
+    fn ensemble_only(self) -> bool {
+        matches!(
+            self,
+            FaultKind::LeaderKill | FaultKind::Partition | FaultKind::PartitionLeader
+        )
+    }
+}
+
+/// What a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One client (index into the client list).
+    Client(usize),
+    /// One member.
+    Member(usize),
+    /// Whoever leads when the fault starts.
+    Leader,
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Start, in milliseconds after the run started.
+    pub at_ms: u64,
+    /// Kind.
+    pub kind: FaultKind,
+    /// Target.
+    pub target: Target,
+    /// How long it lasts (0: instantaneous).
+    pub dur_ms: u64,
+    /// Kind-specific: the maximum delay (delay) or the trapped opcode (cut).
+    pub param: u64,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match self.target {
+            Target::Client(c) => format!("client#{c}"),
+            Target::Member(m) => format!("member{m}"),
+            Target::Leader => "leader".into(),
+        };
+        write!(
+            f,
+            "{:>7.1}s {:<11} {:<9} {:>6} ms",
+            self.at_ms as f64 / 1000.0,
+            self.kind.name(),
+            target,
+            self.dur_ms
+        )?;
+        match self.kind {
+            FaultKind::Delay => write!(f, " (up to {} ms)", self.param),
+            FaultKind::Cut => write!(f, " (opcode {})", self.param),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Draws the schedule: faults start every 0.5-3 s during `[1 s, active_ms)`; client faults may
+/// overlap each other, server faults never overlap each other; every fault ends by
+/// `active_ms`. Only the kinds given are used (leader kill only with more than one member).
+pub fn schedule(
+    rng: &mut StdRng,
+    kinds: &[FaultKind],
+    clients: usize,
+    members: usize,
+    session_timeout_ms: u64,
+    active_ms: u64,
+) -> Vec<Fault> {
+    let kinds: Vec<FaultKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !k.ensemble_only() || members > 1)
+        .filter(|k| clients > 0 || k.on_server())
+        .collect();
+    let mut out = Vec::new();
+    if kinds.is_empty() {
+        return out;
+    }
+    let mut t = 1000 + rng.gen_range(0..1000u64);
+    let mut server_free = 0u64;
+    while t < active_ms {
+        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let scale = |rng: &mut StdRng| (session_timeout_ms as f64 * rng.gen_range(0.1..2.0)) as u64;
+        let (dur_ms, param) = match kind {
+            FaultKind::Reset | FaultKind::Expire => (0, 0),
+            FaultKind::Blackhole | FaultKind::Pause => (scale(rng), 0),
+            FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
+            FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
+            FaultKind::Kill | FaultKind::LeaderKill => (rng.gen_range(1000..5000), 0),
+            FaultKind::Partition | FaultKind::PartitionLeader => (
+                (session_timeout_ms as f64 * rng.gen_range(0.5..3.0)) as u64,
+                0,
+            ),
+        };
+        let target = match kind {
+            FaultKind::LeaderKill | FaultKind::PartitionLeader => Target::Leader,
+            k if k.on_server() => Target::Member(rng.gen_range(0..members)),
+            _ => Target::Client(rng.gen_range(0..clients)),
+        };
+        let mut at = t;
+        if kind.on_server() {
+            at = at.max(server_free);
+        }
+        if at + dur_ms < active_ms {
+            if kind.on_server() {
+                // a restarted JVM needs a few seconds before the next server fault
+                server_free = at + dur_ms + 3000;
+            }
+            out.push(Fault {
+                at_ms: at,
+                kind,
+                target,
+                dur_ms,
+                param,
+            });
+        }
+        t += rng.gen_range(500..3000);
+    }
+    out.sort_by_key(|f| f.at_ms);
+    out
+}
+
+/// Plays the schedule from `start`; every fault ends by itself. Returns when all have ended.
+pub async fn play(
+    schedule: Vec<Fault>,
+    start: Instant,
+    servers: Arc<Servers>,
+    nets: Vec<Arc<ClientNet>>,
+    rec: Arc<Recorder>,
+    mut rng: StdRng,
+) {
+    let mut tasks = JoinSet::new();
+    for fault in schedule {
+        let servers = Arc::clone(&servers);
+        let nets = nets.clone();
+        let rec = Arc::clone(&rec);
+        let jitter_seed: u64 = rng.gen();
+        tasks.spawn(async move {
+            tokio::time::sleep_until(start + Duration::from_millis(fault.at_ms)).await;
+            inject(&fault, &servers, &nets, &rec, jitter_seed).await;
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn inject(
+    f: &Fault,
+    servers: &Arc<Servers>,
+    nets: &[Arc<ClientNet>],
+    rec: &Recorder,
+    seed: u64,
+) {
+    let dur = Duration::from_millis(f.dur_ms);
+    let mut details = json!({
+        "kind": f.kind.name(),
+        "dur_ms": f.dur_ms,
+        "param": f.param,
+    });
+    let net = match f.target {
+        Target::Client(c) => nets.get(c),
+        _ => None,
+    };
+    if let Some(n) = net {
+        details["client"] = json!(n.id);
+    }
+    let member = match f.target {
+        Target::Member(m) => Some(m),
+        Target::Leader => {
+            let s = Arc::clone(servers);
+            tokio::task::spawn_blocking(move || s.leader())
+                .await
+                .ok()
+                .flatten()
+        }
+        Target::Client(_) => None,
+    };
+    if let Some(m) = member {
+        details["member"] = json!(m);
+    }
+    rec.info(-1, "nemesis", "fault", 0, details.clone());
+    let result: Result<(), String> = match (f.kind, net, member) {
+        (FaultKind::Reset, Some(n), _) => {
+            n.proxies.iter().for_each(|p| p.reset());
+            Ok(())
+        }
+        (FaultKind::Blackhole, Some(n), _) => {
+            n.proxies.iter().for_each(|p| p.blackhole());
+            tokio::time::sleep(dur).await;
+            n.proxies.iter().for_each(|p| p.heal());
+            Ok(())
+        }
+        (FaultKind::Delay, Some(n), _) => {
+            use rand::SeedableRng;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let until = Instant::now() + dur;
+            while Instant::now() < until {
+                let d = Duration::from_millis(rng.gen_range(0..=f.param.max(1)));
+                n.proxies.iter().for_each(|p| p.set_delay(d));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            n.proxies.iter().for_each(|p| p.set_delay(Duration::ZERO));
+            Ok(())
+        }
+        (FaultKind::Cut, Some(n), _) => {
+            n.proxies
+                .iter()
+                .for_each(|p| p.cut_after_request(f.param as i32));
+            tokio::time::sleep(dur).await;
+            n.proxies.iter().for_each(|p| p.disarm_cut());
+            Ok(())
+        }
+        (FaultKind::Expire, Some(n), _) => match n.current() {
+            Some(c) => {
+                let (id, pw) = c.session_credentials();
+                let status = c.status();
+                // the member the client talks to, else the first one
+                let addr = status
+                    .server
+                    .as_deref()
+                    .and_then(|s| {
+                        n.proxies
+                            .iter()
+                            .find(|p| p.connect_string() == s)
+                            .map(|p| p.upstream())
+                    })
+                    .unwrap_or_else(|| servers.member(0).addr());
+                details["session"] = json!(id);
+                zk_testkit::expire_session(addr, id, &pw)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            None => Err("client not connected yet".into()),
+        },
+        (FaultKind::Pause, _, Some(m)) => {
+            let s = Arc::clone(servers);
+            blocking(move || s.pause_for(m, dur)).await
+        }
+        (FaultKind::Kill | FaultKind::LeaderKill, _, Some(m)) => {
+            let s = Arc::clone(servers);
+            blocking(move || s.kill_restart(m, dur)).await
+        }
+        (FaultKind::Partition | FaultKind::PartitionLeader, _, Some(m)) => {
+            servers.isolate(m);
+            tokio::time::sleep(dur).await;
+            servers.heal_partition();
+            Ok(())
+        }
+        _ => Err("no target".into()),
+    };
+    if let Err(e) = &result {
+        details["error"] = json!(e);
+    }
+    rec.info(-1, "nemesis", "fault-end", 0, details);
+}
+
+async fn blocking<F>(f: F) -> Result<(), String>
+where
+    F: FnOnce() -> zk_testkit::Result<()> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn same_seed_same_schedule_and_server_faults_never_overlap() {
+        let draw = |seed| {
+            schedule(
+                &mut StdRng::seed_from_u64(seed),
+                &FaultKind::ALL,
+                6,
+                3,
+                3000,
+                100_000,
+            )
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7));
+        assert_ne!(a, draw(8));
+        let server: Vec<&Fault> = a.iter().filter(|f| f.kind.on_server()).collect();
+        for w in server.windows(2) {
+            assert!(
+                w[0].at_ms + w[0].dur_ms <= w[1].at_ms,
+                "{} overlaps {}",
+                w[0],
+                w[1]
+            );
+        }
+        assert!(a.iter().all(|f| f.at_ms + f.dur_ms < 100_000));
+    }
+
+    #[test]
+    fn standalone_has_no_leader_kill() {
+        let s = schedule(
+            &mut StdRng::seed_from_u64(1),
+            &FaultKind::ALL,
+            2,
+            1,
+            3000,
+            60_000,
+        );
+        assert!(s.iter().all(|f| f.kind != FaultKind::LeaderKill));
+    }
+}

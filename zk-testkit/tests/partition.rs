@@ -1,0 +1,79 @@
+//! Member-to-member partitions of a partitionable ensemble against the real ZooKeeper.
+
+use std::time::{Duration, Instant};
+
+use zk_testkit::Ensemble;
+
+/// Polls `f` every 100 ms until it is true or `bound` passed; panics naming `what`.
+fn wait_until(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !f() {
+        assert!(Instant::now() < deadline, "waited {bound:?} for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn serving(e: &Ensemble, i: usize) -> bool {
+    e.member(i)
+        .mode()
+        .is_ok_and(|m| m == "leader" || m == "follower")
+}
+
+#[test]
+fn isolated_member_stops_serving_and_heals() {
+    // tick 500 ms: syncLimit 5 ticks = 2.5 s until a cut-off follower gives up on its leader
+    let e = Ensemble::builder()
+        .tick_time(500)
+        .partitionable(true)
+        .start()
+        .unwrap();
+    let leader = e.wait_for_quorum(Duration::from_secs(30)).unwrap();
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+
+    // a follower cut off from both peers stops serving; the other two keep a quorum
+    e.isolate(follower);
+    assert!(e.is_cut(follower, leader) && !e.is_cut(leader, 3 - leader - follower));
+    wait_until(
+        "the isolated follower to stop serving",
+        Duration::from_secs(30),
+        || !serving(&e, follower),
+    );
+    let rest: Vec<usize> = (0..3).filter(|&i| i != follower).collect();
+    wait_until(
+        "the majority to keep serving",
+        Duration::from_secs(30),
+        || rest.iter().all(|&i| serving(&e, i)),
+    );
+
+    e.heal_partition();
+    assert!(!e.is_cut(follower, leader));
+    wait_until(
+        "the healed member to serve again",
+        Duration::from_secs(60),
+        || serving(&e, follower),
+    );
+
+    // isolating the leader: it steps down, the other two elect a new one
+    let leader = e.wait_for_quorum(Duration::from_secs(30)).unwrap();
+    e.isolate(leader);
+    wait_until(
+        "the isolated leader to stop serving",
+        Duration::from_secs(30),
+        || !serving(&e, leader),
+    );
+    let rest: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    wait_until(
+        "a new leader among the majority",
+        Duration::from_secs(30),
+        || {
+            rest.iter()
+                .any(|&i| e.member(i).mode().is_ok_and(|m| m == "leader"))
+        },
+    );
+    e.heal_partition();
+    wait_until(
+        "all three to serve after the heal",
+        Duration::from_secs(60),
+        || (0..3).all(|i| serving(&e, i)),
+    );
+}
