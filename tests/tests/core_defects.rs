@@ -260,7 +260,9 @@ async fn oversized_reply_fails_only_its_own_request() {
         .create("/small", b"s", CreateMode::Persistent)
         .await
         .unwrap();
+    // the frame limit must leave room above the request limit
     let c = Client::builder(format!("{}{root}", server.connect_string()))
+        .max_request_len(32 * 1024)
         .max_frame_len(64 * 1024)
         .connect()
         .await

@@ -123,8 +123,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Largest frame accepted from a server (default 16 MiB); a larger length prefix is a
-    /// protocol error on that connection.
+    /// Largest reply accepted from a server (default 16 MiB). A larger reply is read past
+    /// without buffering it and only its request fails ([`Error::ReplyTooLarge`]). It must be
+    /// at least [`max_request_len`](Self::max_request_len) + 1 KiB: a notification or a create
+    /// reply echoes a path as long as a request may carry, and those must always fit.
     pub fn max_frame_len(mut self, n: usize) -> Self {
         self.max_frame_len = n;
         self
@@ -219,6 +221,7 @@ impl ClientBuilder {
             can_be_read_only: self.can_be_read_only,
             reconnect_after_expiry: self.reconnect_after_expiry,
             max_frame_len: self.max_frame_len,
+            max_request_len: self.max_request_len,
             connector,
             reconnect_jitter: self.reconnect_jitter,
             cycle_pause: Duration::from_secs(1),
@@ -231,6 +234,7 @@ impl ClientBuilder {
             subscribers: Mutex::new(Vec::new()),
             terminal: Mutex::new(None),
             last_connect_error: Mutex::new(None),
+            close_result: Mutex::new(None),
             watchers: Default::default(),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
@@ -333,9 +337,9 @@ impl ClientBuilder {
         };
         // sent as an int of milliseconds
         let max_session = Duration::from_millis(i32::MAX as u64);
-        if self.session_timeout.is_zero() || self.session_timeout > max_session {
+        if self.session_timeout < Duration::from_millis(1) || self.session_timeout > max_session {
             return bad(format!(
-                "session timeout must be positive and at most {max_session:?} (an int of \
+                "session timeout must be at least 1 ms and at most {max_session:?} (an int of \
                  milliseconds on the wire), not {:?}",
                 self.session_timeout
             ));
@@ -360,6 +364,13 @@ impl ClientBuilder {
             return bad(format!(
                 "max_frame_len must be between {MIN_FRAME_LEN} and {max_len}, not {}",
                 self.max_frame_len
+            ));
+        }
+        if self.max_frame_len < self.max_request_len.saturating_add(MIN_FRAME_LEN) {
+            return bad(format!(
+                "max_frame_len ({}) must be at least max_request_len ({}) + {MIN_FRAME_LEN}: a \
+                 notification or reply echoes a path as long as a request may carry",
+                self.max_frame_len, self.max_request_len
             ));
         }
         if self.max_request_len < MIN_FRAME_LEN || self.max_request_len > max_len {
@@ -607,6 +618,17 @@ impl Client {
 
     // ----------------------------------------------------------------- plumbing
 
+    /// What the close of an ended client came to (`Ok` if it ended otherwise: expiry, auth).
+    fn ended_close_result(&self) -> Result<()> {
+        self.inner
+            .shared
+            .close_result
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Ok(()))
+    }
+
     fn terminal_error(&self) -> Error {
         self.inner
             .shared
@@ -662,6 +684,16 @@ impl Client {
                 len,
                 max: self.inner.max_request_len,
             });
+        }
+        // a watch is re-registered after reconnects in a SetWatches packet, which must fit too
+        if let Some(w) = &watch {
+            let needed = crate::watch::SET_WATCHES_FRAME_OVERHEAD + 4 + w.path.len();
+            if needed > self.inner.max_request_len {
+                return Err(Error::RequestTooLarge {
+                    len: needed,
+                    max: self.inner.max_request_len,
+                });
+            }
         }
         let deadline = self.deadline();
         // without a deadline of its own, the session task bounds its wait for a connection
@@ -758,6 +790,9 @@ impl Client {
         self.check_data(data)?;
         if acl.is_empty() {
             return Err(Error::InvalidArgument("the ACL must not be empty".into()));
+        }
+        if let Some(e) = check_acl(acl) {
+            return Err(e);
         }
         let body = match mode.ttl() {
             Some(ttl) => {
@@ -882,6 +917,9 @@ impl Client {
         if acl.is_empty() {
             return Err(Error::InvalidArgument("the ACL must not be empty".into()));
         }
+        if let Some(e) = check_acl(acl) {
+            return Err(e);
+        }
         let req = SetAclRequest {
             path: self.server_path(path, false)?,
             acl: acl.to_vec(),
@@ -916,6 +954,9 @@ impl Client {
                     self.check_data(data)?;
                     if acl.as_ref().is_some_and(|a| a.is_empty()) {
                         return Err(Error::InvalidArgument("the ACL must not be empty".into()));
+                    }
+                    if let Some(e) = acl.as_deref().and_then(check_acl) {
+                        return Err(e);
                     }
                     if let Some(ttl) = mode.ttl() {
                         if ttl.is_zero() || ttl.as_millis() > MAX_TTL_MS as u128 {
@@ -1192,18 +1233,52 @@ impl Client {
     /// after every reconnect.
     ///
     /// # Errors
-    /// [`Error::AuthFailed`] (the server then closes the session, and the client stops).
+    /// [`Error::AuthFailed`]: the server drops the connection and the client stops (the session
+    /// itself is left to expire on the server after its timeout; its ephemeral nodes live until
+    /// then). [`Error::RequestTooLarge`] for a credential over the request limit. With a deadline
+    /// (or after twice the session timeout while disconnected) [`Error::Timeout`]: `sent: false`
+    /// means the credential was never sent and will not be replayed.
     pub async fn add_auth(&self, scheme: &str, credential: &[u8]) -> Result<()> {
+        if scheme.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the auth scheme must not be empty".into(),
+            ));
+        }
+        // the whole auth packet must fit what a server accepts, like any request
+        let len = 4 + 4 + 4 + 4 + scheme.len() + 4 + credential.len();
+        if len > self.inner.max_request_len {
+            return Err(Error::RequestTooLarge {
+                len,
+                max: self.inner.max_request_len,
+            });
+        }
+        let deadline = self
+            .deadline()
+            .or_else(|| Instant::now().checked_add(self.inner.queue_timeout));
+        let state = Arc::new(SendState::default());
+        let _abandon = AbandonOnDrop(state.clone());
         let (tx, rx) = oneshot::channel();
         let cmd = Command::Auth {
             scheme: scheme.to_owned(),
             auth: credential.to_vec(),
             reply: tx,
+            state: state.clone(),
         };
         if self.inner.tx.send(cmd).is_err() {
             return Err(self.terminal_error());
         }
-        rx.await.unwrap_or_else(|_| Err(self.terminal_error()))
+        let res = match deadline {
+            None => rx.await,
+            Some(d) => match tokio::time::timeout_at(d, rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        sent: !state.abandon(),
+                    })
+                }
+            },
+        };
+        res.unwrap_or_else(|_| Err(self.terminal_error()))
     }
 
     /// Closes the session (its ephemeral nodes are deleted at once) and stops the client; every
@@ -1219,10 +1294,33 @@ impl Client {
     pub async fn close(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if self.inner.tx.send(Command::Close { reply: tx }).is_err() {
-            return Ok(());
+            return self.ended_close_result();
         }
-        rx.await.unwrap_or(Ok(()))
+        rx.await.unwrap_or_else(|_| self.ended_close_result())
     }
+}
+
+/// What a server would refuse in an ACL with InvalidAcl, checked before sending: permissions
+/// outside `Perms::ALL` or none at all, `world` other than `anyone`, an empty scheme.
+fn check_acl(acl: &[Acl]) -> Option<Error> {
+    for a in acl {
+        let bad = |why: &str| {
+            Some(Error::InvalidArgument(format!(
+                "invalid ACL entry {}:{} (perms {}): {why}",
+                a.id.scheme, a.id.id, a.perms.0
+            )))
+        };
+        if a.perms.0 == 0 || a.perms.0 & !crate::proto::Perms::ALL.0 != 0 {
+            return bad("permissions must be a non-empty subset of cdrwa");
+        }
+        if a.id.scheme.is_empty() {
+            return bad("the scheme must not be empty");
+        }
+        if a.id.scheme == "world" && a.id.id != "anyone" {
+            return bad("the world scheme has the one id `anyone`");
+        }
+    }
+    None
 }
 
 /// An empty request body (`whoAmI`).

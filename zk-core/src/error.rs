@@ -76,8 +76,9 @@ macro_rules! server_codes {
             },
             /// The server's reply was larger than
             /// [`ClientBuilder::max_frame_len`](crate::ClientBuilder::max_frame_len): it was read
-            /// and discarded, and only this request failed. The request *was* applied if it was a
-            /// write (it was answered).
+            /// and discarded, and only this request failed. The server answered it with success
+            /// (an error reply is a bare header), so a write *was* applied:
+            /// [`may_have_been_applied`](Error::may_have_been_applied) is true.
             #[error("reply of {len} bytes exceeds max_frame_len of {max} bytes; it was discarded")]
             ReplyTooLarge {
                 /// Length the server announced.
@@ -219,7 +220,10 @@ impl Error {
     /// (connection loss, or a timeout after it was sent). A caller of a non-idempotent write must
     /// check before trying again.
     pub fn may_have_been_applied(&self) -> bool {
-        matches!(self, Error::ConnectionLoss | Error::Timeout { sent: true })
+        matches!(
+            self,
+            Error::ConnectionLoss | Error::Timeout { sent: true } | Error::ReplyTooLarge { .. }
+        )
     }
 
     /// Whether the session is gone (expired, auth failed, or the client closed): ephemeral

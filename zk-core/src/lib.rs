@@ -105,7 +105,9 @@
 //!
 //! **Input checks.** Paths (as the server's rules), data sizes (default at most 1 MiB - 1), the
 //! size of the whole encoded request (default at most 1 MiB - 1, what a stock server's
-//! `jute.maxbuffer` accepts: [`ClientBuilder::max_request_len`]) and ACLs are checked before
+//! `jute.maxbuffer` accepts: [`ClientBuilder::max_request_len`]; a watched path must also fit
+//! the SetWatches packet that re-registers it) and ACLs (empty, no or unknown permissions,
+//! `world` other than `anyone`) are checked before
 //! anything is sent, with [`Error::BadPath`], [`Error::DataTooLarge`],
 //! [`Error::RequestTooLarge`] or [`Error::InvalidArgument`]; nothing else on the connection
 //! notices. Every [`ClientBuilder`] setting is checked by [`ClientBuilder::connect`] before

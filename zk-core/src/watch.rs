@@ -306,6 +306,10 @@ pub(crate) const PRUNE_EVERY: usize = 1024;
 /// `SET_WATCHES_MAX_LENGTH`).
 pub(crate) const SET_WATCHES_MAX_LEN: usize = 128 * 1024;
 
+/// A SetWatches frame without its paths: xid, opcode, relative zxid, five list counts (length
+/// prefix excluded). A watched path must leave this much room under the request limit.
+pub(crate) const SET_WATCHES_FRAME_OVERHEAD: usize = 4 + 4 + 8 + 5 * 4;
+
 impl Registry {
     pub(crate) fn new(gauge: Arc<AtomicUsize>) -> Registry {
         Registry {
@@ -733,7 +737,19 @@ impl Registry {
     /// The SetWatches packets that re-register everything, in the Java client's order (data,
     /// exist, child, persistent, recursive), each holding paths while the running sum of path
     /// lengths is below 128 KiB. A packet with persistent paths is a SetWatches2.
+    #[cfg(test)]
     pub(crate) fn set_watches_batches(&mut self, relative_zxid: i64) -> Vec<SetWatches> {
+        self.set_watches_batches_within(relative_zxid, usize::MAX)
+    }
+
+    /// Like [`set_watches_batches`](Self::set_watches_batches), also keeping every packet's
+    /// frame within `max_frame` bytes (a server drops a connection on a frame over its
+    /// `jute.maxbuffer`, and a reconnect would send it again).
+    pub(crate) fn set_watches_batches_within(
+        &mut self,
+        relative_zxid: i64,
+        max_frame: usize,
+    ) -> Vec<SetWatches> {
         self.prune();
         // a watch nobody listens to any more is not re-registered: the new connection is
         // where the server forgets it
@@ -746,11 +762,16 @@ impl Registry {
             ..Default::default()
         };
         let mut len = 0usize;
+        // xid, opcode, relative zxid, five list counts
+        let mut bytes = SET_WATCHES_FRAME_OVERHEAD;
         let lists: [(&HashMap<String, _>, u8); 3] =
             [(&self.data, 0), (&self.exist, 1), (&self.child, 2)];
         let persistent: [(&Streams, u8); 2] = [(&self.persistent, 3), (&self.recursive, 4)];
         let mut push = |path: &String, which: u8, out: &mut Vec<SetWatches>| {
-            if len >= SET_WATCHES_MAX_LEN {
+            let over_bytes =
+                bytes + 4 + path.len() > max_frame && bytes > SET_WATCHES_FRAME_OVERHEAD;
+            if len >= SET_WATCHES_MAX_LEN || over_bytes {
+                bytes = SET_WATCHES_FRAME_OVERHEAD;
                 out.push(std::mem::replace(
                     &mut cur,
                     SetWatches {
@@ -761,6 +782,7 @@ impl Registry {
                 len = 0;
             }
             len += path.encode_utf16().count();
+            bytes += 4 + path.len();
             let list = match which {
                 0 => &mut cur.data,
                 1 => &mut cur.exist,

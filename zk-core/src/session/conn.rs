@@ -324,6 +324,11 @@ impl Session {
         if let Some(p) = probe {
             p.abort();
         }
+        if conn.close_sent {
+            if let Some(c) = &mut self.closing {
+                c.sent = true;
+            }
+        }
         conn.fail_inflight();
         let _ = timeout(SHUTDOWN_TIMEOUT, conn.writer.shutdown()).await;
         outcome
@@ -334,11 +339,16 @@ impl Session {
         for (scheme, auth) in &self.auths {
             conn.push_auth(scheme, auth, None);
         }
-        for (scheme, auth, reply) in std::mem::take(&mut self.pending_auth_cmds) {
+        for (scheme, auth, reply, state) in std::mem::take(&mut self.pending_auth_cmds) {
+            if reply.is_closed() || !state.claim() {
+                continue;
+            }
             conn.push_auth(&scheme, &auth, Some(reply));
             self.remember_auth(scheme, auth);
         }
-        let batches = self.watches.set_watches_batches(self.last_zxid);
+        let batches = self
+            .watches
+            .set_watches_batches_within(self.last_zxid, self.cfg.max_request_len);
         if !batches.is_empty() {
             info!(
                 watches = self.watches.len(),
@@ -368,9 +378,12 @@ impl Session {
                 scheme,
                 auth,
                 reply,
+                state,
             }) => {
-                conn.push_auth(&scheme, &auth, Some(reply));
-                self.remember_auth(scheme, auth);
+                if !reply.is_closed() && state.claim() {
+                    conn.push_auth(&scheme, &auth, Some(reply));
+                    self.remember_auth(scheme, auth);
+                }
             }
             Some(Command::Close { reply }) => {
                 self.begin_close(Some(reply));

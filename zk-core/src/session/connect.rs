@@ -128,7 +128,7 @@ impl Session {
     /// it may still hold the session and its ephemeral nodes. Sends closeSession and waits (a
     /// bounded time) for the answer; either way the session is not tried again.
     async fn close_abandoned(&mut self, conn: Conn, within: Duration) {
-        let Some((id, _)) = self.abandoned.take() else {
+        let Some((id, passwd)) = self.abandoned.take() else {
             return;
         };
         if conn.resp.timeout_ms <= 0 {
@@ -147,8 +147,14 @@ impl Session {
                 session_id = format_args!("{id:#x}"),
                 "given-up session closed"
             ),
-            Ok(Err(e)) => warn!(error = %e, "closing the given-up session failed"),
-            Err(_) => warn!("closing the given-up session timed out"),
+            Ok(Err(e)) => {
+                warn!(error = %e, "closing the given-up session failed; trying again");
+                self.abandoned = Some((id, passwd));
+            }
+            Err(_) => {
+                warn!("closing the given-up session timed out; trying again");
+                self.abandoned = Some((id, passwd));
+            }
         }
     }
 }
@@ -176,8 +182,8 @@ async fn close_on(conn: Conn) -> Result<()> {
             Err(e) => return Err(Error::Protocol(e.to_string())),
         }
     }
-    // the server closes the connection after closeSession
-    Ok(())
+    // the connection ended before the server acknowledged closeSession
+    Err(Error::ConnectionLoss)
 }
 
 /// One connection attempt: pause, open the stream, send the ConnectRequest, read the answer.

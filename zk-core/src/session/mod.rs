@@ -44,11 +44,17 @@ pub(crate) enum Command {
         scheme: String,
         auth: Vec<u8>,
         reply: oneshot::Sender<Result<()>>,
+        /// Claimed when written, like a request's: an `add_auth` whose caller gave up before
+        /// that is never sent (nor replayed).
+        state: Arc<SendState>,
     },
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
 }
+
+/// An `add_auth` waiting for a connection: scheme, credential, reply, send state.
+pub(crate) type PendingAuth = (String, Vec<u8>, oneshot::Sender<Result<()>>, Arc<SendState>);
 
 /// Settings the session task runs with.
 pub(crate) struct Config {
@@ -58,6 +64,8 @@ pub(crate) struct Config {
     pub can_be_read_only: bool,
     pub reconnect_after_expiry: bool,
     pub max_frame_len: usize,
+    /// Largest request frame a server accepts (SetWatches packets are kept within it).
+    pub max_request_len: usize,
     pub connector: Arc<dyn Connector>,
     /// Upper bound of the random pause before a reconnect.
     pub reconnect_jitter: Duration,
@@ -76,6 +84,8 @@ pub(crate) struct SharedState {
     pub terminal: Mutex<Option<Error>>,
     /// Why the last connection attempt failed (for `connect()`'s error).
     pub last_connect_error: Mutex<Option<Error>>,
+    /// What closing ended with, for `close()` calls after the task ended.
+    pub close_result: Mutex<Option<Result<()>>>,
     /// How many watchers the registry holds (a test hook: `Client::registered_watchers`).
     pub watchers: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -99,6 +109,8 @@ struct Closing {
     /// What `close()` returns: `Ok` once the server acknowledged closeSession (or there was no
     /// session to close).
     result: Result<()>,
+    /// closeSession was written to some connection (so a timeout is `sent: true`).
+    sent: bool,
 }
 
 pub(crate) struct Session {
@@ -122,7 +134,7 @@ pub(crate) struct Session {
     watches: Registry,
     /// Credentials re-sent on every connection, each once.
     auths: Vec<(String, Vec<u8>)>,
-    pending_auth_cmds: Vec<(String, Vec<u8>, oneshot::Sender<Result<()>>)>,
+    pending_auth_cmds: Vec<PendingAuth>,
     close_waiters: Vec<oneshot::Sender<Result<()>>>,
     closing: Option<Closing>,
     /// Every handle was dropped (the command channel is closed).
@@ -193,7 +205,8 @@ impl Session {
         auth: Vec<u8>,
         reply: oneshot::Sender<Result<()>>,
     ) {
-        self.pending_auth_cmds.push((scheme, auth, reply));
+        self.pending_auth_cmds
+            .push((scheme, auth, reply, Arc::new(SendState::default())));
     }
 
     /// Remembers a credential for replay after reconnects; the same one is kept once.
@@ -305,7 +318,7 @@ impl Session {
         for p in self.queued.drain(..) {
             let _ = p.reply.send(Err(err.clone()));
         }
-        for (_, _, tx) in self.pending_auth_cmds.drain(..) {
+        for (_, _, tx, _) in self.pending_auth_cmds.drain(..) {
             let _ = tx.send(Err(err.clone()));
         }
     }
@@ -332,10 +345,16 @@ impl Session {
         let result = match self.closing.take() {
             // closed, or nothing left to close (it expired, or there never was one)
             Some(c) if c.result.is_ok() || !self.has_session_to_close() => Ok(()),
+            Some(Closing {
+                result: Err(Error::Timeout { .. }),
+                sent,
+                ..
+            }) => Err(Error::Timeout { sent }),
             Some(c) => c.result,
             // the session ended on its own (expired, auth failed)
             None => Ok(()),
         };
+        *self.shared.close_result.lock().unwrap() = Some(result.clone());
         for w in self.close_waiters.drain(..) {
             let _ = w.send(result.clone());
         }
@@ -360,6 +379,7 @@ impl Session {
             self.closing = Some(Closing {
                 deadline: Instant::now() + self.cfg.close_timeout,
                 result,
+                sent: false,
             });
         }
     }
@@ -403,7 +423,8 @@ impl Session {
                 scheme,
                 auth,
                 reply,
-            }) => self.pending_auth_cmds.push((scheme, auth, reply)),
+                state,
+            }) => self.pending_auth_cmds.push((scheme, auth, reply, state)),
             Some(Command::Close { reply }) => self.begin_close(Some(reply)),
             None => self.begin_close(None),
         }
