@@ -7,18 +7,17 @@
 //!
 //! # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
 //! // a gate: workers wait until the coordinator removes it
-//! let gate = Barrier::new(client.clone(), "/app/gate");
+//! let gate = Barrier::new(&client, "/app/gate");
 //! gate.create().await?;
-//! if !gate.wait(Some(Duration::from_secs(30))).await? {
+//! if gate.wait_timeout(Duration::from_secs(30)).await?.is_none() {
 //!     println!("still closed after 30 s");
 //! }
 //!
 //! // four workers start together and finish together
-//! let mut b = DoubleBarrier::new(client, "/app/round-7", 4, "worker-1");
-//! if b.enter(None).await? {
-//!     // ... the work ...
-//!     b.leave(None).await?;
-//! }
+//! let mut b = DoubleBarrier::new(&client, "/app/round-7", 4, "worker-1")?;
+//! b.enter().await?;
+//! // ... the work ...
+//! b.leave().await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -46,12 +45,15 @@ use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, Stat
 /// The name of the double barrier's "everyone is here" node.
 pub const READY_NODE: &str = "ready";
 
-fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future))
+fn deadline_of(timeout: Duration) -> Instant {
+    Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365 * 30))
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+/// `true` (done) / `false` (the deadline passed) as the crate-wide answer: `Some(())` / `None`.
+fn done(ok: bool) -> Option<()> {
+    ok.then_some(())
 }
 
 fn join(parent: &str, child: &str) -> String {
@@ -96,10 +98,10 @@ pub struct Barrier {
 
 impl Barrier {
     /// A barrier on `path`.
-    pub fn new(client: Client, path: impl Into<String>) -> Barrier {
+    pub fn new(client: &Client, path: &str) -> Barrier {
         Barrier {
-            client,
-            path: path.into(),
+            client: client.clone(),
+            path: path.to_owned(),
         }
     }
 
@@ -144,8 +146,7 @@ impl Barrier {
         Ok(r.unwrap_or(false))
     }
 
-    /// Waits until the barrier is down (its node does not exist), at most `timeout` (`None`:
-    /// no limit). `Ok(true)` when it is down, `Ok(false)` on timeout.
+    /// Waits until the barrier is down (its node does not exist), however long it takes.
     ///
     /// Checks with `exists(P, watch)` and checks again on any wake-up: any watch event,
     /// reconnection or new session. A removal that happened while this client was
@@ -158,18 +159,50 @@ impl Barrier {
     /// # Errors
     /// [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`], [`Error::SessionExpired`]
     /// when the client will not start a new session, ...
-    pub async fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.wait_until(deadline_of(timeout)).await
+    pub async fn wait(&self) -> Result<()> {
+        self.wait_inner(None).await.map(|_| ())
     }
 
-    /// [`wait`](Self::wait) with a deadline instead of a timeout.
+    /// [`wait`](Self::wait), at most `timeout`: `Ok(Some(()))` when the barrier is down,
+    /// `Ok(None)` when the timeout passed first.
     ///
     /// # Cancel safety
     /// Cancel-safe: it only reads.
     ///
     /// # Errors
     /// As [`wait`](Self::wait).
-    pub async fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+    pub async fn wait_timeout(&self, timeout: Duration) -> Result<Option<()>> {
+        self.wait_until(deadline_of(timeout)).await
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub async fn wait_until(&self, deadline: Instant) -> Result<Option<()>> {
+        self.wait_inner(Some(deadline)).await.map(done)
+    }
+
+    /// Whether the barrier is down now: `Ok(Some(()))` if so, `Ok(None)` if it is up (one
+    /// read, connection loss retried).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub async fn try_wait(&self) -> Result<Option<()>> {
+        let c = &self.client;
+        match with_retries(None, || c.exists(&self.path)).await? {
+            Some(None) => Ok(Some(())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn wait_inner(&self, deadline: Option<Instant>) -> Result<bool> {
         let c = &self.client;
         let mut wake = Wakeups::new(c);
         loop {
@@ -229,21 +262,29 @@ pub struct DoubleBarrier {
 
 impl DoubleBarrier {
     /// A double barrier on `path` for `n` participants; `identifier` is stored in our node
-    /// (kazoo's default is `hostname-pid`). `n` 0 is refused by `enter` with
-    /// [`Error::InvalidArgument`].
+    /// (kazoo's default is `hostname-pid`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `n` is 0: the barrier would be "full" before anyone
+    /// entered (nothing is sent).
     pub fn new(
-        client: Client,
-        path: impl Into<String>,
+        client: &Client,
+        path: &str,
         n: usize,
         identifier: impl Into<String>,
-    ) -> DoubleBarrier {
-        DoubleBarrier {
-            client,
-            path: path.into(),
+    ) -> Result<DoubleBarrier> {
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "double barrier {path}: the number of participants must be at least 1"
+            )));
+        }
+        Ok(DoubleBarrier {
+            client: client.clone(),
+            path: path.to_owned(),
             n,
             identifier: identifier.into(),
             member: None,
-        }
+        })
     }
 
     /// The barrier's path.
@@ -262,9 +303,8 @@ impl DoubleBarrier {
         self.member.as_deref().map(|m| join(&self.path, m))
     }
 
-    /// Enters the barrier and waits, at most `timeout`, until `n` participants have entered.
-    /// `Ok(true)`: everyone is here (our node stays until [`leave`](Self::leave)).
-    /// `Ok(false)`: timed out; our node has been deleted.
+    /// Enters the barrier and waits until `n` participants have entered. On return everyone
+    /// is here; our node stays until [`leave`](Self::leave).
     ///
     /// Steps: ensure `P`; create `P/<uuid>` (ephemeral, data = identifier; after an ambiguous
     /// create, a node of that name is adopted only if this session owns it); then until done:
@@ -280,30 +320,38 @@ impl DoubleBarrier {
     /// shuts down first) the node goes when the session ends.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the barrier is for 0 participants (nothing is sent);
     /// [`Error::SessionExpired`] if the session was lost after we joined (our node is gone),
     /// [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`],
     /// [`Error::NoChildrenForEphemerals`] if `P` is ephemeral, ... Our node is deleted on every
     /// error.
-    pub async fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        self.enter_until(deadline_of(timeout)).await
+    pub async fn enter(&mut self) -> Result<()> {
+        self.enter_opt(None).await.map(|_| ())
     }
 
-    /// [`enter`](Self::enter) with a deadline instead of a timeout.
+    /// [`enter`](Self::enter), at most `timeout`: `Ok(Some(()))` when everyone is here,
+    /// `Ok(None)` when the timeout passed first (our node has been deleted).
     ///
     /// # Cancel safety
     /// As [`enter`](Self::enter).
     ///
     /// # Errors
     /// As [`enter`](Self::enter).
-    pub async fn enter_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        if self.n == 0 {
-            // it would be "full" before anyone entered
-            return Err(Error::InvalidArgument(format!(
-                "double barrier {}: the number of participants must be at least 1",
-                self.path
-            )));
-        }
+    pub async fn enter_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
+        self.enter_until(deadline_of(timeout)).await
+    }
+
+    /// [`enter_timeout`](Self::enter_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// As [`enter`](Self::enter).
+    ///
+    /// # Errors
+    /// As [`enter`](Self::enter).
+    pub async fn enter_until(&mut self, deadline: Instant) -> Result<Option<()>> {
+        self.enter_opt(Some(deadline)).await.map(done)
+    }
+
+    async fn enter_opt(&mut self, deadline: Option<Instant>) -> Result<bool> {
         // already in (a previous enter succeeded and no leave ran): keep that node
         let name = self
             .member
@@ -457,9 +505,7 @@ impl DoubleBarrier {
         }
     }
 
-    /// Leaves the barrier and waits, at most `timeout`, until every participant has left.
-    /// `Ok(true)`: all have left. `Ok(false)`: timed out; our node has been deleted anyway (we
-    /// are out; the others keep waiting for the rest).
+    /// Leaves the barrier and waits until every participant has left.
     ///
     /// Steps: delete `P/ready` (missing is fine); then until done: `L` = sorted children of `P`
     /// other than `ready`; empty: done; `L == [me]`: delete me, done; me first: wait for the
@@ -477,18 +523,35 @@ impl DoubleBarrier {
     /// # Errors
     /// [`Error::Closed`], [`Error::SessionExpired`] when the client will not start a new
     /// session, [`Error::NoAuth`], ... Our node is deleted on every error.
-    pub async fn leave(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        self.leave_until(deadline_of(timeout)).await
+    pub async fn leave(&mut self) -> Result<()> {
+        self.leave_opt(None).await.map(|_| ())
     }
 
-    /// [`leave`](Self::leave) with a deadline instead of a timeout.
+    /// [`leave`](Self::leave), at most `timeout`: `Ok(Some(()))` when all have left,
+    /// `Ok(None)` when the timeout passed first (our node has been deleted anyway: we are
+    /// out; the others keep waiting for the rest).
     ///
     /// # Cancel safety
     /// As [`leave`](Self::leave).
     ///
     /// # Errors
     /// As [`leave`](Self::leave).
-    pub async fn leave_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
+    pub async fn leave_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
+        self.leave_until(deadline_of(timeout)).await
+    }
+
+    /// [`leave_timeout`](Self::leave_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// As [`leave`](Self::leave).
+    ///
+    /// # Errors
+    /// As [`leave`](Self::leave).
+    pub async fn leave_until(&mut self, deadline: Instant) -> Result<Option<()>> {
+        self.leave_opt(Some(deadline)).await.map(done)
+    }
+
+    async fn leave_opt(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let me = self.member.take();
         let mut guard = me
             .as_ref()

@@ -415,6 +415,38 @@ impl Drop for Guard {
     }
 }
 
+/// What became of a `run` ([`Lock::run`](crate::Lock::run),
+/// [`Semaphore::run`](crate::Semaphore::run), [`Election::run`](crate::Election::run)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome<T> {
+    /// The task finished while held; the guard was then released.
+    Finished(T),
+    /// The guard was lost first; the task was cancelled (dropped).
+    Lost(LostReason),
+}
+
+/// Runs `task` while `guard` is held, then releases it (if still held) or leaves its node to
+/// the background (if lost): the body of every recipe's `run`.
+pub(crate) async fn run_held<T, F, Fut>(guard: Guard, task: F) -> Result<RunOutcome<T>>
+where
+    F: FnOnce(LostSignal) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let signal = guard.lost_signal();
+    let outcome = match guard.run_while_held(task(signal)).await {
+        Ok(out) => RunOutcome::Finished(out),
+        Err(reason) => RunOutcome::Lost(reason),
+    };
+    if guard.is_held() {
+        guard.release().await?;
+    } else {
+        // lost: giving the node up may need a reconnect; the guard's drop does it in the
+        // background, so the caller hears of the loss at once
+        drop(guard);
+    }
+    Ok(outcome)
+}
+
 fn spawn_cleanup(why: &'static str, fut: impl std::future::Future<Output = ()> + Send + 'static) {
     match tokio::runtime::Handle::try_current() {
         Ok(h) => {

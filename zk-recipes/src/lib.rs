@@ -41,6 +41,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # One convention
+//!
+//! Every recipe is built from `&Client`, a `&str` path and (where it has one) an
+//! `impl Into<String>` identifier; knobs are consuming setters (`lost_policy`, `auto_requeue`,
+//! `survive_session_loss`); only a zero-sized [`Semaphore`] or [`DoubleBarrier`] makes `new`
+//! fail. Waiting comes in the same forms everywhere: `acquire()` / `acquire_timeout(d)` /
+//! `acquire_until(t)` / `try_acquire()` (and `wait*`, `enter*`, `leave*` for the barriers),
+//! and a passed deadline is always `Ok(None)`, never an error. Whatever is held is a [`Guard`];
+//! each recipe that hands one out has `run(task)` (hold, run, release) and the guard has
+//! [`Guard::run_while_held`]. `docs/recipes.md` has the full table.
+//!
 //! # Behavior
 //!
 //! * **Loss.** A [`Guard`] (lock, lease, leadership) is lost when the session is lost, when its
@@ -72,10 +83,10 @@ pub mod watchers;
 pub use barrier::{Barrier, DoubleBarrier};
 pub use contender::{
     parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
-    LostSignal, LOCK_MARK, RLOCK_MARK,
+    LostSignal, RunOutcome, LOCK_MARK, RLOCK_MARK,
 };
-pub use election::{Election, RunOutcome};
+pub use election::{Election, Participant};
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
-pub use watchers::{ChildrenWatch, DataWatch};
+pub use watchers::{ChildrenWatch, DataWatch, NodeWatch};

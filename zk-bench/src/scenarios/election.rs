@@ -30,7 +30,7 @@ pub async fn run(t: &Target, p: Params) -> Result<Obj, BoxError> {
         let path = path.clone();
         tokio::spawn(async move {
             let e = Election::new(&c, &path, format!("candidate-{id}"));
-            if let Ok(g) = e.campaign().await {
+            if let Ok(g) = e.acquire().await {
                 let _ = tx.send((id, Instant::now()));
                 g.lost().await;
             }
