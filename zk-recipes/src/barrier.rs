@@ -37,7 +37,10 @@
 //! a waiter by itself: only the re-read state does (or, for `enter`, the creation event of
 //! `ready`, which proves the barrier opened).
 
-use crate::watchers::{with_retries, Wake, Wakeups};
+use crate::plumbing::{
+    child_path, deadline_after, delete_retrying, terminal_keeper_error, with_retries, Cleanup,
+    Leftover, Wake, Wakeups,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, State};
@@ -45,23 +48,9 @@ use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, Stat
 /// The name of the double barrier's "everyone is here" node.
 pub const READY_NODE: &str = "ready";
 
-fn deadline_of(timeout: Duration) -> Instant {
-    Instant::now()
-        .checked_add(timeout)
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365 * 30))
-}
-
 /// `true` (done) / `false` (the deadline passed) as the crate-wide answer: `Some(())` / `None`.
 fn done(ok: bool) -> Option<()> {
     ok.then_some(())
-}
-
-fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
 }
 
 /// What to do after a wake-up while waiting for a state to change.
@@ -135,14 +124,7 @@ impl Barrier {
     /// [`Error::NotEmpty`] if the node has children, [`Error::SessionExpired`],
     /// [`Error::Closed`], ...
     pub async fn remove(&self) -> Result<bool> {
-        let r = with_retries(None, || async {
-            match self.client.delete(&self.path, None).await {
-                Ok(()) => Ok(true),
-                Err(Error::NoNode) => Ok(false),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+        let r = delete_retrying(&self.client, &self.path, None).await?;
         Ok(r.unwrap_or(false))
     }
 
@@ -172,7 +154,7 @@ impl Barrier {
     /// # Errors
     /// As [`wait`](Self::wait).
     pub async fn wait_timeout(&self, timeout: Duration) -> Result<Option<()>> {
-        self.wait_until(deadline_of(timeout)).await
+        self.wait_until(deadline_after(timeout)).await
     }
 
     /// [`wait_timeout`](Self::wait_timeout) with an absolute deadline.
@@ -300,7 +282,7 @@ impl DoubleBarrier {
     /// The path of our node while we are in the barrier (after a successful
     /// [`enter`](Self::enter), until [`leave`](Self::leave)).
     pub fn node_path(&self) -> Option<String> {
-        self.member.as_deref().map(|m| join(&self.path, m))
+        self.member.as_deref().map(|m| child_path(&self.path, m))
     }
 
     /// Enters the barrier and waits until `n` participants have entered. On return everyone
@@ -337,7 +319,7 @@ impl DoubleBarrier {
     /// # Errors
     /// As [`enter`](Self::enter).
     pub async fn enter_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
-        self.enter_until(deadline_of(timeout)).await
+        self.enter_until(deadline_after(timeout)).await
     }
 
     /// [`enter_timeout`](Self::enter_timeout) with an absolute deadline.
@@ -357,21 +339,23 @@ impl DoubleBarrier {
             .member
             .take()
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let node = join(&self.path, &name);
-        let mut guard = NodeGuard::new(self.client.clone(), node.clone());
+        let node = child_path(&self.path, &name);
+        // armed before the create: a drop at any point removes what it may have made
+        let mut cleanup = Cleanup::new(&self.client, None);
+        cleanup.set(Some(Leftover::Node(node.clone())), self.client.session_id());
         match self.enter_inner(&node, deadline).await {
             Ok(true) => {
-                guard.disarm();
+                cleanup.disarm();
                 self.member = Some(name);
                 tracing::debug!(node = %node, "entered double barrier");
                 Ok(true)
             }
             Ok(false) => {
-                guard.delete_now().await;
+                cleanup.finish("enter timed out").await;
                 Ok(false)
             }
             Err(e) => {
-                guard.delete_now().await;
+                cleanup.finish("enter failed").await;
                 Err(e)
             }
         }
@@ -389,7 +373,7 @@ impl DoubleBarrier {
         let Some(sid) = self.join_as(node, deadline, &mut wake).await? else {
             return Ok(false);
         };
-        let ready = join(&self.path, READY_NODE);
+        let ready = child_path(&self.path, READY_NODE);
         loop {
             if c.session_id() != sid {
                 return Err(Error::SessionExpired);
@@ -421,8 +405,7 @@ impl DoubleBarrier {
                     }
                     Wake::Event(Err(e)) => return Err(e.clone()),
                     Wake::State(s) if s.state == State::Lost => {
-                        return Err(crate::watchers::terminal_keeper_error(s)
-                            .unwrap_or(Error::SessionExpired));
+                        return Err(terminal_keeper_error(s).unwrap_or(Error::SessionExpired));
                     }
                     _ => {}
                 }
@@ -537,7 +520,7 @@ impl DoubleBarrier {
     /// # Errors
     /// As [`leave`](Self::leave).
     pub async fn leave_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
-        self.leave_until(deadline_of(timeout)).await
+        self.leave_until(deadline_after(timeout)).await
     }
 
     /// [`leave_timeout`](Self::leave_timeout) with an absolute deadline.
@@ -553,15 +536,17 @@ impl DoubleBarrier {
 
     async fn leave_opt(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let me = self.member.take();
-        let mut guard = me
-            .as_ref()
-            .map(|m| NodeGuard::new(self.client.clone(), join(&self.path, m)));
+        let mut cleanup = Cleanup::new(&self.client, None);
+        if let Some(m) = &me {
+            let sid = self.client.session_id();
+            cleanup.set(Some(Leftover::Node(child_path(&self.path, m))), sid);
+        }
         let res = self.leave_inner(me.as_deref(), deadline).await;
-        if let Some(g) = guard.as_mut() {
-            match res {
-                Ok(true) => g.disarm(),
-                _ => g.delete_now().await,
+        match res {
+            Ok(true) => {
+                cleanup.disarm();
             }
+            _ => cleanup.finish("leave gave up").await,
         }
         res
     }
@@ -569,18 +554,11 @@ impl DoubleBarrier {
     async fn leave_inner(&self, me: Option<&str>, deadline: Option<Instant>) -> Result<bool> {
         let c = &self.client;
         let mut wake = Wakeups::new(c);
-        let ready = join(&self.path, READY_NODE);
-        let deleted = with_retries(deadline, || async {
-            match c.delete(&ready, None).await {
-                Ok(()) | Err(Error::NoNode) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        if deleted.is_none() {
+        let ready = child_path(&self.path, READY_NODE);
+        if delete_retrying(c, &ready, deadline).await?.is_none() {
             return Ok(false);
         }
-        let my_node = me.map(|m| join(&self.path, m));
+        let my_node = me.map(|m| child_path(&self.path, m));
         let mut deleted_me = false;
         loop {
             let listed = with_retries(deadline, || async {
@@ -602,13 +580,7 @@ impl DoubleBarrier {
             }
             let delete_me = || async {
                 let p = my_node.as_deref().expect("present implies a name");
-                with_retries(deadline, || async {
-                    match c.delete(p, None).await {
-                        Ok(()) | Err(Error::NoNode) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await
+                delete_retrying(c, p, deadline).await
             };
             if present && l.len() == 1 {
                 return Ok(delete_me().await?.is_some());
@@ -625,7 +597,7 @@ impl DoubleBarrier {
                 }
                 l[0].clone()
             };
-            let target = join(&self.path, &watch_on);
+            let target = child_path(&self.path, &watch_on);
             let mut watcher: Option<OneshotWatcher> =
                 match with_retries(deadline, || c.exists_watch(&target)).await? {
                     None => return Ok(false),
@@ -640,77 +612,5 @@ impl DoubleBarrier {
                 }
             }
         }
-    }
-}
-
-// ------------------------------------------------------------------------ cleanup
-
-/// Deletes our node unless disarmed: at once with [`delete_now`](Self::delete_now), or in a
-/// spawned task when dropped armed (a future dropped mid-way).
-struct NodeGuard {
-    client: Client,
-    path: String,
-    armed: bool,
-}
-
-impl NodeGuard {
-    fn new(client: Client, path: String) -> NodeGuard {
-        NodeGuard {
-            client,
-            path,
-            armed: true,
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-
-    /// Deletes the node now if the client is connected (one try, retried in the background if
-    /// it fails), otherwise leaves it to the background task.
-    async fn delete_now(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if self.client.state() == State::Connected {
-            match self.client.delete(&self.path, None).await {
-                Ok(()) | Err(Error::NoNode) => self.disarm(),
-                Err(e) if e.is_session_dead() => self.disarm(),
-                Err(e) => tracing::debug!(node = %self.path, error = %e, "cleanup deferred"),
-            }
-        }
-        // still armed: the drop spawns the retrying delete
-    }
-}
-
-impl Drop for NodeGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(node = %self.path, "no tokio runtime to delete our node; it goes with the session");
-            return;
-        };
-        let client = self.client.clone();
-        let path = std::mem::take(&mut self.path);
-        rt.spawn(delete_ours(client, path));
-    }
-}
-
-/// Deletes `path`, retrying through connection loss until it is gone or the session is.
-async fn delete_ours(client: Client, path: String) {
-    let res = with_retries(None, || async {
-        match client.delete(&path, None).await {
-            Ok(()) | Err(Error::NoNode) => Ok(()),
-            Err(e) => Err(e),
-        }
-    })
-    .await;
-    match res {
-        Ok(_) => tracing::debug!(node = %path, "cleaned up"),
-        // the session is gone, and our ephemeral node with it
-        Err(e) if e.is_session_dead() => {}
-        Err(e) => tracing::warn!(node = %path, error = %e, "could not delete our node"),
     }
 }

@@ -10,8 +10,9 @@
 //! session timeout, steps down. So two candidates never both believe they lead, as far as a
 //! client can know.
 
-use crate::contender::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
-use crate::lock::{contenders, Lock};
+use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
+use crate::lock::Lock;
+use crate::queue::contenders;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;

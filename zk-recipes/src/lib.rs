@@ -73,20 +73,21 @@
 #![deny(missing_docs)]
 
 pub mod barrier;
-mod contender;
 mod election;
+mod guard;
 mod lock;
+mod naming;
+mod plumbing;
+mod queue;
 pub mod retry;
 mod semaphore;
 pub mod watchers;
 
 pub use barrier::{Barrier, DoubleBarrier};
-pub use contender::{
-    parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
-    LostSignal, RunOutcome, LOCK_MARK, RLOCK_MARK,
-};
 pub use election::{Election, Participant};
+pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
+pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use watchers::{ChildrenWatch, DataWatch, NodeWatch};

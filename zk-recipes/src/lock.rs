@@ -15,9 +15,9 @@
 //! prefix *only if its ephemeral owner is our session*; a node with our prefix from a dead
 //! session is deleted (kazoo adopts by prefix alone).
 
-use crate::contender::{
-    run_held, Guard, LostPolicy, LostSignal, Mode, QueueSpec, RunOutcome, LOCK_MARK, RLOCK_MARK,
-};
+use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
+use crate::naming::{LOCK_MARK, RLOCK_MARK};
+use crate::queue::{contenders, Mode, QueueSpec};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,35 +168,6 @@ impl Lock {
     pub async fn contenders(&self) -> Result<Vec<String>> {
         contenders(&self.spec.client, &self.spec.parent, true).await
     }
-}
-
-/// The identifiers (node data) of the contenders under `path`, in queue order. With
-/// `include_readers` false, only `__lock__` nodes count (kazoo's plain `Lock`).
-pub(crate) async fn contenders(
-    client: &Client,
-    path: &str,
-    include_readers: bool,
-) -> Result<Vec<String>> {
-    let children = match client.get_children(path).await {
-        Ok(c) => c,
-        Err(Error::NoNode) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for c in crate::contender::sorted_contenders(&children) {
-        if !include_readers && !c.exclusive {
-            continue;
-        }
-        match client
-            .get_data(&crate::contender::child_path(path, &c.name))
-            .await
-        {
-            Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
-            Err(Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
 }
 
 macro_rules! lock_kind {

@@ -13,11 +13,12 @@
 //!   nothing. The admission lock is always released before returning (in the background if
 //!   the deadline has passed).
 
-use crate::contender::{
-    child_path, delete_until_done, guard_for_node, retry_transient, run_held, transient, Guard,
-    LostPolicy, LostSignal, RunOutcome,
-};
+use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
+use crate::plumbing::{
+    child_path, parent_of, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup,
+    Leftover,
+};
 use futures::StreamExt;
 use std::future::Future;
 use std::time::Duration;
@@ -218,11 +219,7 @@ impl Semaphore {
         let lease_name = uuid::Uuid::new_v4().simple().to_string();
         // armed once a lease create was sent: a drop, a timeout or an error removes the lease in
         // the background (nothing when no create was sent)
-        let mut cleanup = LeaseCleanup {
-            client: self.client.clone(),
-            lease: None,
-            sid: 0,
-        };
+        let mut cleanup = Cleanup::new(&self.client, None);
         loop {
             let admission = match deadline {
                 Some(d) => match self.admission.acquire_until(d).await? {
@@ -243,7 +240,7 @@ impl Semaphore {
                 .await;
             match step {
                 Ok(Admitted::Held(guard)) => {
-                    cleanup.lease = None;
+                    cleanup.disarm();
                     // the admission lock is always released before returning; past the deadline
                     // (or if the release is slow) it goes on in the background
                     let release = admission.release();
@@ -281,7 +278,7 @@ impl Semaphore {
         lease_name: &str,
         deadline: Option<Instant>,
         try_only: bool,
-        cleanup: &mut LeaseCleanup,
+        cleanup: &mut Cleanup,
     ) -> Result<Admitted> {
         let lease = child_path(&self.path, lease_name);
         let sid = admission.session_id();
@@ -327,8 +324,7 @@ impl Semaphore {
                 }
             }
             if (children.len() as u64) < u64::from(self.max_leases) {
-                cleanup.lease = Some(lease.clone());
-                cleanup.sid = sid;
+                cleanup.set(Some(Leftover::Node(lease.clone())), sid);
                 let create = Op::create(
                     lease.clone(),
                     self.identifier.clone(),
@@ -369,47 +365,4 @@ enum Admitted {
     Restart,
     /// No room now (try mode) or the deadline passed.
     NoRoom,
-}
-
-async fn wait_connected(c: &Client, deadline: Option<Instant>) -> Result<()> {
-    c.wait_for_state(zk_core::State::Connected, remaining(deadline))
-        .await
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
-}
-
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-struct LeaseCleanup {
-    client: Client,
-    lease: Option<String>,
-    sid: i64,
-}
-
-impl Drop for LeaseCleanup {
-    fn drop(&mut self) {
-        if let Some(l) = self.lease.take() {
-            let client = self.client.clone();
-            let sid = self.sid;
-            if let Ok(h) = tokio::runtime::Handle::try_current() {
-                h.spawn(async move {
-                    let _ = delete_until_done(&client, &l, sid).await;
-                });
-            }
-        }
-    }
 }
