@@ -73,6 +73,7 @@ impl Lock {
                 data: identifier.into_bytes(),
                 policy: LostPolicy::default(),
                 gate: Arc::new(Mutex::new(())),
+                parent_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             },
         }
     }

@@ -8,6 +8,7 @@ use crate::plumbing::{
     child_path, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
 };
 use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -26,6 +27,10 @@ pub(crate) struct QueueSpec {
     pub policy: LostPolicy,
     /// Local gate: one acquisition at a time per handle.
     pub gate: Arc<Mutex<()>>,
+    /// Whether the parent is known to exist (kazoo's `assured_path`): `ensure_path` once per
+    /// handle, not once per acquisition. A parent deleted later is re-created when a create
+    /// fails with `NoNode`.
+    pub parent_ready: Arc<AtomicBool>,
 }
 
 /// What to do at one point of the queue.
@@ -69,7 +74,7 @@ impl QueueSpec {
         c: &Client,
         cleanup: &mut Cleanup,
         deadline: Option<Instant>,
-    ) -> Result<String> {
+    ) -> Result<(String, i64)> {
         let create_path = child_path(&self.parent, &self.prefix);
         let by_prefix = Leftover::Prefix {
             parent: self.parent.clone(),
@@ -78,7 +83,8 @@ impl QueueSpec {
         loop {
             // from the moment a create may reach the server, its node may be there
             let before = cleanup.leftover().cloned();
-            cleanup.set(Some(by_prefix.clone()), c.session_id());
+            let sid = c.session_id();
+            cleanup.set(Some(by_prefix.clone()), sid);
             let r = c
                 .create(&create_path, &self.data, CreateMode::EphemeralSequential)
                 .await;
@@ -87,16 +93,17 @@ impl QueueSpec {
                 Err(Error::Timeout { sent: false }) | Err(Error::NotConnected)
             ) {
                 // this create never left the client
-                let sid = c.session_id();
-                cleanup.set(before, sid);
+                cleanup.set(before, c.session_id());
             }
             match r {
-                Ok(p) => return Ok(p),
+                // created in `sid` (if the session changed meanwhile, the owner is checked
+                // before the node is trusted: see `acquire_inner`)
+                Ok(p) => return Ok((p, sid)),
                 Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
                     wait_connected(c, deadline).await?;
-                    if let Some(p) = self.find_ours(c).await? {
-                        return Ok(p);
+                    if let Some(found) = Box::pin(self.find_ours(c)).await? {
+                        return Ok(found);
                     }
                 }
                 Err(Error::SessionExpired) => {
@@ -112,14 +119,15 @@ impl QueueSpec {
         }
     }
 
-    async fn find_ours(&self, c: &Client) -> Result<Option<String>> {
+    /// Our node (and the session that owns it), if an interrupted create made one.
+    async fn find_ours(&self, c: &Client) -> Result<Option<(String, i64)>> {
         let sid = c.session_id();
         let children = c.get_children(&self.parent).await?;
         let mut found = None;
         for name in children.iter().filter(|n| n.starts_with(&self.prefix)) {
             let p = child_path(&self.parent, name);
             match c.exists(&p).await? {
-                Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some(p),
+                Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some((p, sid)),
                 Some(st) => {
                     // kazoo adopts by prefix alone; a node of a dead session is not ours
                     info!(node = %p, owner = format_args!("{:#x}", st.ephemeral_owner), "deleting a stale contender node with our prefix");
@@ -165,11 +173,11 @@ impl QueueSpec {
         match r {
             Ok(Some(g)) => Ok(Some(g)),
             Ok(None) | Err(Error::Timeout { .. }) => {
-                cleanup.finish("acquisition gave up").await;
+                Box::pin(cleanup.finish("acquisition gave up")).await;
                 Ok(None)
             }
             Err(e) => {
-                cleanup.finish("acquisition failed").await;
+                Box::pin(cleanup.finish("acquisition failed")).await;
                 Err(e)
             }
         }
@@ -183,18 +191,23 @@ impl QueueSpec {
         deadline: Option<Instant>,
         mut states: StateStream,
     ) -> Result<Option<Guard>> {
-        retry_transient(c, deadline, || c.ensure_path(&self.parent)).await?;
+        if !self.parent_ready.load(Ordering::Relaxed) {
+            Box::pin(retry_transient(c, deadline, || c.ensure_path(&self.parent))).await?;
+            self.parent_ready.store(true, Ordering::Relaxed);
+        }
         'session: loop {
-            let node = self.create_node(c, cleanup, deadline).await?;
+            // boxed: the create and its recovery are the largest states of this future, and
+            // a waiter should not carry their size while it waits
+            let (node, node_sid) = Box::pin(self.create_node(c, cleanup, deadline)).await?;
             // the create's outcome is known: only this node can be ours
             cleanup.narrow_to(node.clone());
             let name = node.rsplit('/').next().unwrap_or_default().to_owned();
             debug!(node = %node, "joined the queue");
             loop {
-                let children = match c.get_children(&self.parent).await {
+                let children = match Box::pin(c.get_children(&self.parent)).await {
                     Ok(ch) => ch,
                     Err(e) if transient(&e) => {
-                        wait_connected(c, deadline).await?;
+                        Box::pin(wait_connected(c, deadline)).await?;
                         continue;
                     }
                     Err(Error::SessionExpired) => continue 'session,
@@ -209,9 +222,23 @@ impl QueueSpec {
                         continue 'session;
                     }
                     Next::Acquired => {
-                        // it must be ours, in the current session
+                        // it must be ours, in the current session. If the session is the one
+                        // the node was created in, the listing that just showed it (a reply in
+                        // that session: it was alive) is that proof; session ids are never
+                        // reused, so an unchanged id means no expiry came between. Otherwise
+                        // ask the server who owns it.
                         let sid = c.session_id();
-                        match c.exists(&node).await {
+                        if sid == node_sid {
+                            let guard = new_guard(
+                                &self.client,
+                                node.clone(),
+                                sid,
+                                self.policy,
+                                cleanup.disarm(),
+                            );
+                            return Ok(Some(guard));
+                        }
+                        match Box::pin(c.exists(&node)).await {
                             Ok(Some(st)) if st.ephemeral_owner == sid => {
                                 let guard = new_guard(
                                     &self.client,
@@ -224,7 +251,7 @@ impl QueueSpec {
                             }
                             Ok(_) | Err(Error::SessionExpired) => continue 'session,
                             Err(e) if transient(&e) => {
-                                wait_connected(c, deadline).await?;
+                                Box::pin(wait_connected(c, deadline)).await?;
                                 continue;
                             }
                             Err(e) => return Err(e),
@@ -235,7 +262,7 @@ impl QueueSpec {
                             return Ok(None);
                         }
                         let bp = child_path(&self.parent, &blocker);
-                        match c.get_data_watch(&bp).await {
+                        match Box::pin(c.get_data_watch(&bp)).await {
                             Ok((_, _, w)) => {
                                 // any wake-up means: look again
                                 tokio::select! {
@@ -249,7 +276,9 @@ impl QueueSpec {
                                 }
                             }
                             Err(Error::NoNode) => {}
-                            Err(e) if transient(&e) => wait_connected(c, deadline).await?,
+                            Err(e) if transient(&e) => {
+                                Box::pin(wait_connected(c, deadline)).await?
+                            }
                             Err(Error::SessionExpired) => continue 'session,
                             Err(e) => return Err(e),
                         }
