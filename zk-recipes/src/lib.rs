@@ -90,4 +90,4 @@ pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
-pub use watchers::{ChildrenWatch, DataWatch, NodeWatch};
+pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};

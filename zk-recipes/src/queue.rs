@@ -320,6 +320,15 @@ mod tests {
     use super::*;
     use crate::naming::sorted_contenders;
 
+    /// What `decide` says, as text: the blocker's name, "acquired" or "recreate".
+    fn blocker(exclusive: bool, children: &[String], ours: &str) -> String {
+        match decide(exclusive, children, ours) {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        }
+    }
+
     /// Issue 9, defect 5: sequences are the parent's cversion, a signed 32-bit counter that
     /// wraps from 2147483647 to -2147483648. A contender created after the wrap must queue
     /// behind those created before it.
@@ -337,21 +346,13 @@ mod tests {
             order,
             vec![2147483646, 2147483647, -2147483648, -2147483647]
         );
-        let w = |n: Next| match n {
-            Next::Wait(b) => b,
-            Next::Acquired => "acquired".into(),
-            Next::Recreate => "recreate".into(),
-        };
+        assert_eq!(blocker(true, &children, "h__lock__2147483646"), "acquired");
         assert_eq!(
-            w(decide(true, &children, "h__lock__2147483646")),
-            "acquired"
-        );
-        assert_eq!(
-            w(decide(true, &children, "w__lock__-2147483648")),
+            blocker(true, &children, "w__lock__-2147483648"),
             "n__lock__2147483647"
         );
         assert_eq!(
-            w(decide(false, &children, "x__rlock__-2147483647")),
+            blocker(false, &children, "x__rlock__-2147483647"),
             "w__lock__-2147483648"
         );
         // negative to positive without a wrap (-1 then 0), and a queue entirely past the wrap
@@ -385,34 +386,26 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let w = |n: Next| match n {
-            Next::Wait(b) => b,
-            Next::Acquired => "acquired".into(),
-            Next::Recreate => "recreate".into(),
-        };
+        assert_eq!(blocker(true, &children, "w1__lock__0000000000"), "acquired");
         assert_eq!(
-            w(decide(true, &children, "w1__lock__0000000000")),
-            "acquired"
-        );
-        assert_eq!(
-            w(decide(false, &children, "r1__rlock__0000000001")),
+            blocker(false, &children, "r1__rlock__0000000001"),
             "w1__lock__0000000000"
         );
         assert_eq!(
-            w(decide(true, &children, "w2__lock__0000000002")),
+            blocker(true, &children, "w2__lock__0000000002"),
             "r1__rlock__0000000001"
         );
         assert_eq!(
-            w(decide(false, &children, "r2__rlock__0000000003")),
+            blocker(false, &children, "r2__rlock__0000000003"),
             "w2__lock__0000000002"
         );
         assert_eq!(
-            w(decide(false, &children, "gone__rlock__0000000009")),
+            blocker(false, &children, "gone__rlock__0000000009"),
             "recreate"
         );
         // a second reader right after a reader is not blocked by it
         assert_eq!(
-            w(decide(false, &children[..2], "r1__rlock__0000000001")),
+            blocker(false, &children[..2], "r1__rlock__0000000001"),
             "w1__lock__0000000000"
         );
     }
