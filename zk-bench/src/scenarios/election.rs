@@ -1,5 +1,5 @@
 //! `election-failover`: N candidates (one session each) in a `zk_recipes::Election`; the
-//! leader's session is closed; the time from the close until the next candidate's `campaign()`
+//! leader's session is closed; the time from the close until the next candidate's `acquire()`
 //! returns. After each round a new candidate joins at the back, so there are always N.
 
 use super::ServerCpu;
