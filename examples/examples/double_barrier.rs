@@ -7,7 +7,7 @@
 use std::time::Duration;
 use zk_core::Client;
 use zk_examples::{hosts, Timeline};
-use zk_recipes::barrier::DoubleBarrier;
+use zk_recipes::DoubleBarrier;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,18 +22,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::time::sleep(Duration::from_millis(150 * w)).await; // late arrivals
             for stage in ["extract", "transform", "load"] {
                 let mut barrier = DoubleBarrier::new(
-                    client.clone(),
-                    format!("{root}/{stage}"),
+                    &client,
+                    &format!("{root}/{stage}"),
                     4,
                     format!("worker-{w}"),
-                );
-                barrier.enter(Some(Duration::from_secs(30))).await?;
+                )?;
+                if barrier
+                    .enter_timeout(Duration::from_secs(30))
+                    .await?
+                    .is_none()
+                {
+                    t.say(format!("worker-{w}: the others did not come for {stage}"));
+                    return Ok(());
+                }
                 t.say(format!("worker-{w} starts {stage}"));
                 tokio::time::sleep(Duration::from_millis(100 + 120 * ((w + 1) % 4))).await;
                 t.say(format!(
                     "worker-{w} done with {stage}, waiting for the others"
                 ));
-                barrier.leave(Some(Duration::from_secs(30))).await?;
+                if barrier
+                    .leave_timeout(Duration::from_secs(30))
+                    .await?
+                    .is_none()
+                {
+                    t.say(format!("worker-{w}: the others did not finish {stage}"));
+                    return Ok(());
+                }
             }
             Ok::<_, zk_core::Error>(())
         }));

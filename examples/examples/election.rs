@@ -39,24 +39,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let election = Election::new(&client, &path, name);
             let c = client.clone();
             let outcome = election
-                .run(|lost| async move {
-                    t.say(format!("{name} leads (session {:#x})", c.session_id()));
-                    // say the moment leadership is lost (run() then cancels this task)
-                    let watch = lost.clone();
-                    tokio::spawn(async move {
-                        let why = watch.lost().await;
-                        if why != zk_recipes::LostReason::Released {
-                            t.say(format!("{name} steps down: {why}"));
+                .run(|lost| {
+                    let (c, leading) = (c.clone(), leading.clone());
+                    async move {
+                        t.say(format!("{name} leads (session {:#x})", c.session_id()));
+                        // say the moment leadership is lost (run() then cancels this task)
+                        let watch = lost.clone();
+                        tokio::spawn(async move {
+                            let why = watch.lost().await;
+                            if why != zk_recipes::LostReason::Released {
+                                t.say(format!("{name} steps down: {why}"));
+                            }
+                        });
+                        *leading.lock().unwrap() = Some(i);
+                        for step in 0..20 {
+                            if lost.reason().is_some() {
+                                return step;
+                            }
+                            tokio::time::sleep(Duration::from_millis(250)).await;
                         }
-                    });
-                    *leading.lock().unwrap() = Some(i);
-                    for step in 0..20 {
-                        if lost.reason().is_some() {
-                            return step;
-                        }
-                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        20
                     }
-                    20
                 })
                 .await?;
             match outcome {

@@ -26,7 +26,7 @@ pub async fn barrier(
     timeout: Option<Duration>,
 ) -> Result<i32, Failure> {
     let mut signals = Signals::new()?;
-    let b = Barrier::new(c.clone(), path);
+    let b = Barrier::new(c, path);
     let name = match action {
         Action::Create => "create",
         Action::Remove => "remove",
@@ -49,7 +49,7 @@ pub async fn barrier(
                 }
                 Ok(true)
             }
-            Action::Wait => b.wait(timeout).await,
+            Action::Wait => b.wait().await.map(|()| true),
         }
     };
     let bounded = async {

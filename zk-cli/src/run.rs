@@ -207,7 +207,7 @@ async fn leave(
 ) -> Result<(), Failure> {
     info!("leaving the double barrier {}", spec.path);
     tokio::select! {
-        r = barrier.leave(None) => match r {
+        r = barrier.leave() => match r {
             Ok(_) => Ok(()),
             Err(e) => Err(Failure::zk(&format!("double-barrier {}: leave", spec.path), e)),
         },
@@ -244,7 +244,9 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
             })
         }
         Recipe::Semaphore { max } => {
-            let sem = Semaphore::new(client, p, id, max).lost_policy(spec.lost_on);
+            let sem = Semaphore::new(client, p, id, max)
+                .map_err(|e| Failure::zk(&what(), e))?
+                .lost_policy(spec.lost_on);
             guard(match t {
                 Some(t) => sem.acquire_timeout(t).await,
                 None => sem.acquire().await.map(Some),
@@ -253,15 +255,20 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
         Recipe::Elect => {
             let election = Election::new(client, p, id).lost_policy(spec.lost_on);
             guard(match t {
-                Some(t) => election.campaign_timeout(t).await,
-                None => election.campaign().await.map(Some),
+                Some(t) => election.acquire_timeout(t).await,
+                None => election.acquire().await.map(Some),
             })
         }
         Recipe::DoubleBarrier { count } => {
-            let mut b = DoubleBarrier::new(client.clone(), p.clone(), count as usize, id);
-            match b.enter(t).await {
-                Ok(true) => Ok(Some(Held::Barrier(b))),
-                Ok(false) => Ok(None),
+            let mut b = DoubleBarrier::new(client, p, count as usize, id)
+                .map_err(|e| Failure::zk(&what(), e))?;
+            let entered = match t {
+                Some(t) => b.enter_timeout(t).await,
+                None => b.enter().await.map(Some),
+            };
+            match entered {
+                Ok(Some(())) => Ok(Some(Held::Barrier(b))),
+                Ok(None) => Ok(None),
                 Err(e) => Err(Failure::zk(&what(), e)),
             }
         }

@@ -7,18 +7,17 @@
 //!
 //! # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
 //! // a gate: workers wait until the coordinator removes it
-//! let gate = Barrier::new(client.clone(), "/app/gate");
+//! let gate = Barrier::new(&client, "/app/gate");
 //! gate.create().await?;
-//! if !gate.wait(Some(Duration::from_secs(30))).await? {
+//! if gate.wait_timeout(Duration::from_secs(30)).await?.is_none() {
 //!     println!("still closed after 30 s");
 //! }
 //!
 //! // four workers start together and finish together
-//! let mut b = DoubleBarrier::new(client, "/app/round-7", 4, "worker-1");
-//! if b.enter(None).await? {
-//!     // ... the work ...
-//!     b.leave(None).await?;
-//! }
+//! let mut b = DoubleBarrier::new(&client, "/app/round-7", 4, "worker-1")?;
+//! b.enter().await?;
+//! // ... the work ...
+//! b.leave().await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -38,7 +37,10 @@
 //! a waiter by itself: only the re-read state does (or, for `enter`, the creation event of
 //! `ready`, which proves the barrier opened).
 
-use crate::watchers::{with_retries, Wake, Wakeups};
+use crate::plumbing::{
+    child_path, deadline_after, delete_retrying, terminal_keeper_error, with_retries, Cleanup,
+    Leftover, Wake, Wakeups,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, State};
@@ -46,20 +48,9 @@ use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, Stat
 /// The name of the double barrier's "everyone is here" node.
 pub const READY_NODE: &str = "ready";
 
-fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future))
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365 * 30)
-}
-
-fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
+/// `true` (done) / `false` (the deadline passed) as the crate-wide answer: `Some(())` / `None`.
+fn done(ok: bool) -> Option<()> {
+    ok.then_some(())
 }
 
 /// What to do after a wake-up while waiting for a state to change.
@@ -96,10 +87,10 @@ pub struct Barrier {
 
 impl Barrier {
     /// A barrier on `path`.
-    pub fn new(client: Client, path: impl Into<String>) -> Barrier {
+    pub fn new(client: &Client, path: &str) -> Barrier {
         Barrier {
-            client,
-            path: path.into(),
+            client: client.clone(),
+            path: path.to_owned(),
         }
     }
 
@@ -133,19 +124,11 @@ impl Barrier {
     /// [`Error::NotEmpty`] if the node has children, [`Error::SessionExpired`],
     /// [`Error::Closed`], ...
     pub async fn remove(&self) -> Result<bool> {
-        let r = with_retries(None, || async {
-            match self.client.delete(&self.path, None).await {
-                Ok(()) => Ok(true),
-                Err(Error::NoNode) => Ok(false),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+        let r = delete_retrying(&self.client, &self.path, None).await?;
         Ok(r.unwrap_or(false))
     }
 
-    /// Waits until the barrier is down (its node does not exist), at most `timeout` (`None`:
-    /// no limit). `Ok(true)` when it is down, `Ok(false)` on timeout.
+    /// Waits until the barrier is down (its node does not exist), however long it takes.
     ///
     /// Checks with `exists(P, watch)` and checks again on any wake-up: any watch event,
     /// reconnection or new session. A removal that happened while this client was
@@ -158,18 +141,50 @@ impl Barrier {
     /// # Errors
     /// [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`], [`Error::SessionExpired`]
     /// when the client will not start a new session, ...
-    pub async fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.wait_until(deadline_of(timeout)).await
+    pub async fn wait(&self) -> Result<()> {
+        self.wait_inner(None).await.map(|_| ())
     }
 
-    /// [`wait`](Self::wait) with a deadline instead of a timeout.
+    /// [`wait`](Self::wait), at most `timeout`: `Ok(Some(()))` when the barrier is down,
+    /// `Ok(None)` when the timeout passed first.
     ///
     /// # Cancel safety
     /// Cancel-safe: it only reads.
     ///
     /// # Errors
     /// As [`wait`](Self::wait).
-    pub async fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+    pub async fn wait_timeout(&self, timeout: Duration) -> Result<Option<()>> {
+        self.wait_until(deadline_after(timeout)).await
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub async fn wait_until(&self, deadline: Instant) -> Result<Option<()>> {
+        self.wait_inner(Some(deadline)).await.map(done)
+    }
+
+    /// Whether the barrier is down now: `Ok(Some(()))` if so, `Ok(None)` if it is up (one
+    /// read, connection loss retried).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only reads.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub async fn try_wait(&self) -> Result<Option<()>> {
+        let c = &self.client;
+        match with_retries(None, || c.exists(&self.path)).await? {
+            Some(None) => Ok(Some(())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn wait_inner(&self, deadline: Option<Instant>) -> Result<bool> {
         let c = &self.client;
         let mut wake = Wakeups::new(c);
         loop {
@@ -229,21 +244,29 @@ pub struct DoubleBarrier {
 
 impl DoubleBarrier {
     /// A double barrier on `path` for `n` participants; `identifier` is stored in our node
-    /// (kazoo's default is `hostname-pid`). `n` 0 is refused by `enter` with
-    /// [`Error::InvalidArgument`].
+    /// (kazoo's default is `hostname-pid`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `n` is 0: the barrier would be "full" before anyone
+    /// entered (nothing is sent).
     pub fn new(
-        client: Client,
-        path: impl Into<String>,
+        client: &Client,
+        path: &str,
         n: usize,
         identifier: impl Into<String>,
-    ) -> DoubleBarrier {
-        DoubleBarrier {
-            client,
-            path: path.into(),
+    ) -> Result<DoubleBarrier> {
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "double barrier {path}: the number of participants must be at least 1"
+            )));
+        }
+        Ok(DoubleBarrier {
+            client: client.clone(),
+            path: path.to_owned(),
             n,
             identifier: identifier.into(),
             member: None,
-        }
+        })
     }
 
     /// The barrier's path.
@@ -259,12 +282,11 @@ impl DoubleBarrier {
     /// The path of our node while we are in the barrier (after a successful
     /// [`enter`](Self::enter), until [`leave`](Self::leave)).
     pub fn node_path(&self) -> Option<String> {
-        self.member.as_deref().map(|m| join(&self.path, m))
+        self.member.as_deref().map(|m| child_path(&self.path, m))
     }
 
-    /// Enters the barrier and waits, at most `timeout`, until `n` participants have entered.
-    /// `Ok(true)`: everyone is here (our node stays until [`leave`](Self::leave)).
-    /// `Ok(false)`: timed out; our node has been deleted.
+    /// Enters the barrier and waits until `n` participants have entered. On return everyone
+    /// is here; our node stays until [`leave`](Self::leave).
     ///
     /// Steps: ensure `P`; create `P/<uuid>` (ephemeral, data = identifier; after an ambiguous
     /// create, a node of that name is adopted only if this session owns it); then until done:
@@ -280,50 +302,60 @@ impl DoubleBarrier {
     /// shuts down first) the node goes when the session ends.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the barrier is for 0 participants (nothing is sent);
     /// [`Error::SessionExpired`] if the session was lost after we joined (our node is gone),
     /// [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`],
     /// [`Error::NoChildrenForEphemerals`] if `P` is ephemeral, ... Our node is deleted on every
     /// error.
-    pub async fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        self.enter_until(deadline_of(timeout)).await
+    pub async fn enter(&mut self) -> Result<()> {
+        self.enter_opt(None).await.map(|_| ())
     }
 
-    /// [`enter`](Self::enter) with a deadline instead of a timeout.
+    /// [`enter`](Self::enter), at most `timeout`: `Ok(Some(()))` when everyone is here,
+    /// `Ok(None)` when the timeout passed first (our node has been deleted).
     ///
     /// # Cancel safety
     /// As [`enter`](Self::enter).
     ///
     /// # Errors
     /// As [`enter`](Self::enter).
-    pub async fn enter_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        if self.n == 0 {
-            // it would be "full" before anyone entered
-            return Err(Error::InvalidArgument(format!(
-                "double barrier {}: the number of participants must be at least 1",
-                self.path
-            )));
-        }
+    pub async fn enter_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
+        self.enter_until(deadline_after(timeout)).await
+    }
+
+    /// [`enter_timeout`](Self::enter_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// As [`enter`](Self::enter).
+    ///
+    /// # Errors
+    /// As [`enter`](Self::enter).
+    pub async fn enter_until(&mut self, deadline: Instant) -> Result<Option<()>> {
+        self.enter_opt(Some(deadline)).await.map(done)
+    }
+
+    async fn enter_opt(&mut self, deadline: Option<Instant>) -> Result<bool> {
         // already in (a previous enter succeeded and no leave ran): keep that node
         let name = self
             .member
             .take()
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-        let node = join(&self.path, &name);
-        let mut guard = NodeGuard::new(self.client.clone(), node.clone());
+        let node = child_path(&self.path, &name);
+        // armed before the create: a drop at any point removes what it may have made
+        let mut cleanup = Cleanup::new(&self.client, None);
+        cleanup.set(Some(Leftover::Node(node.clone())), self.client.session_id());
         match self.enter_inner(&node, deadline).await {
             Ok(true) => {
-                guard.disarm();
+                cleanup.disarm();
                 self.member = Some(name);
                 tracing::debug!(node = %node, "entered double barrier");
                 Ok(true)
             }
             Ok(false) => {
-                guard.delete_now().await;
+                cleanup.finish("enter timed out").await;
                 Ok(false)
             }
             Err(e) => {
-                guard.delete_now().await;
+                cleanup.finish("enter failed").await;
                 Err(e)
             }
         }
@@ -341,7 +373,7 @@ impl DoubleBarrier {
         let Some(sid) = self.join_as(node, deadline, &mut wake).await? else {
             return Ok(false);
         };
-        let ready = join(&self.path, READY_NODE);
+        let ready = child_path(&self.path, READY_NODE);
         loop {
             if c.session_id() != sid {
                 return Err(Error::SessionExpired);
@@ -373,8 +405,7 @@ impl DoubleBarrier {
                     }
                     Wake::Event(Err(e)) => return Err(e.clone()),
                     Wake::State(s) if s.state == State::Lost => {
-                        return Err(crate::watchers::terminal_keeper_error(s)
-                            .unwrap_or(Error::SessionExpired));
+                        return Err(terminal_keeper_error(s).unwrap_or(Error::SessionExpired));
                     }
                     _ => {}
                 }
@@ -457,9 +488,7 @@ impl DoubleBarrier {
         }
     }
 
-    /// Leaves the barrier and waits, at most `timeout`, until every participant has left.
-    /// `Ok(true)`: all have left. `Ok(false)`: timed out; our node has been deleted anyway (we
-    /// are out; the others keep waiting for the rest).
+    /// Leaves the barrier and waits until every participant has left.
     ///
     /// Steps: delete `P/ready` (missing is fine); then until done: `L` = sorted children of `P`
     /// other than `ready`; empty: done; `L == [me]`: delete me, done; me first: wait for the
@@ -477,28 +506,47 @@ impl DoubleBarrier {
     /// # Errors
     /// [`Error::Closed`], [`Error::SessionExpired`] when the client will not start a new
     /// session, [`Error::NoAuth`], ... Our node is deleted on every error.
-    pub async fn leave(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        self.leave_until(deadline_of(timeout)).await
+    pub async fn leave(&mut self) -> Result<()> {
+        self.leave_opt(None).await.map(|_| ())
     }
 
-    /// [`leave`](Self::leave) with a deadline instead of a timeout.
+    /// [`leave`](Self::leave), at most `timeout`: `Ok(Some(()))` when all have left,
+    /// `Ok(None)` when the timeout passed first (our node has been deleted anyway: we are
+    /// out; the others keep waiting for the rest).
     ///
     /// # Cancel safety
     /// As [`leave`](Self::leave).
     ///
     /// # Errors
     /// As [`leave`](Self::leave).
-    pub async fn leave_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
+    pub async fn leave_timeout(&mut self, timeout: Duration) -> Result<Option<()>> {
+        self.leave_until(deadline_after(timeout)).await
+    }
+
+    /// [`leave_timeout`](Self::leave_timeout) with an absolute deadline.
+    ///
+    /// # Cancel safety
+    /// As [`leave`](Self::leave).
+    ///
+    /// # Errors
+    /// As [`leave`](Self::leave).
+    pub async fn leave_until(&mut self, deadline: Instant) -> Result<Option<()>> {
+        self.leave_opt(Some(deadline)).await.map(done)
+    }
+
+    async fn leave_opt(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let me = self.member.take();
-        let mut guard = me
-            .as_ref()
-            .map(|m| NodeGuard::new(self.client.clone(), join(&self.path, m)));
+        let mut cleanup = Cleanup::new(&self.client, None);
+        if let Some(m) = &me {
+            let sid = self.client.session_id();
+            cleanup.set(Some(Leftover::Node(child_path(&self.path, m))), sid);
+        }
         let res = self.leave_inner(me.as_deref(), deadline).await;
-        if let Some(g) = guard.as_mut() {
-            match res {
-                Ok(true) => g.disarm(),
-                _ => g.delete_now().await,
+        match res {
+            Ok(true) => {
+                cleanup.disarm();
             }
+            _ => cleanup.finish("leave gave up").await,
         }
         res
     }
@@ -506,18 +554,11 @@ impl DoubleBarrier {
     async fn leave_inner(&self, me: Option<&str>, deadline: Option<Instant>) -> Result<bool> {
         let c = &self.client;
         let mut wake = Wakeups::new(c);
-        let ready = join(&self.path, READY_NODE);
-        let deleted = with_retries(deadline, || async {
-            match c.delete(&ready, None).await {
-                Ok(()) | Err(Error::NoNode) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        if deleted.is_none() {
+        let ready = child_path(&self.path, READY_NODE);
+        if delete_retrying(c, &ready, deadline).await?.is_none() {
             return Ok(false);
         }
-        let my_node = me.map(|m| join(&self.path, m));
+        let my_node = me.map(|m| child_path(&self.path, m));
         let mut deleted_me = false;
         loop {
             let listed = with_retries(deadline, || async {
@@ -539,13 +580,7 @@ impl DoubleBarrier {
             }
             let delete_me = || async {
                 let p = my_node.as_deref().expect("present implies a name");
-                with_retries(deadline, || async {
-                    match c.delete(p, None).await {
-                        Ok(()) | Err(Error::NoNode) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await
+                delete_retrying(c, p, deadline).await
             };
             if present && l.len() == 1 {
                 return Ok(delete_me().await?.is_some());
@@ -562,7 +597,7 @@ impl DoubleBarrier {
                 }
                 l[0].clone()
             };
-            let target = join(&self.path, &watch_on);
+            let target = child_path(&self.path, &watch_on);
             let mut watcher: Option<OneshotWatcher> =
                 match with_retries(deadline, || c.exists_watch(&target)).await? {
                     None => return Ok(false),
@@ -577,77 +612,5 @@ impl DoubleBarrier {
                 }
             }
         }
-    }
-}
-
-// ------------------------------------------------------------------------ cleanup
-
-/// Deletes our node unless disarmed: at once with [`delete_now`](Self::delete_now), or in a
-/// spawned task when dropped armed (a future dropped mid-way).
-struct NodeGuard {
-    client: Client,
-    path: String,
-    armed: bool,
-}
-
-impl NodeGuard {
-    fn new(client: Client, path: String) -> NodeGuard {
-        NodeGuard {
-            client,
-            path,
-            armed: true,
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-
-    /// Deletes the node now if the client is connected (one try, retried in the background if
-    /// it fails), otherwise leaves it to the background task.
-    async fn delete_now(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if self.client.state() == State::Connected {
-            match self.client.delete(&self.path, None).await {
-                Ok(()) | Err(Error::NoNode) => self.disarm(),
-                Err(e) if e.is_session_dead() => self.disarm(),
-                Err(e) => tracing::debug!(node = %self.path, error = %e, "cleanup deferred"),
-            }
-        }
-        // still armed: the drop spawns the retrying delete
-    }
-}
-
-impl Drop for NodeGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(node = %self.path, "no tokio runtime to delete our node; it goes with the session");
-            return;
-        };
-        let client = self.client.clone();
-        let path = std::mem::take(&mut self.path);
-        rt.spawn(delete_ours(client, path));
-    }
-}
-
-/// Deletes `path`, retrying through connection loss until it is gone or the session is.
-async fn delete_ours(client: Client, path: String) {
-    let res = with_retries(None, || async {
-        match client.delete(&path, None).await {
-            Ok(()) | Err(Error::NoNode) => Ok(()),
-            Err(e) => Err(e),
-        }
-    })
-    .await;
-    match res {
-        Ok(_) => tracing::debug!(node = %path, "cleaned up"),
-        // the session is gone, and our ephemeral node with it
-        Err(e) if e.is_session_dead() => {}
-        Err(e) => tracing::warn!(node = %path, error = %e, "could not delete our node"),
     }
 }

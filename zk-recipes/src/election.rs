@@ -10,10 +10,13 @@
 //! session timeout, steps down. So two candidates never both believe they lead, as far as a
 //! client can know.
 
-use crate::contender::{Guard, LostPolicy, LostReason};
-use crate::lock::{contenders, Lock};
+use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
+use crate::lock::Lock;
+use crate::queue::contenders;
 use std::future::Future;
 use std::time::Duration;
+use tokio::time::Instant;
+use tracing::debug;
 use zk_core::{Client, Result};
 
 /// A candidate in the election at a path.
@@ -23,44 +26,49 @@ use zk_core::{Client, Result};
 /// use zk_recipes::Election;
 /// let election = Election::new(&client, "/election/scheduler", "node-a");
 /// // latch style: wait to lead, work while leading, step down
-/// let leadership = election.campaign().await?;
+/// let leadership = election.acquire().await?;
 /// while leadership.is_held() {
 ///     // ... schedule jobs, each write fenced with leadership.fence() ...
 ///     # break;
 /// }
 /// leadership.release().await?; // resign
 ///
-/// // or run a task only while leader; it is cancelled if leadership is lost
-/// let outcome = election.run(|_lost| async { /* lead */ 42 }).await?;
+/// // or run a task only while leader; it is cancelled if leadership is lost, and with
+/// // auto_requeue the candidate queues again after a loss and runs the task again
+/// let outcome = election.auto_requeue(true).run(|_lost| async { /* lead */ 42 }).await?;
 /// # let _ = outcome;
 /// # Ok(()) }
 /// ```
 ///
 /// # Cancel safety
-/// Dropping a `campaign*` or `run` future leaves no node behind.
+/// Dropping an `acquire*` or `run` future leaves no node behind.
 #[derive(Debug, Clone)]
 pub struct Election {
     lock: Lock,
     client: Client,
     path: String,
+    auto_requeue: bool,
 }
 
-/// What became of [`Election::run`].
+/// One candidate of an election, as [`Election::participants`] lists it (Curator's
+/// `Participant`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutcome<T> {
-    /// The task finished while we led; leadership was then given up.
-    Finished(T),
-    /// Leadership was lost first; the task was cancelled (dropped).
-    Lost(LostReason),
+#[non_exhaustive]
+pub struct Participant {
+    /// The identifier the candidate registered with (its node's data).
+    pub id: String,
+    /// Whether it is the leader (the first in sequence order) at the time of listing.
+    pub is_leader: bool,
 }
 
 impl Election {
     /// A candidate at `path`; `identifier` is how other candidates see it.
-    pub fn new(client: &Client, path: &str, identifier: impl Into<Vec<u8>>) -> Election {
+    pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Election {
         Election {
             lock: Lock::new(client, path, identifier),
             client: client.clone(),
             path: path.to_owned(),
+            auto_requeue: false,
         }
     }
 
@@ -70,57 +78,95 @@ impl Election {
         self
     }
 
+    /// With `true`, [`run`](Self::run) queues again after losing leadership and runs the task
+    /// again once it leads (Curator's `autoRequeue`); it returns only when a task finishes
+    /// or on an error. Default `false`: `run` returns [`RunOutcome::Lost`].
+    pub fn auto_requeue(mut self, yes: bool) -> Self {
+        self.auto_requeue = yes;
+        self
+    }
+
     /// Waits until this candidate leads.
     ///
     /// # Errors
     /// Server errors; the session lost for good.
-    pub async fn campaign(&self) -> Result<Guard> {
+    #[doc(alias = "campaign")]
+    pub async fn acquire(&self) -> Result<Guard> {
         self.lock.acquire().await
     }
 
     /// Waits until this candidate leads, at most `timeout`; `Ok(None)` if it did not (and it is
     /// no longer a candidate).
-    pub async fn campaign_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
         self.lock.acquire_timeout(timeout).await
     }
 
-    /// Becomes leader, runs `task` while leading, then resigns. If leadership is lost first the
-    /// task is dropped and [`RunOutcome::Lost`] says why. The task gets the lost signal too, to
-    /// check before irreversible steps.
-    ///
-    /// After a loss `run` returns at once: the node is deleted in the background (once the
-    /// client is back, if the session still lives), not while the caller waits. After the task
-    /// finished it resigns before returning, as long as leadership is still held.
+    /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
     ///
     /// # Errors
-    /// Those of [`campaign`](Self::campaign), and of the resignation after the task finished.
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
+        self.lock.acquire_until(deadline).await
+    }
+
+    /// Leads if no other candidate is queued; `Ok(None)` otherwise (and it is no candidate).
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        self.lock.try_acquire().await
+    }
+
+    /// Becomes leader, runs `task` while leading, then resigns. If leadership is lost first the
+    /// task is dropped and, without [`auto_requeue`](Self::auto_requeue),
+    /// [`RunOutcome::Lost`] says why; with it, the candidate queues again and `task` is called
+    /// again once it leads. The task gets the lost signal too, to check before irreversible
+    /// steps.
+    ///
+    /// After a loss `run` returns (or queues again) at once: the node is deleted in the
+    /// background (once the client is back, if the session still lives), not while the caller
+    /// waits. After the task finished it resigns before returning, as long as leadership is
+    /// still held.
+    ///
+    /// # Errors
+    /// Those of [`acquire`](Self::acquire), and of the resignation after the task finished.
     ///
     /// # Cancel safety
     /// Dropping the future drops the task and resigns in the background.
-    pub async fn run<T, F, Fut>(&self, task: F) -> Result<RunOutcome<T>>
+    pub async fn run<T, F, Fut>(&self, mut task: F) -> Result<RunOutcome<T>>
     where
-        F: FnOnce(crate::contender::LostSignal) -> Fut,
+        F: FnMut(LostSignal) -> Fut,
         Fut: Future<Output = T>,
     {
-        let guard = self.campaign().await?;
-        let signal = guard.lost_signal();
-        let outcome = tokio::select! {
-            out = task(signal.clone()) => RunOutcome::Finished(out),
-            reason = signal.lost() => RunOutcome::Lost(reason),
-        };
-        if guard.is_held() {
-            guard.release().await?;
-        } else {
-            // lost: resigning may need a reconnect; the guard's drop does it in the background
-            drop(guard);
+        loop {
+            let guard = self.acquire().await?;
+            match run_held(guard, &mut task).await? {
+                RunOutcome::Lost(reason) if self.auto_requeue => {
+                    debug!(path = %self.path, %reason, "leadership lost; queueing again");
+                }
+                outcome => return Ok(outcome),
+            }
         }
-        Ok(outcome)
     }
 
-    /// Identifiers of the candidates (the participants) in sequence order; the first is the
-    /// leader.
-    pub async fn contenders(&self) -> Result<Vec<String>> {
-        contenders(&self.client, &self.path, true).await
+    /// The candidates in sequence order; the first is the leader. A snapshot. Python (kazoo)
+    /// candidates appear too.
+    ///
+    /// # Errors
+    /// Server and connection errors of listing the candidates.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        Ok(contenders(&self.client, &self.path, true)
+            .await?
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| Participant {
+                id,
+                is_leader: i == 0,
+            })
+            .collect())
     }
 
     /// The identifier of the current leader, `None` if there is no candidate. A snapshot: it may
@@ -129,7 +175,10 @@ impl Election {
     /// # Errors
     /// Server and connection errors of listing the candidates.
     pub async fn leader(&self) -> Result<Option<String>> {
-        Ok(self.contenders().await?.into_iter().next())
+        Ok(contenders(&self.client, &self.path, true)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The election path.

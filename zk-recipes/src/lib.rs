@@ -41,6 +41,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # One convention
+//!
+//! Every recipe is built from `&Client`, a `&str` path and (where it has one) an
+//! `impl Into<String>` identifier; knobs are consuming setters (`lost_policy`, `auto_requeue`,
+//! `survive_session_loss`); only a zero-sized [`Semaphore`] or [`DoubleBarrier`] makes `new`
+//! fail. Waiting comes in the same forms everywhere: `acquire()` / `acquire_timeout(d)` /
+//! `acquire_until(t)` / `try_acquire()` (and `wait*`, `enter*`, `leave*` for the barriers),
+//! and a passed deadline is always `Ok(None)`, never an error. Whatever is held is a [`Guard`];
+//! each recipe that hands one out has `run(task)` (hold, run, release) and the guard has
+//! [`Guard::run_while_held`]. `docs/recipes.md` has the full table.
+//!
 //! # Behavior
 //!
 //! * **Loss.** A [`Guard`] (lock, lease, leadership) is lost when the session is lost, when its
@@ -62,20 +73,21 @@
 #![deny(missing_docs)]
 
 pub mod barrier;
-mod contender;
 mod election;
+mod guard;
 mod lock;
+mod naming;
+mod plumbing;
+mod queue;
 pub mod retry;
 mod semaphore;
 pub mod watchers;
 
 pub use barrier::{Barrier, DoubleBarrier};
-pub use contender::{
-    parse_contender, sorted_contenders, ContenderNode, Guard, GuardError, LostPolicy, LostReason,
-    LostSignal, LOCK_MARK, RLOCK_MARK,
-};
-pub use election::{Election, RunOutcome};
+pub use election::{Election, Participant};
+pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
+pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
-pub use watchers::{ChildrenWatch, DataWatch};
+pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};

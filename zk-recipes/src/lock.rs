@@ -15,7 +15,10 @@
 //! prefix *only if its ephemeral owner is our session*; a node with our prefix from a dead
 //! session is deleted (kazoo adopts by prefix alone).
 
-use crate::contender::{Guard, LostPolicy, Mode, QueueSpec, LOCK_MARK, RLOCK_MARK};
+use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
+use crate::naming::{LOCK_MARK, RLOCK_MARK};
+use crate::queue::{contenders, Mode, QueueSpec};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -55,11 +58,11 @@ impl Lock {
     /// An exclusive lock: blocks on every earlier contender, readers included (kazoo's
     /// `WriteLock`; kazoo's plain `Lock` ignores readers, this one does not). `identifier` is
     /// stored as the node's data and shown by [`contenders`](Self::contenders).
-    pub fn new(client: &Client, path: &str, identifier: impl Into<Vec<u8>>) -> Lock {
+    pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Lock {
         Lock::with_mark(client, path, identifier.into(), true)
     }
 
-    fn with_mark(client: &Client, path: &str, identifier: Vec<u8>, exclusive: bool) -> Lock {
+    fn with_mark(client: &Client, path: &str, identifier: String, exclusive: bool) -> Lock {
         let mark = if exclusive { LOCK_MARK } else { RLOCK_MARK };
         Lock {
             spec: QueueSpec {
@@ -67,9 +70,10 @@ impl Lock {
                 parent: path.to_owned(),
                 prefix: format!("{}{mark}", uuid::Uuid::new_v4().simple()),
                 exclusive,
-                data: identifier,
+                data: identifier.into_bytes(),
                 policy: LostPolicy::default(),
                 gate: Arc::new(Mutex::new(())),
+                parent_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             },
         }
     }
@@ -117,7 +121,7 @@ impl Lock {
     }
 
     /// Like [`acquire`](Self::acquire) with one total deadline across everything (predecessor
-    /// changes, reconnects). `Ok(None)` when it passed. It returns at the deadline, also while
+    /// changes, reconnects). `Ok(None)` when it passed (the crate-wide timeout answer). It returns at the deadline, also while
     /// disconnected, at most 500 ms later: it waits that long for its node to be deleted and
     /// leaves the rest of the cleanup to a background task (this handle's next acquisition
     /// waits for it). No node is left behind.
@@ -126,13 +130,38 @@ impl Lock {
     }
 
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
     pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Blocking(Some(deadline))).await
     }
 
     /// Takes the lock if nobody is ahead; `Ok(None)` otherwise (and no node is left behind).
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Try).await
+    }
+
+    /// Acquires, runs `task` while the lock is held, then releases: "do X while holding, stop
+    /// when lost". If the lock is lost first the task is dropped at its current await point and
+    /// [`RunOutcome::Lost`] says why (the node goes in the background; `run` returns at once).
+    /// The task gets the [`LostSignal`] to check before irreversible steps. The same as
+    /// [`Semaphore::run`](crate::Semaphore::run) and [`Election::run`](crate::Election::run).
+    ///
+    /// # Errors
+    /// Those of [`acquire`](Self::acquire), and of the release after the task finished.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the task and releases in the background.
+    pub async fn run<T, F, Fut>(&self, task: F) -> Result<RunOutcome<T>>
+    where
+        F: FnOnce(LostSignal) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        run_held(self.acquire().await?, task).await
     }
 
     /// The identifiers of every contender (readers and writers), in queue order: the holder(s)
@@ -140,35 +169,6 @@ impl Lock {
     pub async fn contenders(&self) -> Result<Vec<String>> {
         contenders(&self.spec.client, &self.spec.parent, true).await
     }
-}
-
-/// The identifiers (node data) of the contenders under `path`, in queue order. With
-/// `include_readers` false, only `__lock__` nodes count (kazoo's plain `Lock`).
-pub(crate) async fn contenders(
-    client: &Client,
-    path: &str,
-    include_readers: bool,
-) -> Result<Vec<String>> {
-    let children = match client.get_children(path).await {
-        Ok(c) => c,
-        Err(Error::NoNode) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for c in crate::contender::sorted_contenders(&children) {
-        if !include_readers && !c.exclusive {
-            continue;
-        }
-        match client
-            .get_data(&crate::contender::child_path(path, &c.name))
-            .await
-        {
-            Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
-            Err(Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
 }
 
 macro_rules! lock_kind {
@@ -179,7 +179,7 @@ macro_rules! lock_kind {
 
         impl $name {
             /// A handle on the lock at `path`; `identifier` is stored as node data.
-            pub fn new(client: &Client, path: &str, identifier: impl Into<Vec<u8>>) -> Self {
+            pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Self {
                 $name(Lock::with_mark(client, path, identifier.into(), $exclusive))
             }
 

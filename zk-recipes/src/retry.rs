@@ -18,7 +18,7 @@
 //!
 //! # async fn f(client: Client) -> Result<(), RetryError> {
 //! // unlimited attempts, but never sleep past 30 s after the first attempt started
-//! let policy = KazooRetry::new()
+//! let policy = KazooRetry::single_attempt()
 //!     .max_tries(None)
 //!     .deadline(Some(Duration::from_secs(30)));
 //!
@@ -281,7 +281,9 @@ pub trait RetryState: Send {
 /// | [`deadline`](Self::deadline) | none |
 /// | [`idempotent`](Self::idempotent) | true (not in kazoo: see the [module docs](self)) |
 ///
-/// [`KazooRetry::client_default`] is what a kazoo client uses for its commands.
+/// There is no `new()` or `Default`: the two constructors say what they start from.
+/// [`KazooRetry::single_attempt`] is kazoo's `KazooRetry()` (one attempt);
+/// [`KazooRetry::client_default`] is what a kazoo client uses for its commands (unlimited).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KazooRetry {
     max_tries: Option<u32>,
@@ -294,8 +296,11 @@ pub struct KazooRetry {
     idempotent: bool,
 }
 
-impl Default for KazooRetry {
-    fn default() -> Self {
+impl KazooRetry {
+    /// kazoo's `KazooRetry()` defaults (see the table above): **one attempt, no retry**. Raise
+    /// [`max_tries`](Self::max_tries) to retry, or start from
+    /// [`client_default`](Self::client_default) for unlimited attempts.
+    pub fn single_attempt() -> Self {
         KazooRetry {
             max_tries: Some(1),
             delay: 0.1,
@@ -307,18 +312,11 @@ impl Default for KazooRetry {
             idempotent: true,
         }
     }
-}
 
-impl KazooRetry {
-    /// kazoo's defaults (see the table above): note that `max_tries` 1 means a single attempt.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// What `KazooClient` retries its commands with: unlimited attempts, `max_delay` 3600 s,
-    /// everything else default.
+    /// What `KazooClient` retries its commands with: **unlimited attempts**, `max_delay`
+    /// 3600 s, everything else as [`single_attempt`](Self::single_attempt).
     pub fn client_default() -> Self {
-        Self::default()
+        Self::single_attempt()
             .max_tries(None)
             .max_delay(Duration::from_secs(3600))
     }

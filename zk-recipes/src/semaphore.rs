@@ -13,11 +13,14 @@
 //!   nothing. The admission lock is always released before returning (in the background if
 //!   the deadline has passed).
 
-use crate::contender::{
-    child_path, delete_until_done, guard_for_node, retry_transient, transient, Guard, LostPolicy,
-};
+use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
+use crate::plumbing::{
+    child_path, parent_of, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup,
+    Leftover,
+};
 use futures::StreamExt;
+use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
@@ -27,7 +30,7 @@ use zk_core::{Client, CreateMode, Error, Op, Result};
 ///
 /// ```no_run
 /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
-/// let sem = zk_recipes::Semaphore::new(&client, "/limits/db-migrations", "host-3", 2);
+/// let sem = zk_recipes::Semaphore::new(&client, "/limits/db-migrations", "host-3", 2)?;
 /// if let Some(lease) = sem.acquire_timeout(std::time::Duration::from_secs(30)).await? {
 ///     // at most two holders here
 ///     lease.release().await?;
@@ -48,26 +51,35 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    /// A handle on the semaphore at `path` with `max_leases` leases. `max_leases` 0 is refused
-    /// by every acquire with [`Error::InvalidArgument`].
+    /// A handle on the semaphore at `path` with `max_leases` leases; `identifier` is stored in
+    /// the lease node and shown by [`lease_holders`](Self::lease_holders).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `max_leases` is 0: such a semaphore could never be
+    /// acquired (nothing is sent).
     pub fn new(
         client: &Client,
         path: &str,
-        identifier: impl Into<Vec<u8>>,
+        identifier: impl Into<String>,
         max_leases: u32,
-    ) -> Semaphore {
-        let identifier = identifier.into();
-        Semaphore {
+    ) -> Result<Semaphore> {
+        if max_leases == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "semaphore {path}: max_leases must be at least 1"
+            )));
+        }
+        let identifier: String = identifier.into();
+        Ok(Semaphore {
             client: client.clone(),
             path: path.to_owned(),
             // lost only with the session: every lease create is fenced by the admission node,
             // so a suspension alone need not send the waiter back to the queue
             admission: Lock::new(client, &format!("{path}-__lock__"), identifier.clone())
                 .lost_policy(LostPolicy::SessionLost),
-            identifier,
+            identifier: identifier.into_bytes(),
             max_leases,
             policy: LostPolicy::default(),
-        }
+        })
     }
 
     /// When a held lease counts as lost.
@@ -79,8 +91,8 @@ impl Semaphore {
     /// Waits for a lease.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `max_leases` is 0 (at once, nothing sent) or the semaphore
-    /// exists with a different maximum; server errors; the session lost for good.
+    /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
+    /// errors; the session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
         self.acquire_inner(None, false)
             .await?
@@ -90,16 +102,28 @@ impl Semaphore {
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
     /// It returns at the deadline, also while disconnected; the admission lock and any lease
     /// create whose outcome is unknown are cleaned up in the background.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_inner(Some(Instant::now() + timeout), false)
-            .await
+        self.acquire_until(Instant::now() + timeout).await
+    }
+
+    /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
+        self.acquire_inner(Some(deadline), false).await
     }
 
     /// Takes a lease only if one is free now; `Ok(None)` (and nothing left behind) otherwise.
     /// It still queues for the admission lock, which other acquirers hold only briefly (or while
     /// the semaphore is full, and then there is no free lease either).
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
-        self.check_max()?;
         match self.client.get_children(&self.path).await {
             Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
             Ok(_) | Err(Error::NoNode) => {}
@@ -109,7 +133,26 @@ impl Semaphore {
             .await
     }
 
+    /// Takes a lease, runs `task` while it is held, then releases it; the same as
+    /// [`Lock::run`](crate::Lock::run).
+    ///
+    /// # Errors
+    /// Those of [`acquire`](Self::acquire), and of the release after the task finished.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the task and releases in the background.
+    pub async fn run<T, F, Fut>(&self, task: F) -> Result<RunOutcome<T>>
+    where
+        F: FnOnce(LostSignal) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        run_held(self.acquire().await?, task).await
+    }
+
     /// The identifiers of the current lease holders, sorted by node name.
+    ///
+    /// # Errors
+    /// Server and connection errors of listing them.
     pub async fn lease_holders(&self) -> Result<Vec<String>> {
         let mut children = match self.client.get_children(&self.path).await {
             Ok(c) => c,
@@ -160,23 +203,11 @@ impl Semaphore {
         .await
     }
 
-    /// A semaphore with no lease could never be acquired: refused before anything is sent.
-    fn check_max(&self) -> Result<()> {
-        if self.max_leases == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "semaphore {}: max_leases must be at least 1",
-                self.path
-            )));
-        }
-        Ok(())
-    }
-
     async fn acquire_inner(
         &self,
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<Option<Guard>> {
-        self.check_max()?;
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
@@ -188,11 +219,7 @@ impl Semaphore {
         let lease_name = uuid::Uuid::new_v4().simple().to_string();
         // armed once a lease create was sent: a drop, a timeout or an error removes the lease in
         // the background (nothing when no create was sent)
-        let mut cleanup = LeaseCleanup {
-            client: self.client.clone(),
-            lease: None,
-            sid: 0,
-        };
+        let mut cleanup = Cleanup::new(&self.client, None);
         loop {
             let admission = match deadline {
                 Some(d) => match self.admission.acquire_until(d).await? {
@@ -213,7 +240,7 @@ impl Semaphore {
                 .await;
             match step {
                 Ok(Admitted::Held(guard)) => {
-                    cleanup.lease = None;
+                    cleanup.disarm();
                     // the admission lock is always released before returning; past the deadline
                     // (or if the release is slow) it goes on in the background
                     let release = admission.release();
@@ -251,7 +278,7 @@ impl Semaphore {
         lease_name: &str,
         deadline: Option<Instant>,
         try_only: bool,
-        cleanup: &mut LeaseCleanup,
+        cleanup: &mut Cleanup,
     ) -> Result<Admitted> {
         let lease = child_path(&self.path, lease_name);
         let sid = admission.session_id();
@@ -297,8 +324,7 @@ impl Semaphore {
                 }
             }
             if (children.len() as u64) < u64::from(self.max_leases) {
-                cleanup.lease = Some(lease.clone());
-                cleanup.sid = sid;
+                cleanup.set(Some(Leftover::Node(lease.clone())), sid);
                 let create = Op::create(
                     lease.clone(),
                     self.identifier.clone(),
@@ -339,47 +365,4 @@ enum Admitted {
     Restart,
     /// No room now (try mode) or the deadline passed.
     NoRoom,
-}
-
-async fn wait_connected(c: &Client, deadline: Option<Instant>) -> Result<()> {
-    c.wait_for_state(zk_core::State::Connected, remaining(deadline))
-        .await
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
-}
-
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-struct LeaseCleanup {
-    client: Client,
-    lease: Option<String>,
-    sid: i64,
-}
-
-impl Drop for LeaseCleanup {
-    fn drop(&mut self) {
-        if let Some(l) = self.lease.take() {
-            let client = self.client.clone();
-            let sid = self.sid;
-            if let Ok(h) = tokio::runtime::Handle::try_current() {
-                h.spawn(async move {
-                    let _ = delete_until_done(&client, &l, sid).await;
-                });
-            }
-        }
-    }
 }

@@ -1,12 +1,13 @@
 //! Streams of a node's data ([`DataWatch`]) or children ([`ChildrenWatch`]), like kazoo's
-//! recipes of the same names, as `futures::Stream`s.
+//! recipes of the same names, as `futures::Stream`s. Both are one generic watcher,
+//! [`NodeWatch`], over what is read ([`Data`] or [`Children`]).
 //!
 //! ```no_run
 //! use futures::StreamExt;
 //! use zk_recipes::watchers::{ChildrenWatch, DataWatch};
 //!
 //! # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
-//! let mut config = DataWatch::new(client.clone(), "/app/config");
+//! let mut config = DataWatch::new(&client, "/app/config");
 //! // the first item is the current state, then one item per change
 //! while let Some(snapshot) = config.next().await {
 //!     match snapshot? {
@@ -15,7 +16,7 @@
 //!     }
 //! }
 //!
-//! let mut workers = ChildrenWatch::new(client, "/app/workers").survive_session_loss(false);
+//! let mut workers = ChildrenWatch::new(&client, "/app/workers").survive_session_loss(false);
 //! while let Some(children) = workers.next().await {
 //!     println!("workers: {:?}", children?); // None while /app/workers does not exist
 //! }
@@ -37,7 +38,7 @@
 //!
 //! **Session loss.** By default (as kazoo) a stream survives the loss of its session: after the
 //! client has a new session ([`zk_core::ClientBuilder::reconnect_after_expiry`], on by default)
-//! it reads again and goes on. With [`DataWatch::survive_session_loss`]`(false)` it yields
+//! it reads again and goes on. With [`NodeWatch::survive_session_loss`]`(false)` it yields
 //! `Err(`[`Error::SessionExpired`]`)` and ends.
 //!
 //! **End.** The stream ends (`None`) when the client is closed. Other errors it cannot recover
@@ -51,212 +52,75 @@
 //! stops everything; it writes nothing, so nothing is left behind (the server-side one-shot
 //! watch fires once into nothing).
 
-use crate::retry::{retry, KazooRetry, RetryError};
+use crate::plumbing::{terminal_keeper_error, with_retries, Wake, Wakeups};
 use futures::stream::{BoxStream, StreamExt};
 use futures::Stream;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
-use tokio::time::Instant;
-use zk_core::{
-    Client, Error, KeeperState, OneshotWatcher, Result, Stat, State, StateStream, Status,
-    WatchedEvent,
-};
+use zk_core::{Client, Error, OneshotWatcher, Result, Stat, State, Status};
 
-// ---------------------------------------------------------------------- shared plumbing
+// ---------------------------------------------------------------------- what is watched
 
-/// What ended a wait in [`Wakeups::next`].
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What a [`NodeWatch`] reads: [`Data`] or [`Children`]. Sealed.
+pub trait WatchKind: sealed::Sealed + 'static {
+    /// What one item holds while the node exists.
+    type Value: Send + Sync + 'static;
+    /// What two snapshots are compared by (a snapshot equal to the last one is not emitted).
+    #[doc(hidden)]
+    type Key: PartialEq + Send + Sync + 'static;
+    /// A read that leaves a watch on what is read; `Err(NoNode)` if the node is missing.
+    #[doc(hidden)]
+    fn read_watch(
+        c: &Client,
+        path: &str,
+    ) -> impl Future<Output = Result<(Self::Value, OneshotWatcher)>> + Send;
+    #[doc(hidden)]
+    fn key(v: &Self::Value) -> Self::Key;
+}
+
+/// A node's data: items are `Some((data, stat))`, or `None` while the node does not exist.
+/// Two snapshots are the same when their `mzxid` and version are.
 #[derive(Debug)]
-pub(crate) enum Wake {
-    /// The one-shot watch resolved (an event, or the error that ended the session).
-    Event(Result<WatchedEvent>),
-    /// A session state transition.
-    State(Status),
-    /// The client's session task has ended: requests now fail with its terminal error.
-    StatesEnded,
-    /// The deadline passed.
-    Deadline,
-}
+pub enum Data {}
 
-/// Every reason to look again: a one-shot watch, the client's state transitions, a deadline.
-/// Subscribe (create it) before the first read, so no transition after it is missed.
-pub(crate) struct Wakeups {
-    states: StateStream,
-    ended: bool,
-}
+/// A node's children: items are `Some(sorted names)`, or `None` while the node does not exist.
+#[derive(Debug)]
+pub enum Children {}
 
-impl Wakeups {
-    pub(crate) fn new(client: &Client) -> Wakeups {
-        Wakeups {
-            states: client.state_stream(),
-            ended: false,
-        }
+impl sealed::Sealed for Data {}
+impl sealed::Sealed for Children {}
+
+impl WatchKind for Data {
+    type Value = (Vec<u8>, Stat);
+    type Key = (i64, i32);
+    async fn read_watch(c: &Client, path: &str) -> Result<(Self::Value, OneshotWatcher)> {
+        c.get_data_watch(path).await.map(|(d, s, w)| ((d, s), w))
     }
-
-    /// Whether the client's session task has ended.
-    pub(crate) fn ended(&self) -> bool {
-        self.ended
-    }
-
-    /// Waits for the watch (taken out of `watcher` when it resolves), a state transition or
-    /// the deadline, whichever comes first.
-    pub(crate) async fn next(
-        &mut self,
-        watcher: &mut Option<OneshotWatcher>,
-        deadline: Option<Instant>,
-    ) -> Wake {
-        if self.ended && watcher.is_none() {
-            return Wake::StatesEnded;
-        }
-        enum Got {
-            Event(Result<WatchedEvent>),
-            State(Option<Status>),
-            Deadline,
-        }
-        let got = {
-            let watch = async {
-                match watcher.as_mut() {
-                    Some(w) => w.await,
-                    None => std::future::pending().await,
-                }
-            };
-            let ended = self.ended;
-            tokio::select! {
-                biased;
-                ev = watch => Got::Event(ev),
-                st = self.states.next(), if !ended => Got::State(st),
-                _ = sleep_until_opt(deadline) => Got::Deadline,
-            }
-        };
-        match got {
-            Got::Event(ev) => {
-                *watcher = None;
-                Wake::Event(ev)
-            }
-            Got::State(Some(s)) => Wake::State(s),
-            Got::State(None) => {
-                self.ended = true;
-                Wake::StatesEnded
-            }
-            Got::Deadline => Wake::Deadline,
-        }
-    }
-
-    /// After a [`Error::SessionExpired`] from a request: waits until the client has a session
-    /// again. `Ok(false)` at the deadline; the expiry error if the client will not reconnect.
-    pub(crate) async fn wait_new_session(
-        &mut self,
-        client: &Client,
-        deadline: Option<Instant>,
-    ) -> Result<bool> {
-        let mut none = None;
-        loop {
-            if self.ended {
-                return Err(Error::SessionExpired);
-            }
-            match self.next(&mut none, deadline).await {
-                Wake::Deadline => return Ok(false),
-                Wake::State(s) if s.state == State::Connected => return Ok(true),
-                Wake::State(s) if s.state == State::Lost => {
-                    if let Some(e) = terminal_keeper_error(&s) {
-                        return Err(e);
-                    }
-                }
-                Wake::State(_) | Wake::Event(_) => {}
-                Wake::StatesEnded => {
-                    // the task ended: the next request says why
-                    return client.exists("/").await.map(|_| true);
-                }
-            }
-        }
+    fn key(v: &Self::Value) -> Self::Key {
+        (v.1.mzxid, v.1.version)
     }
 }
 
-/// The error a LOST status means when the client will not go on by itself.
-pub(crate) fn terminal_keeper_error(s: &Status) -> Option<Error> {
-    match s.keeper_state {
-        KeeperState::Closed => Some(Error::Closed),
-        KeeperState::AuthFailed => Some(Error::AuthFailed),
-        _ => None,
+impl WatchKind for Children {
+    type Value = Vec<String>;
+    type Key = Vec<String>;
+    async fn read_watch(c: &Client, path: &str) -> Result<(Self::Value, OneshotWatcher)> {
+        c.get_children_watch(path).await.map(|(mut ch, w)| {
+            ch.sort();
+            (ch, w)
+        })
     }
-}
-
-pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+    fn key(v: &Self::Value) -> Self::Key {
+        v.clone()
     }
-}
-
-/// The policy for transient failures inside recipes: kazoo's client default (unlimited
-/// attempts, 0.1 s doubling with jitter) capped at 1 s between attempts, and session expiry
-/// passed through to the caller, which decides.
-fn transient_policy() -> KazooRetry {
-    KazooRetry::new()
-        .max_tries(None)
-        .ignore_expire(false)
-        .max_delay(Duration::from_secs(1))
-}
-
-/// Runs `f` until it succeeds or fails with a non-transient error (connection loss, timeouts
-/// and `NotConnected` are retried). `Ok(None)` when `deadline` passes first (the attempt in
-/// flight is dropped; only use this for reads and idempotent writes, or clean up after).
-pub(crate) async fn with_retries<T, F, Fut>(deadline: Option<Instant>, f: F) -> Result<Option<T>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let policy = transient_policy();
-    let run = retry(&policy, f);
-    let res = match deadline {
-        Some(d) => match tokio::time::timeout_at(d, run).await {
-            Ok(r) => r,
-            Err(_) => return Ok(None),
-        },
-        None => run.await,
-    };
-    res.map(Some).map_err(|e| match e {
-        RetryError::Failed(e) => e,
-        // unlimited attempts, no deadline, no interrupt, idempotent: cannot happen; keep the
-        // last error anyway
-        other => other.zk_error().cloned().unwrap_or(Error::Closed),
-    })
 }
 
 // ---------------------------------------------------------------------- the driver
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Data,
-    Children,
-}
-
-enum Snapshot {
-    Data(Option<(Vec<u8>, Stat)>),
-    Children(Option<Vec<String>>),
-}
-
-/// What two snapshots are compared by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Missing,
-    Data { mzxid: i64, version: i32 },
-    Children(Vec<String>),
-}
-
-impl Snapshot {
-    fn key(&self) -> Key {
-        match self {
-            Snapshot::Data(None) | Snapshot::Children(None) => Key::Missing,
-            Snapshot::Data(Some((_, s))) => Key::Data {
-                mzxid: s.mzxid,
-                version: s.version,
-            },
-            Snapshot::Children(Some(c)) => Key::Children(c.clone()),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -270,23 +134,22 @@ enum Phase {
     Done,
 }
 
-struct Driver {
+struct Driver<K: WatchKind> {
     client: Client,
     path: String,
-    target: Target,
     survive: bool,
     wake: Option<Wakeups>,
     watcher: Option<OneshotWatcher>,
-    last: Option<Key>,
+    /// The key of the last snapshot emitted (`Some(None)`: "missing" was).
+    last: Option<Option<K::Key>>,
     phase: Phase,
 }
 
-impl Driver {
-    fn new(client: Client, path: String, target: Target, survive: bool) -> Driver {
+impl<K: WatchKind> Driver<K> {
+    fn new(client: Client, path: String, survive: bool) -> Self {
         Driver {
             client,
             path,
-            target,
             survive,
             wake: None,
             watcher: None,
@@ -295,33 +158,17 @@ impl Driver {
         }
     }
 
-    /// One read that leaves a watch: on the data / children, or on creation if missing.
-    async fn read_once(&self) -> Result<(Snapshot, OneshotWatcher)> {
+    /// One read that leaves a watch: on what is read, or on creation if missing.
+    async fn read_once(&self) -> Result<(Option<K::Value>, OneshotWatcher)> {
         let c = &self.client;
         let p = self.path.as_str();
         loop {
-            let got = match self.target {
-                Target::Data => c
-                    .get_data_watch(p)
-                    .await
-                    .map(|(d, s, w)| (Snapshot::Data(Some((d, s))), w)),
-                Target::Children => c.get_children_watch(p).await.map(|(mut ch, w)| {
-                    ch.sort();
-                    (Snapshot::Children(Some(ch)), w)
-                }),
-            };
-            match got {
+            match K::read_watch(c, p).await {
                 Err(Error::NoNode) => {}
-                other => return other,
+                other => return other.map(|(v, w)| (Some(v), w)),
             }
             match c.exists_watch(p).await? {
-                (None, w) => {
-                    let missing = match self.target {
-                        Target::Data => Snapshot::Data(None),
-                        Target::Children => Snapshot::Children(None),
-                    };
-                    return Ok((missing, w));
-                }
+                (None, w) => return Ok((None, w)),
                 // created between the two reads: read it
                 (Some(_), _) => continue,
             }
@@ -329,7 +176,7 @@ impl Driver {
     }
 
     /// The error `e` of a read or a watch: what to do next. `Some(item)` to yield.
-    fn on_error(&mut self, e: Error) -> Option<Result<Snapshot>> {
+    fn on_error(&mut self, e: Error) -> Option<Result<Option<K::Value>>> {
         self.watcher = None;
         match e {
             Error::Closed => {
@@ -351,14 +198,14 @@ impl Driver {
     }
 
     /// A LOST status.
-    fn on_lost(&mut self, s: &Status) -> Option<Result<Snapshot>> {
+    fn on_lost(&mut self, s: &Status) -> Option<Result<Option<K::Value>>> {
         match terminal_keeper_error(s) {
             Some(e) => self.on_error(e),
             None => self.on_error(Error::SessionExpired),
         }
     }
 
-    async fn next(&mut self) -> Option<Result<Snapshot>> {
+    async fn next(&mut self) -> Option<Result<Option<K::Value>>> {
         if self.wake.is_none() {
             self.wake = Some(Wakeups::new(&self.client));
         }
@@ -371,7 +218,7 @@ impl Driver {
                         Ok(Some((snap, w))) => {
                             self.watcher = Some(w);
                             self.phase = Phase::Wait;
-                            let key = snap.key();
+                            let key = snap.as_ref().map(K::key);
                             if self.last.as_ref() != Some(&key) {
                                 self.last = Some(key);
                                 return Some(Ok(snap));
@@ -423,30 +270,27 @@ impl Driver {
             }
         }
     }
-
-    fn into_stream(self) -> BoxStream<'static, Result<Snapshot>> {
-        futures::stream::unfold(self, |mut d| async move {
-            let item = d.next().await?;
-            Some((item, d))
-        })
-        .boxed()
-    }
 }
 
-// ---------------------------------------------------------------------- DataWatch
+// ---------------------------------------------------------------------- the stream
 
-/// A stream of a node's data: `Some((data, stat))`, or `None` while the node does not exist.
-/// The first item is the current state, then one item per change (see the
-/// [module docs](self) for the rules).
+/// A stream of a node's data ([`DataWatch`]) or children ([`ChildrenWatch`]): `Some(value)`,
+/// or `None` while the node does not exist. The first item is the current state, then one
+/// item per change (see the [module docs](self) for the rules). kazoo's `ChildrenWatch`
+/// stops when the node is missing; this one waits for the node to be created.
 ///
 /// ```no_run
 /// use futures::StreamExt;
 /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
-/// let mut w = zk_recipes::watchers::DataWatch::new(client, "/app/leader");
-/// while let Some(item) = w.next().await {
+/// let mut leader = zk_recipes::DataWatch::new(&client, "/app/leader");
+/// while let Some(item) = leader.next().await {
 ///     if item?.is_none() {
 ///         println!("no leader");
 ///     }
+/// }
+/// let mut workers = zk_recipes::ChildrenWatch::new(&client, "/app/workers");
+/// while let Some(item) = workers.next().await {
+///     println!("{} workers", item?.map_or(0, |c| c.len()));
 /// }
 /// # Ok(()) }
 /// ```
@@ -454,16 +298,24 @@ impl Driver {
 /// # Cancel safety
 /// See the [module docs](self#cancel-safety): `next()` is cancel-safe.
 #[must_use = "streams do nothing unless polled"]
-pub struct DataWatch {
+pub struct NodeWatch<K: WatchKind> {
     path: String,
     client: Option<Client>,
     survive: bool,
-    stream: Option<BoxStream<'static, Result<Snapshot>>>,
+    #[allow(clippy::type_complexity)]
+    stream: Option<BoxStream<'static, Result<Option<K::Value>>>>,
 }
 
-impl std::fmt::Debug for DataWatch {
+/// A stream of a node's data (kazoo's `DataWatch`): see [`NodeWatch`].
+pub type DataWatch = NodeWatch<Data>;
+
+/// A stream of a node's children (kazoo's `ChildrenWatch`): see [`NodeWatch`].
+pub type ChildrenWatch = NodeWatch<Children>;
+
+impl<K: WatchKind> std::fmt::Debug for NodeWatch<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataWatch")
+        f.debug_struct("NodeWatch")
+            .field("kind", &std::any::type_name::<K>())
             .field("path", &self.path)
             .field("survive_session_loss", &self.survive)
             .field("started", &self.stream.is_some())
@@ -471,12 +323,12 @@ impl std::fmt::Debug for DataWatch {
     }
 }
 
-impl DataWatch {
+impl<K: WatchKind> NodeWatch<K> {
     /// Watches `path`. Nothing happens until the stream is polled.
-    pub fn new(client: Client, path: impl Into<String>) -> DataWatch {
-        DataWatch {
-            path: path.into(),
-            client: Some(client),
+    pub fn new(client: &Client, path: &str) -> Self {
+        NodeWatch {
+            path: path.to_owned(),
+            client: Some(client.clone()),
             survive: true,
             stream: None,
         }
@@ -495,102 +347,20 @@ impl DataWatch {
     }
 }
 
-impl Stream for DataWatch {
-    type Item = Result<Option<(Vec<u8>, Stat)>>;
+impl<K: WatchKind> Stream for NodeWatch<K> {
+    type Item = Result<Option<K::Value>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let stream = this.stream.get_or_insert_with(|| {
             let client = this.client.take().expect("client until started");
-            Driver::new(client, this.path.clone(), Target::Data, this.survive).into_stream()
-        });
-        stream.poll_next_unpin(cx).map(|o| {
-            o.map(|r| {
-                r.map(|s| match s {
-                    Snapshot::Data(d) => d,
-                    Snapshot::Children(_) => unreachable!("data target"),
-                })
+            let driver = Driver::<K>::new(client, this.path.clone(), this.survive);
+            futures::stream::unfold(driver, |mut d| async move {
+                let item = d.next().await?;
+                Some((item, d))
             })
-        })
-    }
-}
-
-// ---------------------------------------------------------------------- ChildrenWatch
-
-/// A stream of a node's children: `Some(sorted names)`, or `None` while the node does not
-/// exist (kazoo's `ChildrenWatch` stops there; this one waits for the node to be created).
-/// The first item is the current state, then one item per change (see the
-/// [module docs](self) for the rules).
-///
-/// ```no_run
-/// use futures::StreamExt;
-/// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
-/// let mut w = zk_recipes::watchers::ChildrenWatch::new(client, "/app/workers");
-/// while let Some(item) = w.next().await {
-///     println!("{} workers", item?.map_or(0, |c| c.len()));
-/// }
-/// # Ok(()) }
-/// ```
-///
-/// # Cancel safety
-/// See the [module docs](self#cancel-safety): `next()` is cancel-safe.
-#[must_use = "streams do nothing unless polled"]
-pub struct ChildrenWatch {
-    path: String,
-    client: Option<Client>,
-    survive: bool,
-    stream: Option<BoxStream<'static, Result<Snapshot>>>,
-}
-
-impl std::fmt::Debug for ChildrenWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildrenWatch")
-            .field("path", &self.path)
-            .field("survive_session_loss", &self.survive)
-            .field("started", &self.stream.is_some())
-            .finish()
-    }
-}
-
-impl ChildrenWatch {
-    /// Watches the children of `path`. Nothing happens until the stream is polled.
-    pub fn new(client: Client, path: impl Into<String>) -> ChildrenWatch {
-        ChildrenWatch {
-            path: path.into(),
-            client: Some(client),
-            survive: true,
-            stream: None,
-        }
-    }
-
-    /// As [`DataWatch::survive_session_loss`].
-    pub fn survive_session_loss(mut self, yes: bool) -> Self {
-        self.survive = yes;
-        self
-    }
-
-    /// The watched path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-}
-
-impl Stream for ChildrenWatch {
-    type Item = Result<Option<Vec<String>>>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let stream = this.stream.get_or_insert_with(|| {
-            let client = this.client.take().expect("client until started");
-            Driver::new(client, this.path.clone(), Target::Children, this.survive).into_stream()
+            .boxed()
         });
-        stream.poll_next_unpin(cx).map(|o| {
-            o.map(|r| {
-                r.map(|s| match s {
-                    Snapshot::Children(c) => c,
-                    Snapshot::Data(_) => unreachable!("children target"),
-                })
-            })
-        })
+        stream.poll_next_unpin(cx)
     }
 }

@@ -37,42 +37,55 @@ async fn barrier_wait_passes_when_the_barrier_is_removed() {
     let c = common::shared_client().await;
     let other = common::shared_client().await;
     let p = format!("{}/gate", unique("barrier"));
-    let b = Barrier::new(c.clone(), p.clone());
-    assert!(
-        bounded("absent", b.wait(None)).await.unwrap(),
-        "no barrier: pass"
-    );
+    let b = Barrier::new(&c, &p);
+    bounded("absent", b.wait()).await.unwrap();
     b.create().await.unwrap();
     b.create().await.unwrap(); // already up: fine
     assert!(c.exists(&p).await.unwrap().is_some());
 
     let waiter = tokio::spawn({
         let b = b.clone();
-        async move { b.wait(None).await }
+        async move { b.wait().await }
     });
     wait_watched(shared_server().addr(), &p).await;
     assert!(!waiter.is_finished(), "passed while the barrier is up");
-    assert!(Barrier::new(other, p.clone()).remove().await.unwrap());
-    assert!(bounded("waiter", waiter).await.unwrap().unwrap());
+    assert!(Barrier::new(&other, &p).remove().await.unwrap());
+    bounded("waiter", waiter).await.unwrap().unwrap();
     assert!(!b.remove().await.unwrap(), "nothing left to remove");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn barrier_wait_times_out_with_false() {
+async fn barrier_wait_times_out_with_none() {
     let c = common::shared_client().await;
     let p = unique("barrier-timeout");
-    let b = Barrier::new(c.clone(), p.clone());
+    let b = Barrier::new(&c, &p);
     b.create().await.unwrap();
     let start = Instant::now();
-    assert!(!b.wait(Some(Duration::from_millis(400))).await.unwrap());
+    assert!(b
+        .wait_timeout(Duration::from_millis(400))
+        .await
+        .unwrap()
+        .is_none());
     assert!(start.elapsed() >= Duration::from_millis(400));
-    assert!(!b.wait_until(Some(Instant::now())).await.unwrap());
+    assert!(b.wait_until(Instant::now()).await.unwrap().is_none());
+    assert!(
+        b.try_wait().await.unwrap().is_none(),
+        "up: try_wait is None"
+    );
     assert!(
         c.exists(&p).await.unwrap().is_some(),
         "waiting changed nothing"
     );
     b.remove().await.unwrap();
-    assert!(b.wait(Some(Duration::from_millis(400))).await.unwrap());
+    assert!(
+        b.try_wait().await.unwrap().is_some(),
+        "down: try_wait is Some"
+    );
+    assert!(b
+        .wait_timeout(Duration::from_millis(400))
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,29 +93,26 @@ async fn barrier_wait_sees_a_removal_made_while_it_was_disconnected() {
     let server = shared_server();
     let direct = common::shared_client().await;
     let p = unique("barrier-disconnect");
-    Barrier::new(direct.clone(), p.clone())
-        .create()
-        .await
-        .unwrap();
+    Barrier::new(&direct, &p).create().await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
     let waiter = tokio::spawn({
-        let b = Barrier::new(c.clone(), p.clone());
-        async move { b.wait(None).await }
+        let b = Barrier::new(&c, &p);
+        async move { b.wait().await }
     });
     wait_watched(server.addr(), &p).await;
 
     proxy.reject_new(true);
     proxy.reset();
     wait_state(&c, State::Suspended).await;
-    assert!(Barrier::new(direct, p.clone()).remove().await.unwrap());
+    assert!(Barrier::new(&direct, &p).remove().await.unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiter.is_finished(), "cannot know while cut off");
     proxy.reject_new(false);
-    assert!(bounded("waiter after reconnect", waiter)
+    bounded("waiter after reconnect", waiter)
         .await
         .unwrap()
-        .unwrap());
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,15 +122,12 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
     let server = shared_server();
     let direct = common::shared_client().await;
     let p = unique("barrier-expiry");
-    Barrier::new(direct.clone(), p.clone())
-        .create()
-        .await
-        .unwrap();
+    Barrier::new(&direct, &p).create().await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
     let waiter = tokio::spawn({
-        let b = Barrier::new(c.clone(), p.clone());
-        async move { b.wait(None).await }
+        let b = Barrier::new(&c, &p);
+        async move { b.wait().await }
     });
     wait_watched(server.addr(), &p).await;
     proxy.reject_new(true);
@@ -130,12 +137,12 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
     zk_testkit::expire_session(server.addr(), sid, &pw)
         .await
         .unwrap();
-    assert!(Barrier::new(direct, p.clone()).remove().await.unwrap());
+    assert!(Barrier::new(&direct, &p).remove().await.unwrap());
     proxy.reject_new(false);
-    assert!(bounded("waiter after expiry", waiter)
+    bounded("waiter after expiry", waiter)
         .await
         .unwrap()
-        .unwrap());
+        .unwrap();
     assert_ne!(c.session_id(), sid);
 }
 
@@ -144,21 +151,21 @@ async fn barrier_wait_survives_a_server_restart() {
     let server = ZkServer::start().unwrap();
     let c = common::client(&server.connect_string()).await;
     let p = unique("barrier-restart");
-    let b = Barrier::new(c.clone(), p.clone());
+    let b = Barrier::new(&c, &p);
     b.create().await.unwrap();
     let waiter = tokio::spawn({
         let b = b.clone();
-        async move { b.wait(None).await }
+        async move { b.wait().await }
     });
     wait_watched(server.addr(), &p).await;
     tokio::task::block_in_place(|| server.restart()).unwrap();
     assert!(!waiter.is_finished());
     let other = common::client(&server.connect_string()).await;
-    assert!(Barrier::new(other, p.clone()).remove().await.unwrap());
-    assert!(bounded("waiter after restart", waiter)
+    assert!(Barrier::new(&other, &p).remove().await.unwrap());
+    bounded("waiter after restart", waiter)
         .await
         .unwrap()
-        .unwrap());
+        .unwrap();
     assert_eq!(c.state(), State::Connected);
 }
 
@@ -174,8 +181,8 @@ async fn double_barrier_nobody_passes_enter_before_all_entered_and_all_leave() {
         let entries = entries.clone();
         tokio::spawn(async move {
             let c = common::shared_client().await;
-            let mut b = DoubleBarrier::new(c.clone(), p.clone(), 3, format!("rust-{i}"));
-            assert!(b.enter(None).await.unwrap());
+            let mut b = DoubleBarrier::new(&c, &p, 3, format!("rust-{i}")).unwrap();
+            b.enter().await.unwrap();
             let seen = members(&c, &p).await.len();
             entries.lock().unwrap().push((i, Instant::now(), seen));
             (c, b)
@@ -214,14 +221,14 @@ async fn double_barrier_nobody_passes_enter_before_all_entered_and_all_leave() {
         .into_iter()
         .map(|(c, mut b)| {
             tokio::spawn(async move {
-                let r = b.leave(None).await;
+                let r = b.leave().await;
                 (r, c)
             })
         })
         .collect();
     for h in leaves {
         let (r, _c) = bounded("leave", h).await.unwrap();
-        assert!(r.unwrap());
+        r.unwrap();
     }
     assert!(children(&observer, &p).await.is_empty());
 }
@@ -230,9 +237,13 @@ async fn double_barrier_nobody_passes_enter_before_all_entered_and_all_leave() {
 async fn double_barrier_enter_timeout_returns_false_and_leaves_no_node() {
     let c = common::shared_client().await;
     let p = unique("db-timeout");
-    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 3, "lonely");
+    let mut b = DoubleBarrier::new(&c, &p, 3, "lonely").unwrap();
     let start = Instant::now();
-    assert!(!b.enter(Some(Duration::from_millis(500))).await.unwrap());
+    assert!(b
+        .enter_timeout(Duration::from_millis(500))
+        .await
+        .unwrap()
+        .is_none());
     assert!(start.elapsed() >= Duration::from_millis(500));
     assert!(
         children(&c, &p).await.is_empty(),
@@ -252,9 +263,9 @@ async fn double_barrier_spurious_wake_ups_do_not_release_early() {
     let a = common::client(&proxy.connect_string()).await;
     let b = common::shared_client().await;
     let spawn_enter = |c: Client, id: &str| {
-        let mut db = DoubleBarrier::new(c, p.clone(), 3, id);
+        let mut db = DoubleBarrier::new(&c, &p, 3, id).unwrap();
         tokio::spawn(async move {
-            let r = db.enter(None).await;
+            let r = db.enter().await;
             (r, db)
         })
     };
@@ -296,7 +307,7 @@ async fn double_barrier_spurious_wake_ups_do_not_release_early() {
     let hc = spawn_enter(common::shared_client().await, "c");
     for h in [ha, hb, hc] {
         let (r, _db) = bounded("enter", h).await.unwrap();
-        assert!(r.unwrap());
+        r.unwrap();
     }
 }
 
@@ -307,9 +318,9 @@ async fn double_barrier_enter_completes_across_a_disconnect() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let a = common::client(&proxy.connect_string()).await;
     let direct = common::shared_client().await;
-    let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "a");
+    let mut ba = DoubleBarrier::new(&a, &p, 2, "a").unwrap();
     let ha = tokio::spawn(async move {
-        let r = ba.enter(None).await;
+        let r = ba.enter().await;
         (r, ba)
     });
     eventually("a joined", || async {
@@ -321,16 +332,17 @@ async fn double_barrier_enter_completes_across_a_disconnect() {
     proxy.reject_new(true);
     proxy.reset();
     wait_state(&a, State::Suspended).await;
-    let mut bb = DoubleBarrier::new(direct.clone(), p.clone(), 2, "b");
-    assert!(bounded("b enters", bb.enter(None)).await.unwrap());
+    let mut bb = DoubleBarrier::new(&direct, &p, 2, "b").unwrap();
+    bounded("b enters", bb.enter()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!ha.is_finished());
     proxy.reject_new(false);
     let (r, mut ba) = bounded("a after reconnect", ha).await.unwrap();
-    assert!(r.unwrap());
+    r.unwrap();
     assert_eq!(members(&direct, &p).await.len(), 2);
-    let (ra, rb) = tokio::join!(ba.leave(None), bb.leave(None));
-    assert!(ra.unwrap() && rb.unwrap());
+    let (ra, rb) = tokio::join!(ba.leave(), bb.leave());
+    ra.unwrap();
+    rb.unwrap();
     assert!(children(&direct, &p).await.is_empty());
 }
 
@@ -343,26 +355,26 @@ async fn double_barrier_enter_trusts_the_creation_of_ready_even_if_it_is_gone_ag
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let a = common::client(&proxy.connect_string()).await;
     let b = common::shared_client().await;
-    let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "slow");
+    let mut ba = DoubleBarrier::new(&a, &p, 2, "slow").unwrap();
     let ha = tokio::spawn(async move {
-        let r = ba.enter(None).await;
+        let r = ba.enter().await;
         (r, ba)
     });
     let ready = format!("{p}/{READY_NODE}");
     wait_watched(server.addr(), &ready).await;
     proxy.blackhole();
-    let mut bb = DoubleBarrier::new(b.clone(), p.clone(), 2, "fast");
-    assert!(bounded("b enters", bb.enter(None)).await.unwrap());
-    let lb = tokio::spawn(async move { bb.leave(None).await });
+    let mut bb = DoubleBarrier::new(&b, &p, 2, "fast").unwrap();
+    bounded("b enters", bb.enter()).await.unwrap();
+    let lb = tokio::spawn(async move { bb.leave().await });
     eventually("ready deleted by the leaver", || async {
         b.exists(&ready).await.unwrap().is_none()
     })
     .await;
     proxy.heal();
     let (r, mut ba) = bounded("a enters", ha).await.unwrap();
-    assert!(r.unwrap(), "a missed the barrier opening");
-    assert!(bounded("a leaves", ba.leave(None)).await.unwrap());
-    assert!(bounded("b leaves", lb).await.unwrap().unwrap());
+    r.expect("a missed the barrier opening");
+    bounded("a leaves", ba.leave()).await.unwrap();
+    bounded("b leaves", lb).await.unwrap().unwrap();
     assert!(children(&b, &p).await.is_empty());
 }
 
@@ -371,9 +383,9 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
     let server = ZkServer::start().unwrap();
     let p = unique("db-restart");
     let a = common::client(&server.connect_string()).await;
-    let mut ba = DoubleBarrier::new(a.clone(), p.clone(), 2, "a");
+    let mut ba = DoubleBarrier::new(&a, &p, 2, "a").unwrap();
     let ha = tokio::spawn(async move {
-        let r = ba.enter(None).await;
+        let r = ba.enter().await;
         (r, ba)
     });
     wait_watched(server.addr(), &format!("{p}/{READY_NODE}")).await;
@@ -381,13 +393,13 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
     assert!(!ha.is_finished());
 
     let b = common::client(&server.connect_string()).await;
-    let mut bb = DoubleBarrier::new(b.clone(), p.clone(), 2, "b");
-    assert!(bounded("b enters", bb.enter(None)).await.unwrap());
+    let mut bb = DoubleBarrier::new(&b, &p, 2, "b").unwrap();
+    bounded("b enters", bb.enter()).await.unwrap();
     let (r, mut ba) = bounded("a after restart", ha).await.unwrap();
-    assert!(r.unwrap());
+    r.unwrap();
 
     // both leave; the lowest waits for the other, across another restart
-    let la = tokio::spawn(async move { ba.leave(None).await });
+    let la = tokio::spawn(async move { ba.leave().await });
     let lowest_is_a = {
         let m = members(&b, &p).await;
         m.len() == 2
@@ -403,8 +415,8 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
         tokio::task::block_in_place(|| server.restart()).unwrap();
         assert!(!la.is_finished());
     }
-    assert!(bounded("b leaves", bb.leave(None)).await.unwrap());
-    assert!(bounded("a leaves", la).await.unwrap().unwrap());
+    bounded("b leaves", bb.leave()).await.unwrap();
+    bounded("a leaves", la).await.unwrap().unwrap();
     assert!(children(&b, &p).await.is_empty());
 }
 
@@ -416,9 +428,9 @@ async fn double_barrier_adopts_its_node_after_a_lost_create_reply() {
     direct.ensure_path(&p).await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
-    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 1, "adopter");
+    let mut b = DoubleBarrier::new(&c, &p, 1, "adopter").unwrap();
     proxy.cut_after_request(15); // create2: applied, reply lost
-    assert!(bounded("enter", b.enter(None)).await.unwrap());
+    bounded("enter", b.enter()).await.unwrap();
     assert_eq!(proxy.cuts_fired(), 1);
     let m = members(&direct, &p).await;
     assert_eq!(m.len(), 1, "exactly one node of ours: {m:?}");
@@ -429,7 +441,7 @@ async fn double_barrier_adopts_its_node_after_a_lost_create_reply() {
         .unwrap()
         .unwrap();
     assert_eq!(stat.ephemeral_owner, c.session_id());
-    assert!(bounded("leave", b.leave(None)).await.unwrap());
+    bounded("leave", b.leave()).await.unwrap();
     assert!(children(&direct, &p).await.is_empty());
 }
 
@@ -470,7 +482,7 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
     peer.create(&format!("{p}/peer"), b"", CreateMode::Ephemeral)
         .await
         .unwrap();
-    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 2, "cancelled");
+    let mut b = DoubleBarrier::new(&c, &p, 2, "cancelled").unwrap();
     let ready = format!("{p}/{READY_NODE}");
     let mut completed_at = None;
     for i in 0..200 {
@@ -478,8 +490,8 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
             Ok(()) | Err(zk_core::Error::NoNode) => {}
             Err(e) => panic!("{e}"),
         }
-        if let Some(r) = poll_then_drop(b.enter(None), i).await {
-            assert!(r.unwrap());
+        if let Some(r) = poll_then_drop(b.enter(), i).await {
+            r.unwrap();
             completed_at = Some(i);
             break;
         }
@@ -501,10 +513,10 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
 
     // dropped while waiting for participants that never come: poll until its node is there
     // (however long a loaded machine takes), then drop
-    let mut waiting = DoubleBarrier::new(c.clone(), unique("db-cancel-wait"), 3, "w");
+    let mut waiting = DoubleBarrier::new(&c, &unique("db-cancel-wait"), 3, "w").unwrap();
     let path = waiting.path().to_owned();
     {
-        let mut fut = std::pin::pin!(waiting.enter(None));
+        let mut fut = std::pin::pin!(waiting.enter());
         let end = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             assert!(
@@ -531,23 +543,23 @@ async fn dropping_enter_at_any_await_point_leaves_no_node() {
 async fn dropping_leave_at_any_await_point_leaves_no_node() {
     let c = common::shared_client().await;
     let p = unique("db-cancel-leave");
-    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 1, "leaver");
+    let mut b = DoubleBarrier::new(&c, &p, 1, "leaver").unwrap();
     let mut completed_at = None;
     for i in 0..200 {
-        assert!(bounded("enter", b.enter(None)).await.unwrap());
+        bounded("enter", b.enter()).await.unwrap();
         assert_eq!(c.get_ephemerals(&p).await.unwrap().len(), 1);
         if i == 0 {
             // never polled: it has not started, we are still in
-            drop(b.leave(None));
+            drop(b.leave());
             let node = b.node_path().expect("still a member");
             assert!(c.exists(&node).await.unwrap().is_some());
             // and entering again keeps that one node
-            assert!(bounded("enter again", b.enter(None)).await.unwrap());
+            bounded("enter again", b.enter()).await.unwrap();
             assert_eq!(c.get_ephemerals(&p).await.unwrap(), vec![node]);
             continue;
         }
-        if let Some(r) = poll_then_drop(b.leave(None), i).await {
-            assert!(r.unwrap());
+        if let Some(r) = poll_then_drop(b.leave(), i).await {
+            r.unwrap();
             completed_at = Some(i);
             assert!(c.get_ephemerals(&p).await.unwrap().is_empty());
             break;
@@ -573,14 +585,14 @@ async fn interop_kazoo_creates_and_removes_the_barrier_rust_waits() {
     assert_eq!(out.trim(), "created");
     let c = common::shared_client().await;
     let waiter = tokio::spawn({
-        let b = Barrier::new(c.clone(), p.clone());
-        async move { b.wait(None).await }
+        let b = Barrier::new(&c, &p);
+        async move { b.wait().await }
     });
     wait_watched(server.addr(), &p).await;
     assert!(!waiter.is_finished(), "passed a barrier kazoo put up");
     let out = common::python_run("barrier_simple.py", &[&hosts, &p, "remove"]).await;
     assert_eq!(out.trim(), "removed True");
-    assert!(bounded("rust waiter", waiter).await.unwrap().unwrap());
+    bounded("rust waiter", waiter).await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -589,7 +601,7 @@ async fn interop_rust_creates_and_removes_the_barrier_kazoo_waits() {
     let hosts = server.connect_string();
     let p = unique("interop-barrier-r");
     let c = common::shared_client().await;
-    let b = Barrier::new(c.clone(), p.clone());
+    let b = Barrier::new(&c, &p);
     b.create().await.unwrap();
     let mut kazoo = common::python("barrier_simple.py", &[&hosts, &p, "wait", "60"]);
     let mut lines = BufReader::new(kazoo.stdout.take().unwrap()).lines();
@@ -642,8 +654,8 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
         let p = p.clone();
         tokio::spawn(async move {
             let c = common::shared_client().await;
-            let mut b = DoubleBarrier::new(c.clone(), p.clone(), 4, id);
-            assert!(b.enter(None).await.unwrap());
+            let mut b = DoubleBarrier::new(&c, &p, 4, id).unwrap();
+            b.enter().await.unwrap();
             let entered_at = epoch_ms();
             let seen = members(&c, &p).await.len();
             (b, c, entered_at, seen)
@@ -713,14 +725,14 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
     }
     let leave = |mut b: DoubleBarrier, c: Client| {
         tokio::spawn(async move {
-            let r = b.leave(None).await;
+            let r = b.leave().await;
             drop(c);
             r
         })
     };
     let (l1, l2) = (leave(b1, c1), leave(b2, c2));
-    assert!(bounded("rust-1 leaves", l1).await.unwrap().unwrap());
-    assert!(bounded("rust-2 leaves", l2).await.unwrap().unwrap());
+    bounded("rust-1 leaves", l1).await.unwrap().unwrap();
+    bounded("rust-2 leaves", l2).await.unwrap().unwrap();
     for k in &mut kazoo {
         let line = k.line("kazoo leaves").await;
         assert!(line.starts_with("left "), "{line}");
@@ -732,14 +744,13 @@ async fn interop_double_barrier_with_two_rust_and_two_kazoo_participants() {
     assert!(children(&observer, &p).await.is_empty());
 }
 
-/// Issue 9, defect 8: a double barrier for zero participants is refused with a clear error,
-/// and nothing is created on the server.
+/// Issue 9, defect 8: a double barrier for zero participants is refused by its constructor
+/// with a clear error, and nothing is created on the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_for_zero_participants_is_refused() {
     let c = common::shared_client().await;
     let p = unique("db-zero");
-    let mut b = DoubleBarrier::new(c.clone(), p.clone(), 0, "x");
-    let r = bounded("enter", b.enter(Some(Duration::from_secs(2)))).await;
+    let r = DoubleBarrier::new(&c, &p, 0, "x");
     assert!(
         matches!(r, Err(zk_core::Error::InvalidArgument(_))),
         "0 participants: {r:?}"

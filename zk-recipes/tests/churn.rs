@@ -210,7 +210,7 @@ async fn leaders_never_overlap_while_leaders_are_expired() {
             let phase = |p: &'static str| phases.lock().unwrap()[i] = p;
             while !stop.load(Ordering::SeqCst) {
                 phase("campaign");
-                let Ok(Some(lead)) = election.campaign_timeout(Duration::from_secs(2)).await else {
+                let Ok(Some(lead)) = election.acquire_timeout(Duration::from_secs(2)).await else {
                     continue;
                 };
                 phase("leading");
@@ -355,7 +355,7 @@ async fn semaphore_never_exceeds_max_holders_under_churn() {
     for (i, c) in clients.iter().cloned().enumerate() {
         let (violations, entered) = (violations.clone(), entered.clone());
         workers.push(tokio::spawn(async move {
-            let sem = zk_recipes::Semaphore::new(&c, path, format!("c{i}"), MAX as u32);
+            let sem = zk_recipes::Semaphore::new(&c, path, format!("c{i}"), MAX as u32).unwrap();
             let mut done = 0;
             while done < per_client {
                 let lease = match sem.acquire_timeout(Duration::from_secs(30)).await {

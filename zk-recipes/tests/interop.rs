@@ -259,7 +259,7 @@ async fn semaphore_with_kazoo() {
     let mut rust = Vec::new();
     for i in 0..2 {
         let c = shared_client().await;
-        let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2);
+        let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2).unwrap();
         let d = dir.0.clone();
         rust.push(contender(py_done.clone(), move || {
             let (sem, d) = (sem.clone(), d.clone());
@@ -288,9 +288,9 @@ async fn semaphore_with_kazoo() {
     )
     .await
     .unwrap();
-    let sem = Semaphore::new(&c, &path, "rs-x", 2);
+    let sem = Semaphore::new(&c, &path, "rs-x", 2).unwrap();
     let g = sem.acquire().await.unwrap();
-    let sem2 = Semaphore::new(&c, &path, "rs-y", 2);
+    let sem2 = Semaphore::new(&c, &path, "rs-y", 2).unwrap();
     assert!(sem2
         .acquire_timeout(Duration::from_millis(500))
         .await
@@ -298,7 +298,7 @@ async fn semaphore_with_kazoo() {
         .is_none());
     g.release().await.unwrap();
     // and a different maximum is refused
-    let wrong = Semaphore::new(&c, &path, "rs-z", 3);
+    let wrong = Semaphore::new(&c, &path, "rs-z", 3).unwrap();
     assert!(matches!(
         wrong.acquire_timeout(Duration::from_secs(1)).await,
         Err(zk_core::Error::InvalidArgument(_))
@@ -321,9 +321,18 @@ async fn election_with_kazoo() {
             async move {
                 let e2 = election.clone();
                 let out = election
-                    .run(|_lost| async move {
-                        let s = e2.contenders().await.unwrap();
-                        (s, critical(&d, "exclusive", &format!("rs-{i}"), 1))
+                    .run(|_lost| {
+                        let (e2, d) = (e2.clone(), d.clone());
+                        async move {
+                            let s: Vec<String> = e2
+                                .participants()
+                                .await
+                                .unwrap()
+                                .into_iter()
+                                .map(|p| p.id)
+                                .collect();
+                            (s, critical(&d, "exclusive", &format!("rs-{i}"), 1))
+                        }
                     })
                     .await
                     .unwrap();

@@ -852,3 +852,25 @@ async fn run_while_held_returns_the_output_or_the_loss() {
     );
     proxy.heal();
 }
+
+/// Issue 9, cost of waiting: a handle ensures its parent once, not on every acquisition; a
+/// parent deleted between two acquisitions is created again (the create's `NoNode`).
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_parent_deleted_between_acquisitions_is_created_again() {
+    let c = shared_client().await;
+    let path = unique("lock-parent-gone");
+    let lock = Lock::new(&c, &path, "me");
+    bounded("first acquire", lock.acquire())
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    c.delete(&path, None).await.unwrap();
+    let g = bounded("acquire after the parent was deleted", lock.acquire())
+        .await
+        .unwrap();
+    assert!(g.is_held());
+    assert_eq!(children(&c, &path).await.len(), 1);
+    g.release().await.unwrap();
+}

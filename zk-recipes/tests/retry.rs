@@ -76,7 +76,7 @@ fn assert_close(got: &[Duration], want: &[f64]) {
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_without_jitter_doubles_from_100ms_and_caps_at_max_delay() {
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .max_jitter(0.0)
         .max_delay(Duration::from_secs(1));
@@ -85,7 +85,7 @@ async fn kazoo_without_jitter_doubles_from_100ms_and_caps_at_max_delay() {
     assert_close(&out.sleeps, &[0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]);
 
     // other delay / backoff
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .max_jitter(0.0)
         .delay(Duration::from_millis(50))
@@ -96,7 +96,7 @@ async fn kazoo_without_jitter_doubles_from_100ms_and_caps_at_max_delay() {
 
 #[tokio::test(start_paused = true)]
 async fn the_default_runner_really_sleeps_the_delays() {
-    let p = KazooRetry::new().max_tries(None).max_jitter(0.0);
+    let p = KazooRetry::single_attempt().max_tries(None).max_jitter(0.0);
     let calls = AtomicU32::new(0);
     let start = Instant::now();
     let n = retry(&p, || async {
@@ -119,7 +119,7 @@ async fn the_default_runner_really_sleeps_the_delays() {
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_jitter_stays_in_bounds_and_compounds() {
-    let p = KazooRetry::new().max_tries(Some(7)); // default jitter 0.4, delay 0.1, backoff 2
+    let p = KazooRetry::single_attempt().max_tries(Some(7)); // default jitter 0.4, delay 0.1, backoff 2
     let (mut lowest_first, mut highest_first) = (f64::MAX, 0.0f64);
     for seed in 0..300 {
         let out = scripted(&p, losses(10), seed).await;
@@ -148,7 +148,7 @@ async fn kazoo_jitter_stays_in_bounds_and_compounds() {
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_sleep_may_exceed_max_delay_by_the_jitter_only() {
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(Some(30))
         .max_delay(Duration::from_secs(1));
     let mut above = false;
@@ -168,7 +168,9 @@ async fn kazoo_sleep_may_exceed_max_delay_by_the_jitter_only() {
 #[tokio::test(start_paused = true)]
 async fn kazoo_jitter_is_clamped_to_0_and_1() {
     // 5.0 → 1.0: the first sleep is anywhere in 0 ..= 0.2
-    let p = KazooRetry::new().max_tries(Some(2)).max_jitter(5.0);
+    let p = KazooRetry::single_attempt()
+        .max_tries(Some(2))
+        .max_jitter(5.0);
     let mut beyond_default = false;
     for seed in 0..200 {
         let s = secs(&scripted(&p, losses(1), seed).await.sleeps)[0];
@@ -177,14 +179,16 @@ async fn kazoo_jitter_is_clamped_to_0_and_1() {
     }
     assert!(beyond_default);
     // negative → 0: exact
-    let p = KazooRetry::new().max_tries(None).max_jitter(-3.0);
+    let p = KazooRetry::single_attempt()
+        .max_tries(None)
+        .max_jitter(-3.0);
     assert_close(&scripted(&p, losses(3), 9).await.sleeps, &[0.1, 0.2, 0.4]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_max_tries_counts_total_attempts() {
     // the default is one attempt: no retry at all
-    let out = scripted(&KazooRetry::new(), losses(5), 0).await;
+    let out = scripted(&KazooRetry::single_attempt(), losses(5), 0).await;
     assert_eq!(out.calls, 1);
     assert!(out.sleeps.is_empty());
     match out.result {
@@ -194,22 +198,32 @@ async fn kazoo_max_tries_counts_total_attempts() {
         }) => {}
         other => panic!("{other:?}"),
     }
-    let out = scripted(&KazooRetry::new().max_tries(Some(3)), losses(5), 0).await;
+    let out = scripted(
+        &KazooRetry::single_attempt().max_tries(Some(3)),
+        losses(5),
+        0,
+    )
+    .await;
     assert_eq!((out.calls, out.sleeps.len()), (3, 2));
     assert!(matches!(
         out.result,
         Err(RetryError::Exhausted { attempts: 3, .. })
     ));
     // success on the last allowed attempt
-    let out = scripted(&KazooRetry::new().max_tries(Some(3)), losses(2), 0).await;
+    let out = scripted(
+        &KazooRetry::single_attempt().max_tries(Some(3)),
+        losses(2),
+        0,
+    )
+    .await;
     assert_eq!(out.result.unwrap(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_unlimited_tries() {
     for p in [
-        KazooRetry::new().max_tries(None),
-        KazooRetry::new().max_tries(Some(0)),
+        KazooRetry::single_attempt().max_tries(None),
+        KazooRetry::single_attempt().max_tries(Some(0)),
         KazooRetry::client_default(),
     ] {
         let out = scripted(&p, losses(60), 3).await;
@@ -219,14 +233,14 @@ async fn kazoo_unlimited_tries() {
     // client_default's cap is an hour: sleeps reach well beyond the 60 s default
     let out = scripted(&KazooRetry::client_default(), losses(20), 3).await;
     assert!(out.sleeps.iter().any(|s| *s > Duration::from_secs(600)));
-    let out = scripted(&KazooRetry::new().max_tries(None), losses(20), 3).await;
+    let out = scripted(&KazooRetry::single_attempt().max_tries(None), losses(20), 3).await;
     assert!(out.sleeps.iter().all(|s| *s <= Duration::from_secs(84)));
 }
 
 #[tokio::test(start_paused = true)]
 async fn kazoo_deadline_stops_before_sleeping_past_it() {
     // sleeps 1, 2, then at t=3 a sleep of 4 would end at 7 >= 3.5: stop without sleeping
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .max_jitter(0.0)
         .delay(Duration::from_secs(1))
@@ -254,7 +268,7 @@ async fn kazoo_deadline_stops_before_sleeping_past_it() {
     ));
 
     // time spent inside attempts counts too
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .max_jitter(0.0)
         .deadline(Some(Duration::from_secs(2)));
@@ -283,7 +297,7 @@ async fn kazoo_retries_only_what_kazoo_retries() {
             }
         }
     };
-    let p = KazooRetry::new().max_tries(Some(2));
+    let p = KazooRetry::single_attempt().max_tries(Some(2));
     use AttemptError::Zk;
     assert!(retried(&p, Zk(Error::ConnectionLoss)).await);
     assert!(retried(&p, Zk(Error::Timeout { sent: false })).await);
@@ -312,7 +326,7 @@ async fn kazoo_retries_only_what_kazoo_retries() {
     assert!(matches!(out.result, Err(RetryError::Failed(Error::NoNode))));
     // after some retryable ones too
     let errs = vec![Zk(Error::ConnectionLoss), Zk(Error::NodeExists)];
-    let out = scripted(&KazooRetry::new().max_tries(None), errs, 0).await;
+    let out = scripted(&KazooRetry::single_attempt().max_tries(None), errs, 0).await;
     assert!(matches!(
         out.result,
         Err(RetryError::Failed(Error::NodeExists))
@@ -323,7 +337,9 @@ async fn kazoo_retries_only_what_kazoo_retries() {
 #[tokio::test(start_paused = true)]
 async fn not_idempotent_stops_when_the_outcome_is_unknown() {
     use AttemptError::Zk;
-    let p = KazooRetry::new().max_tries(None).idempotent(false);
+    let p = KazooRetry::single_attempt()
+        .max_tries(None)
+        .idempotent(false);
     for e in [Error::ConnectionLoss, Error::Timeout { sent: true }] {
         let out = scripted(&p, vec![Zk(Error::NotConnected), Zk(e.clone())], 0).await;
         assert_eq!(out.calls, 2, "{e:?}");
@@ -344,7 +360,7 @@ async fn not_idempotent_stops_when_the_outcome_is_unknown() {
         assert_eq!(out.result.unwrap(), 2, "{e:?}");
     }
     // the default (as kazoo) retries ambiguous errors
-    let out = scripted(&KazooRetry::new().max_tries(None), losses(3), 0).await;
+    let out = scripted(&KazooRetry::single_attempt().max_tries(None), losses(3), 0).await;
     assert_eq!(out.result.unwrap(), 4);
     // and so does Curator's unless told otherwise
     let c = ExponentialBackoffRetry::new(Duration::from_millis(10), 5, Duration::from_secs(1));
@@ -439,7 +455,7 @@ async fn curator_retries_what_curator_retries() {
 
 #[tokio::test(start_paused = true)]
 async fn an_interrupt_cuts_a_sleep_short() {
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .max_jitter(0.0)
         .delay(Duration::from_secs(10));
@@ -466,7 +482,7 @@ async fn an_interrupt_cuts_a_sleep_short() {
 
 #[tokio::test(start_paused = true)]
 async fn an_interrupt_is_checked_before_each_attempt_but_never_cuts_one_short() {
-    let p = KazooRetry::new().max_tries(None);
+    let p = KazooRetry::single_attempt().max_tries(None);
     // already interrupted: no attempt at all
     let calls = AtomicU32::new(0);
     let res: Result<(), _> = Retry::new(&p)
@@ -497,7 +513,7 @@ async fn an_interrupt_is_checked_before_each_attempt_but_never_cuts_one_short() 
 
     // a oneshot as interrupt: fired from outside while the runner sleeps
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let p2 = KazooRetry::new()
+    let p2 = KazooRetry::single_attempt()
         .max_tries(None)
         .delay(Duration::from_secs(100));
     let runner = tokio::spawn(async move {
@@ -519,7 +535,7 @@ async fn an_interrupt_is_checked_before_each_attempt_but_never_cuts_one_short() 
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_runner_stops_retrying() {
-    let p = KazooRetry::new().max_tries(None).max_jitter(0.0);
+    let p = KazooRetry::single_attempt().max_tries(None).max_jitter(0.0);
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let res = tokio::time::timeout(
@@ -558,7 +574,7 @@ async fn the_runner_retries_through_a_real_connection_loss_until_success() {
         .unwrap();
     let proxy = Arc::new(zk_testkit::FaultProxy::start(server.addr()).await.unwrap());
     let c = common::client(&proxy.connect_string()).await;
-    let p = KazooRetry::new()
+    let p = KazooRetry::single_attempt()
         .max_tries(None)
         .deadline(Some(Duration::from_secs(60)));
 

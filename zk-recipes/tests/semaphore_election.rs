@@ -18,7 +18,7 @@ async fn semaphore_never_admits_more_than_max() {
     let mut tasks = Vec::new();
     for i in 0..5 {
         let c = shared_client().await;
-        let sem = Semaphore::new(&c, &path, format!("s{i}"), 2);
+        let sem = Semaphore::new(&c, &path, format!("s{i}"), 2).unwrap();
         let (inside, peak) = (inside.clone(), peak.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..8 {
@@ -52,9 +52,9 @@ async fn semaphore_never_admits_more_than_max() {
 async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
     let c = shared_client().await;
     let path = unique("semcancel");
-    let full = Semaphore::new(&c, &path, "holder", 1);
+    let full = Semaphore::new(&c, &path, "holder", 1).unwrap();
     let lease = full.acquire().await.unwrap();
-    let other = Semaphore::new(&c, &path, "waiter", 1);
+    let other = Semaphore::new(&c, &path, "waiter", 1).unwrap();
     assert!(other
         .acquire_timeout(Duration::from_millis(300))
         .await
@@ -67,14 +67,16 @@ async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
     assert!(other.try_acquire().await.unwrap().is_none());
     assert_eq!(children(&c, &path).await.len(), 1);
     wait_until_empty(&c, &format!("{path}-__lock__")).await;
-    let wide = Semaphore::new(&c, &format!("{path}-wide"), "a", 2);
+    let wide = Semaphore::new(&c, &format!("{path}-wide"), "a", 2).unwrap();
     let l1 = wide.try_acquire().await.unwrap().expect("a free lease");
     let l2 = Semaphore::new(&c, &format!("{path}-wide"), "b", 2)
+        .unwrap()
         .try_acquire()
         .await
         .unwrap()
         .expect("a second free lease");
     assert!(Semaphore::new(&c, &format!("{path}-wide"), "c", 2)
+        .unwrap()
         .try_acquire()
         .await
         .unwrap()
@@ -92,7 +94,7 @@ async fn semaphore_timeout_and_cancellation_leave_nothing_behind() {
     lease.release().await.unwrap();
 
     // sweep: drop after i polls, for every i until it completes
-    let sem = Semaphore::new(&c, &path, "sweep", 1);
+    let sem = Semaphore::new(&c, &path, "sweep", 1).unwrap();
     let mut i = 0;
     loop {
         let mut fut = Box::pin(sem.acquire());
@@ -133,16 +135,24 @@ async fn election_leader_then_hand_over_in_sequence_order() {
     let cb = shared_client().await;
     let a = Election::new(&ca, &path, "a");
     let b = Election::new(&cb, &path, "b");
-    let lead_a = a.campaign().await.unwrap();
+    let lead_a = a.acquire().await.unwrap();
     assert!(lead_a.has_leadership());
-    let b_task = tokio::spawn(async move { b.campaign().await.map(|g| (b, g)) });
+    let b_task = tokio::spawn(async move { b.acquire().await.map(|g| (b, g)) });
     common::eventually("b is a candidate", || async {
-        a.contenders().await.unwrap().len() == 2
+        a.participants().await.unwrap().len() == 2
     })
     .await;
-    assert_eq!(a.contenders().await.unwrap(), vec!["a", "b"]);
+    let ids: Vec<(String, bool)> = a
+        .participants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id, p.is_leader))
+        .collect();
+    assert_eq!(ids, vec![("a".to_owned(), true), ("b".to_owned(), false)]);
+    assert_eq!(a.leader().await.unwrap().as_deref(), Some("a"));
     assert!(a
-        .campaign_timeout(Duration::from_millis(10))
+        .acquire_timeout(Duration::from_millis(10))
         .await
         .unwrap()
         .is_none());
@@ -151,7 +161,8 @@ async fn election_leader_then_hand_over_in_sequence_order() {
     assert!(lead_b.is_held());
     // a's timed-out candidacy is removed (in the background, past the cleanup slack)
     common::eventually("only b is a candidate", || async {
-        b.contenders().await.unwrap() == vec!["b"]
+        b.leader().await.unwrap().as_deref() == Some("b")
+            && b.participants().await.unwrap().len() == 1
     })
     .await;
     lead_b.release().await.unwrap();
@@ -170,9 +181,12 @@ async fn run_is_cancelled_when_leadership_is_lost() {
         let election = election.clone();
         async move {
             election
-                .run(|_lost| async move {
-                    started.notify_one();
-                    std::future::pending::<()>().await
+                .run(|_lost| {
+                    let started = started.clone();
+                    async move {
+                        started.notify_one();
+                        std::future::pending::<()>().await
+                    }
                 })
                 .await
         }
@@ -196,10 +210,10 @@ async fn run_is_cancelled_when_leadership_is_lost() {
 async fn dropping_a_campaign_leaves_no_node() {
     let c = shared_client().await;
     let path = unique("elect-cancel");
-    let leader = Election::new(&c, &path, "leader").campaign().await.unwrap();
+    let leader = Election::new(&c, &path, "leader").acquire().await.unwrap();
     let hopeful = Election::new(&c, &path, "hopeful");
     for i in 0..40 {
-        let mut fut = Box::pin(hopeful.campaign());
+        let mut fut = Box::pin(hopeful.acquire());
         for _ in 0..i {
             assert!(futures::poll!(&mut fut).is_pending());
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -226,7 +240,11 @@ async fn semaphore_waiter_that_lost_admission_does_not_take_a_second_lease() {
     let path = unique("sem-admission");
     let admission = format!("{path}-__lock__");
     let hc = shared_client().await;
-    let h = Semaphore::new(&hc, &path, "H", 1).acquire().await.unwrap();
+    let h = Semaphore::new(&hc, &path, "H", 1)
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
 
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let ac = zk_core::Client::builder(proxy.connect_string())
@@ -251,13 +269,13 @@ async fn semaphore_waiter_that_lost_admission_does_not_take_a_second_lease() {
         })
     };
     // A takes admission and waits for room
-    let a = hold("A", Semaphore::new(&ac, &path, "A", 1));
+    let a = hold("A", Semaphore::new(&ac, &path, "A", 1).unwrap());
     common::eventually("A holds admission", || async {
         children(&hc, &admission).await.len() == 1
     })
     .await;
     // B queues behind A for admission
-    let b = hold("B", Semaphore::new(&bc, &path, "B", 1));
+    let b = hold("B", Semaphore::new(&bc, &path, "B", 1).unwrap());
     common::eventually("B queued for admission", || async {
         children(&hc, &admission).await.len() == 2
     })
@@ -305,14 +323,18 @@ async fn semaphore_deadline_is_honoured_while_disconnected() {
     let server = zk_testkit::shared_server();
     let path = unique("sem-deadline");
     let hc = shared_client().await;
-    let h = Semaphore::new(&hc, &path, "H", 1).acquire().await.unwrap();
+    let h = Semaphore::new(&hc, &path, "H", 1)
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let ac = zk_core::Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(10))
         .connect()
         .await
         .unwrap();
-    let sem = Semaphore::new(&ac, &path, "A", 1);
+    let sem = Semaphore::new(&ac, &path, "A", 1).unwrap();
     let timeout = Duration::from_secs(2);
     let started = std::time::Instant::now();
     let a = tokio::spawn(async move { sem.acquire_timeout(timeout).await });
@@ -375,18 +397,25 @@ async fn run_returns_at_once_after_losing_leadership() {
     let election = Election::new(&c, &path, "leader");
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
     let started = Arc::new(tokio::sync::Notify::new());
+    let mut lost_tx = Some(lost_tx);
     let run = tokio::spawn({
         let started = started.clone();
         async move {
             let out = election
-                .run(|lost| async move {
-                    // note the loss from a task of its own (this one is dropped on the loss)
-                    tokio::spawn(async move {
-                        lost.lost().await;
-                        let _ = lost_tx.send(std::time::Instant::now());
-                    });
-                    started.notify_one();
-                    std::future::pending::<()>().await
+                .run(|lost| {
+                    let lost_tx = lost_tx.take();
+                    let started = started.clone();
+                    async move {
+                        // note the loss from a task of its own (this one is dropped on the loss)
+                        tokio::spawn(async move {
+                            lost.lost().await;
+                            if let Some(tx) = lost_tx {
+                                let _ = tx.send(std::time::Instant::now());
+                            }
+                        });
+                        started.notify_one();
+                        std::future::pending::<()>().await
+                    }
                 })
                 .await;
             (out, std::time::Instant::now())
@@ -408,30 +437,17 @@ async fn run_returns_at_once_after_losing_leadership() {
     common::wait_no_child_with_prefix(&c0, &path, "").await;
 }
 
-/// Issue 9, defect 8: a semaphore with no leases is refused at once with a clear error, and
-/// nothing is created on the server.
+/// Issue 9, defect 8: a semaphore with no leases is refused by its constructor with a clear
+/// error, and nothing is created on the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn semaphore_with_zero_leases_is_refused() {
     let c = shared_client().await;
     let path = unique("sem-zero");
-    let sem = Semaphore::new(&c, &path, "x", 0);
-    let r = bounded(
-        "acquire_timeout",
-        sem.acquire_timeout(Duration::from_secs(2)),
-    )
-    .await;
+    let r = Semaphore::new(&c, &path, "x", 0);
     assert!(
         matches!(r, Err(zk_core::Error::InvalidArgument(_))),
         "max 0 leases: {r:?}"
     );
-    assert!(matches!(
-        sem.try_acquire().await,
-        Err(zk_core::Error::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        bounded("acquire", sem.acquire()).await,
-        Err(zk_core::Error::InvalidArgument(_))
-    ));
     assert!(c.exists(&path).await.unwrap().is_none());
 }
 
@@ -445,7 +461,11 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     let path = unique("sem-create-lost");
     let admission = format!("{path}-__lock__");
     let hc = shared_client().await;
-    let h = Semaphore::new(&hc, &path, "H", 1).acquire().await.unwrap();
+    let h = Semaphore::new(&hc, &path, "H", 1)
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let ac = zk_core::Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(4))
@@ -474,7 +494,7 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
             })
         };
     // A holds admission and waits for room
-    let a = hold("A", Semaphore::new(&ac, &path, "A", 1), None);
+    let a = hold("A", Semaphore::new(&ac, &path, "A", 1).unwrap(), None);
     common::eventually("A holds admission", || async {
         children(&hc, &admission).await.len() == 1
     })
@@ -491,7 +511,11 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     common::wait_state(&ac, zk_core::State::Suspended).await;
     // B queues for admission; A's session is expired for real
     let bc = shared_client().await;
-    let b = hold("B", Semaphore::new(&bc, &path, "B", 1), Some(b_release_rx));
+    let b = hold(
+        "B",
+        Semaphore::new(&bc, &path, "B", 1).unwrap(),
+        Some(b_release_rx),
+    );
     common::eventually("B queued for admission", || async {
         children(&hc, &admission).await.len() == 2
     })
@@ -506,7 +530,7 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     .await;
     // C takes admission and waits for room
     let cc = shared_client().await;
-    let c = hold("C", Semaphore::new(&cc, &path, "C", 1), None);
+    let c = hold("C", Semaphore::new(&cc, &path, "C", 1).unwrap(), None);
     common::eventually("C holds admission", || async {
         children(&hc, &admission).await.len() == 1
     })
@@ -537,11 +561,11 @@ async fn election_leader_names_the_current_leader() {
     let path = unique("elect-leader");
     let a = Election::new(&c, &path, "a");
     assert_eq!(a.leader().await.unwrap(), None);
-    let lead = a.campaign().await.unwrap();
+    let lead = a.acquire().await.unwrap();
     let b = Election::new(&c, &path, "b");
-    let b_task = tokio::spawn(async move { b.campaign().await });
+    let b_task = tokio::spawn(async move { b.acquire().await });
     common::eventually("b is a candidate", || async {
-        a.contenders().await.unwrap().len() == 2
+        a.participants().await.unwrap().len() == 2
     })
     .await;
     assert_eq!(a.leader().await.unwrap().as_deref(), Some("a"));
@@ -549,4 +573,79 @@ async fn election_leader_names_the_current_leader() {
     let lead_b = bounded("b leads", b_task).await.unwrap().unwrap();
     assert_eq!(a.leader().await.unwrap().as_deref(), Some("b"));
     lead_b.release().await.unwrap();
+}
+
+/// Issue 9, one recipe API: `Election::run` with `auto_requeue(true)` queues again after losing
+/// leadership and runs the task again once it leads (Curator's autoRequeue); without it, the
+/// loss is returned (see `run_is_cancelled_when_leadership_is_lost`).
+#[tokio::test(flavor = "multi_thread")]
+async fn election_run_with_auto_requeue_rejoins_after_losing_leadership() {
+    let server = zk_testkit::shared_server();
+    let path = unique("elect-requeue");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let election = Election::new(&c, &path, "requeued").auto_requeue(true);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let leading = Arc::new(tokio::sync::Notify::new());
+    let run = tokio::spawn({
+        let (calls, leading) = (calls.clone(), leading.clone());
+        async move {
+            election
+                .run(|_lost| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    let leading = leading.clone();
+                    async move {
+                        if n == 1 {
+                            leading.notify_one();
+                            std::future::pending::<()>().await;
+                        }
+                        n
+                    }
+                })
+                .await
+        }
+    });
+    bounded("first leadership", leading.notified()).await;
+    proxy.blackhole();
+    // the suspension takes the first leadership away; the candidate queues again, and leads
+    // again once the connection is back
+    common::eventually("the client is suspended", || async {
+        c.state() != zk_core::State::Connected
+    })
+    .await;
+    proxy.heal();
+    let out = bounded("run after requeue", run).await.unwrap().unwrap();
+    assert_eq!(out, RunOutcome::Finished(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let c0 = shared_client().await;
+    common::wait_no_child_with_prefix(&c0, &path, "").await;
+}
+
+/// Issue 9, one recipe API: every recipe that hands out a guard has the same `run`.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_and_semaphore_run_hold_while_the_task_runs() {
+    let c = shared_client().await;
+    let lock_path = unique("lock-run");
+    let lock = zk_recipes::Lock::new(&c, &lock_path, "runner");
+    let c2 = c.clone();
+    let p2 = lock_path.clone();
+    let out = bounded(
+        "lock run",
+        lock.run(|lost| async move {
+            assert!(lost.reason().is_none());
+            c2.get_children(&p2).await.unwrap().len()
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, RunOutcome::Finished(1), "our node while running");
+    assert!(children(&c, &lock_path).await.is_empty(), "released after");
+
+    let sem_path = unique("sem-run");
+    let sem = Semaphore::new(&c, &sem_path, "runner", 2).unwrap();
+    let out = bounded("semaphore run", sem.run(|_| async { 5 }))
+        .await
+        .unwrap();
+    assert_eq!(out, RunOutcome::Finished(5));
+    assert!(sem.lease_holders().await.unwrap().is_empty());
 }

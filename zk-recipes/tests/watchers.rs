@@ -71,7 +71,7 @@ async fn data_watch_starts_with_the_current_state_and_sees_every_spaced_change()
     let c = common::shared_client().await;
     let p = unique("dw-changes");
     c.create(&p, b"v0", CreateMode::Persistent).await.unwrap();
-    let mut w = DataWatch::new(c.clone(), p.clone());
+    let mut w = DataWatch::new(&c, &p);
     let (d, s) = bounded("first", w.next()).await.unwrap().unwrap().unwrap();
     assert_eq!((d.as_slice(), s.version), (&b"v0"[..], 0));
     for i in 1..=5 {
@@ -95,7 +95,7 @@ async fn data_watch_starts_with_the_current_state_and_sees_every_spaced_change()
 async fn data_watch_reports_a_missing_node_its_creation_and_deletion() {
     let c = common::shared_client().await;
     let p = unique("dw-missing");
-    let mut rx = forward(DataWatch::new(c.clone(), p.clone()));
+    let mut rx = forward(DataWatch::new(&c, &p));
     assert_eq!(next_data(&mut rx, "missing").await, None);
     c.create(&p, b"born", CreateMode::Persistent).await.unwrap();
     assert_eq!(
@@ -118,7 +118,7 @@ async fn data_watch_reports_a_missing_node_its_creation_and_deletion() {
 async fn children_watch_sees_every_spaced_change_and_waits_for_a_missing_node() {
     let c = common::shared_client().await;
     let p = unique("cw");
-    let mut rx = forward(ChildrenWatch::new(c.clone(), p.clone()));
+    let mut rx = forward(ChildrenWatch::new(&c, &p));
     assert_eq!(next_children(&mut rx, "missing").await, None);
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
     assert_eq!(next_children(&mut rx, "created").await, names(&[]));
@@ -162,8 +162,8 @@ async fn watches_survive_a_disconnect_and_report_what_changed_meanwhile_once() {
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
-    let mut data = forward(DataWatch::new(c.clone(), p.clone()));
-    let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()));
+    let mut data = forward(DataWatch::new(&c, &p));
+    let mut kids = forward(ChildrenWatch::new(&c, &p));
     assert_eq!(
         next_data(&mut data, "first").await.as_deref(),
         Some(&b"v0"[..])
@@ -224,8 +224,8 @@ async fn watches_survive_a_real_session_expiry_by_default() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
     let old_sid = c.session_id();
-    let mut data = forward(DataWatch::new(c.clone(), p.clone()));
-    let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()));
+    let mut data = forward(DataWatch::new(&c, &p));
+    let mut kids = forward(ChildrenWatch::new(&c, &p));
     assert_eq!(
         next_data(&mut data, "first").await.as_deref(),
         Some(&b"v0"[..])
@@ -278,8 +278,8 @@ async fn without_survive_session_loss_the_streams_end_with_session_expired() {
         .unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let c = common::client(&proxy.connect_string()).await;
-    let mut data = forward(DataWatch::new(c.clone(), p.clone()).survive_session_loss(false));
-    let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()).survive_session_loss(false));
+    let mut data = forward(DataWatch::new(&c, &p).survive_session_loss(false));
+    let mut kids = forward(ChildrenWatch::new(&c, &p).survive_session_loss(false));
     assert!(next_data(&mut data, "first").await.is_some());
     assert!(next_children(&mut kids, "first").await.is_some());
 
@@ -310,9 +310,9 @@ async fn streams_end_when_the_client_is_closed() {
     let c = common::shared_client().await;
     let p = unique("w-close");
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
-    let mut data = forward(DataWatch::new(c.clone(), p.clone()));
-    let mut missing = forward(DataWatch::new(c.clone(), format!("{p}/missing")));
-    let mut kids = forward(ChildrenWatch::new(c.clone(), p.clone()));
+    let mut data = forward(DataWatch::new(&c, &p));
+    let mut missing = forward(DataWatch::new(&c, &format!("{p}/missing")));
+    let mut kids = forward(ChildrenWatch::new(&c, &p));
     assert!(next_data(&mut data, "first").await.is_some());
     assert!(next_data(&mut missing, "first").await.is_none());
     assert!(next_children(&mut kids, "first").await.is_some());
@@ -325,7 +325,7 @@ async fn streams_end_when_the_client_is_closed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_path_is_one_error_then_the_end() {
     let c = common::shared_client().await;
-    let mut w = DataWatch::new(c.clone(), "no-leading-slash");
+    let mut w = DataWatch::new(&c, "no-leading-slash");
     assert!(matches!(
         bounded("bad path", w.next()).await,
         Some(Err(Error::BadPath(_)))

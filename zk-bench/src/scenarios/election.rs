@@ -1,5 +1,5 @@
 //! `election-failover`: N candidates (one session each) in a `zk_recipes::Election`; the
-//! leader's session is closed; the time from the close until the next candidate's `campaign()`
+//! leader's session is closed; the time from the close until the next candidate's `acquire()`
 //! returns. After each round a new candidate joins at the back, so there are always N.
 
 use super::ServerCpu;
@@ -30,7 +30,7 @@ pub async fn run(t: &Target, p: Params) -> Result<Obj, BoxError> {
         let path = path.clone();
         tokio::spawn(async move {
             let e = Election::new(&c, &path, format!("candidate-{id}"));
-            if let Ok(g) = e.campaign().await {
+            if let Ok(g) = e.acquire().await {
                 let _ = tx.send((id, Instant::now()));
                 g.lost().await;
             }

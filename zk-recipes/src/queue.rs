@@ -1,0 +1,412 @@
+//! The queue algorithm of locks, read/write locks and elections (and the semaphore's admission
+//! lock): join with a sequential ephemeral node, wait on the nearest blocker, hand out a
+//! [`Guard`], and leave nothing behind on a timeout, an error or a drop.
+
+use crate::guard::{new_guard, Guard, LostPolicy};
+use crate::naming::sorted_contenders;
+use crate::plumbing::{
+    child_path, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
+};
+use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, info};
+use zk_core::{Client, CreateMode, Error, Result, StateStream};
+
+/// Settings of one queue (one recipe handle).
+#[derive(Debug, Clone)]
+pub(crate) struct QueueSpec {
+    pub client: Client,
+    pub parent: String,
+    /// `<uuid hex><MARK>`.
+    pub prefix: String,
+    pub exclusive: bool,
+    pub data: Vec<u8>,
+    pub policy: LostPolicy,
+    /// Local gate: one acquisition at a time per handle.
+    pub gate: Arc<Mutex<()>>,
+    /// Whether the parent is known to exist (kazoo's `assured_path`): `ensure_path` once per
+    /// handle, not once per acquisition. A parent deleted later is re-created when a create
+    /// fails with `NoNode`.
+    pub parent_ready: Arc<AtomicBool>,
+}
+
+/// What to do at one point of the queue.
+enum Next {
+    Acquired,
+    /// Wait on this node (the nearest blocker).
+    Wait(String),
+    /// Our node is gone (session lost, or deleted): create a new one.
+    Recreate,
+}
+
+/// How an acquisition attempt is bounded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    Blocking(Option<Instant>),
+    Try,
+}
+
+/// Where node `ours` stands: an exclusive contender is blocked by every contender before it, a
+/// shared one only by exclusive ones; it waits on the nearest blocker (one watcher per node:
+/// no herd).
+fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
+    let all = sorted_contenders(children);
+    let Some(me) = all.iter().position(|c| c.name == ours) else {
+        return Next::Recreate;
+    };
+    // the nearest contender ahead of us (in wrap-aware queue order) that blocks us
+    let blocker = all[..me].iter().rev().find(|c| exclusive || c.exclusive);
+    match blocker {
+        None => Next::Acquired,
+        Some(b) => Next::Wait(b.name.clone()),
+    }
+}
+
+impl QueueSpec {
+    /// Creates our contender node, recovering from an ambiguous create by finding the node
+    /// with our prefix that belongs to our session (and deleting any with our prefix that does
+    /// not: a leftover of an earlier session of ours).
+    async fn create_node(
+        &self,
+        c: &Client,
+        cleanup: &mut Cleanup,
+        deadline: Option<Instant>,
+    ) -> Result<(String, i64)> {
+        let create_path = child_path(&self.parent, &self.prefix);
+        let by_prefix = Leftover::Prefix {
+            parent: self.parent.clone(),
+            prefix: self.prefix.clone(),
+        };
+        loop {
+            // from the moment a create may reach the server, its node may be there
+            let before = cleanup.leftover().cloned();
+            let sid = c.session_id();
+            cleanup.set(Some(by_prefix.clone()), sid);
+            let r = c
+                .create(&create_path, &self.data, CreateMode::EphemeralSequential)
+                .await;
+            if matches!(
+                r,
+                Err(Error::Timeout { sent: false }) | Err(Error::NotConnected)
+            ) {
+                // this create never left the client
+                cleanup.set(before, c.session_id());
+            }
+            match r {
+                // created in `sid` (if the session changed meanwhile, the owner is checked
+                // before the node is trusted: see `acquire_inner`)
+                Ok(p) => return Ok((p, sid)),
+                Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
+                    debug!(error = %e, "contender create interrupted; looking for our node");
+                    wait_connected(c, deadline).await?;
+                    if let Some(found) = Box::pin(self.find_ours(c)).await? {
+                        return Ok(found);
+                    }
+                }
+                Err(Error::SessionExpired) => {
+                    // a new session may follow; try again in it
+                    wait_connected(c, deadline).await?;
+                }
+                Err(Error::NoNode) => {
+                    // the parent vanished meanwhile
+                    c.ensure_path(&self.parent).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Our node (and the session that owns it), if an interrupted create made one.
+    async fn find_ours(&self, c: &Client) -> Result<Option<(String, i64)>> {
+        let sid = c.session_id();
+        let children = c.get_children(&self.parent).await?;
+        let mut found = None;
+        for name in children.iter().filter(|n| n.starts_with(&self.prefix)) {
+            let p = child_path(&self.parent, name);
+            match c.exists(&p).await? {
+                Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some((p, sid)),
+                Some(st) => {
+                    // kazoo adopts by prefix alone; a node of a dead session is not ours
+                    info!(node = %p, owner = format_args!("{:#x}", st.ephemeral_owner), "deleting a stale contender node with our prefix");
+                    match c.delete(&p, None).await {
+                        Ok(()) | Err(Error::NoNode) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(found)
+    }
+
+    /// Joins the queue and waits for our turn. `Ok(None)`: the deadline passed (or, in try mode,
+    /// it was not free); nothing of ours is left on the server in that case.
+    pub(crate) async fn acquire(&self, mode: Mode) -> Result<Option<Guard>> {
+        let deadline = match mode {
+            Mode::Blocking(d) => d,
+            Mode::Try => None,
+        };
+        // one acquisition per handle at a time
+        let gate = match deadline {
+            None => self.gate.clone().lock_owned().await,
+            Some(d) => match tokio::time::timeout_at(d, self.gate.clone().lock_owned()).await {
+                Ok(g) => g,
+                Err(_) => return Ok(None),
+            },
+        };
+        let c = match deadline {
+            Some(d) => self.client.with_deadline(d),
+            None => self.client.clone(),
+        };
+        // a wake-up source while waiting; the guard's monitor gets its own subscription,
+        // taken after the final ownership check
+        let states = self.client.state_stream();
+        // what an interrupted or abandoned acquisition leaves is removed, and the handle's
+        // gate travels with that cleanup
+        let mut cleanup = Cleanup::new(&self.client, Some(gate));
+        let r = self
+            .acquire_inner(&c, &mut cleanup, mode, deadline, states)
+            .await;
+        match r {
+            Ok(Some(g)) => Ok(Some(g)),
+            Ok(None) | Err(Error::Timeout { .. }) => {
+                Box::pin(cleanup.finish("acquisition gave up")).await;
+                Ok(None)
+            }
+            Err(e) => {
+                Box::pin(cleanup.finish("acquisition failed")).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn acquire_inner(
+        &self,
+        c: &Client,
+        cleanup: &mut Cleanup,
+        mode: Mode,
+        deadline: Option<Instant>,
+        mut states: StateStream,
+    ) -> Result<Option<Guard>> {
+        if !self.parent_ready.load(Ordering::Relaxed) {
+            Box::pin(retry_transient(c, deadline, || c.ensure_path(&self.parent))).await?;
+            self.parent_ready.store(true, Ordering::Relaxed);
+        }
+        'session: loop {
+            // boxed: the create and its recovery are the largest states of this future, and
+            // a waiter should not carry their size while it waits
+            let (node, node_sid) = Box::pin(self.create_node(c, cleanup, deadline)).await?;
+            // the create's outcome is known: only this node can be ours
+            cleanup.narrow_to(node.clone());
+            let name = node.rsplit('/').next().unwrap_or_default().to_owned();
+            debug!(node = %node, "joined the queue");
+            loop {
+                let children = match Box::pin(c.get_children(&self.parent)).await {
+                    Ok(ch) => ch,
+                    Err(e) if transient(&e) => {
+                        Box::pin(wait_connected(c, deadline)).await?;
+                        continue;
+                    }
+                    Err(Error::SessionExpired) => continue 'session,
+                    Err(e) => return Err(e),
+                };
+                let next = decide(self.exclusive, &children, &name);
+                // a waiter must not keep the whole list while it waits (N waiters x N names)
+                drop(children);
+                match next {
+                    Next::Recreate => {
+                        debug!(node = %node, "our node is gone; joining again");
+                        continue 'session;
+                    }
+                    Next::Acquired => {
+                        // it must be ours, in the current session. If the session is the one
+                        // the node was created in, the listing that just showed it (a reply in
+                        // that session: it was alive) is that proof; session ids are never
+                        // reused, so an unchanged id means no expiry came between. Otherwise
+                        // ask the server who owns it.
+                        let sid = c.session_id();
+                        if sid == node_sid {
+                            let guard = new_guard(
+                                &self.client,
+                                node.clone(),
+                                sid,
+                                self.policy,
+                                cleanup.disarm(),
+                            );
+                            return Ok(Some(guard));
+                        }
+                        match Box::pin(c.exists(&node)).await {
+                            Ok(Some(st)) if st.ephemeral_owner == sid => {
+                                let guard = new_guard(
+                                    &self.client,
+                                    node.clone(),
+                                    sid,
+                                    self.policy,
+                                    cleanup.disarm(),
+                                );
+                                return Ok(Some(guard));
+                            }
+                            Ok(_) | Err(Error::SessionExpired) => continue 'session,
+                            Err(e) if transient(&e) => {
+                                Box::pin(wait_connected(c, deadline)).await?;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Next::Wait(blocker) => {
+                        if let Mode::Try = mode {
+                            return Ok(None);
+                        }
+                        let bp = child_path(&self.parent, &blocker);
+                        match Box::pin(c.get_data_watch(&bp)).await {
+                            Ok((_, _, w)) => {
+                                // any wake-up means: look again
+                                tokio::select! {
+                                    _ = w => {}
+                                    s = states.next() => {
+                                        if s.is_none() {
+                                            return Err(Error::Closed);
+                                        }
+                                    }
+                                    _ = sleep_until_opt(deadline) => return Ok(None),
+                                }
+                            }
+                            Err(Error::NoNode) => {}
+                            Err(e) if transient(&e) => {
+                                Box::pin(wait_connected(c, deadline)).await?
+                            }
+                            Err(Error::SessionExpired) => continue 'session,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The identifiers (node data) of the contenders under `path`, in queue order. With
+/// `include_readers` false, only `__lock__` nodes count (kazoo's plain `Lock`).
+pub(crate) async fn contenders(
+    client: &Client,
+    path: &str,
+    include_readers: bool,
+) -> Result<Vec<String>> {
+    let children = match client.get_children(path).await {
+        Ok(c) => c,
+        Err(Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for c in sorted_contenders(&children) {
+        if !include_readers && !c.exclusive {
+            continue;
+        }
+        match client.get_data(&child_path(path, &c.name)).await {
+            Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
+            Err(Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::sorted_contenders;
+
+    /// What `decide` says, as text: the blocker's name, "acquired" or "recreate".
+    fn blocker(exclusive: bool, children: &[String], ours: &str) -> String {
+        match decide(exclusive, children, ours) {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        }
+    }
+
+    /// Issue 9, defect 5: sequences are the parent's cversion, a signed 32-bit counter that
+    /// wraps from 2147483647 to -2147483648. A contender created after the wrap must queue
+    /// behind those created before it.
+    #[test]
+    fn sequence_wrap_keeps_the_queue_order() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let children = names(&[
+            "w__lock__-2147483648",
+            "h__lock__2147483646",
+            "x__rlock__-2147483647",
+            "n__lock__2147483647",
+        ]);
+        let order: Vec<i32> = sorted_contenders(&children).iter().map(|c| c.seq).collect();
+        assert_eq!(
+            order,
+            vec![2147483646, 2147483647, -2147483648, -2147483647]
+        );
+        assert_eq!(blocker(true, &children, "h__lock__2147483646"), "acquired");
+        assert_eq!(
+            blocker(true, &children, "w__lock__-2147483648"),
+            "n__lock__2147483647"
+        );
+        assert_eq!(
+            blocker(false, &children, "x__rlock__-2147483647"),
+            "w__lock__-2147483648"
+        );
+        // negative to positive without a wrap (-1 then 0), and a queue entirely past the wrap
+        let order = |v: &[&str]| -> Vec<i32> {
+            sorted_contenders(&names(v)).iter().map(|c| c.seq).collect()
+        };
+        assert_eq!(
+            order(&["b__lock__0000000000", "a__lock__-000000001"]),
+            vec![-1, 0]
+        );
+        assert_eq!(
+            order(&["b__lock__-2147483647", "a__lock__-2147483648"]),
+            vec![-2147483648, -2147483647]
+        );
+        // a queue spanning just under 2^31 still orders by creation
+        assert_eq!(
+            order(&["a__lock__1000000000", "b__lock__-1147483649"]),
+            vec![1000000000, -1147483649]
+        );
+    }
+
+    #[test]
+    fn readers_and_writers_block_as_kazoo_orders_them() {
+        // W1(0) R1(1) W2(2) R2(3): R1 waits on W1, W2 on R1, R2 on W2
+        let children: Vec<String> = [
+            "w1__lock__0000000000",
+            "r1__rlock__0000000001",
+            "w2__lock__0000000002",
+            "r2__rlock__0000000003",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(blocker(true, &children, "w1__lock__0000000000"), "acquired");
+        assert_eq!(
+            blocker(false, &children, "r1__rlock__0000000001"),
+            "w1__lock__0000000000"
+        );
+        assert_eq!(
+            blocker(true, &children, "w2__lock__0000000002"),
+            "r1__rlock__0000000001"
+        );
+        assert_eq!(
+            blocker(false, &children, "r2__rlock__0000000003"),
+            "w2__lock__0000000002"
+        );
+        assert_eq!(
+            blocker(false, &children, "gone__rlock__0000000009"),
+            "recreate"
+        );
+        // a second reader right after a reader is not blocked by it
+        assert_eq!(
+            blocker(false, &children[..2], "r1__rlock__0000000001"),
+            "w1__lock__0000000000"
+        );
+    }
+}
