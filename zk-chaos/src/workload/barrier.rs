@@ -12,7 +12,7 @@ fn barrier_path() -> String {
 
 /// One barrier client: index 0 coordinates, the others wait.
 pub async fn run_barrier(mut ctx: Ctx) {
-    let b = Barrier::new(ctx.zk.clone(), barrier_path());
+    let b = Barrier::new(&ctx.zk, &barrier_path());
     while ctx.running() {
         if ctx.index == 0 {
             let _ = ctx
@@ -35,7 +35,7 @@ pub async fn run_barrier(mut ctx: Ctx) {
             // barrier was absent at some moment of this operation
             let wait = async {
                 ctx.zk.sync(&barrier_path()).await?;
-                b.wait(Some(Duration::from_secs(3))).await
+                Ok(b.wait_timeout(Duration::from_secs(3)).await?.is_some())
             };
             let _ = ctx
                 .call("wait", json!({}), wait, |r: &bool| json!({ "passed": r }))
@@ -51,12 +51,15 @@ pub async fn run_double(mut ctx: Ctx, n: usize) {
     let mut round = 0u64;
     while ctx.running() {
         let path = format!("{ROOT}/dbarrier/r{round}");
-        let mut b = DoubleBarrier::new(ctx.zk.clone(), path, n, format!("c{}", ctx.id));
+        let mut b = match DoubleBarrier::new(&ctx.zk, &path, n, format!("c{}", ctx.id)) {
+            Ok(b) => b,
+            Err(_) => return ctx.close().await,
+        };
         let entered = ctx
             .call(
                 "enter",
                 json!({ "round": round, "n": n }),
-                b.enter(Some(Duration::from_secs(5))),
+                async { Ok(b.enter_timeout(Duration::from_secs(5)).await?.is_some()) },
                 |r: &bool| json!({ "passed": r }),
             )
             .await;
@@ -66,7 +69,7 @@ pub async fn run_double(mut ctx: Ctx, n: usize) {
                 .call(
                     "leave",
                     json!({ "round": round, "n": n }),
-                    b.leave(Some(Duration::from_secs(5))),
+                    async { Ok(b.leave_timeout(Duration::from_secs(5)).await?.is_some()) },
                     |r: &bool| json!({ "left": r }),
                 )
                 .await;

@@ -32,7 +32,7 @@ pub async fn run(mut ctx: Ctx) {
             .call(
                 "campaign",
                 json!({}),
-                election.campaign_timeout(Duration::from_secs(5)),
+                election.acquire_timeout(Duration::from_secs(5)),
                 |g: &Option<Guard>| json!({ "guard": g.as_ref().map(|g| g.path().to_owned()) }),
             )
             .await;

@@ -29,7 +29,8 @@ pub async fn run(mut ctx: Ctx) {
         // mostly the max-2 one, so that there are waiters queued for admission when a fault
         // hits (the admission hole needs a waiter that loses its session while it waits)
         let (path, max) = semaphores()[usize::from(ctx.rng.gen_bool(0.25))].clone();
-        let sem = Semaphore::new(&ctx.zk, &path, ident.clone(), max);
+        let sem = Semaphore::new(&ctx.zk, &path, ident.clone(), max)
+            .expect("the workload's semaphores have max 2 or 3");
         let got = ctx
             .call(
                 "acquire",

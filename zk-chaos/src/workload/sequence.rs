@@ -52,7 +52,7 @@ struct Policies {
 /// One sequence client.
 pub async fn run(mut ctx: Ctx) {
     let policies = Policies {
-        kazoo: KazooRetry::new()
+        kazoo: KazooRetry::single_attempt()
             .max_tries(Some(4))
             .delay(Duration::from_millis(50))
             .max_delay(Duration::from_millis(500))

@@ -96,7 +96,7 @@ pub async fn run(mut ctx: Ctx) {
         }
         "oneshot" => oneshot(&ctx).await,
         "datawatch" => {
-            let w = DataWatch::new(ctx.zk.clone(), data_path());
+            let w = DataWatch::new(&ctx.zk, &data_path());
             snapshots(&ctx, w, "datawatch", |s| match s {
                 Some((d, stat)) => {
                     json!({"value": String::from_utf8_lossy(d), "version": stat.version})
@@ -106,7 +106,7 @@ pub async fn run(mut ctx: Ctx) {
             .await
         }
         _ => {
-            let w = ChildrenWatch::new(ctx.zk.clone(), dir());
+            let w = ChildrenWatch::new(&ctx.zk, &dir());
             snapshots(
                 &ctx,
                 w,
