@@ -66,6 +66,7 @@ pub struct ClientBuilder {
     reconnect_jitter: Duration,
     close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
+    resume: Option<(i64, Vec<u8>)>,
 }
 
 impl ClientBuilder {
@@ -163,6 +164,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Take over an existing session (say, one a restarted process persisted with
+    /// [`Client::session_credentials`] or handed over with [`Client::detach`]) instead of
+    /// starting one: the first handshake re-attaches with this id and password, so the
+    /// session's ephemeral nodes stay. [`connect`](Self::connect) fails with
+    /// [`Error::SessionExpired`] if the session is gone (no new session is made silently).
+    /// Watches are not carried over: they belonged to the other client.
+    pub fn session(mut self, session_id: i64, password: impl Into<Vec<u8>>) -> Self {
+        self.resume = Some((session_id, password.into()));
+        self
+    }
+
     /// How long [`Client::close`] (or dropping the last handle) may take to reach a server and
     /// have the session closed (default 2 s).
     pub fn close_timeout(mut self, t: Duration) -> Self {
@@ -227,6 +239,7 @@ impl ClientBuilder {
             cycle_pause: Duration::from_secs(1),
             close_timeout: self.close_timeout,
             sasl: self.sasl.clone(),
+            resume: self.resume.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(Status::initial(self.session_timeout));
@@ -261,18 +274,22 @@ impl ClientBuilder {
             fail_fast: false,
         };
         let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        let resuming = self.resume.is_some();
         let mut st = client.inner.status.clone();
         let ok = tokio::time::timeout(
             wait,
             st.wait_for(|s| {
                 s.state == State::Connected
                     || s.keeper_state == crate::proto::KeeperState::AuthFailed
+                    || (resuming && s.keeper_state == crate::proto::KeeperState::Expired)
             }),
         )
         .await
-        .map(|r| r.map(|s| s.state));
+        .map(|r| r.map(|s| (s.state, s.keeper_state)));
         match ok {
-            Ok(Ok(State::Connected)) => {}
+            Ok(Ok((State::Connected, _))) => {}
+            // the session to take over is gone: no silent new session instead
+            Ok(Ok((_, crate::proto::KeeperState::Expired))) => return Err(Error::SessionExpired),
             Ok(Ok(_)) => return Err(Error::AuthFailed),
             Ok(Err(_)) => return Err(client.terminal_error()),
             Err(_) => {
@@ -513,6 +530,7 @@ impl Client {
             reconnect_jitter: Duration::from_millis(100),
             close_timeout: Duration::from_secs(2),
             sasl: None,
+            resume: None,
         }
     }
 
@@ -1279,6 +1297,19 @@ impl Client {
             },
         };
         res.unwrap_or_else(|_| Err(self.terminal_error()))
+    }
+
+    /// Stops the client **without** closing its session, and returns the session's id and
+    /// password for another client (or process) to take over with [`ClientBuilder::session`]
+    /// before the session times out. Every clone fails with [`Error::Closed`] afterwards;
+    /// requests in flight fail with [`Error::ConnectionLoss`].
+    pub async fn detach(self) -> (i64, Vec<u8>) {
+        let creds = self.session_credentials();
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Command::Detach { reply: tx }).is_ok() {
+            let _ = rx.await;
+        }
+        creds
     }
 
     /// Closes the session (its ephemeral nodes are deleted at once) and stops the client; every

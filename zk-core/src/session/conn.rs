@@ -269,6 +269,9 @@ impl Session {
                 },
                 cmd = self.rx.recv(), if self.closing.is_none() => {
                     self.on_command_online(&mut conn, cmd);
+                    if self.detached.is_some() {
+                        break Outcome::Closed;
+                    }
                     // take whatever else is ready, to batch writes
                     for _ in 0..BATCH {
                         if self.closing.is_some() {
@@ -385,6 +388,7 @@ impl Session {
                     self.remember_auth(scheme, auth);
                 }
             }
+            Some(Command::Detach { reply }) => self.detached = Some(reply),
             Some(Command::Close { reply }) => {
                 self.begin_close(Some(reply));
                 conn.start_close(self.session_id);

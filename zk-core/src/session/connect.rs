@@ -74,7 +74,9 @@ impl Session {
                             self.handles_gone = true;
                         }
                         self.on_command_offline(cmd);
-                        if self.closing.is_some() && !self.has_session_to_close() {
+                        if self.detached.is_some()
+                            || (self.closing.is_some() && !self.has_session_to_close())
+                        {
                             return Err(Outcome::Closed);
                         }
                         if queue_expiry.is_none() {

@@ -51,6 +51,10 @@ pub(crate) enum Command {
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Stop without closing the session (it lives on for another process to take over).
+    Detach {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// An `add_auth` waiting for a connection: scheme, credential, reply, send state.
@@ -75,6 +79,8 @@ pub(crate) struct Config {
     pub close_timeout: Duration,
     /// SASL credentials, used on every connection before anything else.
     pub sasl: Option<sasl::SaslConfig>,
+    /// A session to re-attach to instead of starting one (id, password).
+    pub resume: Option<(i64, Vec<u8>)>,
 }
 
 /// What handles share with the session task.
@@ -139,6 +145,8 @@ pub(crate) struct Session {
     closing: Option<Closing>,
     /// Every handle was dropped (the command channel is closed).
     handles_gone: bool,
+    /// `detach()` was called: stop without closing the session.
+    detached: Option<oneshot::Sender<()>>,
     /// When the last connection of a live session broke.
     disconnected_since: Option<Instant>,
 }
@@ -151,7 +159,8 @@ impl Session {
         shared: Arc<SharedState>,
     ) -> Session {
         let negotiated = cfg.session_timeout;
-        Session {
+        let resume = cfg.resume.clone();
+        let mut s = Session {
             ring: HostRing::new(cfg.hosts.clone()),
             cfg,
             rx,
@@ -171,8 +180,17 @@ impl Session {
             close_waiters: Vec::new(),
             closing: None,
             handles_gone: false,
+            detached: None,
             disconnected_since: None,
+        };
+        if let Some((id, passwd)) = resume {
+            s.session_id = id;
+            s.passwd = passwd;
+            // re-attach with these from the first handshake on
+            s.seen_rw = true;
+            s.generation = 1;
         }
+        s
     }
 
     fn publish(&mut self, state: State, keeper_state: KeeperState, server: Option<String>) {
@@ -340,6 +358,9 @@ impl Session {
                     let _ = reply.send(Err(err.clone()));
                 }
                 Command::Close { reply } => self.close_waiters.push(reply),
+                Command::Detach { reply } => {
+                    let _ = reply.send(());
+                }
             }
         }
         let result = match self.closing.take() {
@@ -355,6 +376,9 @@ impl Session {
             None => Ok(()),
         };
         *self.shared.close_result.lock().unwrap() = Some(result.clone());
+        if let Some(d) = self.detached.take() {
+            let _ = d.send(());
+        }
         for w in self.close_waiters.drain(..) {
             let _ = w.send(result.clone());
         }
@@ -426,6 +450,7 @@ impl Session {
                 state,
             }) => self.pending_auth_cmds.push((scheme, auth, reply, state)),
             Some(Command::Close { reply }) => self.begin_close(Some(reply)),
+            Some(Command::Detach { reply }) => self.detached = Some(reply),
             None => self.begin_close(None),
         }
     }
