@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo test --workspace "$@"
+exec cargo test --workspace --no-fail-fast "$@"
