@@ -199,12 +199,8 @@ async fn requests_during_session_replacement_resolve_within_the_default_bound() 
 /// was reachable again, and the session's ephemerals survived a whole session timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn close_while_suspended_reaches_a_server_and_closes_the_session() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("close-suspended");
-    let direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, direct, via_proxy) = common::behind_proxy("close-suspended").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(20))
         .connect()
         .await

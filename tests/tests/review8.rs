@@ -17,12 +17,8 @@ use zk_testkit::{FaultProxy, ZkServer};
 /// session and its ephemeral nodes are still alive on the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn close_after_a_timed_out_close_says_ok_while_the_session_lives() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("close-twice");
-    let direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, direct, via_proxy) = common::behind_proxy("close-twice").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(30))
         .close_timeout(Duration::from_secs(1))
         .connect()
@@ -153,12 +149,8 @@ async fn lost_close_of_a_given_up_session_lets_its_ephemeral_live_into_the_new_s
 /// `close()` answers `Timeout { sent: false }`, which says the session was never told to close.
 #[tokio::test(flavor = "multi_thread")]
 async fn close_whose_close_session_reached_the_server_reports_not_sent() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("close-cut");
-    let direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, direct, via_proxy) = common::behind_proxy("close-cut").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(20))
         .close_timeout(Duration::from_secs(3))
         .connect()

@@ -16,12 +16,8 @@ use zk_testkit::FaultProxy;
 /// must be absent; every caller resolves; no watcher leaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_not_sent_under_resets_and_blackholes_were_never_applied() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("cancel-storm");
-    let direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, direct, via_proxy) = common::behind_proxy("cancel-storm").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(6))
         .reconnect_jitter(Duration::from_millis(10))
         .connect()
@@ -178,12 +174,8 @@ async fn expiry_with_queued_requests_fails_them_all_and_applies_none() {
 /// ephemeral goes, and a state stream ends.
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_every_handle_while_suspended_closes_the_session_and_ends_streams() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("drop-all");
-    let direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, direct, via_proxy) = common::behind_proxy("drop-all").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(20))
         .connect()
         .await
@@ -358,12 +350,8 @@ async fn multi_of_many_ops_exactly_at_the_request_limit_goes_through() {
 /// stream yields LOST and ends.
 #[tokio::test(flavor = "multi_thread")]
 async fn state_stream_sees_every_flap_and_ends_after_close() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("flaps");
-    let _direct = common::chroot_client(&server.connect_string(), &root).await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+    let (proxy, _direct, via_proxy) = common::behind_proxy("flaps").await;
+    let c = Client::builder(via_proxy)
         .session_timeout(Duration::from_secs(20))
         .reconnect_jitter(Duration::from_millis(1))
         .connect()

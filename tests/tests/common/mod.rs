@@ -58,3 +58,18 @@ pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
         .await
         .unwrap_or_else(|_| panic!("{what}: still pending after 60 s"))
 }
+
+/// A fresh chroot on the shared server for test `name`, a direct client in it, and a fault
+/// proxy in front of the server: `(proxy, direct, connect string through the proxy, chroot
+/// included)`, for a client under test built with its own settings.
+pub async fn behind_proxy(name: &str) -> (zk_testkit::FaultProxy, Client, String) {
+    init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = unique_root(name);
+    let direct = chroot_client(&server.connect_string(), &root).await;
+    let proxy = zk_testkit::FaultProxy::start(server.addr())
+        .await
+        .expect("start a fault proxy");
+    let via = format!("{}{root}", proxy.connect_string());
+    (proxy, direct, via)
+}
