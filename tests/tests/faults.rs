@@ -107,7 +107,7 @@ async fn changes_while_disconnected_fire_one_shot_watches_on_reconnect() {
 
     proxy.reject_new(true);
     proxy.reset();
-    wait_state(&c, State::Suspended, Duration::from_secs(5)).await;
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
     // change everything while the client cannot see it
     direct.set_data("/d", b"x", None).await.unwrap();
     direct
@@ -246,7 +246,7 @@ async fn garbage_from_the_server_is_a_protocol_error_not_a_panic() {
         .await
         .unwrap();
     // the bad frame drops the connection; the client keeps going (suspended, reconnecting)
-    wait_state(&c, State::Suspended, Duration::from_secs(5)).await;
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
     let r = c
         .with_timeout(Duration::from_millis(300))
         .exists("/x")

@@ -322,7 +322,7 @@ async fn ephemerals_and_close() {
         "a clone keeps the session"
     );
     drop(clone);
-    let ev = tokio::time::timeout(Duration::from_secs(5), w)
+    let ev = tokio::time::timeout(Duration::from_secs(30), w)
         .await
         .expect("ephemeral not deleted after the last handle was dropped")
         .unwrap();

@@ -122,7 +122,7 @@ async fn with_lost_on_lost_cmd_runs_through_a_server_restart() {
         &[
             "-v",
             "--session-timeout",
-            "20s",
+            "40s", // the longest the server grants: a loaded restart can take over 20 s
             "lock",
             &p,
             "--lost-on",

@@ -103,7 +103,12 @@ async fn watch_survives_a_server_restart() {
     let c = client(&h).await;
     let p = unique("watch-restart");
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
-    let mut z = Proc::start(&h, &["watch", &p, "--count", "2"]);
+    // the longest session the server grants (20 ticks): a restart on a loaded machine can take
+    // longer than the default 10 s, and the test is about the watch, not the session timeout
+    let mut z = Proc::start(
+        &h,
+        &["--session-timeout", "40s", "watch", &p, "--count", "2"],
+    );
     z.wait_stderr("state CONNECTED").await;
     c.set_data(&p, b"before", None).await.unwrap();
     z.wait_stdout("NodeDataChanged").await;

@@ -359,12 +359,12 @@ async fn waiter_proceeds_after_a_disconnect_during_the_wait() {
 async fn waiter_proceeds_after_a_server_restart() {
     let server = zk_testkit::ZkServer::start().unwrap();
     let c = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(30))
+        .session_timeout(Duration::from_secs(40))
         .connect()
         .await
         .unwrap();
     let c2 = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(30))
+        .session_timeout(Duration::from_secs(40))
         .connect()
         .await
         .unwrap();

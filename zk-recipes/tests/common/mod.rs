@@ -29,6 +29,18 @@ pub async fn client(hosts: &str) -> Client {
         .expect("connect")
 }
 
+/// A client with the longest session the test kit's servers grant (40 s: 20 ticks), for tests
+/// whose client must keep its session through a server restart: a restart on a loaded machine
+/// can take longer than [`client`]'s 10 s.
+pub async fn long_session_client(hosts: &str) -> Client {
+    init_tracing();
+    Client::builder(hosts)
+        .session_timeout(Duration::from_secs(40))
+        .connect()
+        .await
+        .expect("connect")
+}
+
 /// A client on the process-wide shared server.
 pub async fn shared_client() -> Client {
     client(&zk_testkit::shared_server().connect_string()).await
