@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs `.ci/run` on N fresh clones of HEAD one after the other while a bounded CPU hog keeps
+# every core busy beside it (one busy loop per core, each ended by `timeout` after the run),
+# and prints one line per run: result, wall time, tests passed / failed. Stops at the first red
+# run (its log is kept). This is how the "5 consecutive green runs under load" figures in the
+# closing notes are made:
+#
+#   scripts/ci-under-load.sh 5            # 5 runs; logs in $TMPDIR/zk-ci-under-load.*/
+#
+# The hog processes are started here and stopped here, by their pids.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+hog_limit=${HOG_LIMIT:-3600} # seconds; a hard bound on each hog even if this script dies
+repo=$(pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/zk-ci-under-load.XXXXXX")
+echo "HEAD $(git rev-parse --short HEAD); logs in $work"
+for i in $(seq 1 "$runs"); do
+    clone="$work/clone-$i"
+    git clone -q "$repo" "$clone"
+    hogs=()
+    for _ in $(seq 1 "$(nproc)"); do
+        timeout "$hog_limit" sh -c 'while :; do :; done' &
+        hogs+=("$!")
+    done
+    start=$(date +%s)
+    set +e
+    (cd "$clone" && .ci/run) >"$work/run-$i.log" 2>&1
+    rc=$?
+    set -e
+    kill "${hogs[@]}" 2>/dev/null || true
+    wait "${hogs[@]}" 2>/dev/null || true
+    took=$(($(date +%s) - start))
+    passed=$(grep -Eo '[0-9]+ passed' "$work/run-$i.log" | awk '{s+=$1} END {print s+0}')
+    failed=$(grep -Eo '[0-9]+ failed' "$work/run-$i.log" | awk '{s+=$1} END {print s+0}')
+    echo "run $i: rc=$rc, ${took} s, $passed passed, $failed failed, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    rm -rf "$clone/target"
+    if [ "$rc" -ne 0 ]; then
+        echo "red: see $work/run-$i.log" >&2
+        exit 1
+    fi
+done
+echo "$runs consecutive green runs under load"
