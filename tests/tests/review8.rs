@@ -1,14 +1,13 @@
 //! Adversarial review of zk-core (issue 8) against a real ZooKeeper 3.8: each test pins down
 //! one finding (a documented promise that did not hold) and failed on the code it was written
-//! against; each is named after the finding. Findings not fixed yet are parked, uncompiled, in
-//! `tests/pending/review8_open.rs`.
+//! against; each is named after the finding.
 
 mod common;
 
 use common::{bounded, wait_state};
 use futures::StreamExt;
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, State};
+use zk_core::{AddWatchMode, Client, CreateMode, Error, State};
 use zk_testkit::{FaultProxy, ZkServer};
 
 /// `close()` is documented to return `Timeout` "when the session could not be closed in time".
@@ -372,5 +371,69 @@ async fn add_auth_ignores_its_deadline_and_the_default_bound_while_disconnected(
             Err(_) => "still pending".to_owned(),
         },
         3 * session
+    );
+}
+
+/// Cancel safety: "Watches are registered only when the reply is read, so a dropped
+/// `get_data_watch` leaves at most a server-side watch that fires into nothing", and
+/// "Dropping the last persistent watcher on a path removes the server-side watch too". An
+/// `add_watch` whose deadline passes after it was sent (`Timeout { sent: true }`) leaves a
+/// persistent watch on the server that nothing ever releases (until a reconnect): no watcher
+/// exists for it, and every change of the path is sent to the client for nothing, forever.
+/// (A `PersistentWatcher` dropped the ordinary way is released: compare `wchc` below.)
+#[tokio::test(flavor = "multi_thread")]
+async fn add_watch_timed_out_after_sending_leaves_a_persistent_watch_nobody_holds() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("add-watch-timeout");
+    let direct = common::chroot_client(&server.connect_string(), &root).await;
+    direct
+        .create("/p", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    direct
+        .create("/q", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    // the ordinary way: a watcher taken and dropped is released on the server
+    let w = c.add_watch("/q", AddWatchMode::Persistent).await.unwrap();
+    drop(w);
+    proxy.set_delay(Duration::from_millis(400));
+    let r = c
+        .with_timeout(Duration::from_millis(300))
+        .add_watch("/p", AddWatchMode::Persistent)
+        .await;
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "expected Timeout {{ sent: true }}, got {r:?}"
+    );
+    proxy.set_delay(Duration::ZERO);
+    // the reply arrives (after 800 ms of round trip) and is thrown away
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.get_data("/p").await.unwrap();
+    let watches = |path: &str| {
+        let wchp = server.four_letter("wchp").unwrap();
+        let mut lines = wchp.lines().skip_while(|l| l.trim() != path);
+        lines.next().is_some()
+            && lines
+                .take_while(|l| l.starts_with(char::is_whitespace) || l.starts_with("\t"))
+                .any(|l| l.contains(&format!("{sid:#x}")))
+    };
+    assert!(
+        !watches(&format!("{root}/q")),
+        "control: the dropped watcher on /q was not released"
+    );
+    assert!(
+        !watches(&format!("{root}/p")),
+        "nobody holds a watcher on /p, but session {sid:#x} still has a server-side watch \
+         there: {}",
+        server.four_letter("wchp").unwrap()
     );
 }

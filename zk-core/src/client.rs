@@ -1185,6 +1185,17 @@ impl Client {
     /// Adds a persistent watch (every data and child event on `path`) or a persistent
     /// recursive one (created / deleted / data-changed events on `path` and its whole
     /// subtree). The watch is re-registered after every reconnect on the same session.
+    ///
+    /// Dropping the returned [`PersistentWatcher`] (the last one on the path) removes the
+    /// server-side watch, unless a one-shot watch of this client there still relies on it.
+    ///
+    /// # Cancel safety
+    /// Dropped before the request was sent (or `Timeout { sent: false }`): nothing reaches the
+    /// server. Dropped after (or `Timeout { sent: true }`): the server may still set the watch;
+    /// when its reply is read, the client releases it (a `removeWatches(Any)`, written only if
+    /// nothing else of this client on the path needs the watch), so no server-side watch is
+    /// left that nobody holds. If the connection breaks first, the watch is simply not
+    /// re-registered.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let spath = self.server_path(path, false)?;
         let (w, stream) = WatchRequest::persistent(mode, spath.clone(), path.to_owned());
@@ -1192,30 +1203,20 @@ impl Client {
             path: spath.clone(),
             mode: mode.code(),
         };
-        self.call(OpCode::AddWatch, &req, Some(w)).await?;
-        // dropped: release the server-side watch unless something here still needs it
+        // dropped (here, if the call fails or this future is dropped, or later by the caller):
+        // release the server-side watch unless something here still needs it. A release that
+        // reaches the session task while the addWatch is still unanswered is not written; the
+        // session task then releases the watch itself when the reply comes (see
+        // `Registry::on_reply`), so a watch the server set for a caller that gave up is not
+        // left behind.
         let session = self.inner.tx.downgrade();
-        Ok(stream.on_drop(move || {
-            let Some(tx) = session.upgrade() else {
-                return;
-            };
-            let req = PathModeRequest {
-                path: spath.clone(),
-                mode: WatcherType::Any.code(),
-            };
-            let (reply, rx) = oneshot::channel();
-            let _ = tx.send(Command::Request(PendingRequest {
-                frame: request_frame(OpCode::RemoveWatches, &req),
-                op: OpCode::RemoveWatches,
-                watch: Some(WatchRequest::release(spath, Box::new(rx))),
-                reply,
-                state: Arc::new(SendState::default()),
-                queue_expiry: None,
-                // while disconnected there is nothing to release: the next connection does
-                // not re-register a watch nobody listens to
-                fail_fast: true,
-            }));
-        }))
+        let stream = stream.on_drop(move || {
+            if let Some(tx) = session.upgrade() {
+                let _ = tx.send(Command::Request(PendingRequest::release(spath)));
+            }
+        });
+        self.call(OpCode::AddWatch, &req, Some(w)).await?;
+        Ok(stream)
     }
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; the

@@ -132,7 +132,10 @@
 //! (`Timeout { sent: false }`). Dropping it **after** that point cancels nothing: the server
 //! applies it or not, and the reply is thrown away. Watches are registered only when the reply
 //! is read, so a dropped `get_data_watch` leaves at most a server-side watch that fires into
-//! nothing. [`Client::close`] is not cancel-safe in that sense: once called, the client
+//! nothing. An [`Client::add_watch`] given up after it was sent (dropped, or
+//! `Timeout { sent: true }`) leaves nothing behind: when its reply is read, the persistent watch
+//! the server set is released at once, as if its stream had been dropped then.
+//! [`Client::close`] is not cancel-safe in that sense: once called, the client
 //! closes, whether or not its future is awaited.
 //!
 //! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events
