@@ -94,7 +94,15 @@ impl ClientBuilder {
 
     /// After the session is LOST (expired), start a new session (the default, as kazoo does).
     /// With `false`, LOST is terminal: every later request fails with
-    /// [`Error::SessionExpired`].
+    /// [`Error::SessionExpired`] at once.
+    ///
+    /// A session LOST because no server answered for a whole session timeout may still be alive
+    /// on the servers (a restarted server restarts session timers). With `false` the client
+    /// still closes it: it keeps reaching for a server in the background, and the first that
+    /// answers gets a re-attach with the old id and password and `closeSession`. That goes on
+    /// until it is done (or a server says the session is gone), or until [`Client::close`] (or
+    /// dropping the last handle) runs out of the close timeout; `close()` then reports
+    /// [`Error::Timeout`] rather than `Ok(())`.
     pub fn reconnect_after_expiry(mut self, yes: bool) -> Self {
         self.reconnect_after_expiry = yes;
         self
@@ -1252,9 +1260,14 @@ impl Client {
     /// after every reconnect.
     ///
     /// # Errors
-    /// [`Error::AuthFailed`]: the server drops the connection and the client stops (the session
-    /// itself is left to expire on the server after its timeout; its ephemeral nodes live until
-    /// then). [`Error::RequestTooLarge`] for a credential over the request limit. With a deadline
+    /// [`Error::AuthFailed`]: the server drops the connection (only the connection: a server
+    /// keeps the session). The client then closes the session itself, so that its ephemeral
+    /// nodes do not live on until it times out: it re-attaches on a new connection without
+    /// replaying the refused credential and sends `closeSession`, within the close timeout
+    /// ([`ClientBuilder::close_timeout`]); then it stops. Everything else fails with
+    /// `AuthFailed`, and [`Client::close`] reports how that close went (`Ok(())` once the
+    /// session is closed, [`Error::Timeout`] if no server closed it in time).
+    /// [`Error::RequestTooLarge`] for a credential over the request limit. With a deadline
     /// (or after twice the session timeout while disconnected) [`Error::Timeout`]: `sent: false`
     /// means the credential was never sent and will not be replayed.
     pub async fn add_auth(&self, scheme: &str, credential: &[u8]) -> Result<()> {
@@ -1318,6 +1331,12 @@ impl Client {
     ///
     /// If the client is disconnected, it keeps trying to reach a server, re-attach and send
     /// closeSession until the close timeout ([`ClientBuilder::close_timeout`], default 2 s).
+    /// The same holds after a LOST that left a session possibly alive on the server (given up
+    /// on the client's clock with [`ClientBuilder::reconnect_after_expiry`]`(false)`, or after
+    /// an auth failure): that session is re-attached and closed.
+    ///
+    /// `Ok(())` means the session was closed, or a server said it was already gone (or there
+    /// never was one).
     ///
     /// # Errors
     /// [`Error::Timeout`] when the session could not be closed in time: `sent: false` if no
