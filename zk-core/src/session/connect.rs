@@ -8,7 +8,9 @@ use super::request::put_frame;
 use super::{far_future, rand_duration, Config, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
 use crate::error::{Error, Result};
-use crate::proto::{classify_connect_frame, ConnectRequest, OpCode, Reader, Record, ReplyHeader};
+use crate::proto::{
+    classify_connect_frame, code, ConnectRequest, OpCode, Reader, Record, ReplyHeader,
+};
 use bytes::BytesMut;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -196,7 +198,12 @@ async fn close_on(conn: Conn, written: &mut bool) -> Result<()> {
             Ok(InFrame::Frame(f)) => {
                 let h = ReplyHeader::read(&mut Reader::new(&f))?;
                 if h.xid == 1 {
-                    return Ok(());
+                    // closed, or already gone; any other answer (say, from a read-only
+                    // server) leaves the session as it was
+                    return match h.err {
+                        code::OK | code::SESSION_EXPIRED => Ok(()),
+                        e => Err(Error::from_code(e)),
+                    };
                 }
             }
             Ok(InFrame::Oversized { .. }) => {}
