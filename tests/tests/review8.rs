@@ -1,14 +1,13 @@
 //! Adversarial review of zk-core (issue 8) against a real ZooKeeper 3.8: each test pins down
 //! one finding (a documented promise that did not hold) and failed on the code it was written
-//! against; each is named after the finding. Findings not fixed yet are parked, uncompiled, in
-//! `tests/pending/review8_open.rs`.
+//! against; each is named after the finding.
 
 mod common;
 
 use common::{bounded, wait_state};
 use futures::StreamExt;
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, State};
+use zk_core::{AddWatchMode, Client, CreateMode, Error, State};
 use zk_testkit::{FaultProxy, ZkServer};
 
 /// `close()` is documented to return `Timeout` "when the session could not be closed in time".
@@ -373,4 +372,208 @@ async fn add_auth_ignores_its_deadline_and_the_default_bound_while_disconnected(
         },
         3 * session
     );
+}
+
+/// Cancel safety: "Watches are registered only when the reply is read, so a dropped
+/// `get_data_watch` leaves at most a server-side watch that fires into nothing", and
+/// "Dropping the last persistent watcher on a path removes the server-side watch too". An
+/// `add_watch` whose deadline passes after it was sent (`Timeout { sent: true }`) leaves a
+/// persistent watch on the server that nothing ever releases (until a reconnect): no watcher
+/// exists for it, and every change of the path is sent to the client for nothing, forever.
+/// (A `PersistentWatcher` dropped the ordinary way is released: compare `wchc` below.)
+#[tokio::test(flavor = "multi_thread")]
+async fn add_watch_timed_out_after_sending_leaves_a_persistent_watch_nobody_holds() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("add-watch-timeout");
+    let direct = common::chroot_client(&server.connect_string(), &root).await;
+    direct
+        .create("/p", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    direct
+        .create("/q", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    // the ordinary way: a watcher taken and dropped is released on the server
+    let w = c.add_watch("/q", AddWatchMode::Persistent).await.unwrap();
+    drop(w);
+    proxy.set_delay(Duration::from_millis(400));
+    let r = c
+        .with_timeout(Duration::from_millis(300))
+        .add_watch("/p", AddWatchMode::Persistent)
+        .await;
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "expected Timeout {{ sent: true }}, got {r:?}"
+    );
+    proxy.set_delay(Duration::ZERO);
+    // the reply arrives (after 800 ms of round trip) and is thrown away
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.get_data("/p").await.unwrap();
+    let watches = |path: &str| {
+        let wchp = server.four_letter("wchp").unwrap();
+        let mut lines = wchp.lines().skip_while(|l| l.trim() != path);
+        lines.next().is_some()
+            && lines
+                .take_while(|l| l.starts_with(char::is_whitespace) || l.starts_with("\t"))
+                .any(|l| l.contains(&format!("{sid:#x}")))
+    };
+    assert!(
+        !watches(&format!("{root}/q")),
+        "control: the dropped watcher on /q was not released"
+    );
+    assert!(
+        !watches(&format!("{root}/p")),
+        "nobody holds a watcher on /p, but session {sid:#x} still has a server-side watch \
+         there: {}",
+        server.four_letter("wchp").unwrap()
+    );
+}
+
+/// With `reconnect_after_expiry(false)` a session given up client-side (no server for a whole
+/// session timeout) is never closed: the task ends at LOST, so "the first server that answers
+/// gets a re-attach with the old id and password followed by `closeSession`" never happens.
+/// A server restarted meanwhile restarts the session's timer, and `close()` then answers
+/// `Ok(())` ("Closes the session (its ephemeral nodes are deleted at once)") while the session
+/// and its ephemeral live on.
+#[tokio::test(flavor = "multi_thread")]
+async fn given_up_session_is_never_closed_when_lost_is_final_yet_close_says_ok() {
+    common::init_tracing();
+    let server = ZkServer::builder().tick_time(500).start().unwrap();
+    let c = Client::builder(server.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .reconnect_after_expiry(false)
+        .connect()
+        .await
+        .unwrap();
+    let old = c.session_id();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    server.stop().unwrap();
+    wait_state(&c, State::Lost, Duration::from_secs(30)).await;
+    server.start_again().unwrap();
+    let r = bounded("close", c.close()).await;
+    let direct = Client::connect(&server.connect_string()).await.unwrap();
+    let left = direct.exists("/eph").await.unwrap();
+    assert!(
+        r.is_err() || left.is_none(),
+        "close() said {r:?}, but the given-up session {old:#x} still holds /eph: {left:?}"
+    );
+}
+
+/// `add_auth`: "[`Error::AuthFailed`] (the server then closes the session, and the client
+/// stops)"; `Error::is_session_dead`: "Whether the session is gone (expired, auth failed, or
+/// the client closed): ephemeral nodes and watches of the session are gone." A 3.8 server
+/// answers an unknown scheme with AUTHFAILED and closes the *connection* only: the session and
+/// its ephemerals live until the session times out. The client stops without closing it, and
+/// `close()` then answers `Ok(())`.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_failed_leaves_the_session_and_its_ephemerals_alive() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("auth-failed-eph");
+    let direct = common::chroot_client(&server.connect_string(), &root).await;
+    let c = Client::builder(format!("{}{root}", server.connect_string()))
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let e = c.add_auth("no-such-scheme", b"x").await.unwrap_err();
+    assert!(matches!(e, Error::AuthFailed), "{e:?}");
+    assert!(e.is_session_dead());
+    let closed = c.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left = direct.exists("/eph").await.unwrap();
+    assert!(
+        left.is_none(),
+        "AuthFailed (is_session_dead() = true), close() said {closed:?}, but session {sid:#x} \
+         still holds its ephemeral /eph: {left:?}"
+    );
+}
+
+/// The stronger form of the finding above: with LOST final, the given-up session is still
+/// closed for real. The server comes back after the LOST, restarting the session's timer (12
+/// s); `close()` (close timeout 10 s, shorter than that) must answer `Ok(())` because the client
+/// re-attached and closed the session, not because the server expired it, and the ephemeral is
+/// gone at once. Requests issued meanwhile fail with `SessionExpired` instead of waiting.
+#[tokio::test(flavor = "multi_thread")]
+async fn given_up_session_is_closed_by_close_when_lost_is_final() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .max_session_timeout(60_000)
+        .start()
+        .unwrap();
+    let c = Client::builder(server.connect_string())
+        .session_timeout(Duration::from_secs(12))
+        .close_timeout(Duration::from_secs(10))
+        .reconnect_after_expiry(false)
+        .connect()
+        .await
+        .unwrap();
+    let old = c.session_id();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    server.stop().unwrap();
+    wait_state(&c, State::Lost, Duration::from_secs(60)).await;
+    let r = bounded("get_data after a final LOST", c.get_data("/eph")).await;
+    assert!(
+        matches!(r, Err(Error::SessionExpired)),
+        "a request after a final LOST: expected SessionExpired, got {r:?}"
+    );
+    server.start_again().unwrap();
+    let closed = bounded("close", c.close()).await;
+    let direct = Client::connect(&server.connect_string()).await.unwrap();
+    let left = direct.exists("/eph").await.unwrap();
+    assert!(
+        closed.is_ok() && left.is_none(),
+        "the server is back: close() should have closed the given-up session {old:#x}; it said \
+         {closed:?}, and /eph is {left:?}"
+    );
+}
+
+/// The stronger form of the auth finding: the client closes the session on an auth failure by
+/// itself (re-attach without the refused credential, then closeSession), without waiting for
+/// `close()`: the ephemeral goes long before the server would expire the session (30 s), and a
+/// later `close()` says `Ok(())` because the session was closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_failed_closes_the_session_without_waiting_for_close() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("auth-failed-closes");
+    let direct = common::chroot_client(&server.connect_string(), &root).await;
+    let c = Client::builder(format!("{}{root}", server.connect_string()))
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let e = c.add_auth("no-such-scheme", b"x").await.unwrap_err();
+    assert!(matches!(e, Error::AuthFailed), "{e:?}");
+    let gone = tokio::time::timeout(Duration::from_secs(20), async {
+        while direct.exists("/eph").await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "20 s after AuthFailed the ephemeral /eph of session {sid:#x} is still there: the client \
+         did not close the session"
+    );
+    let closed = bounded("close", c.close()).await;
+    assert!(
+        closed.is_ok(),
+        "the session was closed, yet close() said {closed:?}"
+    );
+    let r = bounded("a request after AuthFailed", c.exists("/eph")).await;
+    assert!(r.is_err(), "a request after the client stopped: {r:?}");
 }

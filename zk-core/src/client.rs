@@ -94,7 +94,15 @@ impl ClientBuilder {
 
     /// After the session is LOST (expired), start a new session (the default, as kazoo does).
     /// With `false`, LOST is terminal: every later request fails with
-    /// [`Error::SessionExpired`].
+    /// [`Error::SessionExpired`] at once.
+    ///
+    /// A session LOST because no server answered for a whole session timeout may still be alive
+    /// on the servers (a restarted server restarts session timers). With `false` the client
+    /// still closes it: it keeps reaching for a server in the background, and the first that
+    /// answers gets a re-attach with the old id and password and `closeSession`. That goes on
+    /// until it is done (or a server says the session is gone), or until [`Client::close`] (or
+    /// dropping the last handle) runs out of the close timeout; `close()` then reports
+    /// [`Error::Timeout`] rather than `Ok(())`.
     pub fn reconnect_after_expiry(mut self, yes: bool) -> Self {
         self.reconnect_after_expiry = yes;
         self
@@ -1185,6 +1193,17 @@ impl Client {
     /// Adds a persistent watch (every data and child event on `path`) or a persistent
     /// recursive one (created / deleted / data-changed events on `path` and its whole
     /// subtree). The watch is re-registered after every reconnect on the same session.
+    ///
+    /// Dropping the returned [`PersistentWatcher`] (the last one on the path) removes the
+    /// server-side watch, unless a one-shot watch of this client there still relies on it.
+    ///
+    /// # Cancel safety
+    /// Dropped before the request was sent (or `Timeout { sent: false }`): nothing reaches the
+    /// server. Dropped after (or `Timeout { sent: true }`): the server may still set the watch;
+    /// when its reply is read, the client releases it (a `removeWatches(Any)`, written only if
+    /// nothing else of this client on the path needs the watch), so no server-side watch is
+    /// left that nobody holds. If the connection breaks first, the watch is simply not
+    /// re-registered.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let spath = self.server_path(path, false)?;
         let (w, stream) = WatchRequest::persistent(mode, spath.clone(), path.to_owned());
@@ -1192,30 +1211,20 @@ impl Client {
             path: spath.clone(),
             mode: mode.code(),
         };
-        self.call(OpCode::AddWatch, &req, Some(w)).await?;
-        // dropped: release the server-side watch unless something here still needs it
+        // dropped (here, if the call fails or this future is dropped, or later by the caller):
+        // release the server-side watch unless something here still needs it. A release that
+        // reaches the session task while the addWatch is still unanswered is not written; the
+        // session task then releases the watch itself when the reply comes (see
+        // `Registry::on_reply`), so a watch the server set for a caller that gave up is not
+        // left behind.
         let session = self.inner.tx.downgrade();
-        Ok(stream.on_drop(move || {
-            let Some(tx) = session.upgrade() else {
-                return;
-            };
-            let req = PathModeRequest {
-                path: spath.clone(),
-                mode: WatcherType::Any.code(),
-            };
-            let (reply, rx) = oneshot::channel();
-            let _ = tx.send(Command::Request(PendingRequest {
-                frame: request_frame(OpCode::RemoveWatches, &req),
-                op: OpCode::RemoveWatches,
-                watch: Some(WatchRequest::release(spath, Box::new(rx))),
-                reply,
-                state: Arc::new(SendState::default()),
-                queue_expiry: None,
-                // while disconnected there is nothing to release: the next connection does
-                // not re-register a watch nobody listens to
-                fail_fast: true,
-            }));
-        }))
+        let stream = stream.on_drop(move || {
+            if let Some(tx) = session.upgrade() {
+                let _ = tx.send(Command::Request(PendingRequest::release(spath)));
+            }
+        });
+        self.call(OpCode::AddWatch, &req, Some(w)).await?;
+        Ok(stream)
     }
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; the
@@ -1251,9 +1260,14 @@ impl Client {
     /// after every reconnect.
     ///
     /// # Errors
-    /// [`Error::AuthFailed`]: the server drops the connection and the client stops (the session
-    /// itself is left to expire on the server after its timeout; its ephemeral nodes live until
-    /// then). [`Error::RequestTooLarge`] for a credential over the request limit. With a deadline
+    /// [`Error::AuthFailed`]: the server drops the connection (only the connection: a server
+    /// keeps the session). The client then closes the session itself, so that its ephemeral
+    /// nodes do not live on until it times out: it re-attaches on a new connection without
+    /// replaying the refused credential and sends `closeSession`, within the close timeout
+    /// ([`ClientBuilder::close_timeout`]); then it stops. Everything else fails with
+    /// `AuthFailed`, and [`Client::close`] reports how that close went (`Ok(())` once the
+    /// session is closed, [`Error::Timeout`] if no server closed it in time).
+    /// [`Error::RequestTooLarge`] for a credential over the request limit. With a deadline
     /// (or after twice the session timeout while disconnected) [`Error::Timeout`]: `sent: false`
     /// means the credential was never sent and will not be replayed.
     pub async fn add_auth(&self, scheme: &str, credential: &[u8]) -> Result<()> {
@@ -1317,6 +1331,12 @@ impl Client {
     ///
     /// If the client is disconnected, it keeps trying to reach a server, re-attach and send
     /// closeSession until the close timeout ([`ClientBuilder::close_timeout`], default 2 s).
+    /// The same holds after a LOST that left a session possibly alive on the server (given up
+    /// on the client's clock with [`ClientBuilder::reconnect_after_expiry`]`(false)`, or after
+    /// an auth failure): that session is re-attached and closed.
+    ///
+    /// `Ok(())` means the session was closed, or a server said it was already gone (or there
+    /// never was one).
     ///
     /// # Errors
     /// [`Error::Timeout`] when the session could not be closed in time: `sent: false` if no

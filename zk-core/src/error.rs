@@ -226,8 +226,10 @@ impl Error {
         )
     }
 
-    /// Whether the session is gone (expired, auth failed, or the client closed): ephemeral
-    /// nodes and watches of the session are gone.
+    /// Whether the session is over for this client (expired, auth failed, or the client
+    /// closed): its watches are gone, and so are its ephemeral nodes once the session is closed
+    /// (after an auth failure the client closes it itself, within the close timeout; see
+    /// [`Client::add_auth`](crate::Client::add_auth)).
     pub fn is_session_dead(&self) -> bool {
         matches!(
             self,

@@ -88,7 +88,18 @@
 //! gets a re-attach with the old id and password followed by `closeSession`, before any new
 //! session starts; its ephemeral nodes never outlive the LOST into the next session. By default
 //! the client then starts a new session (as kazoo does; [`Status::generation`] counts
-//! sessions); with [`ClientBuilder::reconnect_after_expiry`]`(false)` LOST is final.
+//! sessions); with [`ClientBuilder::reconnect_after_expiry`]`(false)` LOST is final: requests
+//! fail with [`Error::SessionExpired`] at once, and the client keeps trying to close the given-up
+//! session in the background (the same re-attach and `closeSession` at the first server that
+//! answers) until that is done, the server says the session is gone, or [`Client::close`] (or
+//! dropping the last handle) runs out of its close timeout.
+//!
+//! **Auth failure.** A server answering a credential ([`Client::add_auth`], SASL) with
+//! AUTHFAILED closes the connection only: the session and its ephemeral nodes would live until
+//! it times out. The client publishes [`State::Lost`] (`KeeperState::AuthFailed`), fails
+//! everything with [`Error::AuthFailed`], and closes the session itself: a re-attach on a new
+//! connection (without replaying the refused credential) and `closeSession`, within the close
+//! timeout; then it stops.
 //!
 //! **Watches.** One-shot watches ([`Client::get_data_watch`], [`Client::exists_watch`],
 //! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
@@ -121,7 +132,8 @@
 //! **Closing.** [`Client::close`], or dropping the last clone, sends `closeSession`: the
 //! session's ephemeral nodes vanish at once. When disconnected, the client first reaches a
 //! server and re-attaches, within the close timeout ([`ClientBuilder::close_timeout`], default
-//! 2 s); `close()` returns [`Error::Timeout`] if it could not.
+//! 2 s); `close()` returns [`Error::Timeout`] if it could not. `close()` says `Ok(())` only when
+//! the session was closed, or a server said it was already gone (or there never was one).
 //!
 //! # Cancel safety
 //!
@@ -132,7 +144,10 @@
 //! (`Timeout { sent: false }`). Dropping it **after** that point cancels nothing: the server
 //! applies it or not, and the reply is thrown away. Watches are registered only when the reply
 //! is read, so a dropped `get_data_watch` leaves at most a server-side watch that fires into
-//! nothing. [`Client::close`] is not cancel-safe in that sense: once called, the client
+//! nothing. An [`Client::add_watch`] given up after it was sent (dropped, or
+//! `Timeout { sent: true }`) leaves nothing behind: when its reply is read, the persistent watch
+//! the server set is released at once, as if its stream had been dropped then.
+//! [`Client::close`] is not cancel-safe in that sense: once called, the client
 //! closes, whether or not its future is awaited.
 //!
 //! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events

@@ -25,7 +25,12 @@ pub enum State {
     /// ephemeral nodes are gone. When the client gave the session up itself (no server for a
     /// whole session timeout), the servers may still hold it for a while; the client re-attaches
     /// and closes it at the first server that answers, before it starts a new session, so its
-    /// ephemeral nodes are gone by the time a new session is CONNECTED.
+    /// ephemeral nodes are gone by the time a new session is CONNECTED. When LOST is final
+    /// ([`ClientBuilder::reconnect_after_expiry`](crate::ClientBuilder::reconnect_after_expiry)
+    /// `(false)`) the client keeps trying that close in the background until it is done or
+    /// [`Client::close`](crate::Client::close) runs out of time (and says so). After an auth
+    /// failure (`KeeperState::AuthFailed`) the session may also still be alive on the server
+    /// (a server closes only the connection); the client closes it within the close timeout.
     Lost,
 }
 

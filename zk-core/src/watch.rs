@@ -558,17 +558,34 @@ impl Registry {
     /// Applies the watch part of a request once its reply arrived with error code `err`: a
     /// successful read leaves its watch (an `exists` on a missing node too), a successful
     /// removeWatches drops the local registrations.
-    pub(crate) fn on_reply(&mut self, w: WatchRequest, err: i32, chroot: &Chroot) {
+    ///
+    /// Returns the server path of a persistent watch the server just set for a stream nobody
+    /// holds any more (its `add_watch` caller gave up after the request was sent): the caller
+    /// must release it ([`PendingRequest::release`](crate::session::PendingRequest::release)),
+    /// as if that stream had been dropped now.
+    #[must_use]
+    pub(crate) fn on_reply(
+        &mut self,
+        w: WatchRequest,
+        err: i32,
+        chroot: &Chroot,
+    ) -> Option<String> {
         if let WatchKind::Remove(t) = w.kind {
             if err == code::OK {
                 self.remove(t, &w.path, chroot);
             }
-            return;
+            return None;
         }
         let exists_miss = w.kind == WatchKind::Exists && err == code::NO_NODE;
-        if err == code::OK || exists_miss {
-            self.register(w, err == code::OK);
+        if err != code::OK && !exists_miss {
+            return None;
         }
+        let unheld = match &w.sender {
+            WatchSender::Stream(tx) if tx.is_closed() => Some(w.path.clone()),
+            _ => None,
+        };
+        self.register(w, err == code::OK);
+        unheld
     }
 
     /// Delivers a server notification to every watcher it concerns (the rules of the Java

@@ -22,7 +22,10 @@ pub mod code {
     pub const OK: i32 = 0;
     /// The node does not exist (an `exists` watch is still left).
     pub const NO_NODE: i32 = -101;
-    /// Authentication failed: the server closes the session.
+    /// The session is gone (a closeSession for an abandoned session counts it as closed).
+    pub const SESSION_EXPIRED: i32 = -112;
+    /// Authentication failed: the server closes the connection (a 3.8 server keeps the
+    /// session; the client then closes it).
     pub const AUTH_FAILED: i32 = -115;
     /// The server requires SASL and it did not succeed: it closes the session.
     pub const SESSION_CLOSED_REQUIRE_SASL_AUTH: i32 = -124;

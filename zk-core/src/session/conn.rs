@@ -455,7 +455,10 @@ impl Session {
                     return Ok(Some(Outcome::Closed));
                 }
                 if let Some(w) = f.watch {
-                    self.watches.on_reply(w, header.err, &self.cfg.chroot);
+                    if let Some(path) = self.watches.on_reply(w, header.err, &self.cfg.chroot) {
+                        debug!(path = %path, "releasing a persistent watch its caller gave up on");
+                        conn.enqueue(PendingRequest::release(path), &mut self.watches);
+                    }
                 }
                 if let Some(r) = f.reply {
                     let _ = r.send(Ok(Reply { header, body }));

@@ -8,7 +8,9 @@ use super::request::put_frame;
 use super::{far_future, rand_duration, Config, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
 use crate::error::{Error, Result};
-use crate::proto::{classify_connect_frame, ConnectRequest, OpCode, Reader, Record, ReplyHeader};
+use crate::proto::{
+    classify_connect_frame, code, ConnectRequest, OpCode, Reader, Record, ReplyHeader,
+};
 use bytes::BytesMut;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -24,6 +26,10 @@ impl Session {
     pub(super) async fn connect_phase(&mut self, first_attempt: bool) -> Result<Conn, Outcome> {
         let mut first = first_attempt;
         loop {
+            if self.stopped.is_some() && self.abandoned.is_none() {
+                // LOST was final and the abandoned session is closed (or gone): done
+                return Err(Outcome::Closed);
+            }
             if let Some(c) = &self.closing {
                 if !self.has_session_to_close() {
                     return Err(Outcome::Closed);
@@ -126,9 +132,11 @@ impl Session {
         }
     }
 
-    /// Ends a session the client gave up on its own clock: the server answered its handshake, so
-    /// it may still hold the session and its ephemeral nodes. Sends closeSession and waits (a
-    /// bounded time) for the answer; either way the session is not tried again.
+    /// Ends a session the client gave up (on its own clock, or after an auth failure): the
+    /// server answered its handshake, so it may still hold the session and its ephemeral
+    /// nodes. Sends closeSession (nothing else: no credential is replayed) and waits a bounded
+    /// time (at most until a close in progress runs out) for the answer; the session stays
+    /// abandoned, to be tried again, unless it was closed or the server said it is gone.
     async fn close_abandoned(&mut self, conn: Conn, within: Duration) {
         let Some((id, passwd)) = self.abandoned.take() else {
             return;
@@ -144,7 +152,18 @@ impl Session {
             session_id = format_args!("{id:#x}"),
             "the given-up session was still alive on the server; closing it"
         );
-        match timeout(within, close_on(conn)).await {
+        let within = match &self.closing {
+            Some(c) => within.min(c.deadline.saturating_duration_since(Instant::now())),
+            None => within,
+        };
+        let mut written = false;
+        let res = timeout(within, close_on(conn, &mut written)).await;
+        if written {
+            if let Some(c) = &mut self.closing {
+                c.sent = true;
+            }
+        }
+        match res {
             Ok(Ok(())) => info!(
                 session_id = format_args!("{id:#x}"),
                 "given-up session closed"
@@ -161,8 +180,9 @@ impl Session {
     }
 }
 
-/// Sends closeSession on a fresh connection and waits for its reply.
-async fn close_on(conn: Conn) -> Result<()> {
+/// Sends closeSession on a fresh connection and waits for its reply; `written` tells whether
+/// closeSession reached the socket.
+async fn close_on(conn: Conn, written: &mut bool) -> Result<()> {
     let Conn {
         mut reader,
         mut writer,
@@ -170,6 +190,7 @@ async fn close_on(conn: Conn) -> Result<()> {
     } = conn;
     let mut out = BytesMut::new();
     put_frame(&mut out, Some((1, OpCode::CloseSession)), |_| {});
+    *written = true;
     writer.write_all(&out).await.map_err(Error::io)?;
     writer.flush().await.map_err(Error::io)?;
     while let Some(f) = reader.next().await {
@@ -177,7 +198,12 @@ async fn close_on(conn: Conn) -> Result<()> {
             Ok(InFrame::Frame(f)) => {
                 let h = ReplyHeader::read(&mut Reader::new(&f))?;
                 if h.xid == 1 {
-                    return Ok(());
+                    // closed, or already gone; any other answer (say, from a read-only
+                    // server) leaves the session as it was
+                    return match h.err {
+                        code::OK | code::SESSION_EXPIRED => Ok(()),
+                        e => Err(Error::from_code(e)),
+                    };
                 }
             }
             Ok(InFrame::Oversized { .. }) => {}

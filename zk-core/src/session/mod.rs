@@ -12,7 +12,10 @@
 //! server answering the handshake with timeout 0 means the session is gone: LOST. So does a whole
 //! session timeout without any server (the client gives the session up; it re-attaches and
 //! closes it as soon as a server answers, before it starts a new one). Every waiter and watcher
-//! then gets [`Error::SessionExpired`], and (by default) a new session follows.
+//! then gets [`Error::SessionExpired`], and (by default) a new session follows. When LOST is
+//! final (`reconnect_after_expiry(false)`, or an auth failure, which a server answers by closing
+//! only the connection) the task stays until a session the server may still hold is closed
+//! ([`Session::stop`]), failing requests at once meanwhile.
 
 pub(crate) mod conn;
 pub(crate) mod connect;
@@ -132,9 +135,13 @@ pub(crate) struct Session {
     negotiated: Duration,
     seen_rw: bool,
     generation: u64,
-    /// A session given up client-side (no server for a whole session timeout) that may still
-    /// live on the server: re-attached and closed before a new session starts.
+    /// A session given up client-side (no server for a whole session timeout, or an auth
+    /// failure) that may still live on the server: re-attached and closed before a new session
+    /// starts, or before the task ends.
     abandoned: Option<(i64, Vec<u8>)>,
+    /// LOST is final (this error is what requests get): the task only stays to close the
+    /// abandoned session.
+    stopped: Option<Error>,
 
     queued: VecDeque<PendingRequest>,
     watches: Registry,
@@ -174,6 +181,7 @@ impl Session {
             seen_rw: false,
             generation: 0,
             abandoned: None,
+            stopped: None,
             queued: VecDeque::new(),
             auths: Vec::new(),
             pending_auth_cmds: Vec::new(),
@@ -263,17 +271,20 @@ impl Session {
                 Err(Outcome::Closed) => return Error::Closed,
                 Err(Outcome::Expired) => {
                     if let Some(e) = self.on_expired(false) {
-                        return e;
+                        return self.stop(e).await;
                     }
                     continue;
                 }
                 Err(Outcome::GivenUp) => {
                     if let Some(e) = self.on_expired(true) {
-                        return e;
+                        return self.stop(e).await;
                     }
                     continue;
                 }
-                Err(Outcome::AuthFailed) => return self.on_auth_failed(),
+                Err(Outcome::AuthFailed) => {
+                    let e = self.on_auth_failed();
+                    return self.stop(e).await;
+                }
                 Err(Outcome::Disconnected(_)) => unreachable!("connect_phase retries"),
             };
             first_attempt = false;
@@ -286,11 +297,14 @@ impl Session {
                 }
                 Outcome::Expired => {
                     if let Some(e) = self.on_expired(false) {
-                        return e;
+                        return self.stop(e).await;
                     }
                 }
                 Outcome::GivenUp => unreachable!("only the connect phase gives up"),
-                Outcome::AuthFailed => return self.on_auth_failed(),
+                Outcome::AuthFailed => {
+                    let e = self.on_auth_failed();
+                    return self.stop(e).await;
+                }
                 Outcome::Closed => return Error::Closed,
             }
         }
@@ -323,12 +337,44 @@ impl Session {
         }
     }
 
+    /// The server refused a credential (AUTHFAILED) and closed the connection. A 3.8 server
+    /// closes only the connection: the session and its ephemeral nodes live on until it times
+    /// out. So the session is abandoned and closed (re-attached on a new connection without
+    /// the refused credential, then closeSession), within the close timeout.
     fn on_auth_failed(&mut self) -> Error {
-        warn!("authentication failed; the client stops");
+        warn!("authentication failed; the client closes the session and stops");
         let err = Error::AuthFailed;
+        if self.seen_rw && self.session_id != 0 && self.detached.is_none() {
+            self.abandoned = Some((self.session_id, self.passwd.clone()));
+        }
         self.fail_queued(&err);
         self.watches.fail_all(&err);
         self.publish(State::Lost, KeeperState::AuthFailed, None);
+        self.seen_rw = false;
+        self.disconnected_since = None;
+        self.begin_close(None);
+        err
+    }
+
+    /// LOST is final (`err`). A session the servers may still hold (given up on the client's
+    /// clock, or left by an auth failure) is closed before the task ends: it keeps reaching for
+    /// a server to re-attach and send closeSession until that is done, or the server says the
+    /// session is gone, or a close (`close()`, every handle dropped, an auth failure) runs out
+    /// of its close timeout. Requests meanwhile fail with `err` at once.
+    async fn stop(&mut self, err: Error) -> Error {
+        if self.abandoned.is_none() || self.detached.is_some() {
+            return err;
+        }
+        info!(
+            session_id = format_args!("{:#x}", self.abandoned.as_ref().map_or(0, |a| a.0)),
+            "closing the abandoned session before stopping"
+        );
+        self.stopped = Some(err.clone());
+        if let Ok(conn) = self.connect_phase(false).await {
+            // only abandoned sessions are attempted once stopped
+            debug_assert!(false, "a stopped client connected a session to serve");
+            drop(conn);
+        }
         err
     }
 
@@ -432,6 +478,19 @@ impl Session {
 
     /// Handles a command while no connection is up.
     fn on_command_offline(&mut self, cmd: Option<Command>) {
+        if let Some(err) = &self.stopped {
+            match cmd {
+                Some(Command::Request(p)) => {
+                    let _ = p.reply.send(Err(err.clone()));
+                    return;
+                }
+                Some(Command::Auth { reply, .. }) => {
+                    let _ = reply.send(Err(err.clone()));
+                    return;
+                }
+                _ => {}
+            }
+        }
         match cmd {
             Some(Command::Request(p)) if p.fail_fast => {
                 let _ = p.reply.send(Err(Error::NotConnected));

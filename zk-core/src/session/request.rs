@@ -2,7 +2,7 @@
 //! reply goes back on, and the one atomic that decides whether it was sent.
 
 use crate::error::Result;
-use crate::proto::{OpCode, Record, ReplyHeader, Writer};
+use crate::proto::{OpCode, PathModeRequest, Record, ReplyHeader, WatcherType, Writer};
 use crate::watch::WatchRequest;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -80,6 +80,30 @@ pub(crate) struct PendingRequest {
 }
 
 impl PendingRequest {
+    /// The release of a server-side persistent watch on `server_path` nobody holds any more (a
+    /// dropped [`PersistentWatcher`](crate::PersistentWatcher), or an `add_watch` whose caller
+    /// gave up after it was sent): a removeWatches(Any) nobody awaits, written only if nothing
+    /// of this client on the path still needs the watch (see
+    /// [`Registry::on_send`](crate::watch::Registry::on_send)).
+    pub(crate) fn release(server_path: String) -> PendingRequest {
+        let req = PathModeRequest {
+            path: server_path.clone(),
+            mode: WatcherType::Any.code(),
+        };
+        let (reply, rx) = oneshot::channel();
+        PendingRequest {
+            frame: request_frame(OpCode::RemoveWatches, &req),
+            op: OpCode::RemoveWatches,
+            watch: Some(WatchRequest::release(server_path, Box::new(rx))),
+            reply,
+            state: Arc::new(SendState::default()),
+            queue_expiry: None,
+            // while disconnected there is nothing to release: the next connection does not
+            // re-register a watch nobody listens to
+            fail_fast: true,
+        }
+    }
+
     /// Whether nobody waits for it any more (caller gone or gave up): it must not be sent.
     pub(crate) fn is_abandoned(&self) -> bool {
         self.reply.is_closed()
