@@ -1,0 +1,103 @@
+//! Adversarial review of zk-core (round 8b) against a real ZooKeeper 3.8: each test pins down
+//! one finding (a documented promise that does not hold) and fails on the code it was written
+//! against; each is named after the finding.
+
+mod common;
+
+use common::{bounded, wait_state};
+use std::time::Duration;
+use zk_core::{Client, CreateMode, Error, State};
+use zk_testkit::{FaultProxy, ZkServer};
+
+/// `Client::detach`: "Stops the client **without** closing its session ... Every clone fails
+/// with [`Error::Closed`] afterwards". The session task only checks for a detach right after
+/// the first command of a wake-up; a `Detach` taken in the same batch as a request before it
+/// is recorded and then ignored: the client keeps serving (and pinging) the session, `detach()`
+/// never returns, and a clone's requests still succeed.
+///
+/// A current-thread runtime makes the batch certain: both commands are on the channel before
+/// the session task runs.
+#[tokio::test]
+async fn detach_queued_behind_a_request_never_stops_the_client() {
+    let c = common::shared("detach-batch").await;
+    let clone = c.clone();
+    let mut req = Box::pin(clone.exists("/"));
+    assert!(futures::poll!(&mut req).is_pending());
+    let mut det = Box::pin(c.detach());
+    assert!(futures::poll!(&mut det).is_pending());
+    let r = bounded("the request ahead of detach", &mut req).await;
+    assert!(r.is_ok(), "{r:?}");
+    let detached = tokio::time::timeout(Duration::from_secs(20), &mut det).await;
+    let later = clone
+        .with_timeout(Duration::from_secs(10))
+        .exists("/")
+        .await;
+    assert!(
+        detached.is_ok() && matches!(later, Err(Error::Closed)),
+        "detach() queued right behind a request: returned within 20 s: {}; a clone's exists \
+         afterwards: {later:?} (expected detach() to return and Closed)",
+        detached.is_ok()
+    );
+}
+
+/// `Client::fail_if_disconnected`: "issued while the client is disconnected, they fail at once
+/// with [`Error::NotConnected`] (not sent, not applied). A success therefore always comes from
+/// a connection that was up when the request was issued, before any SUSPENDED was reported for
+/// it". With SASL, the session task runs the SASL exchange of a new connection without reading
+/// commands; a fail-fast request issued then (the state is SUSPENDED) waits for the exchange
+/// and is sent on the new connection: a success for a request issued while SUSPENDED.
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_fast_request_issued_while_suspended_during_sasl_is_sent_on_the_next_connection() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(40))
+        .reconnect_jitter(Duration::from_millis(10))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    // every chunk takes 2 s through the proxy: the handshake of the next connection completes
+    // ~4 s after it is accepted, the SASL exchange (two round trips) takes ~8 s more
+    proxy.set_delay(Duration::from_secs(2));
+    let accepted = proxy.connections_accepted();
+    proxy.reset();
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    bounded("the reconnect connection", async {
+        while proxy.connections_accepted() == accepted {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // the handshake is done, the SASL exchange is under way
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = c.status();
+    assert_eq!(
+        before.state,
+        State::Suspended,
+        "precondition: still SUSPENDED while SASL runs"
+    );
+    let r = bounded(
+        "fail-fast create",
+        c.fail_if_disconnected()
+            .create("/issued-while-suspended", b"", CreateMode::Persistent),
+    )
+    .await;
+    let after = c.status();
+    proxy.set_delay(Duration::ZERO);
+    let direct = Client::connect(&server.connect_string()).await.unwrap();
+    let applied = direct.exists("/issued-while-suspended").await.unwrap();
+    assert!(
+        matches!(r, Err(Error::NotConnected)) && applied.is_none(),
+        "a fail_if_disconnected create issued while {:?} (session {sid:#x}): got {r:?}, node \
+         applied: {}; status after: {:?}; expected NotConnected, not applied",
+        before.state,
+        applied.is_some(),
+        after.state
+    );
+}
