@@ -101,3 +101,41 @@ async fn fail_fast_request_issued_while_suspended_during_sasl_is_sent_on_the_nex
         after.state
     );
 }
+
+/// `Client::close`: "Closes the session ... and stops the client; every clone fails with
+/// [`Error::Closed`] afterwards"; architecture.md: "sends `closeSession` after whatever is
+/// already queued ... Later requests fail with `Closed`." While connected that holds (the
+/// session task stops reading commands once closing). While disconnected it does not: a
+/// request a clone issues after `close()` was called is queued like any other, written on the
+/// connection the close re-attaches with, ahead of closeSession, and applied: a persistent
+/// node created after `close()` was called, and the create reports success.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_issued_after_close_while_disconnected_is_applied_before_close_session() {
+    let (proxy, direct, via_proxy) = common::behind_proxy("after-close").await;
+    let c = Client::builder(via_proxy)
+        .session_timeout(Duration::from_secs(40))
+        .close_timeout(Duration::from_secs(30))
+        .reconnect_jitter(Duration::from_millis(10))
+        .connect()
+        .await
+        .unwrap();
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    let mut closing = Box::pin(c.close());
+    assert!(futures::poll!(&mut closing).is_pending());
+    // issued after close() was called: behind the Close command on the channel
+    let late = c.clone();
+    let mut create = Box::pin(late.create("/created-after-close", b"", CreateMode::Persistent));
+    assert!(futures::poll!(&mut create).is_pending());
+    proxy.reject_new(false);
+    let closed = bounded("close", &mut closing).await;
+    let created = bounded("the create issued after close()", &mut create).await;
+    let applied = direct.exists("/created-after-close").await.unwrap();
+    assert!(
+        matches!(created, Err(Error::Closed)) && applied.is_none(),
+        "a create issued after close() (close said {closed:?}): got {created:?}, node applied: \
+         {}; expected Closed and nothing applied",
+        applied.is_some()
+    );
+}
