@@ -139,3 +139,49 @@ async fn request_issued_after_close_while_disconnected_is_applied_before_close_s
         applied.is_some()
     );
 }
+
+/// `ClientBuilder::close_timeout`: "How long [`Client::close`] ... may take to reach a server and
+/// have the session closed (default 2 s)"; lib.rs: "`close()` returns [`Error::Timeout`] if it
+/// could not" (within the close timeout). While the SASL exchange of a new connection runs,
+/// the session task reads no commands: a close issued then, on a link that went silent, waits
+/// for the SASL exchange's own timeout (two thirds of the session timeout, ~27 s here), far past
+/// the 2 s close timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn close_during_a_stalled_sasl_exchange_overruns_the_close_timeout() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(40))
+        .close_timeout(Duration::from_secs(2))
+        .reconnect_jitter(Duration::from_millis(10))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .unwrap();
+    // the handshake of the next connection completes ~4 s after it is accepted, then the link
+    // goes silent in the middle of the SASL exchange
+    proxy.set_delay(Duration::from_secs(2));
+    let accepted = proxy.connections_accepted();
+    proxy.reset();
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    bounded("the reconnect connection", async {
+        while proxy.connections_accepted() == accepted {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.blackhole();
+    let started = tokio::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(15), c.close()).await;
+    assert!(
+        r.is_ok(),
+        "close() with a 2 s close timeout, issued during a stalled SASL exchange: still pending \
+         after {:?} (it waits for the SASL exchange's own timeout)",
+        started.elapsed()
+    );
+}
