@@ -185,3 +185,34 @@ async fn close_during_a_stalled_sasl_exchange_overruns_the_close_timeout() {
         started.elapsed()
     );
 }
+
+/// `ClientBuilder::connect`: "Connects, waiting for the first session. # Errors: A bad connect
+/// string; [`Error::InvalidArgument`] ...; [`Error::ConnectFailed`] if no server answered within
+/// the connect timeout; [`Error::AuthFailed`]." With a builder `auth`, a connection that breaks
+/// after the handshake but before the auth reply makes `connect()` fail at once with
+/// `ConnectionLoss` (not a documented error, and well within the connect timeout), although the
+/// client would reconnect and replay the credential: the session it had is then closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_with_auth_fails_with_connection_loss_when_the_first_connection_breaks() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    // the auth packet (opcode 100) reaches the server, the connection is cut before its reply
+    proxy.cut_after_request(100);
+    let r = bounded(
+        "connect",
+        Client::builder(proxy.connect_string())
+            .session_timeout(Duration::from_secs(20))
+            .reconnect_jitter(Duration::from_millis(10))
+            .auth("digest", "user:password")
+            .connect(),
+    )
+    .await;
+    assert_eq!(proxy.cuts_fired(), 1, "the auth packet was not trapped");
+    assert!(
+        r.is_ok(),
+        "connect() with a 20 s connect timeout, one connection cut after the auth packet: got \
+         {:?}; expected a session (the client reconnects and replays the credential)",
+        r.map(|c| c.status())
+    );
+}
