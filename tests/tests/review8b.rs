@@ -216,3 +216,66 @@ async fn connect_with_auth_fails_with_connection_loss_when_the_first_connection_
         r.map(|c| c.status())
     );
 }
+
+/// lib.rs, Session expiry: "the client gives the session up *and* closes it: the first server
+/// that answers gets a re-attach with the old id and password followed by `closeSession`,
+/// before any new session starts; its ephemeral nodes never outlive the LOST into the next
+/// session." The closing connection skips the SASL exchange. A server enforcing SASL
+/// (`enforce.auth.enabled`) answers that unauthenticated closeSession with
+/// `SESSIONCLOSEDREQUIRESASLAUTH` and drops the connection without closing the session; the
+/// client reads the error reply as the acknowledgement ("given-up session closed"), starts the
+/// new session, and the old session's ephemeral is still there.
+#[tokio::test(flavor = "multi_thread")]
+async fn given_up_session_is_closed_without_sasl_and_lives_on_under_enforced_auth() {
+    use futures::StreamExt;
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .tick_time(500)
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .cfg("enforce.auth.enabled", "true")
+        .cfg("enforce.auth.schemes", "sasl")
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(8))
+        .reconnect_jitter(Duration::from_millis(10))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .unwrap();
+    let old = c.session_id();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let mut states = c.state_stream();
+    proxy.reject_new(true);
+    server.stop().unwrap();
+    loop {
+        let s = bounded("LOST", states.next()).await.unwrap();
+        if s.state == State::Lost {
+            break;
+        }
+    }
+    // the restarted server restarts every session's timer: the old session is alive
+    server.start_again().unwrap();
+    proxy.reject_new(false);
+    loop {
+        let s = bounded("new session", states.next()).await.unwrap();
+        if s.state == State::Connected {
+            assert_ne!(s.session_id, old, "expected a new session");
+            break;
+        }
+    }
+    let direct = Client::builder(server.connect_string())
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .unwrap();
+    let left = direct.exists("/eph").await.unwrap();
+    assert!(
+        left.is_none(),
+        "the new session {:#x} is CONNECTED while the ephemeral of the given-up session \
+         {old:#x} is still there (owner {:#x})",
+        c.session_id(),
+        left.map(|s| s.ephemeral_owner).unwrap_or_default()
+    );
+}
