@@ -279,3 +279,54 @@ async fn given_up_session_is_closed_without_sasl_and_lives_on_under_enforced_aut
         left.map(|s| s.ephemeral_owner).unwrap_or_default()
     );
 }
+
+/// `StateStream`: "Every state transition from the moment of subscription, none skipped";
+/// the stream alternates SUSPENDED / CONNECTED (held in review8_held.rs without SASL). With
+/// SASL, a connection that breaks during its SASL exchange (after the handshake, before
+/// CONNECTED was published) publishes SUSPENDED again: the stream yields SUSPENDED twice in a
+/// row, a "transition" that did not happen.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_lost_during_sasl_publishes_suspended_twice_in_a_row() {
+    use futures::StreamExt;
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(40))
+        .reconnect_jitter(Duration::from_millis(10))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .unwrap();
+    let mut states = c.state_stream();
+    proxy.set_delay(Duration::from_secs(2));
+    let accepted = proxy.connections_accepted();
+    proxy.reset();
+    wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    bounded("the reconnect connection", async {
+        while proxy.connections_accepted() == accepted {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // the handshake is done (~4 s), the SASL exchange is under way: break this one too
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.reset();
+    proxy.set_delay(Duration::ZERO);
+    let mut seen = Vec::new();
+    loop {
+        let s = bounded("CONNECTED again", states.next()).await.unwrap();
+        seen.push(s.state);
+        if s.state == State::Connected {
+            break;
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1]),
+        "state stream after a reset and a second reset during SASL: {seen:?} (the same state \
+         twice in a row)"
+    );
+}
