@@ -330,3 +330,29 @@ async fn connection_lost_during_sasl_publishes_suspended_twice_in_a_row() {
          twice in a row)"
     );
 }
+
+/// `Client::detach`: "Stops the client **without** closing its session ... Every clone fails
+/// with [`Error::Closed`] afterwards"; `Client::close`: "Closes the session (its ephemeral nodes
+/// are deleted at once)", failing with `Timeout` "when the session could not be closed". After
+/// a detach, `close()` on a clone answers `Ok(())`: the caller is told its session is closed
+/// while it and its ephemeral live on (as the detach intended).
+#[tokio::test(flavor = "multi_thread")]
+async fn close_on_a_clone_after_detach_says_ok_while_the_session_lives() {
+    let (_proxy, direct, via_proxy) = common::behind_proxy("detach-close").await;
+    let c = Client::builder(via_proxy)
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let clone = c.clone();
+    let (sid, _) = bounded("detach", c.detach()).await;
+    let r = bounded("close on a clone", clone.close()).await;
+    let eph = direct.exists("/eph").await.unwrap();
+    assert!(
+        !matches!(r, Ok(())) || eph.is_none(),
+        "close() on a clone after detach() said {r:?} while session {sid:#x} still holds /eph \
+         (owner {:#x}); expected Err(Closed)",
+        eph.map(|s| s.ephemeral_owner).unwrap_or_default()
+    );
+}
