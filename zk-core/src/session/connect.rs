@@ -144,11 +144,18 @@ impl Session {
             session_id = format_args!("{id:#x}"),
             "the given-up session was still alive on the server; closing it"
         );
-        match timeout(within, close_on(conn)).await {
+        match timeout(within, close_on(conn, self.cfg.sasl.as_ref())).await {
             Ok(Ok(())) => info!(
                 session_id = format_args!("{id:#x}"),
                 "given-up session closed"
             ),
+            Ok(Err(Error::AuthFailed)) => {
+                // the credentials are refused: a new session would be too, and says so
+                warn!(
+                    session_id = format_args!("{id:#x}"),
+                    "SASL refused while closing the given-up session; it is left to expire"
+                );
+            }
             Ok(Err(e)) => {
                 warn!(error = %e, "closing the given-up session failed; trying again");
                 self.abandoned = Some((id, passwd));
@@ -161,23 +168,33 @@ impl Session {
     }
 }
 
-/// Sends closeSession on a fresh connection and waits for its reply.
-async fn close_on(conn: Conn) -> Result<()> {
+/// Sends closeSession on a fresh connection (after the SASL exchange, when the client uses SASL:
+/// a server that enforces it refuses anything else) and waits for its reply, which must say OK.
+async fn close_on(mut conn: Conn, sasl: Option<&super::sasl::SaslConfig>) -> Result<()> {
+    if let Some(sasl) = sasl {
+        super::sasl::authenticate(&mut conn, sasl).await?;
+    }
+    let xid = conn.take_xid();
     let Conn {
         mut reader,
         mut writer,
         ..
     } = conn;
     let mut out = BytesMut::new();
-    put_frame(&mut out, Some((1, OpCode::CloseSession)), |_| {});
+    put_frame(&mut out, Some((xid, OpCode::CloseSession)), |_| {});
     writer.write_all(&out).await.map_err(Error::io)?;
     writer.flush().await.map_err(Error::io)?;
     while let Some(f) = reader.next().await {
         match f {
             Ok(InFrame::Frame(f)) => {
                 let h = ReplyHeader::read(&mut Reader::new(&f))?;
-                if h.xid == 1 {
-                    return Ok(());
+                if h.xid == xid {
+                    // e.g. SESSIONCLOSEDREQUIRESASLAUTH: the session lives on
+                    return if h.err == crate::proto::code::OK {
+                        Ok(())
+                    } else {
+                        Err(Error::from_code(h.err))
+                    };
                 }
             }
             Ok(InFrame::Oversized { .. }) => {}
