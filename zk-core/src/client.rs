@@ -282,6 +282,7 @@ impl ClientBuilder {
             fail_fast: false,
         };
         let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        let give_up_at = tokio::time::Instant::now() + wait;
         let resuming = self.resume.is_some();
         let mut st = client.inner.status.clone();
         let ok = tokio::time::timeout(
@@ -330,11 +331,24 @@ impl ClientBuilder {
                 return Err(Error::ConnectFailed { message, source });
             }
         }
+        // the answers to the builder's credentials, on whichever connection gets them (a
+        // connection that breaks first hands the wait on to the next one's replay), within the
+        // same connect timeout
         for w in auth_waiters {
-            match w.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(client.terminal_error()),
+            match tokio::time::timeout_at(give_up_at, w).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(Err(_)) => return Err(client.terminal_error()),
+                Err(_) => {
+                    return Err(Error::ConnectFailed {
+                        message: format!(
+                            "no server of {:?} answered the credentials within {} ms",
+                            self.connect_string,
+                            wait.as_millis()
+                        ),
+                        source: None,
+                    })
+                }
             }
         }
         Ok(client)
@@ -1315,8 +1329,11 @@ impl Client {
 
     /// Stops the client **without** closing its session, and returns the session's id and
     /// password for another client (or process) to take over with [`ClientBuilder::session`]
-    /// before the session times out. Every clone fails with [`Error::Closed`] afterwards;
-    /// requests in flight fail with [`Error::ConnectionLoss`].
+    /// before the session times out. Requests issued before it are still written and answered
+    /// (within the close timeout, [`ClientBuilder::close_timeout`]); what is then still in
+    /// flight fails with [`Error::ConnectionLoss`] and what waits for a connection with
+    /// [`Error::Closed`]. Every clone fails with [`Error::Closed`] afterwards, and so does a
+    /// later [`close`](Self::close) (the session was not closed).
     pub async fn detach(self) -> (i64, Vec<u8>) {
         let creds = self.session_credentials();
         let (tx, rx) = oneshot::channel();
@@ -1329,8 +1346,10 @@ impl Client {
     /// Closes the session (its ephemeral nodes are deleted at once) and stops the client; every
     /// clone fails with [`Error::Closed`] afterwards. Requests already sent are answered first.
     ///
-    /// If the client is disconnected, it keeps trying to reach a server, re-attach and send
-    /// closeSession until the close timeout ([`ClientBuilder::close_timeout`], default 2 s).
+    /// If the client is disconnected, it keeps trying to reach a server, re-attach (with the
+    /// SASL exchange first, if the client uses SASL) and send closeSession until the close
+    /// timeout ([`ClientBuilder::close_timeout`], default 2 s). Requests and `add_auth` calls
+    /// issued after `close()` fail with [`Error::Closed`] and are never sent.
     /// The same holds after a LOST that left a session possibly alive on the server (given up
     /// on the client's clock with [`ClientBuilder::reconnect_after_expiry`]`(false)`, or after
     /// an auth failure): that session is re-attached and closed.

@@ -5,7 +5,7 @@ use super::connect::spawn_rw_probe;
 use super::hosts::HostAddr;
 use super::request::{put_frame, PendingRequest, Reply, ReplySender};
 use super::transport::Transport;
-use super::{Command, Outcome, Session};
+use super::{AuthWaiter, Command, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
 use crate::error::{Error, Result};
 use crate::proto::{
@@ -19,7 +19,7 @@ use futures::StreamExt;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
@@ -53,7 +53,7 @@ pub(crate) struct Conn {
     inflight: VecDeque<InFlight>,
     /// Auth replies are not ordered with the others (the server answers them at once); `None`
     /// for a replayed credential nobody waits for.
-    auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    auth_waiters: VecDeque<Option<AuthWaiter>>,
     next_xid: i32,
     /// Whether closeSession was written.
     close_sent: bool,
@@ -108,12 +108,7 @@ impl Conn {
         });
     }
 
-    fn push_auth(
-        &mut self,
-        scheme: &str,
-        auth: &[u8],
-        waiter: Option<oneshot::Sender<Result<()>>>,
-    ) {
+    fn push_auth(&mut self, scheme: &str, auth: &[u8], waiter: Option<AuthWaiter>) {
         let pkt = AuthPacket {
             auth_type: 0,
             scheme: scheme.to_owned(),
@@ -144,16 +139,23 @@ impl Conn {
         self.close_sent = true;
     }
 
-    /// Whatever was in flight has an unknown outcome now.
-    fn fail_inflight(&mut self) {
+    /// Whatever was in flight has an unknown outcome now. Returns the auth waiters that wait
+    /// for the next connection's replay instead (see [`AuthWaiter::again`]).
+    fn fail_inflight(&mut self) -> Vec<AuthWaiter> {
         for f in self.inflight.drain(..) {
             if let Some(r) = f.reply {
                 let _ = r.send(Err(Error::ConnectionLoss));
             }
         }
+        let mut again = Vec::new();
         for w in self.auth_waiters.drain(..).flatten() {
-            let _ = w.send(Err(Error::ConnectionLoss));
+            if w.again.is_some() {
+                again.push(w);
+            } else {
+                let _ = w.tx.send(Err(Error::ConnectionLoss));
+            }
         }
+        again
     }
 
     /// The reply for the oldest request in flight, which must have xid `x`.
@@ -190,7 +192,6 @@ impl Session {
         if new_session {
             self.generation += 1;
         }
-        self.disconnected_since = None;
         let keeper = if resp.read_only {
             KeeperState::ConnectedReadOnly
         } else {
@@ -206,20 +207,13 @@ impl Session {
         );
         let timers = self.timers();
         if let Some(sasl) = self.cfg.sasl.clone() {
-            // before anything else: the server answers SASL packets out of band
-            match timeout(
-                timers.read_timeout,
-                super::sasl::authenticate(&mut conn, &sasl),
-            )
-            .await
-            {
-                Ok(Ok(())) => debug!(server = %host, "SASL authentication done"),
-                Ok(Err(Error::AuthFailed)) => return Outcome::AuthFailed,
-                Ok(Err(e)) => return Outcome::Disconnected(format!("SASL: {e}")),
-                Err(_) => return Outcome::Disconnected("SASL: the server did not answer".into()),
+            if let Err(o) = self.sasl_phase(&mut conn, &sasl, timers.read_timeout).await {
+                self.end_conn(conn).await;
+                return o;
             }
         }
         self.prime(&mut conn);
+        self.disconnected_since = None;
         self.publish(State::Connected, keeper, Some(host.to_string()));
 
         let mut probe = if resp.read_only && self.ring.len() > 1 {
@@ -239,7 +233,16 @@ impl Session {
         let read_deadline = tokio::time::sleep(timers.read_timeout);
         tokio::pin!(ping, read_deadline);
 
+        // detach(): no new commands; what was issued before it is written and answered (within
+        // the close timeout), then the task stops without closing the session
+        let mut detach_at: Option<Instant> = None;
         let outcome = loop {
+            if self.detached.is_some() {
+                if conn.out.is_empty() && conn.inflight.is_empty() {
+                    break Outcome::Closed;
+                }
+                detach_at.get_or_insert_with(|| Instant::now() + self.cfg.close_timeout);
+            }
             tokio::select! {
                 biased;
                 frame = conn.reader.next() => match frame {
@@ -267,14 +270,11 @@ impl Session {
                     }
                     Err(e) => break Outcome::Disconnected(format!("write: {e}")),
                 },
-                cmd = self.rx.recv(), if self.closing.is_none() => {
+                cmd = self.rx.recv(), if self.closing.is_none() && self.detached.is_none() => {
                     self.on_command_online(&mut conn, cmd);
-                    if self.detached.is_some() {
-                        break Outcome::Closed;
-                    }
                     // take whatever else is ready, to batch writes
                     for _ in 0..BATCH {
-                        if self.closing.is_some() {
+                        if self.closing.is_some() || self.detached.is_some() {
                             break;
                         }
                         match self.rx.try_recv() {
@@ -314,6 +314,10 @@ impl Session {
                     }
                     break Outcome::Closed;
                 }
+                _ = sleep_until(detach_at.unwrap_or_else(super::far_future)), if detach_at.is_some() => {
+                    warn!("requests issued before detach() not answered within the close timeout");
+                    break Outcome::Closed;
+                }
                 rw = async { probe.as_mut().unwrap().await }, if probe.is_some() => {
                     probe = None;
                     if let Ok(Some(h)) = rw {
@@ -332,21 +336,83 @@ impl Session {
                 c.sent = true;
             }
         }
-        conn.fail_inflight();
-        let _ = timeout(SHUTDOWN_TIMEOUT, conn.writer.shutdown()).await;
+        self.end_conn(conn).await;
         outcome
+    }
+
+    /// Fails what is in flight on a connection that ends, and shuts its write side (bounded).
+    async fn end_conn(&mut self, mut conn: Conn) {
+        let again = conn.fail_inflight();
+        self.builder_auth_waiters.extend(again);
+        let _ = timeout(SHUTDOWN_TIMEOUT, conn.writer.shutdown()).await;
+    }
+
+    /// The SASL exchange of a new connection, before anything else (the server answers SASL
+    /// packets out of band). Commands are served meanwhile as while disconnected (the client is
+    /// not CONNECTED yet): requests queue (fail-fast ones fail with `NotConnected`), and a
+    /// close or detach ends the exchange, a close at its deadline at the latest.
+    async fn sasl_phase(
+        &mut self,
+        conn: &mut Conn,
+        sasl: &super::sasl::SaslConfig,
+        within: Duration,
+    ) -> std::result::Result<(), Outcome> {
+        let host = conn.host.clone();
+        let exchange = timeout(within, super::sasl::authenticate(conn, sasl));
+        tokio::pin!(exchange);
+        loop {
+            let close_at = self.closing.as_ref().map(|c| c.deadline);
+            tokio::select! {
+                r = &mut exchange => return match r {
+                    Ok(Ok(())) => {
+                        debug!(server = %host, "SASL authentication done");
+                        Ok(())
+                    }
+                    Ok(Err(Error::AuthFailed)) => Err(Outcome::AuthFailed),
+                    Ok(Err(e)) => Err(Outcome::Disconnected(format!("SASL: {e}"))),
+                    Err(_) => Err(Outcome::Disconnected("SASL: the server did not answer".into())),
+                },
+                cmd = self.rx.recv(), if !self.handles_gone => {
+                    if cmd.is_none() {
+                        self.handles_gone = true;
+                    }
+                    self.on_command_offline(cmd);
+                    if self.detached.is_some() {
+                        return Err(Outcome::Closed);
+                    }
+                }
+                _ = sleep_until(close_at.unwrap_or_else(super::far_future)), if close_at.is_some() => {
+                    warn!("the SASL exchange did not end within the close timeout; the session was not closed");
+                    return Err(Outcome::Closed);
+                }
+            }
+        }
     }
 
     /// Fills a new connection's output: auth, then watches, then queued requests.
     fn prime(&mut self, conn: &mut Conn) {
         for (scheme, auth) in &self.auths {
-            conn.push_auth(scheme, auth, None);
+            // a builder credential's waiter (connect()) takes the answer to this replay
+            let waiter = self
+                .builder_auth_waiters
+                .iter()
+                .position(|w| {
+                    w.again
+                        .as_ref()
+                        .is_some_and(|(s, a)| s == scheme && a == auth)
+                })
+                .map(|i| self.builder_auth_waiters.swap_remove(i));
+            conn.push_auth(scheme, auth, waiter);
         }
         for (scheme, auth, reply, state) in std::mem::take(&mut self.pending_auth_cmds) {
             if reply.is_closed() || !state.claim() {
                 continue;
             }
-            conn.push_auth(&scheme, &auth, Some(reply));
+            let waiter = AuthWaiter {
+                tx: reply,
+                again: None,
+            };
+            conn.push_auth(&scheme, &auth, Some(waiter));
             self.remember_auth(scheme, auth);
         }
         let batches = self
@@ -384,7 +450,11 @@ impl Session {
                 state,
             }) => {
                 if !reply.is_closed() && state.claim() {
-                    conn.push_auth(&scheme, &auth, Some(reply));
+                    let waiter = AuthWaiter {
+                        tx: reply,
+                        again: None,
+                    };
+                    conn.push_auth(&scheme, &auth, Some(waiter));
                     self.remember_auth(scheme, auth);
                 }
             }
@@ -434,7 +504,7 @@ impl Session {
                     Err(Error::from_code(header.err))
                 };
                 if let Some(Some(w)) = conn.auth_waiters.pop_front() {
-                    let _ = w.send(res);
+                    let _ = w.tx.send(res);
                 }
                 if header.err == code::AUTH_FAILED {
                     return Ok(Some(Outcome::AuthFailed));

@@ -134,9 +134,10 @@ impl Session {
 
     /// Ends a session the client gave up (on its own clock, or after an auth failure): the
     /// server answered its handshake, so it may still hold the session and its ephemeral
-    /// nodes. Sends closeSession (nothing else: no credential is replayed) and waits a bounded
-    /// time (at most until a close in progress runs out) for the answer; the session stays
-    /// abandoned, to be tried again, unless it was closed or the server said it is gone.
+    /// nodes. Sends closeSession (after the SASL exchange if the client uses SASL; no `add_auth`
+    /// credential is replayed) and waits a bounded time (at most until a close in progress runs
+    /// out) for the answer; the session stays abandoned, to be tried again, unless it was
+    /// closed, the server said it is gone, or SASL itself was refused (it is left to expire).
     async fn close_abandoned(&mut self, conn: Conn, within: Duration) {
         let Some((id, passwd)) = self.abandoned.take() else {
             return;
@@ -157,7 +158,7 @@ impl Session {
             None => within,
         };
         let mut written = false;
-        let res = timeout(within, close_on(conn, &mut written)).await;
+        let res = timeout(within, close_on(conn, self.cfg.sasl.as_ref(), &mut written)).await;
         if written {
             if let Some(c) = &mut self.closing {
                 c.sent = true;
@@ -168,6 +169,13 @@ impl Session {
                 session_id = format_args!("{id:#x}"),
                 "given-up session closed"
             ),
+            Ok(Err(Error::AuthFailed)) => {
+                // the credentials are refused: a new session would be too, and says so
+                warn!(
+                    session_id = format_args!("{id:#x}"),
+                    "SASL refused while closing the given-up session; it is left to expire"
+                );
+            }
             Ok(Err(e)) => {
                 warn!(error = %e, "closing the given-up session failed; trying again");
                 self.abandoned = Some((id, passwd));
@@ -180,16 +188,25 @@ impl Session {
     }
 }
 
-/// Sends closeSession on a fresh connection and waits for its reply; `written` tells whether
-/// closeSession reached the socket.
-async fn close_on(conn: Conn, written: &mut bool) -> Result<()> {
+/// Sends closeSession on a fresh connection (after the SASL exchange, when the client uses SASL:
+/// a server that enforces it refuses anything else) and waits for its reply; `written` tells
+/// whether closeSession reached the socket.
+async fn close_on(
+    mut conn: Conn,
+    sasl: Option<&super::sasl::SaslConfig>,
+    written: &mut bool,
+) -> Result<()> {
+    if let Some(sasl) = sasl {
+        super::sasl::authenticate(&mut conn, sasl).await?;
+    }
+    let xid = conn.take_xid();
     let Conn {
         mut reader,
         mut writer,
         ..
     } = conn;
     let mut out = BytesMut::new();
-    put_frame(&mut out, Some((1, OpCode::CloseSession)), |_| {});
+    put_frame(&mut out, Some((xid, OpCode::CloseSession)), |_| {});
     *written = true;
     writer.write_all(&out).await.map_err(Error::io)?;
     writer.flush().await.map_err(Error::io)?;
@@ -197,7 +214,7 @@ async fn close_on(conn: Conn, written: &mut bool) -> Result<()> {
         match f {
             Ok(InFrame::Frame(f)) => {
                 let h = ReplyHeader::read(&mut Reader::new(&f))?;
-                if h.xid == 1 {
+                if h.xid == xid {
                     // closed, or already gone; any other answer (say, from a read-only
                     // server) leaves the session as it was
                     return match h.err {

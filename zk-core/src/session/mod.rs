@@ -63,6 +63,15 @@ pub(crate) enum Command {
 /// An `add_auth` waiting for a connection: scheme, credential, reply, send state.
 pub(crate) type PendingAuth = (String, Vec<u8>, oneshot::Sender<Result<()>>, Arc<SendState>);
 
+/// Someone waiting for the answer to an auth packet.
+pub(crate) struct AuthWaiter {
+    pub tx: oneshot::Sender<Result<()>>,
+    /// The credential, when the waiter is to be handed on to the next connection's replay of
+    /// it if this connection breaks first (the builder's credentials, which `connect()` waits
+    /// for); `None`: the waiter gets `ConnectionLoss` then (`add_auth`).
+    pub again: Option<(String, Vec<u8>)>,
+}
+
 /// Settings the session task runs with.
 pub(crate) struct Config {
     pub hosts: Vec<HostAddr>,
@@ -148,6 +157,10 @@ pub(crate) struct Session {
     /// Credentials re-sent on every connection, each once.
     auths: Vec<(String, Vec<u8>)>,
     pending_auth_cmds: Vec<PendingAuth>,
+    /// Callers of `connect()` waiting for the builder's credentials: each waits for the answer
+    /// to its credential on whichever connection gets one (a connection lost before the answer
+    /// hands the waiter on to the next connection's replay).
+    builder_auth_waiters: Vec<AuthWaiter>,
     close_waiters: Vec<oneshot::Sender<Result<()>>>,
     closing: Option<Closing>,
     /// Every handle was dropped (the command channel is closed).
@@ -185,6 +198,7 @@ impl Session {
             queued: VecDeque::new(),
             auths: Vec::new(),
             pending_auth_cmds: Vec::new(),
+            builder_auth_waiters: Vec::new(),
             close_waiters: Vec::new(),
             closing: None,
             handles_gone: false,
@@ -224,15 +238,19 @@ impl Session {
         subs.retain(|s| s.push(&st));
     }
 
-    /// Auth to send once connected (from the builder, before the task starts).
+    /// Auth to send on every connection (from the builder, before the task starts); `reply`
+    /// gets the first answer the server gives to it, on whichever connection that is.
     pub(crate) fn queue_auth(
         &mut self,
         scheme: String,
         auth: Vec<u8>,
         reply: oneshot::Sender<Result<()>>,
     ) {
-        self.pending_auth_cmds
-            .push((scheme, auth, reply, Arc::new(SendState::default())));
+        self.remember_auth(scheme.clone(), auth.clone());
+        self.builder_auth_waiters.push(AuthWaiter {
+            tx: reply,
+            again: Some((scheme, auth)),
+        });
     }
 
     /// Remembers a credential for replay after reconnects; the same one is kept once.
@@ -290,10 +308,18 @@ impl Session {
             first_attempt = false;
             let host = conn.host.clone();
             match self.serve(conn).await {
+                // detach() and then the connection broke: stop, the session lives on
+                Outcome::Disconnected(_) if self.detached.is_some() => return Error::Closed,
                 Outcome::Disconnected(why) => {
                     warn!(server = %host, reason = %why, "disconnected");
-                    self.disconnected_since = Some(Instant::now());
-                    self.publish(State::Suspended, KeeperState::Disconnected, None);
+                    // only a connection that was published CONNECTED (it broke after SASL and
+                    // priming) ends a connected period; one that broke before that changes
+                    // nothing: the client has been SUSPENDED (and counting towards giving the
+                    // session up) since the last one broke
+                    if self.status_tx.borrow().state == State::Connected {
+                        self.disconnected_since = Some(Instant::now());
+                        self.publish(State::Suspended, KeeperState::Disconnected, None);
+                    }
                 }
                 Outcome::Expired => {
                     if let Some(e) = self.on_expired(false) {
@@ -385,6 +411,9 @@ impl Session {
         for (_, _, tx, _) in self.pending_auth_cmds.drain(..) {
             let _ = tx.send(Err(err.clone()));
         }
+        for w in self.builder_auth_waiters.drain(..) {
+            let _ = w.tx.send(Err(err.clone()));
+        }
     }
 
     fn finish(&mut self, err: Error) {
@@ -410,6 +439,8 @@ impl Session {
             }
         }
         let result = match self.closing.take() {
+            // detached: the session lives on, nothing here closed it
+            None if self.detached.is_some() => Err(Error::Closed),
             // closed, or nothing left to close (it expired, or there never was one)
             Some(c) if c.result.is_ok() || !self.has_session_to_close() => Ok(()),
             Some(Closing {
@@ -492,6 +523,13 @@ impl Session {
             }
         }
         match cmd {
+            // close() was called: whatever is issued after it is never sent
+            Some(Command::Request(p)) if self.closing.is_some() => {
+                let _ = p.reply.send(Err(Error::Closed));
+            }
+            Some(Command::Auth { reply, .. }) if self.closing.is_some() => {
+                let _ = reply.send(Err(Error::Closed));
+            }
             Some(Command::Request(p)) if p.fail_fast => {
                 let _ = p.reply.send(Err(Error::NotConnected));
             }
