@@ -1,0 +1,94 @@
+//! Adversarial review 9: promises of zk-recipes that the code does not keep, each shown
+//! against a real ZooKeeper (and kazoo where it matters). Every test here failed on the code it
+//! was written against; the report of review 9 lists the failing lines.
+
+mod common;
+
+use common::{bounded, children, client, shared_client, unique, wait_state};
+use std::time::Duration;
+use zk_core::{Client, State};
+use zk_recipes::{Election, Lock};
+use zk_testkit::FaultProxy;
+
+/// `Lock::acquire` "waits until the lock is held, however long it takes (through reconnects;
+/// after a session loss it queues again in the new session)", and its errors are "server
+/// errors other than connection loss, and the client being closed or its session lost for
+/// good". An outage longer than the client's queue timeout (twice the session timeout, after
+/// the client gave the session up by its own clock) must not end it with a timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_acquire_waits_through_an_outage_longer_than_the_queue_timeout() {
+    let server = zk_testkit::shared_server();
+    let c = shared_client().await;
+    let path = unique("r9-outage");
+    let holder = Lock::new(&c, &path, "holder").acquire().await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    common::init_tracing();
+    let session = Duration::from_secs(4);
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(session)
+        .connect()
+        .await
+        .expect("connect");
+    let lock = Lock::new(&pc, &path, "waiter");
+    let waiting = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.acquire().await }
+    });
+    common::eventually("the waiter queued", || async {
+        children(&c, &path).await.len() == 2
+    })
+    .await;
+    // the server is unreachable: connections are refused, the current one is reset
+    proxy.reject_new(true);
+    proxy.reset();
+    // the client gives the session up by its own clock ...
+    wait_state(&pc, State::Lost).await;
+    // ... and requests queued after that wait twice the session timeout for a connection
+    tokio::time::sleep(session * 2 + Duration::from_secs(6)).await;
+    if waiting.is_finished() {
+        let r = waiting.await.unwrap();
+        panic!(
+            "Lock::acquire() (no deadline) gave up during an outage instead of waiting \
+             however long it takes: {r:?}"
+        );
+    }
+    proxy.reject_new(false);
+    wait_state(&pc, State::Connected).await;
+    holder.release().await.unwrap();
+    let g = bounded("the waiter acquires after the outage", waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(g.is_held());
+    g.release().await.unwrap();
+}
+
+/// `try_acquire` "takes the lock if nobody is ahead; `Ok(None)` otherwise". On a handle whose
+/// own guard is held, something is ahead: it must answer `Ok(None)`, not wait (locally, on the
+/// handle's gate) until that guard is released. The same for `Election::try_acquire` ("leads if
+/// no other candidate is queued; `Ok(None)` otherwise").
+#[tokio::test(flavor = "multi_thread")]
+async fn try_acquire_on_a_handle_whose_guard_is_held_answers_instead_of_waiting() {
+    let c = shared_client().await;
+    let path = unique("r9-try-own");
+    let lock = Lock::new(&c, &path, "me");
+    let g = lock.acquire().await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), lock.try_acquire()).await;
+    assert!(
+        matches!(r, Ok(Ok(None))),
+        "Lock::try_acquire on a handle whose guard is held: {r:?} (Err(Elapsed): still \
+         waiting after 20 s for the handle's own guard to be released)"
+    );
+    g.release().await.unwrap();
+
+    let epath = unique("r9-try-own-election");
+    let e = Election::new(&c, &epath, "me");
+    let leading = e.acquire().await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), e.try_acquire()).await;
+    assert!(
+        matches!(r, Ok(Ok(None))),
+        "Election::try_acquire on a candidate that leads: {r:?} (Err(Elapsed): still \
+         waiting after 20 s)"
+    );
+    leading.release().await.unwrap();
+}
