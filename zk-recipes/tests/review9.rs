@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{bounded, children, client, shared_client, unique, wait_state};
+use common::{bounded, children, shared_client, unique, wait_state};
 use std::time::Duration;
-use zk_core::{Client, State};
-use zk_recipes::{Election, Lock};
+use zk_core::{Client, Op, State};
+use zk_recipes::{Election, Lock, LostReason};
 use zk_testkit::FaultProxy;
 
 /// `Lock::acquire` "waits until the lock is held, however long it takes (through reconnects;
@@ -91,4 +91,45 @@ async fn try_acquire_on_a_handle_whose_guard_is_held_answers_instead_of_waiting(
          waiting after 20 s)"
     );
     leading.release().await.unwrap();
+}
+
+/// `Guard::fence`: "put it first in a `Client::multi` and the transaction only applies while
+/// the node exists (our session is alive and nobody deleted it)"; the `Lock` docs show
+/// `client.multi(vec![guard.fence(), ..])` as the way to make writes conditional on still
+/// holding the lock. A guard lost because its node was deleted must not pass its fence again:
+/// but once the lock's (empty) parent is deleted too (an operator tidying up, a container
+/// node, `lock_parent_deleted_between_acquisitions_is_created_again`), the parent's sequence
+/// counter starts again at 0 and the handle's next guard gets the very same path, per-handle
+/// uuid included.
+#[tokio::test(flavor = "multi_thread")]
+async fn fence_of_a_guard_lost_to_deletion_does_not_pass_after_its_path_is_reused() {
+    let c = shared_client().await;
+    let path = unique("r9-fence-reuse");
+    let target = format!("{path}-data");
+    c.create(&target, b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let lock = Lock::new(&c, &path, "me");
+    let g1 = bounded("first acquire", lock.acquire()).await.unwrap();
+    // someone deletes the holder's node, then the empty lock directory
+    c.delete(g1.path(), None).await.unwrap();
+    c.delete(&path, None).await.unwrap();
+    assert_eq!(bounded("g1 lost", g1.lost()).await, LostReason::NodeDeleted);
+    // the handle acquires again (another task on it, or the same after the loss)
+    let g2 = bounded("second acquire", lock.acquire()).await.unwrap();
+    assert!(g2.is_held());
+    let stale = c
+        .multi(vec![
+            g1.fence(),
+            Op::set_data(target.clone(), b"stale".to_vec(), None),
+        ])
+        .await;
+    assert!(
+        stale.is_err(),
+        "the fence of a guard lost to the deletion of its node passed: its path {} is the \
+         path of the handle's new guard {}; the write under the lost guard applied: {stale:?}",
+        g1.path(),
+        g2.path()
+    );
+    g2.release().await.unwrap();
 }
