@@ -7,7 +7,8 @@ mod common;
 use common::{bounded, children, shared_client, unique, wait_state};
 use std::time::Duration;
 use zk_core::{Client, Op, State};
-use zk_recipes::{Election, Lock, LostReason};
+use zk_recipes::retry::{retry, KazooRetry};
+use zk_recipes::{Election, Lock, LostReason, Semaphore};
 use zk_testkit::FaultProxy;
 
 /// `Lock::acquire` "waits until the lock is held, however long it takes (through reconnects;
@@ -132,4 +133,67 @@ async fn fence_of_a_guard_lost_to_deletion_does_not_pass_after_its_path_is_reuse
         g2.path()
     );
     g2.release().await.unwrap();
+}
+
+/// What a spawned call came to: its output, or the panic message.
+async fn outcome<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::spawn(f).await.map_err(|e| {
+        let p = e.into_panic();
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// The `*_timeout(d)` forms are "one total deadline" with "a passed deadline is always
+/// `Ok(None)`, never an error" (crate docs); the barriers saturate a huge timeout to a far
+/// future (`deadline_after`). `Lock`, `Election` and `Semaphore` compute `now + timeout` and
+/// panic on overflow instead: `acquire_timeout(Duration::MAX)` on a free lock must take it.
+#[tokio::test(flavor = "multi_thread")]
+async fn acquire_timeout_with_a_huge_timeout_takes_a_free_lock_instead_of_panicking() {
+    let c = shared_client().await;
+    let mut wrong = Vec::new();
+    let lock = Lock::new(&c, &unique("r9-huge-lock"), "me");
+    match outcome(async move { lock.acquire_timeout(Duration::MAX).await }).await {
+        Ok(Ok(Some(g))) => g.release().await.unwrap(),
+        other => wrong.push(format!("Lock::acquire_timeout(Duration::MAX): {other:?}")),
+    }
+    let e = Election::new(&c, &unique("r9-huge-election"), "me");
+    match outcome(async move { e.acquire_timeout(Duration::MAX).await }).await {
+        Ok(Ok(Some(g))) => g.release().await.unwrap(),
+        other => wrong.push(format!(
+            "Election::acquire_timeout(Duration::MAX): {other:?}"
+        )),
+    }
+    let s = Semaphore::new(&c, &unique("r9-huge-sem"), "me", 1).unwrap();
+    match outcome(async move { s.acquire_timeout(Duration::MAX).await }).await {
+        Ok(Ok(Some(g))) => g.release().await.unwrap(),
+        other => wrong.push(format!(
+            "Semaphore::acquire_timeout(Duration::MAX): {other:?}"
+        )),
+    }
+    // the barriers do it right (the reference)
+    let b = zk_recipes::Barrier::new(&c, &unique("r9-huge-barrier"));
+    match outcome(async move { b.wait_timeout(Duration::MAX).await }).await {
+        Ok(Ok(Some(()))) => {}
+        other => wrong.push(format!("Barrier::wait_timeout(Duration::MAX): {other:?}")),
+    }
+    assert!(wrong.is_empty(), "huge timeouts: {wrong:#?}");
+}
+
+/// `KazooRetry::deadline`: "overall time limit, counted from the start of the first
+/// attempt"; a limit too far away to matter must not panic the runner (`Instant + Duration`
+/// overflow in `begin`).
+#[tokio::test]
+async fn kazoo_retry_with_a_huge_deadline_runs_instead_of_panicking() {
+    let policy = KazooRetry::single_attempt().deadline(Some(Duration::MAX));
+    let r =
+        outcome(async move { retry(&policy, || async { Ok::<_, zk_core::Error>(7) }).await }).await;
+    assert!(
+        matches!(r, Ok(Ok(7))),
+        "retry under KazooRetry::deadline(Some(Duration::MAX)): {r:?}"
+    );
 }
