@@ -197,3 +197,33 @@ async fn kazoo_retry_with_a_huge_deadline_runs_instead_of_panicking() {
         "retry under KazooRetry::deadline(Some(Duration::MAX)): {r:?}"
     );
 }
+
+/// The same path reuse, worse: a lost guard that is dropped deletes "its" node in the
+/// background, which by then is the node of the handle's next guard, held by someone else
+/// (another task on the handle). That guard is lost through no fault of its own, and a peer
+/// can take the lock. A `Guard` promises that it is lost only "when the session is lost, when
+/// the node is deleted [by someone else: `LostReason::NodeDeleted`], and ... when the
+/// connection is suspended"; dropping an already lost guard is none of these.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_lost_guard_does_not_delete_the_next_guard_of_its_handle() {
+    let c = shared_client().await;
+    let path = unique("r9-drop-reuse");
+    let lock = Lock::new(&c, &path, "me");
+    let g1 = bounded("first acquire", lock.acquire()).await.unwrap();
+    c.delete(g1.path(), None).await.unwrap();
+    c.delete(&path, None).await.unwrap();
+    assert_eq!(bounded("g1 lost", g1.lost()).await, LostReason::NodeDeleted);
+    let g2 = bounded("second acquire", lock.acquire()).await.unwrap();
+    assert!(g2.is_held());
+    // the task that held g1 is done with it
+    drop(g1);
+    if let Ok(reason) = tokio::time::timeout(Duration::from_secs(10), g2.lost()).await {
+        panic!(
+            "dropping an already lost guard took the lock from the handle's next guard {}: \
+             lost ({reason:?}); children now {:?}",
+            g2.path(),
+            children(&c, &path).await
+        );
+    }
+    g2.release().await.unwrap();
+}
