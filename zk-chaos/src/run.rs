@@ -270,6 +270,14 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), admin.close()).await;
     rec.flush();
+    // the servers' own logs (elections, syncs, truncations) next to the history: the fixtures
+    // delete theirs on drop
+    for i in 0..servers.len() {
+        let to = cfg.out.join(format!("member-{i}.log"));
+        if let Err(e) = std::fs::copy(servers.member(i).log_path(), &to) {
+            problems.push(format!("copying the log of member {i}: {e}"));
+        }
+    }
     Ok(Output {
         history: rec.history(),
         path,

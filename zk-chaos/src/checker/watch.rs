@@ -17,7 +17,10 @@
 //! 2. a recursive watcher that stayed connected between two events saw every acknowledged
 //!    create between them;
 //! 3. a persistent watcher on `W/data` got no more change events than there were sets;
-//! 4. every one-shot watcher's last observation equals the final data.
+//! 4. every one-shot watcher's last observation equals the final data;
+//! 5. a DataWatch / ChildrenWatch never goes back within a session and ends on the final state;
+//! 6. every acknowledged create is in the final listing (info `final` `{indices}`, when
+//!    recorded): ZooKeeper does not lose a write it acknowledged.
 
 use super::CheckResult;
 use crate::history::{History, Op, Outcome};
@@ -253,6 +256,8 @@ pub fn check(h: &History) -> CheckResult {
     let fin = h.infos_of("watch").rfind(|e| e.op == "final");
     let mut last_snap: BTreeMap<(i64, &str), (&serde_json::Value, u64)> = BTreeMap::new();
     let mut seen: HashMap<(i64, i64, &str), i64> = HashMap::new();
+    // the snapshot before, per stream: what the violation shows
+    let mut before: HashMap<(i64, &str), &serde_json::Value> = HashMap::new();
     for e in h.infos_of("watch").filter(|e| e.op == "snapshot") {
         let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
         let key = if mode == "datawatch" {
@@ -261,15 +266,28 @@ pub fn check(h: &History) -> CheckResult {
             "count"
         };
         last_snap.insert((e.client, mode), (&e.args, e.t_us));
+        let prior = before.insert((e.client, mode), &e.args);
         let Some(n) = e.args.get(key).and_then(|v| v.as_i64()) else {
             continue;
         };
         let prev = seen.entry((e.client, e.session, mode)).or_insert(n);
         if n < *prev {
+            // the newest child on both sides, when recorded: the newest one gone means a
+            // stale read, an older one gone means a lost write
+            let newest = |a: Option<&serde_json::Value>| {
+                a.and_then(|a| a.get("last"))
+                    .and_then(|v| v.as_str())
+                    .map(|l| format!(" (newest {l})"))
+                    .unwrap_or_default()
+            };
             r.violation(
                 format!(
-                    "{mode} of client {} went back in time within session {:#x}: {key} {n} after {}",
-                    e.client, e.session, *prev
+                    "{mode} of client {} went back in time within session {:#x}: {key} {n}{} after {}{}",
+                    e.client,
+                    e.session,
+                    newest(Some(&e.args)),
+                    *prev,
+                    newest(prior),
                 ),
                 vec![],
                 e.t_us,
@@ -299,6 +317,51 @@ pub fn check(h: &History) -> CheckResult {
         r.notes.push(format!(
             "{} DataWatch/ChildrenWatch streams checked",
             last_snap.len()
+        ));
+    }
+
+    // durability: every acknowledged create is in the final listing (when it was recorded)
+    if let Some(present) = fin
+        .and_then(|f| f.args.get("indices"))
+        .and_then(|v| v.as_array())
+    {
+        let present: std::collections::HashSet<i64> =
+            present.iter().filter_map(|v| v.as_i64()).collect();
+        let mut lost: Vec<(i64, u64)> = create_outcome
+            .iter()
+            .filter(|(i, (o, _))| *o == Outcome::Ok && !present.contains(i))
+            .map(|(i, (_, id))| (*i, *id))
+            .collect();
+        lost.sort_unstable();
+        if !lost.is_empty() {
+            let t = lost
+                .iter()
+                .filter_map(|(_, id)| ops.iter().find(|o| o.id == *id))
+                .map(|o| o.end_us())
+                .min()
+                .unwrap_or(u64::MAX);
+            r.violation(
+                format!(
+                    "acknowledged creates missing from the final listing (lost writes): {:?}",
+                    lost.iter()
+                        .map(|(i, _)| format!("e-{i:06}"))
+                        .collect::<Vec<_>>()
+                ),
+                lost.iter().map(|(_, id)| *id).collect(),
+                t,
+            );
+        }
+        let unknown = create_outcome
+            .values()
+            .filter(|(o, _)| *o == Outcome::Unknown)
+            .count();
+        let unknown_applied = create_outcome
+            .iter()
+            .filter(|(i, (o, _))| *o == Outcome::Unknown && present.contains(i))
+            .count();
+        r.notes.push(format!(
+            "{} children at the end; {unknown_applied} of {unknown} unknown creates applied",
+            present.len()
         ));
     }
 
@@ -544,6 +607,55 @@ mod tests {
             .violations
             .iter()
             .any(|v| v.message.contains("never delivered")));
+    }
+
+    #[test]
+    fn lost_acknowledged_create_is_flagged() {
+        for (indices, lost) in [(json!([0, 1]), false), (json!([0]), true)] {
+            let mut b = Builder::default();
+            creates(&mut b, 2);
+            b.info(
+                "watch",
+                -1,
+                "final",
+                100,
+                json!({"data": "1", "children": indices.as_array().unwrap().len(), "indices": indices}),
+            );
+            let r = check(&b.build());
+            assert_eq!(r.violations.len(), usize::from(lost), "{:?}", r.violations);
+            if lost {
+                assert!(
+                    r.violations[0]
+                        .message
+                        .contains("(lost writes): [\"e-000001\"]"),
+                    "{:?}",
+                    r.violations
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backwards_children_snapshot_names_the_newest_child() {
+        let mut b = Builder::default();
+        for (t, count, last) in [(30, 2, "e-000001"), (40, 1, "e-000000")] {
+            b.info(
+                "watch",
+                5,
+                "snapshot",
+                t,
+                json!({"mode": "childrenwatch", "count": count, "last": last}),
+            );
+        }
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0]
+                .message
+                .contains("count 1 (newest e-000000) after 2 (newest e-000001)"),
+            "{:?}",
+            r.violations
+        );
     }
 
     #[test]

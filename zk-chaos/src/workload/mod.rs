@@ -98,14 +98,21 @@ impl Ctx {
                     *net.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(zk.clone());
                     let mut states = zk.state_stream();
                     let (r, id, w) = (Arc::clone(&rec), net.id, net.workload);
+                    // which member a CONNECTED is to: the index of the proxy it went through
+                    let proxies: Vec<String> =
+                        net.proxies.iter().map(|p| p.connect_string()).collect();
                     let states = tokio::spawn(async move {
                         while let Some(s) = states.next().await {
+                            let member = s
+                                .server
+                                .as_ref()
+                                .and_then(|a| proxies.iter().position(|p| p == a));
                             r.info(
                                 id,
                                 w,
                                 "state",
                                 s.session_id,
-                                json!({"state": s.state.to_string(), "generation": s.generation}),
+                                json!({"state": s.state.to_string(), "generation": s.generation, "member": member}),
                             );
                         }
                     });

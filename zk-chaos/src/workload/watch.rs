@@ -29,12 +29,22 @@ pub async fn setup(zk: &Client) -> zk_core::Result<()> {
     }
 }
 
-/// Reads the data and counts the created children after the heal (harness).
+/// Reads the data and the created children after the heal (harness): their number and
+/// their indices (so the checker can tell a lost acknowledged create from a stale read).
 pub async fn finish(zk: &Client) -> zk_core::Result<Value> {
     zk.sync(&data_path()).await?;
     let (d, _) = zk.get_data(&data_path()).await?;
     let children = zk.get_children(&dir()).await?;
-    Ok(json!({ "data": String::from_utf8_lossy(&d), "children": children_count(&children) }))
+    let mut indices: Vec<i64> = children
+        .iter()
+        .filter_map(|c| c.strip_prefix("e-")?.parse().ok())
+        .collect();
+    indices.sort_unstable();
+    Ok(json!({
+        "data": String::from_utf8_lossy(&d),
+        "children": children_count(&children),
+        "indices": indices,
+    }))
 }
 
 /// How many `e-*` children a listing holds.
@@ -111,7 +121,14 @@ pub async fn run(mut ctx: Ctx) {
                 &ctx,
                 w,
                 "childrenwatch",
-                |s| json!({ "count": s.as_ref().map(|c| children_count(c)) }),
+                // the newest child too: a snapshot that lost its newest child (a stale read)
+                // and one that lost an older one (a lost write) look alike by count alone
+                |s| {
+                    json!({
+                        "count": s.as_ref().map(|c| children_count(c)),
+                        "last": s.as_ref().and_then(|c| c.iter().filter(|c| c.starts_with("e-")).max()),
+                    })
+                },
             )
             .await
         }
