@@ -5,7 +5,7 @@
 //! Starts one ZooKeeper through zk-testkit unless `--hosts` is given, creates a 100-byte node,
 //! then alternates the two clients R times (ours, theirs, ours, ...): each run is C tasks on one
 //! session doing N pipelined `get_data` in total, on a tokio runtime of T worker threads (1: a
-//! current-thread runtime). Per run it prints one JSON line: ops/s, p50 latency, and this
+//! current-thread runtime). Per run it prints one JSON line: ops/s, p50 and p99 latency, and this
 //! process's CPU per op (user + system, from getrusage) with the context switches per op; at the
 //! end, the medians and the ratio ours / theirs. `--only zk-core` (or `zookeeper-client`) runs
 //! one side only, e.g. under `strace -c` or `perf`.
@@ -39,6 +39,7 @@ struct Run {
     sys_us: f64,
     ctx_per_op: f64,
     p50_us: f64,
+    p99_us: f64,
 }
 
 async fn measure<F, Fut>(ops: usize, conc: usize, one: F) -> Run
@@ -78,6 +79,7 @@ where
         sys_us: (u1.sys - u0.sys) * 1e6 / n,
         ctx_per_op: (u1.switches - u0.switches) / n,
         p50_us: lat[lat.len() / 2] as f64,
+        p99_us: lat[lat.len() * 99 / 100] as f64,
     }
 }
 
@@ -149,8 +151,8 @@ fn main() {
                     measure(ops, conc, move || { let c = c.clone(); async move { c.get_data("/vs-bench").await.unwrap(); } }).await
                 };
                 println!(
-                    "{{\"client\":\"{who}\",\"rep\":{rep},\"ops\":{ops},\"concurrency\":{conc},\"threads\":{threads},\"ops_per_sec\":{:.0},\"cpu_us_per_op\":{:.2},\"user_us_per_op\":{:.2},\"sys_us_per_op\":{:.2},\"ctx_switches_per_op\":{:.3},\"p50_us\":{:.0}}}",
-                    r.ops_per_sec, r.cpu_us_per_op, r.user_us, r.sys_us, r.ctx_per_op, r.p50_us
+                    "{{\"client\":\"{who}\",\"rep\":{rep},\"ops\":{ops},\"concurrency\":{conc},\"threads\":{threads},\"ops_per_sec\":{:.0},\"cpu_us_per_op\":{:.2},\"user_us_per_op\":{:.2},\"sys_us_per_op\":{:.2},\"ctx_switches_per_op\":{:.3},\"p50_us\":{:.0},\"p99_us\":{:.0}}}",
+                    r.ops_per_sec, r.cpu_us_per_op, r.user_us, r.sys_us, r.ctx_per_op, r.p50_us, r.p99_us
                 );
                 if who == "zk-core" { a.push(r) } else { b.push(r) }
             }

@@ -33,6 +33,33 @@ const OUT_SHRINK_ABOVE: usize = 1 << 20;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(200);
 /// Commands taken in one go after a wake-up, so that many requests share one write.
 const BATCH: usize = 256;
+/// Write coalescing: with fewer requests than this written and unanswered, new ones are
+/// written at once (a lone caller never waits).
+const HOLD_MIN_INFLIGHT: usize = 8;
+/// Write coalescing: requests are held back while fewer than one per this many written and
+/// unanswered ones wait in the buffer, so the server always has at least this share of the
+/// requests in flight (4: 80 % of them).
+const HOLD_SHARE: usize = 4;
+/// Write coalescing: never more requests or bytes than this held back.
+const HOLD_MAX: usize = 64;
+const HOLD_MAX_BYTES: usize = 64 * 1024;
+
+/// Whether to write the output buffer now. Requests are written at once unless many are
+/// already at the server: then they gather into fewer, larger writes (fewer syscalls and
+/// wake-ups per request on both ends). A held request waits only while at least
+/// [`HOLD_MIN_INFLIGHT`] earlier ones are unanswered: the server answers in order, so it could
+/// not have answered it before those anyway; each of their replies re-checks this.
+/// `written`: requests written and unanswered; `held`: requests in the buffer; `urgent`:
+/// something else is in the buffer (ping, auth, closeSession, SetWatches, a partly written
+/// frame), which goes at once.
+fn should_flush(out_len: usize, written: usize, held: usize, urgent: bool) -> bool {
+    out_len > 0
+        && (urgent
+            || written < HOLD_MIN_INFLIGHT
+            || held * HOLD_SHARE >= written
+            || held >= HOLD_MAX
+            || out_len >= HOLD_MAX_BYTES)
+}
 
 /// A request written to the connection, waiting for its reply.
 struct InFlight {
@@ -49,6 +76,10 @@ pub(crate) struct Conn {
     pub(super) host: HostAddr,
     /// Bytes waiting to be written.
     out: BytesMut,
+    /// Requests in `out` (not yet written, or written only in part).
+    held: usize,
+    /// `out` holds something other than requests, or a partly written frame: write it now.
+    urgent: bool,
     /// Requests written (or in `out`), in xid order: ZooKeeper answers in order.
     inflight: VecDeque<InFlight>,
     /// Auth replies are not ordered with the others (the server answers them at once); `None`
@@ -73,10 +104,28 @@ impl Conn {
             host,
             // small to start: a session is cheap until it has something to say
             out: BytesMut::with_capacity(OUT_INITIAL),
+            held: 0,
+            urgent: false,
             inflight: VecDeque::new(),
             auth_waiters: VecDeque::new(),
             next_xid: 1,
             close_sent: false,
+        }
+    }
+
+    /// Whether the output buffer should be written now (see [`should_flush`]).
+    fn should_flush(&self) -> bool {
+        let written = self.inflight.len() - self.held.min(self.inflight.len());
+        should_flush(self.out.len(), written, self.held, self.urgent)
+    }
+
+    /// After a write: a partly written buffer is finished at once.
+    fn wrote(&mut self) {
+        if self.out.is_empty() {
+            self.held = 0;
+            self.urgent = false;
+        } else {
+            self.urgent = true;
         }
     }
 
@@ -100,6 +149,7 @@ impl Conn {
         let x = self.take_xid();
         p.frame[4..8].copy_from_slice(&x.to_be_bytes());
         self.out.extend_from_slice(&p.frame);
+        self.held += 1;
         self.inflight.push_back(InFlight {
             xid: x,
             op: p.op,
@@ -117,6 +167,7 @@ impl Conn {
         put_frame(&mut self.out, Some((xid::AUTH, OpCode::Auth)), |w| {
             pkt.write(w)
         });
+        self.urgent = true;
         self.auth_waiters.push_back(waiter);
     }
 
@@ -130,6 +181,7 @@ impl Conn {
         );
         let x = self.take_xid();
         put_frame(&mut self.out, Some((x, OpCode::CloseSession)), |_| {});
+        self.urgent = true;
         self.inflight.push_back(InFlight {
             xid: x,
             op: OpCode::CloseSession,
@@ -260,9 +312,10 @@ impl Session {
                     Some(Err(e)) => break Outcome::Disconnected(format!("read: {e}")),
                     None => break Outcome::Disconnected("server closed the connection".into()),
                 },
-                res = conn.writer.write_buf(&mut conn.out), if !conn.out.is_empty() => match res {
+                res = conn.writer.write_buf(&mut conn.out), if conn.should_flush() => match res {
                     Ok(_) => {
                         last_send = Instant::now();
+                        conn.wrote();
                         if conn.out.is_empty() && conn.out.capacity() > OUT_SHRINK_ABOVE {
                             // a burst (say, re-registering 100k watches) is over: give it back
                             conn.out = BytesMut::with_capacity(OUT_INITIAL);
@@ -288,6 +341,8 @@ impl Session {
                 }
                 () = &mut ping => {
                     let now = Instant::now();
+                    // whatever is held back goes now
+                    conn.urgent |= !conn.out.is_empty();
                     if conn.out.is_empty() && now >= last_send + timers.ping_interval {
                         put_frame(&mut conn.out, Some((xid::PING, OpCode::Ping)), |_| {});
                         // counts as a send for the next ping's schedule even before it is written
@@ -433,6 +488,8 @@ impl Session {
             };
             put_frame(&mut conn.out, Some((xid::SET_WATCHES, op)), |w| b.write(w));
         }
+        // a new connection's first packets go at once
+        conn.urgent = true;
         // the encoded packets hold a second copy of every watched path: let it go
         drop(batches);
         while let Some(p) = self.queued.pop_front() {
@@ -573,5 +630,39 @@ impl Session {
         if zxid > self.last_zxid {
             self.last_zxid = zxid;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_in_flight_write_at_once() {
+        assert!(!should_flush(0, 0, 0, false), "nothing to write");
+        assert!(should_flush(40, 0, 1, false), "a lone request goes at once");
+        assert!(should_flush(400, HOLD_MIN_INFLIGHT - 1, 10, false));
+    }
+
+    #[test]
+    fn many_in_flight_gather() {
+        assert!(
+            !should_flush(40, 60, 1, false),
+            "one new request behind 60 waits"
+        );
+        assert!(!should_flush(40 * 14, 60, 14, false));
+        assert!(
+            should_flush(40 * 15, 60, 15, false),
+            "a quarter of those in flight goes"
+        );
+        assert!(should_flush(40, 60, 1, true), "a ping or auth goes at once");
+        assert!(
+            should_flush(HOLD_MAX_BYTES, 1000, 1, false),
+            "bytes bounded"
+        );
+        assert!(
+            should_flush(40 * HOLD_MAX, 1000, HOLD_MAX, false),
+            "count bounded"
+        );
     }
 }
