@@ -346,8 +346,10 @@ where
 pub(crate) enum Leftover {
     /// This node.
     Node(String),
-    /// A child of `parent` starting with `prefix` (a sequential create whose reply was lost).
-    Prefix { parent: String, prefix: String },
+    /// A child of a parent starting with a prefix (a sequential create whose reply was
+    /// lost): `(parent, prefix)`, boxed: the rare case should not make every waiting
+    /// contender's cleanup larger.
+    Prefix(Box<(String, String)>),
 }
 
 /// Removes what an in-progress call may have left on the server, unless disarmed: with
@@ -355,18 +357,19 @@ pub(crate) enum Leftover {
 /// armed (a future dropped mid-way). Nothing is sent when nothing was (no leftover set).
 /// A gate travelling with it (the handle's one-call-at-a-time lock) is held until the cleanup
 /// is done, so the handle's next call starts after it.
-pub(crate) struct Cleanup {
-    client: Client,
+pub(crate) struct Cleanup<'a> {
+    /// Borrowed (cloned only when a cleanup is spawned): a waiting lock contender holds one.
+    client: &'a Client,
     leftover: Option<Leftover>,
     sid: i64,
     gate: Option<OwnedMutexGuard<()>>,
 }
 
-impl Cleanup {
+impl<'a> Cleanup<'a> {
     /// Nothing to clean up yet; `sid` is the session the leftovers would belong to.
-    pub(crate) fn new(client: &Client, gate: Option<OwnedMutexGuard<()>>) -> Cleanup {
+    pub(crate) fn new(client: &'a Client, gate: Option<OwnedMutexGuard<()>>) -> Cleanup<'a> {
         Cleanup {
-            client: client.clone(),
+            client,
             leftover: None,
             sid: client.session_id(),
             gate,
@@ -414,7 +417,8 @@ impl Cleanup {
         spawn_cleanup(why, async move {
             let r = match &leftover {
                 Leftover::Node(n) => delete_until_done(&client, n, sid).await,
-                Leftover::Prefix { parent, prefix } => {
+                Leftover::Prefix(p) => {
+                    let (parent, prefix) = &**p;
                     delete_by_prefix(&client, parent, prefix, sid).await
                 }
             };
@@ -426,7 +430,7 @@ impl Cleanup {
     }
 }
 
-impl Drop for Cleanup {
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let _ = self.spawn("call dropped");
     }
