@@ -183,9 +183,8 @@ impl QueueSpec {
         // what an interrupted or abandoned acquisition leaves is removed, and the handle's
         // gate travels with that cleanup
         let mut cleanup = Cleanup::new(&self.client, Some(gate));
-        // the session our node was created in, once it is (the node is in `cleanup`); 0:
-        // none yet (session ids are never 0)
-        let mut ours = 0;
+        // the session our node was created in, once it is (the node is in `cleanup`)
+        let mut ours = None;
         let r = loop {
             // (the step's result is taken apart before the wait, so the wait does not keep
             // the space of a finished step's result)
@@ -215,9 +214,15 @@ impl QueueSpec {
     }
 
     /// One pass of the queue algorithm, up to the next wait: joins the queue if we have no
-    /// node (`ours`, the session our node was created in, is 0), lists the children and either hands out the guard, gives up
-    /// (try mode), or sets the watch on the nearest blocker and returns it.
-    async fn step(&self, cleanup: &mut Cleanup<'_>, ours: &mut i64, mode: Mode) -> Result<Step> {
+    /// node (`ours`: the session our node was created in, if we have one), lists the
+    /// children and either hands out the guard, gives up (try mode), or sets the watch on the
+    /// nearest blocker and returns it.
+    async fn step<'a>(
+        &'a self,
+        cleanup: &mut Cleanup<'a>,
+        ours: &mut Option<i64>,
+        mode: Mode,
+    ) -> Result<Step> {
         let deadline = mode.deadline();
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
@@ -229,19 +234,18 @@ impl QueueSpec {
         }
         loop {
             let node_sid = match *ours {
-                0 => {
+                None => {
                     let (node, sid) = self.create_node(&c, cleanup, deadline).await?;
                     debug!(node = %node, "joined the queue");
                     // the create's outcome is known: only this node can be ours
-                    cleanup.narrow_to(node);
-                    *ours = sid;
+                    cleanup.narrow_to_seq(&self.parent, &self.prefix, node);
+                    *ours = Some(sid);
                     sid
                 }
-                sid => sid,
+                Some(sid) => sid,
             };
-            let node = match cleanup.leftover() {
-                Some(Leftover::Node(n)) => n.clone(),
-                _ => unreachable!("the cleanup is narrowed to our node once it is created"),
+            let Some(node) = cleanup.leftover().and_then(Leftover::node_path) else {
+                unreachable!("the cleanup is narrowed to our node once it is created")
             };
             let name = node.rsplit('/').next().unwrap_or_default();
             let children = match c.get_children(&self.parent).await {
@@ -251,7 +255,7 @@ impl QueueSpec {
                     continue;
                 }
                 Err(Error::SessionExpired) => {
-                    *ours = 0;
+                    *ours = None;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -261,7 +265,7 @@ impl QueueSpec {
             match next {
                 Next::Recreate => {
                     debug!(node = %node, "our node is gone; joining again");
-                    *ours = 0;
+                    *ours = None;
                 }
                 Next::Acquired => {
                     // it must be ours, in the current session. If the session is the one
@@ -274,7 +278,7 @@ impl QueueSpec {
                         match c.exists(&node).await {
                             Ok(Some(st)) if st.ephemeral_owner == sid => {}
                             Ok(_) | Err(Error::SessionExpired) => {
-                                *ours = 0;
+                                *ours = None;
                                 continue;
                             }
                             Err(e) if transient(&e) => {
@@ -298,7 +302,7 @@ impl QueueSpec {
                         // gone already: look again
                         Err(Error::NoNode) => {}
                         Err(e) if transient(&e) => wait_connected(&c, deadline).await?,
-                        Err(Error::SessionExpired) => *ours = 0,
+                        Err(Error::SessionExpired) => *ours = None,
                         Err(e) => return Err(e),
                     }
                 }

@@ -212,6 +212,11 @@ pub async fn handoff(t: &Target, p: HandoffParams) -> Result<Obj, BoxError> {
     }) {
         o.set("handoff_p50_in_rtts", p50 as f64 / rtt.max(1) as f64);
     }
+    let p90 = shared.latencies.lock().unwrap().quantile(0.9);
+    o.set("p90_us", p90);
+    if let Some(p90) = p90 {
+        o.set("handoff_p90_in_rtts", p90 as f64 / rtt.max(1) as f64);
+    }
     o.set("heap_bytes_per_session", heap_sessions / n as i64);
     o.set("heap_bytes_per_queued_contender", heap_queued / n as i64);
 
