@@ -191,6 +191,16 @@ impl Latencies {
         Some((rank(0.50), rank(0.99), *self.0.last().unwrap()))
     }
 
+    /// The `q` quantile in microseconds (nearest rank), `None` without samples.
+    pub fn quantile(&mut self, q: f64) -> Option<u32> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.sort_unstable();
+        let i = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
+        Some(self.0[i - 1])
+    }
+
     /// Adds `p50_us`, `p99_us`, `max_us` (or nulls) to `o`, with `prefix` before each name.
     pub fn report(&mut self, o: &mut Obj, prefix: &str) {
         let s = self.summary();

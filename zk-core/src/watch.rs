@@ -266,6 +266,14 @@ impl WatchRequest {
 }
 
 type Oneshots = HashMap<String, Vec<oneshot::Sender<Result<WatchedEvent>>>>;
+
+/// Adds a one-shot watcher on `path`: a new path's list starts with room for one (most paths
+/// have one watcher; a waiting lock contender costs one such entry).
+fn push_one(map: &mut Oneshots, path: String, tx: oneshot::Sender<Result<WatchedEvent>>) {
+    map.entry(path)
+        .or_insert_with(|| Vec::with_capacity(1))
+        .push(tx)
+}
 type Streams = HashMap<String, Vec<mpsc::UnboundedSender<Result<WatchedEvent>>>>;
 
 /// All watches registered on the session, keyed by server path.
@@ -519,20 +527,16 @@ impl Registry {
     /// the node was there (data watch) or not (exist watch).
     pub(crate) fn register(&mut self, w: WatchRequest, node_exists: bool) {
         match (w.kind, w.sender) {
-            (WatchKind::Data, WatchSender::Oneshot(tx)) => {
-                self.data.entry(w.path).or_default().push(tx)
-            }
+            (WatchKind::Data, WatchSender::Oneshot(tx)) => push_one(&mut self.data, w.path, tx),
             (WatchKind::Exists, WatchSender::Oneshot(tx)) => {
                 let map = if node_exists {
                     &mut self.data
                 } else {
                     &mut self.exist
                 };
-                map.entry(w.path).or_default().push(tx)
+                push_one(map, w.path, tx)
             }
-            (WatchKind::Child, WatchSender::Oneshot(tx)) => {
-                self.child.entry(w.path).or_default().push(tx)
-            }
+            (WatchKind::Child, WatchSender::Oneshot(tx)) => push_one(&mut self.child, w.path, tx),
             (WatchKind::Persistent, WatchSender::Stream(tx)) => {
                 self.persistent.entry(w.path).or_default().push(tx)
             }
@@ -566,7 +570,7 @@ impl Registry {
     #[must_use]
     pub(crate) fn on_reply(
         &mut self,
-        w: WatchRequest,
+        mut w: WatchRequest,
         err: i32,
         chroot: &Chroot,
     ) -> Option<String> {
@@ -577,6 +581,15 @@ impl Registry {
             return None;
         }
         let exists_miss = w.kind == WatchKind::Exists && err == code::NO_NODE;
+        let read = matches!(
+            w.kind,
+            WatchKind::Data | WatchKind::Exists | WatchKind::Child
+        );
+        if read && w.token.take().is_some() {
+            // this read is answered: forget it now rather than at the next sweep (a waiting
+            // lock contender would otherwise keep a second copy of its watched path)
+            self.forget_answered_read(&w.path);
+        }
         if err != code::OK && !exists_miss {
             return None;
         }
@@ -586,6 +599,22 @@ impl Registry {
         };
         self.register(w, err == code::OK);
         unheld
+    }
+
+    /// Drops the tokens of answered reads on `path` (and the entry, once none is left).
+    fn forget_answered_read(&mut self, path: &str) {
+        if let Some(l) = self.reading.get_mut(path) {
+            l.retain(|t| t.strong_count() > 0);
+            if l.is_empty() {
+                self.reading.remove(path);
+                // a burst of reads in flight grew the table; give the memory back once it is
+                // mostly empty (amortized: only after as many removals as it has slots)
+                let cap = self.reading.capacity();
+                if cap > 64 && self.reading.len() * 8 < cap {
+                    self.reading.shrink_to(self.reading.len() * 2);
+                }
+            }
+        }
     }
 
     /// Delivers a server notification to every watcher it concerns (the rules of the Java

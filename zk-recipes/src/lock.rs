@@ -67,13 +67,13 @@ impl Lock {
         Lock {
             spec: QueueSpec {
                 client: client.clone(),
-                parent: path.to_owned(),
-                prefix: format!("{}{mark}", uuid::Uuid::new_v4().simple()),
+                parent: path.into(),
+                prefix: node_prefix(uuid::Uuid::new_v4(), mark),
                 exclusive,
-                data: identifier.into_bytes(),
+                data: identifier.into_bytes().into_boxed_slice(),
                 policy: LostPolicy::default(),
                 gate: Arc::new(Mutex::new(())),
-                parent_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                parent_ready: Default::default(),
             },
         }
     }
@@ -93,7 +93,7 @@ impl Lock {
         } else {
             RLOCK_MARK
         };
-        self.spec.prefix = format!("{}{mark}", uuid.simple());
+        self.spec.prefix = node_prefix(uuid, mark);
         self
     }
 
@@ -169,6 +169,14 @@ impl Lock {
     pub async fn contenders(&self) -> Result<Vec<String>> {
         contenders(&self.spec.client, &self.spec.parent, true).await
     }
+}
+
+/// `<uuid hex><mark>`, allocated to size (every waiting contender keeps one).
+fn node_prefix(uuid: uuid::Uuid, mark: &str) -> Box<str> {
+    let mut s = String::with_capacity(uuid::fmt::Simple::LENGTH + mark.len());
+    s.push_str(uuid.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    s.push_str(mark);
+    s.into_boxed_str()
 }
 
 macro_rules! lock_kind {

@@ -343,11 +343,55 @@ where
 
 /// What a call may have left on the server.
 #[derive(Debug, Clone)]
-pub(crate) enum Leftover {
+pub(crate) enum Leftover<'a> {
     /// This node.
     Node(String),
-    /// A child of `parent` starting with `prefix` (a sequential create whose reply was lost).
-    Prefix { parent: String, prefix: String },
+    /// The node `parent/<prefix><seq>` (the sequence formatted as ZooKeeper does, `%010d`):
+    /// a queued contender's node without a copy of its path (it waits, holding this, for as
+    /// long as the queue ahead of it takes). Borrowed from the recipe handle.
+    #[allow(clippy::borrowed_box)] // thin pointers: a `&str` each would double the size
+    Seq {
+        parent: &'a Box<str>,
+        prefix: &'a Box<str>,
+        seq: i32,
+    },
+    /// A child of a parent starting with a prefix (a sequential create whose reply was
+    /// lost): `(parent, prefix)`, boxed: the rare case should not make every waiting
+    /// contender's cleanup larger.
+    Prefix(Box<(String, String)>),
+}
+
+impl Leftover<'_> {
+    /// The node's path, if it is one node.
+    pub(crate) fn node_path(&self) -> Option<String> {
+        match self {
+            Leftover::Node(n) => Some(n.clone()),
+            Leftover::Seq {
+                parent,
+                prefix,
+                seq,
+            } => Some(seq_path(parent, prefix, *seq)),
+            Leftover::Prefix(_) => None,
+        }
+    }
+
+    /// The same, owning everything it names (for a cleanup task).
+    fn into_owned(self) -> Leftover<'static> {
+        match self {
+            Leftover::Node(n) => Leftover::Node(n),
+            Leftover::Seq {
+                parent,
+                prefix,
+                seq,
+            } => Leftover::Node(seq_path(parent, prefix, seq)),
+            Leftover::Prefix(p) => Leftover::Prefix(p),
+        }
+    }
+}
+
+/// `parent/<prefix><seq>`, the sequence formatted as ZooKeeper formats it (`%010d`).
+fn seq_path(parent: &str, prefix: &str, seq: i32) -> String {
+    child_path(parent, &format!("{prefix}{seq:010}"))
 }
 
 /// Removes what an in-progress call may have left on the server, unless disarmed: with
@@ -355,18 +399,19 @@ pub(crate) enum Leftover {
 /// armed (a future dropped mid-way). Nothing is sent when nothing was (no leftover set).
 /// A gate travelling with it (the handle's one-call-at-a-time lock) is held until the cleanup
 /// is done, so the handle's next call starts after it.
-pub(crate) struct Cleanup {
-    client: Client,
-    leftover: Option<Leftover>,
+pub(crate) struct Cleanup<'a> {
+    /// Borrowed (cloned only when a cleanup is spawned): a waiting lock contender holds one.
+    client: &'a Client,
+    leftover: Option<Leftover<'a>>,
     sid: i64,
     gate: Option<OwnedMutexGuard<()>>,
 }
 
-impl Cleanup {
+impl<'a> Cleanup<'a> {
     /// Nothing to clean up yet; `sid` is the session the leftovers would belong to.
-    pub(crate) fn new(client: &Client, gate: Option<OwnedMutexGuard<()>>) -> Cleanup {
+    pub(crate) fn new(client: &'a Client, gate: Option<OwnedMutexGuard<()>>) -> Cleanup<'a> {
         Cleanup {
-            client: client.clone(),
+            client,
             leftover: None,
             sid: client.session_id(),
             gate,
@@ -374,18 +419,38 @@ impl Cleanup {
     }
 
     /// What may be left now, in session `sid` (`None`: nothing).
-    pub(crate) fn set(&mut self, leftover: Option<Leftover>, sid: i64) {
+    pub(crate) fn set(&mut self, leftover: Option<Leftover<'a>>, sid: i64) {
         self.leftover = leftover;
         self.sid = sid;
     }
 
-    /// The create's outcome is known: only `node` (in the same session) may be left.
-    pub(crate) fn narrow_to(&mut self, node: String) {
-        self.leftover = Some(Leftover::Node(node));
+    /// The create's outcome is known: only `node` (in the same session), a sequential child of
+    /// `parent` named `<prefix><seq>`, may be left. Kept as its sequence number when the path
+    /// is exactly what that rebuilds, else as the path.
+    #[allow(clippy::borrowed_box)] // see `Leftover::Seq`
+    pub(crate) fn narrow_to_seq(
+        &mut self,
+        parent: &'a Box<str>,
+        prefix: &'a Box<str>,
+        node: String,
+    ) {
+        let seq = node
+            .rsplit('/')
+            .next()
+            .and_then(|name| name.strip_prefix(&**prefix))
+            .and_then(|s| s.parse::<i32>().ok());
+        self.leftover = Some(match seq {
+            Some(seq) if seq_path(parent, prefix, seq) == node => Leftover::Seq {
+                parent,
+                prefix,
+                seq,
+            },
+            _ => Leftover::Node(node),
+        });
     }
 
     /// What may be left now.
-    pub(crate) fn leftover(&self) -> Option<&Leftover> {
+    pub(crate) fn leftover(&self) -> Option<&Leftover<'a>> {
         self.leftover.as_ref()
     }
 
@@ -406,7 +471,7 @@ impl Cleanup {
 
     fn spawn(&mut self, why: &'static str) -> Option<tokio::task::JoinHandle<()>> {
         // the gate (if any) is dropped with self when there is nothing to do
-        let leftover = self.leftover.take()?;
+        let leftover = self.leftover.take()?.into_owned();
         let client = self.client.clone();
         let sid = self.sid;
         let gate = self.gate.take();
@@ -414,9 +479,11 @@ impl Cleanup {
         spawn_cleanup(why, async move {
             let r = match &leftover {
                 Leftover::Node(n) => delete_until_done(&client, n, sid).await,
-                Leftover::Prefix { parent, prefix } => {
+                Leftover::Prefix(p) => {
+                    let (parent, prefix) = &**p;
                     delete_by_prefix(&client, parent, prefix, sid).await
                 }
+                Leftover::Seq { .. } => unreachable!("owned leftovers name their node"),
             };
             if let Err(e) = r {
                 warn!(error = %e, ?leftover, why, "cleanup failed");
@@ -426,7 +493,7 @@ impl Cleanup {
     }
 }
 
-impl Drop for Cleanup {
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let _ = self.spawn("call dropped");
     }

@@ -4,33 +4,56 @@
 
 use crate::guard::{new_guard, Guard, LostPolicy};
 use crate::naming::sorted_contenders;
-use crate::plumbing::{
-    child_path, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
-};
-use futures::StreamExt;
+use crate::plumbing::{child_path, retry_transient, transient, wait_connected, Cleanup, Leftover};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::task::{Context, Poll};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use tracing::{debug, info};
-use zk_core::{Client, CreateMode, Error, Result, StateStream};
+use zk_core::{Client, CreateMode, Error, OneshotWatcher, Result};
 
 /// Settings of one queue (one recipe handle).
 #[derive(Debug, Clone)]
 pub(crate) struct QueueSpec {
     pub client: Client,
-    pub parent: String,
+    /// (Boxed strings: every waiting contender holds a handle; no spare capacity, no
+    /// capacity field.)
+    pub parent: Box<str>,
     /// `<uuid hex><MARK>`.
-    pub prefix: String,
+    pub prefix: Box<str>,
     pub exclusive: bool,
-    pub data: Vec<u8>,
+    pub data: Box<[u8]>,
     pub policy: LostPolicy,
     /// Local gate: one acquisition at a time per handle.
     pub gate: Arc<Mutex<()>>,
     /// Whether the parent is known to exist (kazoo's `assured_path`): `ensure_path` once per
     /// handle, not once per acquisition. A parent deleted later is re-created when a create
     /// fails with `NoNode`.
-    pub parent_ready: Arc<AtomicBool>,
+    pub parent_ready: Assured,
+}
+
+/// A "known to exist" flag kept in the handle itself (a clone starts from the original's
+/// value and learns on its own: at worst one `ensure_path` more per clone).
+#[derive(Debug, Default)]
+pub(crate) struct Assured(AtomicBool);
+
+impl Assured {
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed)
+    }
+}
+
+impl Clone for Assured {
+    fn clone(&self) -> Self {
+        Assured(AtomicBool::new(self.get()))
+    }
 }
 
 /// What to do at one point of the queue.
@@ -72,14 +95,12 @@ impl QueueSpec {
     async fn create_node(
         &self,
         c: &Client,
-        cleanup: &mut Cleanup,
+        cleanup: &mut Cleanup<'_>,
         deadline: Option<Instant>,
     ) -> Result<(String, i64)> {
         let create_path = child_path(&self.parent, &self.prefix);
-        let by_prefix = Leftover::Prefix {
-            parent: self.parent.clone(),
-            prefix: self.prefix.clone(),
-        };
+        let by_prefix =
+            Leftover::Prefix(Box::new((self.parent.to_string(), self.prefix.to_string())));
         loop {
             // from the moment a create may reach the server, its node may be there
             let before = cleanup.leftover().cloned();
@@ -124,7 +145,7 @@ impl QueueSpec {
         let sid = c.session_id();
         let children = c.get_children(&self.parent).await?;
         let mut found = None;
-        for name in children.iter().filter(|n| n.starts_with(&self.prefix)) {
+        for name in children.iter().filter(|n| n.starts_with(&*self.prefix)) {
             let p = child_path(&self.parent, name);
             match c.exists(&p).await? {
                 Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some((p, sid)),
@@ -144,147 +165,214 @@ impl QueueSpec {
 
     /// Joins the queue and waits for our turn. `Ok(None)`: the deadline passed (or, in try mode,
     /// it was not free); nothing of ours is left on the server in that case.
+    ///
+    /// A waiting contender is what this future is while it waits, so it is kept small: the
+    /// work between waits (create, list, watch, ownership check) runs in a boxed [`step`]
+    /// that is freed before the wait, and the wait itself holds only the predecessor's
+    /// one-shot watch (plus a boxed timer with a deadline). Our node's path lives once, in
+    /// the cleanup that would delete it. No state subscription either: the watch itself ends
+    /// with an error when the session does (expiry, close), and a reconnect to the same
+    /// session re-registers it, so it fires for a predecessor deleted meanwhile.
+    ///
+    /// [`step`]: Self::step
     pub(crate) async fn acquire(&self, mode: Mode) -> Result<Option<Guard>> {
-        let deadline = match mode {
-            Mode::Blocking(d) => d,
-            Mode::Try => None,
+        // one acquisition per handle at a time (boxed: its timer is not needed while waiting)
+        let Some(gate) = Box::pin(self.lock_gate(mode.deadline())).await else {
+            return Ok(None);
         };
-        // one acquisition per handle at a time
-        let gate = match deadline {
-            None => self.gate.clone().lock_owned().await,
-            Some(d) => match tokio::time::timeout_at(d, self.gate.clone().lock_owned()).await {
-                Ok(g) => g,
-                Err(_) => return Ok(None),
-            },
+        // what an interrupted or abandoned acquisition leaves is removed, and the handle's
+        // gate travels with that cleanup
+        let mut cleanup = Cleanup::new(&self.client, Some(gate));
+        // the session our node was created in, once it is (the node is in `cleanup`)
+        let mut ours = None;
+        let r = loop {
+            // (the step's result is taken apart before the wait, so the wait does not keep
+            // the space of a finished step's result)
+            let w = match Box::pin(self.step(&mut cleanup, &mut ours, mode)).await {
+                Ok(Step::Done(g)) => break Ok(g),
+                Ok(Step::Wait(w)) => w,
+                Err(e) => break Err(e),
+            };
+            if !WatchOrDeadline::new(w, mode.deadline()).await {
+                break Ok(None);
+            }
         };
+        match r {
+            Ok(Some(g)) => Ok(Some(g)),
+            other => Box::pin(give_up(cleanup, other)).await,
+        }
+    }
+
+    /// The handle's gate, waited for until `deadline`.
+    async fn lock_gate(&self, deadline: Option<Instant>) -> Option<OwnedMutexGuard<()>> {
+        match deadline {
+            None => Some(self.gate.clone().lock_owned().await),
+            Some(d) => tokio::time::timeout_at(d, self.gate.clone().lock_owned())
+                .await
+                .ok(),
+        }
+    }
+
+    /// One pass of the queue algorithm, up to the next wait: joins the queue if we have no
+    /// node (`ours`: the session our node was created in, if we have one), lists the
+    /// children and either hands out the guard, gives up (try mode), or sets the watch on the
+    /// nearest blocker and returns it.
+    async fn step<'a>(
+        &'a self,
+        cleanup: &mut Cleanup<'a>,
+        ours: &mut Option<i64>,
+        mode: Mode,
+    ) -> Result<Step> {
+        let deadline = mode.deadline();
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
         };
-        // a wake-up source while waiting; the guard's monitor gets its own subscription,
-        // taken after the final ownership check
-        let states = self.client.state_stream();
-        // what an interrupted or abandoned acquisition leaves is removed, and the handle's
-        // gate travels with that cleanup
-        let mut cleanup = Cleanup::new(&self.client, Some(gate));
-        let r = self
-            .acquire_inner(&c, &mut cleanup, mode, deadline, states)
-            .await;
-        match r {
-            Ok(Some(g)) => Ok(Some(g)),
-            Ok(None) | Err(Error::Timeout { .. }) => {
-                Box::pin(cleanup.finish("acquisition gave up")).await;
-                Ok(None)
-            }
-            Err(e) => {
-                Box::pin(cleanup.finish("acquisition failed")).await;
-                Err(e)
-            }
+        if !self.parent_ready.get() {
+            retry_transient(&c, deadline, || c.ensure_path(&self.parent)).await?;
+            self.parent_ready.set();
         }
-    }
-
-    async fn acquire_inner(
-        &self,
-        c: &Client,
-        cleanup: &mut Cleanup,
-        mode: Mode,
-        deadline: Option<Instant>,
-        mut states: StateStream,
-    ) -> Result<Option<Guard>> {
-        if !self.parent_ready.load(Ordering::Relaxed) {
-            Box::pin(retry_transient(c, deadline, || c.ensure_path(&self.parent))).await?;
-            self.parent_ready.store(true, Ordering::Relaxed);
-        }
-        'session: loop {
-            // boxed: the create and its recovery are the largest states of this future, and
-            // a waiter should not carry their size while it waits
-            let (node, node_sid) = Box::pin(self.create_node(c, cleanup, deadline)).await?;
-            // the create's outcome is known: only this node can be ours
-            cleanup.narrow_to(node.clone());
-            let name = node.rsplit('/').next().unwrap_or_default().to_owned();
-            debug!(node = %node, "joined the queue");
-            loop {
-                let children = match Box::pin(c.get_children(&self.parent)).await {
-                    Ok(ch) => ch,
-                    Err(e) if transient(&e) => {
-                        Box::pin(wait_connected(c, deadline)).await?;
-                        continue;
-                    }
-                    Err(Error::SessionExpired) => continue 'session,
-                    Err(e) => return Err(e),
-                };
-                let next = decide(self.exclusive, &children, &name);
-                // a waiter must not keep the whole list while it waits (N waiters x N names)
-                drop(children);
-                match next {
-                    Next::Recreate => {
-                        debug!(node = %node, "our node is gone; joining again");
-                        continue 'session;
-                    }
-                    Next::Acquired => {
-                        // it must be ours, in the current session. If the session is the one
-                        // the node was created in, the listing that just showed it (a reply in
-                        // that session: it was alive) is that proof; session ids are never
-                        // reused, so an unchanged id means no expiry came between. Otherwise
-                        // ask the server who owns it.
-                        let sid = c.session_id();
-                        if sid == node_sid {
-                            let guard = new_guard(
-                                &self.client,
-                                node.clone(),
-                                sid,
-                                self.policy,
-                                cleanup.disarm(),
-                            );
-                            return Ok(Some(guard));
-                        }
-                        match Box::pin(c.exists(&node)).await {
-                            Ok(Some(st)) if st.ephemeral_owner == sid => {
-                                let guard = new_guard(
-                                    &self.client,
-                                    node.clone(),
-                                    sid,
-                                    self.policy,
-                                    cleanup.disarm(),
-                                );
-                                return Ok(Some(guard));
+        loop {
+            let node_sid = match *ours {
+                None => {
+                    let (node, sid) = self.create_node(&c, cleanup, deadline).await?;
+                    debug!(node = %node, "joined the queue");
+                    // the create's outcome is known: only this node can be ours
+                    cleanup.narrow_to_seq(&self.parent, &self.prefix, node);
+                    *ours = Some(sid);
+                    sid
+                }
+                Some(sid) => sid,
+            };
+            let Some(node) = cleanup.leftover().and_then(Leftover::node_path) else {
+                unreachable!("the cleanup is narrowed to our node once it is created")
+            };
+            let name = node.rsplit('/').next().unwrap_or_default();
+            let children = match c.get_children(&self.parent).await {
+                Ok(ch) => ch,
+                Err(e) if transient(&e) => {
+                    wait_connected(&c, deadline).await?;
+                    continue;
+                }
+                Err(Error::SessionExpired) => {
+                    *ours = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let next = decide(self.exclusive, &children, name);
+            drop(children);
+            match next {
+                Next::Recreate => {
+                    debug!(node = %node, "our node is gone; joining again");
+                    *ours = None;
+                }
+                Next::Acquired => {
+                    // it must be ours, in the current session. If the session is the one
+                    // the node was created in, the listing that just showed it (a reply in
+                    // that session: it was alive) is that proof; session ids are never
+                    // reused, so an unchanged id means no expiry came between. Otherwise
+                    // ask the server who owns it.
+                    let sid = c.session_id();
+                    if sid != node_sid {
+                        match c.exists(&node).await {
+                            Ok(Some(st)) if st.ephemeral_owner == sid => {}
+                            Ok(_) | Err(Error::SessionExpired) => {
+                                *ours = None;
+                                continue;
                             }
-                            Ok(_) | Err(Error::SessionExpired) => continue 'session,
                             Err(e) if transient(&e) => {
-                                Box::pin(wait_connected(c, deadline)).await?;
+                                wait_connected(&c, deadline).await?;
                                 continue;
                             }
                             Err(e) => return Err(e),
                         }
                     }
-                    Next::Wait(blocker) => {
-                        if let Mode::Try = mode {
-                            return Ok(None);
-                        }
-                        let bp = child_path(&self.parent, &blocker);
-                        match Box::pin(c.get_data_watch(&bp)).await {
-                            Ok((_, _, w)) => {
-                                // any wake-up means: look again
-                                tokio::select! {
-                                    _ = w => {}
-                                    s = states.next() => {
-                                        if s.is_none() {
-                                            return Err(Error::Closed);
-                                        }
-                                    }
-                                    _ = sleep_until_opt(deadline) => return Ok(None),
-                                }
-                            }
-                            Err(Error::NoNode) => {}
-                            Err(e) if transient(&e) => {
-                                Box::pin(wait_connected(c, deadline)).await?
-                            }
-                            Err(Error::SessionExpired) => continue 'session,
-                            Err(e) => return Err(e),
-                        }
+                    let gate = cleanup.disarm();
+                    let guard = new_guard(&self.client, node, sid, self.policy, gate);
+                    return Ok(Step::Done(Some(guard)));
+                }
+                Next::Wait(blocker) => {
+                    if let Mode::Try = mode {
+                        return Ok(Step::Done(None));
+                    }
+                    match c.get_data_watch(&child_path(&self.parent, &blocker)).await {
+                        // any wake-up means: look again
+                        Ok((_, _, w)) => return Ok(Step::Wait(w)),
+                        // gone already: look again
+                        Err(Error::NoNode) => {}
+                        Err(e) if transient(&e) => wait_connected(&c, deadline).await?,
+                        Err(Error::SessionExpired) => *ours = None,
+                        Err(e) => return Err(e),
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where a [`QueueSpec::step`] left the acquisition.
+enum Step {
+    /// Finished: the guard, or `None` (not free in try mode).
+    Done(Option<Guard>),
+    /// Wait for this watch on the nearest blocker (an event, or the session's end), then step
+    /// again.
+    Wait(OneshotWatcher),
+}
+
+impl Mode {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Mode::Blocking(d) => d,
+            Mode::Try => None,
+        }
+    }
+}
+
+/// An acquisition that did not get the guard: removes what it left (waiting at most the
+/// cleanup slack), and says so. A timeout is `Ok(None)`.
+async fn give_up(cleanup: Cleanup<'_>, r: Result<Option<Guard>>) -> Result<Option<Guard>> {
+    match r {
+        Ok(None) | Err(Error::Timeout { .. }) => {
+            cleanup.finish("acquisition gave up").await;
+            Ok(None)
+        }
+        Err(e) => {
+            cleanup.finish("acquisition failed").await;
+            Err(e)
+        }
+        Ok(Some(g)) => Ok(Some(g)),
+    }
+}
+
+/// Waits for a one-shot watch (whatever it resolves with) or a deadline: `true` for the watch,
+/// `false` if the deadline came first. Written out rather than a `select!` so a waiting
+/// contender carries two pointers, not a timer and the macro's state; the timer is only
+/// allocated with a deadline.
+struct WatchOrDeadline {
+    watch: OneshotWatcher,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WatchOrDeadline {
+    fn new(watch: OneshotWatcher, deadline: Option<Instant>) -> WatchOrDeadline {
+        WatchOrDeadline {
+            watch,
+            timer: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        }
+    }
+}
+
+impl Future for WatchOrDeadline {
+    type Output = bool;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        if Pin::new(&mut self.watch).poll(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        match self.timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(false),
+            _ => Poll::Pending,
         }
     }
 }

@@ -278,7 +278,7 @@ impl Semaphore {
         lease_name: &str,
         deadline: Option<Instant>,
         try_only: bool,
-        cleanup: &mut Cleanup,
+        cleanup: &mut Cleanup<'_>,
     ) -> Result<Admitted> {
         let lease = child_path(&self.path, lease_name);
         let sid = admission.session_id();

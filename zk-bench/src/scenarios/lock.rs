@@ -212,6 +212,11 @@ pub async fn handoff(t: &Target, p: HandoffParams) -> Result<Obj, BoxError> {
     }) {
         o.set("handoff_p50_in_rtts", p50 as f64 / rtt.max(1) as f64);
     }
+    let p90 = shared.latencies.lock().unwrap().quantile(0.9);
+    o.set("p90_us", p90);
+    if let Some(p90) = p90 {
+        o.set("handoff_p90_in_rtts", p90 as f64 / rtt.max(1) as f64);
+    }
     o.set("heap_bytes_per_session", heap_sessions / n as i64);
     o.set("heap_bytes_per_queued_contender", heap_queued / n as i64);
 
@@ -307,10 +312,14 @@ pub async fn waiters(t: &Target, p: WaitersParams) -> Result<Obj, BoxError> {
     let rss0 = rss_kib().0;
     let clock = Clock::start();
     let mut tasks = Vec::with_capacity(n - 1);
+    let waiter = |lock: Lock| async move { lock.acquire().await.map(drop) };
+    let task_future_bytes = std::mem::size_of_val(&waiter(Lock::new(&c, &path, "probe")));
     for i in 1..n {
         let lock = Lock::new(&c, &path, format!("waiter-{i}"));
-        tasks.push(tokio::spawn(async move { lock.acquire().await.map(drop) }));
+        tasks.push(tokio::spawn(waiter(lock)));
     }
+    // spawned, not yet run (a current-thread runtime): the handles and the tasks
+    let heap_spawned = alloc::live_bytes();
     // all queued, all watching: N-1 predecessor watches (the server keeps one watch per path
     // and connection, so the holder's own exists watch and its successor's data watch on the
     // holder's node, both from this session, are one)
@@ -343,6 +352,11 @@ pub async fn waiters(t: &Target, p: WaitersParams) -> Result<Obj, BoxError> {
     o.set("heap_bytes_per_state_stream", state_stream_bytes);
     o.set("heap_bytes_per_lock_handle", lock_handle_bytes);
     o.set("acquire_future_bytes", acquire_future_bytes);
+    o.set("task_future_bytes", task_future_bytes);
+    o.set(
+        "heap_bytes_per_spawned_waiter",
+        (heap_spawned - heap0) / waiting,
+    );
     o.set("rss_kib_before", rss0);
     o.set("rss_kib_after", rss1);
     o.set(

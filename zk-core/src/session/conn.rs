@@ -26,8 +26,12 @@ use tracing::{debug, info, warn};
 
 /// Initial size of a connection's output buffer.
 const OUT_INITIAL: usize = 8 * 1024;
-/// An output buffer that grew past this is replaced once drained.
-const OUT_SHRINK_ABOVE: usize = 1 << 20;
+/// A buffer (output, or the reader's input) that grew past this is replaced once drained: a
+/// burst (re-registering 100k watches; a thousand lock contenders joining, each listing the
+/// thousand others) should not keep its memory for the life of the connection.
+const SHRINK_ABOVE: usize = 64 * 1024;
+/// What the reader's input buffer is replaced with (`FramedRead`'s own initial size).
+const IN_INITIAL: usize = 8 * 1024;
 /// How long a closing connection may take to flush and shut down its write side (a blackholed
 /// link must not freeze the session task).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(200);
@@ -60,6 +64,9 @@ fn should_flush(out_len: usize, written: usize, held: usize, urgent: bool) -> bo
             || held >= HOLD_MAX
             || out_len >= HOLD_MAX_BYTES)
 }
+
+/// Slots of the in-flight queue kept however empty it gets.
+const INFLIGHT_KEEP: usize = 64;
 
 /// A request written to the connection, waiting for its reply.
 struct InFlight {
@@ -225,6 +232,13 @@ impl Conn {
                 "reply xid {x} out of order (expected {expected})"
             )));
         }
+        // a burst of requests in flight (a thousand lock contenders joining at once) grew the
+        // queue; give the memory back once it is mostly empty (amortized: a shrink follows
+        // at least as many pops as it frees slots)
+        let cap = self.inflight.capacity();
+        if cap > INFLIGHT_KEEP && self.inflight.len() * 8 < cap {
+            self.inflight.shrink_to(self.inflight.len() * 2);
+        }
         Ok(f)
     }
 }
@@ -300,6 +314,10 @@ impl Session {
                 frame = conn.reader.next() => match frame {
                     Some(Ok(f)) => {
                         last_recv = Instant::now();
+                        let buf = conn.reader.read_buffer_mut();
+                        if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
+                            *buf = BytesMut::with_capacity(IN_INITIAL);
+                        }
                         match self.on_frame(&mut conn, f) {
                             Ok(None) => {}
                             Ok(Some(o)) => break o,
@@ -316,7 +334,7 @@ impl Session {
                     Ok(_) => {
                         last_send = Instant::now();
                         conn.wrote();
-                        if conn.out.is_empty() && conn.out.capacity() > OUT_SHRINK_ABOVE {
+                        if conn.out.is_empty() && conn.out.capacity() > SHRINK_ABOVE {
                             // a burst (say, re-registering 100k watches) is over: give it back
                             conn.out = BytesMut::with_capacity(OUT_INITIAL);
                         }
