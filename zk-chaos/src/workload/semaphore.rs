@@ -46,27 +46,9 @@ pub async fn run(mut ctx: Ctx) {
         n += 1;
         let marker = format!("{path}-in/c{}-{n}", ctx.id);
         let g = guard.path().to_owned();
-        let _ = ctx
-            .call(
-                "enter",
-                json!({ "sem": path, "guard": g, "marker": marker }),
-                super::fenced(guard.fenced_multi(vec![Op::create(
-                    marker.clone(),
-                    Vec::new(),
-                    CreateMode::Ephemeral,
-                )])),
-                |_| Value::Null,
-            )
-            .await;
+        let _ = enter(&ctx, &path, &guard, &marker).await;
         for _ in 0..2 {
-            let _ = ctx
-                .call(
-                    "observe",
-                    json!({ "sem": path, "max": max }),
-                    ctx.zk.get_children(&format!("{path}-in")),
-                    |c: &Vec<String>| json!({ "holders": c }),
-                )
-                .await;
+            observe(&ctx, &path, max).await;
             ctx.pause(150).await;
         }
         if !exit(&ctx, &path, &marker).await {
@@ -86,6 +68,38 @@ pub async fn run(mut ctx: Ctx) {
         ctx.pause(20).await;
     }
     ctx.close().await;
+}
+
+/// The holder proves its lease: it creates its marker in a transaction fenced by the lease
+/// (recorded as `enter` `{sem, guard, marker}`).
+///
+/// # Errors
+/// Those of the fenced transaction; a guard already lost is `NotConnected` (nothing sent).
+pub async fn enter(ctx: &Ctx, sem: &str, guard: &Guard, marker: &str) -> Result<(), Error> {
+    ctx.call(
+        "enter",
+        json!({ "sem": sem, "guard": guard.path(), "marker": marker }),
+        super::fenced(guard.fenced_multi(vec![Op::create(
+            marker.to_owned(),
+            Vec::new(),
+            CreateMode::Ephemeral,
+        )])),
+        |_| Value::Null,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Lists the markers of semaphore `sem` (recorded as `observe` `{sem, max}` → `{holders}`).
+pub async fn observe(ctx: &Ctx, sem: &str, max: u32) {
+    let _ = ctx
+        .call(
+            "observe",
+            json!({ "sem": sem, "max": max }),
+            ctx.zk.get_children(&format!("{sem}-in")),
+            |c: &Vec<String>| json!({ "holders": c }),
+        )
+        .await;
 }
 
 /// Deletes the marker until that is known to have happened (bounded).
