@@ -5,7 +5,7 @@ use super::{Ctx, ROOT};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, Op};
+use zk_core::{Client, CreateMode, Error, Op, ReadOp, ReadResult};
 use zk_recipes::{Guard, Semaphore};
 
 /// The semaphores: (path, max).
@@ -90,14 +90,36 @@ pub async fn enter(ctx: &Ctx, sem: &str, guard: &Guard, marker: &str) -> Result<
     .map(|_| ())
 }
 
-/// Lists the markers of semaphore `sem` (recorded as `observe` `{sem, max}` → `{holders}`).
+/// Lists the leases and the markers of semaphore `sem` in one read-only transaction
+/// (recorded as `observe` `{sem, max}` → `{leases, holders}`): both lists come from the same
+/// server state, so the checker can tell a fenced holder (its lease is listed) from a marker
+/// that outlived its lease (a lost guard gives its lease up while its holder has not deleted
+/// its marker yet).
 pub async fn observe(ctx: &Ctx, sem: &str, max: u32) {
+    let read = async {
+        let mut r = ctx
+            .zk
+            .multi_read(vec![
+                ReadOp::GetChildren(sem.to_owned()),
+                ReadOp::GetChildren(format!("{sem}-in")),
+            ])
+            .await?
+            .into_iter();
+        let mut children = || match r.next() {
+            Some(Ok(ReadResult::Children(c))) => Ok(c),
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::Protocol("multi_read: not a child list".into())),
+        };
+        Ok::<_, Error>((children()?, children()?))
+    };
     let _ = ctx
         .call(
             "observe",
             json!({ "sem": sem, "max": max }),
-            ctx.zk.get_children(&format!("{sem}-in")),
-            |c: &Vec<String>| json!({ "holders": c }),
+            read,
+            |(leases, markers): &(Vec<String>, Vec<String>)| {
+                json!({ "leases": leases, "holders": markers })
+            },
         )
         .await;
 }
