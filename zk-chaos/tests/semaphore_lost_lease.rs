@@ -84,6 +84,8 @@ async fn marker_of_a_holder_whose_lease_was_given_up_is_not_a_fenced_holder() {
         .await
         .expect("A's acquisition")
         .expect("A gets a lease");
+    // as the workload does: the guard's lost signal goes into the history
+    zk_chaos::workload::record_lost(a, &guard_a);
     let marker_a = format!("{sem}-in/c0-1");
     nets[0].proxies[0].cut_after_request(MULTI);
     let entered = workload::enter(a, &sem, &guard_a, &marker_a).await;

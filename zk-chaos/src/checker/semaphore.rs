@@ -10,9 +10,12 @@
 //! default policy, when its client is SUSPENDED) gives its lease up, deleting the lease node
 //! once the client is back in the same session, while its holder deletes the marker only at
 //! its `exit`; and an `enter` cut after it was applied leaves a marker whose holder never
-//! learnt it entered. Such a marker is noted, not counted: its lease was free for others.
-//! Violations: a snapshot with more than `max` leases (the semaphore's own invariant), or with
-//! more than `max` fenced holders.
+//! learnt it entered. Such a marker is noted, not counted: its lease was free for others. Its
+//! holder must have been told, though: the workload records each guard's lost signal (`lost`
+//! `{guard, reason}`), and a marker whose lease vanished from under a guard that never
+//! reported itself lost is a violation (a lease removed behind its holder's back).
+//! Violations: a snapshot with more than `max` leases (the semaphore's own invariant), with
+//! more than `max` fenced holders, or with a marker whose lease vanished untold.
 //!
 //! Histories written before `observe` listed the leases (no `leases` field) are judged the old
 //! way: every marker counts.
@@ -44,6 +47,13 @@ pub fn check(h: &History) -> CheckResult {
         .filter(|o| o.op == "enter")
         .filter_map(|o| Some((name(o.arg_str("marker")?), name(o.arg_str("guard")?))))
         .collect();
+    // lease node names whose guard reported itself lost
+    let lost: BTreeSet<&str> = h
+        .infos_of("semaphore")
+        .filter(|e| e.op == "lost")
+        .filter_map(|e| e.args.get("guard").and_then(|g| g.as_str()).map(name))
+        .collect();
+    let mut untold: BTreeSet<String> = BTreeSet::new();
     let mut worst: Vec<(String, i64, usize)> = Vec::new();
     let mut stale_listings = 0usize;
     let mut stale: BTreeSet<String> = BTreeSet::new();
@@ -65,6 +75,19 @@ pub fn check(h: &History) -> CheckResult {
                 _ => true,
             })
             .collect();
+        for m in markers.iter().filter(|m| !holders.contains(m)) {
+            let lease = lease_of.get(m.as_str()).copied().unwrap_or_default();
+            if !lost.contains(lease) && untold.insert(m.clone()) {
+                r.violation(
+                    format!(
+                        "semaphore {sem}: marker {m} is listed without its lease {lease}, but \
+                         that guard never reported itself lost"
+                    ),
+                    vec![o.id],
+                    o.end_us(),
+                );
+            }
+        }
         if holders.len() < markers.len() {
             stale_listings += 1;
             stale.extend(
@@ -187,6 +210,13 @@ mod tests {
             enter(&mut b, m, l);
         }
         // a's lease was given up (its guard was lost); its marker is still there
+        b.info(
+            "semaphore",
+            1,
+            "lost",
+            5,
+            json!({"guard": "/s2/la", "reason": "Suspended"}),
+        );
         snapshot(&mut b, &["lb", "lc"], &["a", "b", "c"]);
         let r = check(&b.build());
         assert!(r.violations.is_empty(), "{:?}", r.violations);
@@ -197,6 +227,19 @@ mod tests {
             "{:?}",
             r.notes
         );
+    }
+
+    #[test]
+    fn lease_vanished_from_under_a_guard_not_lost_is_flagged() {
+        let mut b = Builder::default();
+        enter(&mut b, "a", "la");
+        snapshot(&mut b, &[], &["a"]);
+        snapshot(&mut b, &[], &["a"]);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "once per marker: {:?}", r.violations);
+        assert!(r.violations[0]
+            .message
+            .contains("marker a is listed without its lease la, but that guard never reported"));
     }
 
     #[test]

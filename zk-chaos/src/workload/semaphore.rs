@@ -44,6 +44,7 @@ pub async fn run(mut ctx: Ctx) {
             continue;
         };
         n += 1;
+        super::record_lost(&ctx, &guard);
         let marker = format!("{path}-in/c{}-{n}", ctx.id);
         let g = guard.path().to_owned();
         let _ = enter(&ctx, &path, &guard, &marker).await;
