@@ -6,7 +6,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
 use zk_core::{Client, CreateMode, Error, Op};
-use zk_recipes::{Guard, Lock, LostReason, ReadLock, WriteLock};
+use zk_recipes::{Guard, Lock, ReadLock, WriteLock};
 
 /// The lock's path.
 pub fn lock_path() -> String {
@@ -77,7 +77,7 @@ pub async fn run(mut ctx: Ctx) {
             continue;
         };
         let g = guard.path().to_owned();
-        watch_lost(&ctx, &guard, &g);
+        super::record_lost(&ctx, &guard);
         if kind == "read" {
             hold_read(&mut ctx, &guard, &g).await;
         } else {
@@ -91,23 +91,6 @@ pub async fn run(mut ctx: Ctx) {
         ctx.pause(20).await;
     }
     ctx.close().await;
-}
-
-fn watch_lost(ctx: &Ctx, guard: &Guard, g: &str) {
-    let lost = guard.lost_signal();
-    let (rec, id, g, session) = (ctx.rec.clone(), ctx.id, g.to_owned(), guard.session_id());
-    tokio::spawn(async move {
-        let reason = lost.lost().await;
-        if reason != LostReason::Released {
-            rec.info(
-                id,
-                "lock",
-                "lost",
-                session,
-                json!({"guard": g, "reason": format!("{reason:?}")}),
-            );
-        }
-    });
 }
 
 async fn read(ctx: &Ctx, g: &str) -> Option<i64> {

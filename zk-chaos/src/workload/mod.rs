@@ -33,6 +33,26 @@ pub async fn fenced<T>(
     }
 }
 
+/// Records the guard's lost signal as an info `lost` `{guard, reason}` of the client's workload
+/// when it fires (not for a release), under the guard's session.
+pub fn record_lost(ctx: &Ctx, guard: &zk_recipes::Guard) {
+    let lost = guard.lost_signal();
+    let (rec, id, workload) = (Arc::clone(&ctx.rec), ctx.id, ctx.workload);
+    let (g, session) = (guard.path().to_owned(), guard.session_id());
+    tokio::spawn(async move {
+        let reason = lost.lost().await;
+        if reason != zk_recipes::LostReason::Released {
+            rec.info(
+                id,
+                workload,
+                "lost",
+                session,
+                json!({"guard": g, "reason": format!("{reason:?}")}),
+            );
+        }
+    });
+}
+
 /// Session timeout every client asks for.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
 /// Per-request deadline inside the client.

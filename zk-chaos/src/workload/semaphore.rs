@@ -5,7 +5,7 @@ use super::{Ctx, ROOT};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, Op};
+use zk_core::{Client, CreateMode, Error, Op, ReadOp, ReadResult};
 use zk_recipes::{Guard, Semaphore};
 
 /// The semaphores: (path, max).
@@ -44,29 +44,12 @@ pub async fn run(mut ctx: Ctx) {
             continue;
         };
         n += 1;
+        super::record_lost(&ctx, &guard);
         let marker = format!("{path}-in/c{}-{n}", ctx.id);
         let g = guard.path().to_owned();
-        let _ = ctx
-            .call(
-                "enter",
-                json!({ "sem": path, "guard": g, "marker": marker }),
-                super::fenced(guard.fenced_multi(vec![Op::create(
-                    marker.clone(),
-                    Vec::new(),
-                    CreateMode::Ephemeral,
-                )])),
-                |_| Value::Null,
-            )
-            .await;
+        let _ = enter(&ctx, &path, &guard, &marker).await;
         for _ in 0..2 {
-            let _ = ctx
-                .call(
-                    "observe",
-                    json!({ "sem": path, "max": max }),
-                    ctx.zk.get_children(&format!("{path}-in")),
-                    |c: &Vec<String>| json!({ "holders": c }),
-                )
-                .await;
+            observe(&ctx, &path, max).await;
             ctx.pause(150).await;
         }
         if !exit(&ctx, &path, &marker).await {
@@ -86,6 +69,60 @@ pub async fn run(mut ctx: Ctx) {
         ctx.pause(20).await;
     }
     ctx.close().await;
+}
+
+/// The holder proves its lease: it creates its marker in a transaction fenced by the lease
+/// (recorded as `enter` `{sem, guard, marker}`).
+///
+/// # Errors
+/// Those of the fenced transaction; a guard already lost is `NotConnected` (nothing sent).
+pub async fn enter(ctx: &Ctx, sem: &str, guard: &Guard, marker: &str) -> Result<(), Error> {
+    ctx.call(
+        "enter",
+        json!({ "sem": sem, "guard": guard.path(), "marker": marker }),
+        super::fenced(guard.fenced_multi(vec![Op::create(
+            marker.to_owned(),
+            Vec::new(),
+            CreateMode::Ephemeral,
+        )])),
+        |_| Value::Null,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Lists the leases and the markers of semaphore `sem` in one read-only transaction
+/// (recorded as `observe` `{sem, max}` → `{leases, holders}`): both lists come from the same
+/// server state, so the checker can tell a fenced holder (its lease is listed) from a marker
+/// that outlived its lease (a lost guard gives its lease up while its holder has not deleted
+/// its marker yet).
+pub async fn observe(ctx: &Ctx, sem: &str, max: u32) {
+    let read = async {
+        let mut r = ctx
+            .zk
+            .multi_read(vec![
+                ReadOp::GetChildren(sem.to_owned()),
+                ReadOp::GetChildren(format!("{sem}-in")),
+            ])
+            .await?
+            .into_iter();
+        let mut children = || match r.next() {
+            Some(Ok(ReadResult::Children(c))) => Ok(c),
+            Some(Err(e)) => Err(e),
+            _ => Err(Error::Protocol("multi_read: not a child list".into())),
+        };
+        Ok::<_, Error>((children()?, children()?))
+    };
+    let _ = ctx
+        .call(
+            "observe",
+            json!({ "sem": sem, "max": max }),
+            read,
+            |(leases, markers): &(Vec<String>, Vec<String>)| {
+                json!({ "leases": leases, "holders": markers })
+            },
+        )
+        .await;
 }
 
 /// Deletes the marker until that is known to have happened (bounded).
