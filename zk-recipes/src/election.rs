@@ -96,7 +96,8 @@ impl Election {
     }
 
     /// Waits until this candidate leads, at most `timeout`; `Ok(None)` if it did not (and it is
-    /// no longer a candidate).
+    /// no longer a candidate). A timeout too long to represent as an instant (say
+    /// `Duration::MAX`) is a deadline in the far future.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).

@@ -17,6 +17,7 @@
 
 use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::naming::{LOCK_MARK, RLOCK_MARK};
+use crate::plumbing::deadline_after;
 use crate::queue::{contenders, Mode, QueueSpec};
 use std::future::Future;
 use std::sync::Arc;
@@ -124,9 +125,10 @@ impl Lock {
     /// changes, reconnects). `Ok(None)` when it passed (the crate-wide timeout answer). It returns at the deadline, also while
     /// disconnected, at most 500 ms later: it waits that long for its node to be deleted and
     /// leaves the rest of the cleanup to a background task (this handle's next acquisition
-    /// waits for it). No node is left behind.
+    /// waits for it). No node is left behind. A timeout too long to represent as an instant
+    /// (say `Duration::MAX`) is a deadline in the far future.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_until(Instant::now() + timeout).await
+        self.acquire_until(deadline_after(timeout)).await
     }
 
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.

@@ -16,8 +16,8 @@
 use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
 use crate::plumbing::{
-    child_path, parent_of, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup,
-    Leftover,
+    child_path, deadline_after, parent_of, retry_transient, sleep_until_opt, transient,
+    wait_connected, Cleanup, Leftover,
 };
 use futures::StreamExt;
 use std::future::Future;
@@ -101,12 +101,13 @@ impl Semaphore {
 
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
     /// It returns at the deadline, also while disconnected; the admission lock and any lease
-    /// create whose outcome is unknown are cleaned up in the background.
+    /// create whose outcome is unknown are cleaned up in the background. A timeout too long to
+    /// represent as an instant (say `Duration::MAX`) is a deadline in the far future.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_until(Instant::now() + timeout).await
+        self.acquire_until(deadline_after(timeout)).await
     }
 
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
