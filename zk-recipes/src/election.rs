@@ -114,6 +114,7 @@ impl Election {
     }
 
     /// Leads if no other candidate is queued; `Ok(None)` otherwise (and it is no candidate).
+    /// `Ok(None)` at once too while this candidate already leads (its guard is held).
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).

@@ -140,6 +140,9 @@ impl Lock {
     }
 
     /// Takes the lock if nobody is ahead; `Ok(None)` otherwise (and no node is left behind).
+    /// This handle's own guard counts as ahead: while it is held (or the cleanup of the
+    /// handle's last call is still under way) the answer is `Ok(None)` at once, without
+    /// waiting for it.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).

@@ -150,12 +150,20 @@ impl QueueSpec {
             Mode::Try => None,
         };
         // one acquisition per handle at a time
-        let gate = match deadline {
-            None => self.gate.clone().lock_owned().await,
-            Some(d) => match tokio::time::timeout_at(d, self.gate.clone().lock_owned()).await {
+        let gate = match mode {
+            // the handle's own guard (or the cleanup of its last call) is ahead: not free, and
+            // waiting for it is not what a try does
+            Mode::Try => match self.gate.clone().try_lock_owned() {
                 Ok(g) => g,
                 Err(_) => return Ok(None),
             },
+            Mode::Blocking(None) => self.gate.clone().lock_owned().await,
+            Mode::Blocking(Some(d)) => {
+                match tokio::time::timeout_at(d, self.gate.clone().lock_owned()).await {
+                    Ok(g) => g,
+                    Err(_) => return Ok(None),
+                }
+            }
         };
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
