@@ -4,16 +4,20 @@
 //! contend for the same lock:
 //!
 //! 1. Create `P/<uuid>__lock__` (exclusive / writer) or `P/<uuid>__rlock__` (reader),
-//!    EPHEMERAL_SEQUENTIAL, data = the identifier.
+//!    EPHEMERAL_SEQUENTIAL, data = the identifier. The uuid is fresh for every acquisition
+//!    (its first half is the handle's, see [`Lock::prefix`]): the sequence counter of `P`
+//!    starts again at 0 when `P` is deleted and created again, and a node path must never come
+//!    back, or the fence of a lost guard would pass again on the path of a new one.
 //! 2. List the children of `P`. The blockers of a writer are all contenders with a lower
 //!    sequence number; those of a reader are the writers with a lower one.
 //! 3. No blocker: held. Otherwise leave a watch (`getData`) on the nearest blocker only (so a
 //!    release wakes one waiter: no herd) and, on any wake-up (its event, a disconnect, a
 //!    reconnect), go back to 2.
 //!
-//! An interrupted create is recovered by listing the children and adopting the node with our
-//! prefix *only if its ephemeral owner is our session*; a node with our prefix from a dead
-//! session is deleted (kazoo adopts by prefix alone).
+//! An interrupted create is recovered by listing the children and adopting the node with the
+//! acquisition's prefix *only if its ephemeral owner is our session*; a node with that prefix
+//! from a dead session is deleted (kazoo adopts by prefix alone, and keeps one uuid per
+//! handle for all its acquisitions).
 
 use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::naming::{LOCK_MARK, RLOCK_MARK};
@@ -64,12 +68,12 @@ impl Lock {
     }
 
     fn with_mark(client: &Client, path: &str, identifier: String, exclusive: bool) -> Lock {
-        let mark = if exclusive { LOCK_MARK } else { RLOCK_MARK };
         Lock {
             spec: QueueSpec {
                 client: client.clone(),
                 parent: path.to_owned(),
-                prefix: format!("{}{mark}", uuid::Uuid::new_v4().simple()),
+                prefix: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
+                pinned: false,
                 exclusive,
                 data: identifier.into_bytes(),
                 policy: LostPolicy::default(),
@@ -85,8 +89,9 @@ impl Lock {
         self
     }
 
-    /// Uses this uuid for the node prefix instead of a random one (kazoo keeps one per handle;
-    /// so do we). Meant for tests that stage leftover nodes.
+    /// Uses this uuid for the node prefix of every acquisition instead of a fresh one each
+    /// time (kazoo keeps one per handle). Meant for tests that stage leftover nodes: nodes of
+    /// such a handle may come back on the same path (see the module docs).
     #[doc(hidden)]
     pub fn with_uuid(mut self, uuid: uuid::Uuid) -> Self {
         let mark = if self.spec.exclusive {
@@ -95,6 +100,7 @@ impl Lock {
             RLOCK_MARK
         };
         self.spec.prefix = format!("{}{mark}", uuid.simple());
+        self.spec.pinned = true;
         self
     }
 
@@ -103,7 +109,9 @@ impl Lock {
         &self.spec.parent
     }
 
-    /// The node-name prefix of this handle (`<uuid>__lock__` or `<uuid>__rlock__`).
+    /// What the name of every node of this handle starts with: the first 16 hex digits of the
+    /// uuid in `<uuid>__lock__` / `<uuid>__rlock__`. The other 16 are drawn afresh for each
+    /// acquisition, so no two acquisitions of a handle share a node path.
     pub fn prefix(&self) -> &str {
         &self.spec.prefix
     }

@@ -3,7 +3,7 @@
 //! [`Guard`], and leave nothing behind on a timeout, an error or a drop.
 
 use crate::guard::{new_guard, Guard, LostPolicy};
-use crate::naming::sorted_contenders;
+use crate::naming::{sorted_contenders, LOCK_MARK, RLOCK_MARK};
 use crate::plumbing::{
     child_path, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
 };
@@ -20,8 +20,12 @@ use zk_core::{Client, CreateMode, Error, Result, StateStream};
 pub(crate) struct QueueSpec {
     pub client: Client,
     pub parent: String,
-    /// `<uuid hex><MARK>`.
+    /// What every node name of this handle starts with: the first 16 hex digits of its uuid
+    /// (each acquisition draws the rest: [`node_prefix`](Self::node_prefix)), or, when
+    /// `pinned`, the whole `<uuid hex><MARK>`.
     pub prefix: String,
+    /// Whether `prefix` is the whole node prefix of every acquisition (tests only).
+    pub pinned: bool,
     pub exclusive: bool,
     pub data: Vec<u8>,
     pub policy: LostPolicy,
@@ -66,19 +70,38 @@ fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
 }
 
 impl QueueSpec {
+    /// The node prefix of one acquisition, `<uuid hex><MARK>`: the handle's half of the uuid
+    /// and a fresh half. A node path never comes back (the parent's sequence counter restarts
+    /// when it is deleted and created again; the uuid does not), so the fence of a lost guard
+    /// can never pass on the node of a later one, nor can its cleanup delete it.
+    fn node_prefix(&self) -> String {
+        if self.pinned {
+            return self.prefix.clone();
+        }
+        let mark = if self.exclusive {
+            LOCK_MARK
+        } else {
+            RLOCK_MARK
+        };
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        // the handle's half carries the uuid's version digit, the fresh half its variant digit
+        format!("{}{}{mark}", self.prefix, &fresh[16..])
+    }
+
     /// Creates our contender node, recovering from an ambiguous create by finding the node
     /// with our prefix that belongs to our session (and deleting any with our prefix that does
     /// not: a leftover of an earlier session of ours).
     async fn create_node(
         &self,
         c: &Client,
+        prefix: &str,
         cleanup: &mut Cleanup,
         deadline: Option<Instant>,
     ) -> Result<(String, i64)> {
-        let create_path = child_path(&self.parent, &self.prefix);
+        let create_path = child_path(&self.parent, prefix);
         let by_prefix = Leftover::Prefix {
             parent: self.parent.clone(),
-            prefix: self.prefix.clone(),
+            prefix: prefix.to_owned(),
         };
         loop {
             // from the moment a create may reach the server, its node may be there
@@ -102,7 +125,7 @@ impl QueueSpec {
                 Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
                     wait_connected(c, deadline).await?;
-                    if let Some(found) = Box::pin(self.find_ours(c)).await? {
+                    if let Some(found) = Box::pin(self.find_ours(c, prefix)).await? {
                         return Ok(found);
                     }
                 }
@@ -120,11 +143,11 @@ impl QueueSpec {
     }
 
     /// Our node (and the session that owns it), if an interrupted create made one.
-    async fn find_ours(&self, c: &Client) -> Result<Option<(String, i64)>> {
+    async fn find_ours(&self, c: &Client, prefix: &str) -> Result<Option<(String, i64)>> {
         let sid = c.session_id();
         let children = c.get_children(&self.parent).await?;
         let mut found = None;
-        for name in children.iter().filter(|n| n.starts_with(&self.prefix)) {
+        for name in children.iter().filter(|n| n.starts_with(prefix)) {
             let p = child_path(&self.parent, name);
             match c.exists(&p).await? {
                 Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some((p, sid)),
@@ -199,6 +222,7 @@ impl QueueSpec {
         deadline: Option<Instant>,
         mut states: StateStream,
     ) -> Result<Option<Guard>> {
+        let prefix = self.node_prefix();
         if !self.parent_ready.load(Ordering::Relaxed) {
             Box::pin(retry_transient(c, deadline, || c.ensure_path(&self.parent))).await?;
             self.parent_ready.store(true, Ordering::Relaxed);
@@ -206,7 +230,8 @@ impl QueueSpec {
         'session: loop {
             // boxed: the create and its recovery are the largest states of this future, and
             // a waiter should not carry their size while it waits
-            let (node, node_sid) = Box::pin(self.create_node(c, cleanup, deadline)).await?;
+            let (node, node_sid) =
+                Box::pin(self.create_node(c, &prefix, cleanup, deadline)).await?;
             // the create's outcome is known: only this node can be ours
             cleanup.narrow_to(node.clone());
             let name = node.rsplit('/').next().unwrap_or_default().to_owned();

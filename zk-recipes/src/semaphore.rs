@@ -12,6 +12,9 @@
 //!   queue; the fence makes sure a waiter that lost admission without knowing it creates
 //!   nothing. The admission lock is always released before returning (in the background if
 //!   the deadline has passed).
+//!   An admission node's path never comes back (a fresh uuid per acquisition, see
+//!   [`Lock::prefix`]): even after `P-__lock__` was deleted and re-created, the fence of a
+//!   waiter that lost admission cannot pass on the node of a later admission.
 
 use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
