@@ -227,3 +227,74 @@ async fn dropping_a_lost_guard_does_not_delete_the_next_guard_of_its_handle() {
     }
     g2.release().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added with the fixes (branch fix9): the guard side of the path reuse, seen with a handle whose
+// uuid is pinned (so its paths do come back), and the lost signal outliving its guard.
+
+/// A guard lost to the deletion of its node knows its node is gone: whatever is at its path
+/// later is someone else's. Releasing it, or dropping it, must delete nothing, even when the
+/// path came back (here: a handle with a pinned uuid, whose next node after the parent was
+/// re-created has the very same path).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guard_lost_to_deletion_deletes_nothing_on_release_or_drop_even_on_a_reused_path() {
+    let c = shared_client().await;
+    for how in ["release", "drop"] {
+        let path = unique("r9-lost-deletes-nothing");
+        let lock = Lock::new(&c, &path, "me").with_uuid(uuid::Uuid::new_v4());
+        let g1 = bounded("first acquire", lock.acquire()).await.unwrap();
+        c.delete(g1.path(), None).await.unwrap();
+        c.delete(&path, None).await.unwrap();
+        assert_eq!(bounded("g1 lost", g1.lost()).await, LostReason::NodeDeleted);
+        let g2 = bounded("second acquire", lock.acquire()).await.unwrap();
+        assert_eq!(g1.path(), g2.path(), "the staging did not reuse the path");
+        if how == "release" {
+            // returns once the lost guard is given up: its deletion, if any, is done
+            bounded("releasing the lost guard", g1.release())
+                .await
+                .unwrap();
+            assert!(
+                c.exists(g2.path()).await.unwrap().is_some(),
+                "releasing a guard lost to deletion deleted the node now at its path"
+            );
+        } else {
+            drop(g1);
+            if let Ok(reason) = tokio::time::timeout(Duration::from_secs(10), g2.lost()).await {
+                panic!("dropping a guard lost to deletion took the next guard: {reason:?}");
+            }
+        }
+        assert!(g2.is_held(), "{how}: {:?}", g2.lost_signal().reason());
+        g2.release().await.unwrap();
+    }
+}
+
+/// `LostReason::Suspended` is "refined to `SessionLost` if the client later learns that the
+/// session expired". A `LostSignal` clone handed to a worker must be refined too after the
+/// guard itself was dropped (the worker's task may outlive the guard's owner).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_signal_clone_is_refined_after_its_guard_is_dropped() {
+    let server = zk_testkit::shared_server();
+    let path = unique("r9-refine-after-drop");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = common::client(&proxy.connect_string()).await;
+    let g = Lock::new(&pc, &path, "holder").acquire().await.unwrap();
+    let signal = g.lost_signal();
+    let sid = pc.session_id();
+    proxy.blackhole();
+    assert_eq!(bounded("lost", g.lost()).await, LostReason::Suspended);
+    drop(g);
+    let (_, pw) = pc.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.heal();
+    common::eventually("the client is in a new session", || async {
+        pc.state() == State::Connected && pc.session_id() != sid
+    })
+    .await;
+    common::eventually(
+        "the dropped guard's signal says the session was lost",
+        || async { signal.reason() == Some(LostReason::SessionLost) },
+    )
+    .await;
+}
