@@ -86,7 +86,8 @@ impl Election {
         self
     }
 
-    /// Waits until this candidate leads.
+    /// Waits until this candidate leads, however long it takes (as [`Lock::acquire`]:
+    /// reconnects, a new session and zk-core's own request timeouts are waited out).
     ///
     /// # Errors
     /// Server errors; the session lost for good.
@@ -117,7 +118,7 @@ impl Election {
     /// `Ok(None)` at once too while this candidate already leads (its guard is held).
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire).
+    /// As [`Lock::try_acquire`].
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         self.lock.try_acquire().await
     }

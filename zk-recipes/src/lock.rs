@@ -117,11 +117,14 @@ impl Lock {
     }
 
     /// Waits until the lock is held, however long it takes (through reconnects; after a
-    /// session loss it queues again in the new session).
+    /// session loss it queues again in the new session). Requests that zk-core times out on
+    /// its own (queued for a connection longer than the client's queue timeout, twice the
+    /// session timeout, during a long outage; or the client's `request_timeout`) are waited
+    /// out and tried again: only a call's own deadline ends it with a timeout answer.
     ///
     /// # Errors
-    /// Server errors other than connection loss, and the client being closed or its session
-    /// lost for good.
+    /// Server errors other than connection loss and timeouts, and the client being closed or
+    /// its session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
         self.spec
             .acquire(Mode::Blocking(None))
@@ -142,7 +145,8 @@ impl Lock {
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
+    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error (a zk-core
+    /// timeout before it is waited out).
     pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Blocking(Some(deadline))).await
     }
@@ -153,7 +157,9 @@ impl Lock {
     /// waiting for it.
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire).
+    /// As [`acquire`](Self::acquire), and [`Error::Timeout`] when zk-core times a request out
+    /// (the server could not be reached, or answer, in time): never `Ok(None)` for that, the
+    /// lock may well be free.
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Try).await
     }

@@ -5,7 +5,8 @@
 use crate::guard::{new_guard, Guard, LostPolicy};
 use crate::naming::{sorted_contenders, LOCK_MARK, RLOCK_MARK};
 use crate::plumbing::{
-    child_path, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
+    child_path, passed, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup,
+    Leftover,
 };
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,27 @@ pub(crate) enum Mode {
     Try,
 }
 
+impl Mode {
+    /// The call's deadline, if any.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Mode::Blocking(d) => d,
+            Mode::Try => None,
+        }
+    }
+
+    /// Whether `e` is worth waiting for the connection and trying again: [`transient`] for a
+    /// blocking call (a zk-core `Timeout` before the deadline is an outage or a slow server,
+    /// to be waited out); a try does not wait out a `Timeout`: it says so, as an error (never
+    /// `Ok(None)`: the lock may well be free).
+    fn transient(self, e: &Error) -> bool {
+        match self {
+            Mode::Blocking(d) => transient(e, d),
+            Mode::Try => !matches!(e, Error::Timeout { .. }) && transient(e, None),
+        }
+    }
+}
+
 /// Where node `ours` stands: an exclusive contender is blocked by every contender before it, a
 /// shared one only by exclusive ones; it waits on the nearest blocker (one watcher per node:
 /// no herd).
@@ -96,8 +118,9 @@ impl QueueSpec {
         c: &Client,
         prefix: &str,
         cleanup: &mut Cleanup,
-        deadline: Option<Instant>,
+        mode: Mode,
     ) -> Result<(String, i64)> {
+        let deadline = mode.deadline();
         let create_path = child_path(&self.parent, prefix);
         let by_prefix = Leftover::Prefix {
             parent: self.parent.clone(),
@@ -122,11 +145,20 @@ impl QueueSpec {
                 // created in `sid` (if the session changed meanwhile, the owner is checked
                 // before the node is trusted: see `acquire_inner`)
                 Ok(p) => return Ok((p, sid)),
-                Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
+                Err(e) if mode.transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
-                    wait_connected(c, deadline).await?;
-                    if let Some(found) = Box::pin(self.find_ours(c, prefix)).await? {
-                        return Ok(found);
+                    // it may have applied: look until the answer is known, never create again
+                    // before (a second node of ours behind the first would wait on it forever)
+                    loop {
+                        wait_connected(c, deadline).await?;
+                        match Box::pin(self.find_ours(c, prefix)).await {
+                            Ok(Some(found)) => return Ok(found),
+                            Ok(None) => break,
+                            // a node of the old session goes with it
+                            Err(Error::SessionExpired) => break,
+                            Err(e) if mode.transient(&e) => {}
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
                 Err(Error::SessionExpired) => {
@@ -168,10 +200,7 @@ impl QueueSpec {
     /// Joins the queue and waits for our turn. `Ok(None)`: the deadline passed (or, in try mode,
     /// it was not free); nothing of ours is left on the server in that case.
     pub(crate) async fn acquire(&self, mode: Mode) -> Result<Option<Guard>> {
-        let deadline = match mode {
-            Mode::Blocking(d) => d,
-            Mode::Try => None,
-        };
+        let deadline = mode.deadline();
         // one acquisition per handle at a time
         let gate = match mode {
             // the handle's own guard (or the cleanup of its last call) is ahead: not free, and
@@ -203,7 +232,13 @@ impl QueueSpec {
             .await;
         match r {
             Ok(Some(g)) => Ok(Some(g)),
-            Ok(None) | Err(Error::Timeout { .. }) => {
+            Ok(None) => {
+                Box::pin(cleanup.finish("acquisition gave up")).await;
+                Ok(None)
+            }
+            // a zk-core timeout is the call's answer only once its deadline passed; one before
+            // it (or without one) was waited out, or is a try's error (see `Mode::transient`)
+            Err(Error::Timeout { .. }) if passed(deadline) => {
                 Box::pin(cleanup.finish("acquisition gave up")).await;
                 Ok(None)
             }
@@ -224,14 +259,19 @@ impl QueueSpec {
     ) -> Result<Option<Guard>> {
         let prefix = self.node_prefix();
         if !self.parent_ready.load(Ordering::Relaxed) {
-            Box::pin(retry_transient(c, deadline, || c.ensure_path(&self.parent))).await?;
+            Box::pin(retry_transient(
+                c,
+                deadline,
+                |e| mode.transient(e),
+                || c.ensure_path(&self.parent),
+            ))
+            .await?;
             self.parent_ready.store(true, Ordering::Relaxed);
         }
         'session: loop {
             // boxed: the create and its recovery are the largest states of this future, and
             // a waiter should not carry their size while it waits
-            let (node, node_sid) =
-                Box::pin(self.create_node(c, &prefix, cleanup, deadline)).await?;
+            let (node, node_sid) = Box::pin(self.create_node(c, &prefix, cleanup, mode)).await?;
             // the create's outcome is known: only this node can be ours
             cleanup.narrow_to(node.clone());
             let name = node.rsplit('/').next().unwrap_or_default().to_owned();
@@ -239,7 +279,7 @@ impl QueueSpec {
             loop {
                 let children = match Box::pin(c.get_children(&self.parent)).await {
                     Ok(ch) => ch,
-                    Err(e) if transient(&e) => {
+                    Err(e) if mode.transient(&e) => {
                         Box::pin(wait_connected(c, deadline)).await?;
                         continue;
                     }
@@ -283,7 +323,7 @@ impl QueueSpec {
                                 return Ok(Some(guard));
                             }
                             Ok(_) | Err(Error::SessionExpired) => continue 'session,
-                            Err(e) if transient(&e) => {
+                            Err(e) if mode.transient(&e) => {
                                 Box::pin(wait_connected(c, deadline)).await?;
                                 continue;
                             }
@@ -309,7 +349,7 @@ impl QueueSpec {
                                 }
                             }
                             Err(Error::NoNode) => {}
-                            Err(e) if transient(&e) => {
+                            Err(e) if mode.transient(&e) => {
                                 Box::pin(wait_connected(c, deadline)).await?
                             }
                             Err(Error::SessionExpired) => continue 'session,

@@ -298,3 +298,67 @@ async fn a_lost_signal_clone_is_refined_after_its_guard_is_dropped() {
     )
     .await;
 }
+
+/// `try_acquire` answers `Ok(None)` only when something is ahead. A free lock whose server
+/// cannot be reached (the client's queue timeout fails the try's requests) is no such answer:
+/// the try must fail with the error, not say "taken".
+#[tokio::test(flavor = "multi_thread")]
+async fn try_acquire_while_the_server_is_unreachable_fails_instead_of_answering_taken() {
+    let server = zk_testkit::shared_server();
+    let path = unique("r9-try-outage");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .expect("connect");
+    let lock = Lock::new(&pc, &path, "me");
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&pc, State::Lost).await;
+    let r = bounded("try_acquire during the outage", lock.try_acquire()).await;
+    assert!(
+        r.is_err(),
+        "Lock::try_acquire on a free lock whose server is unreachable: {r:?}"
+    );
+    proxy.reject_new(false);
+    wait_state(&pc, State::Connected).await;
+    let g = bounded("try_acquire after the outage", lock.try_acquire())
+        .await
+        .unwrap()
+        .expect("the free lock");
+    g.release().await.unwrap();
+}
+
+/// The same as the outage, for a client built with `request_timeout`: a slow server times
+/// each request out; a blocking acquire (Lock, Semaphore) waits that out instead of ending
+/// with `Err(Timeout)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_acquire_waits_through_request_timeouts() {
+    let server = zk_testkit::shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .request_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .expect("connect");
+    proxy.set_delay(Duration::from_millis(800));
+    let lock = Lock::new(&pc, &unique("r9-slow-lock"), "me");
+    let sem = Semaphore::new(&pc, &unique("r9-slow-sem"), "me", 1).unwrap();
+    let l = tokio::spawn(async move { lock.acquire().await });
+    let s = tokio::spawn(async move { sem.acquire().await });
+    // long enough for several request timeouts
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (what, t) in [("Lock::acquire", &l), ("Semaphore::acquire", &s)] {
+        assert!(
+            !t.is_finished(),
+            "{what} ended while every request timed out (it cannot have succeeded)"
+        );
+    }
+    proxy.set_delay(Duration::ZERO);
+    let gl = bounded("the lock after the slow phase", l).await.unwrap();
+    let gs = bounded("the lease after the slow phase", s).await.unwrap();
+    gl.expect("Lock::acquire").release().await.unwrap();
+    gs.expect("Semaphore::acquire").release().await.unwrap();
+}
