@@ -86,7 +86,8 @@ impl Election {
         self
     }
 
-    /// Waits until this candidate leads.
+    /// Waits until this candidate leads, however long it takes (as [`Lock::acquire`]:
+    /// reconnects, a new session and zk-core's own request timeouts are waited out).
     ///
     /// # Errors
     /// Server errors; the session lost for good.
@@ -96,7 +97,8 @@ impl Election {
     }
 
     /// Waits until this candidate leads, at most `timeout`; `Ok(None)` if it did not (and it is
-    /// no longer a candidate).
+    /// no longer a candidate). A timeout too long to represent as an instant (say
+    /// `Duration::MAX`) is a deadline in the far future.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).
@@ -113,9 +115,10 @@ impl Election {
     }
 
     /// Leads if no other candidate is queued; `Ok(None)` otherwise (and it is no candidate).
+    /// `Ok(None)` at once too while this candidate already leads (its guard is held).
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire).
+    /// As [`Lock::try_acquire`].
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         self.lock.try_acquire().await
     }

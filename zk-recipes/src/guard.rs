@@ -47,7 +47,10 @@ impl std::fmt::Display for LostReason {
     }
 }
 
-/// A cloneable signal that resolves when a guard is lost.
+/// A cloneable signal that resolves when a guard is lost. A clone outlives its guard: a
+/// [`Suspended`](LostReason::Suspended) reason is still refined to
+/// [`SessionLost`](LostReason::SessionLost) after the guard is dropped or released, as long
+/// as the guard is giving its node up.
 #[derive(Debug, Clone)]
 pub struct LostSignal {
     rx: watch::Receiver<Option<LostReason>>,
@@ -177,6 +180,11 @@ impl GuardShared {
         });
     }
 
+    /// The reason so far.
+    fn reason(&self) -> Option<LostReason> {
+        *self.lost_tx.borrow()
+    }
+
     fn free_gate(&self) {
         let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(gate);
@@ -193,7 +201,10 @@ impl GuardShared {
 ///   session expired meanwhile.
 /// * A lost guard gives up: its node is deleted in the background (once the client is back,
 ///   if the session still lives) and its handle is free for a new acquisition, even while
-///   the lost guard itself is still alive.
+///   the lost guard itself is still alive. A guard lost because its node was deleted
+///   ([`LostReason::NodeDeleted`]) or with its session ([`LostReason::SessionLost`]) deletes
+///   nothing, then or later (on release or drop): the node is gone, or goes with the
+///   session.
 /// * [`fence`](Self::fence): an [`Op`] for [`Client::multi`] that makes a write conditional on
 ///   the node still existing, the server-side truth a lost signal only approximates.
 /// * [`release`](Self::release): deletes the node. Dropping the guard releases too (in a
@@ -298,17 +309,37 @@ impl Guard {
     }
 
     /// Releases: deletes the node (retried through connection loss until it succeeds or the
-    /// session is known dead).
+    /// session is known dead). A guard already lost is given up as after any loss (see the
+    /// type's docs): this waits until that is done, and deletes nothing after a
+    /// [`NodeDeleted`](LostReason::NodeDeleted) or [`SessionLost`](LostReason::SessionLost).
     ///
     /// # Errors
     /// Only unexpected server errors; a node already gone (session expired) is fine.
     pub async fn release(mut self) -> Result<()> {
+        if self.giving_up() {
+            if let Some(m) = self.monitor.take() {
+                // dropping this future here leaves the monitor running: it finishes the job
+                let _ = m.await;
+            }
+            self.released = true;
+            self.shared.free_gate();
+            return Ok(());
+        }
         self.stop_monitor(LostReason::Released);
-        let r = delete_until_done(&self.client, &self.node, self.session_id).await;
+        let r = if node_may_be_ours(self.shared.reason()) {
+            delete_until_done(&self.client, &self.node, self.session_id).await
+        } else {
+            Ok(())
+        };
         // only now: if this future is dropped before the delete finished, Drop cleans up
         self.released = true;
         self.shared.free_gate();
         r
+    }
+
+    /// Whether the monitor has signalled a loss and is giving the guard up (or has).
+    fn giving_up(&self) -> bool {
+        !matches!(self.shared.reason(), None | Some(LostReason::Released))
     }
 
     fn stop_monitor(&mut self, reason: LostReason) {
@@ -324,7 +355,19 @@ impl Drop for Guard {
         if self.released {
             return;
         }
+        if self.giving_up() {
+            // the monitor finishes giving the guard up: it refines the reason for the lost
+            // signals still out there, deletes the node only if it may still be ours, and
+            // frees the gate (a detached task)
+            self.monitor.take();
+            return;
+        }
         self.stop_monitor(LostReason::Released);
+        if !node_may_be_ours(self.shared.reason()) {
+            // lost in the meantime, to a deletion or with the session: nothing to delete
+            self.shared.free_gate();
+            return;
+        }
         let client = self.client.clone();
         let node = std::mem::take(&mut self.node);
         let sid = self.session_id;
@@ -465,10 +508,23 @@ async fn monitor(
     }
     drop(states);
     // a lost guard is given up: its node must not keep others (or its own handle) waiting
-    if let Err(e) = delete_until_done(&client, &node, sid).await {
-        warn!(node = %node, error = %e, "deleting the node of a lost guard failed");
+    if node_may_be_ours(shared.reason()) {
+        if let Err(e) = delete_until_done(&client, &node, sid).await {
+            warn!(node = %node, error = %e, "deleting the node of a lost guard failed");
+        }
     }
     shared.free_gate();
+}
+
+/// Whether a guard lost (or not) for `reason` may still own a node at its path, so that
+/// deleting the path is giving it up. Not after its deletion was seen (whatever is at the path
+/// now is someone else's) nor once its session is gone (its node goes with it; zk-core closes
+/// a session it gave up).
+fn node_may_be_ours(reason: Option<LostReason>) -> bool {
+    !matches!(
+        reason,
+        Some(LostReason::NodeDeleted) | Some(LostReason::SessionLost)
+    )
 }
 
 /// How the monitor judges one state transition.

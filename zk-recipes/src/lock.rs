@@ -4,19 +4,24 @@
 //! contend for the same lock:
 //!
 //! 1. Create `P/<uuid>__lock__` (exclusive / writer) or `P/<uuid>__rlock__` (reader),
-//!    EPHEMERAL_SEQUENTIAL, data = the identifier.
+//!    EPHEMERAL_SEQUENTIAL, data = the identifier. The uuid is fresh for every acquisition
+//!    (its first half is the handle's, see [`Lock::prefix`]): the sequence counter of `P`
+//!    starts again at 0 when `P` is deleted and created again, and a node path must never come
+//!    back, or the fence of a lost guard would pass again on the path of a new one.
 //! 2. List the children of `P`. The blockers of a writer are all contenders with a lower
 //!    sequence number; those of a reader are the writers with a lower one.
 //! 3. No blocker: held. Otherwise leave a watch (`getData`) on the nearest blocker only (so a
 //!    release wakes one waiter: no herd) and, on any wake-up (its event, a disconnect, a
 //!    reconnect), go back to 2.
 //!
-//! An interrupted create is recovered by listing the children and adopting the node with our
-//! prefix *only if its ephemeral owner is our session*; a node with our prefix from a dead
-//! session is deleted (kazoo adopts by prefix alone).
+//! An interrupted create is recovered by listing the children and adopting the node with the
+//! acquisition's prefix *only if its ephemeral owner is our session*; a node with that prefix
+//! from a dead session is deleted (kazoo adopts by prefix alone, and keeps one uuid per
+//! handle for all its acquisitions).
 
 use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::naming::{LOCK_MARK, RLOCK_MARK};
+use crate::plumbing::deadline_after;
 use crate::queue::{contenders, Mode, QueueSpec};
 use std::future::Future;
 use std::sync::Arc;
@@ -63,12 +68,12 @@ impl Lock {
     }
 
     fn with_mark(client: &Client, path: &str, identifier: String, exclusive: bool) -> Lock {
-        let mark = if exclusive { LOCK_MARK } else { RLOCK_MARK };
         Lock {
             spec: QueueSpec {
                 client: client.clone(),
                 parent: path.into(),
-                prefix: node_prefix(uuid::Uuid::new_v4(), mark),
+                prefix: uuid::Uuid::new_v4().simple().to_string()[..16].into(),
+                pinned: false,
                 exclusive,
                 data: identifier.into_bytes().into_boxed_slice(),
                 policy: LostPolicy::default(),
@@ -84,8 +89,9 @@ impl Lock {
         self
     }
 
-    /// Uses this uuid for the node prefix instead of a random one (kazoo keeps one per handle;
-    /// so do we). Meant for tests that stage leftover nodes.
+    /// Uses this uuid for the node prefix of every acquisition instead of a fresh one each
+    /// time (kazoo keeps one per handle). Meant for tests that stage leftover nodes: nodes of
+    /// such a handle may come back on the same path (see the module docs).
     #[doc(hidden)]
     pub fn with_uuid(mut self, uuid: uuid::Uuid) -> Self {
         let mark = if self.spec.exclusive {
@@ -94,6 +100,7 @@ impl Lock {
             RLOCK_MARK
         };
         self.spec.prefix = node_prefix(uuid, mark);
+        self.spec.pinned = true;
         self
     }
 
@@ -102,17 +109,22 @@ impl Lock {
         &self.spec.parent
     }
 
-    /// The node-name prefix of this handle (`<uuid>__lock__` or `<uuid>__rlock__`).
+    /// What the name of every node of this handle starts with: the first 16 hex digits of the
+    /// uuid in `<uuid>__lock__` / `<uuid>__rlock__`. The other 16 are drawn afresh for each
+    /// acquisition, so no two acquisitions of a handle share a node path.
     pub fn prefix(&self) -> &str {
         &self.spec.prefix
     }
 
     /// Waits until the lock is held, however long it takes (through reconnects; after a
-    /// session loss it queues again in the new session).
+    /// session loss it queues again in the new session). Requests that zk-core times out on
+    /// its own (queued for a connection longer than the client's queue timeout, twice the
+    /// session timeout, during a long outage; or the client's `request_timeout`) are waited
+    /// out and tried again: only a call's own deadline ends it with a timeout answer.
     ///
     /// # Errors
-    /// Server errors other than connection loss, and the client being closed or its session
-    /// lost for good.
+    /// Server errors other than connection loss and timeouts, and the client being closed or
+    /// its session lost for good.
     pub async fn acquire(&self) -> Result<Guard> {
         self.spec
             .acquire(Mode::Blocking(None))
@@ -124,23 +136,30 @@ impl Lock {
     /// changes, reconnects). `Ok(None)` when it passed (the crate-wide timeout answer). It returns at the deadline, also while
     /// disconnected, at most 500 ms later: it waits that long for its node to be deleted and
     /// leaves the rest of the cleanup to a background task (this handle's next acquisition
-    /// waits for it). No node is left behind.
+    /// waits for it). No node is left behind. A timeout too long to represent as an instant
+    /// (say `Duration::MAX`) is a deadline in the far future.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_until(Instant::now() + timeout).await
+        self.acquire_until(deadline_after(timeout)).await
     }
 
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
+    /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error (a zk-core
+    /// timeout before it is waited out).
     pub async fn acquire_until(&self, deadline: Instant) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Blocking(Some(deadline))).await
     }
 
     /// Takes the lock if nobody is ahead; `Ok(None)` otherwise (and no node is left behind).
+    /// This handle's own guard counts as ahead: while it is held (or the cleanup of the
+    /// handle's last call is still under way) the answer is `Ok(None)` at once, without
+    /// waiting for it.
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire).
+    /// As [`acquire`](Self::acquire), and [`Error::Timeout`] when zk-core times a request out
+    /// (the server could not be reached, or answer, in time): never `Ok(None)` for that, the
+    /// lock may well be free.
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         self.spec.acquire(Mode::Try).await
     }

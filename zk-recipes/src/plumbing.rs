@@ -61,18 +61,31 @@ pub(crate) async fn wait_connected(client: &Client, deadline: Option<Instant>) -
 
 // --------------------------------------------------------------------- transient errors
 
-/// An error worth trying again after waiting for the connection. Not `Timeout`: inside a
-/// deadline-bounded call it means the deadline passed, and waiting for a connection that is
-/// already up would spin.
-pub(crate) fn transient(e: &Error) -> bool {
-    e.is_retryable() && !matches!(e, Error::Timeout { .. })
+/// Whether `deadline` (`None`: no deadline) has passed.
+pub(crate) fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-/// Runs `f` until it succeeds or fails with a non-transient error, waiting for the connection
-/// between tries (a session expiry too: the client starts a new session).
+/// An error worth trying again after waiting for the connection, in a call bounded by
+/// `deadline` (`None`: none). A `Timeout` only while that deadline has not passed: zk-core
+/// also times requests out on its own (a request that waited for a connection longer than the
+/// client's queue timeout, twice the session timeout, during an outage; or the client's
+/// `request_timeout`), and that is a slow or unreachable server, not the caller's deadline.
+/// A `Timeout` past the deadline is the deadline: trying again would spin.
+pub(crate) fn transient(e: &Error, deadline: Option<Instant>) -> bool {
+    match e {
+        Error::Timeout { .. } => !passed(deadline),
+        e => e.is_retryable(),
+    }
+}
+
+/// Runs `f` until it succeeds or fails with an error that `is_transient` does not accept
+/// (usually `|e| transient(e, deadline)`), waiting for the connection between tries (a session
+/// expiry too: the client starts a new session).
 pub(crate) async fn retry_transient<T, F, Fut>(
     c: &Client,
     deadline: Option<Instant>,
+    is_transient: impl Fn(&Error) -> bool,
     mut f: F,
 ) -> Result<T>
 where
@@ -81,7 +94,7 @@ where
 {
     loop {
         match f().await {
-            Err(e) if transient(&e) || matches!(e, Error::SessionExpired) => {
+            Err(e) if is_transient(&e) || matches!(e, Error::SessionExpired) => {
                 wait_connected(c, deadline).await?
             }
             other => return other,

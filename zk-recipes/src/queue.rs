@@ -3,8 +3,10 @@
 //! [`Guard`], and leave nothing behind on a timeout, an error or a drop.
 
 use crate::guard::{new_guard, Guard, LostPolicy};
-use crate::naming::sorted_contenders;
-use crate::plumbing::{child_path, retry_transient, transient, wait_connected, Cleanup, Leftover};
+use crate::naming::{sorted_contenders, LOCK_MARK, RLOCK_MARK};
+use crate::plumbing::{
+    child_path, passed, retry_transient, transient, wait_connected, Cleanup, Leftover,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +24,12 @@ pub(crate) struct QueueSpec {
     /// (Boxed strings: every waiting contender holds a handle; no spare capacity, no
     /// capacity field.)
     pub parent: Box<str>,
-    /// `<uuid hex><MARK>`.
+    /// What every node name of this handle starts with: the first 16 hex digits of its uuid
+    /// (each acquisition draws the rest: [`node_prefix`](Self::node_prefix)), or, when
+    /// `pinned`, the whole `<uuid hex><MARK>`.
     pub prefix: Box<str>,
+    /// Whether `prefix` is the whole node prefix of every acquisition (tests only).
+    pub pinned: bool,
     pub exclusive: bool,
     pub data: Box<[u8]>,
     pub policy: LostPolicy,
@@ -89,18 +95,37 @@ fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
 }
 
 impl QueueSpec {
+    /// The node prefix of one acquisition, `<uuid hex><MARK>`: the handle's half of the uuid
+    /// and a fresh half. A node path never comes back (the parent's sequence counter restarts
+    /// when it is deleted and created again; the uuid does not), so the fence of a lost guard
+    /// can never pass on the node of a later one, nor can its cleanup delete it.
+    fn node_prefix(&self) -> Box<str> {
+        if self.pinned {
+            return self.prefix.clone();
+        }
+        let mark = if self.exclusive {
+            LOCK_MARK
+        } else {
+            RLOCK_MARK
+        };
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        // the handle's half carries the uuid's version digit, the fresh half its variant digit
+        format!("{}{}{mark}", self.prefix, &fresh[16..]).into_boxed_str()
+    }
+
     /// Creates our contender node, recovering from an ambiguous create by finding the node
     /// with our prefix that belongs to our session (and deleting any with our prefix that does
     /// not: a leftover of an earlier session of ours).
     async fn create_node(
         &self,
         c: &Client,
+        prefix: &str,
         cleanup: &mut Cleanup<'_>,
-        deadline: Option<Instant>,
+        mode: Mode,
     ) -> Result<(String, i64)> {
-        let create_path = child_path(&self.parent, &self.prefix);
-        let by_prefix =
-            Leftover::Prefix(Box::new((self.parent.to_string(), self.prefix.to_string())));
+        let deadline = mode.deadline();
+        let create_path = child_path(&self.parent, prefix);
+        let by_prefix = Leftover::Prefix(Box::new((self.parent.to_string(), prefix.to_string())));
         loop {
             // from the moment a create may reach the server, its node may be there
             let before = cleanup.leftover().cloned();
@@ -120,11 +145,20 @@ impl QueueSpec {
                 // created in `sid` (if the session changed meanwhile, the owner is checked
                 // before the node is trusted: see `acquire_inner`)
                 Ok(p) => return Ok((p, sid)),
-                Err(e) if transient(&e) || matches!(e, Error::ConnectionLoss) => {
+                Err(e) if mode.transient(&e) || matches!(e, Error::ConnectionLoss) => {
                     debug!(error = %e, "contender create interrupted; looking for our node");
-                    wait_connected(c, deadline).await?;
-                    if let Some(found) = Box::pin(self.find_ours(c)).await? {
-                        return Ok(found);
+                    // it may have applied: look until the answer is known, never create again
+                    // before (a second node of ours behind the first would wait on it forever)
+                    loop {
+                        wait_connected(c, deadline).await?;
+                        match Box::pin(self.find_ours(c, prefix)).await {
+                            Ok(Some(found)) => return Ok(found),
+                            Ok(None) => break,
+                            // a node of the old session goes with it
+                            Err(Error::SessionExpired) => break,
+                            Err(e) if mode.transient(&e) => {}
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
                 Err(Error::SessionExpired) => {
@@ -141,11 +175,11 @@ impl QueueSpec {
     }
 
     /// Our node (and the session that owns it), if an interrupted create made one.
-    async fn find_ours(&self, c: &Client) -> Result<Option<(String, i64)>> {
+    async fn find_ours(&self, c: &Client, prefix: &str) -> Result<Option<(String, i64)>> {
         let sid = c.session_id();
         let children = c.get_children(&self.parent).await?;
         let mut found = None;
-        for name in children.iter().filter(|n| n.starts_with(&*self.prefix)) {
+        for name in children.iter().filter(|n| n.starts_with(prefix)) {
             let p = child_path(&self.parent, name);
             match c.exists(&p).await? {
                 Some(st) if st.ephemeral_owner == sid && found.is_none() => found = Some((p, sid)),
@@ -177,9 +211,11 @@ impl QueueSpec {
     /// [`step`]: Self::step
     pub(crate) async fn acquire(&self, mode: Mode) -> Result<Option<Guard>> {
         // one acquisition per handle at a time (boxed: its timer is not needed while waiting)
-        let Some(gate) = Box::pin(self.lock_gate(mode.deadline())).await else {
+        let Some(gate) = Box::pin(self.lock_gate(mode)).await else {
             return Ok(None);
         };
+        // this acquisition's node prefix (our node's path is rebuilt from it while we wait)
+        let prefix = self.node_prefix();
         // what an interrupted or abandoned acquisition leaves is removed, and the handle's
         // gate travels with that cleanup
         let mut cleanup = Cleanup::new(&self.client, Some(gate));
@@ -188,7 +224,7 @@ impl QueueSpec {
         let r = loop {
             // (the step's result is taken apart before the wait, so the wait does not keep
             // the space of a finished step's result)
-            let w = match Box::pin(self.step(&mut cleanup, &mut ours, mode)).await {
+            let w = match Box::pin(self.step(&prefix, &mut cleanup, &mut ours, mode)).await {
                 Ok(Step::Done(g)) => break Ok(g),
                 Ok(Step::Wait(w)) => w,
                 Err(e) => break Err(e),
@@ -199,15 +235,17 @@ impl QueueSpec {
         };
         match r {
             Ok(Some(g)) => Ok(Some(g)),
-            other => Box::pin(give_up(cleanup, other)).await,
+            other => Box::pin(give_up(cleanup, other, mode)).await,
         }
     }
 
-    /// The handle's gate, waited for until `deadline`.
-    async fn lock_gate(&self, deadline: Option<Instant>) -> Option<OwnedMutexGuard<()>> {
-        match deadline {
-            None => Some(self.gate.clone().lock_owned().await),
-            Some(d) => tokio::time::timeout_at(d, self.gate.clone().lock_owned())
+    /// The handle's gate, waited for until the deadline; a try does not wait for it (the
+    /// handle's own guard, or the cleanup of its last call, is ahead: not free).
+    async fn lock_gate(&self, mode: Mode) -> Option<OwnedMutexGuard<()>> {
+        match mode {
+            Mode::Try => self.gate.clone().try_lock_owned().ok(),
+            Mode::Blocking(None) => Some(self.gate.clone().lock_owned().await),
+            Mode::Blocking(Some(d)) => tokio::time::timeout_at(d, self.gate.clone().lock_owned())
                 .await
                 .ok(),
         }
@@ -217,8 +255,10 @@ impl QueueSpec {
     /// node (`ours`: the session our node was created in, if we have one), lists the
     /// children and either hands out the guard, gives up (try mode), or sets the watch on the
     /// nearest blocker and returns it.
+    #[allow(clippy::borrowed_box)] // the cleanup keeps the thin pointer (see `Leftover::Seq`)
     async fn step<'a>(
         &'a self,
+        prefix: &'a Box<str>,
         cleanup: &mut Cleanup<'a>,
         ours: &mut Option<i64>,
         mode: Mode,
@@ -229,16 +269,22 @@ impl QueueSpec {
             None => self.client.clone(),
         };
         if !self.parent_ready.get() {
-            retry_transient(&c, deadline, || c.ensure_path(&self.parent)).await?;
+            retry_transient(
+                &c,
+                deadline,
+                |e| mode.transient(e),
+                || c.ensure_path(&self.parent),
+            )
+            .await?;
             self.parent_ready.set();
         }
         loop {
             let node_sid = match *ours {
                 None => {
-                    let (node, sid) = self.create_node(&c, cleanup, deadline).await?;
+                    let (node, sid) = self.create_node(&c, prefix, cleanup, mode).await?;
                     debug!(node = %node, "joined the queue");
                     // the create's outcome is known: only this node can be ours
-                    cleanup.narrow_to_seq(&self.parent, &self.prefix, node);
+                    cleanup.narrow_to_seq(&self.parent, prefix, node);
                     *ours = Some(sid);
                     sid
                 }
@@ -250,7 +296,7 @@ impl QueueSpec {
             let name = node.rsplit('/').next().unwrap_or_default();
             let children = match c.get_children(&self.parent).await {
                 Ok(ch) => ch,
-                Err(e) if transient(&e) => {
+                Err(e) if mode.transient(&e) => {
                     wait_connected(&c, deadline).await?;
                     continue;
                 }
@@ -281,7 +327,7 @@ impl QueueSpec {
                                 *ours = None;
                                 continue;
                             }
-                            Err(e) if transient(&e) => {
+                            Err(e) if mode.transient(&e) => {
                                 wait_connected(&c, deadline).await?;
                                 continue;
                             }
@@ -301,7 +347,7 @@ impl QueueSpec {
                         Ok((_, _, w)) => return Ok(Step::Wait(w)),
                         // gone already: look again
                         Err(Error::NoNode) => {}
-                        Err(e) if transient(&e) => wait_connected(&c, deadline).await?,
+                        Err(e) if mode.transient(&e) => wait_connected(&c, deadline).await?,
                         Err(Error::SessionExpired) => *ours = None,
                         Err(e) => return Err(e),
                     }
@@ -321,19 +367,41 @@ enum Step {
 }
 
 impl Mode {
+    /// The call's deadline, if any.
     fn deadline(self) -> Option<Instant> {
         match self {
             Mode::Blocking(d) => d,
             Mode::Try => None,
         }
     }
+
+    /// Whether `e` is worth waiting for the connection and trying again: [`transient`] for a
+    /// blocking call (a zk-core `Timeout` before the deadline is an outage or a slow server,
+    /// to be waited out); a try does not wait out a `Timeout`: it says so, as an error (never
+    /// `Ok(None)`: the lock may well be free).
+    fn transient(self, e: &Error) -> bool {
+        match self {
+            Mode::Blocking(d) => transient(e, d),
+            Mode::Try => !matches!(e, Error::Timeout { .. }) && transient(e, None),
+        }
+    }
 }
 
 /// An acquisition that did not get the guard: removes what it left (waiting at most the
-/// cleanup slack), and says so. A timeout is `Ok(None)`.
-async fn give_up(cleanup: Cleanup<'_>, r: Result<Option<Guard>>) -> Result<Option<Guard>> {
+/// cleanup slack), and says so. A zk-core timeout is the call's answer (`Ok(None)`) only once
+/// its deadline passed; one before it (or without one) was waited out, or is a try's error
+/// (see [`Mode::transient`]).
+async fn give_up(
+    cleanup: Cleanup<'_>,
+    r: Result<Option<Guard>>,
+    mode: Mode,
+) -> Result<Option<Guard>> {
     match r {
-        Ok(None) | Err(Error::Timeout { .. }) => {
+        Ok(None) => {
+            cleanup.finish("acquisition gave up").await;
+            Ok(None)
+        }
+        Err(Error::Timeout { .. }) if passed(mode.deadline()) => {
             cleanup.finish("acquisition gave up").await;
             Ok(None)
         }

@@ -369,6 +369,7 @@ impl KazooRetry {
     /// Overall time limit, counted from the start of the first attempt. The runner stops with
     /// [`RetryError::DeadlineExceeded`] instead of starting a sleep that would end at or past it
     /// (an attempt itself is not cut short: bound it with [`zk_core::Client::with_timeout`]).
+    /// A limit too far away to represent (say `Duration::MAX`) is no limit.
     pub fn deadline(mut self, d: Option<Duration>) -> Self {
         self.deadline = d;
         self
@@ -412,7 +413,8 @@ impl RetryPolicy for KazooRetry {
             policy: self.clone(),
             attempts: 0,
             cur_delay: self.delay,
-            stop_at: self.deadline.map(|d| Instant::now() + d),
+            // a limit too far away to represent is no limit
+            stop_at: self.deadline.and_then(|d| Instant::now().checked_add(d)),
         }
     }
 }

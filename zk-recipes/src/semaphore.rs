@@ -12,19 +12,22 @@
 //!   queue; the fence makes sure a waiter that lost admission without knowing it creates
 //!   nothing. The admission lock is always released before returning (in the background if
 //!   the deadline has passed).
+//!   An admission node's path never comes back (a fresh uuid per acquisition, see
+//!   [`Lock::prefix`]): even after `P-__lock__` was deleted and re-created, the fence of a
+//!   waiter that lost admission cannot pass on the node of a later admission.
 
 use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
 use crate::plumbing::{
-    child_path, parent_of, retry_transient, sleep_until_opt, transient, wait_connected, Cleanup,
-    Leftover,
+    child_path, deadline_after, parent_of, passed, retry_transient, sleep_until_opt, transient,
+    wait_connected, Cleanup, Leftover,
 };
 use futures::StreamExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
-use zk_core::{Client, CreateMode, Error, Op, Result};
+use zk_core::{Client, CreateMode, Error, Op, Result, State};
 
 /// A semaphore allowing `max_leases` concurrent holders.
 ///
@@ -88,7 +91,8 @@ impl Semaphore {
         self
     }
 
-    /// Waits for a lease.
+    /// Waits for a lease, however long it takes; requests that zk-core times out on its own
+    /// (a long outage, a slow server) are waited out, as in [`Lock::acquire`].
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the semaphore exists with a different maximum; server
@@ -101,12 +105,13 @@ impl Semaphore {
 
     /// Waits for a lease until `timeout` (one deadline for everything); `Ok(None)` if none came.
     /// It returns at the deadline, also while disconnected; the admission lock and any lease
-    /// create whose outcome is unknown are cleaned up in the background.
+    /// create whose outcome is unknown are cleaned up in the background. A timeout too long to
+    /// represent as an instant (say `Duration::MAX`) is a deadline in the far future.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire); a passed deadline is `Ok(None)`, not an error.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Guard>> {
-        self.acquire_until(Instant::now() + timeout).await
+        self.acquire_until(deadline_after(timeout)).await
     }
 
     /// Like [`acquire_timeout`](Self::acquire_timeout) with an absolute deadline.
@@ -119,18 +124,25 @@ impl Semaphore {
 
     /// Takes a lease only if one is free now; `Ok(None)` (and nothing left behind) otherwise.
     /// It still queues for the admission lock, which other acquirers hold only briefly (or while
-    /// the semaphore is full, and then there is no free lease either).
+    /// the semaphore is full, and then there is no free lease either), for at most 30 s.
     ///
     /// # Errors
-    /// As [`acquire`](Self::acquire).
+    /// As [`acquire`](Self::acquire), and [`Error::Timeout`] if the server could not be
+    /// reached in time (never `Ok(None)` for that: a lease may well be free).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
         match self.client.get_children(&self.path).await {
             Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
             Ok(_) | Err(Error::NoNode) => {}
             Err(e) => return Err(e),
         }
-        self.acquire_inner(Some(Instant::now() + Duration::from_secs(30)), true)
-            .await
+        let bound = Instant::now() + Duration::from_secs(30);
+        match self.acquire_inner(Some(bound), true).await? {
+            // the bound passed while cut off from the server: no answer, an error
+            None if Instant::now() >= bound && self.client.state() != State::Connected => {
+                Err(Error::Timeout { sent: false })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Takes a lease, runs `task` while it is held, then releases it; the same as
@@ -172,34 +184,41 @@ impl Semaphore {
     }
 
     async fn ensure(&self, c: &Client, deadline: Option<Instant>) -> Result<()> {
-        retry_transient(c, deadline, || async {
-            match c
-                .create(
-                    &self.path,
-                    self.max_leases.to_string().as_bytes(),
-                    CreateMode::Persistent,
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(Error::NodeExists) => {
-                    let (d, _) = c.get_data(&self.path).await?;
-                    match std::str::from_utf8(&d)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok())
-                    {
-                        Some(n) if n != self.max_leases => Err(Error::InvalidArgument(format!(
-                            "semaphore {} has {n} leases, this handle expects {}",
-                            self.path, self.max_leases
-                        ))),
-                        // same number, or not a number (kazoo ignores that too)
-                        _ => Ok(()),
+        retry_transient(
+            c,
+            deadline,
+            |e| transient(e, deadline),
+            || async {
+                match c
+                    .create(
+                        &self.path,
+                        self.max_leases.to_string().as_bytes(),
+                        CreateMode::Persistent,
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(Error::NodeExists) => {
+                        let (d, _) = c.get_data(&self.path).await?;
+                        match std::str::from_utf8(&d)
+                            .ok()
+                            .and_then(|s| s.trim().parse::<u32>().ok())
+                        {
+                            Some(n) if n != self.max_leases => {
+                                Err(Error::InvalidArgument(format!(
+                                    "semaphore {} has {n} leases, this handle expects {}",
+                                    self.path, self.max_leases
+                                )))
+                            }
+                            // same number, or not a number (kazoo ignores that too)
+                            _ => Ok(()),
+                        }
                     }
+                    Err(Error::NoNode) => c.ensure_path(parent_of(&self.path)).await,
+                    Err(e) => Err(e),
                 }
-                Err(Error::NoNode) => c.ensure_path(parent_of(&self.path)).await,
-                Err(e) => Err(e),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -213,7 +232,7 @@ impl Semaphore {
             None => self.client.clone(),
         };
         match self.ensure(&c, deadline).await {
-            Err(Error::Timeout { .. }) => return Ok(None),
+            Err(Error::Timeout { .. }) if passed(deadline) => return Ok(None),
             other => other?,
         }
         let lease_name = uuid::Uuid::new_v4().simple().to_string();
@@ -258,7 +277,10 @@ impl Semaphore {
                     debug!(path = %self.path, "admission lost; queueing for admission again");
                     drop(admission); // released in the background
                 }
-                Ok(Admitted::NoRoom) | Err(Error::Timeout { .. }) => {
+                Ok(Admitted::NoRoom) => return Ok(None),
+                // a zk-core timeout before the deadline (or without one) was waited out; one
+                // after it is the deadline
+                Err(Error::Timeout { .. }) if passed(deadline) => {
                     // the admission node and any lease are removed in the background
                     return Ok(None);
                 }
@@ -290,7 +312,7 @@ impl Semaphore {
             let mut states = self.client.state_stream();
             let (children, w) = match c.get_children_watch(&self.path).await {
                 Ok(x) => x,
-                Err(e) if transient(&e) => {
+                Err(e) if transient(&e, deadline) => {
                     wait_connected(c, deadline).await?;
                     continue;
                 }
@@ -316,7 +338,7 @@ impl Semaphore {
                 match guard {
                     Ok(g) => return Ok(Admitted::Held(g)),
                     Err(Error::SessionExpired) => return Ok(Admitted::Restart),
-                    Err(e) if transient(&e) => {
+                    Err(e) if transient(&e, deadline) => {
                         wait_connected(c, deadline).await?;
                         continue;
                     }
@@ -338,7 +360,7 @@ impl Semaphore {
                     }
                     Err(Error::TransactionFailed { index: 1, error })
                         if matches!(*error, Error::NodeExists) => {}
-                    Err(e) if transient(&e) => wait_connected(c, deadline).await?,
+                    Err(e) if transient(&e, deadline) => wait_connected(c, deadline).await?,
                     Err(Error::SessionExpired) => return Ok(Admitted::Restart),
                     Err(e) => return Err(e),
                 }

@@ -227,3 +227,138 @@ async fn dropping_a_lost_guard_does_not_delete_the_next_guard_of_its_handle() {
     }
     g2.release().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added with the fixes (branch fix9): the guard side of the path reuse, seen with a handle whose
+// uuid is pinned (so its paths do come back), and the lost signal outliving its guard.
+
+/// A guard lost to the deletion of its node knows its node is gone: whatever is at its path
+/// later is someone else's. Releasing it, or dropping it, must delete nothing, even when the
+/// path came back (here: a handle with a pinned uuid, whose next node after the parent was
+/// re-created has the very same path).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guard_lost_to_deletion_deletes_nothing_on_release_or_drop_even_on_a_reused_path() {
+    let c = shared_client().await;
+    for how in ["release", "drop"] {
+        let path = unique("r9-lost-deletes-nothing");
+        let lock = Lock::new(&c, &path, "me").with_uuid(uuid::Uuid::new_v4());
+        let g1 = bounded("first acquire", lock.acquire()).await.unwrap();
+        c.delete(g1.path(), None).await.unwrap();
+        c.delete(&path, None).await.unwrap();
+        assert_eq!(bounded("g1 lost", g1.lost()).await, LostReason::NodeDeleted);
+        let g2 = bounded("second acquire", lock.acquire()).await.unwrap();
+        assert_eq!(g1.path(), g2.path(), "the staging did not reuse the path");
+        if how == "release" {
+            // returns once the lost guard is given up: its deletion, if any, is done
+            bounded("releasing the lost guard", g1.release())
+                .await
+                .unwrap();
+            assert!(
+                c.exists(g2.path()).await.unwrap().is_some(),
+                "releasing a guard lost to deletion deleted the node now at its path"
+            );
+        } else {
+            drop(g1);
+            if let Ok(reason) = tokio::time::timeout(Duration::from_secs(10), g2.lost()).await {
+                panic!("dropping a guard lost to deletion took the next guard: {reason:?}");
+            }
+        }
+        assert!(g2.is_held(), "{how}: {:?}", g2.lost_signal().reason());
+        g2.release().await.unwrap();
+    }
+}
+
+/// `LostReason::Suspended` is "refined to `SessionLost` if the client later learns that the
+/// session expired". A `LostSignal` clone handed to a worker must be refined too after the
+/// guard itself was dropped (the worker's task may outlive the guard's owner).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_signal_clone_is_refined_after_its_guard_is_dropped() {
+    let server = zk_testkit::shared_server();
+    let path = unique("r9-refine-after-drop");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = common::client(&proxy.connect_string()).await;
+    let g = Lock::new(&pc, &path, "holder").acquire().await.unwrap();
+    let signal = g.lost_signal();
+    let sid = pc.session_id();
+    proxy.blackhole();
+    assert_eq!(bounded("lost", g.lost()).await, LostReason::Suspended);
+    drop(g);
+    let (_, pw) = pc.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.heal();
+    common::eventually("the client is in a new session", || async {
+        pc.state() == State::Connected && pc.session_id() != sid
+    })
+    .await;
+    common::eventually(
+        "the dropped guard's signal says the session was lost",
+        || async { signal.reason() == Some(LostReason::SessionLost) },
+    )
+    .await;
+}
+
+/// `try_acquire` answers `Ok(None)` only when something is ahead. A free lock whose server
+/// cannot be reached (the client's queue timeout fails the try's requests) is no such answer:
+/// the try must fail with the error, not say "taken".
+#[tokio::test(flavor = "multi_thread")]
+async fn try_acquire_while_the_server_is_unreachable_fails_instead_of_answering_taken() {
+    let server = zk_testkit::shared_server();
+    let path = unique("r9-try-outage");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .expect("connect");
+    let lock = Lock::new(&pc, &path, "me");
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&pc, State::Lost).await;
+    let r = bounded("try_acquire during the outage", lock.try_acquire()).await;
+    assert!(
+        r.is_err(),
+        "Lock::try_acquire on a free lock whose server is unreachable: {r:?}"
+    );
+    proxy.reject_new(false);
+    wait_state(&pc, State::Connected).await;
+    let g = bounded("try_acquire after the outage", lock.try_acquire())
+        .await
+        .unwrap()
+        .expect("the free lock");
+    g.release().await.unwrap();
+}
+
+/// The same as the outage, for a client built with `request_timeout`: a slow server times
+/// each request out; a blocking acquire (Lock, Semaphore) waits that out instead of ending
+/// with `Err(Timeout)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocking_acquire_waits_through_request_timeouts() {
+    let server = zk_testkit::shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .request_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .expect("connect");
+    proxy.set_delay(Duration::from_millis(800));
+    let lock = Lock::new(&pc, &unique("r9-slow-lock"), "me");
+    let sem = Semaphore::new(&pc, &unique("r9-slow-sem"), "me", 1).unwrap();
+    let l = tokio::spawn(async move { lock.acquire().await });
+    let s = tokio::spawn(async move { sem.acquire().await });
+    // long enough for several request timeouts
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (what, t) in [("Lock::acquire", &l), ("Semaphore::acquire", &s)] {
+        assert!(
+            !t.is_finished(),
+            "{what} ended while every request timed out (it cannot have succeeded)"
+        );
+    }
+    proxy.set_delay(Duration::ZERO);
+    let gl = bounded("the lock after the slow phase", l).await.unwrap();
+    let gs = bounded("the lease after the slow phase", s).await.unwrap();
+    gl.expect("Lock::acquire").release().await.unwrap();
+    gs.expect("Semaphore::acquire").release().await.unwrap();
+}
