@@ -33,7 +33,9 @@ impl Default for Settings {
                 "znode.container.checkIntervalMs".to_owned(),
                 "1000".to_owned(),
             )],
-            startup_timeout: Duration::from_secs(30),
+            // a hang detector, not a speed limit: a JVM starts in 1-2 s, but a loaded 2-core
+            // machine (a CI run beside other builds) has taken over 30 s
+            startup_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -214,7 +216,8 @@ macro_rules! settings_setters {
             self
         }
 
-        /// How long a start (or restart) may take before it fails (default 30 s).
+        /// How long a start (or restart) may take before it fails (default 120 s: a generous
+        /// bound for loaded machines; a JVM that exits fails at once, whatever this says).
         pub fn startup_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.settings.startup_timeout = timeout;
             self
