@@ -214,8 +214,10 @@ impl QueueSpec {
         let Some(gate) = Box::pin(self.lock_gate(mode)).await else {
             return Ok(None);
         };
-        // this acquisition's node prefix (our node's path is rebuilt from it while we wait)
-        let prefix = self.node_prefix();
+        // this acquisition's node prefix (our node's path is rebuilt from it while we wait);
+        // boxed once more so that a waiting contender holds a thin pointer: 8 bytes more
+        // would take its task from tokio's 384-byte cells to 512-byte ones
+        let prefix: Box<Box<str>> = Box::new(self.node_prefix());
         // what an interrupted or abandoned acquisition leaves is removed, and the handle's
         // gate travels with that cleanup
         let mut cleanup = Cleanup::new(&self.client, Some(gate));
