@@ -169,10 +169,12 @@ impl Conn {
 
     /// Brings the receive low-water mark in line with the replies owed (see [`recv_lowat`]).
     /// Called before every wait, so the task never sleeps on a mark set for more replies than
-    /// are owed. Returns whether the mark is raised (above 1).
-    fn sync_lowat(&mut self) -> bool {
+    /// are owed. Returns whether the mark is raised (above 1). A mark that could not be
+    /// raised is given up (the connection reads as without it); one that could not be lowered
+    /// is an error: the connection must end, it could wait for bytes that never come.
+    fn sync_lowat(&mut self) -> std::io::Result<bool> {
         if self.lowat.is_none() {
-            return false;
+            return Ok(false);
         }
         let want = if self.lowat_paused {
             1
@@ -180,15 +182,17 @@ impl Conn {
             recv_lowat(self.owed())
         };
         let Some(l) = &mut self.lowat else {
-            return false;
+            return Ok(false);
         };
         if let Err(e) = l.set(want) {
-            // never fatal: the connection just reads as it would without it
+            if l.current() > 1 {
+                return Err(e);
+            }
             debug!(error = %e, "SO_RCVLOWAT refused; reading without it");
             self.lowat = None;
-            return false;
+            return Ok(false);
         }
-        l.current() > 1
+        Ok(l.current() > 1)
     }
 
     /// After a write: a partly written buffer is finished at once.
@@ -370,7 +374,10 @@ impl Session {
                 }
                 detach_at.get_or_insert_with(|| Instant::now() + self.cfg.close_timeout);
             }
-            let raised = conn.sync_lowat();
+            let raised = match conn.sync_lowat() {
+                Ok(r) => r,
+                Err(e) => break Outcome::Disconnected(format!("SO_RCVLOWAT: {e}")),
+            };
             if raised && !lowat_armed {
                 lowat_check
                     .as_mut()
