@@ -43,7 +43,13 @@ fn chain(e: &Error) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn mutual_tls_works_and_survives_a_restart() {
     let server = server(TlsOptions::new());
-    let c = connect(&server, mutual(&server)).await.expect("mutual TLS");
+    // the longest session the server grants: a restart on a loaded machine can outlast 4 s
+    let c = Client::builder(server.secure_connect_string().unwrap())
+        .session_timeout(Duration::from_secs(40))
+        .tls(mutual(&server))
+        .connect()
+        .await
+        .expect("mutual TLS");
     let sid = c.session_id();
     c.create("/tls", b"over tls", CreateMode::Persistent)
         .await

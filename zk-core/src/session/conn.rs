@@ -4,7 +4,7 @@
 use super::connect::spawn_rw_probe;
 use super::hosts::HostAddr;
 use super::request::{put_frame, PendingRequest, Reply, ReplySender};
-use super::transport::Transport;
+use super::transport::{RecvLowat, Transport};
 use super::{AuthWaiter, Command, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
 use crate::error::{Error, Result};
@@ -68,6 +68,33 @@ fn should_flush(out_len: usize, written: usize, held: usize, urgent: bool) -> bo
 /// Slots of the in-flight queue kept however empty it gets.
 const INFLIGHT_KEEP: usize = 64;
 
+/// Read batching: the receive low-water mark is raised only while at least this many replies
+/// are owed beyond the one being read (fewer: every byte wakes the task, as without it).
+const LOWAT_MIN_OWED: usize = 8;
+/// Read batching: at most this many owed replies are counted into the low-water mark.
+const LOWAT_MAX_OWED: usize = 64;
+/// Read batching: after this long without a frame, the low-water mark is dropped until the
+/// next frame, so replies that arrived stay unread no longer than this when the server pauses
+/// mid-burst.
+const LOWAT_MAX_WAIT: Duration = Duration::from_millis(5);
+
+/// The receive low-water mark for `owed` replies owed (requests written and unanswered). Every
+/// reply is a frame of at least 20 bytes (length and reply header); the oldest one may be
+/// partly read already (its head in the reader's buffer, or the head of an oversized frame
+/// whose rest is being skipped), but at least one byte of it is still to come. So the kernel
+/// must still deliver more than 20 * (owed - 1) bytes, which this never exceeds: it counts 16
+/// bytes (a reply header) per further reply, rounded down to a power of two of replies, so it
+/// changes only when the count crosses one (not a system call per reply).
+fn recv_lowat(owed: usize) -> usize {
+    let n = owed.saturating_sub(1).min(LOWAT_MAX_OWED);
+    if n < LOWAT_MIN_OWED {
+        1
+    } else {
+        let pow2 = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        pow2 * REPLY_HEADER_LEN
+    }
+}
+
 /// A request written to the connection, waiting for its reply.
 struct InFlight {
     xid: i32,
@@ -79,6 +106,10 @@ struct InFlight {
 pub(crate) struct Conn {
     pub(super) reader: FramedRead<ReadHalf<Box<dyn Transport>>, ReplyCodec>,
     pub(super) writer: WriteHalf<Box<dyn Transport>>,
+    /// The socket's receive low-water mark (plain TCP on Linux only).
+    lowat: Option<RecvLowat>,
+    /// Read batching is off until the next frame (the server paused mid-burst).
+    lowat_paused: bool,
     pub(super) resp: ConnectResponse,
     pub(super) host: HostAddr,
     /// Bytes waiting to be written.
@@ -101,12 +132,15 @@ impl Conn {
     pub(super) fn new(
         reader: FramedRead<ReadHalf<Box<dyn Transport>>, ReplyCodec>,
         writer: WriteHalf<Box<dyn Transport>>,
+        lowat: Option<RecvLowat>,
         resp: ConnectResponse,
         host: HostAddr,
     ) -> Conn {
         Conn {
             reader,
             writer,
+            lowat,
+            lowat_paused: false,
             resp,
             host,
             // small to start: a session is cheap until it has something to say
@@ -124,6 +158,48 @@ impl Conn {
     fn should_flush(&self) -> bool {
         let written = self.inflight.len() - self.held.min(self.inflight.len());
         should_flush(self.out.len(), written, self.held, self.urgent)
+    }
+
+    /// Replies the server still owes: requests written in full and unanswered. Requests still
+    /// in the output buffer are not counted (`held` counts every request added since the
+    /// buffer was last empty, so a partly written buffer undercounts), nor is a closeSession
+    /// while anything is unwritten. Pings, auth and SetWatches are not counted either: their
+    /// replies, like notifications, only add bytes. Undercounting is safe (an earlier wake-up);
+    /// overcounting would leave the task asleep waiting for bytes that never come.
+    fn owed(&self) -> usize {
+        let mut n = self.inflight.len() - self.held.min(self.inflight.len());
+        if self.close_sent && !self.out.is_empty() {
+            n = n.saturating_sub(1);
+        }
+        n
+    }
+
+    /// Brings the receive low-water mark in line with the replies owed (see [`recv_lowat`]).
+    /// Called before every wait, so the task never sleeps on a mark set for more replies than
+    /// are owed. Returns whether the mark is raised (above 1). A mark that could not be
+    /// raised is given up (the connection reads as without it); one that could not be lowered
+    /// is an error: the connection must end, it could wait for bytes that never come.
+    fn sync_lowat(&mut self) -> std::io::Result<bool> {
+        if self.lowat.is_none() {
+            return Ok(false);
+        }
+        let want = if self.lowat_paused {
+            1
+        } else {
+            recv_lowat(self.owed())
+        };
+        let Some(l) = &mut self.lowat else {
+            return Ok(false);
+        };
+        if let Err(e) = l.set(want) {
+            if l.current() > 1 {
+                return Err(e);
+            }
+            debug!(error = %e, "SO_RCVLOWAT refused; reading without it");
+            self.lowat = None;
+            return Ok(false);
+        }
+        Ok(l.current() > 1)
     }
 
     /// After a write: a partly written buffer is finished at once.
@@ -297,7 +373,10 @@ impl Session {
         // frame.
         let ping = tokio::time::sleep(timers.ping_interval);
         let read_deadline = tokio::time::sleep(timers.read_timeout);
-        tokio::pin!(ping, read_deadline);
+        // while the receive low-water mark is raised: checks that frames keep coming
+        let lowat_check = tokio::time::sleep(LOWAT_MAX_WAIT);
+        let mut lowat_armed = false;
+        tokio::pin!(ping, read_deadline, lowat_check);
 
         // detach(): no new commands; what was issued before it is written and answered (within
         // the close timeout), then the task stops without closing the session
@@ -309,6 +388,16 @@ impl Session {
                 }
                 detach_at.get_or_insert_with(|| Instant::now() + self.cfg.close_timeout);
             }
+            let raised = match conn.sync_lowat() {
+                Ok(r) => r,
+                Err(e) => break Outcome::Disconnected(format!("SO_RCVLOWAT: {e}")),
+            };
+            if raised && !lowat_armed {
+                lowat_check
+                    .as_mut()
+                    .reset(last_recv.max(Instant::now()) + LOWAT_MAX_WAIT);
+            }
+            lowat_armed = raised;
             tokio::select! {
                 biased;
                 frame = conn.reader.next() => match frame {
@@ -318,6 +407,7 @@ impl Session {
                         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
                             *buf = BytesMut::with_capacity(IN_INITIAL);
                         }
+                        conn.lowat_paused = false;
                         match self.on_frame(&mut conn, f) {
                             Ok(None) => {}
                             Ok(Some(o)) => break o,
@@ -369,6 +459,15 @@ impl Session {
                     // while a write is pending, the next ping is a whole interval away
                     let next = if conn.out.is_empty() { last_send } else { now } + timers.ping_interval;
                     ping.as_mut().reset(next.max(now + Duration::from_millis(1)));
+                }
+                () = &mut lowat_check, if lowat_armed => {
+                    let due = last_recv + LOWAT_MAX_WAIT;
+                    if Instant::now() >= due {
+                        // the server paused mid-burst: read what came, byte by byte as before
+                        conn.lowat_paused = true;
+                    } else {
+                        lowat_check.as_mut().reset(due);
+                    }
                 }
                 () = &mut read_deadline => {
                     let due = last_recv + timers.read_timeout;
@@ -660,6 +759,22 @@ mod tests {
         assert!(!should_flush(0, 0, 0, false), "nothing to write");
         assert!(should_flush(40, 0, 1, false), "a lone request goes at once");
         assert!(should_flush(400, HOLD_MIN_INFLIGHT - 1, 10, false));
+    }
+
+    #[test]
+    fn recv_lowat_never_waits_for_more_than_owed() {
+        for owed in 0..=LOWAT_MIN_OWED {
+            assert_eq!(recv_lowat(owed), 1, "{owed} owed: every byte wakes");
+        }
+        for owed in LOWAT_MIN_OWED + 1..10_000 {
+            let l = recv_lowat(owed);
+            // the oldest reply may be all but one byte read; every other one is >= 20 bytes
+            assert!(l <= 20 * (owed - 1) + 1, "{owed} owed: mark {l} too high");
+            assert!(l <= LOWAT_MAX_OWED * REPLY_HEADER_LEN);
+            assert!(l > 1, "{owed} owed: raised");
+        }
+        assert_eq!(recv_lowat(9), 8 * REPLY_HEADER_LEN);
+        assert_eq!(recv_lowat(40), 32 * REPLY_HEADER_LEN);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::conn::Conn;
 use super::hosts::HostAddr;
 use super::request::put_frame;
+use super::transport::RecvLowat;
 use super::{far_future, rand_duration, Config, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
 use crate::error::{Error, Result};
@@ -252,6 +253,8 @@ async fn attempt(
                 message: format!("{host}: {e}"),
                 source: Some(Box::new(Error::io(e))),
             })?;
+        // taken from the stream itself, before it is split (see RecvLowat::of)
+        let lowat = RecvLowat::of(&*stream);
         let (rd, mut wr) = tokio::io::split(stream);
         let mut hello = BytesMut::with_capacity(64);
         put_frame(&mut hello, None, |w| req.write(w));
@@ -274,7 +277,7 @@ async fn attempt(
             }
         };
         match classify_connect_frame(&frame) {
-            Ok(resp) => Ok(Conn::new(reader, wr, resp, host.clone())),
+            Ok(resp) => Ok(Conn::new(reader, wr, lowat, resp, host.clone())),
             Err(Some(code)) => Err(Error::connect_failed(format!(
                 "{host} refused the session: {}",
                 Error::from_code(code)
