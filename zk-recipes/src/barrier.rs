@@ -122,7 +122,9 @@ impl Barrier {
     ///
     /// # Errors
     /// [`Error::NotEmpty`] if the node has children, [`Error::SessionExpired`],
-    /// [`Error::Closed`], ...
+    /// [`Error::Closed`], ... A session that ends after an attempt whose reply was lost gives
+    /// [`Error::ConnectionLoss`] instead: the barrier may or may not be down
+    /// ([`Error::may_have_been_applied`]).
     pub async fn remove(&self) -> Result<bool> {
         let r = delete_retrying(&self.client, &self.path, None).await?;
         Ok(r.unwrap_or(false))

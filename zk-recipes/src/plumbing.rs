@@ -9,6 +9,7 @@
 use crate::retry::{retry, KazooRetry, RetryError};
 use futures::StreamExt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
@@ -139,19 +140,37 @@ where
 
 /// Deletes `path` (any version), retrying transient errors until `deadline`: `Some(true)` if
 /// it deleted it, `Some(false)` if it was not there, `None` if the deadline passed.
+///
+/// If an attempt may have deleted it (its reply was lost) and the session then ended before a
+/// retry could look (expired, auth failed, client closed), the error is
+/// [`Error::ConnectionLoss`]: the outcome is unknown, and the session error alone would claim
+/// nothing was deleted.
 pub(crate) async fn delete_retrying(
     c: &Client,
     path: &str,
     deadline: Option<Instant>,
 ) -> Result<Option<bool>> {
-    with_retries(deadline, || async {
+    let maybe_deleted = AtomicBool::new(false);
+    let r = with_retries(deadline, || async {
         match c.delete(path, None).await {
             Ok(()) => Ok(true),
             Err(Error::NoNode) => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => {
+                if e.may_have_been_applied() {
+                    maybe_deleted.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
         }
     })
-    .await
+    .await;
+    match r {
+        Err(e) if e.is_session_dead() && maybe_deleted.load(Ordering::Relaxed) => {
+            debug!(path, error = %e, "a delete whose reply was lost may have applied");
+            Err(Error::ConnectionLoss)
+        }
+        other => other,
+    }
 }
 
 // ----------------------------------------------------------------------------- wake-ups

@@ -7,6 +7,9 @@
 //!    earlier leader is applied (a guard never reappears after another one);
 //! 2. after the heal, some candidate leads (is elected or writes fenced) within
 //!    [`LEADER_BOUND_US`] (when the run lasted that long after the heal).
+//!
+//! A version acknowledged to two fenced writes is noted: the server lost the first (the log's
+//! version went back), which is what makes check 1 fail without any fault of the recipe.
 
 use super::CheckResult;
 use crate::history::{History, Outcome};
@@ -49,6 +52,20 @@ pub fn check(h: &History) -> CheckResult {
         writes.len(),
         terms + usize::from(!writes.is_empty())
     ));
+    // two acknowledged writes that made the same version of the log node: the server lost the
+    // first one (the node's version went back), and every term after it is out of order
+    let reused: Vec<i64> = writes
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| w[0].0)
+        .collect();
+    if !reused.is_empty() {
+        r.notes.push(format!(
+            "{} versions of the log acknowledged to two fenced writes (the server lost acknowledged writes), first {:?}",
+            reused.len(),
+            &reused[..reused.len().min(5)]
+        ));
+    }
 
     let healed = h
         .infos_of("nemesis")
@@ -118,6 +135,22 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("overlapped"));
+    }
+
+    #[test]
+    fn a_version_acknowledged_twice_is_noted_as_a_lost_write() {
+        let mut b = Builder::default();
+        write(&mut b, "/e/a", 1, 10);
+        write(&mut b, "/e/a", 2, 20);
+        write(&mut b, "/e/b", 2, 30);
+        let r = check(&b.build());
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("1 versions of the log acknowledged to two")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]

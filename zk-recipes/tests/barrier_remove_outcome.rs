@@ -1,0 +1,82 @@
+//! `Barrier::remove` must not claim "nothing was done" after an attempt that may have deleted
+//! the barrier (zk-chaos, seed 2026, barrier workload: a waiter passed the barrier "although it
+//! stood during its whole wait").
+//!
+//! In the campaign the coordinator's `remove` was invoked at 69.04 s, the leader was
+//! partitioned off at 69.14 s, and the call returned "session expired" at 72.59 s: a `fail`,
+//! the client's promise that nothing was applied. A waiter in a new session passed at 73.74 s,
+//! before the coordinator's next `create` completed (73.90 s): the barrier was down, so the
+//! remove had been applied after all. The recipe retries a delete whose reply was lost; when
+//! the retry meets the expired session, it returned `SessionExpired`, which
+//! `may_have_been_applied()` says was not applied.
+//!
+//! Replayed here against one standalone server: the delete is applied and the connection cut
+//! before its reply, the client cannot reconnect until its session has been expired, and it
+//! does not start a new one (`reconnect_after_expiry(false)`), so every retry meets the expiry.
+
+mod common;
+
+use common::{bounded, unique, wait_state};
+use std::time::Duration;
+use zk_core::{Client, State};
+use zk_recipes::barrier::Barrier;
+use zk_testkit::{FaultProxy, ZkServer};
+
+/// zk-core sends a delete as opcode 2.
+const DELETE: i32 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barrier_remove_applied_then_session_expired_is_not_reported_as_not_applied() {
+    let server = ZkServer::start().expect("start ZooKeeper");
+    let direct = common::client(&server.connect_string()).await;
+    let p = unique("barrier-remove-expired");
+    Barrier::new(&direct, &p)
+        .create()
+        .await
+        .expect("raise the barrier");
+
+    let proxy = FaultProxy::start(server.addr())
+        .await
+        .expect("start the proxy");
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .reconnect_after_expiry(false)
+        .connect()
+        .await
+        .expect("connect through the proxy");
+    // the delete reaches the server, its reply does not reach the client, and the client
+    // cannot come back until its session is gone
+    proxy.reject_new(true);
+    proxy.cut_after_request(DELETE);
+    let remove = tokio::spawn({
+        let b = Barrier::new(&c, &p);
+        async move { b.remove().await }
+    });
+    wait_state(&c, State::Suspended).await;
+    assert_eq!(proxy.cuts_fired(), 1, "the cut on the delete fired");
+    assert!(
+        direct
+            .exists(&p)
+            .await
+            .expect("look for the barrier")
+            .is_none(),
+        "the cut delete was applied: the barrier is down"
+    );
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .expect("expire the remover's session");
+    proxy.reject_new(false);
+
+    let r = bounded("the remove after the expiry", remove)
+        .await
+        .expect("the remove task");
+    // `Ok(_)` is fine (the barrier is down, whichever attempt did it); an error must admit that
+    // the barrier may have been removed
+    if let Err(e) = &r {
+        assert!(
+            e.may_have_been_applied(),
+            "remove deleted the barrier, yet returned {e:?}, an error that says nothing was applied"
+        );
+    }
+}
