@@ -48,12 +48,7 @@ async fn detach_queued_behind_a_request_never_stops_the_client() {
 /// and is sent on the new connection: a success for a request issued while SUSPENDED.
 #[tokio::test(flavor = "multi_thread")]
 async fn fail_fast_request_issued_while_suspended_during_sasl_is_sent_on_the_next_connection() {
-    common::init_tracing();
-    let server = ZkServer::builder()
-        .sasl_digest_users(&[("bob", "bob-secret")])
-        .start()
-        .expect("SASL server");
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (server, proxy) = sasl_server_behind_proxy().await;
     let c = Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(40))
         .reconnect_jitter(Duration::from_millis(10))
@@ -148,12 +143,7 @@ async fn request_issued_after_close_while_disconnected_is_applied_before_close_s
 /// the 2 s close timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn close_during_a_stalled_sasl_exchange_overruns_the_close_timeout() {
-    common::init_tracing();
-    let server = ZkServer::builder()
-        .sasl_digest_users(&[("bob", "bob-secret")])
-        .start()
-        .expect("SASL server");
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (_server, proxy) = sasl_server_behind_proxy().await;
     let c = Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(40))
         .close_timeout(Duration::from_secs(2))
@@ -288,12 +278,7 @@ async fn given_up_session_is_closed_without_sasl_and_lives_on_under_enforced_aut
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_lost_during_sasl_publishes_suspended_twice_in_a_row() {
     use futures::StreamExt;
-    common::init_tracing();
-    let server = ZkServer::builder()
-        .sasl_digest_users(&[("bob", "bob-secret")])
-        .start()
-        .expect("SASL server");
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let (_server, proxy) = sasl_server_behind_proxy().await;
     let c = Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(40))
         .reconnect_jitter(Duration::from_millis(10))
@@ -355,4 +340,16 @@ async fn close_on_a_clone_after_detach_says_ok_while_the_session_lives() {
          (owner {:#x}); expected Err(Closed)",
         eph.map(|s| s.ephemeral_owner).unwrap_or_default()
     );
+}
+
+/// A server that knows user `bob` (SASL DIGEST-MD5), and a fault proxy in front of it (the
+/// server is returned to keep it running).
+async fn sasl_server_behind_proxy() -> (ZkServer, FaultProxy) {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    (server, proxy)
 }
