@@ -580,10 +580,7 @@ impl Session {
             if reply.is_closed() || !state.claim() {
                 continue;
             }
-            let waiter = AuthWaiter {
-                tx: reply,
-                again: None,
-            };
+            let waiter = AuthWaiter::once(reply);
             conn.push_auth(&scheme, &auth, Some(waiter));
             self.remember_auth(scheme, auth);
         }
@@ -624,10 +621,7 @@ impl Session {
                 state,
             }) => {
                 if !reply.is_closed() && state.claim() {
-                    let waiter = AuthWaiter {
-                        tx: reply,
-                        again: None,
-                    };
+                    let waiter = AuthWaiter::once(reply);
                     conn.push_auth(&scheme, &auth, Some(waiter));
                     self.remember_auth(scheme, auth);
                 }

@@ -72,6 +72,13 @@ pub(crate) struct AuthWaiter {
     pub again: Option<(String, Vec<u8>)>,
 }
 
+impl AuthWaiter {
+    /// A waiter for this connection's answer only (`add_auth`).
+    pub fn once(tx: oneshot::Sender<Result<()>>) -> AuthWaiter {
+        AuthWaiter { tx, again: None }
+    }
+}
+
 /// Settings the session task runs with.
 pub(crate) struct Config {
     pub hosts: Vec<HostAddr>,
