@@ -168,6 +168,13 @@ fn finish(
     workloads: &[String],
     path: &Path,
 ) -> ExitCode {
+    let executed = report::executed(h);
+    if !executed.is_empty() {
+        println!("faults as executed (scheduled start, kind, target, duration; then what ran):");
+        for line in &executed {
+            println!("  {line}");
+        }
+    }
     print!("{}", report::summary(results));
     let violations: usize = results.iter().map(|r| r.violations.len()).sum();
     let first = results

@@ -205,41 +205,108 @@ pub fn schedule(
     out
 }
 
-/// Plays the schedule from `start`; every fault ends by itself. Returns when all have ended.
+/// How long a member may take to serve again after its fault before the nemesis gives up on
+/// it (it is past the heal then, and the heal waits for the quorum itself).
+const SERVE_AGAIN_SLACK: Duration = Duration::from_secs(30);
+
+/// Plays the schedule from `start`. Client faults start on schedule. Server faults run one at
+/// a time: a server fault's slot ends when its member serves again (a restarted JVM, a resumed
+/// or re-joined member), which may be well after its nominal end, so the next server fault is
+/// delayed until then, or skipped if it would then not end before `heal`. The history says what
+/// ran: a `fault` event when a fault starts (with `n`, its index in the schedule, and
+/// `delayed_ms`), a `fault-end` event when it ended (for a server fault: when its member served
+/// again), a `fault-skipped` event with the reason for a fault that did not run. Returns when
+/// all have ended.
 pub async fn play(
     schedule: Vec<Fault>,
     start: Instant,
+    heal: Instant,
     servers: Arc<Servers>,
     nets: Vec<Arc<ClientNet>>,
     rec: Arc<Recorder>,
     mut rng: StdRng,
 ) {
     let mut tasks = JoinSet::new();
-    for fault in schedule {
+    let mut server_faults = Vec::new();
+    for (n, fault) in schedule.into_iter().enumerate() {
+        // drawn for every fault in schedule order, so the seed decides each one's jitter
+        let jitter_seed: u64 = rng.gen();
+        if fault.kind.on_server() {
+            server_faults.push((n, fault, jitter_seed));
+            continue;
+        }
         let servers = Arc::clone(&servers);
         let nets = nets.clone();
         let rec = Arc::clone(&rec);
-        let jitter_seed: u64 = rng.gen();
         tasks.spawn(async move {
             tokio::time::sleep_until(start + Duration::from_millis(fault.at_ms)).await;
-            inject(&fault, &servers, &nets, &rec, jitter_seed).await;
+            inject(n, &fault, 0, &servers, &nets, &rec, jitter_seed, heal).await;
         });
     }
+    tasks.spawn(async move {
+        // when the member of the last server fault served again
+        let mut free = start;
+        for (n, fault, jitter_seed) in server_faults {
+            let at = start + Duration::from_millis(fault.at_ms);
+            let begin = at.max(free);
+            let delayed_ms = (begin - at).as_millis() as u64;
+            if begin + Duration::from_millis(fault.dur_ms) > heal {
+                rec.info(
+                    -1,
+                    "nemesis",
+                    "fault-skipped",
+                    0,
+                    json!({
+                        "n": n,
+                        "kind": fault.kind.name(),
+                        "dur_ms": fault.dur_ms,
+                        "param": fault.param,
+                        "delayed_ms": delayed_ms,
+                        "reason": format!(
+                            "the previous server fault's member served again only at {:.1} s, so it would not end before the heal at {:.1} s",
+                            (free - start).as_secs_f64(),
+                            (heal - start).as_secs_f64()
+                        ),
+                    }),
+                );
+                continue;
+            }
+            tokio::time::sleep_until(begin).await;
+            inject(
+                n,
+                &fault,
+                delayed_ms,
+                &servers,
+                &nets,
+                &rec,
+                jitter_seed,
+                heal,
+            )
+            .await;
+            free = Instant::now();
+        }
+    });
     while tasks.join_next().await.is_some() {}
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn inject(
+    n: usize,
     f: &Fault,
+    delayed_ms: u64,
     servers: &Arc<Servers>,
     nets: &[Arc<ClientNet>],
     rec: &Recorder,
     seed: u64,
+    heal: Instant,
 ) {
     let dur = Duration::from_millis(f.dur_ms);
     let mut details = json!({
+        "n": n,
         "kind": f.kind.name(),
         "dur_ms": f.dur_ms,
         "param": f.param,
+        "delayed_ms": delayed_ms,
     });
     let net = match f.target {
         Target::Client(c) => nets.get(c),
@@ -263,6 +330,7 @@ async fn inject(
         details["member"] = json!(m);
     }
     rec.info(-1, "nemesis", "fault", 0, details.clone());
+    let began = Instant::now();
     let result: Result<(), String> = match (f.kind, net, member) {
         (FaultKind::Reset, Some(n), _) => {
             n.proxies.iter().for_each(|p| p.reset());
@@ -287,11 +355,12 @@ async fn inject(
             Ok(())
         }
         (FaultKind::Cut, Some(n), _) => {
-            n.proxies
-                .iter()
-                .for_each(|p| p.cut_after_request(f.param as i32));
+            // one trap shared by the client's proxies: one cut, through whichever member
+            let before = n.cuts_fired();
+            n.arm_cut(f.param as i32);
             tokio::time::sleep(dur).await;
             n.proxies.iter().for_each(|p| p.disarm_cut());
+            details["cuts"] = json!(n.cuts_fired() - before);
             Ok(())
         }
         (FaultKind::Expire, Some(n), _) => match n.current() {
@@ -334,6 +403,22 @@ async fn inject(
     };
     if let Err(e) = &result {
         details["error"] = json!(e);
+    }
+    if let Some(m) = member {
+        // the slot ends when the member serves again
+        let nominal_end = began + dur;
+        let bound = (heal + SERVE_AGAIN_SLACK).saturating_duration_since(Instant::now());
+        let s = Arc::clone(servers);
+        let served = tokio::task::spawn_blocking(move || s.wait_serving(m, bound))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        details["serving"] = json!(served.is_ok());
+        details["serving_after_ms"] = json!(Instant::now()
+            .saturating_duration_since(nominal_end)
+            .as_millis() as u64);
+        if let Err(e) = served {
+            details["serving_error"] = json!(e);
+        }
     }
     rec.info(-1, "nemesis", "fault-end", 0, details);
 }

@@ -74,6 +74,7 @@ pub fn render(h: &History, violations: &[Violation], title: &str) -> String {
             "fault-end" => {
                 let key = |a: &serde_json::Value| {
                     (
+                        a.get("n").cloned(),
                         a.get("kind").cloned(),
                         a.get("client").cloned(),
                         a.get("dur_ms").cloned(),
