@@ -81,6 +81,17 @@ impl Servers {
         }
     }
 
+    /// The `k`-th (modulo their number) member that does not lead, once a leader is known
+    /// (standalone: none).
+    pub fn follower(&self, k: usize) -> Option<usize> {
+        let leader = match self {
+            Servers::Standalone(_) => return None,
+            Servers::Ensemble(e) => e.leader()?,
+        };
+        let others: Vec<usize> = (0..self.len()).filter(|&i| i != leader).collect();
+        others.get(k % others.len().max(1)).copied()
+    }
+
     /// Kills member `i` (SIGKILL), then starts it again after `down`. Blocking.
     ///
     /// # Errors

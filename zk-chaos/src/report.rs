@@ -2,7 +2,7 @@
 //! final JSON line.
 
 use crate::checker::{CheckResult, Violation};
-use crate::history::{History, Kind, Outcome};
+use crate::history::{Event, History, Kind, Outcome};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,10 +105,17 @@ pub fn executed(h: &History) -> Vec<String> {
             let Some(started) = of(n, "fault") else {
                 return format!("{line}  did not start (the run ended first)");
             };
-            let mut s = format!("{line}  ran {:.1}..", secs(started.t_us));
+            // times in the schedule's frame (ms after the run started) where recorded
+            let at = |e: &Event, key: &str| {
+                e.args
+                    .get(key)
+                    .and_then(Value::as_u64)
+                    .map_or(secs(e.t_us), |ms| ms as f64 / 1000.0)
+            };
+            let mut s = format!("{line}  ran {:.1}..", at(started, "started_ms"));
             match of(n, "fault-end") {
                 Some(end) => {
-                    let _ = write!(s, "{:.1} s", secs(end.t_us));
+                    let _ = write!(s, "{:.1} s", at(end, "ended_ms"));
                     if let Some(ms) = end
                         .args
                         .get("serving_after_ms")

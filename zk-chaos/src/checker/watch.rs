@@ -62,7 +62,8 @@ fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
         let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         let on_us = match kind {
             "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
-            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader" => true,
+            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader"
+            | "partition-follower" => true,
             _ => false,
         };
         if !on_us {
