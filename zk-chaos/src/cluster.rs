@@ -81,6 +81,17 @@ impl Servers {
         }
     }
 
+    /// The `k`-th (modulo their number) member that does not lead, once a leader is known
+    /// (standalone: none).
+    pub fn follower(&self, k: usize) -> Option<usize> {
+        let leader = match self {
+            Servers::Standalone(_) => return None,
+            Servers::Ensemble(e) => e.leader()?,
+        };
+        let others: Vec<usize> = (0..self.len()).filter(|&i| i != leader).collect();
+        others.get(k % others.len().max(1)).copied()
+    }
+
     /// Kills member `i` (SIGKILL), then starts it again after `down`. Blocking.
     ///
     /// # Errors
@@ -99,6 +110,27 @@ impl Servers {
         self.member(i).pause()?;
         std::thread::sleep(d);
         self.member(i).resume()
+    }
+
+    /// Waits until member `i` serves again (`srvr` shows a mode: in an ensemble, it is part of a
+    /// quorum), at most `timeout`. Blocking.
+    ///
+    /// # Errors
+    /// A message with the last thing `srvr` said (or why it could not be asked).
+    pub fn wait_serving(&self, i: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let last = match self.member(i).mode() {
+                Ok(_) => return Ok(()),
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "member {i} did not serve again within {timeout:?} (last: {last})"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Cuts member `i` off from the other members (ensemble only; standalone: nothing).
@@ -156,7 +188,8 @@ pub struct ClientNet {
 }
 
 impl ClientNet {
-    /// Starts one proxy per member.
+    /// Starts one proxy per member. The proxies share one cut trap: a `cut` cuts the client's
+    /// next request of its opcode through whichever member it goes to, once.
     ///
     /// # Errors
     /// If a proxy cannot bind.
@@ -168,6 +201,10 @@ impl ClientNet {
         let mut proxies = Vec::new();
         for &m in members {
             proxies.push(FaultProxy::start(m).await?);
+        }
+        if let Some((first, rest)) = proxies.split_first() {
+            let trap = first.cut_trap();
+            rest.iter().for_each(|p| p.share_cut_trap(&trap));
         }
         Ok(Arc::new(ClientNet {
             id,
@@ -184,6 +221,19 @@ impl ClientNet {
             .map(FaultProxy::connect_string)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Arms the client's (shared) cut trap for `opcode`: its next request of that opcode, through
+    /// whichever member, is applied and its reply cut.
+    pub fn arm_cut(&self, opcode: i32) {
+        if let Some(p) = self.proxies.first() {
+            p.cut_after_request(opcode);
+        }
+    }
+
+    /// How many cuts the client's proxies have made so far.
+    pub fn cuts_fired(&self) -> u64 {
+        self.proxies.iter().map(FaultProxy::cuts_fired).sum()
     }
 
     /// Undoes every proxy fault.

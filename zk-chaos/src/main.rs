@@ -30,7 +30,8 @@ struct Cli {
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,
-    /// pause, kill, leader-kill, partition, partition-leader; or none.
+    /// pause, kill, leader-kill, partition, partition-leader; partition-follower (not in the
+    /// default set); or none.
     #[arg(long = "nemesis")]
     nemeses: Vec<String>,
     /// One standalone server instead of a 3-node ensemble.
@@ -67,14 +68,14 @@ fn main() -> ExitCode {
             n => match FaultKind::parse(n) {
                 Some(k) => nemeses.push(k),
                 None => {
-                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, partition, partition-leader, none");
+                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, partition, partition-leader, partition-follower, none");
                     return ExitCode::from(2);
                 }
             },
         }
     }
     if cli.nemeses.is_empty() {
-        nemeses = FaultKind::ALL.to_vec();
+        nemeses = FaultKind::DEFAULT.to_vec();
     }
     nemeses.sort();
     nemeses.dedup();
@@ -168,6 +169,13 @@ fn finish(
     workloads: &[String],
     path: &Path,
 ) -> ExitCode {
+    let executed = report::executed(h);
+    if !executed.is_empty() {
+        println!("faults as executed (scheduled start, kind, target, duration; then what ran):");
+        for line in &executed {
+            println!("  {line}");
+        }
+    }
     print!("{}", report::summary(results));
     let violations: usize = results.iter().map(|r| r.violations.len()).sum();
     let first = results

@@ -34,11 +34,31 @@ pub enum FaultKind {
     Partition,
     /// Cut the leader off from the other members (ensemble only).
     PartitionLeader,
+    /// Cut one member that follows at that moment off from the others (ensemble only): the
+    /// leader keeps its quorum. Not in the default set (see [`FaultKind::DEFAULT`]).
+    PartitionFollower,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Reset,
+        FaultKind::Blackhole,
+        FaultKind::Delay,
+        FaultKind::Cut,
+        FaultKind::Expire,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::LeaderKill,
+        FaultKind::Partition,
+        FaultKind::PartitionLeader,
+        FaultKind::PartitionFollower,
+    ];
+
+    /// The kinds a run uses when none is given: every kind but `partition-follower` (a
+    /// narrower `partition`, added later; leaving it out keeps the schedules the default set
+    /// draws from a seed what they were).
+    pub const DEFAULT: [FaultKind; 10] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
@@ -64,6 +84,7 @@ impl FaultKind {
             FaultKind::LeaderKill => "leader-kill",
             FaultKind::Partition => "partition",
             FaultKind::PartitionLeader => "partition-leader",
+            FaultKind::PartitionFollower => "partition-follower",
         }
     }
 
@@ -80,13 +101,17 @@ impl FaultKind {
                 | FaultKind::LeaderKill
                 | FaultKind::Partition
                 | FaultKind::PartitionLeader
+                | FaultKind::PartitionFollower
         )
     }
 
     fn ensemble_only(self) -> bool {
         matches!(
             self,
-            FaultKind::LeaderKill | FaultKind::Partition | FaultKind::PartitionLeader
+            FaultKind::LeaderKill
+                | FaultKind::Partition
+                | FaultKind::PartitionLeader
+                | FaultKind::PartitionFollower
         )
     }
 }
@@ -100,6 +125,8 @@ pub enum Target {
     Member(usize),
     /// Whoever leads when the fault starts.
     Leader,
+    /// The `k`-th (modulo their number) of the members that do not lead when the fault starts.
+    Follower(usize),
 }
 
 /// One scheduled fault.
@@ -123,6 +150,7 @@ impl fmt::Display for Fault {
             Target::Client(c) => format!("client#{c}"),
             Target::Member(m) => format!("member{m}"),
             Target::Leader => "leader".into(),
+            Target::Follower(k) => format!("follower{k}"),
         };
         write!(
             f,
@@ -172,13 +200,14 @@ pub fn schedule(
             FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
             FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
             FaultKind::Kill | FaultKind::LeaderKill => (rng.gen_range(1000..5000), 0),
-            FaultKind::Partition | FaultKind::PartitionLeader => (
+            FaultKind::Partition | FaultKind::PartitionLeader | FaultKind::PartitionFollower => (
                 (session_timeout_ms as f64 * rng.gen_range(0.5..3.0)) as u64,
                 0,
             ),
         };
         let target = match kind {
             FaultKind::LeaderKill | FaultKind::PartitionLeader => Target::Leader,
+            FaultKind::PartitionFollower => Target::Follower(rng.gen_range(0..members - 1)),
             k if k.on_server() => Target::Member(rng.gen_range(0..members)),
             _ => Target::Client(rng.gen_range(0..clients)),
         };
@@ -205,41 +234,112 @@ pub fn schedule(
     out
 }
 
-/// Plays the schedule from `start`; every fault ends by itself. Returns when all have ended.
+/// How long a member may take to serve again after its fault before the nemesis gives up on
+/// it (it is past the heal then, and the heal waits for the quorum itself).
+const SERVE_AGAIN_SLACK: Duration = Duration::from_secs(30);
+
+/// Plays the schedule from `start`. Client faults start on schedule. Server faults run one at
+/// a time: a server fault's slot ends when its member serves again (a restarted JVM, a resumed
+/// or re-joined member), which may be well after its nominal end, so the next server fault is
+/// delayed until then, or skipped if it would then not end before `heal`. The history says what
+/// ran: a `fault` event when a fault starts (with `n`, its index in the schedule,
+/// `delayed_ms`, and `started_ms` after `start`, the schedule's frame), a `fault-end` event
+/// (`ended_ms`) when it ended (for a server fault: when its member served
+/// again), a `fault-skipped` event with the reason for a fault that did not run. Returns when
+/// all have ended.
 pub async fn play(
     schedule: Vec<Fault>,
     start: Instant,
+    heal: Instant,
     servers: Arc<Servers>,
     nets: Vec<Arc<ClientNet>>,
     rec: Arc<Recorder>,
     mut rng: StdRng,
 ) {
     let mut tasks = JoinSet::new();
-    for fault in schedule {
+    let mut server_faults = Vec::new();
+    for (n, fault) in schedule.into_iter().enumerate() {
+        // drawn for every fault in schedule order, so the seed decides each one's jitter
+        let jitter_seed: u64 = rng.gen();
+        if fault.kind.on_server() {
+            server_faults.push((n, fault, jitter_seed));
+            continue;
+        }
         let servers = Arc::clone(&servers);
         let nets = nets.clone();
         let rec = Arc::clone(&rec);
-        let jitter_seed: u64 = rng.gen();
         tasks.spawn(async move {
             tokio::time::sleep_until(start + Duration::from_millis(fault.at_ms)).await;
-            inject(&fault, &servers, &nets, &rec, jitter_seed).await;
+            let when = (start, heal);
+            inject(n, &fault, 0, &servers, &nets, &rec, jitter_seed, when).await;
         });
     }
+    tasks.spawn(async move {
+        // when the member of the last server fault served again
+        let mut free = start;
+        for (n, fault, jitter_seed) in server_faults {
+            let at = start + Duration::from_millis(fault.at_ms);
+            let begin = at.max(free);
+            let delayed_ms = (begin - at).as_millis() as u64;
+            if begin + Duration::from_millis(fault.dur_ms) > heal {
+                rec.info(
+                    -1,
+                    "nemesis",
+                    "fault-skipped",
+                    0,
+                    json!({
+                        "n": n,
+                        "kind": fault.kind.name(),
+                        "dur_ms": fault.dur_ms,
+                        "param": fault.param,
+                        "delayed_ms": delayed_ms,
+                        "reason": format!(
+                            "the previous server fault's member served again only at {:.1} s, so it would not end before the heal at {:.1} s",
+                            (free - start).as_secs_f64(),
+                            (heal - start).as_secs_f64()
+                        ),
+                    }),
+                );
+                continue;
+            }
+            tokio::time::sleep_until(begin).await;
+            inject(
+                n,
+                &fault,
+                delayed_ms,
+                &servers,
+                &nets,
+                &rec,
+                jitter_seed,
+                (start, heal),
+            )
+            .await;
+            free = Instant::now();
+        }
+    });
     while tasks.join_next().await.is_some() {}
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn inject(
+    n: usize,
     f: &Fault,
+    delayed_ms: u64,
     servers: &Arc<Servers>,
     nets: &[Arc<ClientNet>],
     rec: &Recorder,
     seed: u64,
+    (start, heal): (Instant, Instant),
 ) {
     let dur = Duration::from_millis(f.dur_ms);
+    // in the schedule's frame (ms after the run started), not the history's
+    let since_start = || Instant::now().saturating_duration_since(start).as_millis() as u64;
     let mut details = json!({
+        "n": n,
         "kind": f.kind.name(),
         "dur_ms": f.dur_ms,
         "param": f.param,
+        "delayed_ms": delayed_ms,
     });
     let net = match f.target {
         Target::Client(c) => nets.get(c),
@@ -257,12 +357,21 @@ async fn inject(
                 .ok()
                 .flatten()
         }
+        Target::Follower(k) => {
+            let s = Arc::clone(servers);
+            tokio::task::spawn_blocking(move || s.follower(k))
+                .await
+                .ok()
+                .flatten()
+        }
         Target::Client(_) => None,
     };
     if let Some(m) = member {
         details["member"] = json!(m);
     }
+    details["started_ms"] = json!(since_start());
     rec.info(-1, "nemesis", "fault", 0, details.clone());
+    let began = Instant::now();
     let result: Result<(), String> = match (f.kind, net, member) {
         (FaultKind::Reset, Some(n), _) => {
             n.proxies.iter().for_each(|p| p.reset());
@@ -287,11 +396,12 @@ async fn inject(
             Ok(())
         }
         (FaultKind::Cut, Some(n), _) => {
-            n.proxies
-                .iter()
-                .for_each(|p| p.cut_after_request(f.param as i32));
+            // one trap shared by the client's proxies: one cut, through whichever member
+            let before = n.cuts_fired();
+            n.arm_cut(f.param as i32);
             tokio::time::sleep(dur).await;
             n.proxies.iter().for_each(|p| p.disarm_cut());
+            details["cuts"] = json!(n.cuts_fired() - before);
             Ok(())
         }
         (FaultKind::Expire, Some(n), _) => match n.current() {
@@ -324,7 +434,11 @@ async fn inject(
             let s = Arc::clone(servers);
             blocking(move || s.kill_restart(m, dur)).await
         }
-        (FaultKind::Partition | FaultKind::PartitionLeader, _, Some(m)) => {
+        (
+            FaultKind::Partition | FaultKind::PartitionLeader | FaultKind::PartitionFollower,
+            _,
+            Some(m),
+        ) => {
             servers.isolate(m);
             tokio::time::sleep(dur).await;
             servers.heal_partition();
@@ -335,6 +449,23 @@ async fn inject(
     if let Err(e) = &result {
         details["error"] = json!(e);
     }
+    if let Some(m) = member {
+        // the slot ends when the member serves again
+        let nominal_end = began + dur;
+        let bound = (heal + SERVE_AGAIN_SLACK).saturating_duration_since(Instant::now());
+        let s = Arc::clone(servers);
+        let served = tokio::task::spawn_blocking(move || s.wait_serving(m, bound))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        details["serving"] = json!(served.is_ok());
+        details["serving_after_ms"] = json!(Instant::now()
+            .saturating_duration_since(nominal_end)
+            .as_millis() as u64);
+        if let Err(e) = served {
+            details["serving_error"] = json!(e);
+        }
+    }
+    details["ended_ms"] = json!(since_start());
     rec.info(-1, "nemesis", "fault-end", 0, details);
 }
 
@@ -390,6 +521,27 @@ mod tests {
             3000,
             60_000,
         );
-        assert!(s.iter().all(|f| f.kind != FaultKind::LeaderKill));
+        assert!(s.iter().all(|f| !f.kind.ensemble_only()));
+    }
+
+    #[test]
+    fn partition_follower_targets_a_follower_and_is_not_a_default() {
+        let s = schedule(
+            &mut StdRng::seed_from_u64(3),
+            &[FaultKind::PartitionFollower],
+            2,
+            3,
+            3000,
+            60_000,
+        );
+        assert!(!s.is_empty());
+        assert!(s
+            .iter()
+            .all(|f| matches!(f.target, Target::Follower(k) if k < 2)));
+        assert!(!FaultKind::DEFAULT.contains(&FaultKind::PartitionFollower));
+        assert_eq!(
+            FaultKind::parse("partition-follower"),
+            Some(FaultKind::PartitionFollower)
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! final JSON line.
 
 use crate::checker::{CheckResult, Violation};
-use crate::history::{History, Kind, Outcome};
+use crate::history::{Event, History, Kind, Outcome};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -69,6 +69,88 @@ pub fn json_line(
         "max_unavailable_ms": f.max_unavailable_ms,
     })
     .to_string()
+}
+
+/// The schedule as it ran, from the history: every scheduled fault's line (as printed at the
+/// start) with when it actually ran, `delayed` when a server fault waited for the previous one's
+/// member to serve again, `SKIPPED` with the reason when it did not run, and any error. Empty for
+/// histories written before faults carried their schedule index.
+pub fn executed(h: &History) -> Vec<String> {
+    let Some(schedule) = h
+        .meta()
+        .and_then(|m| m.get("schedule"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let nemesis: Vec<_> = h.infos_of("nemesis").collect();
+    if !nemesis.iter().any(|e| e.args.get("n").is_some()) {
+        return Vec::new();
+    }
+    let of = |n: usize, op: &str| {
+        nemesis
+            .iter()
+            .find(|e| e.op == op && e.args.get("n").and_then(Value::as_u64) == Some(n as u64))
+    };
+    let secs = |us: u64| us as f64 / 1e6;
+    schedule
+        .iter()
+        .enumerate()
+        .map(|(n, line)| {
+            let line = line.as_str().unwrap_or("?");
+            if let Some(e) = of(n, "fault-skipped") {
+                let reason = e.args.get("reason").and_then(Value::as_str).unwrap_or("");
+                return format!("{line}  SKIPPED: {reason}");
+            }
+            let Some(started) = of(n, "fault") else {
+                return format!("{line}  did not start (the run ended first)");
+            };
+            // times in the schedule's frame (ms after the run started) where recorded
+            let at = |e: &Event, key: &str| {
+                e.args
+                    .get(key)
+                    .and_then(Value::as_u64)
+                    .map_or(secs(e.t_us), |ms| ms as f64 / 1000.0)
+            };
+            let mut s = format!("{line}  ran {:.1}..", at(started, "started_ms"));
+            match of(n, "fault-end") {
+                Some(end) => {
+                    let _ = write!(s, "{:.1} s", at(end, "ended_ms"));
+                    if let Some(ms) = end
+                        .args
+                        .get("serving_after_ms")
+                        .and_then(Value::as_u64)
+                        .filter(|&ms| ms >= 100)
+                    {
+                        let _ = write!(
+                            s,
+                            ", member serving again {:.1} s after the nominal end",
+                            ms as f64 / 1000.0
+                        );
+                    }
+                    if end.args.get("serving") == Some(&Value::Bool(false)) {
+                        s.push_str(", member NOT SERVING AGAIN");
+                    }
+                    if let Some(c) = end.args.get("cuts").and_then(Value::as_u64) {
+                        let _ = write!(s, ", {c} cut");
+                    }
+                    if let Some(err) = end.args.get("error").and_then(Value::as_str) {
+                        let _ = write!(s, ", error: {err}");
+                    }
+                }
+                None => s.push_str("? (no end recorded)"),
+            }
+            if let Some(d) = started
+                .args
+                .get("delayed_ms")
+                .and_then(Value::as_u64)
+                .filter(|&d| d > 0)
+            {
+                let _ = write!(s, "; DELAYED {:.1} s", d as f64 / 1000.0);
+            }
+            s
+        })
+        .collect()
 }
 
 /// Human-readable results of the checkers.

@@ -208,6 +208,7 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     let nemesis_task = tokio::spawn(nemesis::play(
         schedule,
         start,
+        phases.heal,
         Arc::clone(&servers),
         only_nets.clone(),
         Arc::clone(&rec),

@@ -30,7 +30,7 @@ fn fault_color(kind: &str) -> &'static str {
         "pause" => "#1f77b4",
         "kill" => "#d62728",
         "leader-kill" => "#ff7f0e",
-        "partition" | "partition-leader" => "#bcbd22",
+        "partition" | "partition-leader" | "partition-follower" => "#bcbd22",
         _ => "#999999",
     }
 }
@@ -74,6 +74,7 @@ pub fn render(h: &History, violations: &[Violation], title: &str) -> String {
             "fault-end" => {
                 let key = |a: &serde_json::Value| {
                     (
+                        a.get("n").cloned(),
                         a.get("kind").cloned(),
                         a.get("client").cloned(),
                         a.get("dur_ms").cloned(),

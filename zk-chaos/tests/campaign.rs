@@ -1,11 +1,26 @@
-//! One short real campaign (standalone server, fixed seed): the run completes, every checker
-//! runs, the last line is the JSON object the issue specifies, and `check` re-judges the saved
-//! history the same way. Zero violations is not asserted here: the fixes for what the campaign
-//! finds live on other branches.
+//! The fixed-seed campaigns CI runs on every submission (issue 10): a standalone server with
+//! every workload and every fault kind a single server allows, then a 3-node ensemble with
+//! every workload, the client faults and partitions of a follower. Each must pass: exit 0 and
+//! 0 violations; a failure names the seed, the first violation and its slice of history. The
+//! two run one after the other (a lock), not side by side, so each has the machine's two cores
+//! to share only with its own servers.
+//!
+//! The ensemble run isolates followers only (`partition-follower`), never the leader, and kills
+//! nothing: ZooKeeper 3.8.0, the only server we can install, loses acknowledged writes under
+//! leader kills and leader partitions (docs/chaos.md, "What it is: ZooKeeper lost acknowledged
+//! writes"), and this run is to judge our client and recipes, not the server. An isolated
+//! follower stops serving its clients (they fail over through their other proxies), while the
+//! leader keeps its quorum.
+//!
+//! Neither run skips when ZooKeeper is missing: the harness then exits 2, which fails here.
 
 use serde_json::Value;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// One campaign at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn run_bounded(cmd: &mut Command, bound: Duration) -> (Option<i32>, String) {
     let mut child = cmd
@@ -35,41 +50,75 @@ fn run_bounded(cmd: &mut Command, bound: Duration) -> (Option<i32>, String) {
     (status.code(), reader.join().expect("stdout reader"))
 }
 
-#[test]
-fn short_standalone_campaign_completes_and_reports() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let bin = env!("CARGO_BIN_EXE_zk-chaos");
+/// Runs one campaign with `args` (plus `--out`); returns its output and its last line, after
+/// asserting that it passed.
+fn campaign(seed: u64, args: &[&str], out: &std::path::Path) -> (String, Value) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let started = Instant::now();
     let (code, out) = run_bounded(
-        Command::new(bin)
-            .args([
-                "--seed",
-                "42",
-                "--duration",
-                "40s",
-                "--standalone",
-                "--clients",
-                "2",
-                "--out",
-            ])
-            .arg(dir.path()),
-        Duration::from_secs(300),
+        Command::new(env!("CARGO_BIN_EXE_zk-chaos"))
+            .args(["--seed", &seed.to_string()])
+            .args(args)
+            .arg("--out")
+            .arg(out),
+        Duration::from_secs(600),
     );
+    let wall = started.elapsed();
+    let last: Option<Value> = out
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok());
+    let violations = last
+        .as_ref()
+        .and_then(|l| l["violations"].as_u64())
+        .unwrap_or(u64::MAX);
+    if code != Some(0) || violations != 0 {
+        // the FAIL line names the seed and the first violation; the slice follows it
+        let fail: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("FAIL seed"))
+            .take_while(|l| !l.starts_with("history: "))
+            .collect();
+        panic!(
+            "campaign seed {seed} ({}) failed: exit {code:?}, violations {violations}\n{}\n\nwhole output:\n{out}",
+            args.join(" "),
+            if fail.is_empty() {
+                "no FAIL line (the harness did not run: is ZooKeeper installed?)".to_owned()
+            } else {
+                fail.join("\n")
+            }
+        );
+    }
+    let checkers: Vec<&str> = out.lines().filter(|l| l.starts_with("checker ")).collect();
+    eprintln!(
+        "campaign seed {seed} ({}) passed in {wall:?}\n{}\n{}",
+        args.join(" "),
+        checkers.join("\n"),
+        out.lines().last().unwrap_or_default()
+    );
+    (out.clone(), last.expect("the last line is JSON"))
+}
+
+const WORKLOADS: [&str; 8] = [
+    "lock",
+    "semaphore",
+    "sequence",
+    "register",
+    "watch",
+    "election",
+    "barrier",
+    "double-barrier",
+];
+
+#[test]
+fn fixed_seed_standalone_campaign_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // every workload, every fault kind (on one server: reset, blackhole, delay, cut, expire,
+    // pause, kill)
+    let (out, last) = campaign(42, &["--duration", "60s", "--standalone"], dir.path());
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first().copied(), Some("seed: 42"), "output:\n{out}");
-    assert!(
-        matches!(code, Some(0) | Some(1)),
-        "exit code {code:?} (0 pass, 1 violations); output:\n{out}"
-    );
-    for w in [
-        "lock",
-        "semaphore",
-        "sequence",
-        "register",
-        "watch",
-        "election",
-        "barrier",
-        "double-barrier",
-    ] {
+    for w in WORKLOADS {
         assert!(
             lines
                 .iter()
@@ -78,9 +127,12 @@ fn short_standalone_campaign_completes_and_reports() {
         );
     }
     assert!(out.contains("schedule: "), "no schedule printed:\n{out}");
+    assert!(
+        out.contains("faults as executed"),
+        "no faults as executed:\n{out}"
+    );
+    assert!(out.contains("PASS seed 42"), "no PASS line:\n{out}");
 
-    let last: Value = serde_json::from_str(lines.last().expect("a last line"))
-        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{out}"));
     let obj = last.as_object().expect("an object");
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -98,69 +150,81 @@ fn short_standalone_campaign_completes_and_reports() {
         ]
     );
     assert_eq!(last["seed"], 42);
-    assert_eq!(last["duration_s"], 40);
+    assert_eq!(last["duration_s"], 60);
     assert_eq!(last["workloads"].as_array().map(Vec::len), Some(8));
     assert!(
         last["ops"].as_u64().unwrap_or(0) > 100,
         "too few ops: {last}"
     );
-    assert!(last["faults"].is_object());
+    let server_faults: u64 = ["pause", "kill"]
+        .iter()
+        .filter_map(|k| last["faults"][k].as_u64())
+        .sum();
+    assert!(server_faults >= 1, "no server fault ran: {last}");
     assert!(last["sessions_expired"].is_u64());
     assert!(last["max_unavailable_ms"].is_u64());
-    let violations = last["violations"].as_u64().expect("violations");
-    assert_eq!(
-        violations == 0,
-        code == Some(0),
-        "exit code and violations disagree"
-    );
-    if violations > 0 {
-        assert!(out.contains("FAIL seed 42"), "no FAIL line:\n{out}");
-    }
 
     // the saved history re-checks to the same verdict
     let history = dir.path().join("history.jsonl");
     let (code2, out2) = run_bounded(
-        Command::new(bin).arg("check").arg(&history),
+        Command::new(env!("CARGO_BIN_EXE_zk-chaos"))
+            .arg("check")
+            .arg(&history),
         Duration::from_secs(120),
     );
-    assert_eq!(code2, code, "check output:\n{out2}");
+    assert_eq!(code2, Some(0), "check output:\n{out2}");
     let last2: Value =
         serde_json::from_str(out2.lines().last().expect("a last line")).expect("JSON");
-    assert_eq!(last2["violations"], last["violations"]);
+    assert_eq!(last2["violations"], 0);
     assert_eq!(last2["ops"], last["ops"]);
 }
 
 #[test]
-fn short_ensemble_campaign_with_partitions_completes() {
+fn fixed_seed_ensemble_campaign_with_follower_partitions_passes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin = env!("CARGO_BIN_EXE_zk-chaos");
-    let (code, out) = run_bounded(
-        Command::new(bin)
-            .args(["--seed", "43", "--duration", "40s", "--clients", "2"])
-            .args(["--workload", "lock", "--workload", "register"])
-            .args(["--nemesis", "partition", "--nemesis", "partition-leader"])
-            .arg("--out")
-            .arg(dir.path()),
-        Duration::from_secs(300),
-    );
-    assert!(
-        matches!(code, Some(0) | Some(1)),
-        "exit code {code:?}; output:\n{out}"
+    let (out, last) = campaign(
+        43,
+        &[
+            "--duration",
+            "60s",
+            "--nemesis",
+            "partition-follower",
+            "--nemesis",
+            "reset",
+            "--nemesis",
+            "blackhole",
+            "--nemesis",
+            "delay",
+            "--nemesis",
+            "cut",
+            "--nemesis",
+            "expire",
+        ],
+        dir.path(),
     );
     assert!(out.contains("(ensemble)"), "not an ensemble run:\n{out}");
-    for w in ["lock", "register"] {
+    for w in WORKLOADS {
         assert!(
             out.lines().any(|l| l.starts_with(&format!("checker {w} "))),
             "the {w} checker did not report; output:\n{out}"
         );
     }
-    let last: Value = serde_json::from_str(out.lines().last().expect("a last line"))
-        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{out}"));
-    let partitions: u64 = ["partition", "partition-leader"]
-        .iter()
-        .filter_map(|k| last["faults"][k].as_u64())
-        .sum();
-    assert!(partitions >= 1, "no partition was injected: {last}");
+    let partitions = last["faults"]["partition-follower"].as_u64().unwrap_or(0);
+    assert!(partitions >= 1, "no member was partitioned: {last}");
+    // and one did cut a follower off and saw it serve again (not "no target")
+    let history =
+        std::fs::read_to_string(dir.path().join("history.jsonl")).expect("read the history");
+    let isolated = history
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["op"] == "fault-end" && e["args"]["kind"] == "partition-follower")
+        .filter(|e| e["args"]["member"].is_u64() && e["args"]["error"].is_null())
+        .filter(|e| e["args"]["serving"] == true)
+        .count();
+    assert!(
+        isolated >= 1,
+        "no partition-follower fault isolated a member that then served again:\n{out}"
+    );
     assert!(
         last["ops"].as_u64().unwrap_or(0) > 100,
         "too few ops: {last}"

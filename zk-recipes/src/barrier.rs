@@ -38,8 +38,8 @@
 //! `ready`, which proves the barrier opened).
 
 use crate::plumbing::{
-    child_path, deadline_after, delete_retrying, terminal_keeper_error, with_retries, Cleanup,
-    Leftover, Wake, Wakeups,
+    child_path, deadline_after, delete_retrying, terminal_keeper_error, with_retries,
+    write_retrying, Cleanup, Leftover, Wake, Wakeups,
 };
 use std::time::Duration;
 use tokio::time::Instant;
@@ -107,8 +107,11 @@ impl Barrier {
     ///
     /// # Errors
     /// [`Error::SessionExpired`], [`Error::Closed`], [`Error::NoAuth`], [`Error::BadPath`], ...
+    /// A session that ends after an attempt whose reply was lost gives
+    /// [`Error::ConnectionLoss`] instead: the barrier may or may not be up
+    /// ([`Error::may_have_been_applied`]).
     pub async fn create(&self) -> Result<()> {
-        with_retries(None, || self.client.ensure_path(&self.path))
+        write_retrying(&self.path, None, || self.client.ensure_path(&self.path))
             .await
             .map(|_| ())
     }

@@ -138,39 +138,58 @@ where
     })
 }
 
+/// [`with_retries`] for a write: if an attempt may have been applied (its reply was lost) and
+/// the session then ended before a retry could tell (expired, auth failed, client closed), the
+/// error is [`Error::ConnectionLoss`]: the outcome is unknown, and the session error alone would
+/// claim nothing was applied.
+pub(crate) async fn write_retrying<T, F, Fut>(
+    what: &str,
+    deadline: Option<Instant>,
+    mut f: F,
+) -> Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let maybe_applied = AtomicBool::new(false);
+    let r = with_retries(deadline, || {
+        let attempt = f();
+        let maybe_applied = &maybe_applied;
+        async move {
+            let r = attempt.await;
+            if r.as_ref().is_err_and(Error::may_have_been_applied) {
+                maybe_applied.store(true, Ordering::Relaxed);
+            }
+            r
+        }
+    })
+    .await;
+    match r {
+        Err(e) if e.is_session_dead() && maybe_applied.load(Ordering::Relaxed) => {
+            debug!(what, error = %e, "a write whose reply was lost may have applied");
+            Err(Error::ConnectionLoss)
+        }
+        other => other,
+    }
+}
+
 /// Deletes `path` (any version), retrying transient errors until `deadline`: `Some(true)` if
-/// it deleted it, `Some(false)` if it was not there, `None` if the deadline passed.
-///
-/// If an attempt may have deleted it (its reply was lost) and the session then ended before a
-/// retry could look (expired, auth failed, client closed), the error is
-/// [`Error::ConnectionLoss`]: the outcome is unknown, and the session error alone would claim
-/// nothing was deleted.
+/// it deleted it, `Some(false)` if it was not there, `None` if the deadline passed. A dead
+/// session after an attempt that may have deleted it is [`Error::ConnectionLoss`]
+/// ([`write_retrying`]).
 pub(crate) async fn delete_retrying(
     c: &Client,
     path: &str,
     deadline: Option<Instant>,
 ) -> Result<Option<bool>> {
-    let maybe_deleted = AtomicBool::new(false);
-    let r = with_retries(deadline, || async {
+    write_retrying(path, deadline, || async {
         match c.delete(path, None).await {
             Ok(()) => Ok(true),
             Err(Error::NoNode) => Ok(false),
-            Err(e) => {
-                if e.may_have_been_applied() {
-                    maybe_deleted.store(true, Ordering::Relaxed);
-                }
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     })
-    .await;
-    match r {
-        Err(e) if e.is_session_dead() && maybe_deleted.load(Ordering::Relaxed) => {
-            debug!(path, error = %e, "a delete whose reply was lost may have applied");
-            Err(Error::ConnectionLoss)
-        }
-        other => other,
-    }
+    .await
 }
 
 // ----------------------------------------------------------------------------- wake-ups

@@ -103,7 +103,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use ensemble::{Ensemble, EnsembleBuilder};
-pub use proxy::FaultProxy;
+pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
 pub use wire::{expire_session, four_letter, four_letter_timeout};

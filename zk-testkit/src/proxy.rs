@@ -65,8 +65,8 @@ struct Shared {
     flow: watch::Sender<Flow>,
     delay_ns: AtomicU64,
     reject_new: AtomicBool,
-    /// The armed cut trap: an opcode.
-    cut_trap: Mutex<Option<i32>>,
+    /// The cut trap this proxy springs: its own, or one shared with other proxies.
+    cut_trap: Mutex<CutTrap>,
     cuts_fired: AtomicU64,
     accepted: AtomicU64,
     next_id: AtomicU64,
@@ -88,9 +88,37 @@ impl Shared {
         Duration::from_nanos(self.delay_ns.load(Ordering::Relaxed))
     }
 
+    /// The trap this proxy springs (cloned out, so the slot's lock is not held meanwhile).
+    fn trap(&self) -> CutTrap {
+        self.cut_trap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Takes the trap if it is armed for `opcode`.
     fn take_trap(&self, opcode: i32) -> bool {
-        let mut trap = self.cut_trap.lock().unwrap_or_else(|p| p.into_inner());
+        self.trap().take(opcode)
+    }
+}
+
+/// The trap of [`FaultProxy::cut_after_request`], which several proxies can share
+/// ([`FaultProxy::share_cut_trap`]): armed through any of them, it is sprung once, by the first
+/// request with its opcode through any of them. A client with a proxy in front of every member
+/// of an ensemble reconnects through another proxy after a cut; with one trap per proxy, each
+/// would cut it once more.
+///
+/// `CutTrap::default()` is a new, unarmed trap.
+#[derive(Clone, Debug, Default)]
+pub struct CutTrap(Arc<Mutex<Option<i32>>>);
+
+impl CutTrap {
+    fn slot(&self) -> MutexGuard<'_, Option<i32>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self, opcode: i32) -> bool {
+        let mut trap = self.slot();
         if *trap == Some(opcode) {
             *trap = None;
             true
@@ -119,7 +147,7 @@ impl FaultProxy {
             flow: watch::Sender::new(Flow::Forward),
             delay_ns: AtomicU64::new(0),
             reject_new: AtomicBool::new(false),
-            cut_trap: Mutex::new(None),
+            cut_trap: Mutex::new(CutTrap::default()),
             cuts_fired: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
@@ -209,21 +237,34 @@ impl FaultProxy {
     /// (up to 2 s) until the server's reply to the trapped request arrives before cutting, so the
     /// request has been processed when the client sees the reset. Arming again replaces an
     /// unfired trap. See [`cuts_fired`](Self::cuts_fired).
+    ///
+    /// If the trap is shared ([`share_cut_trap`](Self::share_cut_trap)), this arms it for every
+    /// proxy sharing it, and it is sprung once for all of them.
     pub fn cut_after_request(&self, opcode: i32) {
-        *self
-            .shared
-            .cut_trap
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(opcode);
+        *self.shared.trap().slot() = Some(opcode);
     }
 
-    /// Disarms an unfired [`cut_after_request`](Self::cut_after_request) trap.
+    /// Disarms an unfired [`cut_after_request`](Self::cut_after_request) trap (a shared one for
+    /// every proxy sharing it).
     pub fn disarm_cut(&self) {
+        *self.shared.trap().slot() = None;
+    }
+
+    /// The trap [`cut_after_request`](Self::cut_after_request) arms; hand it to other proxies'
+    /// [`share_cut_trap`](Self::share_cut_trap).
+    pub fn cut_trap(&self) -> CutTrap {
+        self.shared.trap()
+    }
+
+    /// From now on this proxy springs `trap` instead of its own (which is dropped, armed or
+    /// not): one cut for the whole group of proxies sharing it. [`cuts_fired`](Self::cuts_fired)
+    /// stays per proxy.
+    pub fn share_cut_trap(&self, trap: &CutTrap) {
         *self
             .shared
             .cut_trap
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+            .unwrap_or_else(|p| p.into_inner()) = trap.clone();
     }
 
     /// How many connections were cut by [`cut_after_request`](Self::cut_after_request) traps.

@@ -187,6 +187,42 @@ async fn cut_after_request_applies_the_request_but_hides_the_reply() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_shared_cut_trap_is_sprung_once_for_every_proxy_sharing_it() {
+    let first = proxy().await;
+    let second = proxy().await;
+    second.share_cut_trap(&first.cut_trap());
+    let path = unique_path("shared-cut");
+    // armed through the first proxy, sprung by a request through the second
+    first.cut_after_request(1);
+    let (mut stream, _) = connect(second.addr()).await.unwrap();
+    stream
+        .write_all(&create_request(1, &path, b"", 0))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    assert_eq!((first.cuts_fired(), second.cuts_fired()), (0, 1));
+    // sprung for both: the same request through the first proxy is answered
+    let (mut stream, _) = connect(first.addr()).await.unwrap();
+    assert_eq!(
+        call(
+            &mut stream,
+            &create_request(1, &format!("{path}-2"), b"", 0)
+        )
+        .await
+        .unwrap(),
+        OK
+    );
+    assert_eq!((first.cuts_fired(), second.cuts_fired()), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn delay_adds_latency_in_both_directions() {
     let proxy = proxy().await;
     let (mut stream, _) = connect(proxy.addr()).await.unwrap();

@@ -3,8 +3,8 @@
 //! **barrier**: a coordinator `create`s and `remove`s the barrier node; waiters `sync` and then
 //! `wait` → `{passed}` (one recorded operation). A waiter may pass only if the barrier was
 //! (possibly) absent at some moment of that operation: between a `remove` that may have
-//! applied (invoked, not `fail`) and the completion of the next `create`, or before the first
-//! `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
+//! applied (invoked, not `fail`) and the completion of the next acknowledged (`ok`) `create`,
+//! or before the first acknowledged `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
 //! which the barrier is absent: reads are only sequentially consistent.)
 //!
 //! **double-barrier**: every client enters round r (`enter` `{round, n}` → `{passed}`) and,
@@ -23,10 +23,12 @@ pub fn check_barrier(h: &History) -> CheckResult {
     r.checked = ops.len();
     // intervals in which the node may have been absent
     let mut absent: Vec<(u64, u64)> = Vec::new();
+    // only an acknowledged create proves the barrier up; one of unknown outcome may not have
+    // applied
     let creates: Vec<&Op> = ops
         .iter()
         .copied()
-        .filter(|o| o.op == "create" && o.outcome != Outcome::Fail)
+        .filter(|o| o.op == "create" && o.outcome == Outcome::Ok)
         .collect();
     let first_create = creates.iter().map(|o| o.end_us()).min().unwrap_or(u64::MAX);
     absent.push((0, first_create));
@@ -201,6 +203,79 @@ mod tests {
         let r = check_barrier(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert_eq!(r.violations[0].ops, vec![2]);
+    }
+
+    #[test]
+    fn a_create_of_unknown_outcome_does_not_end_the_barriers_absence() {
+        // removed (ok), then a create whose outcome is unknown (Barrier::create says so when a
+        // lost reply met an expired session): the barrier may still be down after it
+        let op = |b: &mut Builder, client, id, name, t0, t1, outcome, res| {
+            b.op(
+                "barrier",
+                client,
+                id,
+                name,
+                json!({}),
+                t0,
+                Some(t1),
+                outcome,
+                res,
+            );
+        };
+        let history = |acknowledged_create_after: bool| {
+            let mut b = Builder::default();
+            op(&mut b, 0, 1, "create", 0, 10, Outcome::Ok, json!(null));
+            op(
+                &mut b,
+                0,
+                2,
+                "remove",
+                20,
+                30,
+                Outcome::Ok,
+                json!({"removed": true}),
+            );
+            op(
+                &mut b,
+                0,
+                3,
+                "create",
+                40,
+                50,
+                Outcome::Unknown,
+                json!(null),
+            );
+            op(
+                &mut b,
+                1,
+                4,
+                "wait",
+                60,
+                70,
+                Outcome::Ok,
+                json!({"passed": true}),
+            );
+            if acknowledged_create_after {
+                op(&mut b, 0, 5, "create", 80, 90, Outcome::Ok, json!(null));
+                op(
+                    &mut b,
+                    1,
+                    6,
+                    "wait",
+                    100,
+                    110,
+                    Outcome::Ok,
+                    json!({"passed": true}),
+                );
+            }
+            b.build()
+        };
+        let r = check_barrier(&history(false));
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        // an acknowledged create does end it
+        let r = check_barrier(&history(true));
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert_eq!(r.violations[0].ops, vec![6]);
     }
 
     #[test]

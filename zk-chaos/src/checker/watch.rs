@@ -62,7 +62,8 @@ fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
         let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         let on_us = match kind {
             "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
-            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader" => true,
+            "pause" | "kill" | "leader-kill" | "partition" | "partition-leader"
+            | "partition-follower" => true,
             _ => false,
         };
         if !on_us {
@@ -72,7 +73,9 @@ fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
             "fault" => open.push((e.t_us, &e.args)),
             "fault-end" => {
                 if let Some(i) = open.iter().position(|(_, a)| {
-                    a.get("kind") == e.args.get("kind") && a.get("dur_ms") == e.args.get("dur_ms")
+                    a.get("n") == e.args.get("n")
+                        && a.get("kind") == e.args.get("kind")
+                        && a.get("dur_ms") == e.args.get("dur_ms")
                 }) {
                     let (t0, _) = open.remove(i);
                     w.push((t0, e.t_us));
