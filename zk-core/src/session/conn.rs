@@ -479,14 +479,14 @@ impl Session {
                     }
                     read_deadline.as_mut().reset(due);
                 }
-                _ = sleep_until(self.closing.as_ref().map(|c| c.deadline).unwrap_or_else(super::far_future)), if self.closing.is_some() => {
+                _ = super::sleep_until_opt(self.closing.as_ref().map(|c| c.deadline)), if self.closing.is_some() => {
                     warn!("server did not acknowledge closeSession in time");
                     if let Some(c) = &mut self.closing {
                         c.result = Err(Error::Timeout { sent: conn.close_sent });
                     }
                     break Outcome::Closed;
                 }
-                _ = sleep_until(detach_at.unwrap_or_else(super::far_future)), if detach_at.is_some() => {
+                _ = super::sleep_until_opt(detach_at), if detach_at.is_some() => {
                     warn!("requests issued before detach() not answered within the close timeout");
                     break Outcome::Closed;
                 }

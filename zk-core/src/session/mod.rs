@@ -560,6 +560,17 @@ impl Session {
     }
 }
 
+/// Sleeps until `at`, or forever without one. No timer exists until it is first polled: a
+/// `select!` evaluates the future of a disabled branch too (it only does not poll it), and the
+/// serve loop goes round once per frame read, so `sleep_until(far_future())` there made (and
+/// dropped) a timer and read the clock per reply.
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub(crate) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)
 }
