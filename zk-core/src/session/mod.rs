@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transport::Connector;
 
-pub(crate) use request::{request_frame, AbandonOnDrop, PendingRequest, Reply, SendState};
+pub(crate) use request::{request_frame, AbandonOnDrop, Body, PendingRequest, Reply, SendState};
 
 pub(crate) enum Command {
     Request(PendingRequest),
