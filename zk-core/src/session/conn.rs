@@ -412,6 +412,7 @@ impl Session {
                         // clock read, low-water-mark check and select per group of replies,
                         // not per reply. Polling without this task's waker is fine: the next
                         // select polls the reader again with it before the task sleeps.
+                        // Only while bytes are buffered (a partial frame may read the socket).
                         let mut frame = f;
                         let mut more = FRAMES_PER_PASS;
                         let end = loop {
@@ -424,7 +425,9 @@ impl Session {
                                 }
                             }
                             more -= 1;
-                            if more == 0 {
+                            // nothing buffered: the socket is polled in the next pass anyway
+                            // (a lone caller's reply costs no extra poll)
+                            if more == 0 || conn.reader.read_buffer().is_empty() {
                                 break None;
                             }
                             match conn.reader.next().now_or_never() {
