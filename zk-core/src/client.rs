@@ -7,13 +7,13 @@ use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
     CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
     IntRecord, MultiRequest, MultiResponse, OpCode, PathModeRequest, PathRecord,
-    PathVersionRequest, PathWatchRequest, Record, SetAclRequest, SetDataRequest, Stat,
-    StatResponse, StringsResponse, WatcherType, WhoAmIResponse, MAX_TTL_MS,
+    PathVersionRequest, Record, SetAclRequest, SetDataRequest, Stat, StatResponse, StringsResponse,
+    WatcherType, WhoAmIResponse, MAX_TTL_MS,
 };
 use crate::session::hosts::parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
 use crate::session::{
-    request_frame, AbandonOnDrop, Command, Config, PendingRequest, Reply, SendState, Session,
+    request_frame, AbandonOnDrop, Body, Command, Config, PendingRequest, Reply, SendState, Session,
     SharedState,
 };
 use crate::state::{State, StateStream, Status};
@@ -23,6 +23,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+
+/// A [`PathWatchRequest`](crate::proto::PathWatchRequest) written straight from the caller's
+/// path, the chroot prefixed as it is written: no server-path `String` per read.
+struct PathWatchBody<'a> {
+    chroot: &'a Chroot,
+    path: &'a str,
+    watch: bool,
+}
+
+impl Body for PathWatchBody<'_> {
+    fn write_body(&self, w: &mut crate::proto::Writer<'_>) {
+        let (root, rest) = self.chroot.server_parts(self.path);
+        w.string2(root, rest).bool(self.watch);
+    }
+}
 
 /// Default largest node data accepted for writes (1 MiB - 1). The whole encoded request must
 /// also fit [`DEFAULT_MAX_REQUEST_LEN`], which is the limit a server enforces.
@@ -688,6 +703,16 @@ impl Client {
         })
     }
 
+    /// The body of `exists`, `getData`, `getChildren(2)` for `path` (checked).
+    fn path_watch<'a>(&'a self, path: &'a str, watch: bool) -> Result<PathWatchBody<'a>> {
+        validate_path(path, false)?;
+        Ok(PathWatchBody {
+            chroot: &self.inner.chroot,
+            path,
+            watch,
+        })
+    }
+
     fn check_data(&self, data: &[u8]) -> Result<()> {
         if data.len() > self.inner.max_data_len {
             return Err(Error::DataTooLarge {
@@ -714,7 +739,7 @@ impl Client {
     async fn request(
         &self,
         op: OpCode,
-        body: &impl Record,
+        body: &impl Body,
         watch: Option<WatchRequest>,
     ) -> Result<Reply> {
         let frame = request_frame(op, body);
@@ -779,7 +804,7 @@ impl Client {
     async fn call(
         &self,
         op: OpCode,
-        body: &impl Record,
+        body: &impl Body,
         watch: Option<WatchRequest>,
     ) -> Result<Bytes> {
         let r = self.request(op, body, watch).await?;
@@ -1036,10 +1061,7 @@ impl Client {
     }
 
     async fn exists_inner(&self, path: &str, watch: Option<WatchRequest>) -> Result<Option<Stat>> {
-        let req = PathWatchRequest {
-            path: self.server_path(path, false)?,
-            watch: watch.is_some(),
-        };
+        let req = self.path_watch(path, watch.is_some())?;
         match self.call(OpCode::Exists, &req, watch).await {
             Ok(body) => Ok(Some(StatResponse::from_bytes(&body)?.stat)),
             Err(Error::NoNode) => Ok(None),
@@ -1068,10 +1090,7 @@ impl Client {
         path: &str,
         watch: Option<WatchRequest>,
     ) -> Result<(Vec<u8>, Stat)> {
-        let req = PathWatchRequest {
-            path: self.server_path(path, false)?,
-            watch: watch.is_some(),
-        };
+        let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(OpCode::GetData, &req, watch).await?;
         let r = GetDataResponse::from_bytes(&body)?;
         Ok((r.data, r.stat))
@@ -1130,10 +1149,7 @@ impl Client {
         path: &str,
         watch: Option<WatchRequest>,
     ) -> Result<(Vec<String>, Option<Stat>)> {
-        let req = PathWatchRequest {
-            path: self.server_path(path, false)?,
-            watch: watch.is_some(),
-        };
+        let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(op, &req, watch).await?;
         if op == OpCode::GetChildren2 {
             let r = GetChildren2Response::from_bytes(&body)?;
@@ -1402,5 +1418,35 @@ impl Record for Empty {
         _: &mut crate::proto::Reader<'_>,
     ) -> std::result::Result<Self, crate::proto::DecodeError> {
         Ok(Empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{PathWatchRequest, Writer};
+    use bytes::BytesMut;
+
+    #[test]
+    fn path_watch_body_encodes_like_the_record() {
+        for root in ["", "/", "/app", "/a/b"] {
+            let chroot = Chroot::new(root).unwrap();
+            for path in ["/", "/x", "/x/y", "/é"] {
+                for watch in [false, true] {
+                    let mut ours = BytesMut::new();
+                    PathWatchBody {
+                        chroot: &chroot,
+                        path,
+                        watch,
+                    }
+                    .write_body(&mut Writer::new(&mut ours));
+                    let record = PathWatchRequest {
+                        path: chroot.to_server(path),
+                        watch,
+                    };
+                    assert_eq!(ours, record.to_bytes(), "{root:?} {path:?} {watch}");
+                }
+            }
+        }
     }
 }

@@ -81,6 +81,14 @@ impl<'a> Writer<'a> {
         self.buffer(v.as_bytes())
     }
 
+    /// `ustring` of `a` followed by `b`, without joining them first (a chroot and a path).
+    pub fn string2(&mut self, a: &str, b: &str) -> &mut Self {
+        self.buf.put_i32((a.len() + b.len()) as i32);
+        self.buf.put_slice(a.as_bytes());
+        self.buf.put_slice(b.as_bytes());
+        self
+    }
+
     /// `vector<ustring>`.
     pub fn strings<S: AsRef<str>>(&mut self, v: &[S]) -> &mut Self {
         self.i32(v.len() as i32);
@@ -144,27 +152,51 @@ impl<'a> Reader<'a> {
         }
     }
 
+    // Inlined, with the error built out of line: every reply decodes a dozen of these, and the
+    // error's formatting kept them from inlining (a call per field).
+    #[inline(always)]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        if self.remaining() < n {
-            return Err(self.err(what, format!("need {} bytes, {} left", n, self.remaining())));
+        match self.buf.get(self.pos..).and_then(|rest| rest.get(..n)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.short(n, what)),
         }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn short(&self, n: usize, what: &'static str) -> DecodeError {
+        self.err(what, format!("need {} bytes, {} left", n, self.remaining()))
+    }
+
+    /// The next `N` bytes at once, for a record of fixed size (a `Stat`, a reply header):
+    /// one bounds check for all its fields. A short input is an error naming `what`.
+    #[inline(always)]
+    pub fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<&'a [u8; N], DecodeError> {
+        let b = self.take(N, what)?;
+        Ok(b.try_into().expect("take returns N bytes"))
     }
 
     /// `boolean`: any non-zero byte is true.
+    #[inline(always)]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.take(1, "boolean")?[0] != 0)
     }
 
     /// `int`.
+    #[inline(always)]
     pub fn i32(&mut self) -> Result<i32, DecodeError> {
         let b = self.take(4, "int")?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// `long`.
+    #[inline(always)]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         let b = self.take(8, "long")?;
         let mut a = [0u8; 8];
@@ -173,6 +205,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `buffer` that may be null (length -1). Any other negative length is an error.
+    #[inline]
     pub fn opt_buffer(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let len = self.i32()?;
         if len == -1 {
@@ -185,6 +218,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `buffer`; null decodes as empty.
+    #[inline]
     pub fn buffer(&mut self) -> Result<&'a [u8], DecodeError> {
         Ok(self.opt_buffer()?.unwrap_or(&[]))
     }
@@ -232,6 +266,20 @@ impl<'a> Reader<'a> {
         }
         Ok(v)
     }
+}
+
+/// The `int` at `at` of a fixed-size record read with [`Reader::array`].
+#[inline(always)]
+pub fn i32_at<const N: usize>(b: &[u8; N], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The `long` at `at` of a fixed-size record read with [`Reader::array`].
+#[inline(always)]
+pub fn i64_at<const N: usize>(b: &[u8; N], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
 }
 
 /// A record with a two-sided jute encoding: every record the client uses encodes *and* decodes,

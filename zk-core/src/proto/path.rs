@@ -64,6 +64,8 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), PathError> {
     if sequential && path.ends_with('/') && body.is_empty() {
         return Ok(());
     }
+    // printable ASCII (the common case) holds no forbidden character: no per-character check
+    let printable = body.bytes().all(|b| (0x20..0x7f).contains(&b));
     for comp in body.split('/') {
         match comp {
             "" => return Err(bad(path, "empty node name (\"//\")")),
@@ -71,7 +73,7 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), PathError> {
             ".." => return Err(bad(path, "relative paths (\"..\") are not allowed")),
             _ => {}
         }
-        if comp.chars().any(forbidden_char) {
+        if !printable && comp.chars().any(forbidden_char) {
             return Err(bad(path, "contains a character ZooKeeper refuses"));
         }
     }
@@ -105,15 +107,20 @@ impl Chroot {
 
     /// Client path to server path.
     pub fn to_server(&self, path: &str) -> String {
+        let (root, rest) = self.server_parts(path);
+        let mut s = String::with_capacity(root.len() + rest.len());
+        s.push_str(root);
+        s.push_str(rest);
+        s
+    }
+
+    /// [`to_server`](Self::to_server) in two parts, prefix and rest, to be written one after
+    /// the other without joining them.
+    pub fn server_parts<'a>(&'a self, path: &'a str) -> (&'a str, &'a str) {
         match &self.0 {
-            None => path.to_owned(),
-            Some(root) if path == "/" => root.clone(),
-            Some(root) => {
-                let mut s = String::with_capacity(root.len() + path.len());
-                s.push_str(root);
-                s.push_str(path);
-                s
-            }
+            None => ("", path),
+            Some(root) if path == "/" => (root, ""),
+            Some(root) => (root, path),
         }
     }
 
@@ -191,6 +198,21 @@ mod tests {
         }
         assert!(validate_path("/a//", true).is_err());
         assert!(validate_path("a/", true).is_err());
+    }
+
+    #[test]
+    fn ascii_paths_checked_like_any_other() {
+        // printable ASCII skips the per-character check: every ASCII character is judged the
+        // same as through it, alone and beside a non-ASCII one
+        for c in (0u8..0x80).map(char::from) {
+            for p in [format!("/a{c}b"), format!("/é{c}b")] {
+                assert_eq!(
+                    validate_path(&p, false).is_ok(),
+                    !forbidden_char(c),
+                    "{p:?}"
+                );
+            }
+        }
     }
 
     #[test]

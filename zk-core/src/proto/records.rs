@@ -1,6 +1,6 @@
 //! Every record the client sends or receives, each with both an encoder and a decoder.
 
-use super::jute::{DecodeError, Reader, Record, Writer};
+use super::jute::{i32_at, i64_at, DecodeError, Reader, Record, Writer};
 use super::types::{read_acls, write_acls, Acl, ClientInfo, Stat};
 
 /// Special xids (`ClientCnxn`).
@@ -153,10 +153,11 @@ impl Record for ReplyHeader {
         w.i32(self.xid).i64(self.zxid).i32(self.err);
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let b = r.array::<REPLY_HEADER_LEN>("reply header")?;
         Ok(ReplyHeader {
-            xid: r.i32()?,
-            zxid: r.i64()?,
-            err: r.i32()?,
+            xid: i32_at(b, 0),
+            zxid: i64_at(b, 4),
+            err: i32_at(b, 12),
         })
     }
 }

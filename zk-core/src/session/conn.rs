@@ -15,7 +15,7 @@ use crate::proto::{
 use crate::state::State;
 use crate::watch::{Registry, WatchRequest};
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
@@ -64,6 +64,10 @@ fn should_flush(out_len: usize, written: usize, held: usize, urgent: bool) -> bo
             || held >= HOLD_MAX
             || out_len >= HOLD_MAX_BYTES)
 }
+
+/// Frames handled in one pass of the serve loop when they are ready one after another (then
+/// the loop goes round: writes, commands and timers get their turn).
+const FRAMES_PER_PASS: usize = 64;
 
 /// Slots of the in-flight queue kept however empty it gets.
 const INFLIGHT_KEEP: usize = 64;
@@ -403,18 +407,42 @@ impl Session {
                 frame = conn.reader.next() => match frame {
                     Some(Ok(f)) => {
                         last_recv = Instant::now();
+                        conn.lowat_paused = false;
+                        // The frames that are ready follow in this pass (up to a bound): one
+                        // clock read, low-water-mark check and select per group of replies,
+                        // not per reply. Polling without this task's waker is fine: the next
+                        // select polls the reader again with it before the task sleeps.
+                        // Only while bytes are buffered (a partial frame may read the socket).
+                        let mut frame = f;
+                        let mut more = FRAMES_PER_PASS;
+                        let end = loop {
+                            match self.on_frame(&mut conn, frame) {
+                                Ok(None) => {}
+                                Ok(Some(o)) => break Some(o),
+                                Err(e) => {
+                                    warn!(server = %host, error = %e, "protocol error; closing the connection");
+                                    break Some(Outcome::Disconnected(e.to_string()));
+                                }
+                            }
+                            more -= 1;
+                            // nothing buffered: the socket is polled in the next pass anyway
+                            // (a lone caller's reply costs no extra poll)
+                            if more == 0 || conn.reader.read_buffer().is_empty() {
+                                break None;
+                            }
+                            match conn.reader.next().now_or_never() {
+                                Some(Some(Ok(f))) => frame = f,
+                                Some(Some(Err(e))) => break Some(Outcome::Disconnected(format!("read: {e}"))),
+                                Some(None) => break Some(Outcome::Disconnected("server closed the connection".into())),
+                                None => break None,
+                            }
+                        };
+                        if let Some(o) = end {
+                            break o;
+                        }
                         let buf = conn.reader.read_buffer_mut();
                         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
                             *buf = BytesMut::with_capacity(IN_INITIAL);
-                        }
-                        conn.lowat_paused = false;
-                        match self.on_frame(&mut conn, f) {
-                            Ok(None) => {}
-                            Ok(Some(o)) => break o,
-                            Err(e) => {
-                                warn!(server = %host, error = %e, "protocol error; closing the connection");
-                                break Outcome::Disconnected(e.to_string());
-                            }
                         }
                     }
                     Some(Err(e)) => break Outcome::Disconnected(format!("read: {e}")),
@@ -479,14 +507,14 @@ impl Session {
                     }
                     read_deadline.as_mut().reset(due);
                 }
-                _ = sleep_until(self.closing.as_ref().map(|c| c.deadline).unwrap_or_else(super::far_future)), if self.closing.is_some() => {
+                _ = super::sleep_until_opt(self.closing.as_ref().map(|c| c.deadline)), if self.closing.is_some() => {
                     warn!("server did not acknowledge closeSession in time");
                     if let Some(c) = &mut self.closing {
                         c.result = Err(Error::Timeout { sent: conn.close_sent });
                     }
                     break Outcome::Closed;
                 }
-                _ = sleep_until(detach_at.unwrap_or_else(super::far_future)), if detach_at.is_some() => {
+                _ = super::sleep_until_opt(detach_at), if detach_at.is_some() => {
                     warn!("requests issued before detach() not answered within the close timeout");
                     break Outcome::Closed;
                 }

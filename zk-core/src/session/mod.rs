@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transport::Connector;
 
-pub(crate) use request::{request_frame, AbandonOnDrop, PendingRequest, Reply, SendState};
+pub(crate) use request::{request_frame, AbandonOnDrop, Body, PendingRequest, Reply, SendState};
 
 pub(crate) enum Command {
     Request(PendingRequest),
@@ -557,6 +557,17 @@ impl Session {
             Some(Command::Detach { reply }) => self.detached = Some(reply),
             None => self.begin_close(None),
         }
+    }
+}
+
+/// Sleeps until `at`, or forever without one. No timer exists until it is first polled: a
+/// `select!` evaluates the future of a disabled branch too (it only does not poll it), and the
+/// serve loop goes round once per frame read, so `sleep_until(far_future())` there made (and
+/// dropped) a timer and read the clock per reply.
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

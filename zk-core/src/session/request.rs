@@ -128,10 +128,22 @@ pub(crate) fn put_frame(
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
 
+/// A request body: any [`Record`], or a type that only encodes (written straight from the
+/// caller's arguments, with no owned copy of them per request).
+pub(crate) trait Body {
+    fn write_body(&self, w: &mut Writer<'_>);
+}
+
+impl<T: Record> Body for T {
+    fn write_body(&self, w: &mut Writer<'_>) {
+        self.write(w)
+    }
+}
+
 /// A request frame `len, xid (0, patched later), op, body`.
-pub(crate) fn request_frame(op: OpCode, body: &impl Record) -> BytesMut {
+pub(crate) fn request_frame(op: OpCode, body: &impl Body) -> BytesMut {
     let mut b = BytesMut::with_capacity(64);
-    put_frame(&mut b, Some((0, op)), |w| body.write(w));
+    put_frame(&mut b, Some((0, op)), |w| body.write_body(w));
     b
 }
 
