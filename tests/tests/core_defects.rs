@@ -137,6 +137,8 @@ async fn client_side_expiry_closes_the_old_session_before_the_new_one() {
     let server = ZkServer::builder().tick_time(500).start().unwrap();
     let c = Client::builder(server.connect_string())
         .session_timeout(Duration::from_secs(4))
+        // the session is short for what the test does; the first one may take longer to get
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
         .unwrap();
@@ -174,13 +176,16 @@ async fn client_side_expiry_closes_the_old_session_before_the_new_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_during_session_replacement_resolve_within_the_default_bound() {
     common::init_tracing();
+    // tickTime 500: the server grants 1 s..10 s. 4 s rather than 2 s, and a connect wait of its
+    // own, so that a loaded machine still gets its first session (the bound below scales)
     let server = ZkServer::builder().tick_time(500).start().unwrap();
-    let session = Duration::from_secs(2);
+    let session = Duration::from_secs(4);
     let c = Client::builder(server.connect_string())
         .session_timeout(session)
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
-        .unwrap();
+        .expect("first session");
     server.stop().unwrap();
     wait_state(&c, State::Lost, Duration::from_secs(30)).await;
     let start = Instant::now();
@@ -191,8 +196,14 @@ async fn requests_during_session_replacement_resolve_within_the_default_bound() 
         matches!(r, Err(Error::Timeout { sent: false })),
         "expected a not-sent timeout, got {r:?}"
     );
-    // stated bound: the default request timeout, 2 × session timeout (plus scheduling slack)
-    assert!(took < 2 * session + Duration::from_secs(3), "{took:?}");
+    // stated bound: the default request timeout, 2 × session timeout. The bound is what the
+    // defect is about (it waited forever), so it stays, with slack for a loaded machine (the
+    // 30 s above tells "never" apart)
+    assert!(
+        took < 2 * session + Duration::from_secs(8),
+        "get_data during session replacement resolved after {took:?}, expected about {:?}",
+        2 * session
+    );
 }
 
 /// Defect 7: `close()` while SUSPENDED returned at once without contacting any server, though one

@@ -68,9 +68,10 @@ fn expected(kind: usize) -> Got {
 
 /// Bursts of 1 to 400 pipelined requests of nine kinds (a third of them failing with bare
 /// error replies), with a recursive watch turning every set and create into a notification,
-/// credentials added mid-burst, and pings (a short session timeout). Every request must get
-/// its own answer, with no connection loss (a low-water mark counting one reply too many
-/// would leave a burst's last replies unread until the read timeout drops the connection).
+/// credentials added mid-burst, and pings (idle spells past a ping interval). Every request
+/// must get its own answer, with no connection loss (a low-water mark counting one reply too
+/// many would leave a burst's last replies unread until the read timeout drops the
+/// connection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_bursts_of_small_and_failing_replies_all_resolve_with_read_batching() {
     let direct = common::shared("read-batching").await;
@@ -80,9 +81,16 @@ async fn pipelined_bursts_of_small_and_failing_replies_all_resolve_with_read_bat
         .unwrap();
     let root = direct.chroot().unwrap().to_owned();
     let server = zk_testkit::shared_server();
-    // plain TCP to the server (read batching is for plain TCP only); pings every 1.3 s
+    // plain TCP to the server (read batching is for plain TCP only). Pings every third of the
+    // session timeout; 9 s rather than the server's 4 s minimum, so that a loaded machine
+    // (a slow burst, a late ping reply) does not lose the connection or the session, which
+    // the test would report as a read-batching failure
+    let session_timeout = Duration::from_secs(9);
+    let ping_interval = session_timeout / 3;
     let c = Client::builder(format!("{}{root}", server.connect_string()))
-        .session_timeout(Duration::from_secs(4))
+        .session_timeout(session_timeout)
+        // the close below waits behind 200 pipelined gets: bounded, but not by the default 2 s
+        .close_timeout(Duration::from_secs(30))
         .connect()
         .await
         .unwrap();
@@ -138,7 +146,7 @@ async fn pipelined_bursts_of_small_and_failing_replies_all_resolve_with_read_bat
         }
         if round % 5 == 4 {
             // idle past a ping interval with nothing owed, then burst again
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(ping_interval + Duration::from_millis(500)).await;
         }
     }
     assert_eq!(c.session_id(), session, "the session was kept");

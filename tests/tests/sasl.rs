@@ -80,7 +80,10 @@ async fn enforced_sasl_wrong_password_is_auth_failed_and_the_right_one_works() {
     let e = common::bounded(
         "connect with a wrong password",
         Client::builder(server.connect_string())
-            .session_timeout(Duration::from_secs(4))
+            // the verdict comes after a handshake and a SASL exchange, which a loaded machine
+            // can take seconds over: bounds that do not turn it into a connect timeout
+            .session_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(30))
             .sasl_digest_md5("bob", "wrong")
             .connect(),
     )
@@ -101,14 +104,18 @@ async fn enforced_sasl_wrong_password_is_auth_failed_and_the_right_one_works() {
 async fn wrong_password_is_auth_failed() {
     let server = server();
     let e = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(4))
+        // bounds that do not turn a slow handshake and SASL exchange into a connect timeout
+        .session_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(30))
         .sasl_digest_md5("bob", "not-the-password")
         .connect()
         .await
         .unwrap_err();
     assert!(matches!(e, Error::AuthFailed), "{e:?}");
     let e = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(4))
+        // bounds that do not turn a slow handshake and SASL exchange into a connect timeout
+        .session_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(30))
         .sasl_digest_md5("nobody", "x")
         .connect()
         .await

@@ -13,9 +13,38 @@ fn server(opts: TlsOptions) -> ZkServer {
     ZkServer::builder().tls(opts).start().expect("TLS server")
 }
 
+/// Bounds for a connect whose TLS verdict the test reads. One attempt (TCP, TLS handshake,
+/// ConnectRequest) may take a session timeout; a JVM's first TLS handshakes on a loaded
+/// machine (several servers starting at once) can take many seconds, and an attempt cut off
+/// by that bound reports "no handshake within ..." instead of the TLS error. So: 20 s per
+/// attempt, and a connect wait of 25 s for a connect that must fail (a refused handshake is
+/// retried until the wait runs out, so the wait is the test's cost), long enough for one
+/// whole attempt to end before connect reports the last attempt's error; 60 s for one that
+/// must succeed (it returns as soon as it does).
+const ATTEMPT: Duration = Duration::from_secs(20);
+const REFUSED_WAIT: Duration = Duration::from_secs(25);
+const CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// A connect expected to succeed.
 async fn connect(server: &ZkServer, tls: TlsConfig) -> zk_core::Result<Client> {
+    connect_within(server, tls, CONNECT_WAIT).await
+}
+
+/// A connect expected to fail with a TLS error.
+async fn refused(server: &ZkServer, tls: TlsConfig) -> Error {
+    connect_within(server, tls, REFUSED_WAIT)
+        .await
+        .expect_err("a connect that TLS must refuse")
+}
+
+async fn connect_within(
+    server: &ZkServer,
+    tls: TlsConfig,
+    wait: Duration,
+) -> zk_core::Result<Client> {
     Client::builder(server.secure_connect_string().unwrap())
-        .session_timeout(Duration::from_secs(4))
+        .session_timeout(ATTEMPT)
+        .connect_timeout(wait)
         .tls(tls)
         .connect()
         .await
@@ -42,10 +71,18 @@ fn chain(e: &Error) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mutual_tls_works_and_survives_a_restart() {
-    let server = server(TlsOptions::new());
-    // the longest session the server grants: a restart on a loaded machine can outlast 4 s
+    common::init_tracing();
+    // a restart of a TLS server on a loaded machine was seen to outlast a 40 s session (the
+    // default maximum): the client then gives the session up, and the test proves nothing
+    // about a TLS reconnect. The server grants 120 s here.
+    let server = ZkServer::builder()
+        .tls(TlsOptions::new())
+        .max_session_timeout(120_000)
+        .start()
+        .expect("TLS server");
     let c = Client::builder(server.secure_connect_string().unwrap())
-        .session_timeout(Duration::from_secs(40))
+        .session_timeout(Duration::from_secs(120))
+        .connect_timeout(CONNECT_WAIT)
         .tls(mutual(&server))
         .connect()
         .await
@@ -58,7 +95,7 @@ async fn mutual_tls_works_and_survives_a_restart() {
         .await
         .unwrap();
     server.restart().unwrap();
-    wait_state(&c, State::Connected, Duration::from_secs(30)).await;
+    wait_state(&c, State::Connected, Duration::from_secs(120)).await;
     assert_eq!(c.session_id(), sid, "same session after a TLS reconnect");
     assert_eq!(c.get_data("/tls").await.unwrap().0, b"over tls");
     assert!(c.exists("/tls-eph").await.unwrap().is_some());
@@ -74,7 +111,8 @@ async fn tls_host_in_the_connect_string() {
         "tcp+tls://{}",
         server.secure_connect_string().unwrap()
     ))
-    .session_timeout(Duration::from_secs(2))
+    .session_timeout(ATTEMPT)
+    .connect_timeout(REFUSED_WAIT)
     .connect()
     .await
     .unwrap_err();
@@ -89,6 +127,8 @@ async fn tls_host_in_the_connect_string() {
         server.secure_connect_string().unwrap()
     ))
     .tls(TlsConfig::new().ca_file(&f.ca))
+    .session_timeout(ATTEMPT)
+    .connect_timeout(CONNECT_WAIT)
     .connect()
     .await
     .expect("one-way TLS");
@@ -101,9 +141,7 @@ async fn tls_failures_name_their_cause() {
     let f = server.tls_files().unwrap();
 
     // no client certificate for a server that requires one
-    let e = connect(&server, TlsConfig::new().ca_file(&f.ca))
-        .await
-        .unwrap_err();
+    let e = refused(&server, TlsConfig::new().ca_file(&f.ca)).await;
     let msg = chain(&e);
     eprintln!("no client certificate: {e}");
     assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
@@ -113,27 +151,25 @@ async fn tls_failures_name_their_cause() {
     );
 
     // a client certificate from a CA the server does not trust
-    let e = connect(
+    let e = refused(
         &server,
         TlsConfig::new()
             .ca_file(&f.ca)
             .client_cert_files(&f.other_client_cert, &f.other_client_key),
     )
-    .await
-    .unwrap_err();
+    .await;
     let msg = chain(&e);
     eprintln!("untrusted client certificate: {e}");
     assert!(msg.contains("tls"), "untrusted client certificate: {msg}");
 
     // the wrong CA for the server
-    let e = connect(
+    let e = refused(
         &server,
         TlsConfig::new()
             .ca_file(&f.other_ca)
             .client_cert_files(&f.client_cert, &f.client_key),
     )
-    .await
-    .unwrap_err();
+    .await;
     let msg = chain(&e);
     assert!(
         msg.contains("tls") && msg.contains("unknownissuer"),
@@ -141,9 +177,7 @@ async fn tls_failures_name_their_cause() {
     );
 
     // an unreadable CA file is a bad argument, refused before connecting
-    let e = connect(&server, TlsConfig::new().ca_file("/nonexistent/ca.pem"))
-        .await
-        .unwrap_err();
+    let e = refused(&server, TlsConfig::new().ca_file("/nonexistent/ca.pem")).await;
     assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
     assert!(chain(&e).contains("ca file"), "{e}");
 }
@@ -151,7 +185,7 @@ async fn tls_failures_name_their_cause() {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_name_is_verified_unless_told_otherwise() {
     let server = server(TlsOptions::new().server_names(&["zk.example.test"]));
-    let e = connect(&server, mutual(&server)).await.unwrap_err();
+    let e = refused(&server, mutual(&server)).await;
     let msg = chain(&e);
     assert!(
         msg.contains("tls") && msg.contains("not valid for name"),
@@ -172,7 +206,7 @@ async fn server_name_is_verified_unless_told_otherwise() {
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_server_certificate_is_refused() {
     let server = server(TlsOptions::new().expired_server_certificate());
-    let e = connect(&server, mutual(&server)).await.unwrap_err();
+    let e = refused(&server, mutual(&server)).await;
     let msg = chain(&e);
     assert!(msg.contains("tls") && msg.contains("expired"), "{msg}");
 }
@@ -188,12 +222,16 @@ async fn certificate_files_are_read_again_for_new_connections() {
     let cfg = TlsConfig::new()
         .ca_file(&ca)
         .client_cert_files(&f.client_cert, &f.client_key);
+    // through a proxy that counts connections: a second one means the first attempt is over
+    let proxy = zk_testkit::FaultProxy::start(server.secure_addr().unwrap())
+        .await
+        .unwrap();
     let connecting = tokio::spawn({
-        let addr = server.secure_connect_string().unwrap();
+        let addr = proxy.connect_string();
         let cfg = cfg.clone();
         async move {
             Client::builder(addr)
-                .session_timeout(Duration::from_secs(4))
+                .session_timeout(ATTEMPT)
                 .connect_timeout(Duration::from_secs(60))
                 .tls(cfg)
                 .connect()
@@ -201,7 +239,15 @@ async fn certificate_files_are_read_again_for_new_connections() {
         }
     });
     // let it fail at least once, then put the right CA in place
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    common::bounded(
+        "a second connection attempt (the first one failed)",
+        async {
+            while proxy.connections_accepted() < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        },
+    )
+    .await;
     assert!(!connecting.is_finished(), "connect gave up early");
     std::fs::copy(&f.ca, &ca).unwrap();
     let c = common::bounded("connect after the CA file was replaced", connecting)

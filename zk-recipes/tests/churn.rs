@@ -75,6 +75,8 @@ async fn mutual_exclusion_with_fenced_writes_under_churn() {
         let p = FaultProxy::start(server.addr()).await.unwrap();
         let c = Client::builder(p.connect_string())
             .session_timeout(Duration::from_secs(3))
+            // the session is short for what the test does; the first one may take longer to get
+            .connect_timeout(Duration::from_secs(60))
             .connect()
             .await
             .unwrap();
@@ -188,6 +190,8 @@ async fn leaders_never_overlap_while_leaders_are_expired() {
         let p = FaultProxy::start(server.addr()).await.unwrap();
         let c = Client::builder(p.connect_string())
             .session_timeout(Duration::from_secs(2))
+            // the session is short for what the test does; the first one may take longer to get
+            .connect_timeout(Duration::from_secs(60))
             .connect()
             .await
             .unwrap();
@@ -320,6 +324,8 @@ async fn semaphore_never_exceeds_max_holders_under_churn() {
         let p = FaultProxy::start(server.addr()).await.unwrap();
         let c = Client::builder(p.connect_string())
             .session_timeout(Duration::from_secs(3))
+            // the session is short for what the test does; the first one may take longer to get
+            .connect_timeout(Duration::from_secs(60))
             .connect()
             .await
             .unwrap();

@@ -163,6 +163,8 @@ async fn session_loss_while_holding_is_signalled_before_a_peer_acquires() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let holder_client = Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(4))
+        // the session is short for what the test does; the first one may take longer to get
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
         .unwrap();

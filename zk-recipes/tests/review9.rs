@@ -309,6 +309,8 @@ async fn try_acquire_while_the_server_is_unreachable_fails_instead_of_answering_
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let pc = Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(4))
+        // the session is short for what the test does; the first one may take longer to get
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
         .expect("connect");

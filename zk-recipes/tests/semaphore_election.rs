@@ -249,6 +249,8 @@ async fn semaphore_waiter_that_lost_admission_does_not_take_a_second_lease() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let ac = zk_core::Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(4))
+        // the session is short for what the test does; the first one may take longer to get
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
         .unwrap();
@@ -469,6 +471,8 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let ac = zk_core::Client::builder(proxy.connect_string())
         .session_timeout(Duration::from_secs(4))
+        // the session is short for what the test does; the first one may take longer to get
+        .connect_timeout(Duration::from_secs(60))
         .connect()
         .await
         .unwrap();
