@@ -184,8 +184,10 @@ fn finish(
         .min_by_key(|v| v.t_us);
     if let Some(v) = first {
         println!(
-            "FAIL seed {seed}: {violations} violations; first ({}): {}",
-            v.checker, v.message
+            "FAIL seed {seed}: {violations} violations; first ({}, at {:.3} s): {}",
+            v.checker,
+            v.t_us as f64 / 1e6,
+            v.message
         );
         println!("history slice:");
         for line in report::slice(h, v, 40) {

@@ -172,8 +172,11 @@ pub fn summary(results: &[CheckResult]) -> String {
         for n in &r.notes {
             let _ = writeln!(s, "    {n}");
         }
-        for v in r.violations.iter().take(5) {
-            let _ = writeln!(s, "    ! {}", v.message);
+        // the earliest first, each with its time in the run (how long the checker took to catch it)
+        let mut first: Vec<&Violation> = r.violations.iter().collect();
+        first.sort_by_key(|v| v.t_us);
+        for v in first.into_iter().take(5) {
+            let _ = writeln!(s, "    ! [{:.3} s] {}", v.t_us as f64 / 1e6, v.message);
         }
         if r.violations.len() > 5 {
             let _ = writeln!(s, "    ! ... and {} more", r.violations.len() - 5);

@@ -46,6 +46,13 @@ pub const EVENT_SLACK_US: u64 = 3_000_000;
 /// holds its traffic (blackhole, delay on it; pause, kill, leader kill, partition of any
 /// server).
 fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
+    deaf_windows_on(h, client, None)
+}
+
+/// [`deaf_windows`] with the server faults narrowed to those of one member (`Some(m)`: the
+/// member the watcher is connected to; a fault of another member does not stop it from
+/// serving the watcher, and one that stops the writes also stops their acknowledgements).
+fn deaf_windows_on(h: &History, client: i64, member: Option<i64>) -> Vec<(u64, u64)> {
     let mut w = Vec::new();
     for e in h.infos_of("watch").filter(|e| e.client == client) {
         let deaf = match e.op.as_str() {
@@ -63,7 +70,9 @@ fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
         let on_us = match kind {
             "blackhole" | "delay" => e.args.get("client").and_then(|v| v.as_i64()) == Some(client),
             "pause" | "kill" | "leader-kill" | "partition" | "partition-leader"
-            | "partition-follower" => true,
+            | "partition-follower" => {
+                member.is_none() || e.args.get("member").and_then(|v| v.as_i64()) == member
+            }
             _ => false,
         };
         if !on_us {
@@ -140,6 +149,129 @@ fn silences(
                 missed[0].end_us(),
             );
         }
+    }
+}
+
+/// Silent stretches of one one-shot watcher (check 5b). Its watch is armed from each `observe`
+/// that succeeded, and must still be armed after a reconnect in the same session (the client
+/// re-registers it; the server fires it at once if the node changed meanwhile). So a stretch
+/// starts at an acknowledged `observe`, or at a `CONNECTED` in the session of the watch still
+/// armed, and ends at the watcher's next event, stream end or non-CONNECTED state; a fault
+/// that holds its traffic (see [`deaf_windows_on`]: on its client, or of the member it is
+/// connected to) moves the start to that fault's end and ends the stretch where another
+/// begins. A set acknowledged at least [`EVENT_SLACK_US`] before
+/// the stretch ended and invoked after it started must have fired the watch.
+fn oneshot_silences(r: &mut CheckResult, h: &History, ops: &[&Op], client: i64, end: u64) {
+    // (time, 0 = armed by an observe in that session / 1 = CONNECTED in that session to that
+    // member / 2 = event or stream end, session, member)
+    let mut points: Vec<(u64, u8, i64, Option<i64>)> = ops
+        .iter()
+        .filter(|o| o.client == client && o.op == "observe" && o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.complete_us?, 0, o.session_after, None)))
+        .collect();
+    for e in h.infos_of("watch").filter(|e| e.client == client) {
+        match e.op.as_str() {
+            "state" if e.args.get("state").and_then(|v| v.as_str()) == Some("CONNECTED") => {
+                let member = e.args.get("member").and_then(|v| v.as_i64());
+                points.push((e.t_us, 1, e.session, member));
+            }
+            "event" if e.args.get("mode").and_then(|v| v.as_str()) == Some("oneshot") => {
+                points.push((e.t_us, 2, e.session, None));
+            }
+            "watch-ended" => points.push((e.t_us, 2, e.session, None)),
+            _ => {}
+        }
+    }
+    points.sort_unstable();
+    // the deaf windows while connected to each member (unknown member: every server fault)
+    let mut deaf_by_member: HashMap<Option<i64>, Vec<(u64, u64)>> = HashMap::new();
+    let mut member: Option<i64> = None;
+    let sets: Vec<&Op> = ops
+        .iter()
+        .copied()
+        .filter(|o| o.op == "set" && o.outcome == Outcome::Ok)
+        .collect();
+    // the session of the armed watch, and where the current stretch started
+    let mut armed: Option<(i64, u64)> = None;
+    let mut judge = |from: u64,
+                     next: u64,
+                     r: &mut CheckResult,
+                     reconnected: bool,
+                     m: Option<i64>| {
+        let deaf = deaf_by_member
+            .entry(m)
+            .or_insert_with(|| deaf_windows_on(h, client, m));
+        // a stretch starting inside a deaf window starts at its end
+        let mut from = from;
+        while let Some(e) = deaf
+            .iter()
+            .filter(|(s, e)| *s <= from && *e > from)
+            .map(|(_, e)| *e)
+            .max()
+        {
+            from = e;
+        }
+        if from >= next {
+            return;
+        }
+        let until = deaf
+            .iter()
+            .filter(|(s, e)| *e >= from && *s <= next)
+            .map(|(s, _)| (*s).max(from))
+            .min()
+            .unwrap_or(next);
+        let missed: Vec<&&Op> = sets
+            .iter()
+            .filter(|o| o.invoke_us > from)
+            .filter(|o| o.end_us().saturating_add(EVENT_SLACK_US) < until)
+            .collect();
+        if !missed.is_empty() {
+            r.violation(
+                format!(
+                    "one-shot watcher {client} went silent: no event for {} acknowledged sets in the {} ms after {} while it was connected",
+                    missed.len(),
+                    (until - from) / 1000,
+                    if reconnected {
+                        "a reconnect in the session of its armed watch (not re-registered?)"
+                    } else {
+                        "it armed its watch"
+                    }
+                ),
+                missed.iter().take(5).map(|o| o.id).collect(),
+                missed[0].end_us().saturating_add(EVENT_SLACK_US),
+            );
+        }
+    };
+    let mut reconnected = false;
+    for (t, kind, session, m) in points {
+        match kind {
+            0 => {
+                if let Some((_, from)) = armed {
+                    judge(from, t, r, reconnected, member);
+                }
+                armed = Some((session, t));
+                reconnected = false;
+            }
+            1 => {
+                match armed {
+                    Some((s, from)) if s == session => {
+                        judge(from, t, r, reconnected, member);
+                        armed = Some((s, t));
+                        reconnected = true;
+                    }
+                    _ => {}
+                }
+                member = m;
+            }
+            _ => {
+                if let Some((_, from)) = armed.take() {
+                    judge(from, t, r, reconnected, member);
+                }
+            }
+        }
+    }
+    if let Some((_, from)) = armed {
+        judge(from, end, r, reconnected, member);
     }
 }
 
@@ -377,6 +509,19 @@ pub fn check(h: &History) -> CheckResult {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         });
+    // one-shot watchers that went silent while armed (a watch lost on a reconnect)
+    if let Some(end) = fin.map(|e| e.t_us) {
+        let mut watchers: Vec<i64> = ops
+            .iter()
+            .filter(|o| o.op == "observe")
+            .map(|o| o.client)
+            .collect();
+        watchers.sort_unstable();
+        watchers.dedup();
+        for client in watchers {
+            oneshot_silences(&mut r, h, &ops, client, end);
+        }
+    }
     if let Some(fin) = final_data {
         let mut last: BTreeMap<i64, (String, u64)> = BTreeMap::new();
         for o in ops
@@ -724,6 +869,118 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("one-shot watcher 3"));
+    }
+
+    /// A one-shot watch armed, then a reconnect in the same session, then sets for 10 s and no
+    /// event: the watch was not re-registered. With the event after the reconnect, with the
+    /// reconnect in a new session (the watch ends with the session), or with the member it is
+    /// connected to killed meanwhile, nothing is flagged; a kill of another member does not
+    /// excuse the silence.
+    #[test]
+    fn one_shot_watch_silent_after_a_reconnect_in_its_session_is_flagged() {
+        for (case, flagged) in [
+            ("silent", true),
+            ("fired", false),
+            ("new session", false),
+            ("another member killed", true),
+            ("its member killed", false),
+        ] {
+            let mut b = Builder::default();
+            b.op(
+                "watch",
+                3,
+                0,
+                "observe",
+                json!({}),
+                1_000,
+                Some(2_000),
+                Outcome::Ok,
+                json!({"value": "0"}),
+            );
+            b.info(
+                "watch",
+                3,
+                "state",
+                3_000_000,
+                json!({"state": "SUSPENDED"}),
+            );
+            if case == "new session" {
+                b.info(
+                    "watch",
+                    3,
+                    "watch-ended",
+                    3_500_000,
+                    json!({"mode": "oneshot", "error": "session expired"}),
+                );
+            }
+            b.info(
+                "watch",
+                3,
+                "state",
+                4_000_000,
+                json!({"state": "CONNECTED", "member": 0}),
+            );
+            let killed = match case {
+                "another member killed" => Some(1),
+                "its member killed" => Some(0),
+                _ => None,
+            };
+            if let Some(m) = killed {
+                for (op, t) in [("fault", 4_500_000), ("fault-end", 19_000_000)] {
+                    b.info(
+                        "nemesis",
+                        -1,
+                        op,
+                        t,
+                        json!({"kind": "kill", "member": m, "n": 1, "dur_ms": 2000}),
+                    );
+                }
+            }
+            for i in 0..10u64 {
+                b.op(
+                    "watch",
+                    0,
+                    1,
+                    "set",
+                    json!({"value": i.to_string()}),
+                    5_000_000 + i * 1_000_000,
+                    Some(5_000_000 + i * 1_000_000 + 1_000),
+                    Outcome::Ok,
+                    json!(null),
+                );
+            }
+            if case == "fired" {
+                b.info(
+                    "watch",
+                    3,
+                    "event",
+                    5_002_000,
+                    json!({"mode": "oneshot", "type": "NodeDataChanged", "path": "/w/data"}),
+                );
+            }
+            b.info("watch", -1, "final", 20_000_000, json!({}));
+            let r = check(&b.build());
+            let silent: Vec<_> = r
+                .violations
+                .iter()
+                .filter(|v| v.message.contains("one-shot watcher 3 went silent"))
+                .collect();
+            assert_eq!(
+                silent.len(),
+                usize::from(flagged),
+                "{case}: {:?}",
+                r.violations
+            );
+            if flagged {
+                assert!(
+                    silent[0]
+                        .message
+                        .contains("after a reconnect in the session"),
+                    "{:?}",
+                    silent
+                );
+            }
+        }
     }
 
     #[test]

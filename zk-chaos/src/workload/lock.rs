@@ -43,9 +43,16 @@ pub async fn run(mut ctx: Ctx) {
     let path = lock_path();
     while ctx.running() {
         let kind = ["lock", "write", "read"][ctx.rng.gen_range(0..3)];
+        // a third of the acquisitions are impatient (20..300 ms): waiters that give up while
+        // someone ahead holds the lock, so a waiter's predecessor is deleted while the lock is
+        // taken (a waiter must look again then, not take the lock)
+        let t = if ctx.rng.gen_range(0..3) == 0 {
+            Duration::from_millis(ctx.rng.gen_range(20..300))
+        } else {
+            Duration::from_secs(5)
+        };
         let zk = ctx.zk.clone();
         let acquire = async {
-            let t = Duration::from_secs(5);
             match kind {
                 "lock" => {
                     Lock::new(&zk, &path, ident.clone())
@@ -67,7 +74,7 @@ pub async fn run(mut ctx: Ctx) {
         let got = ctx
             .call(
                 "acquire",
-                json!({ "kind": kind }),
+                json!({ "kind": kind, "timeout_ms": t.as_millis() as u64 }),
                 acquire,
                 |g: &Option<Guard>| json!({ "guard": g.as_ref().map(|g| g.path().to_owned()) }),
             )
