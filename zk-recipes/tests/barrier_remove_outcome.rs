@@ -24,16 +24,32 @@ use zk_testkit::{FaultProxy, ZkServer};
 
 /// zk-core sends a delete as opcode 2.
 const DELETE: i32 = 2;
+/// zk-core sends a create as create2 (opcode 15).
+const CREATE2: i32 = 15;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn barrier_remove_applied_then_session_expired_is_not_reported_as_not_applied() {
+/// Which barrier call the replay makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Call {
+    Remove,
+    Create,
+}
+
+/// Runs `call` on a client behind a proxy that applies the call's request and cuts the reply;
+/// the client cannot come back until its session is gone (and will not start a new one). Checks
+/// the cut request was applied, then that the call's answer, if an error, admits it may have been.
+async fn replay_applied_then_expired(call: Call) {
     let server = ZkServer::start().expect("start ZooKeeper");
     let direct = common::client(&server.connect_string()).await;
-    let p = unique("barrier-remove-expired");
-    Barrier::new(&direct, &p)
-        .create()
-        .await
-        .expect("raise the barrier");
+    let (p, opcode, what) = match call {
+        Call::Remove => (unique("barrier-remove-expired"), DELETE, "delete"),
+        Call::Create => (unique("barrier-create-expired"), CREATE2, "create"),
+    };
+    if call == Call::Remove {
+        Barrier::new(&direct, &p)
+            .create()
+            .await
+            .expect("raise the barrier");
+    }
 
     let proxy = FaultProxy::start(server.addr())
         .await
@@ -44,96 +60,61 @@ async fn barrier_remove_applied_then_session_expired_is_not_reported_as_not_appl
         .connect()
         .await
         .expect("connect through the proxy");
-    // the delete reaches the server, its reply does not reach the client, and the client
+    // the request reaches the server, its reply does not reach the client, and the client
     // cannot come back until its session is gone
     proxy.reject_new(true);
-    proxy.cut_after_request(DELETE);
-    let remove = tokio::spawn({
+    proxy.cut_after_request(opcode);
+    let task = tokio::spawn({
         let b = Barrier::new(&c, &p);
-        async move { b.remove().await }
+        async move {
+            match call {
+                Call::Remove => b.remove().await.map(|_| ()),
+                Call::Create => b.create().await,
+            }
+        }
     });
     wait_state(&c, State::Suspended).await;
-    assert_eq!(proxy.cuts_fired(), 1, "the cut on the delete fired");
-    assert!(
-        direct
-            .exists(&p)
-            .await
-            .expect("look for the barrier")
-            .is_none(),
-        "the cut delete was applied: the barrier is down"
-    );
+    assert_eq!(proxy.cuts_fired(), 1, "the cut on the {what} fired");
+    let up = direct
+        .exists(&p)
+        .await
+        .expect("look for the barrier")
+        .is_some();
+    match call {
+        Call::Remove => assert!(!up, "the cut delete was applied: the barrier is down"),
+        Call::Create => assert!(up, "the cut create was applied: the barrier is up"),
+    }
     let (sid, pw) = c.session_credentials();
     zk_testkit::expire_session(server.addr(), sid, &pw)
         .await
-        .expect("expire the remover's session");
+        .expect("expire the caller's session");
     proxy.reject_new(false);
 
-    let r = bounded("the remove after the expiry", remove)
+    let r = bounded(&format!("the {what} after the expiry"), task)
         .await
-        .expect("the remove task");
-    // `Ok(_)` is fine (the barrier is down, whichever attempt did it); an error must admit that
-    // the barrier may have been removed
+        .expect("the barrier task");
+    // `Ok(_)` is fine (whichever attempt did it); an error must admit it may have been applied
     if let Err(e) = &r {
+        let claim = match call {
+            Call::Remove => "remove deleted the barrier",
+            Call::Create => "create put the barrier up",
+        };
         assert!(
             e.may_have_been_applied(),
-            "remove deleted the barrier, yet returned {e:?}, an error that says nothing was applied"
+            "{claim}, yet returned {e:?}, an error that says nothing was applied"
         );
     }
 }
 
-/// zk-core sends a create as create2 (opcode 15).
-const CREATE2: i32 = 15;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barrier_remove_applied_then_session_expired_is_not_reported_as_not_applied() {
+    replay_applied_then_expired(Call::Remove).await;
+}
 
 /// The same for `Barrier::create`: the campaign's coordinator's `create` also returned
 /// "session expired" three times (seed 2026, 54.99, 80.66 and 100.56 s), an error that says the
 /// barrier was not put up, after attempts whose replies were lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barrier_create_applied_then_session_expired_is_not_reported_as_not_applied() {
-    let server = ZkServer::start().expect("start ZooKeeper");
-    let direct = common::client(&server.connect_string()).await;
-    let p = unique("barrier-create-expired");
-
-    let proxy = FaultProxy::start(server.addr())
-        .await
-        .expect("start the proxy");
-    let c = Client::builder(proxy.connect_string())
-        .session_timeout(Duration::from_secs(10))
-        .reconnect_after_expiry(false)
-        .connect()
-        .await
-        .expect("connect through the proxy");
-    // the create reaches the server, its reply does not reach the client, and the client
-    // cannot come back until its session is gone
-    proxy.reject_new(true);
-    proxy.cut_after_request(CREATE2);
-    let create = tokio::spawn({
-        let b = Barrier::new(&c, &p);
-        async move { b.create().await }
-    });
-    wait_state(&c, State::Suspended).await;
-    assert_eq!(proxy.cuts_fired(), 1, "the cut on the create fired");
-    assert!(
-        direct
-            .exists(&p)
-            .await
-            .expect("look for the barrier")
-            .is_some(),
-        "the cut create was applied: the barrier is up"
-    );
-    let (sid, pw) = c.session_credentials();
-    zk_testkit::expire_session(server.addr(), sid, &pw)
-        .await
-        .expect("expire the creator's session");
-    proxy.reject_new(false);
-
-    let r = bounded("the create after the expiry", create)
-        .await
-        .expect("the create task");
-    // `Ok(())` is fine (the barrier is up); an error must admit that it may be up
-    if let Err(e) = &r {
-        assert!(
-            e.may_have_been_applied(),
-            "create put the barrier up, yet returned {e:?}, an error that says nothing was applied"
-        );
-    }
+    replay_applied_then_expired(Call::Create).await;
 }
