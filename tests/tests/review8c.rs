@@ -1,0 +1,269 @@
+//! Adversarial review of zk-core (round 8c: the "cost per request" work of issue 8: write
+//! coalescing, read batching, ready replies handled in one pass, fixed-size decoders, the
+//! chroot written straight into the frame) against a real ZooKeeper 3.8. A test that pins down
+//! a finding (a documented promise that does not hold) fails on the code it was written
+//! against and says so in its doc; the others are regression coverage for angles that held.
+
+mod common;
+
+use common::bounded;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use zk_core::{Client, CreateMode};
+
+/// Changes one server frame (its body, without the length prefix) on its way to the client.
+type Edit = Box<dyn FnMut(Vec<u8>) -> Vec<u8> + Send>;
+
+/// A frame-aware proxy in front of a real server, for one client connection at a time: the
+/// client's bytes go through untouched; every server frame goes through the edit installed
+/// (if any), and while flooding the proxy writes watch notifications (for a path nobody
+/// watches) between the server's frames as fast as the client takes them, as a server does
+/// for a busy tree under a recursive watch.
+struct FrameProxy {
+    addr: SocketAddr,
+    flood: Arc<AtomicBool>,
+    /// Notification chunks written while flooding.
+    chunks: Arc<AtomicU64>,
+    edit: Arc<Mutex<Option<Edit>>>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Drop for FrameProxy {
+    fn drop(&mut self) {
+        self.flood.store(false, Ordering::SeqCst);
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// `count` notification frames (NodeDataChanged for `path`), back to back.
+fn notifications(path: &str, count: usize) -> Vec<u8> {
+    let mut one = Vec::new();
+    let body_len = 4 + 8 + 4 + 4 + 4 + 4 + path.len();
+    one.extend_from_slice(&(body_len as i32).to_be_bytes());
+    one.extend_from_slice(&(-1i32).to_be_bytes()); // xid: notification
+    one.extend_from_slice(&(-1i64).to_be_bytes()); // zxid
+    one.extend_from_slice(&0i32.to_be_bytes()); // err
+    one.extend_from_slice(&3i32.to_be_bytes()); // NodeDataChanged
+    one.extend_from_slice(&3i32.to_be_bytes()); // SyncConnected
+    one.extend_from_slice(&(path.len() as i32).to_be_bytes());
+    one.extend_from_slice(path.as_bytes());
+    one.repeat(count)
+}
+
+impl FrameProxy {
+    async fn start(upstream: SocketAddr) -> FrameProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let p = FrameProxy {
+            addr,
+            flood: Arc::new(AtomicBool::new(false)),
+            chunks: Arc::new(AtomicU64::new(0)),
+            edit: Arc::new(Mutex::new(None)),
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (flood, chunks, edit, tasks) = (
+            p.flood.clone(),
+            p.chunks.clone(),
+            p.edit.clone(),
+            p.tasks.clone(),
+        );
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                });
+                let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+                let read = tokio::spawn(async move {
+                    loop {
+                        let mut len = [0u8; 4];
+                        if sr.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+                        if sr.read_exact(&mut body).await.is_err() || tx.send(body).is_err() {
+                            return;
+                        }
+                    }
+                });
+                let (flood, chunks, edit) = (flood.clone(), chunks.clone(), edit.clone());
+                let down = tokio::spawn(async move {
+                    let chunk = notifications("/zk-review8c-nobody-watches-this", 2000);
+                    let forward = |f: Vec<u8>| {
+                        let f = match edit.lock().unwrap().as_mut() {
+                            Some(e) => e(f),
+                            None => f,
+                        };
+                        let mut out = (f.len() as i32).to_be_bytes().to_vec();
+                        out.extend_from_slice(&f);
+                        out
+                    };
+                    loop {
+                        if flood.load(Ordering::SeqCst) {
+                            loop {
+                                match rx.try_recv() {
+                                    Ok(f) => {
+                                        if cw.write_all(&forward(f)).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Err(mpsc::error::TryRecvError::Empty) => break,
+                                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                                        let _ = cw.shutdown().await;
+                                        return;
+                                    }
+                                }
+                            }
+                            if cw.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                            chunks.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
+                                Ok(Some(f)) => {
+                                    if cw.write_all(&forward(f)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => {
+                                    let _ = cw.shutdown().await;
+                                    return;
+                                }
+                                Err(_) => {}
+                            }
+                        }
+                    }
+                });
+                tasks.lock().unwrap().extend([up, read, down]);
+            }
+        });
+        p.tasks.lock().unwrap().push(accept);
+        p
+    }
+
+    fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn set_flood(&self, on: bool) {
+        self.flood.store(on, Ordering::SeqCst);
+    }
+
+    /// Changes the next server reply to a request (xid > 0) with `f` (once).
+    fn edit_next_reply(&self, f: impl FnOnce(Vec<u8>) -> Vec<u8> + Send + 'static) {
+        let mut f = Some(f);
+        *self.edit.lock().unwrap() = Some(Box::new(move |frame: Vec<u8>| {
+            let xid = i32::from_be_bytes(frame[0..4].try_into().unwrap());
+            match (xid > 0).then(|| f.take()).flatten() {
+                Some(f) => f(frame),
+                None => frame,
+            }
+        }));
+    }
+
+    /// Waits (bounded) until the flood has written `n` more chunks: the client is busy
+    /// reading them.
+    async fn flooded(&self, n: u64) {
+        let from = self.chunks.load(Ordering::SeqCst);
+        bounded("the notification flood to get going", async {
+            while self.chunks.load(Ordering::SeqCst) < from + n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// `Client::close`: it tries "until the close timeout ([`ClientBuilder::close_timeout`],
+/// default 2 s)" and then returns `Timeout`; and the serve loop's `FRAMES_PER_PASS`
+/// (session/conn.rs): "Frames handled in one pass of the serve loop when they are ready one
+/// after another (then the loop goes round: writes, commands and timers get their turn)".
+/// They do not: the loop's `select!` is `biased` with the reader first, so while frames keep
+/// arriving (a steady stream of notifications, as a busy tree under a recursive watch gives)
+/// the reader is ready on every pass and the command channel, the writer and every timer
+/// (close deadline included) are never polled: `close()` is not even taken, let alone bounded
+/// by its close timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_is_starved_while_notifications_keep_arriving() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let proxy = FrameProxy::start(server.addr()).await;
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(30))
+        .close_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .expect("connect through the frame proxy");
+    c.exists("/").await.expect("a request before the flood");
+    proxy.set_flood(true);
+    proxy.flooded(300).await;
+    let started = tokio::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(20), c.close()).await;
+    let chunks = proxy.chunks.load(Ordering::SeqCst);
+    proxy.set_flood(false);
+    assert!(
+        closed.is_ok(),
+        "close() with a 2 s close timeout still pending after {:?} while the server kept \
+         sending notifications ({chunks} chunks of 2000 written): the close command, the \
+         writer and the close deadline never got a turn",
+        started.elapsed()
+    );
+}
+
+/// The session is kept alive by pings (docs/architecture.md: a ping after a third of the
+/// session timeout without a send). While notifications keep arriving, the ping timer is
+/// never polled (the same `biased` select as above): the client sends nothing, the server
+/// expires a session whose client was connected and reading all along, and its ephemeral
+/// node is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expires_while_notifications_keep_arriving() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("flood-ping");
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(&root).await.unwrap();
+    let proxy = FrameProxy::start(server.addr()).await;
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .expect("connect through the frame proxy");
+    let negotiated = c.status().session_timeout;
+    let eph = format!("{root}/eph");
+    c.create(&eph, b"", CreateMode::Ephemeral).await.unwrap();
+    let owner = c.session_id();
+    proxy.set_flood(true);
+    proxy.flooded(300).await;
+    // three session timeouts of notifications
+    tokio::time::sleep(negotiated * 3).await;
+    let chunks = proxy.chunks.load(Ordering::SeqCst);
+    proxy.set_flood(false);
+    let stat = admin.exists(&eph).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+    assert!(
+        stat.is_some_and(|s| s.ephemeral_owner == owner),
+        "after {:?} of notifications ({chunks} chunks of 2000) to a connected client, its \
+         ephemeral {eph} is {stat:?}: the session ({owner:#x}, timeout {negotiated:?}) \
+         expired on the server, no ping was sent",
+        negotiated * 3
+    );
+    admin.close().await.unwrap();
+}
