@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use zk_core::{Client, CreateMode};
+use zk_core::{Client, CreateMode, Error};
 
 /// Changes one server frame (its body, without the length prefix) on its way to the client.
 type Edit = Box<dyn FnMut(Vec<u8>) -> Vec<u8> + Send>;
@@ -266,4 +266,158 @@ async fn session_expires_while_notifications_keep_arriving() {
         negotiated * 3
     );
     admin.close().await.unwrap();
+}
+
+/// A server frame (body after the length prefix) with its reply header kept and the rest cut
+/// to `keep` bytes.
+fn cut_body(frame: Vec<u8>, keep: usize) -> Vec<u8> {
+    frame[..16 + keep.min(frame.len() - 16)].to_vec()
+}
+
+/// Regression coverage (held): replies cut short or lying about lengths, through the
+/// fixed-size decoders (`Reader::array` for a Stat, `i32_at`/`i64_at`): each fails its own
+/// request with a protocol error (never a panic, never a hang), and the connection and session
+/// go on serving. A frame shorter than a reply header ends the connection: its request fails
+/// with ConnectionLoss and the same session is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_replies_through_the_fixed_size_decoders_fail_only_their_request() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("malformed");
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(&format!("{root}/n/kid")).await.unwrap();
+    admin
+        .set_data(&format!("{root}/n"), b"hello", None)
+        .await
+        .unwrap();
+    let proxy = FrameProxy::start(server.addr()).await;
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    type Case = (&'static str, fn(Vec<u8>) -> Vec<u8>);
+    let cases: [Case; 5] = [
+        // data "hello" (4 + 5 bytes), then 40 of the Stat's 68 bytes
+        ("getData with a short Stat", |f| cut_body(f, 9 + 40)),
+        ("getData with a data length of -5", |mut f| {
+            f[16..20].copy_from_slice(&(-5i32).to_be_bytes());
+            f
+        }),
+        ("getData with a data length past the frame", |mut f| {
+            f[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
+            f
+        }),
+        ("getData with nothing after the header", |f| cut_body(f, 0)),
+        ("getData with a Stat one byte short", |f| {
+            let n = f.len();
+            f[..n - 1].to_vec()
+        }),
+    ];
+    for (what, edit) in cases {
+        proxy.edit_next_reply(edit);
+        let r = bounded(what, c.get_data("/n")).await;
+        assert!(
+            matches!(r, Err(Error::Protocol(_))),
+            "{what}: get_data gave {r:?} (expected a protocol error)"
+        );
+        let ok = bounded("a get_data after it", c.get_data("/n")).await;
+        assert!(
+            matches!(&ok, Ok((d, _)) if d == b"hello") && c.session_id() == sid,
+            "after {what}: get_data gave {ok:?}"
+        );
+    }
+    let cases: [Case; 3] = [
+        ("exists with a short Stat", |f| cut_body(f, 67)),
+        ("getChildren2 with a child count of 2^31-1", |mut f| {
+            f[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
+            f
+        }),
+        ("getChildren2 with a negative child name length", |mut f| {
+            f[20..24].copy_from_slice(&(-7i32).to_be_bytes());
+            f
+        }),
+    ];
+    for (i, (what, edit)) in cases.into_iter().enumerate() {
+        proxy.edit_next_reply(edit);
+        let r = if i == 0 {
+            bounded(what, c.exists("/n")).await.map(|_| ())
+        } else {
+            bounded(what, c.get_children2("/n")).await.map(|_| ())
+        };
+        assert!(
+            matches!(r, Err(Error::Protocol(_))),
+            "{what}: gave {r:?} (expected a protocol error)"
+        );
+    }
+    // shorter than a reply header: the stream cannot be trusted any more
+    proxy.edit_next_reply(|f| f[..10].to_vec());
+    let r = bounded("a reply of 10 bytes", c.get_data("/n")).await;
+    assert!(
+        matches!(r, Err(Error::ConnectionLoss)),
+        "a 10-byte reply: {r:?}"
+    );
+    let ok = bounded("a get_data after the reconnect", c.get_data("/n")).await;
+    assert!(
+        ok.is_ok() && c.session_id() == sid,
+        "after a 10-byte reply: {ok:?}, session {:#x} (was {sid:#x})",
+        c.session_id()
+    );
+    c.close().await.unwrap();
+    admin.close().await.unwrap();
+}
+
+/// Regression coverage (held): exists / getData / getChildren write the chroot and the path
+/// straight into the frame; the request-size check must count exactly those bytes. Under a
+/// chroot, with a non-ASCII path, a read whose whole request is exactly `max_request_len`
+/// (the default, 1 MiB - 1: what a stock server accepts) reaches the server and is answered
+/// (NoNode), with the connection unaffected; one byte more is refused before sending with
+/// `RequestTooLarge` naming the real length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_under_a_chroot_exactly_at_the_request_limit_reach_the_server() {
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("limit-chroot");
+    let c = common::chroot_client(&server.connect_string(), &root).await;
+    let sid = c.session_id();
+    let mut states = c.state_stream();
+    let chroot_len = root.len();
+    let max = zk_core::DEFAULT_MAX_REQUEST_LEN;
+    // xid, opcode, string length, chroot, path, watch flag
+    let path_len = max - (4 + 4 + 4 + chroot_len + 1);
+    // "/é" is three bytes
+    let at_limit = format!("/é{}", "x".repeat(path_len - 3));
+    assert_eq!(at_limit.len(), path_len);
+    let over = format!("{at_limit}y");
+    for op in ["exists", "getData", "getChildren"] {
+        let r = match op {
+            "exists" => bounded(op, c.exists(&at_limit)).await.map(|s| s.is_some()),
+            "getData" => bounded(op, c.get_data(&at_limit)).await.map(|_| true),
+            _ => bounded(op, c.get_children(&at_limit)).await.map(|_| true),
+        };
+        assert!(
+            matches!(r, Ok(false) | Err(Error::NoNode)),
+            "{op} of a request exactly {max} bytes under a chroot: {r:?} (expected NoNode)"
+        );
+        let r = match op {
+            "exists" => bounded(op, c.exists(&over)).await.map(|s| s.is_some()),
+            "getData" => bounded(op, c.get_data(&over)).await.map(|_| true),
+            _ => bounded(op, c.get_children(&over)).await.map(|_| true),
+        };
+        assert!(
+            matches!(r, Err(Error::RequestTooLarge { len, max: m }) if len == max + 1 && m == max),
+            "{op} of a request one byte over {max} under a chroot: {r:?}"
+        );
+    }
+    assert_eq!(
+        c.session_id(),
+        sid,
+        "the same session throughout (no reconnect)"
+    );
+    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
+    assert!(
+        changed.is_none(),
+        "no state change (no reconnect) throughout: {changed:?}"
+    );
+    c.close().await.unwrap();
 }
