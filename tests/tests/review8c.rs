@@ -28,6 +28,8 @@ type Edit = Box<dyn FnMut(Vec<u8>) -> Vec<u8> + Send>;
 struct FrameProxy {
     addr: SocketAddr,
     flood: Arc<AtomicBool>,
+    /// Every server frame is written in two parts with a pause between (split across reads).
+    split: Arc<AtomicBool>,
     /// Notification chunks written while flooding.
     chunks: Arc<AtomicU64>,
     edit: Arc<Mutex<Option<Edit>>>,
@@ -65,12 +67,14 @@ impl FrameProxy {
         let p = FrameProxy {
             addr,
             flood: Arc::new(AtomicBool::new(false)),
+            split: Arc::new(AtomicBool::new(false)),
             chunks: Arc::new(AtomicU64::new(0)),
             edit: Arc::new(Mutex::new(None)),
             tasks: Arc::new(Mutex::new(Vec::new())),
         };
-        let (flood, chunks, edit, tasks) = (
+        let (flood, split, chunks, edit, tasks) = (
             p.flood.clone(),
+            p.split.clone(),
             p.chunks.clone(),
             p.edit.clone(),
             p.tasks.clone(),
@@ -104,7 +108,8 @@ impl FrameProxy {
                         }
                     }
                 });
-                let (flood, chunks, edit) = (flood.clone(), chunks.clone(), edit.clone());
+                let (flood, split, chunks, edit) =
+                    (flood.clone(), split.clone(), chunks.clone(), edit.clone());
                 let down = tokio::spawn(async move {
                     let chunk = notifications("/zk-review8c-nobody-watches-this", 2000);
                     let forward = |f: Vec<u8>| {
@@ -139,7 +144,19 @@ impl FrameProxy {
                         } else {
                             match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
                                 Ok(Some(f)) => {
-                                    if cw.write_all(&forward(f)).await.is_err() {
+                                    let out = forward(f);
+                                    if split.load(Ordering::SeqCst) {
+                                        // cut inside the frame: the length and part of the
+                                        // header first, the rest 2 ms later
+                                        let at = 3 + out.len() % 17;
+                                        if cw.write_all(&out[..at]).await.is_err() {
+                                            return;
+                                        }
+                                        tokio::time::sleep(Duration::from_millis(2)).await;
+                                        if cw.write_all(&out[at..]).await.is_err() {
+                                            return;
+                                        }
+                                    } else if cw.write_all(&out).await.is_err() {
                                         return;
                                     }
                                 }
@@ -420,4 +437,104 @@ async fn reads_under_a_chroot_exactly_at_the_request_limit_reach_the_server() {
         "no state change (no reconnect) throughout: {changed:?}"
     );
     c.close().await.unwrap();
+}
+
+/// Regression coverage (held): read batching with every reply split across reads. Through a
+/// proxy that writes each server frame in two parts 2 ms apart (the cut inside the length or
+/// the header), bursts of up to 300 pipelined requests, a third of them answered by a bare
+/// error header (NoNode, BadVersion), with notifications between the replies: every request
+/// gets its own answer and the connection is never dropped (a low-water mark waiting for bytes
+/// that do not come would leave the burst's tail to the read timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_with_every_reply_split_across_reads_all_resolve() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("split-reads");
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(&root).await.unwrap();
+    for i in 0..10 {
+        admin
+            .create(
+                &format!("{root}/n{i}"),
+                format!("v{i}").as_bytes(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+    }
+    let proxy = FrameProxy::start(server.addr()).await;
+    proxy.split.store(true, Ordering::SeqCst);
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    let mut states = c.state_stream();
+    // one-shot data watches on every node: the sets below turn into notifications
+    let mut watchers = Vec::new();
+    for i in 0..10 {
+        watchers.push(c.get_data_watch(&format!("/n{i}")).await.unwrap().2);
+    }
+    for burst in [9, 10, 17, 64, 65, 300] {
+        let calls = (0..burst).map(|i| {
+            let c = c.clone();
+            async move {
+                let n = format!("/n{}", i % 10);
+                let got = match i % 6 {
+                    0 => c
+                        .get_data(&n)
+                        .await
+                        .map(|(d, _)| String::from_utf8(d).unwrap()),
+                    1 => c.get_data("/missing").await.map(|_| "data".into()),
+                    2 => c
+                        .exists("/missing")
+                        .await
+                        .map(|s| format!("{}", s.is_some())),
+                    3 => c
+                        .set_data(&n, b"x", Some(1_000_000))
+                        .await
+                        .map(|_| "set".into()),
+                    4 => c.get_children("/").await.map(|k| k.len().to_string()),
+                    // every node in turn, its data unchanged (a notification all the same)
+                    _ => {
+                        let k = (i / 6) % 10;
+                        c.set_data(&format!("/n{k}"), format!("v{k}").as_bytes(), None)
+                            .await
+                            .map(|_| "set".into())
+                    }
+                };
+                (i, got)
+            }
+        });
+        let results = bounded("a split-read burst", futures::future::join_all(calls)).await;
+        for (i, got) in results {
+            let ok = match (i % 6, &got) {
+                (0, Ok(d)) => *d == format!("v{}", i % 10),
+                (1, Err(Error::NoNode)) => true,
+                (2, Ok(s)) => s == "false",
+                (3, Err(Error::BadVersion)) => true,
+                (4, Ok(k)) => k == "10",
+                (5, Ok(s)) => s == "set",
+                _ => false,
+            };
+            assert!(
+                ok,
+                "burst of {burst}: request {i} (kind {}) got {got:?}",
+                i % 6
+            );
+        }
+    }
+    assert_eq!(c.session_id(), sid);
+    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
+    assert!(
+        changed.is_none(),
+        "no state change (no connection dropped) throughout: {changed:?}"
+    );
+    for w in watchers {
+        let ev = bounded("a data watch fired by the sets", w).await;
+        assert!(ev.is_ok(), "{ev:?}");
+    }
+    c.close().await.unwrap();
+    admin.close().await.unwrap();
 }
