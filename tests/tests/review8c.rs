@@ -30,6 +30,11 @@ struct FrameProxy {
     flood: Arc<AtomicBool>,
     /// Every server frame is written in two parts with a pause between (split across reads).
     split: Arc<AtomicBool>,
+    /// Server frames are held back in the proxy (the server hears the client, the client hears
+    /// nothing).
+    stall: Arc<AtomicBool>,
+    /// Pings (opcode 11) the client sent through the proxy.
+    pings: Arc<AtomicU64>,
     /// Notification chunks written while flooding.
     chunks: Arc<AtomicU64>,
     edit: Arc<Mutex<Option<Edit>>>,
@@ -68,13 +73,17 @@ impl FrameProxy {
             addr,
             flood: Arc::new(AtomicBool::new(false)),
             split: Arc::new(AtomicBool::new(false)),
+            stall: Arc::new(AtomicBool::new(false)),
+            pings: Arc::new(AtomicU64::new(0)),
             chunks: Arc::new(AtomicU64::new(0)),
             edit: Arc::new(Mutex::new(None)),
             tasks: Arc::new(Mutex::new(Vec::new())),
         };
-        let (flood, split, chunks, edit, tasks) = (
+        let (flood, split, stall, pings, chunks, edit, tasks) = (
             p.flood.clone(),
             p.split.clone(),
+            p.stall.clone(),
+            p.pings.clone(),
             p.chunks.clone(),
             p.edit.clone(),
             p.tasks.clone(),
@@ -91,8 +100,27 @@ impl FrameProxy {
                 let _ = server.set_nodelay(true);
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
+                let pings = pings.clone();
                 let up = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    // whole frames, the first (the ConnectRequest) unparsed; pings counted
+                    let mut first = true;
+                    loop {
+                        let mut len = [0u8; 4];
+                        if cr.read_exact(&mut len).await.is_err() {
+                            break;
+                        }
+                        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+                        if cr.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                        if !first && body.len() >= 8 && body[4..8] == 11i32.to_be_bytes() {
+                            pings.fetch_add(1, Ordering::SeqCst);
+                        }
+                        first = false;
+                        if sw.write_all(&len).await.is_err() || sw.write_all(&body).await.is_err() {
+                            break;
+                        }
+                    }
                     let _ = sw.shutdown().await;
                 });
                 let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -108,8 +136,13 @@ impl FrameProxy {
                         }
                     }
                 });
-                let (flood, split, chunks, edit) =
-                    (flood.clone(), split.clone(), chunks.clone(), edit.clone());
+                let (flood, split, stall, chunks, edit) = (
+                    flood.clone(),
+                    split.clone(),
+                    stall.clone(),
+                    chunks.clone(),
+                    edit.clone(),
+                );
                 let down = tokio::spawn(async move {
                     let chunk = notifications("/zk-review8c-nobody-watches-this", 2000);
                     let forward = |f: Vec<u8>| {
@@ -141,6 +174,8 @@ impl FrameProxy {
                                 return;
                             }
                             chunks.fetch_add(1, Ordering::SeqCst);
+                        } else if stall.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
                         } else {
                             match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
                                 Ok(Some(f)) => {
@@ -537,4 +572,53 @@ async fn bursts_with_every_reply_split_across_reads_all_resolve() {
     }
     c.close().await.unwrap();
     admin.close().await.unwrap();
+}
+
+/// docs/architecture.md, "Writes": "Pings, auth, closeSession, the priming packets and a
+/// partly written buffer go at once, and the ping timer flushes whatever is held". A ping the
+/// timer adds to an *empty* output buffer is not marked urgent (`conn.urgent |=
+/// !conn.out.is_empty()` is computed before the ping is added), so with 8 or more requests
+/// written and unanswered `should_flush` holds it like a request: it goes out only when the
+/// timer fires again, a whole ping interval later. With the server's answers held up (here by
+/// the proxy; a slow server does the same), the connection's read timeout (2/3 of the
+/// session timeout after the last reply) comes first: the client gives the connection up
+/// without ever having sent the ping it was due at 1/3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_due_while_many_requests_are_unanswered_is_held_instead_of_sent() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let proxy = FrameProxy::start(server.addr()).await;
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(12))
+        .connect()
+        .await
+        .expect("connect through the frame proxy");
+    let t = c.status().session_timeout;
+    assert_eq!(t, Duration::from_secs(12), "precondition: negotiated 12 s");
+    c.exists("/").await.unwrap();
+    // the last reply: the read timeout runs out 8 s from here; the burst goes 2 s later, so a
+    // ping due 4 s after it (6 s from here) has 2 s to spare
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.stall.store(true, Ordering::SeqCst);
+    let pings_before = proxy.pings.load(Ordering::SeqCst);
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.exists("/").await })
+        })
+        .collect();
+    common::wait_state(&c, zk_core::State::Suspended, Duration::from_secs(60)).await;
+    let pings = proxy.pings.load(Ordering::SeqCst) - pings_before;
+    proxy.stall.store(false, Ordering::SeqCst);
+    for b in burst {
+        let _ = bounded("a request of the burst", b).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+    assert!(
+        pings > 0,
+        "no ping reached the server while 10 requests were unanswered for a whole read \
+         timeout ({:?}; ping interval {:?}): the ping was held in the output buffer",
+        t * 2 / 3,
+        t / 3
+    );
 }
