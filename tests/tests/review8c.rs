@@ -474,44 +474,12 @@ async fn reads_under_a_chroot_exactly_at_the_request_limit_reach_the_server() {
     c.close().await.unwrap();
 }
 
-/// Regression coverage (held): read batching with every reply split across reads. Through a
-/// proxy that writes each server frame in two parts 2 ms apart (the cut inside the length or
-/// the header), bursts of up to 300 pipelined requests, a third of them answered by a bare
-/// error header (NoNode, BadVersion), with notifications between the replies: every request
-/// gets its own answer and the connection is never dropped (a low-water mark waiting for bytes
-/// that do not come would leave the burst's tail to the read timeout).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bursts_with_every_reply_split_across_reads_all_resolve() {
-    common::init_tracing();
-    let server = zk_testkit::shared_server();
-    let root = common::unique_root("split-reads");
-    let admin = Client::connect(&server.connect_string()).await.unwrap();
-    admin.ensure_path(&root).await.unwrap();
-    for i in 0..10 {
-        admin
-            .create(
-                &format!("{root}/n{i}"),
-                format!("v{i}").as_bytes(),
-                CreateMode::Persistent,
-            )
-            .await
-            .unwrap();
-    }
-    let proxy = FrameProxy::start(server.addr()).await;
-    proxy.split.store(true, Ordering::SeqCst);
-    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
-        .session_timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .unwrap();
-    let sid = c.session_id();
-    let mut states = c.state_stream();
-    // one-shot data watches on every node: the sets below turn into notifications
-    let mut watchers = Vec::new();
-    for i in 0..10 {
-        watchers.push(c.get_data_watch(&format!("/n{i}")).await.unwrap().2);
-    }
-    for burst in [9, 10, 17, 64, 65, 300] {
+/// Bursts of pipelined requests of six kinds on nodes `/n0`..`/n9` (data `v0`..`v9`, no
+/// children) of `c`'s root, which has just those ten children: a third answered by a bare
+/// error header (NoNode, BadVersion), a sixth setting data (notifications for watchers);
+/// every request must get its own answer.
+async fn mixed_bursts(c: &Client, bursts: &[usize]) {
+    for &burst in bursts {
         let calls = (0..burst).map(|i| {
             let c = c.clone();
             async move {
@@ -560,6 +528,46 @@ async fn bursts_with_every_reply_split_across_reads_all_resolve() {
             );
         }
     }
+}
+
+/// Regression coverage (held): read batching with every reply split across reads. Through a
+/// proxy that writes each server frame in two parts 2 ms apart (the cut inside the length or
+/// the header), bursts of up to 300 pipelined requests, a third of them answered by a bare
+/// error header (NoNode, BadVersion), with notifications between the replies: every request
+/// gets its own answer and the connection is never dropped (a low-water mark waiting for bytes
+/// that do not come would leave the burst's tail to the read timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_with_every_reply_split_across_reads_all_resolve() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("split-reads");
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(&root).await.unwrap();
+    for i in 0..10 {
+        admin
+            .create(
+                &format!("{root}/n{i}"),
+                format!("v{i}").as_bytes(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+    }
+    let proxy = FrameProxy::start(server.addr()).await;
+    proxy.split.store(true, Ordering::SeqCst);
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let sid = c.session_id();
+    let mut states = c.state_stream();
+    // one-shot data watches on every node: the sets below turn into notifications
+    let mut watchers = Vec::new();
+    for i in 0..10 {
+        watchers.push(c.get_data_watch(&format!("/n{i}")).await.unwrap().2);
+    }
+    mixed_bursts(&c, &[9, 10, 17, 64, 65, 300]).await;
     assert_eq!(c.session_id(), sid);
     let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
     assert!(
@@ -621,4 +629,77 @@ async fn ping_due_while_many_requests_are_unanswered_is_held_instead_of_sent() {
         t * 2 / 3,
         t / 3
     );
+}
+
+/// Regression coverage (held): TLS connections never use the receive low-water mark, and the
+/// replies rustls already holds decrypted (with the reader's own buffer empty) are not left
+/// waiting: the same mixed bursts over TLS, with a 300 KiB reply among them (spread over
+/// many TLS records), all resolve with no connection dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_over_tls_with_large_and_bare_error_replies_all_resolve() {
+    common::init_tracing();
+    let server = zk_testkit::ZkServer::builder()
+        .tls(zk_testkit::TlsOptions::new().client_auth(zk_testkit::ClientAuth::None))
+        .start()
+        .expect("TLS server");
+    let root = "/tls-bursts";
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(root).await.unwrap();
+    for i in 0..10 {
+        admin
+            .create(
+                &format!("{root}/n{i}"),
+                format!("v{i}").as_bytes(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+    }
+    // a child of n0: the root still has just the ten children the bursts count
+    admin
+        .create(
+            &format!("{root}/n0/big"),
+            &vec![7u8; 300 << 10],
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    let c = Client::builder(format!("{}{root}", server.secure_connect_string().unwrap()))
+        .tls(zk_core::TlsConfig::new().ca_file(&server.tls_files().unwrap().ca))
+        .session_timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .expect("connect over TLS");
+    let sid = c.session_id();
+    let mut states = c.state_stream();
+    let mut watchers = Vec::new();
+    for i in 0..10 {
+        watchers.push(c.get_data_watch(&format!("/n{i}")).await.unwrap().2);
+    }
+    // large replies pipelined between the small ones on the same connection
+    let c2 = c.clone();
+    let (_, bigs) = tokio::join!(mixed_bursts(&c, &[9, 65, 300]), async move {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(c2.get_data("/n0/big").await.map(|(d, _)| d.len()));
+        }
+        v
+    });
+    assert!(
+        bigs.iter().all(|r| matches!(r, Ok(n) if *n == 300 << 10)),
+        "the large reads: {bigs:?}"
+    );
+    assert_eq!(c.session_id(), sid);
+    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
+    assert!(
+        changed.is_none(),
+        "no state change (no connection dropped) over TLS: {changed:?}"
+    );
+    for w in watchers {
+        let ev = bounded("a data watch fired by the sets", w).await;
+        assert!(ev.is_ok(), "{ev:?}");
+    }
+    c.close().await.unwrap();
+    admin.close().await.unwrap();
 }
