@@ -703,3 +703,73 @@ async fn bursts_over_tls_with_large_and_bare_error_replies_all_resolve() {
     c.close().await.unwrap();
     admin.close().await.unwrap();
 }
+
+/// Regression coverage (held): docs/architecture.md, "Writes": "A held request is claimed as
+/// sent (its timeout says `sent: true` ...)", and `close()`: "Requests already sent are answered
+/// first". With 10 requests written and their replies held up, a create is held in the output
+/// buffer: its deadline passes with `Timeout { sent: true }` (and it is applied once the
+/// server hears it: the flag was right); a second held create and then `close()`: the
+/// closeSession goes at once and takes the held create with it, which is answered before the
+/// close completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_requests_time_out_as_sent_and_go_before_close_session() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let root = common::unique_root("held-close");
+    let admin = Client::connect(&server.connect_string()).await.unwrap();
+    admin.ensure_path(&root).await.unwrap();
+    let proxy = FrameProxy::start(server.addr()).await;
+    let c = Client::builder(format!("{}{root}", proxy.connect_string()))
+        .session_timeout(Duration::from_secs(30))
+        .close_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    c.exists("/").await.unwrap();
+    proxy.stall.store(true, Ordering::SeqCst);
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.exists("/").await })
+        })
+        .collect();
+    // the ten are written (fewer than 8 unanswered when they were taken)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = c
+        .with_timeout(Duration::from_millis(500))
+        .create("/held", b"", CreateMode::Persistent)
+        .await;
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "a held create whose deadline passed: {r:?} (expected Timeout {{ sent: true }})"
+    );
+    let c2 = c.clone();
+    let held2 = tokio::spawn(async move { c2.create("/held2", b"", CreateMode::Persistent).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let c3 = c.clone();
+    let close = tokio::spawn(async move { c3.close().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.stall.store(false, Ordering::SeqCst);
+    let closed = bounded("close()", close).await.unwrap();
+    let h2 = bounded("the second held create", held2).await.unwrap();
+    for b in burst {
+        let r = bounded("a request of the burst", b).await.unwrap();
+        assert!(r.is_ok(), "a request written before close(): {r:?}");
+    }
+    assert!(closed.is_ok(), "close(): {closed:?}");
+    assert!(
+        h2.is_ok(),
+        "a create held when close() was called: {h2:?} (expected it answered first)"
+    );
+    for p in ["held", "held2"] {
+        assert!(
+            admin
+                .exists(&format!("{root}/{p}"))
+                .await
+                .unwrap()
+                .is_some(),
+            "/{p} was applied"
+        );
+    }
+    admin.close().await.unwrap();
+}
