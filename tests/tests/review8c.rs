@@ -50,6 +50,13 @@ impl Drop for FrameProxy {
     }
 }
 
+/// Notification frames per flood chunk (about 140 KB).
+const FLOOD_CHUNK: usize = 2000;
+
+/// Tests that load the machine (the floods) run one at a time, and none of this file's other
+/// tests beside them: a flood starves the client only while the proxy outpaces it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `count` notification frames (NodeDataChanged for `path`), back to back.
 fn notifications(path: &str, count: usize) -> Vec<u8> {
     let mut one = Vec::new();
@@ -144,7 +151,7 @@ impl FrameProxy {
                     edit.clone(),
                 );
                 let down = tokio::spawn(async move {
-                    let chunk = notifications("/zk-review8c-nobody-watches-this", 2000);
+                    let chunk = notifications("/zk-review8c-nobody-watches-this", FLOOD_CHUNK);
                     let forward = |f: Vec<u8>| {
                         let f = match edit.lock().unwrap().as_mut() {
                             Some(e) => e(f),
@@ -179,6 +186,10 @@ impl FrameProxy {
                         } else {
                             match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
                                 Ok(Some(f)) => {
+                                    // a frame taken just as the stall began waits for its end
+                                    while stall.load(Ordering::SeqCst) {
+                                        tokio::time::sleep(Duration::from_millis(10)).await;
+                                    }
                                     let out = forward(f);
                                     if split.load(Ordering::SeqCst) {
                                         // cut inside the frame: the length and part of the
@@ -255,6 +266,7 @@ impl FrameProxy {
 /// by its close timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_is_starved_while_notifications_keep_arriving() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let proxy = FrameProxy::start(server.addr()).await;
@@ -274,7 +286,7 @@ async fn close_is_starved_while_notifications_keep_arriving() {
     assert!(
         closed.is_ok(),
         "close() with a 2 s close timeout still pending after {:?} while the server kept \
-         sending notifications ({chunks} chunks of 2000 written): the close command, the \
+         sending notifications ({chunks} chunks of {FLOOD_CHUNK} written): the close command, the \
          writer and the close deadline never got a turn",
         started.elapsed()
     );
@@ -287,6 +299,7 @@ async fn close_is_starved_while_notifications_keep_arriving() {
 /// node is deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expires_while_notifications_keep_arriving() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let root = common::unique_root("flood-ping");
@@ -312,7 +325,7 @@ async fn session_expires_while_notifications_keep_arriving() {
     let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
     assert!(
         stat.is_some_and(|s| s.ephemeral_owner == owner),
-        "after {:?} of notifications ({chunks} chunks of 2000) to a connected client, its \
+        "after {:?} of notifications ({chunks} chunks of {FLOOD_CHUNK}) to a connected client, its \
          ephemeral {eph} is {stat:?}: the session ({owner:#x}, timeout {negotiated:?}) \
          expired on the server, no ping was sent",
         negotiated * 3
@@ -333,6 +346,7 @@ fn cut_body(frame: Vec<u8>, keep: usize) -> Vec<u8> {
 /// with ConnectionLoss and the same session is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_replies_through_the_fixed_size_decoders_fail_only_their_request() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let root = common::unique_root("malformed");
@@ -428,6 +442,7 @@ async fn malformed_replies_through_the_fixed_size_decoders_fail_only_their_reque
 /// `RequestTooLarge` naming the real length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_under_a_chroot_exactly_at_the_request_limit_reach_the_server() {
+    let _serial = SERIAL.lock().await;
     let server = zk_testkit::shared_server();
     let root = common::unique_root("limit-chroot");
     let c = common::chroot_client(&server.connect_string(), &root).await;
@@ -538,6 +553,7 @@ async fn mixed_bursts(c: &Client, bursts: &[usize]) {
 /// that do not come would leave the burst's tail to the read timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_with_every_reply_split_across_reads_all_resolve() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let root = common::unique_root("split-reads");
@@ -593,6 +609,7 @@ async fn bursts_with_every_reply_split_across_reads_all_resolve() {
 /// without ever having sent the ping it was due at 1/3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_due_while_many_requests_are_unanswered_is_held_instead_of_sent() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let proxy = FrameProxy::start(server.addr()).await;
@@ -637,6 +654,7 @@ async fn ping_due_while_many_requests_are_unanswered_is_held_instead_of_sent() {
 /// many TLS records), all resolve with no connection dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_over_tls_with_large_and_bare_error_replies_all_resolve() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::ZkServer::builder()
         .tls(zk_testkit::TlsOptions::new().client_auth(zk_testkit::ClientAuth::None))
@@ -713,6 +731,7 @@ async fn bursts_over_tls_with_large_and_bare_error_replies_all_resolve() {
 /// close completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_requests_time_out_as_sent_and_go_before_close_session() {
+    let _serial = SERIAL.lock().await;
     common::init_tracing();
     let server = zk_testkit::shared_server();
     let root = common::unique_root("held-close");
