@@ -469,14 +469,19 @@ pub enum Command {
     ///
     /// Several workers contending for a lock, an election with a leader hand-over, and a
     /// double barrier, each a real `zk` process. With no --hosts (nor ZK_HOSTS) and no server
-    /// answering at 127.0.0.1:2181, it starts a local ZooKeeper (Debian's package, installed
-    /// first if missing) and stops it at the end. Works under `/zk-demo-<pid>`, deleted at the
-    /// end.
-    #[command(after_long_help = "Examples:\n  zk demo\n  zk demo --hosts 10.0.0.1:2181")]
+    /// answering at 127.0.0.1:2181, it starts a local ZooKeeper and stops it at the end; when
+    /// ZooKeeper is not installed it says how to install it (and does so with --install).
+    /// Works under `/zk-demo-<pid>`, deleted at the end. Needs the `demo` feature (on by
+    /// default).
+    #[cfg(feature = "demo")]
+    #[command(
+        after_long_help = "Examples:\n  zk demo\n  zk demo --install\n  zk demo --hosts 10.0.0.1:2181"
+    )]
     Demo {
-        /// Never install missing packages (Debian's zookeeper and a Java runtime)
+        /// Install missing packages (Debian's zookeeper and a Java runtime, with apt-get,
+        /// through sudo when not root) instead of only saying how
         #[arg(long)]
-        no_install: bool,
+        install: bool,
     },
 }
 

@@ -149,7 +149,7 @@ async fn queue(c: &Client, path: &str) -> Vec<String> {
 }
 
 /// Runs the demo.
-pub async fn demo(g: &Global, no_install: bool) -> Result<i32, Failure> {
+pub async fn demo(g: &Global, install: bool) -> Result<i32, Failure> {
     let t = Arc::new(Timeline(Instant::now()));
     let mut local: Option<ZkServer> = None;
     let hosts = match &g.hosts {
@@ -172,7 +172,7 @@ pub async fn demo(g: &Global, no_install: bool) -> Result<i32, Failure> {
                     t.say(format!(
                         "no ZooKeeper at {DEFAULT_HOSTS}: starting a local one (Debian's 3.8, via zk-testkit)..."
                     ));
-                    let server = start_local(&t, no_install).await?;
+                    let server = start_local(&t, install).await?;
                     let h = server.connect_string();
                     t.say(format!("ZooKeeper serving on {h}"));
                     local = Some(server);
@@ -328,9 +328,9 @@ async fn scenes(t: &Arc<Timeline>, hosts: &str, root: &str, admin: &Client) -> R
     Ok(())
 }
 
-/// Starts a local server, installing Debian's packages first if they are missing (unless
-/// `no_install`).
-async fn start_local(t: &Timeline, no_install: bool) -> Result<ZkServer, Failure> {
+/// Starts a local server. When ZooKeeper is missing: with `install`, installs Debian's
+/// packages first; without, fails with the way to install it.
+async fn start_local(t: &Timeline, install: bool) -> Result<ZkServer, Failure> {
     let start = || async {
         tokio::task::spawn_blocking(ZkServer::start)
             .await
@@ -338,21 +338,24 @@ async fn start_local(t: &Timeline, no_install: bool) -> Result<ZkServer, Failure
     };
     match start().await? {
         Ok(s) => Ok(s),
-        Err(zk_testkit::Error::MissingPackage(m)) if !no_install => {
+        Err(zk_testkit::Error::MissingPackage(m)) if install => {
             t.say(m.to_string());
-            t.say("installing Debian's zookeeper and a Java runtime (once; --no-install to refuse)...");
-            install().await?;
+            t.say("installing Debian's zookeeper and a Java runtime (asked for by --install)...");
+            install_packages().await?;
             start()
                 .await?
                 .map_err(|e| Failure::Failed(format!("demo: cannot start ZooKeeper: {e}")))
         }
+        Err(zk_testkit::Error::MissingPackage(m)) => Err(Failure::Failed(format!(
+            "demo: {m} (or run `zk demo --install` to have the demo install it)"
+        ))),
         Err(e) => Err(Failure::Failed(format!(
             "demo: cannot start ZooKeeper: {e}"
         ))),
     }
 }
 
-async fn install() -> Result<(), Failure> {
+async fn install_packages() -> Result<(), Failure> {
     // SAFETY: plain syscall.
     let root = unsafe { libc::geteuid() } == 0;
     let run = |args: &[&str]| {

@@ -3,6 +3,7 @@
 
 mod barrier;
 mod cli;
+#[cfg(feature = "demo")]
 mod demo;
 mod duration;
 mod error;
@@ -246,6 +247,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             })
             .await
         }
-        Command::Demo { no_install } => demo::demo(g, no_install).await,
+        #[cfg(feature = "demo")]
+        Command::Demo { install } => demo::demo(g, install).await,
     }
 }

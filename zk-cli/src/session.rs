@@ -7,8 +7,10 @@ use std::time::Duration;
 use tracing::info;
 use zk_core::{Client, Status};
 
-/// For tests only: when set, zk writes `<session id hex> <password hex>` to this file each time
-/// it has a new session (so a test can expire the session with the test kit).
+/// For tests only, and only in debug builds: when set, zk writes `<session id hex> <password hex>`
+/// to this file each time it has a new session (so a test can expire the session with the test
+/// kit). A release build ignores it: the session password never leaves the process.
+#[cfg(debug_assertions)]
 pub const DEBUG_SESSION_FILE_ENV: &str = "ZK_DEBUG_SESSION_FILE";
 
 /// Connects with the global options. Logs (with `-v`) the session id, and every state change
@@ -77,6 +79,10 @@ fn log_status(s: &Status) {
     );
 }
 
+#[cfg(not(debug_assertions))]
+fn write_debug_file(_: &Client) {}
+
+#[cfg(debug_assertions)]
 fn write_debug_file(client: &Client) {
     let Some(path) = std::env::var_os(DEBUG_SESSION_FILE_ENV) else {
         return;

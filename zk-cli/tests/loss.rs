@@ -106,10 +106,14 @@ async fn by_default_a_suspended_connection_is_a_loss() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_lost_on_lost_cmd_runs_through_a_server_restart() {
-    let server = tokio::task::spawn_blocking(zk_testkit::ZkServer::start)
-        .await
-        .unwrap()
-        .expect("start a server");
+    let server = tokio::task::spawn_blocking(|| {
+        zk_testkit::ZkServer::builder()
+            .max_session_timeout(120_000)
+            .start()
+    })
+    .await
+    .unwrap()
+    .expect("start a server");
     let h = server.connect_string();
     let p = unique("lost-on-lost");
     let dir = TempDir::new();
@@ -122,7 +126,7 @@ async fn with_lost_on_lost_cmd_runs_through_a_server_restart() {
         &[
             "-v",
             "--session-timeout",
-            "40s", // the longest the server grants: a loaded restart can take over 20 s
+            "120s", // what this server grants: a loaded restart was seen to outlast 40 s
             "lock",
             &p,
             "--lost-on",

@@ -94,20 +94,25 @@ async fn recursive_watch_sees_the_subtree() {
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_survives_a_server_restart() {
     let server = Arc::new(
-        tokio::task::spawn_blocking(zk_testkit::ZkServer::start)
-            .await
-            .unwrap()
-            .expect("start a server"),
+        tokio::task::spawn_blocking(|| {
+            zk_testkit::ZkServer::builder()
+                .max_session_timeout(120_000)
+                .start()
+        })
+        .await
+        .unwrap()
+        .expect("start a server"),
     );
     let h = server.connect_string();
     let c = client(&h).await;
     let p = unique("watch-restart");
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
-    // the longest session the server grants (20 ticks): a restart on a loaded machine can take
-    // longer than the default 10 s, and the test is about the watch, not the session timeout
+    // a restart on a loaded machine can take longer than the default 10 s session, and even
+    // than 40 s (the default maximum, which this server raises to 120 s); the test is about
+    // the watch, not the session timeout
     let mut z = Proc::start(
         &h,
-        &["--session-timeout", "40s", "watch", &p, "--count", "2"],
+        &["--session-timeout", "120s", "watch", &p, "--count", "2"],
     );
     z.wait_stderr("state CONNECTED").await;
     c.set_data(&p, b"before", None).await.unwrap();

@@ -178,3 +178,8 @@ pub use state::{State, StateStream, Status};
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConnector};
 pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

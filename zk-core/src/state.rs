@@ -1,8 +1,8 @@
 //! Connection and session state, as users observe it.
 
 use crate::proto::KeeperState;
-use futures::task::AtomicWaker;
-use futures::Stream;
+use futures_util::task::AtomicWaker;
+use futures_util::Stream;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::proto::{code, AddWatchMode, Chroot, EventType, SetWatches, WatcherType};
 use bytes::BytesMut;
-use futures::Stream;
+use futures_util::Stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -893,7 +893,7 @@ fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> (usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
+    use futures_util::StreamExt;
 
     fn reg(r: &mut Registry, kind: WatchKind, path: &str, exists: bool) -> OneshotWatcher {
         let (w, rx) = WatchRequest::oneshot(kind, path.to_owned());

@@ -2,7 +2,7 @@
 //! signal and the monitor that drives it, fenced writes, release, and `run`.
 
 use crate::plumbing::{delete_until_done, spawn_cleanup};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, OwnedMutexGuard};

@@ -91,3 +91,8 @@ pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, R
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -7,7 +7,7 @@
 //! [`with_retries`], and [`Cleanup::finish`] (or drop) it on every way out.
 
 use crate::retry::{retry, KazooRetry, RetryError};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

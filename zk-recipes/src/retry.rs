@@ -679,7 +679,7 @@ impl<'a, P: RetryPolicy + ?Sized> Retry<'a, P> {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AttemptError>,
     {
-        use futures::FutureExt;
+        use futures_util::FutureExt;
 
         let mut state = self.policy.begin();
         let mut last: Option<AttemptError> = None;

@@ -22,7 +22,7 @@ use crate::plumbing::{
     child_path, deadline_after, parent_of, passed, retry_transient, sleep_until_opt, transient,
     wait_connected, Cleanup, Leftover,
 };
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -53,8 +53,8 @@
 //! watch fires once into nothing).
 
 use crate::plumbing::{terminal_keeper_error, with_retries, Wake, Wakeups};
-use futures::stream::{BoxStream, StreamExt};
-use futures::Stream;
+use futures_util::stream::{BoxStream, StreamExt};
+use futures_util::Stream;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -355,7 +355,7 @@ impl<K: WatchKind> Stream for NodeWatch<K> {
         let stream = this.stream.get_or_insert_with(|| {
             let client = this.client.take().expect("client until started");
             let driver = Driver::<K>::new(client, this.path.clone(), this.survive);
-            futures::stream::unfold(driver, |mut d| async move {
+            futures_util::stream::unfold(driver, |mut d| async move {
                 let item = d.next().await?;
                 Some((item, d))
             })

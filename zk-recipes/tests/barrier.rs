@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 use zk_core::{Client, CreateMode, State};
 use zk_recipes::barrier::{Barrier, DoubleBarrier, READY_NODE};
-use zk_testkit::{shared_server, FaultProxy, ZkServer};
+use zk_testkit::{shared_server, FaultProxy};
 
 /// Participant nodes under a double barrier (children other than `ready`), sorted.
 async fn members(c: &Client, path: &str) -> Vec<String> {
@@ -149,7 +149,7 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn barrier_wait_survives_a_server_restart() {
-    let server = ZkServer::start().unwrap();
+    let server = common::restartable_server();
     let c = common::long_session_client(&server.connect_string()).await;
     let p = unique("barrier-restart");
     let b = Barrier::new(&c, &p);
@@ -381,7 +381,7 @@ async fn double_barrier_enter_trusts_the_creation_of_ready_even_if_it_is_gone_ag
 
 #[tokio::test(flavor = "multi_thread")]
 async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
-    let server = ZkServer::start().unwrap();
+    let server = common::restartable_server();
     let p = unique("db-restart");
     let a = common::long_session_client(&server.connect_string()).await;
     let mut ba = DoubleBarrier::new(&a, &p, 2, "a").unwrap();

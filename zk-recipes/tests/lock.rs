@@ -359,14 +359,16 @@ async fn waiter_proceeds_after_a_disconnect_during_the_wait() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn waiter_proceeds_after_a_server_restart() {
-    let server = zk_testkit::ZkServer::start().unwrap();
+    // a restart on a loaded machine was seen to outlast a 40 s session (the default maximum):
+    // the server grants 120 s here, the test is about the waiter, not the session timeout
+    let server = common::restartable_server();
     let c = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(40))
+        .session_timeout(Duration::from_secs(120))
         .connect()
         .await
         .unwrap();
     let c2 = Client::builder(server.connect_string())
-        .session_timeout(Duration::from_secs(40))
+        .session_timeout(Duration::from_secs(120))
         .connect()
         .await
         .unwrap();

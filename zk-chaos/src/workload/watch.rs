@@ -216,7 +216,7 @@ async fn persistent(ctx: &Ctx, path: &str, mode: AddWatchMode, name: &str) {
                                 )
                                 .await;
                         }
-                        (AddWatchMode::Persistent, _) if pokes % 3 == 0 => {
+                        (AddWatchMode::Persistent, _) if pokes.is_multiple_of(3) => {
                             let _ = ctx
                                 .call(
                                     "poke",

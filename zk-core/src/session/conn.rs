@@ -15,7 +15,7 @@ use crate::proto::{
 use crate::state::State;
 use crate::watch::{Registry, WatchRequest};
 use bytes::BytesMut;
-use futures::{FutureExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};

@@ -13,7 +13,7 @@ use crate::proto::{
     classify_connect_frame, code, ConnectRequest, OpCode, Reader, Record, ReplyHeader,
 };
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

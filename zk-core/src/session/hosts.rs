@@ -132,7 +132,8 @@ impl HostRing {
     pub(crate) fn next_host(&mut self) -> (HostAddr, bool) {
         let h = self.hosts[self.next % self.hosts.len()].clone();
         self.next = (self.next + 1) % self.hosts.len();
-        let cycle_done = self.failed_in_row > 0 && self.failed_in_row % self.hosts.len() == 0;
+        let cycle_done =
+            self.failed_in_row > 0 && self.failed_in_row.is_multiple_of(self.hosts.len());
         self.failed_in_row += 1;
         (h, cycle_done)
     }

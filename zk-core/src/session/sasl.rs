@@ -8,7 +8,7 @@ use super::request::put_frame;
 use crate::codec::InFrame;
 use crate::error::{Error, Result};
 use crate::proto::{code, OpCode, Reader, Record, ReplyHeader, SaslToken, REPLY_HEADER_LEN};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use std::fmt;
 use tokio::io::AsyncWriteExt;

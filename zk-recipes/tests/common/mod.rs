@@ -35,10 +35,21 @@ pub async fn client(hosts: &str) -> Client {
 pub async fn long_session_client(hosts: &str) -> Client {
     init_tracing();
     Client::builder(hosts)
-        .session_timeout(Duration::from_secs(40))
+        // the server clamps it to its maximum: 40 s by default, 120 s on `restartable_server`
+        .session_timeout(Duration::from_secs(120))
         .connect()
         .await
         .expect("connect")
+}
+
+/// A server for tests whose sessions must outlive a restart of it: it grants sessions of up to
+/// 120 s, since a restart on a loaded machine was seen to take longer than the default 40 s
+/// maximum (the client then gives its session up).
+pub fn restartable_server() -> zk_testkit::ZkServer {
+    zk_testkit::ZkServer::builder()
+        .max_session_timeout(120_000)
+        .start()
+        .expect("start a server")
 }
 
 /// A client on the process-wide shared server.
