@@ -843,3 +843,59 @@ async fn watch_events_are_delivered_before_the_replies_that_follow_them_in_a_pas
     }
     c.close().await.unwrap();
 }
+
+/// A custom `Connector` that hands over a socket whose receive low-water mark is already above
+/// the kernel's default (30 bytes: the 41-byte connect reply still wakes the reader).
+struct PresetLowat;
+
+impl zk_core::Connector for PresetLowat {
+    fn connect<'a>(&'a self, addr: &'a zk_core::HostAddr) -> zk_core::ConnectFuture<'a> {
+        Box::pin(async move {
+            use std::os::fd::AsRawFd;
+            let s = TcpStream::connect((addr.host.as_str(), addr.port)).await?;
+            let v: libc::c_int = 30;
+            // SAFETY: a valid socket and a c_int option value of the size passed.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVLOWAT,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "setsockopt SO_RCVLOWAT");
+            Ok(Box::new(s) as Box<dyn zk_core::Transport>)
+        })
+    }
+}
+
+/// Read batching assumed that a plain TCP socket starts with the kernel's default mark of 1,
+/// so with few replies owed it never set the mark, and a socket from a custom `Connector`
+/// with a higher one kept it: a 20-byte reply (a bare error header) then never woke the
+/// client, and the request waited for the read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_handed_over_with_a_raised_low_water_mark_still_reads_small_replies() {
+    let _serial = SERIAL.lock().await;
+    let server = zk_testkit::shared_server();
+    let c = Client::builder(server.connect_string())
+        .connector(PresetLowat)
+        .session_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect through a socket with SO_RCVLOWAT 30");
+    for i in 0..20 {
+        // a missing node: the reply is a 16-byte header in a 20-byte frame
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.exists(&format!("/no-such-node-{i}")),
+        )
+        .await;
+        assert!(
+            matches!(r, Ok(Ok(None))),
+            "exists #{i} of a missing node through a socket handed over with SO_RCVLOWAT 30: \
+             {r:?} (the 20-byte reply did not wake the client; read timeout 20 s)"
+        );
+    }
+    c.close().await.ok();
+}

@@ -65,8 +65,9 @@ fn should_flush(out_len: usize, written: usize, held: usize, urgent: bool) -> bo
             || out_len >= HOLD_MAX_BYTES)
 }
 
-/// Frames handled in one pass of the serve loop when they are ready one after another (then
-/// the loop goes round: writes, commands and timers get their turn).
+/// Frames handled in one pass of the serve loop when they are ready one after another. Also
+/// the bound on frames handled in a row in passes where only the reader ran: then one pass
+/// lets writes, commands and timers go first.
 const FRAMES_PER_PASS: usize = 64;
 
 /// Slots of the in-flight queue kept however empty it gets.
@@ -385,6 +386,10 @@ impl Session {
         // detach(): no new commands; what was issued before it is written and answered (within
         // the close timeout), then the task stops without closing the session
         let mut detach_at: Option<Instant> = None;
+        // frames handled in passes where only the reader ran: past FRAMES_PER_PASS, the next
+        // pass lets the other branches go first (a steady stream of frames must not starve
+        // writes, commands, pings and the close deadline)
+        let mut frames_in_a_row = 0;
         let outcome = loop {
             if self.detached.is_some() {
                 if conn.out.is_empty() && conn.inflight.is_empty() {
@@ -402,9 +407,14 @@ impl Session {
                     .reset(last_recv.max(Instant::now()) + LOWAT_MAX_WAIT);
             }
             lowat_armed = raised;
+            let after_others = frames_in_a_row >= FRAMES_PER_PASS;
+            if after_others {
+                frames_in_a_row = 0;
+            }
+            let mut read_this_pass = false;
             tokio::select! {
                 biased;
-                frame = conn.reader.next() => match frame {
+                frame = next_frame(&mut conn.reader, after_others) => match frame {
                     Some(Ok(f)) => {
                         last_recv = Instant::now();
                         conn.lowat_paused = false;
@@ -440,6 +450,8 @@ impl Session {
                         if let Some(o) = end {
                             break o;
                         }
+                        read_this_pass = true;
+                        frames_in_a_row += FRAMES_PER_PASS - more;
                         let buf = conn.reader.read_buffer_mut();
                         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
                             *buf = BytesMut::with_capacity(IN_INITIAL);
@@ -481,6 +493,8 @@ impl Session {
                     conn.urgent |= !conn.out.is_empty();
                     if conn.out.is_empty() && now >= last_send + timers.ping_interval {
                         put_frame(&mut conn.out, Some((xid::PING, OpCode::Ping)), |_| {});
+                        // a ping is never held back behind unanswered requests
+                        conn.urgent = true;
                         // counts as a send for the next ping's schedule even before it is written
                         last_send = now;
                     }
@@ -526,6 +540,9 @@ impl Session {
                         break Outcome::Disconnected("switching to a read-write server".into());
                     }
                 }
+            }
+            if !read_this_pass {
+                frames_in_a_row = 0;
             }
         };
         if let Some(p) = probe {
@@ -770,6 +787,19 @@ impl Session {
             self.last_zxid = zxid;
         }
     }
+}
+
+/// The reader's next frame. With `after_others`, first yields once (waking the task at once):
+/// in the serve loop's biased `select!` that lets every other ready branch go first for one
+/// pass, and if none is ready the task is polled again right away and reads.
+async fn next_frame<R>(reader: &mut R, after_others: bool) -> Option<R::Item>
+where
+    R: futures_util::Stream + Unpin,
+{
+    if after_others {
+        tokio::task::yield_now().await;
+    }
+    reader.next().await
 }
 
 #[cfg(test)]

@@ -62,7 +62,9 @@ impl Connector for TcpConnector {
 pub(crate) struct RecvLowat {
     #[cfg(target_os = "linux")]
     fd: std::os::fd::RawFd,
-    /// The value last set (1, the kernel's default, at first).
+    /// The value last set; 0 (never a valid mark) until the first `set`, so that one always
+    /// reaches the socket: a custom `Connector` may hand over a socket whose mark is not the
+    /// kernel's default of 1.
     current: usize,
 }
 
@@ -76,7 +78,7 @@ impl RecvLowat {
             use std::os::fd::AsRawFd;
             t.plain_tcp().map(|s| RecvLowat {
                 fd: s.as_raw_fd(),
-                current: 1,
+                current: 0,
             })
         }
         #[cfg(not(target_os = "linux"))]
