@@ -10,6 +10,8 @@ use crate::{Error, Result, INSTALL_JAVA, INSTALL_ZOOKEEPER};
 pub(crate) const JAR_DIR_ENV: &str = "ZK_TESTKIT_JAR_DIR";
 /// Environment variable overriding the `java` binary.
 pub(crate) const JAVA_ENV: &str = "ZK_TESTKIT_JAVA";
+/// Environment variable naming an unpacked ZooKeeper release (its `lib/` holds the jars).
+pub(crate) const HOME_ENV: &str = "ZOOKEEPER_HOME";
 /// Where Debian installs its jars.
 const DEFAULT_JAR_DIR: &str = "/usr/share/java";
 
@@ -36,17 +38,36 @@ pub(crate) struct Installation {
 }
 
 impl Installation {
-    /// Finds java and the jars, or explains how to install them.
+    /// Finds java and the jars, or explains how to install them (listing where it looked).
     pub(crate) fn locate() -> Result<Installation> {
-        let jar_dir = env::var_os(JAR_DIR_ENV)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_JAR_DIR));
-        let (jars, logging) = find_jars(&jar_dir)?;
+        Self::locate_in(&jar_dir_candidates(|k| env::var_os(k)))
+    }
+
+    fn locate_in(candidates: &[Candidate]) -> Result<Installation> {
+        let mut looked = Vec::new();
+        let mut found = None;
+        for c in candidates {
+            match find_jars(&c.dir) {
+                Ok(jars) => {
+                    found = Some((c, jars));
+                    break;
+                }
+                Err(missing) => looked.push(format!("{} ({}): {missing}", c.dir.display(), c.why)),
+            }
+        }
+        let Some((c, (jars, logging))) = found else {
+            return Err(Error::MissingPackage(format!(
+                "the ZooKeeper server is not installed; looked in:\n  {}\nInstall it with \
+                 `{INSTALL_ZOOKEEPER}`, or point ${HOME_ENV} at an unpacked ZooKeeper release \
+                 (its lib/ holds the jars), or ${JAR_DIR_ENV} at a directory of jars",
+                looked.join("\n  ")
+            )));
+        };
         let java = find_java()?;
         let classpath = env::join_paths(&jars).map_err(|e| {
             Error::MissingPackage(format!(
                 "the jar paths in {} cannot form a classpath ({e})",
-                jar_dir.display()
+                c.dir.display()
             ))
         })?;
         Ok(Installation {
@@ -55,6 +76,44 @@ impl Installation {
             logging,
         })
     }
+}
+
+/// A directory that may hold ZooKeeper's jars, and why the kit looks there.
+#[derive(Debug)]
+struct Candidate {
+    dir: PathBuf,
+    why: &'static str,
+}
+
+/// Where to look, in order: `$ZK_TESTKIT_JAR_DIR` alone when set; else `$ZOOKEEPER_HOME/lib`
+/// (an unpacked release), Debian's `/usr/share/java`, Homebrew's (Apple silicon, then Intel)
+/// and `/opt/zookeeper/lib`.
+fn jar_dir_candidates(var: impl Fn(&str) -> Option<OsString>) -> Vec<Candidate> {
+    if let Some(dir) = var(JAR_DIR_ENV) {
+        return vec![Candidate {
+            dir: dir.into(),
+            why: "$ZK_TESTKIT_JAR_DIR",
+        }];
+    }
+    let mut out = Vec::new();
+    if let Some(home) = var(HOME_ENV) {
+        out.push(Candidate {
+            dir: PathBuf::from(home).join("lib"),
+            why: "$ZOOKEEPER_HOME/lib",
+        });
+    }
+    for (dir, why) in [
+        (DEFAULT_JAR_DIR, "Debian's zookeeper package"),
+        ("/opt/homebrew/opt/zookeeper/libexec/lib", "Homebrew"),
+        ("/usr/local/opt/zookeeper/libexec/lib", "Homebrew"),
+        ("/opt/zookeeper/lib", "a release unpacked in /opt/zookeeper"),
+    ] {
+        out.push(Candidate {
+            dir: dir.into(),
+            why,
+        });
+    }
+    out
 }
 
 /// Finds `name.jar`, or failing that a versioned `name-<digit>….jar`, in `dir`.
@@ -81,7 +140,15 @@ fn find_jar(dir: &Path, name: &str) -> Option<PathBuf> {
     versioned.pop()
 }
 
-fn find_jars(dir: &Path) -> Result<(Vec<PathBuf>, Logging)> {
+/// The classpath and logging of the ZooKeeper in `dir`, or what is missing there.
+///
+/// Two layouts: Debian's (`zookeeper.jar`, whose manifest lists its dependencies elsewhere in
+/// `/usr/share/java`; the slf4j binding and netty-codec are added here), and a release's
+/// `lib/` (versioned `zookeeper-3.x.y.jar` beside every dependency: all its jars are used).
+fn find_jars(dir: &Path) -> std::result::Result<(Vec<PathBuf>, Logging), String> {
+    if !dir.is_dir() {
+        return Err("no such directory".into());
+    }
     let required = ["zookeeper", "zookeeper-jute"];
     let mut jars = Vec::new();
     let mut missing = Vec::new();
@@ -92,17 +159,28 @@ fn find_jars(dir: &Path) -> Result<(Vec<PathBuf>, Logging)> {
         }
     }
     if !missing.is_empty() {
-        let hint = if env::var_os(JAR_DIR_ENV).is_some() {
-            format!(" (directory taken from ${JAR_DIR_ENV})")
+        return Err(format!("{} not found", missing.join(", ")));
+    }
+    if !dir.join("zookeeper.jar").is_file() {
+        // a release's lib/: the server and all its dependencies side by side
+        let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot list it: {e}"))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jar"))
+            .collect();
+        all.sort();
+        let has = |name: &str| find_jar(dir, name).is_some();
+        let logging = if has("slf4j-log4j12") && has("log4j-1.2") {
+            Logging::Log4j
+        } else if has("slf4j-simple") {
+            Logging::Simple
         } else {
-            format!(" (or set ${JAR_DIR_ENV} to a directory that holds them)")
+            // logback (3.8's releases) without its conf/logback.xml logs to stdout, which the
+            // kit sends to the server log like any other output
+            Logging::Silent
         };
-        return Err(Error::MissingPackage(format!(
-            "the ZooKeeper server is not installed: {} not found in {}{hint}. \
-             Install it with `{INSTALL_ZOOKEEPER}`",
-            missing.join(", "),
-            dir.display(),
-        )));
+        return Ok((all, logging));
     }
     // Debian's zookeeper.jar lists its dependencies (netty, jackson, slf4j-api, ...) in its
     // manifest Class-Path. It has no slf4j binding: add log4j 1.2 if present, else slf4j-simple.
@@ -195,10 +273,63 @@ mod tests {
     }
 
     #[test]
-    fn missing_jars_name_the_fix() {
+    fn missing_jars_name_the_fix_and_every_place_looked() {
         let dir = tempfile::tempdir().unwrap();
-        let err = find_jars(dir.path()).unwrap_err();
+        let candidates = [
+            Candidate {
+                dir: dir.path().into(),
+                why: "first",
+            },
+            Candidate {
+                dir: dir.path().join("absent"),
+                why: "second",
+            },
+        ];
+        let err = Installation::locate_in(&candidates).unwrap_err();
         assert!(matches!(err, Error::MissingPackage(_)));
-        assert!(err.to_string().contains(INSTALL_ZOOKEEPER), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(INSTALL_ZOOKEEPER), "{msg}");
+        assert!(msg.contains("ZOOKEEPER_HOME"), "{msg}");
+        assert!(
+            msg.contains(&format!("{} (first): zookeeper.jar", dir.path().display())),
+            "{msg}"
+        );
+        assert!(msg.contains("absent (second): no such directory"), "{msg}");
+    }
+
+    #[test]
+    fn a_release_lib_dir_gives_all_its_jars() {
+        let dir = tempfile::tempdir().unwrap();
+        for j in [
+            "zookeeper-3.8.4.jar",
+            "zookeeper-jute-3.8.4.jar",
+            "netty-handler-4.1.105.Final.jar",
+            "logback-classic-1.2.13.jar",
+        ] {
+            std::fs::write(dir.path().join(j), b"").unwrap();
+        }
+        std::fs::write(dir.path().join("README.txt"), b"").unwrap();
+        let (jars, logging) = find_jars(dir.path()).unwrap();
+        assert_eq!(jars.len(), 4, "{jars:?}");
+        assert!(jars.iter().all(|j| j.extension().unwrap() == "jar"));
+        assert_eq!(logging, Logging::Silent);
+    }
+
+    #[test]
+    fn candidates_in_order() {
+        let env = |k: &str| match k {
+            "ZOOKEEPER_HOME" => Some(OsString::from("/srv/zk")),
+            _ => None,
+        };
+        let dirs: Vec<PathBuf> = jar_dir_candidates(env).into_iter().map(|c| c.dir).collect();
+        assert_eq!(dirs[0], PathBuf::from("/srv/zk/lib"));
+        assert_eq!(dirs[1], PathBuf::from("/usr/share/java"));
+        assert!(dirs.contains(&PathBuf::from("/opt/homebrew/opt/zookeeper/libexec/lib")));
+        let only = |k: &str| (k == JAR_DIR_ENV).then(|| OsString::from("/jars"));
+        let dirs: Vec<PathBuf> = jar_dir_candidates(only)
+            .into_iter()
+            .map(|c| c.dir)
+            .collect();
+        assert_eq!(dirs, [PathBuf::from("/jars")]);
     }
 }

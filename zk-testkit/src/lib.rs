@@ -12,9 +12,12 @@
 //! * the ZooKeeper jars in `/usr/share/java` — `apt-get update && apt-get install -y zookeeper`
 //!
 //! If either is missing, starting a server fails with [`Error::MissingPackage`] whose message names
-//! the command to run; tests never silently skip. Override the locations with the environment
-//! variables `ZK_TESTKIT_JAVA` (path of the `java` binary) and `ZK_TESTKIT_JAR_DIR` (a directory laid
-//! out like Debian's `/usr/share/java`).
+//! the command to run and every place the kit looked; tests never silently skip. The jars are
+//! looked for in `$ZOOKEEPER_HOME/lib` (an unpacked Apache release), Debian's `/usr/share/java`,
+//! Homebrew's `/opt/homebrew/opt/zookeeper/libexec/lib` and `/usr/local/opt/zookeeper/libexec/lib`,
+//! and `/opt/zookeeper/lib`, in that order. Override the locations with the environment
+//! variables `ZK_TESTKIT_JAVA` (path of the `java` binary) and `ZK_TESTKIT_JAR_DIR` (a directory
+//! laid out like Debian's `/usr/share/java` or a release's `lib/`; then only it is searched).
 //!
 //! # Example
 //!
@@ -160,6 +163,18 @@ pub enum Error {
     /// Waiting for a condition (quorum, mode) timed out.
     #[error("timed out: {0}")]
     Timeout(String),
+
+    /// [`expire_session`]: the server does not know the session (unknown, already expired, or
+    /// the password is wrong): it answered the re-attach with a timeout of 0.
+    #[error(
+        "session {session_id:#x} is not known to {server} (expired, closed, or a wrong password)"
+    )]
+    SessionNotFound {
+        /// The session id given.
+        session_id: i64,
+        /// The server asked.
+        server: SocketAddr,
+    },
 }
 
 impl Error {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::{Error, Result};
+
 /// Default answer timeout of [`four_letter`].
 pub(crate) const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Overall limit of [`expire_session`].
@@ -84,14 +86,22 @@ pub fn four_letter_timeout(addr: SocketAddr, cmd: &str, timeout: Duration) -> io
 ///
 /// # Errors
 ///
-/// [`io::ErrorKind::NotFound`] if the server answers the re-attach with timeout 0 (the session is
-/// unknown, already expired, or the password is wrong); other I/O errors if the server cannot be
-/// reached, closes the connection, or answers unexpectedly.
-pub async fn expire_session(
-    server: SocketAddr,
-    session_id: i64,
-    password: &[u8],
-) -> io::Result<()> {
+/// [`Error::SessionNotFound`] if the server answers the re-attach with timeout 0 (the session is
+/// unknown, already expired, or the password is wrong); [`Error::Timeout`] after 10 s;
+/// [`Error::Io`] if the server cannot be reached, closes the connection, or answers
+/// unexpectedly.
+pub async fn expire_session(server: SocketAddr, session_id: i64, password: &[u8]) -> Result<()> {
+    expire_session_io(server, session_id, password)
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::SessionNotFound { session_id, server },
+            io::ErrorKind::TimedOut => Error::Timeout(e.to_string()),
+            _ => Error::io(format!("expiring session {session_id:#x} via {server}"), e),
+        })
+}
+
+/// [`expire_session`] with the I/O error kinds it maps.
+async fn expire_session_io(server: SocketAddr, session_id: i64, password: &[u8]) -> io::Result<()> {
     let work = async {
         let mut close_sent = false;
         loop {

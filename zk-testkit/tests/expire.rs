@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::ErrorKind;
 use std::time::Duration;
 
 use common::*;
@@ -45,7 +44,10 @@ async fn expire_session_kills_the_session_and_its_ephemerals() {
     let err = expire_session(addr, session.session_id, &session.password)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(
+        matches!(err, zk_testkit::Error::SessionNotFound { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,5 +58,8 @@ async fn expire_session_of_an_unknown_session_fails() {
     let err = expire_session(addr, 0x0123_4567_89ab_cdef, &[7; 16])
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(
+        matches!(err, zk_testkit::Error::SessionNotFound { .. }),
+        "{err}"
+    );
 }
