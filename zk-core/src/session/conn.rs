@@ -226,11 +226,11 @@ impl Conn {
     /// claimed first, so a caller that timed out before this point knows it was never sent.
     /// The watch registry may adjust the frame (see [`Registry::on_send`]) or refuse it.
     fn enqueue(&mut self, mut p: PendingRequest, watches: &mut Registry) {
-        if p.is_abandoned() || !p.state.claim() {
+        if !p.reply.claim() {
             return;
         }
         if let Err(e) = watches.on_send(&mut p.frame, &mut p.watch) {
-            let _ = p.reply.send(Err(e));
+            p.reply.send(Err(e));
             return;
         }
         let x = self.take_xid();
@@ -283,7 +283,7 @@ impl Conn {
     fn fail_inflight(&mut self) -> Vec<AuthWaiter> {
         for f in self.inflight.drain(..) {
             if let Some(r) = f.reply {
-                let _ = r.send(Err(Error::ConnectionLoss));
+                r.send(Err(Error::ConnectionLoss));
             }
         }
         let mut again = Vec::new();
@@ -291,7 +291,7 @@ impl Conn {
             if w.again.is_some() {
                 again.push(w);
             } else {
-                let _ = w.tx.send(Err(Error::ConnectionLoss));
+                w.tx.send(Err(Error::ConnectionLoss));
             }
         }
         again
@@ -604,8 +604,8 @@ impl Session {
                 .map(|i| self.builder_auth_waiters.swap_remove(i));
             conn.push_auth(scheme, auth, waiter);
         }
-        for (scheme, auth, reply, state) in std::mem::take(&mut self.pending_auth_cmds) {
-            if reply.is_closed() || !state.claim() {
+        for (scheme, auth, reply) in std::mem::take(&mut self.pending_auth_cmds) {
+            if !reply.claim() {
                 continue;
             }
             let waiter = AuthWaiter::once(reply);
@@ -646,9 +646,8 @@ impl Session {
                 scheme,
                 auth,
                 reply,
-                state,
             }) => {
-                if !reply.is_closed() && state.claim() {
+                if reply.claim() {
                     let waiter = AuthWaiter::once(reply);
                     conn.push_auth(&scheme, &auth, Some(waiter));
                     self.remember_auth(scheme, auth);
@@ -700,7 +699,7 @@ impl Session {
                     Err(Error::from_code(header.err))
                 };
                 if let Some(Some(w)) = conn.auth_waiters.pop_front() {
-                    let _ = w.tx.send(res);
+                    w.tx.send(res);
                 }
                 if header.err == code::AUTH_FAILED {
                     return Ok(Some(Outcome::AuthFailed));
@@ -727,7 +726,7 @@ impl Session {
                     }
                 }
                 if let Some(r) = f.reply {
-                    let _ = r.send(Ok(Reply { header, body }));
+                    r.send(Ok(Reply { header, body }));
                 }
             }
         }
@@ -757,7 +756,7 @@ impl Session {
             "reply larger than max_frame_len discarded"
         );
         if let Some(r) = f.reply {
-            let _ = r.send(Err(Error::ReplyTooLarge {
+            r.send(Err(Error::ReplyTooLarge {
                 len,
                 max: self.cfg.max_frame_len,
             }));
