@@ -82,20 +82,25 @@ const LOWAT_MAX_OWED: usize = 64;
 /// mid-burst.
 const LOWAT_MAX_WAIT: Duration = Duration::from_millis(5);
 
+/// Read batching: bytes counted per further reply owed, the smallest reply frame there is (a
+/// 4-byte length and a bare reply header, as an error reply is).
+const MIN_REPLY_FRAME: usize = 4 + REPLY_HEADER_LEN;
+
 /// The receive low-water mark for `owed` replies owed (requests written and unanswered). Every
-/// reply is a frame of at least 20 bytes (length and reply header); the oldest one may be
-/// partly read already (its head in the reader's buffer, or the head of an oversized frame
-/// whose rest is being skipped), but at least one byte of it is still to come. So the kernel
-/// must still deliver more than 20 * (owed - 1) bytes, which this never exceeds: it counts 16
-/// bytes (a reply header) per further reply, rounded down to a power of two of replies, so it
-/// changes only when the count crosses one (not a system call per reply).
+/// reply is a frame of at least [`MIN_REPLY_FRAME`] (20) bytes; the oldest one may be partly
+/// read already (its head in the reader's buffer, or the head of an oversized frame whose rest
+/// is being skipped), but at least one byte of it is still to come. So the kernel must still
+/// deliver more than 20 * (owed - 1) bytes, which this never exceeds: it counts 20 bytes per
+/// further reply, the count rounded down to its two highest bits (8, 12, 16, 24, 32, 48, 64
+/// replies), so it changes only when the count crosses one of those (not a system call per
+/// reply).
 fn recv_lowat(owed: usize) -> usize {
     let n = owed.saturating_sub(1).min(LOWAT_MAX_OWED);
     if n < LOWAT_MIN_OWED {
         1
     } else {
-        let pow2 = 1usize << (usize::BITS - 1 - n.leading_zeros());
-        pow2 * REPLY_HEADER_LEN
+        let top = usize::BITS - 1 - n.leading_zeros();
+        (n & (0b11 << (top - 1))) * MIN_REPLY_FRAME
     }
 }
 
@@ -787,15 +792,29 @@ mod tests {
         for owed in 0..=LOWAT_MIN_OWED {
             assert_eq!(recv_lowat(owed), 1, "{owed} owed: every byte wakes");
         }
+        let mut marks = std::collections::BTreeSet::new();
         for owed in LOWAT_MIN_OWED + 1..10_000 {
             let l = recv_lowat(owed);
             // the oldest reply may be all but one byte read; every other one is >= 20 bytes
-            assert!(l <= 20 * (owed - 1) + 1, "{owed} owed: mark {l} too high");
-            assert!(l <= LOWAT_MAX_OWED * REPLY_HEADER_LEN);
+            assert!(
+                l <= MIN_REPLY_FRAME * (owed - 1),
+                "{owed} owed: mark {l} too high"
+            );
+            assert!(l <= LOWAT_MAX_OWED * MIN_REPLY_FRAME);
             assert!(l > 1, "{owed} owed: raised");
+            // and at least half of what is owed beyond the oldest (up to the cap)
+            let n = (owed - 1).min(LOWAT_MAX_OWED);
+            assert!(2 * l > MIN_REPLY_FRAME * n, "{owed} owed: mark {l} too low");
+            marks.insert(l / MIN_REPLY_FRAME);
         }
-        assert_eq!(recv_lowat(9), 8 * REPLY_HEADER_LEN);
-        assert_eq!(recv_lowat(40), 32 * REPLY_HEADER_LEN);
+        assert_eq!(
+            marks.into_iter().collect::<Vec<_>>(),
+            [8, 12, 16, 24, 32, 48, 64],
+            "few distinct marks: few system calls"
+        );
+        assert_eq!(recv_lowat(9), 8 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(40), 32 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(50), 48 * MIN_REPLY_FRAME);
     }
 
     #[test]
