@@ -761,9 +761,9 @@ impl Client {
         }
         let deadline = self.deadline();
         // without a deadline of its own, the session task bounds its wait for a connection
-        let queue_expiry = match deadline {
+        let queue_timeout = match deadline {
             Some(_) => None,
-            None => Instant::now().checked_add(self.inner.queue_timeout),
+            None => Some(self.inner.queue_timeout),
         };
         // dropping this future (and `rx` with it) before the session task claimed the request
         // means it is never sent
@@ -771,10 +771,11 @@ impl Client {
         let pending = PendingRequest {
             frame,
             op,
-            watch,
+            watch: watch.map(Box::new),
             reply: tx,
             fail_fast: self.fail_fast,
-            queue_expiry,
+            queue_timeout,
+            queue_expiry: None,
         };
         if self.inner.tx.send(Command::Request(pending)).is_err() {
             return Err(self.terminal_error());

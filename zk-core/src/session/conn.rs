@@ -234,7 +234,8 @@ impl Conn {
         if !p.reply.claim() {
             return;
         }
-        if let Err(e) = watches.on_send(&mut p.frame, &mut p.watch) {
+        let mut watch = p.watch.map(|w| *w);
+        if let Err(e) = watches.on_send(&mut p.frame, &mut watch) {
             p.reply.send(Err(e));
             return;
         }
@@ -246,7 +247,7 @@ impl Conn {
             xid: x,
             op: p.op,
             reply: Some(p.reply),
-            watch: p.watch,
+            watch,
         });
     }
 

@@ -492,9 +492,9 @@ impl Session {
         }
     }
 
-    /// When the oldest queued request without a deadline of its own stops waiting (requests
-    /// queue in the order they were issued, so the first one with an expiry is the earliest,
-    /// give or take the microseconds between issuing and queuing).
+    /// When the oldest queued request without a deadline of its own stops waiting (all wait as
+    /// long, counted from when they were queued, so the first one with an expiry is the
+    /// earliest).
     fn next_queue_expiry(&self) -> Option<Instant> {
         self.queued.iter().find_map(|p| p.queue_expiry)
     }
@@ -540,7 +540,8 @@ impl Session {
             Some(Command::Request(p)) if p.fail_fast => {
                 p.reply.send(Err(Error::NotConnected));
             }
-            Some(Command::Request(p)) => {
+            Some(Command::Request(mut p)) => {
+                p.queue_expiry = p.queue_timeout.and_then(|d| Instant::now().checked_add(d));
                 // keep the queue free of requests whose callers gave up
                 if self.queued.len() >= 64 && self.queued.len().is_power_of_two() {
                     self.queued.retain(|q| !q.is_abandoned());

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::proto::{OpCode, PathModeRequest, Record, ReplyHeader, WatcherType, Writer};
 use crate::watch::WatchRequest;
 use bytes::{BufMut, Bytes, BytesMut};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// A reply as the session task hands it back: header and raw body.
@@ -24,15 +25,20 @@ pub(crate) type ReplySender = reply::Sender<Result<Reply>>;
 pub(crate) struct PendingRequest {
     pub frame: BytesMut,
     pub op: OpCode,
-    pub watch: Option<WatchRequest>,
+    /// Boxed: few requests carry one, and a small `PendingRequest` moves through the command
+    /// channel without a `memcpy` call.
+    pub watch: Option<Box<WatchRequest>>,
     /// The reply channel; claimed ([`reply::Sender::claim`]) right before the frame is
     /// copied into the output buffer, so a caller that gave up first is never sent.
     pub reply: ReplySender,
     /// Fail with [`Error::NotConnected`](crate::Error::NotConnected) instead of waiting while
     /// disconnected.
     pub fail_fast: bool,
-    /// For a request without a deadline of its own: when it stops waiting for a connection
-    /// (the session task fails it with `Timeout { sent: false }`).
+    /// For a request without a deadline of its own: how long it may wait for a connection
+    /// (then the session task fails it with `Timeout { sent: false }`), counted from when the
+    /// session task queues it (so no clock read per request while connected).
+    pub queue_timeout: Option<Duration>,
+    /// When a queued request stops waiting: set by the session task when it queues it.
     pub queue_expiry: Option<Instant>,
 }
 
@@ -51,8 +57,9 @@ impl PendingRequest {
         PendingRequest {
             frame: request_frame(OpCode::RemoveWatches, &req),
             op: OpCode::RemoveWatches,
-            watch: Some(WatchRequest::release(server_path, Box::new(rx))),
+            watch: Some(Box::new(WatchRequest::release(server_path, Box::new(rx)))),
             reply,
+            queue_timeout: None,
             queue_expiry: None,
             // while disconnected there is nothing to release: the next connection does not
             // re-register a watch nobody listens to
@@ -101,4 +108,20 @@ pub(crate) fn request_frame(op: OpCode, body: &impl Body) -> BytesMut {
     let mut b = BytesMut::with_capacity(64);
     put_frame(&mut b, Some((0, op)), |w| body.write_body(w));
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_request_moves_without_a_memcpy_call() {
+        // a move of a larger value becomes a `memcpy` call (three or four per request through
+        // the command channel); keep the common fields small, the rare ones boxed
+        assert!(
+            std::mem::size_of::<PendingRequest>() <= 96,
+            "PendingRequest grew to {} bytes",
+            std::mem::size_of::<PendingRequest>()
+        );
+    }
 }
