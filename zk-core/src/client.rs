@@ -13,8 +13,7 @@ use crate::proto::{
 use crate::session::hosts::parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
 use crate::session::{
-    request_frame, AbandonOnDrop, Body, Command, Config, PendingRequest, Reply, SendState, Session,
-    SharedState,
+    reply, request_frame, Body, Command, Config, PendingRequest, Reply, Session, SharedState,
 };
 use crate::state::{State, StateStream, Status};
 use crate::watch::{OneshotWatcher, PersistentWatcher, WatchKind, WatchRequest};
@@ -276,7 +275,7 @@ impl ClientBuilder {
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
         for (scheme, auth) in self.auth {
-            let (atx, arx) = oneshot::channel();
+            let (atx, arx) = reply::channel();
             session_auth(&mut session, scheme, auth, atx);
             auth_waiters.push(arx);
         }
@@ -481,7 +480,7 @@ fn session_auth(
     session: &mut Session,
     scheme: String,
     auth: Vec<u8>,
-    reply: oneshot::Sender<Result<()>>,
+    reply: reply::Sender<Result<()>>,
 ) {
     session.queue_auth(scheme, auth, reply);
 }
@@ -762,34 +761,33 @@ impl Client {
         }
         let deadline = self.deadline();
         // without a deadline of its own, the session task bounds its wait for a connection
-        let queue_expiry = match deadline {
+        let queue_timeout = match deadline {
             Some(_) => None,
-            None => Instant::now().checked_add(self.inner.queue_timeout),
+            None => Some(self.inner.queue_timeout),
         };
-        let state = Arc::new(SendState::default());
-        // dropping this future before the session task took the request means it is never sent
-        let _abandon = AbandonOnDrop(state.clone());
-        let (tx, rx) = oneshot::channel();
+        // dropping this future (and `rx` with it) before the session task claimed the request
+        // means it is never sent
+        let (tx, mut rx) = reply::channel();
         let pending = PendingRequest {
             frame,
             op,
-            watch,
+            watch: watch.map(Box::new),
             reply: tx,
-            state: state.clone(),
             fail_fast: self.fail_fast,
-            queue_expiry,
+            queue_timeout,
+            queue_expiry: None,
         };
         if self.inner.tx.send(Command::Request(pending)).is_err() {
             return Err(self.terminal_error());
         }
         let res = match deadline {
             None => rx.await,
-            Some(d) => match tokio::time::timeout_at(d, rx).await {
+            Some(d) => match tokio::time::timeout_at(d, &mut rx).await {
                 Ok(r) => r,
                 Err(_) => {
                     // one atomic decision: either it was never sent and never will be, or it
                     // was sent and may have been applied
-                    let sent = !state.abandon();
+                    let sent = !rx.abandon();
                     return Err(Error::Timeout { sent });
                 }
             },
@@ -1317,25 +1315,23 @@ impl Client {
         let deadline = self
             .deadline()
             .or_else(|| Instant::now().checked_add(self.inner.queue_timeout));
-        let state = Arc::new(SendState::default());
-        let _abandon = AbandonOnDrop(state.clone());
-        let (tx, rx) = oneshot::channel();
+        // like a request's: dropping `rx` before the session task claimed it abandons it
+        let (tx, mut rx) = reply::channel();
         let cmd = Command::Auth {
             scheme: scheme.to_owned(),
             auth: credential.to_vec(),
             reply: tx,
-            state: state.clone(),
         };
         if self.inner.tx.send(cmd).is_err() {
             return Err(self.terminal_error());
         }
         let res = match deadline {
             None => rx.await,
-            Some(d) => match tokio::time::timeout_at(d, rx).await {
+            Some(d) => match tokio::time::timeout_at(d, &mut rx).await {
                 Ok(r) => r,
                 Err(_) => {
                     return Err(Error::Timeout {
-                        sent: !state.abandon(),
+                        sent: !rx.abandon(),
                     })
                 }
             },

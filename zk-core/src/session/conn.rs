@@ -83,20 +83,25 @@ const LOWAT_MAX_OWED: usize = 64;
 /// mid-burst.
 const LOWAT_MAX_WAIT: Duration = Duration::from_millis(5);
 
+/// Read batching: bytes counted per further reply owed, the smallest reply frame there is (a
+/// 4-byte length and a bare reply header, as an error reply is).
+const MIN_REPLY_FRAME: usize = 4 + REPLY_HEADER_LEN;
+
 /// The receive low-water mark for `owed` replies owed (requests written and unanswered). Every
-/// reply is a frame of at least 20 bytes (length and reply header); the oldest one may be
-/// partly read already (its head in the reader's buffer, or the head of an oversized frame
-/// whose rest is being skipped), but at least one byte of it is still to come. So the kernel
-/// must still deliver more than 20 * (owed - 1) bytes, which this never exceeds: it counts 16
-/// bytes (a reply header) per further reply, rounded down to a power of two of replies, so it
-/// changes only when the count crosses one (not a system call per reply).
+/// reply is a frame of at least [`MIN_REPLY_FRAME`] (20) bytes; the oldest one may be partly
+/// read already (its head in the reader's buffer, or the head of an oversized frame whose rest
+/// is being skipped), but at least one byte of it is still to come. So the kernel must still
+/// deliver more than 20 * (owed - 1) bytes, which this never exceeds: it counts 20 bytes per
+/// further reply, the count rounded down to its two highest bits (8, 12, 16, 24, 32, 48, 64
+/// replies), so it changes only when the count crosses one of those (not a system call per
+/// reply).
 fn recv_lowat(owed: usize) -> usize {
     let n = owed.saturating_sub(1).min(LOWAT_MAX_OWED);
     if n < LOWAT_MIN_OWED {
         1
     } else {
-        let pow2 = 1usize << (usize::BITS - 1 - n.leading_zeros());
-        pow2 * REPLY_HEADER_LEN
+        let top = usize::BITS - 1 - n.leading_zeros();
+        (n & (0b11 << (top - 1))) * MIN_REPLY_FRAME
     }
 }
 
@@ -227,11 +232,12 @@ impl Conn {
     /// claimed first, so a caller that timed out before this point knows it was never sent.
     /// The watch registry may adjust the frame (see [`Registry::on_send`]) or refuse it.
     fn enqueue(&mut self, mut p: PendingRequest, watches: &mut Registry) {
-        if p.is_abandoned() || !p.state.claim() {
+        if !p.reply.claim() {
             return;
         }
-        if let Err(e) = watches.on_send(&mut p.frame, &mut p.watch) {
-            let _ = p.reply.send(Err(e));
+        let mut watch = p.watch.map(|w| *w);
+        if let Err(e) = watches.on_send(&mut p.frame, &mut watch) {
+            p.reply.send(Err(e));
             return;
         }
         let x = self.take_xid();
@@ -242,7 +248,7 @@ impl Conn {
             xid: x,
             op: p.op,
             reply: Some(p.reply),
-            watch: p.watch,
+            watch,
         });
     }
 
@@ -284,7 +290,7 @@ impl Conn {
     fn fail_inflight(&mut self) -> Vec<AuthWaiter> {
         for f in self.inflight.drain(..) {
             if let Some(r) = f.reply {
-                let _ = r.send(Err(Error::ConnectionLoss));
+                r.send(Err(Error::ConnectionLoss));
             }
         }
         let mut again = Vec::new();
@@ -292,7 +298,7 @@ impl Conn {
             if w.again.is_some() {
                 again.push(w);
             } else {
-                let _ = w.tx.send(Err(Error::ConnectionLoss));
+                w.tx.send(Err(Error::ConnectionLoss));
             }
         }
         again
@@ -621,8 +627,8 @@ impl Session {
                 .map(|i| self.builder_auth_waiters.swap_remove(i));
             conn.push_auth(scheme, auth, waiter);
         }
-        for (scheme, auth, reply, state) in std::mem::take(&mut self.pending_auth_cmds) {
-            if reply.is_closed() || !state.claim() {
+        for (scheme, auth, reply) in std::mem::take(&mut self.pending_auth_cmds) {
+            if !reply.claim() {
                 continue;
             }
             let waiter = AuthWaiter::once(reply);
@@ -663,9 +669,8 @@ impl Session {
                 scheme,
                 auth,
                 reply,
-                state,
             }) => {
-                if !reply.is_closed() && state.claim() {
+                if reply.claim() {
                     let waiter = AuthWaiter::once(reply);
                     conn.push_auth(&scheme, &auth, Some(waiter));
                     self.remember_auth(scheme, auth);
@@ -717,7 +722,7 @@ impl Session {
                     Err(Error::from_code(header.err))
                 };
                 if let Some(Some(w)) = conn.auth_waiters.pop_front() {
-                    let _ = w.tx.send(res);
+                    w.tx.send(res);
                 }
                 if header.err == code::AUTH_FAILED {
                     return Ok(Some(Outcome::AuthFailed));
@@ -744,7 +749,7 @@ impl Session {
                     }
                 }
                 if let Some(r) = f.reply {
-                    let _ = r.send(Ok(Reply { header, body }));
+                    r.send(Ok(Reply { header, body }));
                 }
             }
         }
@@ -774,7 +779,7 @@ impl Session {
             "reply larger than max_frame_len discarded"
         );
         if let Some(r) = f.reply {
-            let _ = r.send(Err(Error::ReplyTooLarge {
+            r.send(Err(Error::ReplyTooLarge {
                 len,
                 max: self.cfg.max_frame_len,
             }));
@@ -818,15 +823,29 @@ mod tests {
         for owed in 0..=LOWAT_MIN_OWED {
             assert_eq!(recv_lowat(owed), 1, "{owed} owed: every byte wakes");
         }
+        let mut marks = std::collections::BTreeSet::new();
         for owed in LOWAT_MIN_OWED + 1..10_000 {
             let l = recv_lowat(owed);
             // the oldest reply may be all but one byte read; every other one is >= 20 bytes
-            assert!(l <= 20 * (owed - 1) + 1, "{owed} owed: mark {l} too high");
-            assert!(l <= LOWAT_MAX_OWED * REPLY_HEADER_LEN);
+            assert!(
+                l <= MIN_REPLY_FRAME * (owed - 1),
+                "{owed} owed: mark {l} too high"
+            );
+            assert!(l <= LOWAT_MAX_OWED * MIN_REPLY_FRAME);
             assert!(l > 1, "{owed} owed: raised");
+            // and at least half of what is owed beyond the oldest (up to the cap)
+            let n = (owed - 1).min(LOWAT_MAX_OWED);
+            assert!(2 * l > MIN_REPLY_FRAME * n, "{owed} owed: mark {l} too low");
+            marks.insert(l / MIN_REPLY_FRAME);
         }
-        assert_eq!(recv_lowat(9), 8 * REPLY_HEADER_LEN);
-        assert_eq!(recv_lowat(40), 32 * REPLY_HEADER_LEN);
+        assert_eq!(
+            marks.into_iter().collect::<Vec<_>>(),
+            [8, 12, 16, 24, 32, 48, 64],
+            "few distinct marks: few system calls"
+        );
+        assert_eq!(recv_lowat(9), 8 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(40), 32 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(50), 48 * MIN_REPLY_FRAME);
     }
 
     #[test]

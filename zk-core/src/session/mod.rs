@@ -20,6 +20,7 @@
 pub(crate) mod conn;
 pub(crate) mod connect;
 pub(crate) mod hosts;
+pub(crate) mod reply;
 pub(crate) mod request;
 pub(crate) mod sasl;
 pub(crate) mod timers;
@@ -39,17 +40,16 @@ use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transport::Connector;
 
-pub(crate) use request::{request_frame, AbandonOnDrop, Body, PendingRequest, Reply, SendState};
+pub(crate) use request::{request_frame, Body, PendingRequest, Reply};
 
 pub(crate) enum Command {
     Request(PendingRequest),
     Auth {
         scheme: String,
         auth: Vec<u8>,
-        reply: oneshot::Sender<Result<()>>,
         /// Claimed when written, like a request's: an `add_auth` whose caller gave up before
         /// that is never sent (nor replayed).
-        state: Arc<SendState>,
+        reply: reply::Sender<Result<()>>,
     },
     Close {
         reply: oneshot::Sender<Result<()>>,
@@ -60,12 +60,12 @@ pub(crate) enum Command {
     },
 }
 
-/// An `add_auth` waiting for a connection: scheme, credential, reply, send state.
-pub(crate) type PendingAuth = (String, Vec<u8>, oneshot::Sender<Result<()>>, Arc<SendState>);
+/// An `add_auth` waiting for a connection: scheme, credential, reply (with its send state).
+pub(crate) type PendingAuth = (String, Vec<u8>, reply::Sender<Result<()>>);
 
 /// Someone waiting for the answer to an auth packet.
 pub(crate) struct AuthWaiter {
-    pub tx: oneshot::Sender<Result<()>>,
+    pub tx: reply::Sender<Result<()>>,
     /// The credential, when the waiter is to be handed on to the next connection's replay of
     /// it if this connection breaks first (the builder's credentials, which `connect()` waits
     /// for); `None`: the waiter gets `ConnectionLoss` then (`add_auth`).
@@ -74,7 +74,7 @@ pub(crate) struct AuthWaiter {
 
 impl AuthWaiter {
     /// A waiter for this connection's answer only (`add_auth`).
-    pub fn once(tx: oneshot::Sender<Result<()>>) -> AuthWaiter {
+    pub fn once(tx: reply::Sender<Result<()>>) -> AuthWaiter {
         AuthWaiter { tx, again: None }
     }
 }
@@ -251,7 +251,7 @@ impl Session {
         &mut self,
         scheme: String,
         auth: Vec<u8>,
-        reply: oneshot::Sender<Result<()>>,
+        reply: reply::Sender<Result<()>>,
     ) {
         self.remember_auth(scheme.clone(), auth.clone());
         self.builder_auth_waiters.push(AuthWaiter {
@@ -413,13 +413,13 @@ impl Session {
 
     fn fail_queued(&mut self, err: &Error) {
         for p in self.queued.drain(..) {
-            let _ = p.reply.send(Err(err.clone()));
+            p.reply.send(Err(err.clone()));
         }
-        for (_, _, tx, _) in self.pending_auth_cmds.drain(..) {
-            let _ = tx.send(Err(err.clone()));
+        for (_, _, tx) in self.pending_auth_cmds.drain(..) {
+            tx.send(Err(err.clone()));
         }
         for w in self.builder_auth_waiters.drain(..) {
-            let _ = w.tx.send(Err(err.clone()));
+            w.tx.send(Err(err.clone()));
         }
     }
 
@@ -434,10 +434,10 @@ impl Session {
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Command::Request(p) => {
-                    let _ = p.reply.send(Err(err.clone()));
+                    p.reply.send(Err(err.clone()));
                 }
                 Command::Auth { reply, .. } => {
-                    let _ = reply.send(Err(err.clone()));
+                    reply.send(Err(err.clone()));
                 }
                 Command::Close { reply } => self.close_waiters.push(reply),
                 Command::Detach { reply } => {
@@ -492,9 +492,9 @@ impl Session {
         }
     }
 
-    /// When the oldest queued request without a deadline of its own stops waiting (requests
-    /// queue in the order they were issued, so the first one with an expiry is the earliest,
-    /// give or take the microseconds between issuing and queuing).
+    /// When the oldest queued request without a deadline of its own stops waiting (all wait as
+    /// long, counted from when they were queued, so the first one with an expiry is the
+    /// earliest).
     fn next_queue_expiry(&self) -> Option<Instant> {
         self.queued.iter().find_map(|p| p.queue_expiry)
     }
@@ -506,7 +506,7 @@ impl Session {
         let mut keep = VecDeque::with_capacity(self.queued.len());
         for p in self.queued.drain(..) {
             if p.queue_expiry.is_some_and(|t| t <= now) {
-                let _ = p.reply.send(Err(Error::Timeout { sent: false }));
+                p.reply.send(Err(Error::Timeout { sent: false }));
             } else {
                 keep.push_back(p);
             }
@@ -519,11 +519,11 @@ impl Session {
         if let Some(err) = &self.stopped {
             match cmd {
                 Some(Command::Request(p)) => {
-                    let _ = p.reply.send(Err(err.clone()));
+                    p.reply.send(Err(err.clone()));
                     return;
                 }
                 Some(Command::Auth { reply, .. }) => {
-                    let _ = reply.send(Err(err.clone()));
+                    reply.send(Err(err.clone()));
                     return;
                 }
                 _ => {}
@@ -532,15 +532,16 @@ impl Session {
         match cmd {
             // close() was called: whatever is issued after it is never sent
             Some(Command::Request(p)) if self.closing.is_some() => {
-                let _ = p.reply.send(Err(Error::Closed));
+                p.reply.send(Err(Error::Closed));
             }
             Some(Command::Auth { reply, .. }) if self.closing.is_some() => {
-                let _ = reply.send(Err(Error::Closed));
+                reply.send(Err(Error::Closed));
             }
             Some(Command::Request(p)) if p.fail_fast => {
-                let _ = p.reply.send(Err(Error::NotConnected));
+                p.reply.send(Err(Error::NotConnected));
             }
-            Some(Command::Request(p)) => {
+            Some(Command::Request(mut p)) => {
+                p.queue_expiry = p.queue_timeout.and_then(|d| Instant::now().checked_add(d));
                 // keep the queue free of requests whose callers gave up
                 if self.queued.len() >= 64 && self.queued.len().is_power_of_two() {
                     self.queued.retain(|q| !q.is_abandoned());
@@ -551,8 +552,7 @@ impl Session {
                 scheme,
                 auth,
                 reply,
-                state,
-            }) => self.pending_auth_cmds.push((scheme, auth, reply, state)),
+            }) => self.pending_auth_cmds.push((scheme, auth, reply)),
             Some(Command::Close { reply }) => self.begin_close(Some(reply)),
             Some(Command::Detach { reply }) => self.detached = Some(reply),
             None => self.begin_close(None),

@@ -1,13 +1,13 @@
-//! What travels from a handle to the session task: a complete request frame, the channel its
-//! reply goes back on, and the one atomic that decides whether it was sent.
+//! What travels from a handle to the session task: a complete request frame and the channel its
+//! reply goes back on, which also holds the one atomic that decides whether it was sent
+//! ([`reply`](super::reply)).
 
+use super::reply;
 use crate::error::Result;
 use crate::proto::{OpCode, PathModeRequest, Record, ReplyHeader, WatcherType, Writer};
 use crate::watch::WatchRequest;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-use tokio::sync::oneshot;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// A reply as the session task hands it back: header and raw body.
@@ -17,65 +17,28 @@ pub(crate) struct Reply {
     pub body: Bytes,
 }
 
-pub(crate) type ReplySender = oneshot::Sender<Result<Reply>>;
-
-/// Whether a request reached the socket, decided exactly once.
-///
-/// The session task moves `PENDING -> SENT` right before it copies the frame into the
-/// connection's output buffer; a caller that gives up (deadline, or its future dropped) moves
-/// `PENDING -> ABANDONED`. Both are compare-and-swap, so exactly one side wins and both know the
-/// outcome: an abandoned request is never written, and a caller that lost the race knows its
-/// request may have been applied.
-#[derive(Debug, Default)]
-pub(crate) struct SendState(AtomicU8);
-
-const PENDING: u8 = 0;
-const SENT: u8 = 1;
-const ABANDONED: u8 = 2;
-
-impl SendState {
-    /// Session task: claims the request for sending. `false`: the caller gave up first; drop it.
-    pub(crate) fn claim(&self) -> bool {
-        self.0
-            .compare_exchange(PENDING, SENT, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Caller: gives up on the request. `true`: it was never sent and never will be;
-    /// `false`: it was (or is being) sent, so it may have been applied.
-    pub(crate) fn abandon(&self) -> bool {
-        match self
-            .0
-            .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(now) => now == ABANDONED,
-        }
-    }
-}
-
-/// Abandons the request when the caller's future is dropped before it was sent.
-pub(crate) struct AbandonOnDrop(pub Arc<SendState>);
-
-impl Drop for AbandonOnDrop {
-    fn drop(&mut self) {
-        self.0.abandon();
-    }
-}
+/// The session task's half of a request's reply channel (with its send state).
+pub(crate) type ReplySender = reply::Sender<Result<Reply>>;
 
 /// A request on its way to the session task: a complete frame (length prefix and header
 /// included, xid patched in when it is sent), plus what to do with the reply.
 pub(crate) struct PendingRequest {
     pub frame: BytesMut,
     pub op: OpCode,
-    pub watch: Option<WatchRequest>,
+    /// Boxed: few requests carry one, and a small `PendingRequest` moves through the command
+    /// channel without a `memcpy` call.
+    pub watch: Option<Box<WatchRequest>>,
+    /// The reply channel; claimed ([`reply::Sender::claim`]) right before the frame is
+    /// copied into the output buffer, so a caller that gave up first is never sent.
     pub reply: ReplySender,
-    pub state: Arc<SendState>,
     /// Fail with [`Error::NotConnected`](crate::Error::NotConnected) instead of waiting while
     /// disconnected.
     pub fail_fast: bool,
-    /// For a request without a deadline of its own: when it stops waiting for a connection
-    /// (the session task fails it with `Timeout { sent: false }`).
+    /// For a request without a deadline of its own: how long it may wait for a connection
+    /// (then the session task fails it with `Timeout { sent: false }`), counted from when the
+    /// session task queues it (so no clock read per request while connected).
+    pub queue_timeout: Option<Duration>,
+    /// When a queued request stops waiting: set by the session task when it queues it.
     pub queue_expiry: Option<Instant>,
 }
 
@@ -90,13 +53,13 @@ impl PendingRequest {
             path: server_path.clone(),
             mode: WatcherType::Any.code(),
         };
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         PendingRequest {
             frame: request_frame(OpCode::RemoveWatches, &req),
             op: OpCode::RemoveWatches,
-            watch: Some(WatchRequest::release(server_path, Box::new(rx))),
+            watch: Some(Box::new(WatchRequest::release(server_path, Box::new(rx)))),
             reply,
-            state: Arc::new(SendState::default()),
+            queue_timeout: None,
             queue_expiry: None,
             // while disconnected there is nothing to release: the next connection does not
             // re-register a watch nobody listens to
@@ -106,7 +69,7 @@ impl PendingRequest {
 
     /// Whether nobody waits for it any more (caller gone or gave up): it must not be sent.
     pub(crate) fn is_abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.reply.is_abandoned()
     }
 }
 
@@ -152,28 +115,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exactly_one_side_wins() {
-        let s = SendState::default();
-        assert!(s.claim());
+    fn a_pending_request_moves_without_a_memcpy_call() {
+        // a move of a larger value becomes a `memcpy` call (three or four per request through
+        // the command channel); keep the common fields small, the rare ones boxed
         assert!(
-            !s.abandon(),
-            "sent: the caller must learn it may be applied"
+            std::mem::size_of::<PendingRequest>() <= 96,
+            "PendingRequest grew to {} bytes",
+            std::mem::size_of::<PendingRequest>()
         );
-        let s = SendState::default();
-        assert!(s.abandon());
-        assert!(!s.claim(), "abandoned: never sent");
-        assert!(s.abandon(), "abandoning twice keeps the answer");
-    }
-
-    #[test]
-    fn threads_racing_agree() {
-        for _ in 0..2000 {
-            let s = Arc::new(SendState::default());
-            let s2 = s.clone();
-            let t = std::thread::spawn(move || s2.claim());
-            let abandoned = s.abandon();
-            let claimed = t.join().unwrap();
-            assert_ne!(abandoned, claimed);
-        }
     }
 }
