@@ -24,7 +24,8 @@ struct GetJson<'a> {
     stat: StatJson,
 }
 
-/// `zk get PATH [--stat | --raw] [-o json]`.
+/// `zk get PATH [--stat | --raw] [-o json]` (`--raw` with `-o json` is refused before: see
+/// [`check_get`]).
 pub async fn get(
     c: &Client,
     path: &str,
@@ -32,11 +33,6 @@ pub async fn get(
     raw: bool,
     format: Format,
 ) -> Result<i32, Failure> {
-    if raw && format == Format::Json {
-        return Err(Failure::Usage(
-            "get: --raw writes the bytes alone; it cannot be used with -o json".into(),
-        ));
-    }
     let (data, stat) = c.get_data(path).await.ctx(|| format!("get {path}"))?;
     if format == Format::Json {
         use base64::Engine;
@@ -57,6 +53,17 @@ pub async fn get(
     }
     out(&buf)?;
     Ok(0)
+}
+
+/// `get`'s options that clap cannot refuse itself (`-o text` is the default, so a conflict with
+/// `--output` would refuse `-o text --raw` too): `--raw` with `-o json`.
+pub fn check_get(raw: bool, format: Format) -> Result<(), Failure> {
+    if raw && format == Format::Json {
+        return Err(Failure::Usage(
+            "get: --raw writes the bytes alone; it cannot be used with -o json".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The data of `set` / `create`: the argument's bytes, stdin's with `-`, or FILE's with

@@ -99,6 +99,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             raw,
             output,
         } => {
+            inspect::check_get(raw, output.output)?;
             with_client(g, |c| async move {
                 inspect::get(&c, &path, stat, raw, output.output).await
             })
