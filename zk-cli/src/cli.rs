@@ -3,8 +3,10 @@
 //! The examples in the help texts are also in `docs/cli.md` (a test checks it).
 
 use crate::duration::{parse_duration, parse_positive_duration};
+use crate::output::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default connect string.
@@ -50,8 +52,9 @@ Run a program under coordination:
   zk lock /locks/nightly-report --timeout 10s -- ./report.sh
   zk elect /election/scheduler -- ./scheduler --serve
   zk double-barrier /batch/2024-06-01 --count 4 -- ./stage.sh
-Exit status of get, set, create, delete, ls, stat, tree: 0 on success, 1 on
-failure (missing node, bad version, cannot connect...), 2 for usage errors.
+Exit status of the commands that inspect and edit: 0 on success, 1 on failure
+(missing node, bad version, cannot connect...), 2 for usage errors.
+Read commands print JSON with -o json; `zk completions bash|zsh|fish`.
 `zk <command> --help` tells more; docs/cli.md has the full guide.";
 
 /// zk: inspect ZooKeeper, and run any program under a lock, as leader, or behind a barrier.
@@ -71,6 +74,7 @@ pub struct Cli {
 
 /// Options of every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// ZooKeeper servers, `host:port,host:port`, optionally with a chroot (`h1:p1,h2:p2/app`)
     /// [default: 127.0.0.1:2181]
@@ -117,11 +121,6 @@ pub struct Global {
     )]
     pub tls_key: Option<std::path::PathBuf>,
 
-    /// Identifier the recipes store as our node's data (others see it as the holder or
-    /// candidate); default: `<hostname>-<pid>`
-    #[arg(long, global = true, value_name = "IDENTIFIER")]
-    pub id: Option<String>,
-
     /// Log (tracing) on stderr, including the session id once connected; -vv for more
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -131,14 +130,6 @@ impl Global {
     /// The connect string to use.
     pub fn hosts(&self) -> &str {
         self.hosts.as_deref().unwrap_or(DEFAULT_HOSTS)
-    }
-
-    /// `--id`, or `<hostname>-<pid>`.
-    pub fn identifier(&self) -> String {
-        match &self.id {
-            Some(id) => id.clone(),
-            None => format!("{}-{}", hostname(), std::process::id()),
-        }
     }
 }
 
@@ -225,6 +216,30 @@ fn parse_create_path(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+fn parse_session_id(s: &str) -> Result<i64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map(|v| v as i64),
+        None => s.parse::<i64>(),
+    };
+    parsed.map_err(|_| format!("invalid session id {s:?}: expected 0x<hex> or a decimal number"))
+}
+
+/// A parsed `setacl` ACL.
+#[derive(Debug, Clone)]
+pub struct AclArg(pub Vec<zk_core::Acl>);
+
+fn parse_acl_arg(s: &str) -> Result<AclArg, String> {
+    crate::output::parse_acl(s).map(AclArg)
+}
+
+/// `-o/--output` of the read commands.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArg {
+    /// Output format: `text` for people, `json` for programs (docs/cli.md has the shapes)
+    #[arg(short, long = "output", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
 /// When a held lock, lease or leadership counts as lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LostOn {
@@ -237,27 +252,38 @@ pub enum LostOn {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a node's data (raw bytes); with --stat, its Stat fields after it
-    #[command(after_long_help = "Examples:\n  zk get /app/config\n  zk get /app/config --stat")]
+    /// Print a node's data (a newline added unless it ends with one; --raw: the bytes alone)
+    #[command(
+        after_long_help = "Examples:\n  zk get /app/config\n  zk get /app/config --stat\n  zk get /app/logo.png --raw > logo.png\n  zk get /app/config -o json"
+    )]
     Get {
         /// The node
         #[arg(value_parser = parse_path)]
         path: String,
         /// Also print the Stat fields, one `name: value` per line, after the data
-        #[arg(long)]
+        #[arg(long, conflicts_with = "raw")]
         stat: bool,
+        /// Write the data's bytes unchanged, nothing added (for binary data and files)
+        #[arg(long)]
+        raw: bool,
+        #[command(flatten)]
+        output: OutputArg,
     },
 
-    /// Set a node's data
+    /// Set a node's data (from the argument, stdin with `-`, or a file with --file)
     #[command(
-        after_long_help = "Examples:\n  zk set /app/config '{\"v\":2}'\n  zk set /app/config '{\"v\":3}' --version 1"
+        after_long_help = "Examples:\n  zk set /app/config '{\"v\":2}'\n  zk set /app/config '{\"v\":3}' --version 1\n  zk set /app/config - < config.json\n  zk set /app/logo.png --file logo.png"
     )]
     Set {
         /// The node
         #[arg(value_parser = parse_path)]
         path: String,
-        /// The new data (as given: bytes of the argument)
-        data: OsString,
+        /// The new data (bytes of the argument); `-` reads it from stdin
+        #[arg(required_unless_present = "file")]
+        data: Option<OsString>,
+        /// Read the new data from FILE (bytes unchanged)
+        #[arg(long, value_name = "FILE", conflicts_with = "data")]
+        file: Option<PathBuf>,
         /// Only if the node's data version is N (else: version mismatch, exit 1)
         #[arg(long, value_name = "N")]
         version: Option<i32>,
@@ -277,8 +303,11 @@ pub enum Command {
         /// The node (with --sequential, a 10-digit sequence number is appended)
         #[arg(value_parser = parse_create_path)]
         path: String,
-        /// Its data (default: empty)
+        /// Its data (default: empty); `-` reads it from stdin
         data: Option<OsString>,
+        /// Read its data from FILE (bytes unchanged)
+        #[arg(long, value_name = "FILE", conflicts_with = "data")]
+        file: Option<PathBuf>,
         /// Ephemeral: zk holds the node until SIGINT / SIGTERM, then deletes it and exits 0
         #[arg(long, conflicts_with_all = ["container", "ttl"])]
         ephemeral: bool,
@@ -319,6 +348,8 @@ pub enum Command {
         /// The node
         #[arg(value_parser = parse_path)]
         path: String,
+        #[command(flatten)]
+        output: OutputArg,
     },
 
     /// Print a node's Stat fields, one `name: value` per line
@@ -327,6 +358,8 @@ pub enum Command {
         /// The node
         #[arg(value_parser = parse_path)]
         path: String,
+        #[command(flatten)]
+        output: OutputArg,
     },
 
     /// Print a node and everything below it as an indented tree
@@ -335,6 +368,8 @@ pub enum Command {
         /// The node
         #[arg(value_parser = parse_path)]
         path: String,
+        #[command(flatten)]
+        output: OutputArg,
     },
 
     /// Print one line per change of a node (or its subtree), as it happens
@@ -362,6 +397,119 @@ pub enum Command {
         /// Exit 0 after N events
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Print a node's ACL, one `scheme:id:perms` per line (zkCli's notation)
+    #[command(
+        after_long_help = "Examples:\n  zk getacl /app/config\n  zk getacl /app/config -o json"
+    )]
+    Getacl {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Set a node's ACL: entries `scheme:id:perms` separated by commas
+    ///
+    /// Schemes as ZooKeeper has them: `world:anyone:PERMS`, `digest:USER:HASH:PERMS` (HASH is
+    /// base64(sha1(USER:PASSWORD))), `ip:ADDRESS[/BITS]:PERMS`, `auth::PERMS` (every identity the
+    /// session has added with --auth). PERMS is a subset of `cdrwa`: create, delete, read,
+    /// write, admin.
+    #[command(
+        after_long_help = "Examples:\n  zk setacl /app/config world:anyone:r,digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=:cdrwa\n  zk --auth digest:alice:secret setacl /app/config auth::cdrwa\n  zk setacl /app/config ip:10.0.0.0/8:cdrwa --version 0"
+    )]
+    Setacl {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        /// The ACL, `scheme:id:perms[,scheme:id:perms...]`
+        #[arg(value_parser = parse_acl_arg, value_name = "ACL")]
+        acl: AclArg,
+        /// Only if the node's ACL version is N (else: version mismatch, exit 1)
+        #[arg(long, value_name = "N")]
+        version: Option<i32>,
+    },
+
+    /// Print the identities the server gives this session (`scheme: user` per line)
+    #[command(
+        after_long_help = "Examples:\n  zk whoami\n  zk --auth digest:alice:secret whoami -o json"
+    )]
+    Whoami {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Wait until the connected server has caught up with the leader on PATH
+    #[command(after_long_help = "Examples:\n  zk sync /app && zk get /app/config")]
+    Sync {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+    },
+
+    /// List the ephemeral nodes at and below PATH (default `/`) with their owner session
+    ///
+    /// One `path 0xSESSION` per line, sorted; --owner keeps one session's. Unlike zkCli's
+    /// getEphemerals (the calling session's own nodes: a zk command's session owns none), it
+    /// walks the subtree, one request or two per node.
+    #[command(
+        after_long_help = "Examples:\n  zk ephemerals /services\n  zk ephemerals / --owner 0x1000a2b3c4d0000"
+    )]
+    Ephemerals {
+        /// Where to look
+        #[arg(value_parser = parse_path, default_value = "/")]
+        path: String,
+        /// Only the nodes of this session (hex with 0x, as `zk stat` prints ephemeralOwner, or
+        /// decimal)
+        #[arg(long, value_name = "SESSION", value_parser = parse_session_id)]
+        owner: Option<i64>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Print how many nodes there are below PATH (all descendants, not only children)
+    #[command(after_long_help = "Examples:\n  zk count /app")]
+    Count {
+        /// The node
+        #[arg(value_parser = parse_path)]
+        path: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Print each server's `srvr` four-letter word answer (version, mode, counts)
+    ///
+    /// Asks every host of --hosts over a plain TCP connection; the word must be on the
+    /// servers' `4lw.commands.whitelist`. Exit 1 if any host did not answer.
+    #[command(after_long_help = "Examples:\n  zk srvr --hosts zk1:2181,zk2:2181,zk3:2181")]
+    Srvr {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Print each server's state from the `mntr` four-letter word: mode, version, counts
+    ///
+    /// One line per host of --hosts, `host:port mode ...`; with -o json every `mntr` value.
+    /// Asks over a plain TCP connection; `mntr` must be on the servers'
+    /// `4lw.commands.whitelist`. Exit 1 if any host did not answer.
+    #[command(after_long_help = "Examples:\n  zk status --hosts zk1:2181,zk2:2181,zk3:2181")]
+    Status {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_long_help = "Examples:\n  zk completions bash > /etc/bash_completion.d/zk\n  zk completions zsh > \"${fpath[1]}/_zk\"\n  zk completions fish > ~/.config/fish/completions/zk.fish"
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 
     /// Run CMD while holding a lock (exclusive; shared with --read)
@@ -523,6 +671,21 @@ pub struct RunArgs {
     /// Give up (exit 75, CMD never started) if not obtained within DURATION
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+
+    /// Identifier stored as our node's data (others see it as the holder, candidate or
+    /// participant); default: `<hostname>-<pid>`
+    #[arg(long, value_name = "IDENTIFIER")]
+    pub id: Option<String>,
+}
+
+impl RunArgs {
+    /// `--id`, or `<hostname>-<pid>`.
+    pub fn identifier(&self) -> String {
+        match &self.id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", hostname(), std::process::id()),
+        }
+    }
 }
 
 /// Options of the commands whose hold can be lost while CMD runs.

@@ -36,12 +36,17 @@ impl Actor {
     fn start(t: &Arc<Timeline>, hosts: &str, name: &str, args: &[&str]) -> Result<Actor, Failure> {
         let exe = std::env::current_exe()
             .map_err(|e| Failure::Failed(format!("demo: cannot find the zk binary: {e}")))?;
+        // --id belongs to the recipe subcommand: after its name (args[0]), before `--`
+        let (sub, rest) = args
+            .split_first()
+            .map_or((&[][..], args), |(s, r)| (std::slice::from_ref(s), r));
         let mut child = tokio::process::Command::new(exe)
             .arg("--hosts")
             .arg(hosts)
+            .args(sub)
             .arg("--id")
             .arg(name)
-            .args(args)
+            .args(rest)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,55 +1,104 @@
 //! get, set, create, delete, ls, stat, tree.
 
 use crate::error::{out, Context, Failure};
+use crate::output::{acl_text, format_stat, json, AclJson, Format, StatJson};
 use crate::signals::Signals;
 use futures::StreamExt;
+use serde::Serialize;
 use std::ffi::OsString;
+use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, Stat, State};
+use zk_core::{Acl, Client, CreateMode, Error, State};
 
-/// The Stat fields, one `name: value` per line (the names zkCli uses).
-pub fn format_stat(s: &Stat) -> String {
-    format!(
-        "cZxid: {:#x}\nctime: {}\nmZxid: {:#x}\nmtime: {}\npZxid: {:#x}\ncversion: {}\n\
-         dataVersion: {}\naclVersion: {}\nephemeralOwner: {:#x}\ndataLength: {}\n\
-         numChildren: {}\n",
-        s.czxid,
-        s.ctime,
-        s.mzxid,
-        s.mtime,
-        s.pzxid,
-        s.cversion,
-        s.version,
-        s.aversion,
-        s.ephemeral_owner,
-        s.data_length,
-        s.num_children
-    )
+/// `zk get -o json`.
+#[derive(Serialize)]
+struct GetJson<'a> {
+    path: &'a str,
+    /// The data as a string when it is UTF-8, else null.
+    data: Option<&'a str>,
+    /// The data, base64 (standard alphabet, padded): always there, binary-safe.
+    #[serde(rename = "dataBase64")]
+    data_base64: String,
+    stat: StatJson,
 }
 
-/// `zk get PATH [--stat]`.
-pub async fn get(c: &Client, path: &str, with_stat: bool) -> Result<i32, Failure> {
+/// `zk get PATH [--stat | --raw] [-o json]` (`--raw` with `-o json` is refused before: see
+/// [`check_get`]).
+pub async fn get(
+    c: &Client,
+    path: &str,
+    with_stat: bool,
+    raw: bool,
+    format: Format,
+) -> Result<i32, Failure> {
     let (data, stat) = c.get_data(path).await.ctx(|| format!("get {path}"))?;
+    if format == Format::Json {
+        use base64::Engine;
+        json(&GetJson {
+            path,
+            data: std::str::from_utf8(&data).ok(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&data),
+            stat: StatJson::from(&stat),
+        })?;
+        return Ok(0);
+    }
     let mut buf = data;
+    if !raw && !buf.is_empty() && !buf.ends_with(b"\n") {
+        buf.push(b'\n');
+    }
     if with_stat {
-        if !buf.is_empty() && !buf.ends_with(b"\n") {
-            buf.push(b'\n');
-        }
         buf.extend_from_slice(format_stat(&stat).as_bytes());
     }
     out(&buf)?;
     Ok(0)
 }
 
-/// `zk set PATH DATA [--version N]`.
+/// `get`'s options that clap cannot refuse itself (`-o text` is the default, so a conflict with
+/// `--output` would refuse `-o text --raw` too): `--raw` with `-o json`.
+pub fn check_get(raw: bool, format: Format) -> Result<(), Failure> {
+    if raw && format == Format::Json {
+        return Err(Failure::Usage(
+            "get: --raw writes the bytes alone; it cannot be used with -o json".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The data of `set` / `create`: the argument's bytes, stdin's with `-`, or FILE's with
+/// `--file FILE`; read before connecting. A file or stdin that cannot be read fails (exit 1).
+pub fn read_data(
+    what: &str,
+    data: Option<OsString>,
+    file: Option<PathBuf>,
+) -> Result<Vec<u8>, Failure> {
+    if let Some(f) = file {
+        return std::fs::read(&f)
+            .map_err(|e| Failure::Failed(format!("{what}: cannot read {}: {e}", f.display())));
+    }
+    match data {
+        Some(d) if d == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::Failed(format!("{what}: cannot read stdin: {e}")))?;
+            Ok(buf)
+        }
+        Some(d) => Ok(d.into_vec()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `zk set PATH DATA|-|--file FILE [--version N]`.
 pub async fn set(
     c: &Client,
     path: &str,
-    data: OsString,
+    data: Vec<u8>,
     version: Option<i32>,
 ) -> Result<i32, Failure> {
-    c.set_data(path, &data.into_vec(), version)
+    c.set_data(path, &data, version)
         .await
         .map_err(|e| match (e, version) {
             (Error::BadVersion, Some(v)) => Failure::Failed(format!(
@@ -183,10 +232,21 @@ pub async fn delete(
     Ok(0)
 }
 
-/// `zk ls PATH`.
-pub async fn ls(c: &Client, path: &str) -> Result<i32, Failure> {
+/// `zk ls -o json`.
+#[derive(Serialize)]
+struct LsJson<'a> {
+    path: &'a str,
+    children: Vec<String>,
+}
+
+/// `zk ls PATH [-o json]`.
+pub async fn ls(c: &Client, path: &str, format: Format) -> Result<i32, Failure> {
     let mut children = c.get_children(path).await.ctx(|| format!("ls {path}"))?;
     children.sort();
+    if format == Format::Json {
+        json(&LsJson { path, children })?;
+        return Ok(0);
+    }
     let mut buf = String::new();
     for ch in children {
         buf.push_str(&ch);
@@ -196,15 +256,200 @@ pub async fn ls(c: &Client, path: &str) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// `zk stat PATH`.
-pub async fn stat(c: &Client, path: &str) -> Result<i32, Failure> {
+/// `zk stat PATH [-o json]`.
+pub async fn stat(c: &Client, path: &str, format: Format) -> Result<i32, Failure> {
     match c.exists(path).await.ctx(|| format!("stat {path}"))? {
         Some(s) => {
-            out(format_stat(&s).as_bytes())?;
+            match format {
+                Format::Text => out(format_stat(&s).as_bytes())?,
+                Format::Json => json(&StatJson::from(&s))?,
+            }
             Ok(0)
         }
         None => Err(Failure::zk(&format!("stat {path}"), Error::NoNode)),
     }
+}
+
+/// `zk getacl -o json`.
+#[derive(Serialize)]
+struct GetAclJson<'a> {
+    path: &'a str,
+    acl: Vec<AclJson>,
+    #[serde(rename = "aclVersion")]
+    acl_version: i32,
+}
+
+/// `zk getacl PATH [-o json]`.
+pub async fn getacl(c: &Client, path: &str, format: Format) -> Result<i32, Failure> {
+    let (acl, stat) = c.get_acl(path).await.ctx(|| format!("getacl {path}"))?;
+    match format {
+        Format::Text => {
+            let text: String = acl.iter().map(|a| acl_text(a) + "\n").collect();
+            out(text.as_bytes())?;
+        }
+        Format::Json => json(&GetAclJson {
+            path,
+            acl: acl.iter().map(AclJson::from).collect(),
+            acl_version: stat.aversion,
+        })?,
+    }
+    Ok(0)
+}
+
+/// `zk setacl PATH ACL [--version N]`.
+pub async fn setacl(
+    c: &Client,
+    path: &str,
+    acl: &[Acl],
+    version: Option<i32>,
+) -> Result<i32, Failure> {
+    c.set_acl(path, acl, version)
+        .await
+        .map_err(|e| match (e, version) {
+            (Error::BadVersion, Some(v)) => Failure::Failed(format!(
+                "setacl {path}: version mismatch (the node's ACL version is not {v})"
+            )),
+            (Error::InvalidAcl, _) => Failure::Failed(format!(
+                "setacl {path}: the server refused the ACL as invalid (auth:: needs --auth; \
+                 a digest id is USER:HASH)"
+            )),
+            (e, _) => Failure::zk(&format!("setacl {path}"), e),
+        })?;
+    Ok(0)
+}
+
+/// One identity of `zk whoami -o json`.
+#[derive(Serialize)]
+struct IdentityJson {
+    scheme: String,
+    user: String,
+}
+
+/// `zk whoami -o json`.
+#[derive(Serialize)]
+struct WhoAmIJson {
+    identities: Vec<IdentityJson>,
+}
+
+/// `zk whoami [-o json]`.
+pub async fn whoami(c: &Client, format: Format) -> Result<i32, Failure> {
+    let ids = c.who_am_i().await.ctx(|| "whoami".to_owned())?;
+    match format {
+        Format::Text => {
+            let text: String = ids
+                .iter()
+                .map(|i| format!("{}: {}\n", i.auth_scheme, i.user))
+                .collect();
+            out(text.as_bytes())?;
+        }
+        Format::Json => json(&WhoAmIJson {
+            identities: ids
+                .into_iter()
+                .map(|i| IdentityJson {
+                    scheme: i.auth_scheme,
+                    user: i.user,
+                })
+                .collect(),
+        })?,
+    }
+    Ok(0)
+}
+
+/// `zk sync PATH`.
+pub async fn sync(c: &Client, path: &str) -> Result<i32, Failure> {
+    c.sync(path).await.ctx(|| format!("sync {path}"))?;
+    Ok(0)
+}
+
+/// One node of `zk ephemerals -o json`.
+#[derive(Serialize)]
+struct EphemeralJson {
+    path: String,
+    /// The owning session's id.
+    owner: i64,
+}
+
+/// `zk ephemerals -o json`.
+#[derive(Serialize)]
+struct EphemeralsJson<'a> {
+    path: &'a str,
+    ephemerals: Vec<EphemeralJson>,
+}
+
+/// `zk ephemerals [PATH] [--owner SESSION] [-o json]`: the ephemeral nodes at and below PATH
+/// with their owning session, sorted by path; only `owner`'s with --owner.
+///
+/// Not zkCli's `getEphemerals`, which lists the caller's own session's nodes: every `zk`
+/// command has a session of its own that owns none, so zk walks the subtree instead (one
+/// `exists` per node, `getChildren` per non-ephemeral one) and names each node's owner.
+pub async fn ephemerals(
+    c: &Client,
+    path: &str,
+    owner: Option<i64>,
+    format: Format,
+) -> Result<i32, Failure> {
+    let what = || format!("ephemerals {path}");
+    if c.exists(path).await.ctx(what)?.is_none() {
+        return Err(Failure::zk(&what(), Error::NoNode));
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(p) = stack.pop() {
+        let stat = match c.exists(&p).await.ctx(what)? {
+            Some(s) => s,
+            None => continue, // deleted meanwhile
+        };
+        if stat.ephemeral_owner != 0 {
+            if owner.is_none_or(|o| o == stat.ephemeral_owner) {
+                found.push(EphemeralJson {
+                    path: p,
+                    owner: stat.ephemeral_owner,
+                });
+            }
+            continue; // ephemeral nodes have no children
+        }
+        let children = match c.get_children(&p).await {
+            Ok(ch) => ch,
+            Err(Error::NoNode) => continue,
+            Err(e) => return Err(Failure::zk(&what(), e)),
+        };
+        stack.extend(children.iter().map(|ch| child_path(&p, ch)));
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    match format {
+        Format::Text => {
+            let text: String = found
+                .iter()
+                .map(|e| format!("{} {:#x}\n", e.path, e.owner))
+                .collect();
+            out(text.as_bytes())?;
+        }
+        Format::Json => json(&EphemeralsJson {
+            path,
+            ephemerals: found,
+        })?,
+    }
+    Ok(0)
+}
+
+/// `zk count -o json`.
+#[derive(Serialize)]
+struct CountJson<'a> {
+    path: &'a str,
+    count: i32,
+}
+
+/// `zk count PATH [-o json]`: the number of all descendants.
+pub async fn count(c: &Client, path: &str, format: Format) -> Result<i32, Failure> {
+    let count = c
+        .get_all_children_number(path)
+        .await
+        .ctx(|| format!("count {path}"))?;
+    match format {
+        Format::Text => out(format!("{count}\n").as_bytes())?,
+        Format::Json => json(&CountJson { path, count })?,
+    }
+    Ok(0)
 }
 
 fn child_path(parent: &str, child: &str) -> String {
@@ -215,12 +460,39 @@ fn child_path(parent: &str, child: &str) -> String {
     }
 }
 
-/// `zk tree PATH`: PATH on the first line, then each descendant's name indented by two spaces
-/// per level, children sorted.
-pub async fn tree(c: &Client, path: &str) -> Result<i32, Failure> {
+/// One node of `zk tree -o json`.
+#[derive(Serialize)]
+struct TreeJson {
+    path: String,
+    children: Vec<TreeJson>,
+}
+
+/// Nests `(path, depth)` in depth-first order, from `items[*i]`.
+fn nest(items: &[(String, usize)], i: &mut usize) -> TreeJson {
+    let (path, depth) = &items[*i];
+    *i += 1;
+    let mut node = TreeJson {
+        path: path.clone(),
+        children: Vec::new(),
+    };
+    while *i < items.len() && items[*i].1 == depth + 1 {
+        node.children.push(nest(items, i));
+    }
+    node
+}
+
+/// `zk tree PATH [-o json]`: PATH on the first line, then each descendant's name indented by
+/// two spaces per level, children sorted. In JSON, one document of nested
+/// `{"path": ..., "children": [...]}`.
+pub async fn tree(c: &Client, path: &str, format: Format) -> Result<i32, Failure> {
     let what = || format!("tree {path}");
     let root = c.get_children(path).await.ctx(what)?;
-    out(format!("{path}\n").as_bytes())?;
+    // JSON: the nodes in depth-first order, nested at the end
+    let mut nodes: Vec<(String, usize)> = Vec::new();
+    match format {
+        Format::Text => out(format!("{path}\n").as_bytes())?,
+        Format::Json => nodes.push((path.to_owned(), 0)),
+    }
     // depth-first, children in order: a stack of (path, name, depth), pushed in reverse
     let mut stack: Vec<(String, String, usize)> = Vec::new();
     let push =
@@ -237,8 +509,14 @@ pub async fn tree(c: &Client, path: &str) -> Result<i32, Failure> {
             Err(Error::NoNode) => continue, // deleted meanwhile
             Err(e) => return Err(Failure::zk(&what(), e)),
         };
-        out(format!("{}{name}\n", "  ".repeat(depth)).as_bytes())?;
+        match format {
+            Format::Text => out(format!("{}{name}\n", "  ".repeat(depth)).as_bytes())?,
+            Format::Json => nodes.push((p.clone(), depth)),
+        }
         push(&mut stack, &p, children, depth + 1);
+    }
+    if format == Format::Json {
+        json(&nest(&nodes, &mut 0))?;
     }
     Ok(0)
 }

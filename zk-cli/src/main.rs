@@ -7,7 +7,9 @@ mod cli;
 mod demo;
 mod duration;
 mod error;
+mod fourlw;
 mod inspect;
+mod output;
 mod run;
 mod session;
 mod signals;
@@ -16,7 +18,6 @@ mod watch;
 use clap::FromArgMatches;
 use cli::{BarrierAction, Cli, Command, Global, LostOn};
 use error::Failure;
-use std::os::unix::ffi::OsStringExt;
 use zk_recipes::LostPolicy;
 
 fn main() {
@@ -92,14 +93,25 @@ where
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let g = &cli.global;
     match cli.command {
-        Command::Get { path, stat } => {
-            with_client(g, |c| async move { inspect::get(&c, &path, stat).await }).await
+        Command::Get {
+            path,
+            stat,
+            raw,
+            output,
+        } => {
+            inspect::check_get(raw, output.output)?;
+            with_client(g, |c| async move {
+                inspect::get(&c, &path, stat, raw, output.output).await
+            })
+            .await
         }
         Command::Set {
             path,
             data,
+            file,
             version,
         } => {
+            let data = inspect::read_data(&format!("set {path}"), data, file)?;
             with_client(g, |c| async move {
                 inspect::set(&c, &path, data, version).await
             })
@@ -108,6 +120,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Create {
             path,
             data,
+            file,
             ephemeral,
             sequential,
             container,
@@ -115,8 +128,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             parents,
         } => {
             let args = inspect::CreateArgs {
+                data: inspect::read_data(&format!("create {path}"), data, file)?,
                 path,
-                data: data.map(|d| d.into_vec()).unwrap_or_default(),
                 ephemeral,
                 sequential,
                 container,
@@ -135,28 +148,88 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             })
             .await
         }
-        Command::Ls { path } => {
-            with_client(g, |c| async move { inspect::ls(&c, &path).await }).await
+        Command::Ls { path, output } => {
+            with_client(
+                g,
+                |c| async move { inspect::ls(&c, &path, output.output).await },
+            )
+            .await
         }
-        Command::Stat { path } => {
-            with_client(g, |c| async move { inspect::stat(&c, &path).await }).await
+        Command::Stat { path, output } => {
+            with_client(g, |c| async move {
+                inspect::stat(&c, &path, output.output).await
+            })
+            .await
         }
-        Command::Tree { path } => {
-            with_client(g, |c| async move { inspect::tree(&c, &path).await }).await
+        Command::Tree { path, output } => {
+            with_client(g, |c| async move {
+                inspect::tree(&c, &path, output.output).await
+            })
+            .await
         }
         Command::Watch {
             path,
             children,
             recursive,
             count,
+            output,
         } => {
             let args = watch::WatchArgs {
                 path,
                 children,
                 recursive,
                 count,
+                format: output.output,
             };
             with_client(g, |c| async move { watch::watch(&c, args).await }).await
+        }
+        Command::Getacl { path, output } => {
+            with_client(g, |c| async move {
+                inspect::getacl(&c, &path, output.output).await
+            })
+            .await
+        }
+        Command::Setacl { path, acl, version } => {
+            with_client(g, |c| async move {
+                inspect::setacl(&c, &path, &acl.0, version).await
+            })
+            .await
+        }
+        Command::Whoami { output } => {
+            with_client(
+                g,
+                |c| async move { inspect::whoami(&c, output.output).await },
+            )
+            .await
+        }
+        Command::Sync { path } => {
+            with_client(g, |c| async move { inspect::sync(&c, &path).await }).await
+        }
+        Command::Ephemerals {
+            path,
+            owner,
+            output,
+        } => {
+            with_client(g, |c| async move {
+                inspect::ephemerals(&c, &path, owner, output.output).await
+            })
+            .await
+        }
+        Command::Count { path, output } => {
+            with_client(g, |c| async move {
+                inspect::count(&c, &path, output.output).await
+            })
+            .await
+        }
+        Command::Srvr { output } => fourlw::four_letter(g, fourlw::Word::Srvr, output.output).await,
+        Command::Status { output } => {
+            fourlw::four_letter(g, fourlw::Word::Mntr, output.output).await
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "zk", &mut buf);
+            error::out(&buf)?;
+            Ok(0)
         }
         Command::Lock {
             path,
@@ -171,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     recipe: run::Recipe::Lock { read },
                     path,
                     timeout: run.timeout,
+                    id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
                     cmd,
@@ -191,6 +265,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     recipe: run::Recipe::Semaphore { max },
                     path,
                     timeout: run.timeout,
+                    id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
                     cmd,
@@ -210,6 +285,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     recipe: run::Recipe::Elect,
                     path,
                     timeout: run.timeout,
+                    id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
                     cmd,
@@ -229,6 +305,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     recipe: run::Recipe::DoubleBarrier { count },
                     path,
                     timeout: run.timeout,
+                    id: run.identifier(),
                     kill_after: std::time::Duration::ZERO,
                     lost_on: LostPolicy::default(),
                     cmd,

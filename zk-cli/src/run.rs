@@ -52,6 +52,8 @@ pub struct RunSpec {
     pub path: String,
     /// --timeout
     pub timeout: Option<Duration>,
+    /// --id, or its default.
+    pub id: String,
     /// --kill-after
     pub kill_after: Duration,
     /// --lost-on
@@ -118,7 +120,7 @@ pub async fn run(g: &Global, spec: RunSpec) -> Result<i32, Failure> {
             "{}: got {} while connecting; CMD was not started", spec.verb(), signals::name(sig)
         ))),
     };
-    let res = run_connected(&client, g.identifier(), &spec, &mut signals).await;
+    let res = run_connected(&client, spec.id.clone(), &spec, &mut signals).await;
     close(&client).await;
     res
 }

@@ -2,8 +2,10 @@
 //! server restarts, failover and session loss.
 
 use crate::error::{out, Context, Failure};
+use crate::output::{json, Format};
 use crate::signals::Signals;
 use futures::StreamExt;
+use serde::Serialize;
 use std::time::Duration;
 use zk_core::{AddWatchMode, Client, Error, EventType, PersistentWatcher, State, WatchedEvent};
 
@@ -17,6 +19,16 @@ pub struct WatchArgs {
     pub recursive: bool,
     /// Exit after this many events.
     pub count: Option<u64>,
+    /// Lines of text, or of JSON.
+    pub format: Format,
+}
+
+/// One event of `zk watch -o json`.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    #[serde(rename = "type")]
+    event_type: String,
+    path: &'a str,
 }
 
 /// Whether an event is printed.
@@ -77,7 +89,10 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
             ev = next_event(&mut watcher) => match ev {
                 Some(Ok(ev)) => {
                     if wanted(&a, &ev) {
-                        out(format!("{} {}\n", ev.event_type, ev.path).as_bytes())?;
+                        match a.format {
+                            Format::Text => out(format!("{} {}\n", ev.event_type, ev.path).as_bytes())?,
+                            Format::Json => json(&EventJson { event_type: ev.event_type.to_string(), path: &ev.path })?,
+                        }
                         printed += 1;
                         if a.count.is_some_and(|n| printed >= n) {
                             return Ok(0);

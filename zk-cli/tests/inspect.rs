@@ -8,7 +8,7 @@ use std::time::Duration;
 use zk_core::{Acl, CreateMode, Perms};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn get_prints_raw_bytes_and_with_stat_the_stat_fields() {
+async fn get_adds_a_newline_raw_adds_nothing_and_with_stat_the_stat_fields() {
     let h = hosts();
     let c = client(&h).await;
     let p = unique("get");
@@ -16,9 +16,12 @@ async fn get_prints_raw_bytes_and_with_stat_the_stat_fields() {
     c.create(&p, &data, CreateMode::Persistent).await.unwrap();
     c.set_data(&p, &data, None).await.unwrap(); // version 1
 
-    let o = run(&h, &["get", &p]).await;
+    let o = run(&h, &["get", &p, "--raw"]).await;
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(o.stdout, data, "raw bytes, nothing added");
+    let o = run(&h, &["get", &p]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.stdout, [&data[..], b"\n"].concat(), "a newline added");
 
     let o = run(&h, &["get", &p, "--stat"]).await;
     assert_eq!(o.code, 0, "{o:?}");
@@ -31,10 +34,10 @@ async fn get_prints_raw_bytes_and_with_stat_the_stat_fields() {
         "numChildren: 0".to_owned(),
         "ephemeralOwner: 0x0".to_owned(),
         format!("cZxid: {:#x}", stat.czxid),
-        format!("mtime: {}", stat.mtime),
+        "mtime: 20".to_owned(), // RFC 3339: the line starts so until 2100
     ] {
         assert!(
-            text.lines().any(|l| l == line),
+            text.lines().any(|l| l.starts_with(&line)),
             "{line:?} missing in {text}"
         );
     }
@@ -425,12 +428,12 @@ async fn global_options_go_before_or_after_and_zk_hosts_is_read() {
     c.create(&p, b"here", CreateMode::Persistent).await.unwrap();
 
     let o = run_cmd(zk(&["get", &p, "--hosts", &h])).await;
-    assert_eq!((o.code, o.stdout.clone()), (0, b"here".to_vec()), "{o:?}");
+    assert_eq!((o.code, o.out()), (0, "here\n".to_owned()), "{o:?}");
 
     let mut cmd = zk(&["get", &p]);
     cmd.env("ZK_HOSTS", &h);
     let o = run_cmd(cmd).await;
-    assert_eq!((o.code, o.stdout.clone()), (0, b"here".to_vec()), "{o:?}");
+    assert_eq!((o.code, o.out()), (0, "here\n".to_owned()), "{o:?}");
 
     // a chroot in the connect string
     let o = run(&format!("{h}{p}"), &["create", "/inside", "x"]).await;
@@ -462,11 +465,7 @@ async fn auth_is_sent_with_the_session() {
     assert_eq!(o.code, 1, "{o:?}");
 
     let o = run(&h, &["--auth", "digest:alice:secret", "get", &p]).await;
-    assert_eq!(
-        (o.code, o.stdout.clone()),
-        (0, b"private".to_vec()),
-        "{o:?}"
-    );
+    assert_eq!((o.code, o.out()), (0, "private\n".to_owned()), "{o:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -487,6 +486,15 @@ async fn help_texts_and_docs_give_the_same_examples() {
         vec!["elect"],
         vec!["double-barrier"],
         vec!["barrier"],
+        vec!["getacl"],
+        vec!["setacl"],
+        vec!["whoami"],
+        vec!["sync"],
+        vec!["ephemerals"],
+        vec!["count"],
+        vec!["srvr"],
+        vec!["status"],
+        vec!["completions"],
         vec!["demo"],
         vec![],
     ];

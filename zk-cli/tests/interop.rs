@@ -51,7 +51,7 @@ async fn zk_lock_and_kazoo_lock_exclude_each_other() {
     let hold = format!("{cs_open}; echo held; {}; {cs_close}", sh_wait_file(&go));
     let mut holder = Proc::start(
         &h,
-        &["--id", "zk-holder", "lock", &p, "--", "sh", "-c", &hold],
+        &["lock", &p, "--id", "zk-holder", "--", "sh", "-c", &hold],
     );
     holder.wait_stdout("held").await;
     let mut py: Vec<Proc> = (0..3).map(kazoo).collect();
@@ -67,7 +67,7 @@ async fn zk_lock_and_kazoo_lock_exclude_each_other() {
             let id = format!("zk-{i}");
             let mut outputs = Vec::new();
             for _ in 0..ROUNDS {
-                outputs.push(run(&h, &["--id", &id, "lock", &p, "--", "sh", "-c", &cs]).await);
+                outputs.push(run(&h, &["lock", &p, "--id", &id, "--", "sh", "-c", &cs]).await);
             }
             outputs
         }));

@@ -22,10 +22,10 @@ async fn lock_runs_cmd_with_zk_node_and_exits_with_its_status() {
     let o = run(
         &h,
         &[
-            "--id",
-            "holder-7",
             "lock",
             &p,
+            "--id",
+            "holder-7",
             "--",
             "sh",
             "-c",
@@ -80,7 +80,7 @@ async fn lock_holders_never_overlap() {
         let id = format!("w{i}");
         procs.push(Proc::start(
             &h,
-            &["--id", &id, "lock", &p, "--", "sh", "-c", &cs],
+            &["lock", &p, "--id", &id, "--", "sh", "-c", &cs],
         ));
     }
     for mut z in procs {
@@ -369,10 +369,10 @@ async fn elect_runs_cmd_only_while_leader_and_hands_over() {
     let p = unique("elect");
     let dir = TempDir::new();
     let lead1 = format!("echo leading-1; {}", sh_wait_file(&dir.file("resign")));
-    let mut first = Proc::start(&h, &["--id", "c1", "elect", &p, "--", "sh", "-c", &lead1]);
+    let mut first = Proc::start(&h, &["elect", &p, "--id", "c1", "--", "sh", "-c", &lead1]);
     first.wait_stdout("leading-1").await;
     let lead2 = format!("touch '{}'; echo leading-2", dir.file("second-led"));
-    let mut second = Proc::start(&h, &["--id", "c2", "elect", &p, "--", "sh", "-c", &lead2]);
+    let mut second = Proc::start(&h, &["elect", &p, "--id", "c2", "--", "sh", "-c", &lead2]);
     eventually("the second candidate queues", || async {
         children(&c, &p).await.len() == 2
     })
