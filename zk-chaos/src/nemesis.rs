@@ -584,6 +584,27 @@ mod tests {
     }
 
     #[test]
+    fn expire_admitted_is_aimed_at_run_time_and_a_default() {
+        let s = schedule(
+            &mut StdRng::seed_from_u64(5),
+            &[FaultKind::ExpireAdmitted],
+            8,
+            1,
+            3000,
+            60_000,
+        );
+        assert!(!s.is_empty());
+        assert!(s
+            .iter()
+            .all(|f| f.target == Target::Admitted && f.dur_ms == 0));
+        assert!(FaultKind::DEFAULT.contains(&FaultKind::ExpireAdmitted));
+        assert_eq!(
+            FaultKind::parse("expire-admitted"),
+            Some(FaultKind::ExpireAdmitted)
+        );
+    }
+
+    #[test]
     fn standalone_has_no_leader_kill() {
         let s = schedule(
             &mut StdRng::seed_from_u64(1),
