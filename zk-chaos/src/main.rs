@@ -30,14 +30,15 @@ struct Cli {
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,
-    /// pause, kill, leader-kill, partition, partition-leader; partition-follower (not in the
-    /// default set); or none.
+    /// expire-admitted, pause, kill, leader-kill, partition, partition-leader;
+    /// partition-follower (not in the default set); or none.
     #[arg(long = "nemesis")]
     nemeses: Vec<String>,
     /// One standalone server instead of a 3-node ensemble.
     #[arg(long)]
     standalone: bool,
-    /// Clients per workload (each its own session through its own proxies).
+    /// Clients per workload (each its own session through its own proxies; watch has at least
+    /// 6, semaphore at least 8).
     #[arg(long, default_value_t = 4)]
     clients: usize,
     /// Output directory (history.jsonl).
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             n => match FaultKind::parse(n) {
                 Some(k) => nemeses.push(k),
                 None => {
-                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, pause, kill, leader-kill, partition, partition-leader, partition-follower, none");
+                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, expire-admitted, pause, kill, leader-kill, partition, partition-leader, partition-follower, none");
                     return ExitCode::from(2);
                 }
             },

@@ -24,6 +24,10 @@ pub enum FaultKind {
     Cut,
     /// Expire one client's session on the server.
     Expire,
+    /// Expire the session of the client that holds the max-1 semaphore's admission lock while
+    /// it waits for room (found from the server's state when the fault starts; semaphore
+    /// workload only).
+    ExpireAdmitted,
     /// SIGSTOP one server for 0.1x-2x the session timeout.
     Pause,
     /// SIGKILL one server, restart it later.
@@ -41,12 +45,13 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
         FaultKind::Cut,
         FaultKind::Expire,
+        FaultKind::ExpireAdmitted,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::LeaderKill,
@@ -56,14 +61,14 @@ impl FaultKind {
     ];
 
     /// The kinds a run uses when none is given: every kind but `partition-follower` (a
-    /// narrower `partition`, added later; leaving it out keeps the schedules the default set
-    /// draws from a seed what they were).
-    pub const DEFAULT: [FaultKind; 10] = [
+    /// narrower `partition`).
+    pub const DEFAULT: [FaultKind; 11] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
         FaultKind::Cut,
         FaultKind::Expire,
+        FaultKind::ExpireAdmitted,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::LeaderKill,
@@ -79,6 +84,7 @@ impl FaultKind {
             FaultKind::Delay => "delay",
             FaultKind::Cut => "cut",
             FaultKind::Expire => "expire",
+            FaultKind::ExpireAdmitted => "expire-admitted",
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::LeaderKill => "leader-kill",
@@ -127,6 +133,9 @@ pub enum Target {
     Leader,
     /// The `k`-th (modulo their number) of the members that do not lead when the fault starts.
     Follower(usize),
+    /// The client holding the max-1 semaphore's admission lock while it waits for room, when
+    /// the fault starts.
+    Admitted,
 }
 
 /// One scheduled fault.
@@ -151,6 +160,7 @@ impl fmt::Display for Fault {
             Target::Member(m) => format!("member{m}"),
             Target::Leader => "leader".into(),
             Target::Follower(k) => format!("follower{k}"),
+            Target::Admitted => "admitted".into(),
         };
         write!(
             f,
@@ -195,7 +205,7 @@ pub fn schedule(
         let kind = kinds[rng.gen_range(0..kinds.len())];
         let scale = |rng: &mut StdRng| (session_timeout_ms as f64 * rng.gen_range(0.1..2.0)) as u64;
         let (dur_ms, param) = match kind {
-            FaultKind::Reset | FaultKind::Expire => (0, 0),
+            FaultKind::Reset | FaultKind::Expire | FaultKind::ExpireAdmitted => (0, 0),
             FaultKind::Blackhole | FaultKind::Pause => (scale(rng), 0),
             FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
             FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
@@ -208,6 +218,7 @@ pub fn schedule(
         let target = match kind {
             FaultKind::LeaderKill | FaultKind::PartitionLeader => Target::Leader,
             FaultKind::PartitionFollower => Target::Follower(rng.gen_range(0..members - 1)),
+            FaultKind::ExpireAdmitted => Target::Admitted,
             k if k.on_server() => Target::Member(rng.gen_range(0..members)),
             _ => Target::Client(rng.gen_range(0..clients)),
         };
@@ -364,7 +375,7 @@ async fn inject(
                 .ok()
                 .flatten()
         }
-        Target::Client(_) => None,
+        Target::Client(_) | Target::Admitted => None,
     };
     if let Some(m) = member {
         details["member"] = json!(m);
@@ -406,25 +417,19 @@ async fn inject(
         }
         (FaultKind::Expire, Some(n), _) => match n.current() {
             Some(c) => {
-                let (id, pw) = c.session_credentials();
-                let status = c.status();
-                // the member the client talks to, else the first one
-                let addr = status
-                    .server
-                    .as_deref()
-                    .and_then(|s| {
-                        n.proxies
-                            .iter()
-                            .find(|p| p.connect_string() == s)
-                            .map(|p| p.upstream())
-                    })
-                    .unwrap_or_else(|| servers.member(0).addr());
-                details["session"] = json!(id);
-                zk_testkit::expire_session(addr, id, &pw)
-                    .await
-                    .map_err(|e| e.to_string())
+                details["session"] = json!(c.session_id());
+                expire(n, &c, servers).await
             }
             None => Err("client not connected yet".into()),
+        },
+        (FaultKind::ExpireAdmitted, _, _) => match find_admitted(servers, nets).await {
+            Ok((n, c, waited)) => {
+                details["client"] = json!(n.id);
+                details["session"] = json!(c.session_id());
+                details["found_after_ms"] = json!(waited.as_millis() as u64);
+                expire(n, &c, servers).await
+            }
+            Err(e) => Err(e),
         },
         (FaultKind::Pause, _, Some(m)) => {
             let s = Arc::clone(servers);
@@ -469,6 +474,73 @@ async fn inject(
     rec.info(-1, "nemesis", "fault-end", 0, details);
 }
 
+/// Expires client `c`'s session for real (zk-testkit's `expire_session`) through the member it
+/// is connected to (else the first one).
+async fn expire(n: &ClientNet, c: &zk_core::Client, servers: &Servers) -> Result<(), String> {
+    let (id, pw) = c.session_credentials();
+    let status = c.status();
+    let addr = status
+        .server
+        .as_deref()
+        .and_then(|s| {
+            n.proxies
+                .iter()
+                .find(|p| p.connect_string() == s)
+                .map(|p| p.upstream())
+        })
+        .unwrap_or_else(|| servers.member(0).addr());
+    zk_testkit::expire_session(addr, id, &pw)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// How long `expire-admitted` looks for an admitted waiter before it gives up.
+const FIND_ADMITTED_FOR: Duration = Duration::from_secs(3);
+
+/// The client (and its current session's handle) that holds the max-1 semaphore's admission
+/// lock while it waits for room, looked for every 100 ms for at most [`FIND_ADMITTED_FOR`]
+/// with a direct client of the nemesis' own (no proxy); with how long that took.
+async fn find_admitted<'a>(
+    servers: &Servers,
+    nets: &'a [Arc<ClientNet>],
+) -> Result<(&'a ClientNet, zk_core::Client, Duration), String> {
+    let began = Instant::now();
+    let zk = tokio::time::timeout(
+        Duration::from_secs(5),
+        zk_core::Client::builder(servers.connect_string())
+            .session_timeout(Duration::from_secs(10))
+            .request_timeout(Duration::from_secs(3))
+            .connect(),
+    )
+    .await
+    .map_err(|_| "the nemesis' own client did not connect within 5 s".to_owned())?
+    .map_err(|e| format!("the nemesis' own client: {e}"))?;
+    let mut last = "no admitted waiter of the max-1 semaphore".to_owned();
+    let found = loop {
+        match crate::workload::semaphore::admitted_waiter(&zk).await {
+            Ok(Some(session)) => {
+                let net = nets.iter().find_map(|n| {
+                    n.current()
+                        .filter(|c| c.session_id() == session)
+                        .map(|c| (n.as_ref(), c))
+                });
+                match net {
+                    Some((n, c)) => break Ok((n, c, began.elapsed())),
+                    None => last = format!("no client has session {session:#x} now"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => last = e.to_string(),
+        }
+        if began.elapsed() >= FIND_ADMITTED_FOR {
+            break Err(format!("{last} within {FIND_ADMITTED_FOR:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), zk.close()).await;
+    found
+}
+
 async fn blocking<F>(f: F) -> Result<(), String>
 where
     F: FnOnce() -> zk_testkit::Result<()> + Send + 'static,
@@ -509,6 +581,27 @@ mod tests {
             );
         }
         assert!(a.iter().all(|f| f.at_ms + f.dur_ms < 100_000));
+    }
+
+    #[test]
+    fn expire_admitted_is_aimed_at_run_time_and_a_default() {
+        let s = schedule(
+            &mut StdRng::seed_from_u64(5),
+            &[FaultKind::ExpireAdmitted],
+            8,
+            1,
+            3000,
+            60_000,
+        );
+        assert!(!s.is_empty());
+        assert!(s
+            .iter()
+            .all(|f| f.target == Target::Admitted && f.dur_ms == 0));
+        assert!(FaultKind::DEFAULT.contains(&FaultKind::ExpireAdmitted));
+        assert_eq!(
+            FaultKind::parse("expire-admitted"),
+            Some(FaultKind::ExpireAdmitted)
+        );
     }
 
     #[test]

@@ -137,10 +137,10 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
             .copied()
             .find(|k| k == w)
             .ok_or_else(|| format!("unknown workload {w}"))?;
-        let n = if w == "watch" {
-            cfg.clients.max(6)
-        } else {
-            cfg.clients
+        let n = match w {
+            "watch" => cfg.clients.max(6),
+            "semaphore" => cfg.clients.max(workload::semaphore::MIN_CLIENTS),
+            _ => cfg.clients,
         };
         for i in 0..n {
             let net = ClientNet::start(next_id, w, &addrs)
@@ -154,9 +154,18 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     let heal_window = cfg.heal_window();
     let active = cfg.duration.saturating_sub(heal_window);
     let mut nemesis_rng = StdRng::seed_from_u64(master.gen());
+    // `expire-admitted` aims at the semaphore workload's max-1 semaphore
+    let kinds: Vec<FaultKind> = cfg
+        .nemeses
+        .iter()
+        .copied()
+        .filter(|k| {
+            *k != FaultKind::ExpireAdmitted || cfg.workloads.iter().any(|w| w == "semaphore")
+        })
+        .collect();
     let schedule = nemesis::schedule(
         &mut nemesis_rng,
-        &cfg.nemeses,
+        &kinds,
         nets.len(),
         servers.len(),
         workload::SESSION_TIMEOUT.as_millis() as u64,

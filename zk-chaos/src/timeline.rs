@@ -26,7 +26,7 @@ fn fault_color(kind: &str) -> &'static str {
         "blackhole" => "#555555",
         "delay" => "#17becf",
         "cut" => "#e377c2",
-        "expire" => "#8c564b",
+        "expire" | "expire-admitted" => "#8c564b",
         "pause" => "#1f77b4",
         "kill" => "#d62728",
         "leader-kill" => "#ff7f0e",

@@ -114,7 +114,7 @@ const WORKLOADS: [&str; 8] = [
 fn fixed_seed_standalone_campaign_passes() {
     let dir = tempfile::tempdir().expect("temp dir");
     // every workload, every fault kind (on one server: reset, blackhole, delay, cut, expire,
-    // pause, kill)
+    // expire-admitted, pause, kill)
     let (out, last) = campaign(42, &["--duration", "60s", "--standalone"], dir.path());
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first().copied(), Some("seed: 42"), "output:\n{out}");
@@ -199,6 +199,8 @@ fn fixed_seed_ensemble_campaign_with_follower_partitions_passes() {
             "cut",
             "--nemesis",
             "expire",
+            "--nemesis",
+            "expire-admitted",
         ],
         dir.path(),
     );

@@ -1,5 +1,11 @@
-//! Semaphore holders (max 2 and max 3) proving their lease with fenced ephemeral markers.
-//! See [`crate::checker::semaphore`].
+//! Semaphore holders proving their lease with fenced ephemeral markers. See
+//! [`crate::checker::semaphore`].
+//!
+//! Half of the clients (the first half by index) share a max-1 semaphore: they hold it long
+//! (0.5..2 s) and wait for it up to [`SEM1_WAIT`], longer than a session loss plus a reconnect,
+//! so that one of them always holds the admission lock while it waits for room, and keeps
+//! waiting after its session is expired (the nemesis' `expire-admitted` aims at it: see
+//! [`admitted_waiter`]). The others share a max-2 and a max-3 one with short holds and 5 s waits.
 
 use super::{Ctx, ROOT};
 use rand::Rng;
@@ -9,8 +15,76 @@ use zk_core::{Client, CreateMode, Error, Op, ReadOp, ReadResult};
 use zk_recipes::{Guard, Semaphore};
 
 /// The semaphores: (path, max).
-pub fn semaphores() -> [(String, u32); 2] {
-    [(format!("{ROOT}/sem2"), 2), (format!("{ROOT}/sem3"), 3)]
+pub fn semaphores() -> [(String, u32); 3] {
+    [
+        (format!("{ROOT}/sem1"), 1),
+        (format!("{ROOT}/sem2"), 2),
+        (format!("{ROOT}/sem3"), 3),
+    ]
+}
+
+/// The max-1 semaphore, whose admitted waiter the nemesis' `expire-admitted` aims at.
+pub fn sem1() -> String {
+    format!("{ROOT}/sem1")
+}
+
+/// How long a client of the max-1 semaphore waits for it: longer than a session loss (3 s
+/// without an answer) plus a reconnect, so that a waiter whose session is expired while it
+/// holds the admission lock is still waiting when the next waiter is admitted (below
+/// [`super::OP_TIMEOUT`]).
+pub const SEM1_WAIT: Duration = Duration::from_secs(10);
+
+/// The semaphore workload has at least this many clients: four on the max-1 semaphore, four
+/// on the others.
+pub const MIN_CLIENTS: usize = 8;
+
+/// The session that holds the admission lock of the max-1 semaphore while it waits for room:
+/// the owner of the first node of its admission queue, when the semaphore is full and none of
+/// its leases belongs to that session (read from the server; `None` if there is no such
+/// waiter now). This is the recipe's layout (kazoo's: admission by an exclusive lock on
+/// `P-__lock__`), read by the nemesis to aim an expiry, never by a checker.
+pub async fn admitted_waiter(zk: &Client) -> zk_core::Result<Option<i64>> {
+    let sem = sem1();
+    let lock = format!("{sem}-__lock__");
+    zk.sync(&lock).await?;
+    let queue = match zk.get_children(&lock).await {
+        Ok(q) => q,
+        Err(Error::NoNode) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // the queue's order: the sequence number after the mark (`<uuid>__lock__<10 digits>`; the
+    // counter does not wrap in a run)
+    let seq = |n: &String| {
+        n.rfind("__lock__")
+            .and_then(|i| n[i + "__lock__".len()..].parse::<i64>().ok())
+    };
+    let Some(first) = queue
+        .iter()
+        .filter(|n| seq(n).is_some())
+        .min_by_key(|n| seq(n))
+    else {
+        return Ok(None);
+    };
+    let Some(stat) = zk.exists(&format!("{lock}/{first}")).await? else {
+        return Ok(None);
+    };
+    let owner = stat.ephemeral_owner;
+    let leases = match zk.get_children(&sem).await {
+        Ok(l) => l,
+        Err(Error::NoNode) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if leases.is_empty() {
+        return Ok(None); // room: it is not waiting
+    }
+    for l in &leases {
+        if let Some(s) = zk.exists(&format!("{sem}/{l}")).await? {
+            if s.ephemeral_owner == owner {
+                return Ok(None); // it holds a lease already
+            }
+        }
+    }
+    Ok((owner != 0).then_some(owner))
 }
 
 /// Creates the marker directories (harness).
@@ -25,17 +99,28 @@ pub async fn setup(zk: &Client) -> zk_core::Result<()> {
 pub async fn run(mut ctx: Ctx) {
     let ident = format!("c{}", ctx.id);
     let mut n = 0u64;
+    // the first half by index share the max-1 semaphore
+    let single = ctx.index < ctx.clients / 2;
     while ctx.running() {
-        // mostly the max-2 one, so that there are waiters queued for admission when a fault
-        // hits (the admission hole needs a waiter that loses its session while it waits)
-        let (path, max) = semaphores()[usize::from(ctx.rng.gen_bool(0.25))].clone();
+        // the others: mostly the max-2 one, so that there are waiters queued for admission
+        // when a fault hits
+        let (path, max) = if single {
+            semaphores()[0].clone()
+        } else {
+            semaphores()[1 + usize::from(ctx.rng.gen_bool(0.25))].clone()
+        };
+        let (wait, observations, pause_ms) = if single {
+            (SEM1_WAIT, ctx.rng.gen_range(3..8), 300)
+        } else {
+            (Duration::from_secs(5), 2, 150)
+        };
         let sem = Semaphore::new(&ctx.zk, &path, ident.clone(), max)
-            .expect("the workload's semaphores have max 2 or 3");
+            .expect("the workload's semaphores have max 1, 2 or 3");
         let got = ctx
             .call(
                 "acquire",
-                json!({ "sem": path, "max": max }),
-                sem.acquire_timeout(Duration::from_secs(5)),
+                json!({ "sem": path, "max": max, "timeout_ms": wait.as_millis() as u64 }),
+                sem.acquire_timeout(wait),
                 |g: &Option<Guard>| json!({ "guard": g.as_ref().map(|g| g.path().to_owned()) }),
             )
             .await;
@@ -48,9 +133,10 @@ pub async fn run(mut ctx: Ctx) {
         let marker = format!("{path}-in/c{}-{n}", ctx.id);
         let g = guard.path().to_owned();
         let _ = enter(&ctx, &path, &guard, &marker).await;
-        for _ in 0..2 {
+        // a max-1 holder holds long (0.5..2 s): its waiters queue up behind it
+        for _ in 0..observations {
             observe(&ctx, &path, max).await;
-            ctx.pause(150).await;
+            ctx.pause(pause_ms).await;
         }
         if !exit(&ctx, &path, &marker).await {
             // the marker may outlive a released lease: end the session instead, which removes
