@@ -52,13 +52,16 @@ enum Cmd {
     Check {
         /// The history file.
         file: PathBuf,
+        /// Where to write the timeline (created if missing); default: beside the history
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Cmd::Check { file }) = &cli.cmd {
-        return check_file(file);
+    if let Some(Cmd::Check { file, out }) = &cli.cmd {
+        return check_file(file, out.as_deref());
     }
     let seed = cli.seed.unwrap_or_else(rand::random);
     println!("seed: {seed}");
@@ -135,10 +138,17 @@ fn main() -> ExitCode {
         cfg.duration.as_secs(),
         &cfg.workloads,
         &out.path,
+        None,
     )
 }
 
-fn check_file(file: &Path) -> ExitCode {
+fn check_file(file: &Path, out: Option<&Path>) -> ExitCode {
+    if let Some(dir) = out {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("--out {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
     let h = match History::load(file) {
         Ok(h) => h,
         Err(e) => {
@@ -159,7 +169,7 @@ fn check_file(file: &Path) -> ExitCode {
         })
         .unwrap_or_default();
     let results = checker::check_all(&h);
-    finish(&h, &results, seed, duration_s, &workloads, file)
+    finish(&h, &results, seed, duration_s, &workloads, file, out)
 }
 
 fn finish(
@@ -169,6 +179,7 @@ fn finish(
     duration_s: u64,
     workloads: &[String],
     path: &Path,
+    timeline_dir: Option<&Path>,
 ) -> ExitCode {
     let executed = report::executed(h);
     if !executed.is_empty() {
@@ -203,10 +214,14 @@ fn finish(
         .flat_map(|r| r.violations.iter().cloned())
         .collect();
     let page = zk_chaos::timeline::render(h, &all, &format!("zk-chaos seed {seed}"));
-    let html = path.with_file_name(match path.file_stem() {
+    let name = match path.file_stem() {
         Some(s) if s != "history" => format!("{}.timeline.html", s.to_string_lossy()),
         _ => "timeline.html".to_owned(),
-    });
+    };
+    let html = match timeline_dir {
+        Some(dir) => dir.join(name),
+        None => path.with_file_name(name),
+    };
     match std::fs::write(&html, page) {
         Ok(()) => println!("timeline: {}", html.display()),
         Err(e) => println!("timeline: not written ({}: {e})", html.display()),

@@ -52,15 +52,40 @@ fn run_bounded(cmd: &mut Command, bound: Duration) -> (Option<i32>, String) {
 
 /// Runs one campaign with `args` (plus `--out`); returns its output and its last line, after
 /// asserting that it passed.
+/// Copies a failed campaign's output directory (history, timeline) out of its temporary
+/// directory, which is deleted when the test fails, to `target/tmp/chaos-failed-seed-<seed>`.
+fn keep_output(seed: u64, dir: &std::path::Path) -> String {
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("chaos-failed-seed-{seed}-{}", std::process::id()));
+    let copied = std::fs::create_dir_all(&kept).and_then(|()| {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), kept.join(entry.file_name()))?;
+            }
+        }
+        Ok(())
+    });
+    match copied {
+        Ok(()) => format!(
+            "history and timeline kept in {} (re-check: zk-chaos check {}/history.jsonl)",
+            kept.display(),
+            kept.display()
+        ),
+        Err(e) => format!("could not keep the output of {}: {e}", dir.display()),
+    }
+}
+
 fn campaign(seed: u64, args: &[&str], out: &std::path::Path) -> (String, Value) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
+    let out_dir = out;
     let (code, out) = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_zk-chaos"))
             .args(["--seed", &seed.to_string()])
             .args(args)
             .arg("--out")
-            .arg(out),
+            .arg(out_dir),
         Duration::from_secs(600),
     );
     let wall = started.elapsed();
@@ -79,8 +104,9 @@ fn campaign(seed: u64, args: &[&str], out: &std::path::Path) -> (String, Value) 
             .skip_while(|l| !l.starts_with("FAIL seed"))
             .take_while(|l| !l.starts_with("history: "))
             .collect();
+        let kept = keep_output(seed, out_dir);
         panic!(
-            "campaign seed {seed} ({}) failed: exit {code:?}, violations {violations}\n{}\n\nwhole output:\n{out}",
+            "campaign seed {seed} ({}) failed: exit {code:?}, violations {violations}; {kept}\n{}\n\nwhole output:\n{out}",
             args.join(" "),
             if fail.is_empty() {
                 "no FAIL line (the harness did not run: is ZooKeeper installed?)".to_owned()
@@ -166,13 +192,20 @@ fn fixed_seed_standalone_campaign_passes() {
 
     // the saved history re-checks to the same verdict
     let history = dir.path().join("history.jsonl");
+    let recheck = dir.path().join("recheck");
     let (code2, out2) = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_zk-chaos"))
             .arg("check")
-            .arg(&history),
+            .arg(&history)
+            .arg("--out")
+            .arg(&recheck),
         Duration::from_secs(120),
     );
     assert_eq!(code2, Some(0), "check output:\n{out2}");
+    assert!(
+        recheck.join("timeline.html").is_file(),
+        "check --out did not write its timeline there:\n{out2}"
+    );
     let last2: Value =
         serde_json::from_str(out2.lines().last().expect("a last line")).expect("JSON");
     assert_eq!(last2["violations"], 0);
