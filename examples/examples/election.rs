@@ -66,7 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 RunOutcome::Finished(steps) => {
                     t.say(format!("{name} finished its {steps} steps and resigned"))
                 }
-                RunOutcome::Lost(_) => t.say(format!("{name} is no longer a candidate")),
+                // RunOutcome::Lost, or an outcome added in a later version
+                _ => t.say(format!("{name} is no longer a candidate")),
             }
             let _ = client.close().await;
             Ok::<_, zk_core::Error>(())

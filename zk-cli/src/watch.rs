@@ -135,6 +135,7 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
                             watcher = None;
                         }
                     }
+                    other => line.say(other),
                 }
             },
             // no watch on the current session: set it (again), and retry every second

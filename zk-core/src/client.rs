@@ -611,6 +611,14 @@ impl Client {
         self.inner.status.borrow().clone()
     }
 
+    /// Whether the client has stopped for good: its session task ended, after `close()`, or
+    /// after a session that will not be replaced (LOST with `reconnect_after_expiry(false)`,
+    /// AUTHFAILED) was cleaned up. Requests then fail at once (`Closed` or the terminal error).
+    /// A client that is only disconnected, or waiting for a new session, is not closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.tx.is_closed() || self.inner.shared.terminal.lock().unwrap().is_some()
+    }
+
     /// The current session id (0 if none).
     pub fn session_id(&self) -> i64 {
         self.inner.status.borrow().session_id

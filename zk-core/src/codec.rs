@@ -21,6 +21,7 @@ pub struct FrameCodec {
 
 /// A frame was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The length prefix is negative or above the limit.
     #[error("frame length {len} outside 0..={max}")]

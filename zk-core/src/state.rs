@@ -12,6 +12,7 @@ use std::time::Duration;
 
 /// The three states kazoo users know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Connected to a server; the session is alive (possibly on a read-only server: see
     /// [`Status::keeper_state`]).

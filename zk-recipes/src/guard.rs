@@ -11,6 +11,7 @@ use zk_core::{Client, Error, EventType, Op, Result, State, StateStream, Status};
 
 /// When a holder should consider what it holds lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum LostPolicy {
     /// As soon as the connection is SUSPENDED (the session may still live, but the holder can
     /// no longer know whether it does). The safe default: a peer can only take over after the
@@ -23,6 +24,7 @@ pub enum LostPolicy {
 
 /// Why a guard was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LostReason {
     /// The connection was suspended (with [`LostPolicy::Suspended`]). Refined to
     /// [`SessionLost`](Self::SessionLost) if the client later learns that the session expired.
@@ -384,6 +386,7 @@ impl Drop for Guard {
 /// What became of a `run` ([`Lock::run`](crate::Lock::run),
 /// [`Semaphore::run`](crate::Semaphore::run), [`Election::run`](crate::Election::run)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunOutcome<T> {
     /// The task finished while held; the guard was then released.
     Finished(T),

@@ -243,12 +243,13 @@ impl<K: WatchKind> Driver<K> {
                         }
                         Wake::State(s) => match s.state {
                             State::Connected => self.phase = Phase::Read,
-                            State::Suspended => {}
                             State::Lost => {
                                 if let Some(item) = self.on_lost(&s) {
                                     return Some(item);
                                 }
                             }
+                            // Suspended, or a state added later: wait for the next one
+                            _ => {}
                         },
                         // the next read returns the client's terminal error
                         Wake::StatesEnded => self.phase = Phase::Read,

@@ -339,6 +339,7 @@ async fn election_with_kazoo() {
                 match out {
                     RunOutcome::Finished(round) => round,
                     RunOutcome::Lost(r) => panic!("leadership lost: {r}"),
+                    other => panic!("unexpected outcome {other:?}"),
                 }
             }
         }));

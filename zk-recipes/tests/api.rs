@@ -1,0 +1,69 @@
+//! The public API's promises that are about types, not behaviour: what can cross threads, and
+//! `Client::is_closed`.
+
+mod common;
+
+use std::time::Duration;
+use zk_core::{Client, State};
+use zk_recipes::{Barrier, DoubleBarrier, Election, Lock, ReadLock, Semaphore, WriteLock};
+
+fn send_sync<T: Send + Sync>() {}
+fn send<T: Send>(_: &T) {}
+
+/// Compiled, never run: every future a user may `tokio::spawn` is `Send`.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn futures_users_spawn_are_send(c: &Client, l: &Lock, s: &Semaphore, e: &Election) {
+    send(&c.get_data("/a"));
+    send(&c.create("/a", b"", zk_core::CreateMode::Persistent));
+    send(&c.exists_watch("/a"));
+    send(&c.add_watch("/a", zk_core::AddWatchMode::Persistent));
+    send(&c.multi(vec![]));
+    send(&c.close());
+    send(&c.wait_for_state(State::Connected, None));
+    send(&l.acquire());
+    send(&l.acquire_timeout(Duration::from_secs(1)));
+    send(&l.run(|_lost| async {}));
+    send(&s.acquire());
+    send(&e.acquire());
+    send(&e.run(|_lost| async {}));
+    send(&Barrier::new(c, "/b").wait());
+}
+
+#[test]
+fn handles_guards_errors_and_streams_cross_threads() {
+    send_sync::<Client>();
+    send_sync::<zk_core::ClientBuilder>();
+    send_sync::<zk_core::Error>();
+    send_sync::<zk_core::Status>();
+    send_sync::<zk_core::StateStream>();
+    send_sync::<zk_core::OneshotWatcher>();
+    send_sync::<zk_core::PersistentWatcher>();
+    send_sync::<Lock>();
+    send_sync::<ReadLock>();
+    send_sync::<WriteLock>();
+    send_sync::<Semaphore>();
+    send_sync::<Election>();
+    send_sync::<Barrier>();
+    send_sync::<DoubleBarrier>();
+    send_sync::<zk_recipes::Guard>();
+    send_sync::<zk_recipes::LostSignal>();
+    send_sync::<zk_recipes::GuardError>();
+    send_sync::<zk_recipes::retry::RetryError>();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn is_closed_after_close_and_not_while_connected() {
+    let server = zk_testkit::shared_server();
+    let c = common::client(&server.connect_string()).await;
+    assert!(!c.is_closed(), "a connected client reports closed");
+    let other = c.clone();
+    c.close().await.unwrap();
+    assert!(
+        other.is_closed(),
+        "a clone of a closed client does not report closed"
+    );
+    assert!(matches!(
+        other.exists("/").await,
+        Err(zk_core::Error::Closed)
+    ));
+}
