@@ -50,7 +50,7 @@
 //! [`Error::Closed`] is never retried by either policy.
 
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -246,11 +246,55 @@ pub trait RetryPolicy {
 /// The state of one call under a [`RetryPolicy`].
 pub trait RetryState: Send {
     /// Called after each failed attempt with its error: how long to sleep before the next
-    /// attempt, or why to stop. `rng` is the runner's source of randomness.
-    fn on_failure(&mut self, err: &AttemptError, rng: &mut dyn RngCore) -> Decision;
+    /// attempt, or why to stop. `jitter` is the runner's source of randomness.
+    fn on_failure(&mut self, err: &AttemptError, jitter: &mut Jitter) -> Decision;
 
     /// Failed attempts counted so far.
     fn attempts(&self) -> u32;
+}
+
+/// The randomness a [`RetryState`] draws its jitter from: seeded from the OS by default,
+/// from a fixed seed with [`Retry::seed`] (a test that wants the same sleeps every run).
+pub struct Jitter {
+    rng: StdRng,
+}
+
+impl Jitter {
+    /// Seeded from the operating system.
+    pub fn from_entropy() -> Jitter {
+        Jitter {
+            rng: StdRng::from_entropy(),
+        }
+    }
+
+    /// The same draws for the same seed.
+    pub fn from_seed(seed: u64) -> Jitter {
+        Jitter {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// A number drawn uniformly from `lo..=hi` (`lo` if `hi <= lo`).
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        if hi <= lo {
+            return lo;
+        }
+        self.rng.gen_range(lo..=hi)
+    }
+
+    /// A number drawn uniformly from `0..n` (0 if `n` is 0).
+    pub fn below(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        self.rng.gen_range(0..n)
+    }
+}
+
+impl fmt::Debug for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jitter").finish_non_exhaustive()
+    }
 }
 
 // ------------------------------------------------------------------------------------ kazoo
@@ -420,7 +464,7 @@ impl RetryPolicy for KazooRetry {
 }
 
 impl RetryState for KazooRetryState {
-    fn on_failure(&mut self, err: &AttemptError, rng: &mut dyn RngCore) -> Decision {
+    fn on_failure(&mut self, err: &AttemptError, jitter: &mut Jitter) -> Decision {
         let p = &self.policy;
         if !p.retryable(err) {
             return Decision::Stop(StopReason::NotRetryable);
@@ -434,7 +478,7 @@ impl RetryState for KazooRetryState {
         }
         let j = p.max_jitter;
         let factor = if j > 0.0 {
-            rng.gen_range(1.0 - j..=1.0 + j)
+            jitter.uniform(1.0 - j, 1.0 + j)
         } else {
             1.0
         };
@@ -536,7 +580,7 @@ impl RetryPolicy for ExponentialBackoffRetry {
 }
 
 impl RetryState for ExponentialBackoffState {
-    fn on_failure(&mut self, err: &AttemptError, rng: &mut dyn RngCore) -> Decision {
+    fn on_failure(&mut self, err: &AttemptError, jitter: &mut Jitter) -> Decision {
         let retryable = match err {
             AttemptError::ForceRetry(_) => true,
             AttemptError::Zk(e) => matches!(
@@ -559,7 +603,7 @@ impl RetryState for ExponentialBackoffState {
         if self.retries >= self.policy.max_retries {
             return Decision::Stop(StopReason::Exhausted);
         }
-        let r = rng.gen_range(0..1u32 << (self.retries + 1));
+        let r = jitter.below(1u32 << (self.retries + 1));
         self.retries += 1;
         Decision::RetryAfter(self.policy.sleep_for(r))
     }
@@ -611,7 +655,7 @@ where
 pub struct Retry<'a, P: ?Sized> {
     policy: &'a P,
     sleep: Box<dyn FnMut(Duration) -> BoxFuture<'static, ()> + Send + 'a>,
-    rng: Box<dyn RngCore + Send + 'a>,
+    jitter: Jitter,
     interrupt: Option<BoxFuture<'a, ()>>,
 }
 
@@ -625,12 +669,12 @@ impl<P: ?Sized> fmt::Debug for Retry<'_, P> {
 
 impl<'a, P: RetryPolicy + ?Sized> Retry<'a, P> {
     /// A runner for `policy` sleeping with `tokio::time::sleep` (so paused test time works)
-    /// and drawing jitter from a `StdRng` seeded from the OS.
+    /// and drawing jitter seeded from the OS (see [`Retry::seed`]).
     pub fn new(policy: &'a P) -> Self {
         Retry {
             policy,
             sleep: Box::new(|d| Box::pin(tokio::time::sleep(d))),
-            rng: Box::new(StdRng::from_entropy()),
+            jitter: Jitter::from_entropy(),
             interrupt: None,
         }
     }
@@ -646,9 +690,10 @@ impl<'a, P: RetryPolicy + ?Sized> Retry<'a, P> {
         self
     }
 
-    /// Replaces the source of randomness (e.g. a seeded `StdRng` in a test).
-    pub fn rng(mut self, rng: impl RngCore + Send + 'a) -> Self {
-        self.rng = Box::new(rng);
+    /// Draws the jitter from a fixed seed instead of the OS (a test that wants the same
+    /// sleeps every run).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.jitter = Jitter::from_seed(seed);
         self
     }
 
@@ -696,7 +741,7 @@ impl<'a, P: RetryPolicy + ?Sized> Retry<'a, P> {
                 Ok(v) => return Ok(v),
                 Err(e) => e.into(),
             };
-            let decision = state.on_failure(&err, &mut *self.rng);
+            let decision = state.on_failure(&err, &mut self.jitter);
             let attempts = state.attempts();
             let delay = match decision {
                 Decision::RetryAfter(d) => d,

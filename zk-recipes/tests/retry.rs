@@ -5,8 +5,6 @@
 mod common;
 
 use common::bounded;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +30,7 @@ async fn scripted<P: RetryPolicy>(policy: &P, errors: Vec<AttemptError>, seed: u
     let sleeps = Arc::new(Mutex::new(Vec::new()));
     let rec = sleeps.clone();
     let result = Retry::new(policy)
-        .rng(StdRng::seed_from_u64(seed))
+        .seed(seed)
         .sleep_with(move |d| {
             rec.lock().unwrap().push(d);
             tokio::time::sleep(d)
