@@ -200,19 +200,51 @@ server_codes! {
     ThrottledOp = -127, "operation throttled by the server";
 }
 
+/// What [`Error::transience`] says of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transience {
+    /// The connection failed or a deadline passed (`ConnectionLoss`, `Timeout`, `NotConnected`,
+    /// `Io`): the same request may succeed once connected again. Kazoo retries these.
+    Connection,
+    /// The server refused it for now (`ThrottledOp`, `RequestTimeout`, `SessionMoved`,
+    /// `NewConfigNoQuorum`): it may succeed later in the same session.
+    Server,
+    /// The session expired: only a new session helps.
+    SessionExpired,
+    /// Trying the same request again fails the same way (or the client is closed).
+    Permanent,
+}
+
 impl Error {
-    /// Whether retrying the same operation may succeed: connection loss, timeouts, server-side
-    /// throttling and request timeouts. Session expiry is *not* included: a new session is
-    /// needed, which recipes decide about (see `zk-recipes`' retry policy).
+    /// How retrying the same request may fare: the one classification of transient errors,
+    /// used by [`is_retryable`](Self::is_retryable), zk-recipes' retry policies (each retries
+    /// the classes its model retries: kazoo's `KazooRetry` [`Transience::Connection`], and
+    /// session expiry if asked; Curator's all but [`Transience::Permanent`]) and the recipes.
+    pub fn transience(&self) -> Transience {
+        match self {
+            Error::ConnectionLoss | Error::Timeout { .. } | Error::NotConnected | Error::Io(_) => {
+                Transience::Connection
+            }
+            Error::ThrottledOp
+            | Error::RequestTimeout
+            | Error::SessionMoved
+            | Error::NewConfigNoQuorum => Transience::Server,
+            Error::SessionExpired => Transience::SessionExpired,
+            _ => Transience::Permanent,
+        }
+    }
+
+    /// Whether retrying the same operation in the same session may succeed: a
+    /// [`Transience::Connection`] or [`Transience::Server`] error. Session expiry is *not*
+    /// included: a new session is needed, which a caller decides about (zk-recipes'
+    /// `KazooRetry::ignore_expire`; Curator-style `ExponentialBackoffRetry` retries it).
+    /// Whether a failed write may have been applied is a separate question:
+    /// [`may_have_been_applied`](Self::may_have_been_applied).
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self,
-            Error::ConnectionLoss
-                | Error::Timeout { .. }
-                | Error::NotConnected
-                | Error::ThrottledOp
-                | Error::RequestTimeout
-                | Error::Io(_)
+            self.transience(),
+            Transience::Connection | Transience::Server
         )
     }
 
@@ -291,5 +323,27 @@ mod tests {
         let io = Error::io(std::io::Error::other("x"));
         assert!(std::error::Error::source(&io).is_some());
         assert!(Error::ConnectionLoss.to_string().contains("may or may not"));
+    }
+
+    #[test]
+    fn one_classifier_of_transient_errors() {
+        use Transience::*;
+        for (e, t) in [
+            (Error::ConnectionLoss, Connection),
+            (Error::Timeout { sent: true }, Connection),
+            (Error::NotConnected, Connection),
+            (Error::ThrottledOp, Server),
+            (Error::RequestTimeout, Server),
+            (Error::SessionMoved, Server),
+            (Error::NewConfigNoQuorum, Server),
+            (Error::SessionExpired, SessionExpired),
+            (Error::Closed, Permanent),
+            (Error::AuthFailed, Permanent),
+            (Error::NoNode, Permanent),
+            (Error::BadVersion, Permanent),
+        ] {
+            assert_eq!(e.transience(), t, "{e:?}");
+            assert_eq!(e.is_retryable(), matches!(t, Connection | Server), "{e:?}");
+        }
     }
 }

@@ -166,7 +166,7 @@ pub mod tls;
 mod watch;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUEST_LEN};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Transience};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
     digest_id, Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, KeeperState, Perms, Stat,

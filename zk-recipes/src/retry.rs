@@ -56,7 +56,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
-use zk_core::Error;
+use zk_core::{Error, Transience};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -307,11 +307,13 @@ impl fmt::Debug for Jitter {
 /// before sleeping); sleep; then `cur_delay = min(sleep * backoff, max_delay)`. The jitter
 /// compounds, and a single sleep may exceed `max_delay` by up to `(1 + j)` times.
 ///
-/// Retryable: [`Error::ConnectionLoss`], [`Error::Timeout`] (kazoo's operation timeout),
-/// [`AttemptError::ForceRetry`], and [`Error::SessionExpired`] when `ignore_expire` is on.
-/// Also [`Error::NotConnected`] (a request refused unsent by a
-/// [`fail_if_disconnected`](zk_core::Client::fail_if_disconnected) handle), which kazoo has
-/// no counterpart for: it is the connection-loss case with a known, empty outcome.
+/// Retryable: zk-core's [`Transience::Connection`] errors ([`Error::ConnectionLoss`],
+/// [`Error::Timeout`] (kazoo's operation timeout), and [`Error::NotConnected`] (a request
+/// refused unsent by a [`fail_if_disconnected`](zk_core::Client::fail_if_disconnected)
+/// handle: the connection-loss case with a known, empty outcome, which kazoo has no
+/// counterpart for)), [`AttemptError::ForceRetry`], and [`Error::SessionExpired`] when
+/// `ignore_expire` is on. Not the server-side [`Transience::Server`] ones, which kazoo does not
+/// retry either.
 /// [`Error::Closed`] never.
 ///
 /// | parameter | default |
@@ -431,11 +433,11 @@ impl KazooRetry {
     fn retryable(&self, err: &AttemptError) -> bool {
         match err {
             AttemptError::ForceRetry(_) => true,
-            AttemptError::Zk(
-                Error::ConnectionLoss | Error::Timeout { .. } | Error::NotConnected,
-            ) => true,
-            AttemptError::Zk(Error::SessionExpired) => self.ignore_expire,
-            AttemptError::Zk(_) => false,
+            AttemptError::Zk(e) => match e.transience() {
+                Transience::Connection => true,
+                Transience::SessionExpired => self.ignore_expire,
+                _ => false,
+            },
         }
     }
 }
@@ -515,9 +517,10 @@ fn secs(s: f64) -> Duration {
 /// at most `max_retries` retries (so `max_retries + 1` attempts; at most 29 retries, as Curator
 /// clamps it).
 ///
-/// Retryable as in Curator: [`Error::ConnectionLoss`], [`Error::Timeout`],
-/// [`Error::SessionMoved`], [`Error::SessionExpired`], [`Error::NewConfigNoQuorum`], and
-/// [`AttemptError::ForceRetry`]; plus [`Error::NotConnected`] as for [`KazooRetry`].
+/// Retryable as in Curator ([`Error::ConnectionLoss`], [`Error::Timeout`],
+/// [`Error::SessionMoved`], [`Error::SessionExpired`], [`Error::NewConfigNoQuorum`],
+/// [`AttemptError::ForceRetry`]): every zk-core [`Transience`] but `Permanent`, which also
+/// takes in server-side throttling and request timeouts (newer than Curator's list).
 /// [`Error::Closed`] never.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExponentialBackoffRetry {
@@ -581,17 +584,10 @@ impl RetryPolicy for ExponentialBackoffRetry {
 
 impl RetryState for ExponentialBackoffState {
     fn on_failure(&mut self, err: &AttemptError, jitter: &mut Jitter) -> Decision {
+        // Curator's RetryLoop: what is transient in the same session, and session expiry
         let retryable = match err {
             AttemptError::ForceRetry(_) => true,
-            AttemptError::Zk(e) => matches!(
-                e,
-                Error::ConnectionLoss
-                    | Error::Timeout { .. }
-                    | Error::NotConnected
-                    | Error::SessionMoved
-                    | Error::SessionExpired
-                    | Error::NewConfigNoQuorum
-            ),
+            AttemptError::Zk(e) => e.transience() != Transience::Permanent,
         };
         if !retryable {
             return Decision::Stop(StopReason::NotRetryable);

@@ -363,11 +363,33 @@ async fn not_idempotent_stops_when_the_outcome_is_unknown() {
     // and so does Curator's unless told otherwise
     let c = ExponentialBackoffRetry::new(Duration::from_millis(10), 5, Duration::from_secs(1));
     assert_eq!(scripted(&c, losses(1), 0).await.result.unwrap(), 2);
-    let out = scripted(&c.idempotent(false), losses(1), 0).await;
+    let out = scripted(&c.clone().idempotent(false), losses(1), 0).await;
     assert!(matches!(
         out.result,
         Err(RetryError::OutcomeUnknown { attempts: 1, .. })
     ));
+    // Curator's retries every transient class of zk-core's classifier, and session expiry
+    for e in [
+        Error::ThrottledOp,
+        Error::RequestTimeout,
+        Error::SessionMoved,
+        Error::NewConfigNoQuorum,
+        Error::SessionExpired,
+        Error::NotConnected,
+    ] {
+        assert_eq!(
+            scripted(&c, vec![Zk(e.clone())], 0).await.result.unwrap(),
+            2,
+            "{e:?}"
+        );
+    }
+    for e in [Error::Closed, Error::NoNode, Error::NoAuth] {
+        let out = scripted(&c, vec![Zk(e.clone())], 0).await;
+        assert!(
+            matches!(out.result, Err(RetryError::Failed(_))),
+            "{e:?} retried"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------- Curator
