@@ -59,7 +59,13 @@ pub const DEFAULT_MAX_REQUEST_LEN: usize = 0xfffff;
 ///     .await?;
 /// # Ok(()) }
 /// ```
+///
+/// A builder is the client's configuration: it is `Clone` (connect several clients with the
+/// same settings), its `Debug` output never shows a credential or session password, and it
+/// parses from a connect string (`"zk1:2181,zk2:2181/app".parse::<ClientBuilder>()`, which
+/// checks the hosts and the chroot at once).
 #[must_use]
+#[derive(Clone)]
 pub struct ClientBuilder {
     connect_string: String,
     session_timeout: Duration,
@@ -81,6 +87,53 @@ pub struct ClientBuilder {
     close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth: Vec<String> = self
+            .auth
+            .iter()
+            .map(|(scheme, _)| format!("{scheme}:<redacted>"))
+            .collect();
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("connect_string", &self.connect_string)
+            .field("session_timeout", &self.session_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("can_be_read_only", &self.can_be_read_only)
+            .field("reconnect_after_expiry", &self.reconnect_after_expiry)
+            .field("auth", &auth)
+            .field("max_data_len", &self.max_data_len)
+            .field("max_request_len", &self.max_request_len)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("request_timeout", &self.request_timeout)
+            .field("default_acl", &self.default_acl)
+            .field("custom_connector", &self.custom_connector);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.field("reconnect_jitter", &self.reconnect_jitter)
+            .field("close_timeout", &self.close_timeout)
+            .field("sasl", &self.sasl)
+            .field(
+                "resume",
+                &self
+                    .resume
+                    .as_ref()
+                    .map(|(id, _)| format!("{id:#x} (password redacted)")),
+            )
+            .finish()
+    }
+}
+
+impl std::str::FromStr for ClientBuilder {
+    type Err = Error;
+
+    /// A builder with the default settings for a connect string, checked at once
+    /// (`Error::InvalidArgument` for a bad host, port or chroot).
+    fn from_str(s: &str) -> Result<ClientBuilder> {
+        crate::session::hosts::parse_connect_string(s)?;
+        Ok(Client::builder(s))
+    }
 }
 
 impl ClientBuilder {
@@ -1452,5 +1505,32 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod builder_tests {
+    use super::*;
+
+    #[test]
+    fn builder_debug_redacts_credentials_and_parses_from_a_connect_string() {
+        let b: ClientBuilder = "127.0.0.1:2181,127.0.0.2:2181/app".parse().unwrap();
+        let b = b
+            .auth("digest", "alice:s3cret-digest")
+            .sasl_digest_md5("bob", "s3cret-sasl")
+            .session(0x1234, vec![0xAB; 16]);
+        let copy = b.clone();
+        let shown = format!("{copy:?}");
+        for secret in ["s3cret-digest", "s3cret-sasl", "abab", "171, 171"] {
+            assert!(!shown.contains(secret), "{secret:?} shown in {shown}");
+        }
+        assert!(shown.contains("digest:<redacted>"), "{shown}");
+        assert!(shown.contains("0x1234"), "{shown}");
+        assert!(
+            shown.contains("127.0.0.1:2181,127.0.0.2:2181/app"),
+            "{shown}"
+        );
+        assert!("127.0.0.1:notaport".parse::<ClientBuilder>().is_err());
+        assert!("127.0.0.1:2181/bad/".parse::<ClientBuilder>().is_err());
     }
 }
