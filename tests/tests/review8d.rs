@@ -375,3 +375,252 @@ async fn close_with_requests_in_flight_on_a_dead_link_and_queued_resolves_every_
         assert!(matches!(r, Err(Error::Closed)), "queued request {i}: {r:?}");
     }
 }
+
+/// What [`HandshakeGate`] lets through.
+const GATE_FORWARD: u8 = 0;
+/// Every connection is accepted and silent: its ConnectRequest is never answered.
+const GATE_SILENT: u8 = 1;
+/// Only a ConnectRequest re-attaching session `old_sid` is answered (by the server); after
+/// that nothing more goes through in either direction, and the connection stays open.
+const GATE_OLD_SESSION_HANDSHAKE_ONLY: u8 = 2;
+
+/// A proxy in front of a real server that decides per connection, by its ConnectRequest, what
+/// goes through (see the `GATE_*` modes, taken when a connection is accepted).
+struct HandshakeGate {
+    addr: std::net::SocketAddr,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    old_sid: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HandshakeGate {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// One length-prefixed frame (the prefix included).
+async fn read_frame(s: &mut tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await?;
+    let mut f = len.to_vec();
+    f.resize(4 + u32::from_be_bytes(len) as usize, 0);
+    s.read_exact(&mut f[4..]).await?;
+    Ok(f)
+}
+
+impl HandshakeGate {
+    async fn start(upstream: std::net::SocketAddr) -> HandshakeGate {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(GATE_FORWARD));
+        let old_sid = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let (mode, old_sid, conns) = (mode.clone(), old_sid.clone(), conns.clone());
+            async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let m = mode.load(Ordering::SeqCst);
+                    let old = old_sid.load(Ordering::SeqCst);
+                    let t = tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        if m == GATE_FORWARD {
+                            if let Ok(mut s) = tokio::net::TcpStream::connect(upstream).await {
+                                let _ = tokio::io::copy_bidirectional(&mut client, &mut s).await;
+                            }
+                            return;
+                        }
+                        let Ok(req) = read_frame(&mut client).await else {
+                            return;
+                        };
+                        // ConnectRequest: protocolVersion(4) lastZxidSeen(8) timeOut(4) sessionId(8)
+                        let sid = req
+                            .get(4 + 16..4 + 24)
+                            .map(|b| i64::from_be_bytes(b.try_into().unwrap()))
+                            .unwrap_or(0);
+                        let mut _server = None;
+                        if m == GATE_OLD_SESSION_HANDSHAKE_ONLY && sid == old && sid != 0 {
+                            if let Ok(mut s) = tokio::net::TcpStream::connect(upstream).await {
+                                if s.write_all(&req).await.is_ok() {
+                                    if let Ok(resp) = read_frame(&mut s).await {
+                                        let _ = client.write_all(&resp).await;
+                                    }
+                                }
+                                _server = Some(s);
+                            }
+                        }
+                        // nothing more goes through; the client's connection stays open
+                        let mut buf = [0u8; 4096];
+                        while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
+                    });
+                    conns.lock().unwrap().push(t);
+                }
+            }
+        });
+        HandshakeGate {
+            addr,
+            mode,
+            old_sid,
+            conns,
+            accept,
+        }
+    }
+
+    /// Switches mode for new connections and drops every current one.
+    fn switch(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// Keeps session `sid` alive on the server at `server` (a re-attaching handshake, then the
+/// connection dropped without closeSession, every 2 s), as a server that restarted or a
+/// partition that hid only the client would.
+fn keep_session_alive(
+    server: std::net::SocketAddr,
+    sid: i64,
+    passwd: Vec<u8>,
+    timeout_ms: i32,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        loop {
+            let mut body = Vec::new();
+            body.extend_from_slice(&0i32.to_be_bytes());
+            body.extend_from_slice(&0i64.to_be_bytes());
+            body.extend_from_slice(&timeout_ms.to_be_bytes());
+            body.extend_from_slice(&sid.to_be_bytes());
+            body.extend_from_slice(&(passwd.len() as i32).to_be_bytes());
+            body.extend_from_slice(&passwd);
+            body.push(0);
+            let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            if let Ok(mut s) = tokio::net::TcpStream::connect(server).await {
+                if s.write_all(&frame).await.is_ok() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), read_frame(&mut s)).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}
+
+/// `ClientBuilder::request_timeout`: "Without it (the default) a request is still bounded: ...
+/// one waiting for a connection fails with `Timeout { sent: false }` after twice the session
+/// timeout"; docs/architecture.md: the session task stamps a queued request's expiry and fails
+/// it then. The expiry is only watched in the connect phase's `select!`: while the session
+/// task closes a given-up session (`close_abandoned`, awaited for up to the connect timeout,
+/// a whole session timeout with one host) it watches neither the queue nor the command
+/// channel. After a LOST with a given-up session still alive on the server, a server that
+/// answers the re-attach but not the closeSession (a slow or stalled server, a link that dies
+/// right after the handshake) keeps the task there for 12 s of every 13: requests issued
+/// meanwhile fail up to a whole session timeout after their queue timeout.
+/// A client with session timeout `t` that gave its session up (LOST, no server for a whole
+/// session timeout) while the server kept the session alive, and is now closing it through a
+/// gate that answers the re-attach but lets nothing else through (so every closeSession goes
+/// unanswered). Returns the gate and the keeper (to keep them alive) and the client.
+async fn closing_a_given_up_session(
+    t: Duration,
+    close_timeout: Duration,
+) -> (HandshakeGate, tokio::task::JoinHandle<()>, Client) {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let gate = HandshakeGate::start(server.addr()).await;
+    let c = Client::builder(gate.addr.to_string())
+        .session_timeout(t)
+        .close_timeout(close_timeout)
+        .reconnect_jitter(Duration::from_millis(10))
+        .connect()
+        .await
+        .expect("connect through the gate");
+    assert_eq!(
+        c.status().session_timeout,
+        t,
+        "precondition: negotiated {t:?}"
+    );
+    let (sid, passwd) = c.session_credentials();
+    gate.old_sid.store(sid, std::sync::atomic::Ordering::SeqCst);
+    // the server keeps hearing of the session; the client hears no server for a whole
+    // session timeout and gives it up
+    let keeper = keep_session_alive(server.addr(), sid, passwd, t.as_millis() as i32);
+    gate.switch(GATE_SILENT);
+    wait_state(&c, State::Lost, Duration::from_secs(60)).await;
+    gate.switch(GATE_OLD_SESSION_HANDSHAKE_ONLY);
+    (gate, keeper, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_fail_late_while_a_given_up_session_is_being_closed() {
+    let t = Duration::from_secs(12);
+    let (_gate, keeper, c) = closing_a_given_up_session(t, Duration::from_secs(2)).await;
+    // requests without a deadline, issued 2 s apart while the client tries to close the
+    // given-up session
+    let mut tasks = Vec::new();
+    for k in 0..6u32 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let issued = tokio::time::Instant::now();
+            let r = c.exists("/").await;
+            (k, issued.elapsed(), r)
+        }));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut late = Vec::new();
+    for task in tasks {
+        let (k, took, r) = bounded("a queued request", task).await.unwrap();
+        assert!(
+            matches!(r, Err(Error::Timeout { sent: false })),
+            "request {k}: {r:?} after {took:?}"
+        );
+        // twice the session timeout, plus a second for the machine
+        if took > 2 * t + Duration::from_secs(1) {
+            late.push((k, took));
+        }
+    }
+    keeper.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(20), c.close()).await;
+    assert!(
+        late.is_empty(),
+        "requests without a deadline issued while disconnected failed later than their queue \
+         timeout ({:?}, twice the session timeout): {late:?} (the session task was closing the \
+         given-up session and did not watch the queue)",
+        2 * t
+    );
+}
+
+/// `Client::close`: "If the client is disconnected, it keeps trying to reach a server,
+/// re-attach ... and send closeSession until the close timeout (`ClientBuilder::close_timeout`,
+/// default 2 s)"; docs/architecture.md, "Close": "all of it is bounded by the close timeout".
+/// Not while the session task closes a given-up session (`close_abandoned`): it reads no
+/// commands then, for up to the connect timeout (a whole session timeout with one host), so a
+/// `close()` issued meanwhile is not even taken until that ends: here it returned after
+/// several seconds with a 1 s close timeout. (The same blind spot as the SASL phase had,
+/// tests/tests/review8b.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_while_a_given_up_session_is_being_closed_overruns_the_close_timeout() {
+    let t = Duration::from_secs(12);
+    let close_timeout = Duration::from_secs(1);
+    let (_gate, keeper, c) = closing_a_given_up_session(t, close_timeout).await;
+    // the re-attach is answered about a second after LOST; then closeSession waits
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = tokio::time::Instant::now();
+    let r = bounded("close", c.close()).await;
+    let took = started.elapsed();
+    keeper.abort();
+    assert!(
+        took <= close_timeout + Duration::from_secs(1),
+        "close() with a {close_timeout:?} close timeout took {took:?} ({r:?}): the session task \
+         was closing the given-up session and took no command meanwhile"
+    );
+}
