@@ -624,3 +624,28 @@ async fn close_while_a_given_up_session_is_being_closed_overruns_the_close_timeo
          was closing the given-up session and took no command meanwhile"
     );
 }
+
+/// `Client::fail_if_disconnected`: "issued while the client is disconnected, they fail at once
+/// with [`Error::NotConnected`]". Not while the session task closes a given-up session: the
+/// command waits in the channel until `close_abandoned` gives up (the connect timeout, a whole
+/// session timeout with one host), and only then fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_request_waits_while_a_given_up_session_is_being_closed() {
+    let t = Duration::from_secs(12);
+    let (_gate, keeper, c) = closing_a_given_up_session(t, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = tokio::time::Instant::now();
+    let r = bounded("fail-fast exists", c.fail_if_disconnected().exists("/")).await;
+    let took = started.elapsed();
+    keeper.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(20), c.close()).await;
+    assert!(
+        matches!(r, Err(Error::NotConnected)),
+        "fail-fast request while disconnected: {r:?}"
+    );
+    assert!(
+        took <= Duration::from_secs(1),
+        "a fail-fast request issued while disconnected failed only after {took:?}: the session \
+         task was closing the given-up session and took no command meanwhile"
+    );
+}
