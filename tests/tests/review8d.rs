@@ -649,3 +649,78 @@ async fn fail_fast_request_waits_while_a_given_up_session_is_being_closed() {
          task was closing the given-up session and took no command meanwhile"
     );
 }
+
+/// Regression coverage (held): the owed-reply count right after a reconnect. 1,500 data
+/// watches are re-registered (SetWatches, whose reply is a bare 20-byte header nobody counts)
+/// together with a replayed credential, and 300 requests (two thirds answered by bare error
+/// headers) queued while disconnected go out right behind them, while 200 more arrive as the
+/// connection comes up: every request gets its own answer, the connection is not given up
+/// again (a reply left to the read timeout would SUSPEND it), and the watches still fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_queued_behind_set_watches_and_auth_after_a_reconnect_all_resolve() {
+    let (proxy, direct, via) = common::behind_proxy("rewatch-burst").await;
+    let c = Client::builder(via)
+        .session_timeout(Duration::from_secs(30))
+        .reconnect_jitter(Duration::from_millis(10))
+        .connect()
+        .await
+        .unwrap();
+    c.add_auth("digest", b"rw:burst").await.unwrap();
+    c.create("/x", b"v", CreateMode::Persistent).await.unwrap();
+    let mut watchers = Vec::new();
+    for i in 0..1500 {
+        let (_, w) = c.exists_watch(&format!("/w{i}")).await.unwrap();
+        watchers.push(w);
+    }
+    let mut states = c.state_stream();
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended, Duration::from_secs(20)).await;
+    let spawn = |range: std::ops::Range<usize>| {
+        range
+            .map(|i| {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let ok = match i % 3 {
+                        0 => matches!(c.delete(&format!("/m{i}"), None).await, Err(Error::NoNode)),
+                        1 => matches!(
+                            c.set_data("/x", b"w", Some(99_999)).await,
+                            Err(Error::BadVersion)
+                        ),
+                        _ => c.get_data("/x").await.is_ok(),
+                    };
+                    (i, ok)
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut tasks = spawn(0..300);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.reject_new(false);
+    tasks.extend(spawn(300..500));
+    let mut bad = Vec::new();
+    for t in tasks {
+        let (i, ok) = bounded("a request after the reconnect", t).await.unwrap();
+        if !ok {
+            bad.push(i);
+        }
+    }
+    assert!(bad.is_empty(), "requests with a wrong answer: {bad:?}");
+    // the watches were re-registered: creating a watched node fires its watcher
+    direct
+        .create("/w7", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let ev = bounded("the re-registered watch", watchers.swap_remove(7)).await;
+    assert!(ev.is_ok(), "watch on /w7 after the reconnect: {ev:?}");
+    bounded("close", c.close()).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(s) = bounded("state stream", futures::StreamExt::next(&mut states)).await {
+        seen.push(s.state);
+    }
+    let suspended = seen.iter().filter(|s| **s == State::Suspended).count();
+    assert_eq!(
+        suspended, 1,
+        "the connection was given up again after the reconnect: {seen:?}"
+    );
+}
