@@ -384,6 +384,10 @@ const GATE_SILENT: u8 = 1;
 /// that nothing more goes through in either direction, and the connection stays open.
 const GATE_OLD_SESSION_HANDSHAKE_ONLY: u8 = 2;
 
+/// Every ConnectRequest is answered (by the server); after that nothing more goes through in
+/// either direction, and the connection stays open.
+const GATE_ANY_HANDSHAKE_ONLY: u8 = 3;
+
 /// A proxy in front of a real server that decides per connection, by its ConnectRequest, what
 /// goes through (see the `GATE_*` modes, taken when a connection is accepted).
 struct HandshakeGate {
@@ -448,7 +452,9 @@ impl HandshakeGate {
                             .map(|b| i64::from_be_bytes(b.try_into().unwrap()))
                             .unwrap_or(0);
                         let mut _server = None;
-                        if m == GATE_OLD_SESSION_HANDSHAKE_ONLY && sid == old && sid != 0 {
+                        let answer = m == GATE_ANY_HANDSHAKE_ONLY
+                            || (m == GATE_OLD_SESSION_HANDSHAKE_ONLY && sid == old && sid != 0);
+                        if answer {
                             if let Ok(mut s) = tokio::net::TcpStream::connect(upstream).await {
                                 if s.write_all(&req).await.is_ok() {
                                     if let Ok(resp) = read_frame(&mut s).await {
@@ -722,5 +728,70 @@ async fn requests_queued_behind_set_watches_and_auth_after_a_reconnect_all_resol
     assert_eq!(
         suspended, 1,
         "the connection was given up again after the reconnect: {seen:?}"
+    );
+}
+
+/// The same promise as `queued_requests_fail_late_while_a_given_up_session_is_being_closed`
+/// ("one waiting for a connection fails with `Timeout { sent: false }` after twice the session
+/// timeout"), through the SASL phase: `Session::sasl_phase` reads commands but does not watch
+/// the queue's expiry, so while new connections complete the handshake and then stall in the
+/// SASL exchange (each until the read timeout, two thirds of the session timeout) the queued
+/// requests are failed only in the short connect phases between them. After a LOST (a new
+/// session is being started, so no LOST bounds the wait), requests issued then fail up to a
+/// read timeout after their queue timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_fail_late_while_sasl_exchanges_stall() {
+    common::init_tracing();
+    let server = zk_testkit::ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let gate = HandshakeGate::start(server.addr()).await;
+    let t = Duration::from_secs(12);
+    let c = Client::builder(gate.addr.to_string())
+        .session_timeout(t)
+        .reconnect_jitter(Duration::from_millis(10))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .expect("connect through the gate");
+    assert_eq!(
+        c.status().session_timeout,
+        t,
+        "precondition: negotiated 12 s"
+    );
+    gate.switch(GATE_SILENT);
+    wait_state(&c, State::Lost, Duration::from_secs(60)).await;
+    // the server has expired the old session by now (its timer is rounded up to a tick)
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    gate.switch(GATE_ANY_HANDSHAKE_ONLY);
+    let mut tasks = Vec::new();
+    for k in 0..6u32 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let issued = tokio::time::Instant::now();
+            let r = c.exists("/").await;
+            (k, issued.elapsed(), r)
+        }));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let mut late = Vec::new();
+    for task in tasks {
+        let (k, took, r) = bounded("a queued request", task).await.unwrap();
+        assert!(
+            matches!(r, Err(Error::Timeout { sent: false })),
+            "request {k}: {r:?} after {took:?}"
+        );
+        if took > 2 * t + Duration::from_secs(1) {
+            late.push((k, took));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(20), c.close()).await;
+    assert!(
+        late.is_empty(),
+        "requests without a deadline issued while disconnected failed later than their queue \
+         timeout ({:?}, twice the session timeout): {late:?} (the session task was in stalled \
+         SASL exchanges and did not watch the queue)",
+        2 * t
     );
 }
