@@ -5,6 +5,12 @@
 //! pins down a finding (a documented promise that does not hold) fails on the code it was
 //! written against and says so in its doc; the others are regression coverage for angles that
 //! held.
+//!
+//! Findings (fail on the code they were written against): abandoned `add_auth` calls pile up
+//! while disconnected; the session task watches neither the queue's expiry nor the command
+//! channel while it closes a given-up session (queued requests fail late, `close()` overruns
+//! its close timeout, fail-fast requests wait), and does not watch the queue's expiry during
+//! the SASL exchange either.
 
 mod common;
 
