@@ -801,3 +801,58 @@ async fn queued_requests_fail_late_while_sasl_exchanges_stall() {
         2 * t
     );
 }
+
+/// Regression coverage (held): replies that arrive after their caller gave up are dropped with
+/// the channel. Through a link adding 2 ms each way, 400 reads of a 256 KiB node with a 1 ms
+/// deadline (each `Timeout { sent: true }`: sent, then given up) and 400 more whose futures are
+/// dropped after the first poll: the 200 MiB of replies that arrive for nobody do not stay
+/// resident, and the connection serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_for_callers_that_gave_up_are_freed() {
+    let _serial = SERIAL.lock().await;
+    let (proxy, direct, via) = common::behind_proxy("late-replies").await;
+    direct
+        .create("/big", &vec![3u8; 256 * 1024], CreateMode::Persistent)
+        .await
+        .unwrap();
+    let c = Client::builder(via)
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    proxy.set_delay(Duration::from_millis(2));
+    let quick = c.with_timeout(Duration::from_millis(1));
+    let round = |n: usize| {
+        let (c, quick) = (c.clone(), quick.clone());
+        async move {
+            for i in 0..n {
+                if i % 2 == 0 {
+                    let r = bounded("get_data", quick.get_data("/big")).await;
+                    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+                } else {
+                    let mut f = Box::pin(c.get_data("/big"));
+                    let polled = futures::poll!(f.as_mut());
+                    assert!(polled.is_pending(), "answered at the first poll");
+                    drop(f);
+                }
+            }
+            // answered in order: every reply above has arrived once this one has
+            bounded("sync", c.sync("/")).await.unwrap();
+        }
+    };
+    round(100).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss();
+    round(800).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let grown = rss().saturating_sub(before);
+    let (data, _) = bounded("get_data", c.get_data("/big")).await.unwrap();
+    assert_eq!(data.len(), 256 * 1024);
+    bounded("close", c.close()).await.unwrap();
+    assert!(
+        grown < 40 * MIB,
+        "800 reads given up after sending (200 MiB of replies for nobody) grew the resident \
+         memory by {} MiB",
+        grown / MIB
+    );
+}
