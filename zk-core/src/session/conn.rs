@@ -583,6 +583,7 @@ impl Session {
         let host = conn.host.clone();
         let exchange = timeout(within, super::sasl::authenticate(conn, sasl));
         tokio::pin!(exchange);
+        let mut queue_expiry = self.next_queue_expiry();
         loop {
             let close_at = self.closing.as_ref().map(|c| c.deadline);
             tokio::select! {
@@ -596,13 +597,15 @@ impl Session {
                     Err(_) => Err(Outcome::Disconnected("SASL: the server did not answer".into())),
                 },
                 cmd = self.rx.recv(), if !self.handles_gone => {
-                    if cmd.is_none() {
-                        self.handles_gone = true;
-                    }
-                    self.on_command_offline(cmd);
+                    self.offline_command(cmd, &mut queue_expiry);
                     if self.detached.is_some() {
                         return Err(Outcome::Closed);
                     }
+                }
+                // requests queued for lack of a connection still fail at their queue timeout
+                _ = super::sleep_until_opt(queue_expiry), if queue_expiry.is_some() => {
+                    self.expire_queued();
+                    queue_expiry = self.next_queue_expiry();
                 }
                 _ = sleep_until(close_at.unwrap_or_else(super::far_future)), if close_at.is_some() => {
                     warn!("the SASL exchange did not end within the close timeout; the session was not closed");

@@ -54,7 +54,6 @@ impl Session {
                 None => self.disconnected_since.map(|t| t + self.negotiated),
                 Some(_) => None,
             };
-            let close_at = self.closing.as_ref().map(|c| c.deadline);
 
             // the session to re-attach to: an abandoned one first (to close it), else ours
             let (closing_abandoned, session_id, passwd) = match &self.abandoned {
@@ -75,19 +74,15 @@ impl Session {
             tokio::pin!(attempt);
             let mut queue_expiry = self.next_queue_expiry();
             let res = loop {
+                // a close() issued during the attempt bounds it too
+                let close_at = self.closing.as_ref().map(|c| c.deadline);
                 tokio::select! {
                     cmd = self.rx.recv(), if !self.handles_gone => {
-                        if cmd.is_none() {
-                            self.handles_gone = true;
-                        }
-                        self.on_command_offline(cmd);
+                        self.offline_command(cmd, &mut queue_expiry);
                         if self.detached.is_some()
                             || (self.closing.is_some() && !self.has_session_to_close())
                         {
                             return Err(Outcome::Closed);
-                        }
-                        if queue_expiry.is_none() {
-                            queue_expiry = self.next_queue_expiry();
                         }
                     }
                     _ = sleep_until(lost_at.unwrap_or_else(far_future)), if lost_at.is_some() => {
@@ -114,7 +109,7 @@ impl Session {
                     self.ring.connected();
                     *self.shared.last_connect_error.lock().unwrap() = None;
                     if closing_abandoned {
-                        self.close_abandoned(conn, connect_timeout).await;
+                        self.close_abandoned(conn, connect_timeout).await?;
                         // the next attempt starts the new session at once
                         first = true;
                         continue;
@@ -136,56 +131,85 @@ impl Session {
     /// Ends a session the client gave up (on its own clock, or after an auth failure): the
     /// server answered its handshake, so it may still hold the session and its ephemeral
     /// nodes. Sends closeSession (after the SASL exchange if the client uses SASL; no `add_auth`
-    /// credential is replayed) and waits a bounded time (at most until a close in progress runs
-    /// out) for the answer; the session stays abandoned, to be tried again, unless it was
-    /// closed, the server said it is gone, or SASL itself was refused (it is left to expire).
-    async fn close_abandoned(&mut self, conn: Conn, within: Duration) {
-        let Some((id, passwd)) = self.abandoned.take() else {
-            return;
+    /// credential is replayed) and waits at most `within` for the answer; the session stays
+    /// abandoned, to be tried again, unless it was closed, the server said it is gone, or SASL
+    /// itself was refused (it is left to expire). Meanwhile commands are served as in the rest
+    /// of the connect phase (fail-fast requests fail at once, queued ones at their queue
+    /// timeout), and a close in progress bounds the wait: `Err(Outcome::Closed)` at its
+    /// deadline, or on detach.
+    async fn close_abandoned(&mut self, conn: Conn, within: Duration) -> Result<(), Outcome> {
+        let Some((id, _)) = self.abandoned else {
+            return Ok(());
         };
         if conn.resp.timeout_ms <= 0 {
             debug!(
                 session_id = format_args!("{id:#x}"),
                 "the given-up session had expired on the server"
             );
-            return;
+            self.abandoned = None;
+            return Ok(());
         }
         info!(
             session_id = format_args!("{id:#x}"),
             "the given-up session was still alive on the server; closing it"
         );
-        let within = match &self.closing {
-            Some(c) => within.min(c.deadline.saturating_duration_since(Instant::now())),
-            None => within,
-        };
+        let sasl = self.cfg.sasl.clone();
         let mut written = false;
-        let res = timeout(within, close_on(conn, self.cfg.sasl.as_ref(), &mut written)).await;
+        let res = {
+            let close = timeout(within, close_on(conn, sasl.as_ref(), &mut written));
+            tokio::pin!(close);
+            let mut queue_expiry = self.next_queue_expiry();
+            loop {
+                let close_at = self.closing.as_ref().map(|c| c.deadline);
+                tokio::select! {
+                    r = &mut close => break Some(r),
+                    cmd = self.rx.recv(), if !self.handles_gone => {
+                        self.offline_command(cmd, &mut queue_expiry);
+                        if self.detached.is_some() {
+                            break None;
+                        }
+                    }
+                    _ = super::sleep_until_opt(queue_expiry), if queue_expiry.is_some() => {
+                        self.expire_queued();
+                        queue_expiry = self.next_queue_expiry();
+                    }
+                    _ = super::sleep_until_opt(close_at), if close_at.is_some() => {
+                        warn!("closing the given-up session did not end within the close timeout");
+                        break None;
+                    }
+                }
+            }
+        };
         if written {
             if let Some(c) = &mut self.closing {
                 c.sent = true;
             }
         }
         match res {
-            Ok(Ok(())) => info!(
-                session_id = format_args!("{id:#x}"),
-                "given-up session closed"
-            ),
-            Ok(Err(Error::AuthFailed)) => {
+            None => return Err(Outcome::Closed),
+            Some(Ok(Ok(()))) => {
+                info!(
+                    session_id = format_args!("{id:#x}"),
+                    "given-up session closed"
+                );
+                self.abandoned = None;
+            }
+            Some(Ok(Err(Error::AuthFailed))) => {
                 // the credentials are refused: a new session would be too, and says so
                 warn!(
                     session_id = format_args!("{id:#x}"),
                     "SASL refused while closing the given-up session; it is left to expire"
                 );
+                self.abandoned = None;
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 warn!(error = %e, "closing the given-up session failed; trying again");
-                self.abandoned = Some((id, passwd));
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 warn!("closing the given-up session timed out; trying again");
-                self.abandoned = Some((id, passwd));
             }
         }
+        Ok(())
     }
 }
 

@@ -514,17 +514,32 @@ impl Session {
         self.queued = keep;
     }
 
-    /// Handles a command while no connection is up.
-    fn on_command_offline(&mut self, cmd: Option<Command>) {
+    /// A command received while no connection is up, in any of the waits of that time
+    /// (connect attempts, closing a given-up session, a SASL exchange): marks the handles gone
+    /// at the end of the channel, and lowers `queue_expiry` to a newly queued request's expiry
+    /// when none was due (all queued requests wait as long, so an earlier one's comes first;
+    /// no scan of the queue per command).
+    fn offline_command(&mut self, cmd: Option<Command>, queue_expiry: &mut Option<Instant>) {
+        if cmd.is_none() {
+            self.handles_gone = true;
+        }
+        let queued = self.on_command_offline(cmd);
+        if queue_expiry.is_none() {
+            *queue_expiry = queued;
+        }
+    }
+
+    /// Handles a command while no connection is up; the queue expiry of a request it queued.
+    fn on_command_offline(&mut self, cmd: Option<Command>) -> Option<Instant> {
         if let Some(err) = &self.stopped {
             match cmd {
                 Some(Command::Request(p)) => {
                     p.reply.send(Err(err.clone()));
-                    return;
+                    return None;
                 }
                 Some(Command::Auth { reply, .. }) => {
                     reply.send(Err(err.clone()));
-                    return;
+                    return None;
                 }
                 _ => {}
             }
@@ -546,17 +561,27 @@ impl Session {
                 if self.queued.len() >= 64 && self.queued.len().is_power_of_two() {
                     self.queued.retain(|q| !q.is_abandoned());
                 }
-                self.queued.push_back(p)
+                let expiry = p.queue_expiry;
+                self.queued.push_back(p);
+                return expiry;
             }
             Some(Command::Auth {
                 scheme,
                 auth,
                 reply,
-            }) => self.pending_auth_cmds.push((scheme, auth, reply)),
+            }) => {
+                // likewise for credentials whose add_auth gave up
+                let n = self.pending_auth_cmds.len();
+                if n >= 64 && n.is_power_of_two() {
+                    self.pending_auth_cmds.retain(|(_, _, r)| !r.is_abandoned());
+                }
+                self.pending_auth_cmds.push((scheme, auth, reply))
+            }
             Some(Command::Close { reply }) => self.begin_close(Some(reply)),
             Some(Command::Detach { reply }) => self.detached = Some(reply),
             None => self.begin_close(None),
         }
+        None
     }
 }
 
