@@ -223,6 +223,12 @@ impl Session {
     }
 
     fn publish(&mut self, state: State, keeper_state: KeeperState, server: Option<String>) {
+        if self.session_id != 0 {
+            tracing::Span::current().record(
+                "session_id",
+                tracing::field::display(format_args!("{:#x}", self.session_id)),
+            );
+        }
         let st = Status {
             state,
             keeper_state,
@@ -277,7 +283,28 @@ impl Session {
     }
 
     pub(crate) async fn run(mut self) {
-        let span = info_span!("zk_session");
+        // every line a client logs carries its number (unique in the process), its hosts and
+        // its current session id, so the lines of two clients can be told apart
+        static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let client = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hosts: Vec<String> = self
+            .cfg
+            .hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.host, h.port))
+            .collect();
+        let span = info_span!(
+            "zk_session",
+            client,
+            hosts = %hosts.join(","),
+            session_id = tracing::field::Empty
+        );
+        if self.session_id != 0 {
+            span.record(
+                "session_id",
+                tracing::field::display(format_args!("{:#x}", self.session_id)),
+            );
+        }
         async move {
             let end = self.run_inner().await;
             self.finish(end);
