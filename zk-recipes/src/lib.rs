@@ -8,6 +8,7 @@
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
+//! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
 //! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
@@ -73,6 +74,7 @@
 #![deny(missing_docs)]
 
 pub mod barrier;
+mod counter;
 mod election;
 mod guard;
 mod lock;
@@ -84,6 +86,7 @@ mod semaphore;
 pub mod watchers;
 
 pub use barrier::{Barrier, DoubleBarrier};
+pub use counter::{Change, Counter, CounterValue};
 pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
