@@ -9,6 +9,7 @@
 //! | [`Election`] | `Election` | the lock layout on `P` |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
+//! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
 //! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
@@ -79,6 +80,7 @@ mod election;
 mod guard;
 mod lock;
 mod naming;
+mod party;
 mod plumbing;
 mod queue;
 pub mod retry;
@@ -91,6 +93,7 @@ pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use party::{Members, Party, ShallowParty};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};
