@@ -278,3 +278,62 @@ async fn counter_recreates_a_deleted_node_and_its_parents() {
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
     assert_eq!(counter.value().await.unwrap(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_deadline_with_an_applied_write_in_doubt_is_an_error_not_none() {
+    // the write applied, its reply was cut, and the client cannot get back before the
+    // deadline: `Ok(None)` would claim nothing was added
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("counter-deadline-doubt");
+    let counter = Counter::new(&c, &p, 0);
+    counter.add(1).await.unwrap();
+    proxy.reject_new(true);
+    proxy.cut_after_request(OP_SET_DATA);
+    let r = bounded(
+        "add_timeout with its reply cut and no way back",
+        counter.add_timeout(1, Duration::from_secs(2)),
+    )
+    .await;
+    assert_eq!(proxy.cuts_fired(), 1);
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "in doubt at the deadline: {r:?}"
+    );
+    let direct = shared_client().await;
+    assert_eq!(Counter::new(&direct, &p, 0).value().await.unwrap(), 2);
+    proxy.reject_new(false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_add_goes_on_through_a_real_session_expiry() {
+    // a counter is not tied to a session: an add waiting while its session expires finishes
+    // in the new one, once
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("counter-expiry");
+    let counter = Counter::new(&c, &p, 0);
+    counter.add(1).await.unwrap();
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    let add = tokio::spawn({
+        let counter = counter.clone();
+        async move { counter.add(1).await }
+    });
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    let ch = bounded("the add after the expiry", add)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ch.pre_value, ch.post_value), (1, 2));
+    assert_ne!(c.session_id(), sid);
+    assert_eq!(Counter::new(&direct, &p, 0).value().await.unwrap(), 2);
+}
