@@ -325,31 +325,45 @@ impl<T: CounterValue> Counter<T> {
     }
 
     async fn add_inner(&self, delta: T, deadline: Option<Instant>) -> Result<Option<Change<T>>> {
+        // a conditional write whose reply was lost: (the version it was conditional on, the
+        // data it wrote)
+        let mut unknown: Option<(i32, Vec<u8>)> = None;
+        match self.add_loop(delta, deadline, &mut unknown).await {
+            // the deadline, wherever it struck (a request, waiting for the connection):
+            // "not applied" only if nothing is in doubt
+            Err(Error::Timeout { .. }) if passed(deadline) => match unknown {
+                Some(_) => Err(Error::Timeout { sent: true }),
+                None => Ok(None),
+            },
+            other => other,
+        }
+    }
+
+    async fn add_loop(
+        &self,
+        delta: T,
+        deadline: Option<Instant>,
+        unknown: &mut Option<(i32, Vec<u8>)>,
+    ) -> Result<Option<Change<T>>> {
         let c = match deadline {
             Some(d) => self.client.with_deadline(d),
             None => self.client.clone(),
         };
-        // a conditional write whose reply was lost: (the version it was conditional on, the
-        // data it wrote)
-        let mut unknown: Option<(i32, Vec<u8>)> = None;
         let ambiguous = |path: &str, why: &str| {
             debug!(path, why, "counter add: a lost write may have applied");
             Err(Error::ConnectionLoss)
         };
+        // the deadline (mapped by `add_inner`)
+        let out_of_time = || Err(Error::Timeout { sent: false });
         loop {
-            // the deadline: "not applied" only if nothing is in doubt
-            let out_of_time = |unknown: &Option<(i32, Vec<u8>)>| match unknown {
-                Some(_) => Err(Error::Timeout { sent: true }),
-                None => Ok(None),
-            };
             if passed(deadline) {
-                return out_of_time(&unknown);
+                return out_of_time();
             }
             if unknown.is_some() {
                 // settle the lost write before reading: `sync` is ordered after it
                 if let Err(e) = self.settle(&c, deadline).await {
                     return match e {
-                        Error::Timeout { .. } if passed(deadline) => out_of_time(&unknown),
+                        Error::Timeout { .. } if passed(deadline) => out_of_time(),
                         _ => ambiguous(&self.path, "sync failed"),
                     };
                 }
@@ -371,22 +385,23 @@ impl<T: CounterValue> Counter<T> {
                     }
                     continue;
                 }
-                Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(&unknown),
+                Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
                 Err(e) => match self.wait_after(&c, e, deadline).await {
                     Ok(()) => continue,
+                    Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
                     Err(e) if unknown.is_some() && !e.may_have_been_applied() => {
                         return ambiguous(&self.path, "the read failed")
                     }
                     Err(e) => return Err(e),
                 },
             };
-            if let Some((v, ours)) = &unknown {
+            if let Some((v, ours)) = unknown.as_ref() {
                 if stat.version == *v {
                     // the lost write did not apply (and cannot any more: settled by `sync`)
-                    unknown = None;
+                    *unknown = None;
                 } else if stat.version == v.wrapping_add(1) && data != *ours {
                     // someone else's write took version v: ours failed
-                    unknown = None;
+                    *unknown = None;
                 } else {
                     return ambiguous(&self.path, "the version moved to what we may have written");
                 }
@@ -411,15 +426,15 @@ impl<T: CounterValue> Counter<T> {
                     if matches!(e, Error::Closed | Error::AuthFailed) {
                         return ambiguous(&self.path, "the client is closed");
                     }
-                    unknown = Some((stat.version, enc));
+                    *unknown = Some((stat.version, enc));
                     if let Err(e) = wait_connected(&c, deadline).await {
                         return match e {
-                            Error::Timeout { .. } => out_of_time(&unknown),
+                            Error::Timeout { .. } => out_of_time(),
                             _ => ambiguous(&self.path, "no connection to tell"),
                         };
                     }
                 }
-                Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(&unknown),
+                Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
                 Err(e) => self.wait_after(&c, e, deadline).await?,
             }
         }

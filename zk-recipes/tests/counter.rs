@@ -337,3 +337,53 @@ async fn counter_add_goes_on_through_a_real_session_expiry() {
     assert_ne!(c.session_id(), sid);
     assert_eq!(Counter::new(&direct, &p, 0).value().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_add_timeout_while_disconnected_is_none() {
+    // the deadline passes while the add waits for the connection (not inside a request)
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("counter-disconnected");
+    let counter = Counter::new(&c, &p, 0);
+    counter.add(1).await.unwrap();
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    let r = bounded(
+        "add_timeout while disconnected",
+        counter.add_timeout(1, Duration::from_millis(1500)),
+    )
+    .await;
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    proxy.reject_new(false);
+    wait_state(&c, State::Connected).await;
+    assert_eq!(counter.value().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_add_timeout_after_a_connection_loss_of_its_read_is_none() {
+    // the read fails with ConnectionLoss, then the deadline passes while waiting for the
+    // connection: nothing was written, so `Ok(None)`, not an error
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("counter-loss-then-deadline");
+    let counter = Counter::new(&c, &p, 0);
+    counter.add(1).await.unwrap();
+    proxy.blackhole();
+    let add = tokio::spawn({
+        let counter = counter.clone();
+        async move { counter.add_timeout(1, Duration::from_secs(3)).await }
+    });
+    // let the read go out into the blackhole (if it has not yet, the test is weaker, not wrong)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.reject_new(true);
+    proxy.reset();
+    let r = bounded("add_timeout", add).await.unwrap();
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    proxy.heal();
+    proxy.reject_new(false);
+    wait_state(&c, State::Connected).await;
+    assert_eq!(counter.value().await.unwrap(), 1);
+}
