@@ -8,6 +8,8 @@
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
+//! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
+//! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
 //! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
@@ -73,10 +75,12 @@
 #![deny(missing_docs)]
 
 pub mod barrier;
+mod counter;
 mod election;
 mod guard;
 mod lock;
 mod naming;
+mod party;
 mod plumbing;
 mod queue;
 pub mod retry;
@@ -84,10 +88,12 @@ mod semaphore;
 pub mod watchers;
 
 pub use barrier::{Barrier, DoubleBarrier};
+pub use counter::{Change, Counter, CounterValue};
 pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use party::{Members, Party, ShallowParty};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};
