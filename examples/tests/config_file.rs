@@ -65,3 +65,38 @@ async fn a_client_connected_from_a_config_file_authenticates_and_creates() {
     stranger.close().await.unwrap();
     client.close().await.unwrap();
 }
+
+/// The `tls` section (CA file and client certificate files) reaches the TLS connector: a
+/// server requiring mutual TLS accepts a client connected from the Config.
+#[tokio::test]
+async fn a_config_file_with_tls_files_connects_with_mutual_tls() {
+    let server = tokio::task::spawn_blocking(|| {
+        ZkServer::builder()
+            .tls(zk_testkit::TlsOptions::new()) // mutual TLS, signed by the kit's CA
+            .start()
+    })
+    .await
+    .unwrap()
+    .expect("start a TLS ZooKeeper");
+    let f = server.tls_files().unwrap();
+    let config = serde_json::json!({
+        "connect_string": server.secure_connect_string().unwrap(),
+        "session_timeout": "20s",
+        // a JVM's first TLS handshakes may be slow on a loaded machine
+        "connect_timeout": "60s",
+        "tls": {
+            "ca_file": f.ca,
+            "client_cert": { "cert_file": f.client_cert, "key_file": f.client_key }
+        }
+    });
+    let config: Config = serde_json::from_value(config).unwrap();
+    let client = config
+        .connect()
+        .await
+        .expect("mutual TLS connect from the Config");
+    client
+        .create("/tls-from-config", b"x", CreateMode::Ephemeral)
+        .await
+        .expect("create over TLS");
+    client.close().await.unwrap();
+}
