@@ -100,3 +100,31 @@ async fn a_config_file_with_tls_files_connects_with_mutual_tls() {
         .expect("create over TLS");
     client.close().await.unwrap();
 }
+
+/// The `sasl_digest_md5` section logs in: the session's identity is `sasl:<username>`.
+#[tokio::test]
+async fn a_config_file_with_a_sasl_login_authenticates() {
+    let server = tokio::task::spawn_blocking(|| {
+        ZkServer::builder()
+            .sasl_digest_users(&[("bob", "bob-secret")])
+            .start()
+    })
+    .await
+    .unwrap()
+    .expect("start a SASL ZooKeeper");
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "connect_string": server.connect_string(),
+        "connect_timeout": "60s",
+        "sasl_digest_md5": { "username": "bob", "password": "bob-secret" }
+    }))
+    .unwrap();
+    assert!(!format!("{config:?}").contains("bob-secret"));
+    let client = config.connect().await.expect("SASL login from the Config");
+    let ids = client.who_am_i().await.unwrap();
+    assert!(
+        ids.iter()
+            .any(|i| i.auth_scheme == "sasl" && i.user == "bob"),
+        "whoami: {ids:?}"
+    );
+    client.close().await.unwrap();
+}
