@@ -254,3 +254,24 @@ fn config_builder_carries_every_setting() {
     );
     assert!("h:notaport".parse::<Config>().is_err());
 }
+
+/// Binary formats (not human-readable) carry durations as exact `(seconds, nanoseconds)`.
+#[test]
+fn binary_formats_round_trip_exact_durations() {
+    fn cbor<T: Serialize + DeserializeOwned + PartialEq + Debug>(v: &T) {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(v, &mut bytes).unwrap();
+        let back: T = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(&back, v);
+    }
+    cbor(&CreateMode::PersistentWithTtl(Duration::new(
+        5,
+        123_456_789,
+    )));
+    cbor(&Acl::open_unsafe());
+    cbor(&Stat::default());
+    let mut c = Config::new("h:1");
+    c.connect_timeout = Some(Duration::new(1, 1));
+    c.auth.push(AuthConfig::new("digest", "a:b"));
+    cbor(&c);
+}
