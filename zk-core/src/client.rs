@@ -67,16 +67,16 @@ pub const DEFAULT_MAX_REQUEST_LEN: usize = 0xfffff;
 #[must_use]
 #[derive(Clone)]
 pub struct ClientBuilder {
-    connect_string: String,
-    session_timeout: Duration,
-    connect_timeout: Option<Duration>,
-    can_be_read_only: bool,
-    reconnect_after_expiry: bool,
+    pub(crate) connect_string: String,
+    pub(crate) session_timeout: Duration,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) can_be_read_only: bool,
+    pub(crate) reconnect_after_expiry: bool,
     auth: Vec<(String, Vec<u8>)>,
-    max_data_len: usize,
-    max_request_len: usize,
-    max_frame_len: usize,
-    request_timeout: Option<Duration>,
+    pub(crate) max_data_len: usize,
+    pub(crate) max_request_len: usize,
+    pub(crate) max_frame_len: usize,
+    pub(crate) request_timeout: Option<Duration>,
     default_acl: Vec<Acl>,
     connector: Arc<dyn Connector>,
     /// Set with [`ClientBuilder::connector`]: used as it is, TLS hosts included.
@@ -84,7 +84,7 @@ pub struct ClientBuilder {
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
     reconnect_jitter: Duration,
-    close_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
 }

@@ -152,13 +152,29 @@
 //!
 //! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events
 //! under the `zk_session` span; nothing is printed.
+//!
+//! # Features
+//!
+//! - `tls` (default): `tcp+tls://` hosts, [`ClientBuilder::tls`], [`TlsConfig`] (rustls).
+//! - `serde` (off by default): `Serialize` and `Deserialize` for [`Config`] (a service's
+//!   ZooKeeper settings in its own JSON or TOML file; the format is on [`Config`]) and for the
+//!   data types [`Stat`], [`Acl`], [`Id`], [`Perms`], [`CreateMode`], [`EventType`],
+//!   [`KeeperState`], [`WatchedEvent`], [`State`] and [`ClientInfo`]. Enums are their variant
+//!   names (`"NodeCreated"`, `"Connected"`), [`Perms`] are zkCli's letters (`"cdrwa"`),
+//!   durations are strings with a unit (`"10s"`, `"500ms"`; an integer is read as
+//!   milliseconds). [`Status`] is `Serialize` only and never includes the session password.
 #![deny(missing_docs)]
 
 mod client;
 pub mod codec;
+mod config;
 pub mod error;
 mod multi;
 pub mod proto;
+#[cfg(feature = "serde")]
+mod serde_duration;
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests;
 mod session;
 mod state;
 #[cfg(feature = "tls")]
@@ -166,6 +182,9 @@ pub mod tls;
 mod watch;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUEST_LEN};
+pub use config::{AuthConfig, Config, SaslDigestMd5};
+#[cfg(feature = "tls")]
+pub use config::{ClientCertFiles, TlsFiles};
 pub use error::{Error, Result, Transience};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{

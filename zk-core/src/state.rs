@@ -11,7 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The three states kazoo users know.
+///
+/// With the `serde` feature: `"Connected"`, `"Suspended"`, `"Lost"` (the variant names, not the
+/// upper-case [`Display`](std::fmt::Display) form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum State {
     /// Connected to a server; the session is alive (possibly on a read-only server: see
@@ -46,7 +50,12 @@ impl std::fmt::Display for State {
 }
 
 /// A snapshot of the session: the coarse [`State`] and the details behind it.
+///
+/// With the `serde` feature a `Status` can be serialized (to log or export it), never with the
+/// session password, and not deserialized: a status is an observation of a client, and one
+/// read back without its password would not be the status it was written from.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Status {
     /// Coarse state.
     pub state: State,
@@ -56,11 +65,16 @@ pub struct Status {
     /// Current (or last) session id; 0 before the first session.
     pub session_id: i64,
     /// Session timeout the server granted (the requested one before the first connect).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_duration::serialize")
+    )]
     pub session_timeout: Duration,
     /// Counts sessions: 1 for the first, +1 each time a new session replaces a lost one.
     pub generation: u64,
     /// The server this status refers to (`host:port`), when connected.
     pub server: Option<String>,
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub(crate) password: Vec<u8>,
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A node event delivered to a watcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct WatchedEvent {
     /// What happened.
     pub event_type: EventType,

@@ -101,6 +101,7 @@ int_enum! {
 
 int_enum! {
     /// Watch event types (`Watcher.Event.EventType`).
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub enum EventType {
         /// A session state change, not a node event (client-generated).
         None = -1,
@@ -129,6 +130,7 @@ impl fmt::Display for EventType {
 
 int_enum! {
     /// Keeper states (`Watcher.Event.KeeperState`): the detailed connection state.
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub enum KeeperState {
         /// Deprecated, never sent.
         Unknown = -1,
@@ -174,7 +176,11 @@ int_enum! {
 }
 
 /// How a node is created (`CreateMode`); TTL modes carry their time to live.
+///
+/// With the `serde` feature: `"Persistent"`, `"EphemeralSequential"`, ... and
+/// `{"PersistentWithTtl": "10m"}` (durations as in [`Config`](crate::Config)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum CreateMode {
     /// Lives until deleted.
@@ -189,9 +195,13 @@ pub enum CreateMode {
     Container,
     /// Persistent, deleted by the server once unmodified and childless for the TTL.
     /// Needs `extendedTypesEnabled=true` on the server.
-    PersistentWithTtl(Duration),
+    PersistentWithTtl(
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_duration"))] Duration,
+    ),
     /// Like [`CreateMode::PersistentWithTtl`], sequential.
-    PersistentSequentialWithTtl(Duration),
+    PersistentSequentialWithTtl(
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_duration"))] Duration,
+    ),
 }
 
 /// The largest TTL the server accepts (2^40 - 1 ms).
@@ -268,6 +278,11 @@ impl CreateMode {
 }
 
 /// Permission bits of an ACL entry.
+///
+/// With the `serde` feature a `Perms` is written as zkCli's letters, in zkCli's order:
+/// `c`reate, `d`elete, `r`ead, `w`rite, `a`dmin (`"cdrwa"` for [`Perms::ALL`], `"r"` for
+/// [`Perms::READ`], `""` for none). Reading accepts the letters in any order; any other
+/// character is an error. A value with bits outside [`Perms::ALL`] cannot be written.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Perms(pub i32);
 
@@ -298,6 +313,52 @@ impl std::ops::BitOr for Perms {
     }
 }
 
+/// zkCli's permission letters, in zkCli's order.
+#[cfg(feature = "serde")]
+const PERM_LETTERS: [(char, Perms); 5] = [
+    ('c', Perms::CREATE),
+    ('d', Perms::DELETE),
+    ('r', Perms::READ),
+    ('w', Perms::WRITE),
+    ('a', Perms::ADMIN),
+];
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Perms {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 & !Perms::ALL.0 != 0 {
+            return Err(serde::ser::Error::custom(format!(
+                "permission bits {:#x} have no zkCli letter",
+                self.0 & !Perms::ALL.0
+            )));
+        }
+        let letters: String = PERM_LETTERS
+            .iter()
+            .filter(|(_, p)| self.contains(*p))
+            .map(|(c, _)| *c)
+            .collect();
+        s.serialize_str(&letters)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Perms {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Perms, D::Error> {
+        let letters = String::deserialize(d)?;
+        letters.chars().try_fold(Perms(0), |acc, c| {
+            PERM_LETTERS
+                .iter()
+                .find(|(l, _)| *l == c)
+                .map(|(_, p)| acc | *p)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "invalid permissions {letters:?}: {c:?} is not one of c, d, r, w, a"
+                    ))
+                })
+        })
+    }
+}
+
 impl fmt::Debug for Perms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
@@ -312,6 +373,7 @@ impl fmt::Debug for Perms {
 
 /// An identity: `scheme` and `id` (e.g. `world`/`anyone`, `digest`/`user:hash`, `ip`/`10.0.0.1`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Id {
     /// The authentication scheme.
     pub scheme: String,
@@ -343,6 +405,7 @@ impl Record for Id {
 
 /// One ACL entry: who may do what.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Acl {
     /// What is allowed.
     pub perms: Perms,
@@ -425,6 +488,7 @@ pub(crate) fn read_acls(r: &mut Reader<'_>) -> Result<Vec<Acl>, DecodeError> {
 
 /// A node's metadata (68 bytes on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stat {
     /// zxid of the create.
     pub czxid: i64,
@@ -488,6 +552,7 @@ impl Record for Stat {
 
 /// An identity the server associates with this session (`whoAmI`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClientInfo {
     /// The scheme (`ip`, `digest`, ...).
     pub auth_scheme: String,
