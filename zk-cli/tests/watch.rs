@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use std::sync::Arc;
 use std::time::Duration;
 use zk_core::{Client, CreateMode};
 
@@ -91,18 +90,13 @@ async fn recursive_watch_sees_the_subtree() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn watch_survives_a_server_restart() {
-    let server = Arc::new(
-        tokio::task::spawn_blocking(|| {
-            zk_testkit::ZkServer::builder()
-                .max_session_timeout(120_000)
-                .start()
-        })
+    let server = zk_testkit::ZkServer::builder()
+        .max_session_timeout(120_000)
+        .start_async()
         .await
-        .unwrap()
-        .expect("start a server"),
-    );
+        .expect("start a server");
     let h = server.connect_string();
     let c = client(&h).await;
     let p = unique("watch-restart");
@@ -118,11 +112,7 @@ async fn watch_survives_a_server_restart() {
     c.set_data(&p, b"before", None).await.unwrap();
     z.wait_stdout("NodeDataChanged").await;
 
-    let s = server.clone();
-    tokio::task::spawn_blocking(move || s.restart())
-        .await
-        .unwrap()
-        .unwrap();
+    server.restart_async().await.unwrap();
     z.wait_stderr("state SUSPENDED").await;
     z.wait_stderr_n("state CONNECTED", 2).await;
 
@@ -140,14 +130,11 @@ async fn watch_survives_a_server_restart() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn watch_survives_killing_the_ensemble_member_it_is_connected_to() {
-    let ensemble = Arc::new(
-        tokio::task::spawn_blocking(|| zk_testkit::Ensemble::start(3))
-            .await
-            .unwrap()
-            .expect("start an ensemble"),
-    );
+    let ensemble = zk_testkit::Ensemble::start_async(3)
+        .await
+        .expect("start an ensemble");
     let h = ensemble.connect_string();
     let p = unique("watch-failover");
     let mut z = Proc::start(&h, &["-v", "watch", &p, "--count", "2"]);
@@ -173,11 +160,7 @@ async fn watch_survives_killing_the_ensemble_member_it_is_connected_to() {
     c.create(&p, b"", CreateMode::Persistent).await.unwrap();
     z.wait_stdout("NodeCreated").await;
 
-    let e = ensemble.clone();
-    tokio::task::spawn_blocking(move || e.kill(member))
-        .await
-        .unwrap()
-        .unwrap();
+    ensemble.kill_async(member).await.unwrap();
     z.wait_stderr("state SUSPENDED").await;
     let reconnected = z.wait_stderr_n("state CONNECTED session=", 2).await;
     assert!(
@@ -186,10 +169,9 @@ async fn watch_survives_killing_the_ensemble_member_it_is_connected_to() {
     );
     // zk's own line: the watch is armed again
     z.wait_stderr_line_n("state CONNECTED", 2).await;
-    let e = ensemble.clone();
-    tokio::task::spawn_blocking(move || e.wait_for_quorum(Duration::from_secs(60)))
+    ensemble
+        .wait_for_quorum_async(Duration::from_secs(60))
         .await
-        .unwrap()
         .unwrap();
     let c = reconnect_if_needed(c, &others.join(",")).await;
     set_until_ok(&c, &p).await;

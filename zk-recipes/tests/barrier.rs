@@ -147,9 +147,9 @@ async fn barrier_wait_goes_on_through_a_session_expiry() {
     assert_ne!(c.session_id(), sid);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn barrier_wait_survives_a_server_restart() {
-    let server = common::restartable_server();
+    let server = common::restartable_server().await;
     let c = common::long_session_client(&server.connect_string()).await;
     let p = unique("barrier-restart");
     let b = Barrier::new(&c, &p);
@@ -159,7 +159,7 @@ async fn barrier_wait_survives_a_server_restart() {
         async move { b.wait().await }
     });
     wait_watched(server.addr(), &p).await;
-    tokio::task::block_in_place(|| server.restart()).unwrap();
+    server.restart_async().await.unwrap();
     assert!(!waiter.is_finished());
     let other = common::client(&server.connect_string()).await;
     assert!(Barrier::new(&other, &p).remove().await.unwrap());
@@ -379,9 +379,9 @@ async fn double_barrier_enter_trusts_the_creation_of_ready_even_if_it_is_gone_ag
     assert!(children(&b, &p).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
-    let server = common::restartable_server();
+    let server = common::restartable_server().await;
     let p = unique("db-restart");
     let a = common::long_session_client(&server.connect_string()).await;
     let mut ba = DoubleBarrier::new(&a, &p, 2, "a").unwrap();
@@ -390,7 +390,7 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
         (r, ba)
     });
     wait_watched(server.addr(), &format!("{p}/{READY_NODE}")).await;
-    tokio::task::block_in_place(|| server.restart()).unwrap();
+    server.restart_async().await.unwrap();
     assert!(!ha.is_finished());
 
     let b = common::client(&server.connect_string()).await;
@@ -413,7 +413,7 @@ async fn double_barrier_enter_and_leave_complete_across_a_server_restart() {
     if lowest_is_a {
         // a waits for b to go: restart meanwhile
         wait_watched(server.addr(), &bb.node_path().unwrap()).await;
-        tokio::task::block_in_place(|| server.restart()).unwrap();
+        server.restart_async().await.unwrap();
         assert!(!la.is_finished());
     }
     bounded("b leaves", bb.leave()).await.unwrap();

@@ -361,7 +361,7 @@ async fn waiter_proceeds_after_a_disconnect_during_the_wait() {
 async fn waiter_proceeds_after_a_server_restart() {
     // a restart on a loaded machine was seen to outlast a 40 s session (the default maximum):
     // the server grants 120 s here, the test is about the waiter, not the session timeout
-    let server = common::restartable_server();
+    let server = common::restartable_server().await;
     let c = Client::builder(server.connect_string())
         .session_timeout(Duration::from_secs(120))
         .connect()
@@ -383,7 +383,7 @@ async fn waiter_proceeds_after_a_server_restart() {
         async move { l.acquire().await.unwrap() }
     });
     wait_contenders(&Lock::new(&c, &path, "x"), 2).await;
-    server.restart().unwrap();
+    server.restart_async().await.unwrap();
     wait_state(&c, State::Connected).await;
     assert!(
         holder.is_held(),

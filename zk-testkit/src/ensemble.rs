@@ -1,7 +1,8 @@
 //! An N-node ZooKeeper ensemble on loopback.
 
-use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use tokio::time::sleep;
 
 use crate::install::Installation;
 use crate::links::Links;
@@ -76,7 +77,8 @@ impl EnsembleBuilder {
     }
 
     /// Starts every member and waits until each one is leader or follower. If a port turns out
-    /// to be taken, starts over with fresh ports.
+    /// to be taken, starts over with fresh ports. Blocks the calling thread;
+    /// [`start_async`](Self::start_async) does not.
     ///
     /// # Errors
     ///
@@ -87,6 +89,24 @@ impl EnsembleBuilder {
     ///
     /// If the size is 0.
     pub fn start(self) -> Result<Ensemble> {
+        crate::block_on(|| self.start_async())
+    }
+
+    /// [`start`](Self::start) without blocking the runtime: the waiting is async, so it works
+    /// on a current-thread runtime (a plain `#[tokio::test]`) too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future kills the members it may have launched.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// If the size is 0.
+    pub async fn start_async(self) -> Result<Ensemble> {
         assert!(self.size > 0, "an ensemble needs at least one member");
         let install = Installation::locate()?;
         let mut attempt = 0;
@@ -138,9 +158,13 @@ impl EnsembleBuilder {
                 member.spawn()?;
             }
             let deadline = Instant::now() + self.settings.startup_timeout;
-            let failure = members
-                .iter()
-                .find_map(|member| member.wait_ready(deadline, is_quorum_mode).err());
+            let mut failure = None;
+            for member in &members {
+                if let Err(e) = member.wait_ready(deadline, is_quorum_mode).await {
+                    failure = Some(e);
+                    break;
+                }
+            }
             match failure {
                 None => return Ok(Ensemble { members, links }),
                 // The member that failed may only be a victim of another one's taken port.
@@ -169,6 +193,15 @@ impl Ensemble {
     /// See [`EnsembleBuilder::start`].
     pub fn start(n: usize) -> Result<Ensemble> {
         Self::builder().size(n).start()
+    }
+
+    /// [`start`](Self::start) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// See [`EnsembleBuilder::start`].
+    pub async fn start_async(n: usize) -> Result<Ensemble> {
+        Self::builder().size(n).start_async().await
     }
 
     /// A builder (size, read-only mode and the same knobs as [`ZkServer::builder`]).
@@ -208,12 +241,22 @@ impl Ensemble {
     /// The index of the member that currently reports `Mode: leader`, if any. Paused and
     /// stopped members are not asked.
     pub fn leader(&self) -> Option<usize> {
-        self.members.iter().position(|member| {
-            !member.is_paused()
+        crate::block_on(|| self.leader_async())
+    }
+
+    /// [`leader`](Self::leader) without blocking the runtime.
+    pub async fn leader_async(&self) -> Option<usize> {
+        for (i, member) in self.members.iter().enumerate() {
+            if !member.is_paused()
                 && member
-                    .mode_within(MODE_PROBE_TIMEOUT)
+                    .mode_within_async(MODE_PROBE_TIMEOUT)
+                    .await
                     .is_ok_and(|mode| mode == "leader")
-        })
+            {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// Cuts the network between the groups: a member can talk only to the members of its own
@@ -277,6 +320,15 @@ impl Ensemble {
         self.members[i].kill()
     }
 
+    /// [`kill`](Self::kill) without blocking the runtime ([`ZkServer::kill_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::kill`].
+    pub async fn kill_async(&self, i: usize) -> Result<()> {
+        self.members[i].kill_async().await
+    }
+
     /// Gracefully stops member `i` ([`ZkServer::stop`]).
     ///
     /// # Errors
@@ -284,6 +336,15 @@ impl Ensemble {
     /// As [`ZkServer::stop`].
     pub fn stop(&self, i: usize) -> Result<()> {
         self.members[i].stop()
+    }
+
+    /// [`stop`](Self::stop) without blocking the runtime ([`ZkServer::stop_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::stop`].
+    pub async fn stop_async(&self, i: usize) -> Result<()> {
+        self.members[i].stop_async().await
     }
 
     /// (Re)starts member `i` on the same ports with the same data directory and waits until it
@@ -294,6 +355,15 @@ impl Ensemble {
     /// As [`ZkServer::restart`].
     pub fn restart(&self, i: usize) -> Result<()> {
         self.members[i].restart()
+    }
+
+    /// [`restart`](Self::restart) without blocking the runtime ([`ZkServer::restart_async`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZkServer::restart`].
+    pub async fn restart_async(&self, i: usize) -> Result<()> {
+        self.members[i].restart_async().await
     }
 
     /// Freezes member `i` with SIGSTOP ([`ZkServer::pause`]). A paused leader is abandoned by
@@ -323,16 +393,26 @@ impl Ensemble {
     ///
     /// [`Error::Timeout`] listing each member's last state.
     pub fn wait_for_quorum(&self, timeout: Duration) -> Result<usize> {
+        crate::block_on(|| self.wait_for_quorum_async(timeout))
+    }
+
+    /// [`wait_for_quorum`](Self::wait_for_quorum) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_for_quorum`](Self::wait_for_quorum).
+    pub async fn wait_for_quorum_async(&self, timeout: Duration) -> Result<usize> {
         let deadline = Instant::now() + timeout;
         let majority = self.members.len() / 2 + 1;
         loop {
-            let states: Vec<Option<Result<String>>> = self
-                .members
-                .iter()
-                .map(|m| {
-                    (m.is_running() && !m.is_paused()).then(|| m.mode_within(MODE_PROBE_TIMEOUT))
-                })
-                .collect();
+            let mut states: Vec<Option<Result<String>>> = Vec::with_capacity(self.members.len());
+            for m in &self.members {
+                states.push(if m.is_running() && !m.is_paused() {
+                    Some(m.mode_within_async(MODE_PROBE_TIMEOUT).await)
+                } else {
+                    None
+                });
+            }
             let live: Vec<&Result<String>> = states.iter().flatten().collect();
             let all_in_quorum = live
                 .iter()
@@ -361,7 +441,7 @@ impl Ensemble {
                     summary.join("; ")
                 )));
             }
-            sleep(POLL_INTERVAL);
+            sleep(POLL_INTERVAL).await;
         }
     }
 
@@ -373,5 +453,14 @@ impl Ensemble {
     /// [`Error::Timeout`].
     pub fn wait_for_mode(&self, i: usize, mode: &str, timeout: Duration) -> Result<()> {
         self.members[i].wait_for_mode(mode, timeout)
+    }
+
+    /// [`wait_for_mode`](Self::wait_for_mode) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`].
+    pub async fn wait_for_mode_async(&self, i: usize, mode: &str, timeout: Duration) -> Result<()> {
+        self.members[i].wait_for_mode_async(mode, timeout).await
     }
 }

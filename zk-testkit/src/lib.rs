@@ -21,13 +21,15 @@
 //!
 //! # Example
 //!
+//! In an async test (a plain `#[tokio::test]`, current-thread, works):
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use zk_testkit::{Ensemble, FaultProxy, ZkServer};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! // One standalone server with a fast tick (sessions may time out after 1 s).
-//! let server = ZkServer::builder().tick_time(500).start()?;
+//! let server = ZkServer::builder().tick_time(500).start_async().await?;
 //! assert_eq!(server.mode()?, "standalone");
 //! let connect_string = server.connect_string(); // "127.0.0.1:PORT"
 //!
@@ -41,28 +43,59 @@
 //! // create2 (opcode 15), not create (1), which it never uses
 //! proxy.cut_after_request(15);
 //!
-//! // Restart on the same port and data directory.
-//! server.restart()?;
+//! // Restart on the same port and data directory; the client keeps running meanwhile.
+//! server.restart_async().await?;
 //!
 //! // Three nodes; kill the leader and wait for a new one.
-//! let ensemble = Ensemble::start(3)?;
+//! let ensemble = Ensemble::start_async(3).await?;
 //! let leader = ensemble.leader().expect("a leader");
-//! ensemble.kill(leader)?;
-//! let new_leader = ensemble.wait_for_quorum(Duration::from_secs(10))?;
+//! ensemble.kill_async(leader).await?;
+//! let new_leader = ensemble.wait_for_quorum_async(Duration::from_secs(10)).await?;
 //! assert_ne!(leader, new_leader);
-//! ensemble.restart(leader)?;
+//! ensemble.restart_async(leader).await?;
 //! # let _ = connect_string;
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! The same without a runtime (a plain `#[test]`), with the blocking methods:
+//!
+//! ```no_run
+//! use zk_testkit::ZkServer;
+//!
+//! let server = ZkServer::start()?;
+//! server.restart()?;
+//! assert_eq!(server.mode()?, "standalone");
+//! # Ok::<(), zk_testkit::Error>(())
+//! ```
+//!
 //! # Behavior
 //!
-//! * **Blocking.** [`ZkServer`] and [`Ensemble`] methods are synchronous and block the calling
-//!   thread (a start takes about 1 s, an ensemble 2–3 s). From async tests use
-//!   `#[tokio::test(flavor = "multi_thread")]` so the runtime keeps running your client while a
-//!   method blocks. [`FaultProxy`] and [`expire_session`] are async and run on the current tokio
-//!   runtime.
+//! * **Blocking.** The [`ZkServer`] and [`Ensemble`] methods that wait for the server (start,
+//!   stop, kill, restart, modes, leader, quorum) have an `_async` twin —
+//!   [`ZkServerBuilder::start_async`], [`ZkServer::start_async`], [`ZkServer::stop_async`],
+//!   [`ZkServer::kill_async`], [`ZkServer::restart_async`], [`ZkServer::start_again_async`],
+//!   [`ZkServer::mode_async`], [`ZkServer::wait_for_mode_async`], [`EnsembleBuilder::start_async`],
+//!   [`Ensemble::start_async`], [`Ensemble::stop_async`], [`Ensemble::kill_async`],
+//!   [`Ensemble::restart_async`], [`Ensemble::leader_async`], [`Ensemble::wait_for_mode_async`],
+//!   [`Ensemble::wait_for_quorum_async`] — that never blocks a runtime thread: it polls with tokio timers and async TCP
+//!   probes, so it works on a current-thread runtime (a plain `#[tokio::test]`), and a client on
+//!   the same runtime keeps running (and reconnecting) while a server restarts. Use those from
+//!   async tests; no `spawn_blocking` or `block_in_place` is needed. What they do on the calling
+//!   thread without awaiting is brief: writing config files, forking the JVM, sending signals.
+//!   [`ZkServer::pause`] (which waits a few milliseconds until every JVM thread is stopped),
+//!   and [`ZkServer::four_letter`] have no async twin; [`four_letter_async`] sends a
+//!   four-letter word without blocking.
+//!   The blocking methods run the same async code on a private current-thread runtime in a
+//!   thread of their own, so they work anywhere: outside a runtime, and inside one too — but
+//!   there they block the calling thread (a start takes about 1 s, an ensemble 2–3 s), which
+//!   on a current-thread runtime stalls every task of it, your client included.
+//!   [`FaultProxy`] and [`expire_session`] are async and run on the current tokio runtime.
+//! * **Cancellation.** Dropping an `_async` future midway never orphans a JVM: a JVM is stored
+//!   in its [`ZkServer`] before the first await, so the server (or a dropped, unfinished start's
+//!   server) still holds it and stops it by its pid when dropped or stopped. A dropped restart
+//!   can leave the server stopped or starting; call [`ZkServer::restart_async`] again to bring it
+//!   back.
 //! * **Readiness.** A server is ready when the `srvr` four-letter word answers with a `Mode:` line
 //!   (`ruok` answers before the server serves). An ensemble is ready when every member is leader or
 //!   follower.
@@ -109,7 +142,7 @@ pub use ensemble::{Ensemble, EnsembleBuilder};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
-pub use wire::{expire_session, four_letter, four_letter_timeout};
+pub use wire::{expire_session, four_letter, four_letter_async, four_letter_timeout};
 
 /// The command that installs the ZooKeeper server on Debian/Ubuntu.
 pub const INSTALL_ZOOKEEPER: &str = "apt-get update && apt-get install -y zookeeper";
@@ -184,6 +217,32 @@ impl Error {
             source,
         }
     }
+}
+
+/// Runs the future that `make` builds to completion on a private current-thread runtime, in a
+/// scoped thread of its own: the blocking methods are their async counterparts run this way, so
+/// they work from anywhere, inside a runtime too (which they then block, as any blocking call).
+pub(crate) fn block_on<F, Fut>(make: F) -> Fut::Output
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: std::future::Future,
+    Fut::Output: Send,
+{
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("zk-testkit-block-on".into())
+            .spawn_scoped(scope, || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("zk-testkit: cannot build a current-thread tokio runtime")
+                    .block_on(make())
+            })
+            .expect("zk-testkit: cannot start a thread");
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// `Result` with the kit's [`Error`].

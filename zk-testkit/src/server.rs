@@ -7,15 +7,15 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tokio::time::sleep;
 
 use crate::install::{Installation, Logging};
 use crate::settings::{settings_setters, Role, Settings, LOG4J_PROPERTIES};
 use crate::tls::{TlsFiles, TlsOptions};
-use crate::wire::{four_letter_timeout, FOUR_LETTER_TIMEOUT};
+use crate::wire::{four_letter_async, four_letter_timeout, FOUR_LETTER_TIMEOUT};
 use crate::{spawner, Error, Result};
 
 /// Read timeout of one readiness probe: a probe that connects before the server's worker
@@ -27,6 +27,8 @@ pub(crate) const MODE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 /// How long [`ZkServer::stop`] waits after SIGTERM before it sends SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Pause between checks whether a signalled JVM has exited.
+const REAP_INTERVAL: Duration = Duration::from_millis(10);
 /// How many fresh ports a start tries when the chosen one turns out to be taken.
 pub(crate) const PORT_ATTEMPTS: usize = 5;
 /// Lines of the log included in startup errors.
@@ -41,7 +43,9 @@ const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 /// [`shared_server`]. Ensemble members ([`Ensemble::member`](crate::Ensemble::member)) are
 /// `ZkServer`s too.
 ///
-/// All methods take `&self` and block the calling thread (see the crate docs about async tests).
+/// All methods take `&self`. Those that wait (start, stop, kill, restart, modes) come in two
+/// forms: a blocking one that works from anywhere (also inside a runtime, which it then blocks)
+/// and an `_async` one that never blocks a runtime thread (see the crate docs, "Blocking").
 /// The port and the data directory stay the same across [`stop`](Self::stop),
 /// [`kill`](Self::kill) and [`restart`](Self::restart). Dropping the server SIGKILLs the JVM,
 /// reaps it and deletes the temporary directory.
@@ -126,13 +130,29 @@ impl ZkServerBuilder {
     }
 
     /// Starts the server on a random free port and waits until it serves (`srvr` shows `Mode:`).
-    /// If the chosen port turns out to be taken, retries with another one.
+    /// If the chosen port turns out to be taken, retries with another one. Blocks the calling
+    /// thread; [`start_async`](Self::start_async) does not.
     ///
     /// # Errors
     ///
     /// [`Error::MissingPackage`] if java or the jars are missing, [`Error::Startup`] (with the
     /// end of the server log) if the server does not come up within the startup timeout.
     pub fn start(self) -> Result<ZkServer> {
+        crate::block_on(|| self.start_async())
+    }
+
+    /// [`start`](Self::start) without blocking the runtime: the waiting is async, so it works
+    /// on a current-thread runtime (a plain `#[tokio::test]`) too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future kills the JVM it may have launched (it belongs to the dropped,
+    /// unfinished `ZkServer`).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_async(self) -> Result<ZkServer> {
         let install = Installation::locate()?;
         let mut attempt = 0;
         loop {
@@ -189,10 +209,11 @@ impl ZkServerBuilder {
             server.sasl = sasl;
             server.spawn()?;
             let deadline = Instant::now() + self.settings.startup_timeout;
-            match server
-                .wait_ready(deadline, |_| true)
-                .and_then(|()| server.wait_secure_port(deadline))
-            {
+            let ready = match server.wait_ready(deadline, |_| true).await {
+                Ok(()) => server.wait_secure_port(deadline).await,
+                Err(failure) => Err(failure),
+            };
+            match ready {
                 Ok(()) => return Ok(server),
                 Err(failure) if failure.port_conflict && attempt < PORT_ATTEMPTS => {
                     tracing::debug!(port, "zk-testkit: port taken, trying another one");
@@ -212,6 +233,16 @@ impl ZkServer {
     /// See [`ZkServerBuilder::start`].
     pub fn start() -> Result<ZkServer> {
         Self::builder().start()
+    }
+
+    /// [`start`](Self::start) without blocking the runtime. Same as
+    /// `ZkServer::builder().start_async()`.
+    ///
+    /// # Errors
+    ///
+    /// See [`ZkServerBuilder::start`].
+    pub async fn start_async() -> Result<ZkServer> {
+        Self::builder().start_async().await
     }
 
     /// A builder to change `tickTime`, session timeout bounds, extra `zoo.cfg` lines, JVM
@@ -298,22 +329,28 @@ impl ZkServer {
     }
 
     /// With TLS: waits until the secure port accepts connections (it opens after the plain one).
-    fn wait_secure_port(&self, deadline: Instant) -> Result<(), StartFailure> {
+    async fn wait_secure_port(&self, deadline: Instant) -> Result<(), StartFailure> {
         let Some((port, _)) = &self.tls else {
             return Ok(());
         };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
         loop {
-            if std::net::TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).is_ok() {
+            let connect = tokio::net::TcpStream::connect(addr);
+            if matches!(
+                tokio::time::timeout(PROBE_TIMEOUT, connect).await,
+                Ok(Ok(_))
+            ) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(self.start_failure(format!(
-                    "ZooKeeper's TLS port {addr} did not open within {:?}",
-                    self.startup_timeout
-                )));
+                return Err(self
+                    .start_failure(format!(
+                        "ZooKeeper's TLS port {addr} did not open within {:?}",
+                        self.startup_timeout
+                    ))
+                    .await);
             }
-            sleep(PROBE_INTERVAL);
+            sleep(PROBE_INTERVAL).await;
         }
     }
 
@@ -366,29 +403,33 @@ impl ZkServer {
     }
 
     /// Polls `srvr` until it shows a mode accepted by `accept`, the JVM exits, or `deadline`.
-    pub(crate) fn wait_ready(
+    pub(crate) async fn wait_ready(
         &self,
         deadline: Instant,
         accept: fn(&str) -> bool,
     ) -> Result<(), StartFailure> {
         loop {
             if let Some(status) = self.exit_status() {
-                return Err(self.start_failure(format!(
-                    "ZooKeeper on {} exited during startup ({status})",
-                    self.addr
-                )));
+                return Err(self
+                    .start_failure(format!(
+                        "ZooKeeper on {} exited during startup ({status})",
+                        self.addr
+                    ))
+                    .await);
             }
-            let last = match four_letter_timeout(self.addr, "srvr", PROBE_TIMEOUT) {
+            let last = match four_letter_async(self.addr, "srvr", PROBE_TIMEOUT).await {
                 Ok(answer) => match parse_mode(&answer) {
-                    Some(mode) if accept(mode) => match self.answers_as_itself() {
+                    Some(mode) if accept(mode) => match self.answers_as_itself().await {
                         Some(true) => return Ok(()),
                         Some(false) => {
                             return Err(StartFailure {
                                 port_conflict: true,
-                                ..self.start_failure(format!(
-                                    "another ZooKeeper answers on {}",
-                                    self.addr
-                                ))
+                                ..self
+                                    .start_failure(format!(
+                                        "another ZooKeeper answers on {}",
+                                        self.addr
+                                    ))
+                                    .await
                             })
                         }
                         None => "`conf` did not answer".to_owned(),
@@ -399,19 +440,23 @@ impl ZkServer {
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
-                return Err(self.start_failure(format!(
-                    "ZooKeeper on {} not ready within {:?} (last `srvr` probe: {last})",
-                    self.addr, self.startup_timeout
-                )));
+                return Err(self
+                    .start_failure(format!(
+                        "ZooKeeper on {} not ready within {:?} (last `srvr` probe: {last})",
+                        self.addr, self.startup_timeout
+                    ))
+                    .await);
             }
-            sleep(PROBE_INTERVAL);
+            sleep(PROBE_INTERVAL).await;
         }
     }
 
     /// Whether the server answering on our port is ours (its `conf` names our data dir);
     /// `None` if it did not answer.
-    fn answers_as_itself(&self) -> Option<bool> {
-        let conf = four_letter_timeout(self.addr, "conf", FOUR_LETTER_TIMEOUT).ok()?;
+    async fn answers_as_itself(&self) -> Option<bool> {
+        let conf = four_letter_async(self.addr, "conf", FOUR_LETTER_TIMEOUT)
+            .await
+            .ok()?;
         Some(conf.contains(self.data_dir.to_str()?))
     }
 
@@ -436,11 +481,11 @@ impl ZkServer {
         this_launch.contains("Address already in use")
     }
 
-    fn start_failure(&self, message: String) -> StartFailure {
+    async fn start_failure(&self, message: String) -> StartFailure {
         let port_conflict = self.log_shows_port_conflict();
         let log = read_log_end(&self.log_path);
         // Kill what is left of a failed start: a half-started server is of no use.
-        let _ = self.kill();
+        let _ = self.kill_async().await;
         StartFailure {
             error: Error::Startup {
                 message,
@@ -515,78 +560,149 @@ impl ZkServer {
 
     /// Gracefully stops the server: SIGTERM, wait for the JVM to exit, SIGKILL if it has not
     /// exited after 5 s. Resumes a paused JVM so it can handle the SIGTERM. Does nothing if the
-    /// server is not running.
+    /// server is not running. Blocks; [`stop_async`](Self::stop_async) does not.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if the process cannot be signalled or waited for.
     pub fn stop(&self) -> Result<()> {
-        let mut process = self.process();
-        let paused = process.paused;
-        let Some(child) = process.running() else {
-            return Ok(());
-        };
-        signal(child, libc::SIGTERM)?;
-        if paused {
-            signal(child, libc::SIGCONT)?;
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(_)) => {
-                    *process = Process::default();
-                    return Ok(());
-                }
-                Ok(None) => sleep(Duration::from_millis(10)),
-                Err(e) => return Err(Error::io("waiting for ZooKeeper to stop", e)),
-            }
-        }
-        tracing::warn!(addr = %self.addr, "zk-testkit: ZooKeeper ignored SIGTERM; killing it");
-        drop(process);
-        self.kill()
+        crate::block_on(|| self.stop_async())
     }
 
-    /// Kills the server with SIGKILL and reaps it (a crash: no goodbye to clients or peers).
-    /// Does nothing if the server is not running.
+    /// [`stop`](Self::stop) without blocking the runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the JVM signalled but possibly not yet exited; the server
+    /// still holds it (a later stop, kill or drop finishes the job).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the process cannot be killed or waited for.
+    /// As [`stop`](Self::stop).
+    pub async fn stop_async(&self) -> Result<()> {
+        {
+            let mut process = self.process();
+            let paused = process.paused;
+            let Some(child) = process.running() else {
+                return Ok(());
+            };
+            signal(child, libc::SIGTERM)?;
+            if paused {
+                signal(child, libc::SIGCONT)?;
+            }
+        }
+        if self.reap(Some(Instant::now() + STOP_GRACE)).await? {
+            return Ok(());
+        }
+        tracing::warn!(addr = %self.addr, "zk-testkit: ZooKeeper ignored SIGTERM; killing it");
+        self.kill_async().await
+    }
+
+    /// Kills the server with SIGKILL and reaps it (a crash: no goodbye to clients or peers).
+    /// Does nothing if the server is not running. Blocks (briefly);
+    /// [`kill_async`](Self::kill_async) does not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the process cannot be waited for.
     pub fn kill(&self) -> Result<()> {
-        let mut process = self.process();
-        if let Some(child) = process.child.as_mut() {
+        crate::block_on(|| self.kill_async())
+    }
+
+    /// [`kill`](Self::kill) without blocking the runtime (it awaits the reaping).
+    ///
+    /// # Cancel safety
+    ///
+    /// The SIGKILL is sent before the first await; a dropped future leaves the dying JVM to the
+    /// server (a later call or the drop reaps it).
+    ///
+    /// # Errors
+    ///
+    /// As [`kill`](Self::kill).
+    pub async fn kill_async(&self) -> Result<()> {
+        if let Some(child) = self.process().child.as_mut() {
             // Fails only if the child was already reaped, which `Process` never lets happen.
             let _ = child.kill();
-            child
-                .wait()
-                .map_err(|e| Error::io("waiting for the killed ZooKeeper", e))?;
         }
-        *process = Process::default();
-        Ok(())
+        self.reap(None).await.map(drop)
+    }
+
+    /// Waits without blocking until the JVM has exited (or `deadline` passes), then reaps and
+    /// forgets it. `Ok(true)` when no JVM is left.
+    async fn reap(&self, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            {
+                let mut process = self.process();
+                match process.child.as_mut().map(Child::try_wait) {
+                    None => return Ok(true),
+                    Some(Ok(Some(_))) => {
+                        *process = Process::default();
+                        return Ok(true);
+                    }
+                    Some(Ok(None)) => {}
+                    Some(Err(e)) => return Err(Error::io("waiting for ZooKeeper to exit", e)),
+                }
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(false);
+            }
+            sleep(REAP_INTERVAL).await;
+        }
     }
 
     /// Stops the server if it runs ([`stop`](Self::stop)), then starts it again on the same port
-    /// with the same data directory and waits until it serves.
+    /// with the same data directory and waits until it serves. Blocks;
+    /// [`restart_async`](Self::restart_async) does not.
     ///
     /// # Errors
     ///
     /// As [`stop`](Self::stop) and [`start_again`](Self::start_again).
     pub fn restart(&self) -> Result<()> {
-        self.stop()?;
-        self.start_again()
+        crate::block_on(|| self.restart_async())
+    }
+
+    /// [`restart`](Self::restart) without blocking the runtime: a client on the same
+    /// current-thread runtime keeps running (and reconnecting) meanwhile.
+    ///
+    /// # Cancel safety
+    ///
+    /// A JVM launched before the future was dropped belongs to the server: it keeps running
+    /// until the server is stopped, killed or dropped (never orphaned).
+    ///
+    /// # Errors
+    ///
+    /// As [`restart`](Self::restart).
+    pub async fn restart_async(&self) -> Result<()> {
+        self.stop_async().await?;
+        self.start_again_async().await
     }
 
     /// Starts a stopped (or killed) server again on the same port with the same data directory,
     /// and waits until `srvr` shows a `Mode:` line. An ensemble member serves only once it is
-    /// part of a quorum (or read-only, if enabled).
+    /// part of a quorum (or read-only, if enabled). Blocks;
+    /// [`start_again_async`](Self::start_again_async) does not.
     ///
     /// # Errors
     ///
     /// [`Error::AlreadyRunning`] if it runs, [`Error::Startup`] if it does not come up within
     /// the startup timeout (for example because another process took the port meanwhile).
     pub fn start_again(&self) -> Result<()> {
+        crate::block_on(|| self.start_again_async())
+    }
+
+    /// [`start_again`](Self::start_again) without blocking the runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`restart_async`](Self::restart_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`start_again`](Self::start_again).
+    pub async fn start_again_async(&self) -> Result<()> {
         self.spawn()?;
         self.wait_ready(Instant::now() + self.startup_timeout, |_| true)
+            .await
             .map_err(|failure| failure.error)
     }
 
@@ -644,11 +760,25 @@ impl ZkServer {
         self.mode_within(FOUR_LETTER_TIMEOUT)
     }
 
+    /// [`mode`](Self::mode) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`mode`](Self::mode).
+    pub async fn mode_async(&self) -> Result<String> {
+        self.mode_within_async(FOUR_LETTER_TIMEOUT).await
+    }
+
     pub(crate) fn mode_within(&self, timeout: Duration) -> Result<String> {
+        crate::block_on(|| self.mode_within_async(timeout))
+    }
+
+    pub(crate) async fn mode_within_async(&self, timeout: Duration) -> Result<String> {
         if !self.is_running() {
             return Err(Error::NotRunning(self.addr));
         }
-        let answer = four_letter_timeout(self.addr, "srvr", timeout)
+        let answer = four_letter_async(self.addr, "srvr", timeout)
+            .await
             .map_err(|e| Error::io(format!("four-letter word `srvr` to {}", self.addr), e))?;
         parse_mode(&answer)
             .map(str::to_owned)
@@ -661,9 +791,18 @@ impl ZkServer {
     ///
     /// [`Error::Timeout`] naming the last observed mode.
     pub fn wait_for_mode(&self, mode: &str, timeout: Duration) -> Result<()> {
+        crate::block_on(|| self.wait_for_mode_async(mode, timeout))
+    }
+
+    /// [`wait_for_mode`](Self::wait_for_mode) without blocking the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_for_mode`](Self::wait_for_mode).
+    pub async fn wait_for_mode_async(&self, mode: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let last = match self.mode_within(MODE_PROBE_TIMEOUT) {
+            let last = match self.mode_within_async(MODE_PROBE_TIMEOUT).await {
                 Ok(current) if current == mode => return Ok(()),
                 Ok(current) => format!("mode {current}"),
                 Err(e) => e.to_string(),
@@ -674,7 +813,7 @@ impl ZkServer {
                     self.addr
                 )));
             }
-            sleep(Duration::from_millis(100));
+            sleep(Duration::from_millis(100)).await;
         }
     }
 

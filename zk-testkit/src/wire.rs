@@ -1,8 +1,8 @@
 //! Raw wire helpers that need no client library: four-letter words and forced session expiry.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -37,35 +37,41 @@ pub fn four_letter(addr: SocketAddr, cmd: &str) -> io::Result<String> {
 ///
 /// As [`four_letter`]; [`io::ErrorKind::InvalidInput`] if `cmd` is not four ASCII letters.
 pub fn four_letter_timeout(addr: SocketAddr, cmd: &str, timeout: Duration) -> io::Result<String> {
+    crate::block_on(|| four_letter_async(addr, cmd, timeout))
+}
+
+/// [`four_letter_timeout`] without blocking: runs on the current tokio runtime.
+///
+/// # Errors
+///
+/// As [`four_letter_timeout`]; [`io::ErrorKind::TimedOut`] if the server does not answer
+/// within `timeout`.
+pub async fn four_letter_async(
+    addr: SocketAddr,
+    cmd: &str,
+    timeout: Duration,
+) -> io::Result<String> {
     if cmd.len() != 4 || !cmd.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{cmd:?} is not a four-letter word"),
         ));
     }
-    let deadline = Instant::now() + timeout;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(cmd.as_bytes())?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(cmd.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("no complete answer to `{cmd}` from {addr} within {timeout:?}"),
-            ));
-        }
-        stream.set_read_timeout(Some(left))?;
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(String::from_utf8_lossy(&answer).into_owned())
+            ))
+        })
 }
 
 /// Forces the expiry of a live session, the way ZooKeeper's own tests do.

@@ -45,10 +45,11 @@ pub async fn long_session_client(hosts: &str) -> Client {
 /// A server for tests whose sessions must outlive a restart of it: it grants sessions of up to
 /// 120 s, since a restart on a loaded machine was seen to take longer than the default 40 s
 /// maximum (the client then gives its session up).
-pub fn restartable_server() -> zk_testkit::ZkServer {
+pub async fn restartable_server() -> zk_testkit::ZkServer {
     zk_testkit::ZkServer::builder()
         .max_session_timeout(120_000)
-        .start()
+        .start_async()
+        .await
         .expect("start a server")
 }
 
@@ -105,9 +106,8 @@ pub async fn wait_watched(addr: std::net::SocketAddr, path: &str) {
     eventually(&format!("a watch on {path}"), || {
         let p = p.clone();
         async move {
-            tokio::task::spawn_blocking(move || zk_testkit::four_letter(addr, "wchp"))
+            zk_testkit::four_letter_async(addr, "wchp", Duration::from_secs(5))
                 .await
-                .unwrap()
                 .map(|out| out.lines().any(|l| l.trim() == p))
                 .unwrap_or(false)
         }
