@@ -318,8 +318,17 @@ async fn keep(
         if *stop.borrow() {
             return;
         }
-        // what to wait on before looking again: the node's watch, or a short pause
-        let (mut watcher, pause) = match ensure_member_node(&client, &parent, &node, &data).await {
+        // what to wait on before looking again: the node's watch, or a short pause. A stop
+        // ends it at once, also while its requests wait for a connection: a create still
+        // queued is abandoned (never sent), one already sent is answered before the delete
+        // that follows the stop (one session, requests in order), so no member node appears
+        // after the join that started this keeper timed out or was dropped.
+        let step = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            r = ensure_member_node(&client, &parent, &node, &data) => r,
+        };
+        let (mut watcher, pause) = match step {
             Ok(Step::Present(w)) => {
                 present.store(true, Ordering::SeqCst);
                 if !reported {
