@@ -137,7 +137,7 @@ async fn read_write_delete_and_their_errors() {
     let mut ch = c.get_children("/n").await.unwrap();
     ch.sort();
     assert_eq!(ch, vec!["a", "b"]);
-    let (_, st) = c.get_children2("/n").await.unwrap();
+    let (_, st) = c.get_children_with_stat("/n").await.unwrap();
     assert_eq!(st.num_children, 2);
     assert!(matches!(c.get_children("/none").await, Err(Error::NoNode)));
     assert_eq!(c.get_all_children_number("/n").await.unwrap(), 2);

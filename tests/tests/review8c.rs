@@ -410,7 +410,9 @@ async fn malformed_replies_through_the_fixed_size_decoders_fail_only_their_reque
         let r = if i == 0 {
             bounded(what, c.exists("/n")).await.map(|_| ())
         } else {
-            bounded(what, c.get_children2("/n")).await.map(|_| ())
+            bounded(what, c.get_children_with_stat("/n"))
+                .await
+                .map(|_| ())
         };
         assert!(
             matches!(r, Err(Error::Protocol(_))),

@@ -36,7 +36,7 @@ async fn one_shot_watches_fire_once_with_the_right_event() {
     let (_, _, w_data) = c.get_data_watch("/n").await.unwrap();
     // getChildren: child change, not data change
     let (_, w_child) = c.get_children_watch("/n").await.unwrap();
-    let (_, _, w_child2) = c.get_children2_watch("/n").await.unwrap();
+    let (_, _, w_child2) = c.get_children_with_stat_watch("/n").await.unwrap();
     c.set_data("/n", b"1", None).await.unwrap();
     assert_fires_once(w_exists_data, ev(EventType::NodeDataChanged, "/n")).await;
     assert_fires_once(w_data, ev(EventType::NodeDataChanged, "/n")).await;

@@ -1183,15 +1183,15 @@ impl Client {
     }
 
     /// The node's child names and its own Stat.
-    pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+    pub async fn get_children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat)> {
         let (c, s) = self
             .children_inner(OpCode::GetChildren2, path, None)
             .await?;
         Ok((c, s.unwrap_or_default()))
     }
 
-    /// Like [`get_children2`](Self::get_children2), with a one-shot child watch.
-    pub async fn get_children2_watch(
+    /// Like [`get_children_with_stat`](Self::get_children_with_stat), with a one-shot child watch.
+    pub async fn get_children_with_stat_watch(
         &self,
         path: &str,
     ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
