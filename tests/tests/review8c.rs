@@ -586,16 +586,7 @@ async fn bursts_with_every_reply_split_across_reads_all_resolve() {
         watchers.push(c.get_data_watch(&format!("/n{i}")).await.unwrap().2);
     }
     mixed_bursts(&c, &[9, 10, 17, 64, 65, 300]).await;
-    assert_eq!(c.session_id(), sid);
-    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
-    assert!(
-        changed.is_none(),
-        "no state change (no connection dropped) throughout: {changed:?}"
-    );
-    for w in watchers {
-        let ev = bounded("a data watch fired by the sets", w).await;
-        assert!(ev.is_ok(), "{ev:?}");
-    }
+    same_session_and_watches_fired(&c, sid, &mut states, watchers, "throughout").await;
     c.close().await.unwrap();
     admin.close().await.unwrap();
 }
@@ -710,16 +701,7 @@ async fn bursts_over_tls_with_large_and_bare_error_replies_all_resolve() {
         bigs.iter().all(|r| matches!(r, Ok(n) if *n == 300 << 10)),
         "the large reads: {bigs:?}"
     );
-    assert_eq!(c.session_id(), sid);
-    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut states));
-    assert!(
-        changed.is_none(),
-        "no state change (no connection dropped) over TLS: {changed:?}"
-    );
-    for w in watchers {
-        let ev = bounded("a data watch fired by the sets", w).await;
-        assert!(ev.is_ok(), "{ev:?}");
-    }
+    same_session_and_watches_fired(&c, sid, &mut states, watchers, "over TLS").await;
     c.close().await.unwrap();
     admin.close().await.unwrap();
 }
@@ -900,4 +882,25 @@ async fn a_socket_handed_over_with_a_raised_low_water_mark_still_reads_small_rep
         );
     }
     c.close().await.ok();
+}
+
+/// After a burst: still session `sid`, no state change on `states` (no connection dropped,
+/// `ctx` says when), and every data watch in `watchers` fired.
+async fn same_session_and_watches_fired(
+    c: &Client,
+    sid: i64,
+    states: &mut zk_core::StateStream,
+    watchers: Vec<zk_core::OneshotWatcher>,
+    ctx: &str,
+) {
+    assert_eq!(c.session_id(), sid);
+    let changed = futures::FutureExt::now_or_never(futures::StreamExt::next(states));
+    assert!(
+        changed.is_none(),
+        "no state change (no connection dropped) {ctx}: {changed:?}"
+    );
+    for w in watchers {
+        let ev = bounded("a data watch fired by the sets", w).await;
+        assert!(ev.is_ok(), "{ev:?}");
+    }
 }
