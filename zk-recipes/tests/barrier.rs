@@ -163,10 +163,18 @@ async fn barrier_wait_survives_a_server_restart() {
     assert!(!waiter.is_finished());
     let other = common::client(&server.connect_string()).await;
     assert!(Barrier::new(&other, &p).remove().await.unwrap());
-    bounded("waiter after restart", waiter)
-        .await
-        .unwrap()
-        .unwrap();
+    // on a timeout, say what the waiting client saw: its session's status and the node
+    let mut waiter = waiter;
+    match tokio::time::timeout(Duration::from_secs(60), &mut waiter).await {
+        Ok(r) => r.unwrap().unwrap(),
+        Err(_) => panic!(
+            "waiter after restart: still pending after 60 s; the waiter's client: {:?}, \
+             exists({p}) through it: {:?}, through another client: {:?}",
+            c.status(),
+            c.with_timeout(Duration::from_secs(5)).exists(&p).await,
+            other.exists(&p).await,
+        ),
+    }
     assert_eq!(c.state(), State::Connected);
 }
 
