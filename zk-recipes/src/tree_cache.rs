@@ -751,8 +751,21 @@ impl Driver {
             // a sync follows anyway
             return Ok(());
         }
-        for p in paths {
-            let read = read_node(&self.client, &p).await;
+        // read with up to WALK_PARALLELISM in flight, applied in event order
+        let client = &self.client;
+        let mut pending = paths.into_iter();
+        let mut reads = FuturesOrdered::new();
+        loop {
+            while reads.len() < WALK_PARALLELISM {
+                let Some(p) = pending.next() else { break };
+                reads.push_back(async move {
+                    let r = read_node(client, &p).await;
+                    (p, r)
+                });
+            }
+            let Some((p, read)) = reads.next().await else {
+                break;
+            };
             let read = match read {
                 Ok(r) => r,
                 Err(e) => {
@@ -761,7 +774,7 @@ impl Driver {
                     return Err(e);
                 }
             };
-            let mut m = self.mirror();
+            let mut m = lock(&self.shared.mirror);
             m.stats.reads += 1;
             m.apply(&p, read);
         }
