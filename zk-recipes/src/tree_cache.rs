@@ -59,7 +59,8 @@
 //! **Memory.** The mirror holds the subtree (data shared by reference with the events); each
 //! event stream buffers at most [`EVENT_CAPACITY`] events and says
 //! [`TreeCacheEvent::Lagged`] when a slow consumer missed some (the mirror itself is never
-//! behind because of a slow consumer). The cache drains its watch continuously.
+//! behind because of a slow consumer). The cache drains its watch as it goes; events that
+//! arrive during a sync wait in zk-core's buffer until the walk is done.
 //!
 //! **End.** Dropping the [`TreeCache`] (or [`TreeCache::close`]) stops it and removes its
 //! server-side watch (zk-core sends `removeWatches` when the watch stream is dropped); its

@@ -606,3 +606,89 @@ async fn tree_cache_mirror_equals_the_server_after_every_heal_under_random_write
     bounded("close", cache.close()).await;
     direct.delete_recursive(&root).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_event_stream_of_a_slow_consumer_lags_while_the_mirror_stays_exact() {
+    let c = common::shared_client().await;
+    let root = unique("tc-lag");
+    c.create(&root, b"", CreateMode::Persistent).await.unwrap();
+    let cache = TreeCache::new(&c, &root);
+    bounded("initialized", cache.wait_initialized())
+        .await
+        .unwrap();
+    // subscribed, but not read while more than EVENT_CAPACITY changes happen
+    let mut events = cache.events();
+    let n = zk_recipes::tree_cache::EVENT_CAPACITY + 500;
+    let creates = (0..n).map(|i| {
+        let (c, p) = (c.clone(), format!("{root}/n{i}"));
+        async move { c.create(&p, b"x", CreateMode::Persistent).await.unwrap() }
+    });
+    bounded("creates", futures::future::join_all(creates)).await;
+    eventually("every node mirrored", || async { cache.len() == n + 1 }).await;
+    assert_eq!(cache_view(&cache), server_view(&c, &root).await);
+    // the replay (root, Initialized), then the lag, then the newest events
+    let mut replica = Replica::default();
+    let mut lagged = 0;
+    while replica.view.len() + lagged < n + 1 {
+        let ev = bounded("events", events.next()).await.expect("stream open");
+        if let TreeCacheEvent::Lagged(k) = ev {
+            lagged += k as usize;
+        } else {
+            replica.apply(ev);
+        }
+    }
+    assert!(
+        lagged >= 500,
+        "the stream lagged by at least 500 events: {lagged}"
+    );
+    assert_eq!(
+        replica.view.len(),
+        n + 1 - lagged,
+        "the stream kept the newest EVENT_CAPACITY"
+    );
+    drop(events);
+    bounded("close", cache.close()).await;
+    c.delete_recursive(&root).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_ends_when_the_client_will_not_start_a_new_session() {
+    let server = shared_server();
+    let direct = common::shared_client().await;
+    let root = unique("tc-no-new-session");
+    direct
+        .create(&root, b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    common::init_tracing();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .reconnect_after_expiry(false)
+        .connect()
+        .await
+        .unwrap();
+    let cache = TreeCache::new(&c, &root);
+    bounded("initialized", cache.wait_initialized())
+        .await
+        .unwrap();
+    let mut rx = forward(cache.events());
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    let (sid, pw) = c.session_credentials();
+    expire_session(server.addr(), sid, &pw).await.unwrap();
+    proxy.reject_new(false);
+    let mut seen = Vec::new();
+    while let Some(ev) = bounded("events until the end", rx.recv()).await {
+        seen.push(ev);
+    }
+    assert!(
+        seen.contains(&TreeCacheEvent::ConnectionLost),
+        "the loss is reported before the end: {seen:?}"
+    );
+    assert!(!cache.is_synced());
+    // the last mirror is still readable
+    assert!(cache.get(&root).is_some());
+    direct.delete(&root, None).await.unwrap();
+}
