@@ -620,6 +620,15 @@ impl Driver {
             self.need_sync = true;
         }
         if self.need_sync {
+            // transitions already queued (the CONNECTED of a new session whose watch error
+            // came first) are taken now: this walk covers them, no second walk for them
+            loop {
+                let states = self.states.as_mut().expect("subscribed");
+                match states.next().now_or_never() {
+                    Some(Some(s)) => self.on_state(&s)?,
+                    _ => break,
+                }
+            }
             let fresh = walk(&self.client, &self.shared.root).await?;
             self.need_sync = false;
             let first = {
