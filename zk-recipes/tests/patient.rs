@@ -182,3 +182,37 @@ async fn patient_children_watch_change_future_says_session_expired_when_the_watc
     assert_eq!(children, names(&["new"]));
     direct.delete_recursive(&p).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_patient_children_watch_reports_what_kazoos_reports() {
+    use tokio::io::AsyncBufReadExt;
+    let server = shared_server();
+    let c = common::shared_client().await;
+    let p = unique("patient-interop");
+    c.create(&p, b"", CreateMode::Persistent).await.unwrap();
+    let boundary = Duration::from_secs(2);
+    let mut kazoo = common::python(
+        "tree_cache.py",
+        &[&server.connect_string(), "patient", &p, "2.0"],
+    );
+    let mut lines = tokio::io::BufReader::new(kazoo.stdout.take().unwrap()).lines();
+    let started = bounded("kazoo started", lines.next_line()).await.unwrap();
+    assert_eq!(started.as_deref(), Some("STARTED"));
+    let watch = PatientChildrenWatch::new(&c, &p, boundary);
+    let ours = tokio::spawn(async move { watch.wait().await });
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.create(&format!("{p}/k{i}"), b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let theirs = bounded("kazoo reports", lines.next_line())
+        .await
+        .unwrap()
+        .expect("a STABLE line");
+    let (ours, _) = bounded("ours", ours).await.unwrap().unwrap();
+    let want: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    assert_eq!(theirs, format!("STABLE {}", want.join(",")));
+    assert_eq!(ours, Some(want));
+    c.delete_recursive(&p).await.unwrap();
+}

@@ -692,3 +692,116 @@ async fn tree_cache_ends_when_the_client_will_not_start_a_new_session() {
     assert!(cache.get(&root).is_some());
     direct.delete(&root, None).await.unwrap();
 }
+
+/// A kazoo TreeCache process on a path: `dump` returns its view.
+struct KazooCache {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl KazooCache {
+    async fn start(hosts: &str, path: &str) -> KazooCache {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = common::python("tree_cache.py", &[hosts, "cache", path]);
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = bounded("kazoo TreeCache initialized", lines.next_line())
+            .await
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("INITIALIZED"));
+        KazooCache { child, lines }
+    }
+
+    async fn dump(&mut self) -> View {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"dump\n").await.unwrap();
+        stdin.flush().await.unwrap();
+        let mut view = View::new();
+        loop {
+            let line = bounded("kazoo dump", self.lines.next_line())
+                .await
+                .unwrap()
+                .expect("kazoo answers");
+            if line == "END" {
+                return view;
+            }
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_eq!(f.len(), 6, "a NODE line: {line}");
+            let data = if f[2] == "-" {
+                Vec::new()
+            } else {
+                (0..f[2].len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&f[2][i..i + 2], 16).unwrap())
+                    .collect()
+            };
+            view.insert(
+                f[1].to_owned(),
+                (
+                    data,
+                    f[3].parse().unwrap(),
+                    f[4].parse().unwrap(),
+                    f[5].parse().unwrap(),
+                ),
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_tree_cache_mirror_equals_kazoos_tree_cache_after_random_writes() {
+    let server = shared_server();
+    let direct = common::shared_client().await;
+    let root = unique("tc-interop");
+    direct
+        .create(&root, b"root", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let cache = TreeCache::new(&direct, &root);
+    bounded("initialized", cache.wait_initialized())
+        .await
+        .unwrap();
+    let mut kazoo = KazooCache::start(&server.connect_string(), &root).await;
+    let mut nodes = vec![root.clone()];
+    let mut total = 0;
+    for round in 0..5u64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(random_writes(
+            direct.clone(),
+            root.clone(),
+            std::mem::take(&mut nodes),
+            0x5851_f42d_4c95_7f2d ^ round,
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        stop.store(true, Ordering::Relaxed);
+        let (n, view) = bounded("writer", writer).await.unwrap();
+        nodes = view;
+        total += n;
+        wait_mirror_equals_server(&cache, &direct, &root, &format!("round {round}")).await;
+        let server_now = server_view(&direct, &root).await;
+        let end = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let k = kazoo.dump().await;
+            if k == server_now {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "round {round}: kazoo's TreeCache differs from the server after 60 s \
+                 ({} nodes against {})",
+                k.len(),
+                server_now.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(cache_view(&cache), server_now, "round {round}");
+        eprintln!(
+            "round {round}: {n} writes, {} nodes, the same in kazoo's cache and ours",
+            server_now.len()
+        );
+    }
+    assert!(total > 0);
+    bounded("close", cache.close()).await;
+    direct.delete_recursive(&root).await.unwrap();
+}
