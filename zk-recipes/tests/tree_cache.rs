@@ -805,3 +805,38 @@ async fn interop_tree_cache_mirror_equals_kazoos_tree_cache_after_random_writes(
     bounded("close", cache.close()).await;
     direct.delete_recursive(&root).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_dropped_at_any_point_of_its_start_leaves_no_watch() {
+    let server = shared_server();
+    let c = common::shared_client().await;
+    let root = unique("tc-drop-early");
+    c.create(&root, b"", CreateMode::Persistent).await.unwrap();
+    c.create(&format!("{root}/a"), b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    // dropped after 0, 0.25, 0.5, ... ms: before the addWatch is sent, while it is
+    // unanswered, during the walk, after it
+    let mut initialized_before_drop = 0;
+    for i in 0..40 {
+        let cache = TreeCache::new(&c, &root);
+        if i > 0 {
+            tokio::time::sleep(Duration::from_micros(250 * i)).await;
+        }
+        if cache.is_initialized() {
+            initialized_before_drop += 1;
+        }
+        drop(cache);
+    }
+    eventually("no watch on the root on the server", || {
+        let root = root.clone();
+        async move { !server_watches(server.addr(), &root).await }
+    })
+    .await;
+    eventually("no watcher left in the client", || async {
+        c.registered_watchers() == 0
+    })
+    .await;
+    eprintln!("{initialized_before_drop} of 40 caches were initialized when dropped");
+    c.delete_recursive(&root).await.unwrap();
+}
