@@ -11,6 +11,8 @@
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
+//! | [`PatientChildrenWatch`] | `PatientChildrenWatch` | — |
+//! | [`TreeCache`] | `TreeCache` (Curator's `TreeCache` event types) | — (one persistent recursive watch on `P`) |
 //! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
 //! ```no_run
@@ -81,10 +83,12 @@ mod guard;
 mod lock;
 mod naming;
 mod party;
+mod patient;
 mod plumbing;
 mod queue;
 pub mod retry;
 mod semaphore;
+pub mod tree_cache;
 pub mod watchers;
 
 pub use barrier::{Barrier, DoubleBarrier};
@@ -94,8 +98,10 @@ pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcom
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
 pub use party::{Members, Party, ShallowParty};
+pub use patient::{ChildrenChanged, PatientChildrenWatch};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
+pub use tree_cache::{CachedNode, TreeCache, TreeCacheEvent, TreeCacheEvents, TreeCacheStats};
 pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};
 
 /// The README's examples, compiled as doctests.

@@ -27,6 +27,13 @@ fn futures_users_spawn_are_send(c: &Client, l: &Lock, s: &Semaphore, e: &Electio
     send(&e.acquire());
     send(&e.run(|_lost| async {}));
     send(&Barrier::new(c, "/b").wait());
+    let patient = zk_recipes::PatientChildrenWatch::new(c, "/p", Duration::from_secs(1));
+    send(&patient.wait());
+    send(&patient.wait_timeout(Duration::from_secs(1)));
+    let cache = zk_recipes::TreeCache::new(c, "/t");
+    send(&cache.wait_initialized());
+    send(&cache.events());
+    send(&cache.close());
 }
 
 #[test]
@@ -49,6 +56,11 @@ fn handles_guards_errors_and_streams_cross_threads() {
     send_sync::<zk_recipes::LostSignal>();
     send_sync::<zk_recipes::GuardError>();
     send_sync::<zk_recipes::retry::RetryError>();
+    send_sync::<zk_recipes::PatientChildrenWatch>();
+    send_sync::<zk_recipes::ChildrenChanged>();
+    send_sync::<zk_recipes::TreeCache>();
+    send_sync::<zk_recipes::TreeCacheEvent>();
+    send_sync::<zk_recipes::CachedNode>();
 }
 
 #[tokio::test(flavor = "multi_thread")]
