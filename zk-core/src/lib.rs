@@ -168,6 +168,7 @@
 mod client;
 pub mod codec;
 mod config;
+mod create;
 pub mod error;
 mod multi;
 pub mod proto;
@@ -185,6 +186,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUES
 pub use config::{AuthConfig, Config, SaslDigestMd5};
 #[cfg(feature = "tls")]
 pub use config::{ClientCertFiles, TlsFiles};
+pub use create::CreateOptions;
 pub use error::{Error, Result, Transience};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
