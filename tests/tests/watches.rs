@@ -9,10 +9,7 @@ use std::time::Duration;
 use zk_core::{AddWatchMode, CreateMode, CreateOptions, EventType, Op, WatchedEvent};
 
 fn ev(t: EventType, p: &str) -> WatchedEvent {
-    WatchedEvent {
-        event_type: t,
-        path: p.to_owned(),
-    }
+    WatchedEvent::new(t, p)
 }
 
 /// A one-shot watch must not fire again: after its event, a further change leaves it pending.

@@ -2,7 +2,7 @@
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::create::CreateOptions;
-use crate::error::{Error, Result};
+use crate::error::{ChrootExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,

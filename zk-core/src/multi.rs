@@ -1,7 +1,7 @@
 //! Transactions (`multi`) and batched reads (`multiRead`).
 
 use crate::create::CreateOptions;
-use crate::error::{Error, Result};
+use crate::error::{ChrootExt, Error, Result};
 use crate::proto::{
     Acl, Chroot, CreateMode, CreateRequest, CreateTtlRequest, MultiOp, MultiResult,
     PathVersionRequest, PathWatchRequest, SetDataRequest, Stat,
