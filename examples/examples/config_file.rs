@@ -7,7 +7,7 @@
 //! replaced by a local ZooKeeper this example starts (or by `--hosts H`). With `--config FILE`
 //! the file's connect string is used as it is, unless `--hosts` is given.
 
-use zk_core::{Acl, Client, Config, CreateMode, Error};
+use zk_core::{Acl, Client, Config, CreateMode, CreateOptions, Error};
 use zk_examples::{hosts, Timeline};
 
 #[tokio::main]
@@ -39,7 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // readable and writable only by the identity of the file's digest credential
     let node = format!("/config-example-{}", std::process::id());
     client
-        .create_with_acl(&node, b"hello", CreateMode::Ephemeral, &Acl::creator_all())
+        .create_with(
+            &node,
+            b"hello",
+            &CreateOptions::new(CreateMode::Ephemeral).with_acl(Acl::creator_all()),
+        )
         .await?;
     let (acl, _) = client.get_acl(&node).await?;
     t.say(format!("created {node} with ACL {acl:?}"));

@@ -2,7 +2,7 @@
 //! (digest auth included), and the sample file shipped with the examples stays valid.
 
 use std::time::Duration;
-use zk_core::{digest_id, Acl, Client, Config, CreateMode, Error, Id, Perms};
+use zk_core::{digest_id, Acl, Client, Config, CreateMode, CreateOptions, Error, Id, Perms};
 use zk_testkit::ZkServer;
 
 const SAMPLE: &str = include_str!("../zk-config.json");
@@ -36,11 +36,10 @@ async fn a_client_connected_from_a_config_file_authenticates_and_creates() {
     let client = config.connect().await.expect("connect from the Config");
 
     let path = client
-        .create_with_acl(
+        .create_with(
             "/from-config",
             b"x",
-            CreateMode::Persistent,
-            &Acl::creator_all(),
+            &CreateOptions::new(CreateMode::Persistent).with_acl(Acl::creator_all()),
         )
         .await
         .expect("create")

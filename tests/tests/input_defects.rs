@@ -113,7 +113,7 @@ async fn d11_builder_inputs_are_validated() {
 /// holding one result, however many ops it had.
 async fn one_result_server() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use zk_core::proto::{MultiResponse, MultiResult, Record, ReplyHeader};
+    use zk_proto::{MultiResponse, MultiResult, Record, ReplyHeader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -5,21 +5,22 @@ mod common;
 use common::{bounded, shared};
 use std::time::Duration;
 use zk_core::{
-    Acl, Client, CreateMode, Error, EventType, Op, OpResult, Perms, ReadOp, ReadResult, WatcherType,
+    Acl, Client, CreateMode, CreateOptions, Error, EventType, Op, OpResult, Perms, ReadOp,
+    ReadResult, WatcherType,
 };
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_in_every_mode() {
     let c = shared("create").await;
     let (p, s) = c
-        .create_with_stat("/p", b"d", CreateMode::Persistent)
+        .create_with("/p", b"d", &CreateOptions::new(CreateMode::Persistent))
         .await
         .unwrap();
     assert_eq!(p, "/p");
     assert_eq!((s.version, s.data_length, s.ephemeral_owner), (0, 1, 0));
 
     let (_, s) = c
-        .create_with_stat("/e", b"", CreateMode::Ephemeral)
+        .create_with("/e", b"", &CreateOptions::new(CreateMode::Ephemeral))
         .await
         .unwrap();
     assert_eq!(s.ephemeral_owner, c.session_id());
@@ -46,15 +47,15 @@ async fn create_in_every_mode() {
     assert_eq!(s3.len(), "/p/".len() + 10);
 
     let (_, s) = c
-        .create_with_stat("/cont", b"", CreateMode::Container)
+        .create_with("/cont", b"", &CreateOptions::new(CreateMode::Container))
         .await
         .unwrap();
     assert_eq!(s.ephemeral_owner, 0);
     let (_, s) = c
-        .create_with_stat(
+        .create_with(
             "/ttl",
             b"",
-            CreateMode::PersistentWithTtl(Duration::from_secs(3600)),
+            &CreateOptions::new(CreateMode::PersistentWithTtl(Duration::from_secs(3600))),
         )
         .await
         .unwrap();
@@ -86,8 +87,12 @@ async fn create_in_every_mode() {
     // a digest id that is not user:hash is refused by the server
     let bad_acl = [Acl::new(Perms::ALL, "digest", "nocolon")];
     assert!(matches!(
-        c.create_with_acl("/badacl", b"", CreateMode::Persistent, &bad_acl)
-            .await,
+        c.create_with(
+            "/badacl",
+            b"",
+            &CreateOptions::new(CreateMode::Persistent).with_acl(bad_acl.to_vec())
+        )
+        .await,
         Err(Error::InvalidAcl)
     ));
 }
@@ -173,7 +178,11 @@ async fn acls_and_digest_auth() {
         Acl::new(Perms::READ, "world", "anyone"),
     ];
     owner
-        .create_with_acl("/guarded", b"data", CreateMode::Persistent, &acl)
+        .create_with(
+            "/guarded",
+            b"data",
+            &CreateOptions::new(CreateMode::Persistent).with_acl(acl.clone()),
+        )
         .await
         .unwrap();
     let (got, stat) = owner.get_acl("/guarded").await.unwrap();
@@ -216,7 +225,11 @@ async fn acls_and_digest_auth() {
 
     // CREATOR_ALL: the creator's identity
     owner
-        .create_with_acl("/mine", b"", CreateMode::Persistent, &Acl::creator_all())
+        .create_with(
+            "/mine",
+            b"",
+            &CreateOptions::new(CreateMode::Persistent).with_acl(Acl::creator_all()),
+        )
         .await
         .unwrap();
     let (got, _) = owner.get_acl("/mine").await.unwrap();
@@ -270,6 +283,29 @@ async fn multi_applies_all_or_nothing_and_names_the_failing_op() {
         Err(Error::TransactionFailed { index: 0, .. })
     ));
     assert_eq!(c.multi(vec![]).await.unwrap(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_create_with_options_sets_the_acl_and_checks_it_before_sending() {
+    let c = shared("multi-opts").await;
+    let acl = vec![Acl::new(Perms::READ | Perms::ADMIN, "world", "anyone")];
+    let opts = CreateOptions::new(CreateMode::PersistentSequential).with_acl(acl.clone());
+    let res = c
+        .multi(vec![Op::create_with("/o-", b"x".to_vec(), &opts)])
+        .await
+        .unwrap();
+    let path = match &res[0] {
+        OpResult::Create { path, .. } => path.clone(),
+        r => panic!("{r:?}"),
+    };
+    assert!(path.starts_with("/o-") && path.len() == 13, "{path}");
+    assert_eq!(c.get_acl(&path).await.unwrap().0, acl);
+    // an empty ACL is refused by the client, as for create_with
+    let empty = CreateOptions::new(CreateMode::Persistent).with_acl(vec![]);
+    let r = c
+        .multi(vec![Op::create_with("/e", b"".to_vec(), &empty)])
+        .await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -397,9 +433,13 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         .await
         .unwrap();
     assert!(matches!(r, Err(Error::DataTooLarge { .. })), "{r:?}");
-    let r = quick(c.create_with_acl("/a", b"", CreateMode::Persistent, &[]))
-        .await
-        .unwrap();
+    let r = quick(c.create_with(
+        "/a",
+        b"",
+        &CreateOptions::new(CreateMode::Persistent).with_acl(vec![]),
+    ))
+    .await
+    .unwrap();
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     let r = quick(c.create("/a", b"", CreateMode::PersistentWithTtl(Duration::ZERO)))
         .await

@@ -7,7 +7,7 @@ mod common;
 use common::{bounded, wait_state};
 use futures::StreamExt;
 use std::time::Duration;
-use zk_core::{AddWatchMode, Client, CreateMode, Error, State};
+use zk_core::{AddWatchMode, Client, CreateMode, CreateOptions, Error, State};
 use zk_testkit::{FaultProxy, ZkServer};
 
 /// `close()` is documented to return `Timeout` "when the session could not be closed in time".
@@ -331,7 +331,11 @@ async fn acls_the_server_refuses_are_sent_instead_of_checked_before_sending() {
         },
     }];
     let r = c
-        .create_with_acl("/bad", b"", CreateMode::Persistent, &bad)
+        .create_with(
+            "/bad",
+            b"",
+            &CreateOptions::new(CreateMode::Persistent).with_acl(bad),
+        )
         .await;
     assert!(
         matches!(r, Err(Error::InvalidArgument(_))),

@@ -4,7 +4,7 @@ mod common;
 
 use common::wait_state;
 use std::time::Duration;
-use zk_core::{Acl, Client, CreateMode, Error, Id, Perms, State};
+use zk_core::{Acl, Client, CreateMode, CreateOptions, Error, Id, Perms, State};
 use zk_testkit::{FaultProxy, ZkServer};
 
 fn server() -> ZkServer {
@@ -39,9 +39,13 @@ async fn digest_md5_identity_acls_and_reconnect() {
             id: "bob".into(),
         },
     }];
-    bob.create_with_acl("/bob-only", b"secret", CreateMode::Persistent, &acl)
-        .await
-        .unwrap();
+    bob.create_with(
+        "/bob-only",
+        b"secret",
+        &CreateOptions::new(CreateMode::Persistent).with_acl(acl),
+    )
+    .await
+    .unwrap();
     let eve = Client::builder(server.connect_string())
         .sasl_digest_md5("eve", "eve-secret")
         .connect()

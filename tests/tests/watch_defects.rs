@@ -13,10 +13,7 @@ use zk_core::{
 };
 
 fn ev(t: EventType, p: &str) -> WatchedEvent {
-    WatchedEvent {
-        event_type: t,
-        path: p.to_owned(),
-    }
+    WatchedEvent::new(t, p)
 }
 
 #[derive(Debug, Clone, Copy)]

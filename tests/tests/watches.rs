@@ -6,13 +6,10 @@ mod common;
 use common::{bounded, shared};
 use futures::{FutureExt, StreamExt};
 use std::time::Duration;
-use zk_core::{AddWatchMode, CreateMode, EventType, Op, WatchedEvent};
+use zk_core::{AddWatchMode, CreateMode, CreateOptions, EventType, Op, WatchedEvent};
 
 fn ev(t: EventType, p: &str) -> WatchedEvent {
-    WatchedEvent {
-        event_type: t,
-        path: p.to_owned(),
-    }
+    WatchedEvent::new(t, p)
 }
 
 /// A one-shot watch must not fire again: after its event, a further change leaves it pending.
@@ -210,10 +207,10 @@ async fn thousand_concurrent_requests_each_get_their_own_answer_in_order() {
         .map(|i| {
             let c = c.clone();
             async move {
-                c.create_with_stat(
+                c.create_with(
                     &format!("/n{i:04}"),
                     format!("{i}").as_bytes(),
-                    CreateMode::Persistent,
+                    &CreateOptions::new(CreateMode::Persistent),
                 )
                 .await
             }

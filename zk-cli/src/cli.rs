@@ -206,13 +206,13 @@ fn parse_sasl(s: &str) -> Result<SaslArg, String> {
 
 /// A ZooKeeper path, checked as the server would.
 pub fn parse_path(s: &str) -> Result<String, String> {
-    zk_core::proto::validate_path(s, false).map_err(|e| e.to_string())?;
+    zk_core::validate_path(s, false).map_err(|e| e.to_string())?;
     Ok(s.to_owned())
 }
 
 fn parse_create_path(s: &str) -> Result<String, String> {
     // a trailing '/' is fine for a sequential node: checked again once the mode is known
-    zk_core::proto::validate_path(s, true).map_err(|e| e.to_string())?;
+    zk_core::validate_path(s, true).map_err(|e| e.to_string())?;
     Ok(s.to_owned())
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use zk_core::{Acl, CreateMode, Perms};
+use zk_core::{Acl, CreateMode, CreateOptions, Perms};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn get_adds_a_newline_raw_adds_nothing_and_with_stat_the_stat_fields() {
@@ -453,9 +453,13 @@ async fn auth_is_sent_with_the_session() {
         "digest",
         zk_core::digest_id("alice", "secret"),
     )];
-    c.create_with_acl(&p, b"private", CreateMode::Persistent, &acl)
-        .await
-        .unwrap();
+    c.create_with(
+        &p,
+        b"private",
+        &CreateOptions::new(CreateMode::Persistent).with_acl(acl),
+    )
+    .await
+    .unwrap();
 
     let o = run(&h, &["get", &p]).await;
     assert_eq!(o.code, 1, "{o:?}");
@@ -655,11 +659,10 @@ async fn sasl_digest_md5_option() {
         },
     }];
     alice
-        .create_with_acl(
+        .create_with(
             "/sasl-only",
             b"for alice",
-            zk_core::CreateMode::Persistent,
-            &acl,
+            &CreateOptions::new(zk_core::CreateMode::Persistent).with_acl(acl.to_vec()),
         )
         .await
         .unwrap();

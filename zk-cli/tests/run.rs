@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use zk_core::CreateMode;
+use zk_core::{CreateMode, CreateOptions};
 
 /// The exclusive critical-section check (the marker protocol of the kazoo interop test: an
 /// exclusive holder creates `w` exclusively; `mkdir` is atomic), exit 9 on a violation.
@@ -666,11 +666,10 @@ async fn server_errors_are_exit_1_and_cmd_never_runs() {
     let c = client(&h).await;
     let base = unique("server-errors");
     // a read-only node: nobody may create contenders under it
-    c.create_with_acl(
+    c.create_with(
         &base,
         b"",
-        CreateMode::Persistent,
-        &zk_core::Acl::read_unsafe(),
+        &CreateOptions::new(CreateMode::Persistent).with_acl(zk_core::Acl::read_unsafe()),
     )
     .await
     .unwrap();

@@ -1,7 +1,8 @@
 //! The cloneable [`Client`] handle and its builder.
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
-use crate::error::{Error, Result};
+use crate::create::CreateOptions;
+use crate::error::{ChrootExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
@@ -879,31 +880,49 @@ impl Client {
     /// for sequential modes). Containers and TTL nodes use their own opcodes; TTL nodes need
     /// `extendedTypesEnabled=true` on the server. A sequential path ending in `/` names the
     /// node by its digits alone; `"/"` itself makes `/0000000001` under the chroot (never a
-    /// sibling of it).
+    /// sibling of it). For another ACL, or the new node's Stat, see
+    /// [`create_with`](Self::create_with).
     ///
     /// # Errors
     /// [`Error::NodeExists`], [`Error::NoNode`] (parent missing),
     /// [`Error::NoChildrenForEphemerals`], [`Error::NoAuth`], [`Error::BadPath`],
     /// [`Error::DataTooLarge`], [`Error::Unimplemented`] (TTL disabled), ...
     pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
-        self.create_with_acl(path, data, mode, &self.inner.default_acl)
+        self.create_node(path, data, mode, &self.inner.default_acl)
             .await
             .map(|(p, _)| p)
     }
 
-    /// Like [`create`](Self::create), also returning the new node's Stat.
-    pub async fn create_with_stat(
+    /// Creates a node as `options` say (its mode, and an ACL other than the client's default);
+    /// returns its actual path and its Stat. Otherwise as [`create`](Self::create).
+    ///
+    /// ```no_run
+    /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+    /// use zk_core::{Acl, CreateMode, CreateOptions};
+    /// // the Stat of the new node
+    /// let (path, stat) = client
+    ///     .create_with("/jobs/job-", b"", &CreateMode::PersistentSequential.into())
+    ///     .await?;
+    /// // an ACL of its own
+    /// let opts = CreateOptions::new(CreateMode::Persistent).with_acl(Acl::creator_all());
+    /// client.create_with("/private", b"secret", &opts).await?;
+    /// # let _ = (path, stat); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`create`](Self::create); [`Error::InvalidArgument`] for an ACL refused before
+    /// sending (see [`CreateOptions::with_acl`]).
+    pub async fn create_with(
         &self,
         path: &str,
         data: &[u8],
-        mode: CreateMode,
+        options: &CreateOptions,
     ) -> Result<(String, Stat)> {
-        self.create_with_acl(path, data, mode, &self.inner.default_acl)
-            .await
+        let acl = options.acl().unwrap_or(&self.inner.default_acl);
+        self.create_node(path, data, options.mode(), acl).await
     }
 
-    /// Creates a node with an explicit ACL; returns its path and Stat.
-    pub async fn create_with_acl(
+    async fn create_node(
         &self,
         path: &str,
         data: &[u8],
@@ -1069,20 +1088,18 @@ impl Client {
     pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let mut req = MultiRequest::default();
         for op in &ops {
-            let seq = matches!(op, Op::Create { mode, .. } if mode.is_sequential());
+            let seq = matches!(op, Op::Create { options, .. } if options.mode().is_sequential());
             validate_path(op.path(), seq)?;
             match op {
-                Op::Create {
-                    data, mode, acl, ..
-                } => {
+                Op::Create { data, options, .. } => {
                     self.check_data(data)?;
-                    if acl.as_ref().is_some_and(|a| a.is_empty()) {
+                    if options.acl().is_some_and(|a| a.is_empty()) {
                         return Err(Error::InvalidArgument("the ACL must not be empty".into()));
                     }
-                    if let Some(e) = acl.as_deref().and_then(check_acl) {
+                    if let Some(e) = options.acl().and_then(check_acl) {
                         return Err(e);
                     }
-                    if let Some(ttl) = mode.ttl() {
+                    if let Some(ttl) = options.mode().ttl() {
                         if ttl.is_zero() || ttl.as_millis() > MAX_TTL_MS as u128 {
                             return Err(Error::InvalidArgument("TTL out of range".into()));
                         }

@@ -293,6 +293,24 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// The server-to-client path mapping for a path a server returned in answer to a request inside
+/// the chroot: one outside is a protocol error.
+pub(crate) trait ChrootExt {
+    /// [`Chroot::to_client`](crate::proto::Chroot::to_client), or [`Error::Protocol`].
+    fn to_client_checked(&self, path: &str) -> Result<String>;
+}
+
+impl ChrootExt for crate::proto::Chroot {
+    fn to_client_checked(&self, path: &str) -> Result<String> {
+        self.to_client(path).ok_or_else(|| {
+            Error::Protocol(format!(
+                "the server returned {path:?}, outside the chroot {:?}",
+                self.as_str().unwrap_or("/")
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +328,16 @@ mod tests {
         }
         assert!(matches!(Error::from_code(-9), Error::Unknown(-9)));
         assert_eq!(Error::from_code(-9).code(), Some(-9));
+    }
+
+    #[test]
+    fn a_server_path_outside_the_chroot_is_a_protocol_error() {
+        let c = crate::proto::Chroot::new("/app").unwrap();
+        assert_eq!(c.to_client_checked("/app/x").unwrap(), "/x");
+        assert!(matches!(
+            c.to_client_checked("/apple"),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]

@@ -153,6 +153,11 @@
 //! **Logging.** Connects, handshakes, reconnects, state changes and expiry are `tracing` events
 //! under the `zk_session` span; nothing is printed.
 //!
+//! **The wire layer** (jute records, constants, framing) is the
+//! [`zk-proto`](https://docs.rs/zk-proto) crate, with no I/O; the data types a user names
+//! ([`Stat`], [`Acl`], [`CreateMode`], [`EventType`], ...) are re-exported here, so an
+//! application needs only zk-core.
+//!
 //! # Features
 //!
 //! - `tls` (default): `tcp+tls://` hosts, [`ClientBuilder::tls`], [`TlsConfig`] (rustls).
@@ -166,13 +171,15 @@
 #![deny(missing_docs)]
 
 mod client;
-pub mod codec;
+mod codec;
 mod config;
+mod create;
 pub mod error;
 mod multi;
-pub mod proto;
+// The wire layer, the `zk-proto` crate, under its old module name inside zk-core.
+use zk_proto as proto;
 #[cfg(feature = "serde")]
-mod serde_duration;
+use zk_proto::serde_duration;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
 mod session;
@@ -185,11 +192,12 @@ pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUES
 pub use config::{AuthConfig, Config, SaslDigestMd5};
 #[cfg(feature = "tls")]
 pub use config::{ClientCertFiles, TlsFiles};
+pub use create::CreateOptions;
 pub use error::{Error, Result, Transience};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
-    digest_id, Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id, KeeperState, Perms, Stat,
-    WatcherType,
+    digest_id, validate_path, Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id,
+    KeeperState, PathError, Perms, Stat, WatcherType,
 };
 pub use session::hosts::{parse_connect_string, HostAddr};
 pub use session::transport::{ConnectFuture, Connector, TcpConnector, Transport};

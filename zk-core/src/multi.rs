@@ -1,6 +1,7 @@
 //! Transactions (`multi`) and batched reads (`multiRead`).
 
-use crate::error::{Error, Result};
+use crate::create::CreateOptions;
+use crate::error::{ChrootExt, Error, Result};
 use crate::proto::{
     Acl, Chroot, CreateMode, CreateRequest, CreateTtlRequest, MultiOp, MultiResult,
     PathVersionRequest, PathWatchRequest, SetDataRequest, Stat,
@@ -11,16 +12,14 @@ use crate::proto::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Op {
-    /// Create a node (`acl: None` = the client's default ACL).
+    /// Create a node.
     Create {
         /// Path.
         path: String,
         /// Data.
         data: Vec<u8>,
-        /// Mode.
-        mode: CreateMode,
-        /// ACL; `None` for the client's default.
-        acl: Option<Vec<Acl>>,
+        /// Mode and ACL.
+        options: CreateOptions,
     },
     /// Delete a node.
     Delete {
@@ -49,13 +48,25 @@ pub enum Op {
 }
 
 impl Op {
-    /// Create with the default ACL.
+    /// Create with the client's default ACL.
     pub fn create(path: impl Into<String>, data: impl Into<Vec<u8>>, mode: CreateMode) -> Op {
         Op::Create {
             path: path.into(),
             data: data.into(),
-            mode,
-            acl: None,
+            options: CreateOptions::new(mode),
+        }
+    }
+
+    /// Create as `options` say (mode and ACL), as [`Client::create_with`](crate::Client::create_with).
+    pub fn create_with(
+        path: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+        options: &CreateOptions,
+    ) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: data.into(),
+            options: options.clone(),
         }
     }
 
@@ -99,10 +110,10 @@ impl Op {
             Op::Create {
                 path,
                 data,
-                mode,
-                acl,
+                options,
             } => {
-                let acl = acl.clone().unwrap_or_else(|| default_acl.to_vec());
+                let mode = options.mode();
+                let acl = options.acl().unwrap_or(default_acl).to_vec();
                 let p = |path: &str| {
                     if mode.is_sequential() {
                         chroot.to_server_sequential(path)

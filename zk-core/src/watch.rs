@@ -18,13 +18,27 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 /// A node event delivered to a watcher.
+///
+/// `#[non_exhaustive]`: newer servers may tell more about an event (say, the zxid of the
+/// change), which would become a new field; build one with [`WatchedEvent::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct WatchedEvent {
     /// What happened.
     pub event_type: EventType,
     /// The node it happened to (relative to the client's chroot).
     pub path: String,
+}
+
+impl WatchedEvent {
+    /// An event of this type on this path (for tests and fakes: the client makes the real ones).
+    pub fn new(event_type: EventType, path: impl Into<String>) -> Self {
+        WatchedEvent {
+            event_type,
+            path: path.into(),
+        }
+    }
 }
 
 /// A one-shot watch: a future resolving with the first event on the watched node, or with an

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use zk_core::proto::{ConnectRequest, ConnectResponse, Record, ReplyHeader, RequestHeader};
 use zk_core::{Client, ConnectFuture, Connector, HostAddr, State, Transport};
+use zk_proto::{ConnectRequest, ConnectResponse, Record, ReplyHeader, RequestHeader};
 
 /// Hands each new connection's server side to the test.
 struct PipeConnector {
@@ -68,8 +68,8 @@ async fn handshake(s: &mut DuplexStream, timeout_ms: i32, session_id: i64) -> Co
 
 struct Empty;
 impl Record for Empty {
-    fn write(&self, _: &mut zk_core::proto::Writer<'_>) {}
-    fn read(_: &mut zk_core::proto::Reader<'_>) -> Result<Self, zk_core::proto::DecodeError> {
+    fn write(&self, _: &mut zk_proto::Writer<'_>) {}
+    fn read(_: &mut zk_proto::Reader<'_>) -> Result<Self, zk_proto::DecodeError> {
         Ok(Empty)
     }
 }

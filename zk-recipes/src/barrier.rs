@@ -43,7 +43,7 @@ use crate::plumbing::{
 };
 use std::time::Duration;
 use tokio::time::Instant;
-use zk_core::{Client, CreateMode, Error, EventType, OneshotWatcher, Result, State};
+use zk_core::{Client, CreateMode, CreateOptions, Error, EventType, OneshotWatcher, Result, State};
 
 /// The name of the double barrier's "everyone is here" node.
 pub const READY_NODE: &str = "ready";
@@ -436,14 +436,17 @@ impl DoubleBarrier {
             let created = match deadline {
                 Some(d) => match tokio::time::timeout_at(
                     d,
-                    c.create_with_stat(node, data, CreateMode::Ephemeral),
+                    c.create_with(node, data, &CreateOptions::new(CreateMode::Ephemeral)),
                 )
                 .await
                 {
                     Ok(r) => r,
                     Err(_) => return Ok(None),
                 },
-                None => c.create_with_stat(node, data, CreateMode::Ephemeral).await,
+                None => {
+                    c.create_with(node, data, &CreateOptions::new(CreateMode::Ephemeral))
+                        .await
+                }
             };
             match created {
                 Ok((_, stat)) => return Ok(Some(stat.ephemeral_owner)),

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathError {
     /// The offending path.
     pub path: String,
@@ -39,8 +40,17 @@ fn forbidden_char(c: char) -> bool {
         || u > 0xffff
 }
 
-/// Validates a path. `sequential` allows a trailing `/` (the server then names the node with
-/// just the sequence digits).
+/// Checks a path by the server's rules (`PathUtils.validatePath`): absolute, no empty, `.` or
+/// `..` segment, no trailing `/`, none of the characters the server refuses. `sequential`
+/// allows a trailing `/` (the server then names the node with just the sequence digits).
+/// The client runs it on every path before sending; a tool can run it on user input first.
+///
+/// ```
+/// # use zk_proto::validate_path;
+/// assert!(validate_path("/app/config", false).is_ok());
+/// assert!(validate_path("/app/", false).is_err());
+/// assert!(validate_path("/app/", true).is_ok());
+/// ```
 pub fn validate_path(path: &str, sequential: bool) -> Result<(), PathError> {
     if path.is_empty() {
         return Err(bad(path, "path must not be empty"));
@@ -147,17 +157,6 @@ impl Chroot {
             },
         }
     }
-
-    /// [`to_client`](Self::to_client) for a path a server returned in answer to a request
-    /// inside the chroot: one outside is a protocol error.
-    pub(crate) fn to_client_checked(&self, path: &str) -> Result<String, crate::Error> {
-        self.to_client(path).ok_or_else(|| {
-            crate::Error::Protocol(format!(
-                "the server returned {path:?}, outside the chroot {:?}",
-                self.as_str().unwrap_or("/")
-            ))
-        })
-    }
 }
 
 #[cfg(test)]
@@ -227,7 +226,6 @@ mod tests {
         assert_eq!(c.to_client("/app0000000001"), None);
         assert_eq!(c.to_client("/"), None);
         assert_eq!(c.to_client("/other/app"), None);
-        assert!(c.to_client_checked("/apple").is_err());
         assert_eq!(c.to_server_sequential("/"), "/app/");
         assert_eq!(c.to_server_sequential("/x-"), "/app/x-");
         assert_eq!(Chroot::none().to_server_sequential("/"), "/");

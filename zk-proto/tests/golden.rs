@@ -3,9 +3,8 @@
 
 use bytes::{Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
-use tokio_util::codec::{Decoder, Encoder};
-use zk_core::codec::FrameCodec;
-use zk_core::proto::*;
+use zk_proto::frame::FrameCodec;
+use zk_proto::*;
 
 fn stat() -> Stat {
     Stat {

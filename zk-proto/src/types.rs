@@ -178,7 +178,7 @@ int_enum! {
 /// How a node is created (`CreateMode`); TTL modes carry their time to live.
 ///
 /// With the `serde` feature: `"Persistent"`, `"EphemeralSequential"`, ... and
-/// `{"PersistentWithTtl": "10m"}` (durations as in [`Config`](crate::Config)).
+/// `{"PersistentWithTtl": "10m"}` (durations as in zk-core's `Config`: `"10s"`, `"500ms"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

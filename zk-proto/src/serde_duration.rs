@@ -21,7 +21,7 @@ const UNITS: [(u128, &str); 6] = [
 ];
 
 /// `d` in the largest exact unit (`"0s"` for zero).
-pub(crate) fn format(d: Duration) -> String {
+pub fn format(d: Duration) -> String {
     let n = d.as_nanos();
     if n == 0 {
         return "0s".to_string();
@@ -34,7 +34,7 @@ pub(crate) fn format(d: Duration) -> String {
 }
 
 /// Parses `"<whole number><unit>"`.
-pub(crate) fn parse(s: &str) -> Result<Duration, String> {
+pub fn parse(s: &str) -> Result<Duration, String> {
     let expected = "a whole number and a unit (ns, us, ms, s, m, h), e.g. \"10s\" or \"500ms\"";
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -67,7 +67,7 @@ pub(crate) fn parse(s: &str) -> Result<Duration, String> {
 }
 
 /// Serializes a `Duration` as described in the module docs (`#[serde(with = ...)]`).
-pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     if s.is_human_readable() {
         s.serialize_str(&format(*d))
     } else {
@@ -76,7 +76,7 @@ pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::E
 }
 
 /// Deserializes a `Duration` as described in the module docs (`#[serde(with = ...)]`).
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     if d.is_human_readable() {
         d.deserialize_any(DurationVisitor)
     } else {
@@ -114,7 +114,7 @@ impl Visitor<'_> for DurationVisitor {
 
 /// `Option<Duration>` with the same format (`#[serde(with = ...)]`, together with
 /// `#[serde(default)]`).
-pub(crate) mod option {
+pub mod option {
     use super::*;
 
     struct Wrap(Duration);
@@ -131,13 +131,11 @@ pub(crate) mod option {
         }
     }
 
-    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         d.map(Wrap).serialize(s)
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }

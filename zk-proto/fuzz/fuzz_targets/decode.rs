@@ -1,17 +1,16 @@
-//! Feeds arbitrary bytes to the frame decoder and to every record decoder a client uses on
-//! server input. Nothing may panic, hang or allocate the sizes a frame merely claims.
+//! Feeds arbitrary bytes to the frame decoders (zk-core's socket reader is `ReplyDecoder`)
+//! and to every record decoder a client uses on server input. Nothing may panic, hang or allocate the sizes a frame merely claims.
 //!
 //! ```text
 //! cargo install cargo-fuzz
-//! cd zk-core/fuzz && cargo fuzz run decode      # nightly, or RUSTC_BOOTSTRAP=1 on stable
+//! cd zk-proto/fuzz && cargo fuzz run decode      # nightly, or RUSTC_BOOTSTRAP=1 on stable
 //! ```
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tokio_util::codec::Decoder;
-use zk_core::codec::FrameCodec;
-use zk_core::proto::*;
+use zk_proto::frame::{FrameCodec, InFrame, ReplyDecoder};
+use zk_proto::*;
 
 fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
@@ -36,6 +35,14 @@ fuzz_target!(|data: &[u8]| {
                     let _ = IntRecord::from_bytes(body);
                 }
             }
+        }
+    }
+    // the client's reader: frames over its limit are skipped as they arrive
+    let mut buf = BytesMut::from(data);
+    let mut reader = ReplyDecoder::new(64);
+    while let Ok(Some(f)) = reader.decode(&mut buf) {
+        if let InFrame::Oversized { head, .. } = f {
+            let _ = ReplyHeader::from_bytes(&head);
         }
     }
     // and the request side, which a future in-process server will decode

@@ -15,8 +15,7 @@ pub mod xid {
     pub const SET_WATCHES: i32 = -8;
 }
 
-/// Reply error codes the session task acts on (the full list maps to
-/// [`Error`](crate::Error) variants).
+/// Reply error codes a client acts on (zk-core's `Error` maps the full list to its variants).
 pub mod code {
     /// Success.
     pub const OK: i32 = 0;

@@ -1,13 +1,12 @@
 //! Micro-benchmarks of the protocol layer, no server needed: encoding the common requests as
 //! the client frames them, decoding the common replies, and splitting a read buffer into
-//! frames. `cargo bench -p zk-core --bench codec`; see docs/benchmarks.md.
+//! frames. `cargo bench -p zk-proto --bench codec`; see docs/benchmarks.md.
 
 use bytes::{BufMut, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use tokio_util::codec::Decoder;
-use zk_core::codec::FrameCodec;
-use zk_core::proto::{
+use zk_proto::frame::FrameCodec;
+use zk_proto::{
     validate_path, Acl, Create2Response, CreateRequest, GetDataResponse, OpCode,
     PathVersionRequest, PathWatchRequest, Record, ReplyHeader, SetDataRequest, Stat, StatResponse,
     WatcherEvent, Writer,
