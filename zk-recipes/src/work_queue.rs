@@ -855,17 +855,39 @@ impl LockingQueue {
             sid,
             done: false,
         };
+        // dropped while the take is in flight (or being settled): a take that applied would hold
+        // the entry until the session ends; release it in the background if it is ours
+        let mut armed = TakeInFlight(Some((self.client.clone(), taken.clone(), sid)));
+        let r = self.send_take(c, ops, &taken, sid, deadline).await;
+        armed.0 = None;
+        match r? {
+            Some(true) => Ok(Some(Step::Got(locked(sid)))),
+            Some(false) => Ok(None),
+            None => Ok(Some(Step::Again)),
+        }
+    }
+
+    /// Sends the take transaction: `Some(true)` taken, `Some(false)` held or consumed by
+    /// someone else, `None` to list again.
+    async fn send_take(
+        &self,
+        c: &Client,
+        ops: Vec<Op>,
+        taken: &str,
+        sid: i64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<bool>> {
         match c.multi(ops).await {
-            Ok(_) => Ok(Some(Step::Got(locked(sid)))),
+            Ok(_) => Ok(Some(true)),
             Err(Error::TransactionFailed { index, error }) => match (index, *error) {
                 // held by someone (kazoo or us) / consumed meanwhile
-                (0, Error::NodeExists) | (1, Error::NoNode) => Ok(None),
+                (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Some(false)),
                 // `taken` is missing (deleted), or the entry moved since we read it
                 (0, Error::NoNode) => {
                     ensure(c, &self.entries, Some(&self.taken)).await?;
-                    Ok(Some(Step::Again))
+                    Ok(None)
                 }
-                (1, Error::BadVersion) => Ok(Some(Step::Again)),
+                (1, Error::BadVersion) => Ok(None),
                 (_, e) => Err(e),
             },
             Err(e) if e.may_have_been_applied() => {
@@ -874,24 +896,25 @@ impl LockingQueue {
                 loop {
                     match wait_connected(c, deadline).await {
                         Err(Error::Timeout { .. }) if passed(deadline) => {
-                            // a take that applied holds the entry until the session ends
-                            spawn_release(self.client.clone(), taken.clone(), sid);
+                            // a take that applied would hold the entry until the session
+                            // ends: released in the background if it is ours
+                            spawn_release(self.client.clone(), taken.to_owned(), sid);
                             return Err(Error::Timeout { sent: true });
                         }
                         r => r?,
                     }
                     if c.session_id() != sid {
-                        return Ok(Some(Step::Again));
+                        return Ok(None);
                     }
-                    let r = match c.sync(&taken).await {
-                        Ok(()) | Err(Error::NoNode) => c.exists(&taken).await,
+                    let r = match c.sync(taken).await {
+                        Ok(()) | Err(Error::NoNode) => c.exists(taken).await,
                         Err(e) => Err(e),
                     };
                     match r {
                         Ok(Some(s)) if s.ephemeral_owner == sid && c.session_id() == sid => {
-                            return Ok(Some(Step::Got(locked(sid))))
+                            return Ok(Some(true))
                         }
-                        Ok(_) => return Ok(Some(Step::Again)),
+                        Ok(_) => return Ok(None),
                         Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {
                         }
                         Err(e) => return Err(e),
@@ -899,6 +922,18 @@ impl LockingQueue {
                 }
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Armed while a take is in flight: dropped armed (the call was dropped), it releases the
+/// taken node in the background if it turns out to be ours.
+struct TakeInFlight(Option<(Client, String, i64)>);
+
+impl Drop for TakeInFlight {
+    fn drop(&mut self) {
+        if let Some((client, taken, sid)) = self.0.take() {
+            spawn_release(client, taken, sid);
         }
     }
 }

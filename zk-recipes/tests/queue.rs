@@ -298,6 +298,40 @@ async fn locking_queue_lost_consume_reply_is_settled_as_consumed() {
     assert_eq!(q.len().await.unwrap(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_get_dropped_at_every_await_point_leaves_no_taken_node() {
+    let c = shared_client().await;
+    let p = unique("lqueue-cancel");
+    let q = LockingQueue::new(&c, &p);
+    q.put(b"only", 100).await.unwrap();
+    let taken = format!("{p}/taken");
+    let mut i = 0;
+    loop {
+        let mut fut = Box::pin(q.get());
+        let mut done = None;
+        for _ in 0..i {
+            if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                done = Some(r.unwrap());
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(fut);
+        if let Some(e) = done {
+            assert_eq!(e.data(), b"only");
+            assert!(e.consume().await.unwrap());
+            break;
+        }
+        common::wait_no_child_with_prefix(&c, &taken, "").await;
+        i += 1;
+        assert!(i < 10_000, "get never completed");
+    }
+    eprintln!("get completed after {i} drops at successive await points");
+    assert!(i > 0, "the get never was dropped half-way");
+    assert!(children(&c, &taken).await.is_empty());
+    assert!(q.is_empty().await.unwrap());
+}
+
 /// What the consumers of the fault test saw.
 #[derive(Default)]
 struct Log {
