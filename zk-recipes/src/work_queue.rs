@@ -836,7 +836,6 @@ impl LockingQueue {
             Err(Error::NoNode) => return Ok(None),
             other => other?,
         };
-        let sid = c.session_id();
         let ops = vec![
             Op::create(
                 taken.clone(),
@@ -857,107 +856,131 @@ impl LockingQueue {
         };
         // dropped while the take is in flight (or being settled): a take that applied would hold
         // the entry until the session ends; release it in the background if it is ours
-        let mut armed = TakeInFlight(Some((self.client.clone(), taken.clone(), sid)));
-        let r = self.send_take(c, ops, &taken, sid, deadline).await;
+        let mut armed = TakeInFlight(Some((self.client.clone(), taken.clone())));
+        let r = self.send_take(c, ops, &taken, deadline).await;
         armed.0 = None;
         match r? {
-            Some(true) => Ok(Some(Step::Got(locked(sid)))),
-            Some(false) => Ok(None),
-            None => Ok(Some(Step::Again)),
+            Took::Ours(sid) => Ok(Some(Step::Got(locked(sid)))),
+            Took::Others => Ok(None),
+            Took::Again => Ok(Some(Step::Again)),
         }
     }
 
-    /// Sends the take transaction: `Some(true)` taken, `Some(false)` held or consumed by
-    /// someone else, `None` to list again.
+    /// Sends the take transaction and tells whose the entry is now.
     async fn send_take(
         &self,
         c: &Client,
         ops: Vec<Op>,
         taken: &str,
-        sid: i64,
         deadline: Option<Instant>,
-    ) -> Result<Option<bool>> {
+    ) -> Result<Took> {
+        let before = c.session_id();
         match c.multi(ops).await {
-            Ok(_) => Ok(Some(true)),
+            // the session it applied in: ours, unless the client changed sessions around it
+            // (then the owner of the taken node tells)
+            Ok(_) if c.session_id() == before => Ok(Took::Ours(before)),
+            Ok(_) => self.settle_take(c, taken, deadline).await,
             Err(Error::TransactionFailed { index, error }) => match (index, *error) {
                 // held by someone (kazoo or us) / consumed meanwhile
-                (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Some(false)),
+                (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Took::Others),
                 // `taken` is missing (deleted), or the entry moved since we read it
                 (0, Error::NoNode) => {
                     ensure(c, &self.entries, Some(&self.taken)).await?;
-                    Ok(None)
+                    Ok(Took::Again)
                 }
-                (1, Error::BadVersion) => Ok(None),
+                (1, Error::BadVersion) => Ok(Took::Again),
                 (_, e) => Err(e),
             },
-            Err(e) if e.may_have_been_applied() => {
-                // did our take apply? Only in the session it was sent in, and then the taken
-                // node is ours (an ephemeral of our session) with the entry at our version
-                loop {
-                    match wait_connected(c, deadline).await {
-                        Err(Error::Timeout { .. }) if passed(deadline) => {
-                            // a take that applied would hold the entry until the session
-                            // ends: released in the background if it is ours
-                            spawn_release(self.client.clone(), taken.to_owned(), sid);
-                            return Err(Error::Timeout { sent: true });
-                        }
-                        r => r?,
-                    }
-                    if c.session_id() != sid {
-                        return Ok(None);
-                    }
-                    let r = match c.sync(taken).await {
-                        Ok(()) | Err(Error::NoNode) => c.exists(taken).await,
-                        Err(e) => Err(e),
-                    };
-                    match r {
-                        Ok(Some(s)) if s.ephemeral_owner == sid && c.session_id() == sid => {
-                            return Ok(Some(true))
-                        }
-                        Ok(_) => return Ok(None),
-                        Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
+            Err(e) if e.may_have_been_applied() || e.is_session_dead() => {
+                self.settle_take(c, taken, deadline).await
             }
             Err(e) => Err(e),
         }
     }
+
+    /// Whether a take whose reply was lost (or that raced a change of session) applied: only
+    /// if the taken node is an ephemeral of the client's current session (an old session's
+    /// node goes with it; no one else can hold one of ours).
+    async fn settle_take(
+        &self,
+        c: &Client,
+        taken: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Took> {
+        loop {
+            match wait_connected(c, deadline).await {
+                Err(Error::Timeout { .. }) if passed(deadline) => {
+                    // a take that applied would hold the entry until its session ends:
+                    // released in the background if it is ours
+                    spawn_release(self.client.clone(), taken.to_owned(), None);
+                    return Err(Error::Timeout { sent: true });
+                }
+                r => r?,
+            }
+            let sid = c.session_id();
+            let r = match c.sync(taken).await {
+                Ok(()) | Err(Error::NoNode) => c.exists(taken).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(Some(s)) if s.ephemeral_owner == sid && c.session_id() == sid => {
+                    return Ok(Took::Ours(sid))
+                }
+                Ok(_) => return Ok(Took::Again),
+                Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whose an entry is after our take transaction.
+enum Took {
+    /// Ours, taken in this session.
+    Ours(i64),
+    /// Held or consumed by someone else: try the next entry.
+    Others,
+    /// List again.
+    Again,
 }
 
 /// Armed while a take is in flight: dropped armed (the call was dropped), it releases the
 /// taken node in the background if it turns out to be ours.
-struct TakeInFlight(Option<(Client, String, i64)>);
+struct TakeInFlight(Option<(Client, String)>);
 
 impl Drop for TakeInFlight {
     fn drop(&mut self) {
-        if let Some((client, taken, sid)) = self.0.take() {
-            spawn_release(client, taken, sid);
+        if let Some((client, taken)) = self.0.take() {
+            spawn_release(client, taken, None);
         }
     }
 }
 
 /// Deletes our taken node `taken` in the background while session `sid` lives (an entry
-/// dropped without consume or release, or a take that applied after its call gave up).
-fn spawn_release(client: Client, taken: String, sid: i64) {
+/// dropped without consume or release), or (`None`) if it is an ephemeral of the client's
+/// session once connected (a take whose outcome its dropped or timed-out call never learnt).
+fn spawn_release(client: Client, taken: String, sid: Option<i64>) {
     spawn_cleanup("queue entry dropped", async move {
         let _ = release_taken(&client, &taken, None, sid).await;
     });
 }
 
-/// Deletes `taken` if it is ours: only while the client is connected in session `sid` and the
-/// node's ephemeral owner is `sid` (while the session lives nobody else can replace it), and,
-/// with `entry`, only while the entry is at the version our take left. `Ok(true)` if it
-/// deleted it.
+/// Deletes `taken` if it is ours: only while the client is connected in session `sid` (`None`:
+/// the session it is in when it looks) and the node's ephemeral owner is that session (while
+/// the session lives nobody else can replace it), and, with `entry`, only while the entry is
+/// at the version our take left. `Ok(true)` if it deleted it.
 async fn release_taken(
     client: &Client,
     taken: &str,
     entry: Option<(&str, i32)>,
-    sid: i64,
+    sid: Option<i64>,
 ) -> Result<bool> {
     let c = client.fail_if_disconnected();
     let mut sent = false;
+    if sid.is_none() {
+        wait_connected(client, None).await?;
+    }
+    let sid = sid.unwrap_or_else(|| client.session_id());
     loop {
         if client.session_id() != sid {
             return Ok(false);
@@ -1149,7 +1172,7 @@ impl LockedEntry {
             &self.client,
             &self.taken,
             Some((&self.entry, self.version)),
-            self.sid,
+            Some(self.sid),
         )
         .await;
         if r.is_ok() {
@@ -1162,7 +1185,7 @@ impl LockedEntry {
 impl Drop for LockedEntry {
     fn drop(&mut self) {
         if !self.done && !self.client.is_closed() && self.client.session_id() == self.sid {
-            spawn_release(self.client.clone(), self.taken.clone(), self.sid);
+            spawn_release(self.client.clone(), self.taken.clone(), Some(self.sid));
         }
     }
 }

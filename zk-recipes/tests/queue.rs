@@ -332,6 +332,67 @@ async fn locking_queue_get_dropped_at_every_await_point_leaves_no_taken_node() {
     assert!(q.is_empty().await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_lost_consume_reply_then_session_expiry_is_unknown_not_a_guess() {
+    // the consume applied, its reply was lost, and the session expired before the client
+    // could look: the entry is gone, but so is the taken node that proved it was ours (another
+    // consumer could have taken and consumed it meanwhile): an error, not `true` or `false`
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("lqueue-consume-expiry");
+    let q = LockingQueue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    let e = q.get().await.unwrap();
+    let entry = e.path().to_owned();
+    let (sid, pw) = c.session_credentials();
+    proxy.reject_new(true);
+    proxy.cut_after_request(OP_MULTI);
+    let consume = tokio::spawn(e.consume());
+    common::eventually("the consume's reply cut", || async {
+        proxy.cuts_fired() == 1
+    })
+    .await;
+    wait_state(&c, State::Suspended).await;
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    let r = bounded("the consume", consume).await.unwrap();
+    let err = r.expect_err("unknown: said so");
+    assert!(err.may_have_been_applied(), "{err:?}");
+    assert!(shared_client()
+        .await
+        .exists(&entry)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_lost_take_reply_is_adopted_by_its_owner() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("lqueue-lost-take");
+    let q = LockingQueue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    proxy.cut_after_request(OP_MULTI);
+    let e = bounded("get with its take's reply cut", q.get())
+        .await
+        .unwrap();
+    assert_eq!(proxy.cuts_fired(), 1, "the take's reply was cut");
+    assert_eq!(e.data(), b"one");
+    let (_, stat) = c
+        .get_data(&format!("{p}/taken/{}", e.name()))
+        .await
+        .unwrap();
+    assert_eq!(stat.ephemeral_owner, c.session_id(), "one taken node, ours");
+    assert!(e.holds_lock().await.unwrap());
+    assert!(e.consume().await.unwrap());
+    assert!(q.is_empty().await.unwrap());
+}
+
 /// What the consumers of the fault test saw.
 #[derive(Default)]
 struct Log {
