@@ -248,8 +248,8 @@ struct Listing {
 /// collision with another consumer throws the list away. This queue keeps one listing too (so
 /// draining `n` entries does not list `n` times), but checks it on every take: the entry's data
 /// and the parent's `cversion` (which every create and delete under it moves) are read in one
-/// round trip, and a `cversion` other than the listing's plus our own deletes means the
-/// children changed: list again. A take therefore always gets the best entry present when it
+/// round trip (a `multiRead`: ZooKeeper 3.6 or later), and a `cversion` other than the
+/// listing's plus our own deletes means the children changed: list again. A take therefore always gets the best entry present when it
 /// read. The listing is the only memory a handle keeps (its names), and it is dropped as soon as
 /// it is found stale; a waiting `get` holds one children watch, dropped when it returns.
 #[derive(Debug, Clone)]
