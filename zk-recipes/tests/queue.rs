@@ -146,6 +146,78 @@ async fn queue_concurrent_consumers_take_every_entry_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn queue_consumers_under_resets_never_take_twice_and_lose_only_what_they_report() {
+    // at most once, and every loss is an error that says the entry may have been taken
+    const N: usize = 300;
+    const CONSUMERS: usize = 4;
+    let server = shared_server();
+    let p = unique("queue-resets");
+    let producer = shared_client().await;
+    let values: Vec<Vec<u8>> = (0..N).map(|i| format!("v{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    for chunk in refs.chunks(100) {
+        Queue::new(&producer, &p).put_all(chunk, 100).await.unwrap();
+    }
+    let mut proxies = Vec::new();
+    for _ in 0..CONSUMERS {
+        proxies.push(Arc::new(FaultProxy::start(server.addr()).await.unwrap()));
+    }
+    let resets = tokio::spawn({
+        let proxies = proxies.clone();
+        async move {
+            let mut n = 0usize;
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                proxies[n % proxies.len()].reset();
+                n += 1;
+            }
+        }
+    });
+    let mut tasks = Vec::new();
+    for proxy in &proxies {
+        let c = common::client(&proxy.connect_string()).await;
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let q = Queue::new(&c, &p);
+            let (mut got, mut in_doubt) = (Vec::new(), 0usize);
+            loop {
+                match q.get_timeout(Duration::from_millis(500)).await {
+                    Ok(Some(v)) => got.push(s(&v)),
+                    // (a get cut off until its deadline is not the end of the queue)
+                    Ok(None) if q.is_empty().await.unwrap() => return (got, in_doubt),
+                    Ok(None) => {}
+                    Err(e) if e.may_have_been_applied() => in_doubt += 1,
+                    Err(e) => panic!("get: {e}"),
+                }
+            }
+        }));
+    }
+    let (mut all, mut in_doubt) = (Vec::new(), 0);
+    for t in tasks {
+        let (g, d) = bounded("a consumer", t).await.unwrap();
+        all.extend(g);
+        in_doubt += d;
+    }
+    resets.abort();
+    let distinct: BTreeSet<_> = all.iter().cloned().collect();
+    eprintln!(
+        "{} taken, {in_doubt} in doubt, {} proxy connections",
+        all.len(),
+        proxies
+            .iter()
+            .map(|p| p.connections_accepted())
+            .sum::<u64>()
+    );
+    assert_eq!(distinct.len(), all.len(), "an entry taken twice");
+    assert!(
+        all.len() + in_doubt >= N,
+        "{} entries missing, only {in_doubt} reported",
+        N - all.len()
+    );
+    assert!(children(&producer, &p).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn queue_lost_delete_reply_is_an_error_not_a_silent_skip() {
     // kazoo retries after a lost delete reply, finds the entry gone and returns the next one:
     // the first is lost without a word
