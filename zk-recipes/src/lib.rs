@@ -10,6 +10,8 @@
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
+//! | [`Queue`] | `Queue` | `P/entry-PPP-<seq>` (persistent sequential, `PPP` = priority) |
+//! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = id) |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
 //! | [`PatientChildrenWatch`] | `PatientChildrenWatch` | — |
 //! | [`TreeCache`] | `TreeCache` (Curator's `TreeCache` event types) | — (one persistent recursive watch on `P`) |
@@ -90,6 +92,7 @@ pub mod retry;
 mod semaphore;
 pub mod tree_cache;
 pub mod watchers;
+mod work_queue;
 
 pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::{Change, Counter, CounterValue};
@@ -103,6 +106,7 @@ pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use tree_cache::{CachedNode, TreeCache, TreeCacheEvent, TreeCacheEvents, TreeCacheStats};
 pub use watchers::{Children, ChildrenWatch, Data, DataWatch, NodeWatch, WatchKind};
+pub use work_queue::{LockedEntry, LockingQueue, Queue, DEFAULT_PRIORITY, MAX_PRIORITY};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

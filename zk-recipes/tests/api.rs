@@ -34,6 +34,23 @@ fn futures_users_spawn_are_send(c: &Client, l: &Lock, s: &Semaphore, e: &Electio
     send(&cache.wait_initialized());
     send(&cache.events());
     send(&cache.close());
+    let q = zk_recipes::Queue::new(c, "/q");
+    send(&q.put(b"x", 100));
+    send(&q.get());
+    send(&q.get_timeout(Duration::from_secs(1)));
+    let lq = zk_recipes::LockingQueue::new(c, "/lq");
+    send(&lq.put_all(&[b"x".as_slice()], 100));
+    send(&lq.get());
+    send(&lq.get_timeout(Duration::from_secs(1)));
+    send(&lq.try_get());
+}
+
+/// Compiled, never run: a locked entry's futures are `Send` too.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn locked_entry_futures_are_send(e: zk_recipes::LockedEntry, f: zk_recipes::LockedEntry) {
+    send(&e.holds_lock());
+    send(&e.consume());
+    send(&f.release());
 }
 
 #[test]
@@ -58,6 +75,9 @@ fn handles_guards_errors_and_streams_cross_threads() {
     send_sync::<zk_recipes::retry::RetryError>();
     send_sync::<zk_recipes::PatientChildrenWatch>();
     send_sync::<zk_recipes::ChildrenChanged>();
+    send_sync::<zk_recipes::Queue>();
+    send_sync::<zk_recipes::LockingQueue>();
+    send_sync::<zk_recipes::LockedEntry>();
     send_sync::<zk_recipes::TreeCache>();
     send_sync::<zk_recipes::TreeCacheEvent>();
     send_sync::<zk_recipes::CachedNode>();
