@@ -12,6 +12,7 @@
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`Queue`] | `Queue` | `P/entry-PPP-<seq>` (persistent sequential, `PPP` = priority) |
 //! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = id) |
+//! | [`SetPartitioner`] | `SetPartitioner` (`PartitionState`) | party `P/party/<uuid>-<id>`; a lock per item `P/locks/<item>/<uuid>__lock__<seq>` |
 //! | [`NonBlockingLease`], [`MultiNonBlockingLease`] | `NonBlockingLease`, `MultiNonBlockingLease` | `P/lease_holder` (JSON: version, holder, end); lock `P/<uuid>__lock__<seq>`; Multi: `P/0` … `P/<n-1>` |
 //! | [`FencedLease`] | — (kazoo's `Lock(P)` sees it held) | `P/<uuid>__lock__<seq>` EPHEMERAL, taken only when free |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
@@ -87,6 +88,7 @@ mod guard;
 mod lease;
 mod lock;
 mod naming;
+mod partitioner;
 mod party;
 mod patient;
 mod plumbing;
@@ -104,6 +106,7 @@ pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcom
 pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use partitioner::{kazoo_partition, PartitionFn, PartitionState, SetPartitioner};
 pub use party::{Members, Party, ShallowParty};
 pub use patient::{ChildrenChanged, PatientChildrenWatch};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
