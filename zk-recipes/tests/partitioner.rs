@@ -329,3 +329,77 @@ async fn partitioner_churn_never_gives_an_item_to_two_live_owners_and_covers_the
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_partitioner_kazoo_and_rust_split_one_set_between_them() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let c = shared_client().await;
+    let path = unique("interop-partitioner");
+    let set = items(6);
+    let hosts = shared_server().connect_string();
+    let mut args: Vec<&str> = vec![&hosts, &path, "py", "0.3"];
+    args.extend(set.iter().map(String::as_str));
+    let mut py = common::python("partitioner.py", &args);
+    let mut lines = BufReader::new(py.stdout.take().unwrap()).lines();
+
+    let rust = Arc::new(
+        SetPartitioner::new(&c, &path, set.clone(), "rust")
+            .unwrap()
+            .time_boundary(BOUNDARY),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(drive(rust.clone(), stop.clone()));
+    let both = vec!["py".to_string(), "rust".to_string()];
+    let py_share = kazoo_partition("py", &both, &set);
+    // kazoo reports ACQUIRED with its share of the two-member split (earlier lines may be a
+    // one-member split, before the Rust member joined)
+    let want = serde_json_list(&py_share);
+    bounded("kazoo acquires its share", async {
+        loop {
+            let l = lines.next_line().await.unwrap().expect("kazoo exited");
+            if l == format!("ACQUIRED {want}") {
+                break;
+            }
+        }
+    })
+    .await;
+    eventually("rust acquires the other share", || async {
+        rust.state() == PartitionState::Acquired
+            && rust.partitions() == kazoo_partition("rust", &both, &set)
+    })
+    .await;
+    let mut union: BTreeSet<String> = rust.partitions().into_iter().collect();
+    assert!(py_share.iter().all(|i| !union.contains(i)), "disjoint");
+    union.extend(py_share.iter().cloned());
+    assert_eq!(union.len(), set.len(), "together they own the set");
+    // kazoo holds its items' locks: the lock nodes of its share are kazoo's
+    for item in &py_share {
+        let nodes = children(&c, &format!("{path}/locks/{item}")).await;
+        assert_eq!(nodes.len(), 1, "{item}: {nodes:?}");
+    }
+
+    // kazoo leaves: Rust takes the whole set
+    let stdin = py.stdin.as_mut().unwrap();
+    stdin.write_all(b"stop\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    bounded("kazoo stops", async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l == "STOPPED" {
+                break;
+            }
+        }
+    })
+    .await;
+    eventually("rust owns the whole set after kazoo left", || async {
+        rust.state() == PartitionState::Acquired && rust.partitions() == set
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    bounded("driver", task).await.unwrap();
+}
+
+/// `json.dumps(list)` of strings without escapes.
+fn serde_json_list(v: &[String]) -> String {
+    let quoted: Vec<String> = v.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
