@@ -233,3 +233,31 @@ async fn interop_lease_kazoo_and_rust_see_each_others_lease_and_take_it_after_it
     let out = python_run("lease.py", &[&hosts, "multi", "2", &p2, "600", "py2"]).await;
     assert!(out.contains("OBTAINED False"), "both slots held: {out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_whose_write_reply_is_lost_is_obtained_once_and_leaves_no_lock_node() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("lease-lost-reply");
+    let lease = NonBlockingLease::new(&c, &p, Duration::from_secs(600), "host-a").clock(|| at(0));
+    proxy.cut_after_request(14); // multi: applied, its reply lost
+    let got = bounded("the attempt", lease.try_acquire())
+        .await
+        .unwrap()
+        .expect("the applied write is recognised as ours");
+    assert_eq!(proxy.cuts_fired(), 1, "the reply was lost");
+    assert_eq!(got.end, at(600));
+    eventually(
+        "only lease_holder is left (the attempt's lock node is gone)",
+        || async { children(&direct, &p).await == vec!["lease_holder".to_string()] },
+    )
+    .await;
+    // written once: P's children changed 3 times (lock node created, lease_holder created,
+    // lock node deleted); a second write would add 4 (lock, delete, create, unlock)
+    let stat = direct.exists(&p).await.unwrap().unwrap();
+    assert_eq!(stat.cversion, 3, "the lease was written once");
+    let other =
+        NonBlockingLease::new(&direct, &p, Duration::from_secs(600), "host-b").clock(|| at(1));
+    assert_eq!(other.try_acquire().await.unwrap(), None, "host-a holds it");
+}
