@@ -403,3 +403,34 @@ fn serde_json_list(v: &[String]) -> String {
     let quoted: Vec<String> = v.iter().map(|s| format!("\"{s}\"")).collect();
     format!("[{}]", quoted.join(", "))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_dropped_while_acquired_releases_its_locks_and_leaves_the_party() {
+    let c = shared_client().await;
+    let path = unique("partitioner-drop");
+    let set = items(3);
+    let p = SetPartitioner::new(&c, &path, set.clone(), "solo")
+        .unwrap()
+        .time_boundary(BOUNDARY);
+    assert_eq!(p.state(), PartitionState::Allocating);
+    assert!(
+        children(&c, &path).await.is_empty(),
+        "nothing sent before the first wait"
+    );
+    assert_eq!(
+        bounded("acquire", p.wait_for_acquire()).await.unwrap(),
+        PartitionState::Acquired
+    );
+    assert_eq!(p.partitions(), set);
+    drop(p);
+    eventually("party left and every lock released", || async {
+        let mut empty = children(&c, &format!("{path}/party")).await.is_empty();
+        for item in &set {
+            empty &= children(&c, &format!("{path}/locks/{item}"))
+                .await
+                .is_empty();
+        }
+        empty
+    })
+    .await;
+}
