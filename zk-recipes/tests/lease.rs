@@ -261,3 +261,42 @@ async fn lease_whose_write_reply_is_lost_is_obtained_once_and_leaves_no_lock_nod
         NonBlockingLease::new(&direct, &p, Duration::from_secs(600), "host-b").clock(|| at(1));
     assert_eq!(other.try_acquire().await.unwrap(), None, "host-a holds it");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_lease_record_bytes_equal_kazoos_for_a_non_ascii_holder() {
+    let c = shared_client().await;
+    let p = unique("interop-lease-bytes");
+    let (ok, _) = kazoo_obtain(&p, "600", "py-h\u{f4}st \u{1f600}").await;
+    assert!(ok);
+    let (raw, _) = c.get_data(&format!("{p}/lease_holder")).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let h = NonBlockingLease::new(&c, &p, Duration::from_secs(1), "x")
+        .holder()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.holder, "py-h\u{f4}st \u{1f600}");
+    // what Rust writes for the same record, byte for byte
+    let end = raw
+        .rsplit_once("\"end\": \"")
+        .unwrap()
+        .1
+        .trim_end_matches("\"}");
+    assert_eq!(
+        raw,
+        format!(r#"{{"version": 1, "holder": "py-h\u00f4st \ud83d\ude00", "end": "{end}"}}"#)
+    );
+    // and Rust's own record for that holder is the same bytes: renew it from Rust with an end
+    // one second later, then compare
+    let rust = NonBlockingLease::new(&c, &p, Duration::from_secs(600), "py-h\u{f4}st \u{1f600}");
+    let mine = rust.try_acquire().await.unwrap().expect("a renewal");
+    let (raw2, _) = c.get_data(&format!("{p}/lease_holder")).await.unwrap();
+    let raw2 = String::from_utf8(raw2).unwrap();
+    let end2 = raw2
+        .rsplit_once("\"end\": \"")
+        .unwrap()
+        .1
+        .trim_end_matches("\"}");
+    assert_eq!(raw2, raw.replace(end, end2), "same layout as kazoo's bytes");
+    assert!(mine.end >= h.end);
+}
