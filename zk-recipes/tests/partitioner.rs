@@ -286,7 +286,15 @@ async fn partitioner_churn_never_gives_an_item_to_two_live_owners_and_covers_the
     // a connection reset: m2 is suspended, releases, allocates again in the same session
     let m2 = &members["m2"];
     let sid = m2.client.session_id();
+    let p2 = m2.current.lock().unwrap().clone().unwrap();
+    assert_eq!(p2.state(), PartitionState::Acquired);
     m2.proxy.reset();
+    // RELEASE (or already ALLOCATING again: the driver answers RELEASE at once), not FAILURE
+    let after = bounded("m2 leaves ACQUIRED", p2.wait_while_acquired()).await;
+    assert!(
+        matches!(after, PartitionState::Release | PartitionState::Allocating),
+        "a suspended connection moves ACQUIRED to RELEASE, not {after:?}"
+    );
     wait_stable("the set is owned again after m2's reset").await;
     assert_eq!(m2.client.session_id(), sid, "m2 kept its session");
 
