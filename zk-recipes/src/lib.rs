@@ -12,6 +12,9 @@
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`Queue`] | `Queue` | `P/entry-PPP-<seq>` (persistent sequential, `PPP` = priority) |
 //! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = id) |
+//! | [`SetPartitioner`] | `SetPartitioner` (`PartitionState`) | party `P/party/<uuid>-<id>`; a lock per item `P/locks/<item>/<uuid>__lock__<seq>` |
+//! | [`NonBlockingLease`], [`MultiNonBlockingLease`] | `NonBlockingLease`, `MultiNonBlockingLease` | `P/lease_holder` (JSON: version, holder, end); lock `P/<uuid>__lock__<seq>`; Multi: `P/0` … `P/<n-1>` |
+//! | [`FencedLease`] | — (kazoo's `Lock(P)` sees it held) | `P/<uuid>__lock__<seq>` EPHEMERAL, taken only when free |
 //! | [`DataWatch`], [`ChildrenWatch`] | `DataWatch`, `ChildrenWatch` | — |
 //! | [`PatientChildrenWatch`] | `PatientChildrenWatch` | — |
 //! | [`TreeCache`] | `TreeCache` (Curator's `TreeCache` event types) | — (one persistent recursive watch on `P`) |
@@ -82,8 +85,10 @@ pub mod barrier;
 mod counter;
 mod election;
 mod guard;
+mod lease;
 mod lock;
 mod naming;
+mod partitioner;
 mod party;
 mod patient;
 mod plumbing;
@@ -98,8 +103,10 @@ pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::{Change, Counter, CounterValue};
 pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
+pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Lock, ReadLock, WriteLock};
 pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use partitioner::{kazoo_partition, PartitionFn, PartitionState, SetPartitioner};
 pub use party::{Members, Party, ShallowParty};
 pub use patient::{ChildrenChanged, PatientChildrenWatch};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};

@@ -43,6 +43,20 @@ fn futures_users_spawn_are_send(c: &Client, l: &Lock, s: &Semaphore, e: &Electio
     send(&lq.get());
     send(&lq.get_timeout(Duration::from_secs(1)));
     send(&lq.try_get());
+    let lease = zk_recipes::NonBlockingLease::new(c, "/le", Duration::from_secs(1), "me");
+    send(&lease.try_acquire());
+    send(&lease.holder());
+    let multi = zk_recipes::MultiNonBlockingLease::new(c, 2, "/ml", Duration::from_secs(1), "me");
+    send(&multi.try_acquire());
+    let fenced = zk_recipes::FencedLease::new(c, "/fl", "me");
+    send(&fenced.try_acquire());
+    send(&fenced.hold_for(Duration::from_secs(1), async {}));
+    let part = zk_recipes::SetPartitioner::new(c, "/sp", ["a", "b"], "me").unwrap();
+    send(&part.wait_for_acquire());
+    send(&part.wait_for_acquire_timeout(Duration::from_secs(1)));
+    send(&part.wait_while_acquired());
+    send(&part.release_set());
+    send(&part.finish());
 }
 
 /// Compiled, never run: a locked entry's futures are `Send` too.
@@ -81,6 +95,12 @@ fn handles_guards_errors_and_streams_cross_threads() {
     send_sync::<zk_recipes::TreeCache>();
     send_sync::<zk_recipes::TreeCacheEvent>();
     send_sync::<zk_recipes::CachedNode>();
+    send_sync::<zk_recipes::NonBlockingLease>();
+    send_sync::<zk_recipes::MultiNonBlockingLease>();
+    send_sync::<zk_recipes::FencedLease>();
+    send_sync::<zk_recipes::LeaseHolder>();
+    send_sync::<zk_recipes::SetPartitioner>();
+    send_sync::<zk_recipes::PartitionState>();
 }
 
 #[tokio::test(flavor = "multi_thread")]
