@@ -138,7 +138,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use ensemble::{Ensemble, EnsembleBuilder};
+pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
