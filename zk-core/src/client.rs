@@ -2,6 +2,7 @@
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::create::CreateOptions;
+use crate::ensemble::{EnsembleConfig, ReconfigOptions};
 use crate::error::{ChrootExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
@@ -9,7 +10,7 @@ use crate::proto::{
     CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
     IntRecord, MultiRequest, MultiResponse, OpCode, PathModeRequest, PathRecord,
     PathVersionRequest, Record, SetAclRequest, SetDataRequest, Stat, StatResponse, StringsResponse,
-    WatcherType, WhoAmIResponse, MAX_TTL_MS,
+    WatcherType, WhoAmIResponse, CONFIG_NODE, MAX_TTL_MS,
 };
 use crate::session::hosts::parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
@@ -1170,6 +1171,74 @@ impl Client {
         let body = self.call(OpCode::GetData, &req, watch).await?;
         let r = GetDataResponse::from_bytes(&body)?;
         Ok((r.data, r.stat))
+    }
+
+    /// The ensemble's dynamic config (ZooKeeper 3.5+): the data of `/zookeeper/config`, read
+    /// as the Java client's `getConfig` does (a `getData` on that node, never under the
+    /// chroot), and parsed; with the node's Stat. The config lists the members only on a
+    /// server started with a dynamic config (`reconfigEnabled`, or server lines in the dynamic
+    /// form); a standalone server's node is empty.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`] on a server older than 3.5; [`Error::Protocol`] if the text does not
+    /// parse; connection errors as for any read.
+    pub async fn get_config(&self) -> Result<(EnsembleConfig, Stat)> {
+        self.get_config_inner(None).await
+    }
+
+    /// Like [`get_config`](Self::get_config), leaving a one-shot watch on the config node that
+    /// fires (with path `/zookeeper/config`, chroot or not) when a reconfig changes it.
+    pub async fn get_config_watch(&self) -> Result<(EnsembleConfig, Stat, OneshotWatcher)> {
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Data, CONFIG_NODE.to_owned());
+        let (c, s) = self.get_config_inner(Some(w)).await?;
+        Ok((c, s, rx))
+    }
+
+    async fn get_config_inner(
+        &self,
+        watch: Option<WatchRequest>,
+    ) -> Result<(EnsembleConfig, Stat)> {
+        let req = PathWatchBody {
+            chroot: &Chroot::none(),
+            path: CONFIG_NODE,
+            watch: watch.is_some(),
+        };
+        let body = self.call(OpCode::GetData, &req, watch).await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((EnsembleConfig::parse(&r.data)?, r.stat))
+    }
+
+    /// Changes the ensemble's membership (opcode 16, ZooKeeper 3.5+): incremental (servers
+    /// joining and leaving) or non-incremental (the whole new membership), as `options` say.
+    /// Returns the new config and the config node's Stat. The servers must run with
+    /// `reconfigEnabled=true`, and the session must be a superuser
+    /// (`addAuth("digest", "super:...")` with the servers' `superDigest`) unless they skip
+    /// ACLs.
+    ///
+    /// ```no_run
+    /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+    /// use zk_core::ReconfigOptions;
+    /// let (config, _) = client.get_config().await?;
+    /// let (config, _) = client
+    ///     .reconfig(&ReconfigOptions::incremental().leaving(3).from_config_version(config.version()))
+    ///     .await?;
+    /// assert!(config.servers().iter().all(|s| s.id != 3));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ReconfigDisabled`] (servers without `reconfigEnabled`), [`Error::NoAuth`]
+    /// (not a superuser), [`Error::BadVersion`] (the config moved past
+    /// [`from_config_version`](ReconfigOptions::from_config_version)),
+    /// [`Error::NewConfigNoQuorum`] (the new config's quorum is not connected to the leader),
+    /// [`Error::ReconfigInProgress`], [`Error::BadArguments`] (a malformed or impossible
+    /// change), [`Error::InvalidArgument`] (an empty change, before sending); connection
+    /// errors, after which the change may or may not have been applied.
+    pub async fn reconfig(&self, options: &ReconfigOptions) -> Result<(EnsembleConfig, Stat)> {
+        let req = options.to_request()?;
+        let body = self.call(OpCode::Reconfig, &req, None).await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
     /// The node's ACL and Stat.

@@ -635,8 +635,12 @@ impl Registry {
     /// Delivers a server notification to every watcher it concerns (the rules of the Java
     /// client's `ZKWatchManager.materialize`). Returns how many watchers received it.
     pub(crate) fn dispatch(&mut self, ev: EventType, server_path: &str, chroot: &Chroot) -> usize {
-        let Some(path) = chroot.to_client(server_path) else {
-            // every watch is inside the chroot: a notification outside it concerns none
+        // every watch is inside the chroot but the config node's (`get_config_watch`, whose
+        // path is the same with or without one): a notification outside concerns none
+        let Some(path) = chroot
+            .to_client(server_path)
+            .or_else(|| (server_path == crate::proto::CONFIG_NODE).then(|| server_path.to_owned()))
+        else {
             return 0;
         };
         let event = WatchedEvent {
