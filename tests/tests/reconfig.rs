@@ -183,3 +183,114 @@ async fn reconfig_on_a_default_server_is_reconfig_disabled() {
     let (cfg, _) = c.get_config().await.unwrap();
     assert!(cfg.servers().is_empty(), "{:?}", cfg.text());
 }
+
+/// Waits (bounded) until `cond` holds for `c`, naming `what` on failure.
+async fn wait_until(c: &Client, what: &str, cond: impl Fn(&Client) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond(c) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 60 s; status {:?}, server list {:?}",
+            c.status(),
+            c.server_list()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn listed(c: &Client, server: &str) -> bool {
+    c.server_list().iter().any(|h| h.to_string() == server)
+}
+
+fn on(c: &Client) -> Option<String> {
+    let s = c.status();
+    (s.state == zk_core::State::Connected)
+        .then_some(s.server)
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ensemble_tracker_moves_the_client_off_a_removed_member_with_its_session() {
+    let ens = reconfig_ensemble().await;
+    let leader = ens.leader_async().await.expect("a leader");
+    let gone = (leader + 1) % 3;
+    let gone_addr = ens.member(gone).connect_string();
+    // the client knows only the member that will be removed; the tracker teaches it the rest
+    let c = Client::builder(&gone_addr)
+        .session_timeout(Duration::from_secs(15))
+        .ensemble_tracker(true)
+        .connect()
+        .await
+        .unwrap();
+    wait_until(&c, "the tracker learned the 3 members", |c| {
+        c.server_list().len() == 3
+    })
+    .await;
+    let sid = c.session_id();
+    assert_eq!(on(&c).as_deref(), Some(gone_addr.as_str()));
+
+    let admin = superuser(&ens.member(leader).connect_string()).await;
+    admin
+        .reconfig(&ReconfigOptions::incremental().leaving(gone as u64 + 1))
+        .await
+        .unwrap();
+    wait_until(
+        &c,
+        "the client left the removed member and dropped it from its list",
+        |c| !listed(c, &gone_addr) && on(c).is_some_and(|s| s != gone_addr),
+    )
+    .await;
+    assert_eq!(c.session_id(), sid, "the move changed the session");
+    assert_eq!(c.server_list().len(), 2);
+    assert!(c.exists("/zookeeper").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_given_one_host_learns_the_others_and_fails_over_to_them() {
+    let ens = reconfig_ensemble().await;
+    let leader = ens.leader_async().await.expect("a leader");
+    let victim = (leader + 1) % 3;
+    let victim_addr = ens.member(victim).connect_string();
+    let others: Vec<String> = (0..3)
+        .filter(|&i| i != victim)
+        .map(|i| ens.member(i).connect_string())
+        .collect();
+
+    // update_server_list by hand: a client on the victim given a list without it moves
+    let moved = Client::builder(&victim_addr)
+        .session_timeout(Duration::from_secs(15))
+        .connect()
+        .await
+        .unwrap();
+    let moved_sid = moved.session_id();
+    moved.update_server_list(&others.join(",")).await.unwrap();
+    wait_until(&moved, "update_server_list moved the client", |c| {
+        on(c).is_some_and(|s| others.contains(&s))
+    })
+    .await;
+    assert_eq!(moved.session_id(), moved_sid);
+    assert_eq!(moved.server_list().len(), 2);
+    assert!(matches!(
+        moved.update_server_list("a:1/chroot").await,
+        Err(zk_core::Error::InvalidArgument(_))
+    ));
+
+    let c = Client::builder(&victim_addr)
+        .session_timeout(Duration::from_secs(15))
+        .ensemble_tracker(true)
+        .connect()
+        .await
+        .unwrap();
+    wait_until(&c, "the tracker learned the 3 members", |c| {
+        c.server_list().len() == 3
+    })
+    .await;
+    let sid = c.session_id();
+    ens.kill_async(victim).await.unwrap();
+    wait_until(&c, "failover to a member learned from the config", |c| {
+        on(c).is_some_and(|s| others.contains(&s))
+    })
+    .await;
+    assert_eq!(c.session_id(), sid, "failover changed the session");
+    assert!(c.exists("/zookeeper").await.unwrap().is_some());
+}

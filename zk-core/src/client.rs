@@ -89,6 +89,7 @@ pub struct ClientBuilder {
     pub(crate) close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
+    ensemble_tracker: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -116,6 +117,7 @@ impl std::fmt::Debug for ClientBuilder {
         d.field("reconnect_jitter", &self.reconnect_jitter)
             .field("close_timeout", &self.close_timeout)
             .field("sasl", &self.sasl)
+            .field("ensemble_tracker", &self.ensemble_tracker)
             .field(
                 "resume",
                 &self
@@ -284,6 +286,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Keep the host list in step with the ensemble's config (default off; Curator's
+    /// `EnsembleTracker`): the client reads `/zookeeper/config` with a watch after it connects
+    /// and after every change of it, and hands the members' client addresses to
+    /// [`Client::update_server_list`] (so a member removed by a reconfig is left, with the
+    /// same session, and members added are used and get their share of clients). A client
+    /// given one host of an ensemble so learns the others. Needs ZooKeeper 3.5+ servers whose
+    /// config names client ports (the dynamic form `server.N=...;[host:]port`); a config
+    /// listing none leaves the host list alone. The hosts learned are reached as the connect
+    /// string's were: over TLS if any of them was.
+    pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
+        self.ensemble_tracker = enabled;
+        self
+    }
+
     /// Upper bound of the random pause before each reconnect (default 100 ms), which spreads
     /// the reconnects of many clients after a server failure.
     pub fn reconnect_jitter(mut self, t: Duration) -> Self {
@@ -326,6 +342,7 @@ impl ClientBuilder {
             last_connect_error: Mutex::new(None),
             close_result: Mutex::new(None),
             watchers: Default::default(),
+            hosts: Mutex::new(cfg.hosts.clone()),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
@@ -420,7 +437,62 @@ impl ClientBuilder {
                 }
             }
         }
+        if self.ensemble_tracker {
+            let tls = client.server_list().iter().any(|h| h.tls);
+            tokio::spawn(track_ensemble(Arc::downgrade(&client.inner), tls));
+        }
         Ok(client)
+    }
+}
+
+/// The ensemble tracker ([`ClientBuilder::ensemble_tracker`]): reads the config with a watch,
+/// hands its client addresses to `update_server_list`, and waits for the next change. It holds
+/// the client only weakly, so it ends with the client.
+async fn track_ensemble(inner: std::sync::Weak<Inner>, tls: bool) {
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        let client = Client {
+            inner,
+            deadline: None,
+            fail_fast: false,
+        };
+        if client.is_closed() {
+            return;
+        }
+        let watch = match client.get_config_watch().await {
+            Ok((cfg, _, watch)) => {
+                let mut hosts = cfg.client_hosts();
+                for h in &mut hosts {
+                    h.tls = tls;
+                }
+                if !hosts.is_empty() {
+                    client.apply_server_list(hosts).await;
+                }
+                Some(watch)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "ensemble tracker: reading the config failed");
+                None
+            }
+        };
+        match watch {
+            Some(w) => {
+                drop(client);
+                // fires on a change; fails when the session ends (then read again, on the new
+                // session, or stop with the client)
+                let _ = w.await;
+            }
+            None => {
+                // wait for a connection before reading again
+                let mut st = client.inner.status.clone();
+                drop(client);
+                if st.wait_for(|s| s.state == State::Connected).await.is_err() {
+                    return;
+                }
+                // not at once: a connection that breaks right away would make this a busy loop
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
@@ -622,6 +694,7 @@ impl Client {
             close_timeout: Duration::from_secs(2),
             sasl: None,
             resume: None,
+            ensemble_tracker: false,
         }
     }
 
@@ -731,6 +804,58 @@ impl Client {
     /// The chroot of the connect string, if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.as_str()
+    }
+
+    /// The hosts the client connects to, in the order it tries them: the connect string's,
+    /// or the last list given to [`update_server_list`](Self::update_server_list) (or learned
+    /// by the [ensemble tracker](ClientBuilder::ensemble_tracker)).
+    pub fn server_list(&self) -> Vec<crate::HostAddr> {
+        self.inner.shared.hosts.lock().unwrap().clone()
+    }
+
+    /// Replaces the hosts the client connects to (`host1:port1,host2:port2`, the connect
+    /// string's form without a chroot), with the Java client's rebalancing rule, so that
+    /// clients spread over a changed ensemble without all of them moving:
+    ///
+    /// - the client's server is not in the new list: it moves (same session) to one that is;
+    /// - the list grew: it moves to one of the added servers with probability
+    ///   `1 - old_len / new_len`, else stays;
+    /// - the list shrank or kept its size and its server is in it: it stays.
+    ///
+    /// A move ends the connection (SUSPENDED, then CONNECTED on the new server, the session
+    /// and its watches kept). Returns once the session task applied the list. Host names are
+    /// resolved again on every connection attempt, so a name whose address changed is
+    /// reached at the new address.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad list or one with a chroot; the terminal error if
+    /// the client has stopped.
+    pub async fn update_server_list(&self, hosts: &str) -> Result<()> {
+        let (list, chroot) = parse_connect_string(hosts)?;
+        if chroot.as_str().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{hosts:?}: a server list has no chroot (the client keeps its own)"
+            )));
+        }
+        if self.apply_server_list(list).await {
+            Ok(())
+        } else {
+            Err(self.terminal_error())
+        }
+    }
+
+    /// Hands a host list to the session task; false if it has stopped.
+    async fn apply_server_list(&self, hosts: Vec<crate::HostAddr>) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Command::UpdateHosts { hosts, reply: tx })
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.is_ok()
     }
 
     // ----------------------------------------------------------------- plumbing

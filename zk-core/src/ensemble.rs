@@ -98,7 +98,7 @@ impl EnsembleConfig {
     }
 
     /// The client addresses of the members that name one, in config order: a host list to
-    /// connect to.
+    /// hand to [`Client::update_server_list`](crate::Client::update_server_list) (joined with `,`).
     pub fn client_hosts(&self) -> Vec<HostAddr> {
         self.servers
             .iter()
