@@ -293,7 +293,8 @@ impl ClientBuilder {
     /// same session, and members added are used and get their share of clients). A client
     /// given one host of an ensemble so learns the others. Needs ZooKeeper 3.5+ servers whose
     /// config names client ports (the dynamic form `server.N=...;[host:]port`); a config
-    /// listing none leaves the host list alone. The hosts learned are reached as the connect
+    /// listing none leaves the host list alone, and a server with no config node (before 3.5)
+    /// or one whose config does not parse stops the tracker (logged), not the client. The hosts learned are reached as the connect
     /// string's were: over TLS if any of them was.
     pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
         self.ensemble_tracker = enabled;
@@ -469,6 +470,12 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>, tls: bool) {
                     client.apply_server_list(hosts).await;
                 }
                 Some(watch)
+            }
+            // a server without a config node (before 3.5), or a config that does not parse:
+            // the same read fails the same way, so the tracker stops
+            Err(e) if e.transience() == crate::Transience::Permanent => {
+                tracing::warn!(error = %e, "ensemble tracker: cannot read the config; stopping");
+                return;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "ensemble tracker: reading the config failed");
