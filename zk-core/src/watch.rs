@@ -943,6 +943,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_config_node_watch_fires_outside_the_chroot() {
+        let mut r = Registry::default();
+        let chroot = Chroot::new("/app").unwrap();
+        // get_config_watch: the server path is the config node itself, not under the chroot
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Data, crate::proto::CONFIG_NODE.into());
+        r.register(w, true);
+        // another path outside the chroot concerns no watcher
+        assert_eq!(
+            r.dispatch(EventType::NodeDataChanged, "/zookeeper", &chroot),
+            0
+        );
+        assert_eq!(
+            r.dispatch(EventType::NodeDataChanged, "/zookeeper/config", &chroot),
+            1
+        );
+        let ev = rx.await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeDataChanged, "/zookeeper/config")
+        );
+    }
+
+    #[tokio::test]
     async fn recursive_watches_see_descendants_but_not_child_events() {
         let mut r = Registry::default();
         let chroot = Chroot::new("/root").unwrap();
