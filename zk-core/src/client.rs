@@ -294,8 +294,12 @@ impl ClientBuilder {
     /// given one host of an ensemble so learns the others. Needs ZooKeeper 3.5+ servers whose
     /// config names client ports (the dynamic form `server.N=...;[host:]port`); a config
     /// listing none leaves the host list alone, and a server with no config node (before 3.5)
-    /// or one whose config does not parse stops the tracker (logged), not the client. The hosts learned are reached as the connect
-    /// string's were: over TLS if any of them was.
+    /// or one whose config does not parse stops the tracker (logged), not the client.
+    ///
+    /// Not with TLS ([`tls`](Self::tls) or `tcp+tls://` hosts): the config names each
+    /// member's plain client port only (a 3.8 config line has no place for
+    /// `secureClientPort`), so the tracker does not run then (logged); use
+    /// [`Client::update_server_list`] with the TLS ports instead.
     pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
         self.ensemble_tracker = enabled;
         self
@@ -439,8 +443,18 @@ impl ClientBuilder {
             }
         }
         if self.ensemble_tracker {
-            let tls = client.server_list().iter().any(|h| h.tls);
-            tokio::spawn(track_ensemble(Arc::downgrade(&client.inner), tls));
+            #[cfg(feature = "tls")]
+            let tls = self.tls.is_some();
+            #[cfg(not(feature = "tls"))]
+            let tls = false;
+            if tls || client.server_list().iter().any(|h| h.tls) {
+                tracing::warn!(
+                    "ensemble tracker not started: the config names plain client ports only, \
+                     and this client uses TLS"
+                );
+            } else {
+                tokio::spawn(track_ensemble(Arc::downgrade(&client.inner)));
+            }
         }
         Ok(client)
     }
@@ -449,7 +463,7 @@ impl ClientBuilder {
 /// The ensemble tracker ([`ClientBuilder::ensemble_tracker`]): reads the config with a watch,
 /// hands its client addresses to `update_server_list`, and waits for the next change. It holds
 /// the client only weakly, so it ends with the client.
-async fn track_ensemble(inner: std::sync::Weak<Inner>, tls: bool) {
+async fn track_ensemble(inner: std::sync::Weak<Inner>) {
     loop {
         let Some(inner) = inner.upgrade() else { return };
         let client = Client {
@@ -462,10 +476,7 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>, tls: bool) {
         }
         let watch = match client.get_config_watch().await {
             Ok((cfg, _, watch)) => {
-                let mut hosts = cfg.client_hosts();
-                for h in &mut hosts {
-                    h.tls = tls;
-                }
+                let hosts = cfg.client_hosts();
                 if !hosts.is_empty() {
                     client.apply_server_list(hosts).await;
                 }

@@ -86,8 +86,9 @@ impl EnsembleBuilder {
     /// first start and points `dynamicConfigFile` at it; every reconfig rewrites that file. A
     /// reconfig needs a superuser ([`super_user`](Self::super_user)) unless `skipACL=yes`.
     ///
-    /// Not combined with [`partitionable`](Self::partitionable): members must agree on one
-    /// config, and a partitionable ensemble gives each member its own view of its peers.
+    /// Not combined with [`partitionable`](Self::partitionable) (starting panics): members
+    /// must agree on one config, and a partitionable ensemble gives each member its own view of
+    /// its peers.
     pub fn reconfig_enabled(mut self, enabled: bool) -> Self {
         self.settings.reconfig = enabled;
         self
@@ -115,7 +116,8 @@ impl EnsembleBuilder {
     ///
     /// # Panics
     ///
-    /// If the size is 0.
+    /// If the size is 0, or the ensemble is both [`partitionable`](Self::partitionable) and
+    /// [`reconfig_enabled`](Self::reconfig_enabled).
     pub fn start(self) -> Result<Ensemble> {
         crate::block_on(|| self.start_async())
     }
@@ -133,9 +135,13 @@ impl EnsembleBuilder {
     ///
     /// # Panics
     ///
-    /// If the size is 0.
+    /// As [`start`](Self::start).
     pub async fn start_async(self) -> Result<Ensemble> {
         assert!(self.size > 0, "an ensemble needs at least one member");
+        assert!(
+            !(self.partitionable && self.settings.reconfig),
+            "a partitionable ensemble cannot be reconfig-enabled: its members see different peer ports"
+        );
         let install = Installation::locate()?;
         let mut attempt = 0;
         loop {
