@@ -89,7 +89,7 @@ pub struct ClientBuilder {
     pub(crate) close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
-    ensemble_tracker: bool,
+    pub(crate) ensemble_tracker: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
