@@ -73,7 +73,6 @@ async fn wait_config(c: &Client, ens: &Ensemble, ids: &[usize]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_config_lists_the_members_the_testkit_started_and_reconfig_changes_them() {
     let ens = reconfig_ensemble().await;
-    // a chrooted client reads the same config node: it is never under the chroot
     // the member to remove is a follower (removing the leader makes the others elect a new
     // one, dropping every client), and the clients are on the others: a removed member drops
     // its clients
@@ -87,6 +86,7 @@ async fn get_config_lists_the_members_the_testkit_started_and_reconfig_changes_t
     );
     let admin = superuser(&stay).await;
     admin.ensure_path("/app").await.unwrap();
+    // a chrooted client reads the same config node: it is never under the chroot
     let c = superuser(&format!("{stay}/app")).await;
 
     let (cfg, stat) = c.get_config().await.unwrap();
