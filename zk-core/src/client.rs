@@ -2,6 +2,7 @@
 
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::create::CreateOptions;
+use crate::ensemble::{EnsembleConfig, ReconfigOptions};
 use crate::error::{ChrootExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
@@ -9,7 +10,7 @@ use crate::proto::{
     CreateRequest, CreateTtlRequest, GetAclResponse, GetChildren2Response, GetDataResponse,
     IntRecord, MultiRequest, MultiResponse, OpCode, PathModeRequest, PathRecord,
     PathVersionRequest, Record, SetAclRequest, SetDataRequest, Stat, StatResponse, StringsResponse,
-    WatcherType, WhoAmIResponse, MAX_TTL_MS,
+    WatcherType, WhoAmIResponse, CONFIG_NODE, MAX_TTL_MS,
 };
 use crate::session::hosts::parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
@@ -88,6 +89,7 @@ pub struct ClientBuilder {
     pub(crate) close_timeout: Duration,
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
+    pub(crate) ensemble_tracker: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -115,6 +117,7 @@ impl std::fmt::Debug for ClientBuilder {
         d.field("reconnect_jitter", &self.reconnect_jitter)
             .field("close_timeout", &self.close_timeout)
             .field("sasl", &self.sasl)
+            .field("ensemble_tracker", &self.ensemble_tracker)
             .field(
                 "resume",
                 &self
@@ -283,6 +286,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Keep the host list in step with the ensemble's config (default off; Curator's
+    /// `EnsembleTracker`): the client reads `/zookeeper/config` with a watch after it connects
+    /// and after every change of it, and hands the members' client addresses to
+    /// [`Client::update_server_list`] (so a member removed by a reconfig is left, with the
+    /// same session, and members added are used and get their share of clients). A client
+    /// given one host of an ensemble so learns the others. Needs ZooKeeper 3.5+ servers whose
+    /// config names client ports (the dynamic form `server.N=...;[host:]port`); a config
+    /// listing none leaves the host list alone, and a server with no config node (before 3.5)
+    /// or one whose config does not parse stops the tracker (logged), not the client.
+    ///
+    /// Not with TLS ([`tls`](Self::tls) or `tcp+tls://` hosts): the config names each
+    /// member's plain client port only (a 3.8 config line has no place for
+    /// `secureClientPort`), so the tracker does not run then (logged); use
+    /// [`Client::update_server_list`] with the TLS ports instead.
+    pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
+        self.ensemble_tracker = enabled;
+        self
+    }
+
     /// Upper bound of the random pause before each reconnect (default 100 ms), which spreads
     /// the reconnects of many clients after a server failure.
     pub fn reconnect_jitter(mut self, t: Duration) -> Self {
@@ -325,6 +347,7 @@ impl ClientBuilder {
             last_connect_error: Mutex::new(None),
             close_result: Mutex::new(None),
             watchers: Default::default(),
+            hosts: Mutex::new(cfg.hosts.clone()),
         });
         let mut session = Session::new(cfg, rx, status_tx, shared.clone());
         let mut auth_waiters = Vec::new();
@@ -419,7 +442,75 @@ impl ClientBuilder {
                 }
             }
         }
+        if self.ensemble_tracker {
+            #[cfg(feature = "tls")]
+            let tls = self.tls.is_some();
+            #[cfg(not(feature = "tls"))]
+            let tls = false;
+            if tls || client.server_list().iter().any(|h| h.tls) {
+                tracing::warn!(
+                    "ensemble tracker not started: the config names plain client ports only, \
+                     and this client uses TLS"
+                );
+            } else {
+                tokio::spawn(track_ensemble(Arc::downgrade(&client.inner)));
+            }
+        }
         Ok(client)
+    }
+}
+
+/// The ensemble tracker ([`ClientBuilder::ensemble_tracker`]): reads the config with a watch,
+/// hands its client addresses to `update_server_list`, and waits for the next change. It holds
+/// the client only weakly, so it ends with the client.
+async fn track_ensemble(inner: std::sync::Weak<Inner>) {
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        let client = Client {
+            inner,
+            deadline: None,
+            fail_fast: false,
+        };
+        if client.is_closed() {
+            return;
+        }
+        let watch = match client.get_config_watch().await {
+            Ok((cfg, _, watch)) => {
+                let hosts = cfg.client_hosts();
+                if !hosts.is_empty() {
+                    client.apply_server_list(hosts).await;
+                }
+                Some(watch)
+            }
+            // a server without a config node (before 3.5), or a config that does not parse:
+            // the same read fails the same way, so the tracker stops
+            Err(e) if e.transience() == crate::Transience::Permanent => {
+                tracing::warn!(error = %e, "ensemble tracker: cannot read the config; stopping");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "ensemble tracker: reading the config failed");
+                None
+            }
+        };
+        match watch {
+            Some(w) => {
+                drop(client);
+                // fires on a change; fails when the session ends (then read again, on the new
+                // session, or stop with the client)
+                let _ = w.await;
+            }
+            None => {
+                // wait for a connection before reading again
+                let mut st = client.inner.status.clone();
+                drop(client);
+                if st.wait_for(|s| s.state == State::Connected).await.is_err() {
+                    return;
+                }
+                // not at once: a connection that breaks right away would make this a busy loop
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
@@ -621,6 +712,7 @@ impl Client {
             close_timeout: Duration::from_secs(2),
             sasl: None,
             resume: None,
+            ensemble_tracker: false,
         }
     }
 
@@ -730,6 +822,58 @@ impl Client {
     /// The chroot of the connect string, if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.as_str()
+    }
+
+    /// The hosts the client connects to, in the order it tries them: the connect string's,
+    /// or the last list given to [`update_server_list`](Self::update_server_list) (or learned
+    /// by the [ensemble tracker](ClientBuilder::ensemble_tracker)).
+    pub fn server_list(&self) -> Vec<crate::HostAddr> {
+        self.inner.shared.hosts.lock().unwrap().clone()
+    }
+
+    /// Replaces the hosts the client connects to (`host1:port1,host2:port2`, the connect
+    /// string's form without a chroot), with the Java client's rebalancing rule, so that
+    /// clients spread over a changed ensemble without all of them moving:
+    ///
+    /// - the client's server is not in the new list: it moves (same session) to one that is;
+    /// - the list grew: it moves to one of the added servers with probability
+    ///   `1 - old_len / new_len`, else stays;
+    /// - the list shrank or kept its size and its server is in it: it stays.
+    ///
+    /// A move ends the connection (SUSPENDED, then CONNECTED on the new server, the session
+    /// and its watches kept). Returns once the session task applied the list. Host names are
+    /// resolved again on every connection attempt, so a name whose address changed is
+    /// reached at the new address.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad list or one with a chroot; the terminal error if
+    /// the client has stopped.
+    pub async fn update_server_list(&self, hosts: &str) -> Result<()> {
+        let (list, chroot) = parse_connect_string(hosts)?;
+        if chroot.as_str().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{hosts:?}: a server list has no chroot (the client keeps its own)"
+            )));
+        }
+        if self.apply_server_list(list).await {
+            Ok(())
+        } else {
+            Err(self.terminal_error())
+        }
+    }
+
+    /// Hands a host list to the session task; false if it has stopped.
+    async fn apply_server_list(&self, hosts: Vec<crate::HostAddr>) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Command::UpdateHosts { hosts, reply: tx })
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.is_ok()
     }
 
     // ----------------------------------------------------------------- plumbing
@@ -1170,6 +1314,74 @@ impl Client {
         let body = self.call(OpCode::GetData, &req, watch).await?;
         let r = GetDataResponse::from_bytes(&body)?;
         Ok((r.data, r.stat))
+    }
+
+    /// The ensemble's dynamic config (ZooKeeper 3.5+): the data of `/zookeeper/config`, read
+    /// as the Java client's `getConfig` does (a `getData` on that node, never under the
+    /// chroot), and parsed; with the node's Stat. The config lists the members only on a
+    /// server started with a dynamic config (`reconfigEnabled`, or server lines in the dynamic
+    /// form); a standalone server's node is empty.
+    ///
+    /// # Errors
+    /// [`Error::NoNode`] on a server older than 3.5; [`Error::Protocol`] if the text does not
+    /// parse; connection errors as for any read.
+    pub async fn get_config(&self) -> Result<(EnsembleConfig, Stat)> {
+        self.get_config_inner(None).await
+    }
+
+    /// Like [`get_config`](Self::get_config), leaving a one-shot watch on the config node that
+    /// fires (with path `/zookeeper/config`, chroot or not) when a reconfig changes it.
+    pub async fn get_config_watch(&self) -> Result<(EnsembleConfig, Stat, OneshotWatcher)> {
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Data, CONFIG_NODE.to_owned());
+        let (c, s) = self.get_config_inner(Some(w)).await?;
+        Ok((c, s, rx))
+    }
+
+    async fn get_config_inner(
+        &self,
+        watch: Option<WatchRequest>,
+    ) -> Result<(EnsembleConfig, Stat)> {
+        let req = PathWatchBody {
+            chroot: &Chroot::none(),
+            path: CONFIG_NODE,
+            watch: watch.is_some(),
+        };
+        let body = self.call(OpCode::GetData, &req, watch).await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((EnsembleConfig::parse(&r.data)?, r.stat))
+    }
+
+    /// Changes the ensemble's membership (opcode 16, ZooKeeper 3.5+): incremental (servers
+    /// joining and leaving) or non-incremental (the whole new membership), as `options` say.
+    /// Returns the new config and the config node's Stat. The servers must run with
+    /// `reconfigEnabled=true`, and the session must be a superuser
+    /// (`addAuth("digest", "super:...")` with the servers' `superDigest`) unless they skip
+    /// ACLs.
+    ///
+    /// ```no_run
+    /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
+    /// use zk_core::ReconfigOptions;
+    /// let (config, _) = client.get_config().await?;
+    /// let (config, _) = client
+    ///     .reconfig(&ReconfigOptions::incremental().leaving(3).from_config_version(config.version()))
+    ///     .await?;
+    /// assert!(config.servers().iter().all(|s| s.id != 3));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ReconfigDisabled`] (servers without `reconfigEnabled`), [`Error::NoAuth`]
+    /// (not a superuser), [`Error::BadVersion`] (the config moved past
+    /// [`from_config_version`](ReconfigOptions::from_config_version)),
+    /// [`Error::NewConfigNoQuorum`] (the new config's quorum is not connected to the leader),
+    /// [`Error::ReconfigInProgress`], [`Error::BadArguments`] (a malformed or impossible
+    /// change), [`Error::InvalidArgument`] (an empty change, before sending); connection
+    /// errors, after which the change may or may not have been applied.
+    pub async fn reconfig(&self, options: &ReconfigOptions) -> Result<(EnsembleConfig, Stat)> {
+        let req = options.to_request()?;
+        let body = self.call(OpCode::Reconfig, &req, None).await?;
+        let r = GetDataResponse::from_bytes(&body)?;
+        Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
     /// The node's ACL and Stat.

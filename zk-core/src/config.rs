@@ -112,6 +112,13 @@ pub struct Config {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub sasl_digest_md5: Option<SaslDigestMd5>,
+    /// [`ClientBuilder::ensemble_tracker`] (default false): keep the host list in step with
+    /// the ensemble's config node.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "std::ops::Not::not")
+    )]
+    pub ensemble_tracker: bool,
     /// TLS for every host ([`ClientBuilder::tls`], feature `tls`).
     #[cfg(feature = "tls")]
     #[cfg_attr(
@@ -244,6 +251,7 @@ impl Config {
             max_frame_len: b.max_frame_len,
             auth: Vec::new(),
             sasl_digest_md5: None,
+            ensemble_tracker: b.ensemble_tracker,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -258,7 +266,8 @@ impl Config {
             .close_timeout(self.close_timeout)
             .max_data_len(self.max_data_len)
             .max_request_len(self.max_request_len)
-            .max_frame_len(self.max_frame_len);
+            .max_frame_len(self.max_frame_len)
+            .ensemble_tracker(self.ensemble_tracker);
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
         }

@@ -174,6 +174,7 @@ mod client;
 mod codec;
 mod config;
 mod create;
+mod ensemble;
 pub mod error;
 mod multi;
 // The wire layer, the `zk-proto` crate, under its old module name inside zk-core.
@@ -193,6 +194,7 @@ pub use config::{AuthConfig, Config, SaslDigestMd5};
 #[cfg(feature = "tls")]
 pub use config::{ClientCertFiles, TlsFiles};
 pub use create::CreateOptions;
+pub use ensemble::{EnsembleConfig, ReconfigOptions, ServerEntry, ServerRole};
 pub use error::{Error, Result, Transience};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{

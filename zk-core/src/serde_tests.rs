@@ -151,6 +151,7 @@ fn config_round_trips_and_leaves_out_what_is_unset() {
     c.max_data_len = 1000;
     c.auth.push(AuthConfig::new("digest", "svc:secret"));
     c.sasl_digest_md5 = Some(SaslDigestMd5::new("svc", "pw"));
+    c.ensemble_tracker = true;
     #[cfg(feature = "tls")]
     {
         c.tls = Some(TlsFiles {
@@ -163,6 +164,7 @@ fn config_round_trips_and_leaves_out_what_is_unset() {
     }
     let json = round_trip(&c);
     assert!(json.contains(r#""connect_timeout":"2500ms""#), "{json}");
+    assert!(json.contains(r#""ensemble_tracker":true"#), "{json}");
 }
 
 #[test]

@@ -635,8 +635,12 @@ impl Registry {
     /// Delivers a server notification to every watcher it concerns (the rules of the Java
     /// client's `ZKWatchManager.materialize`). Returns how many watchers received it.
     pub(crate) fn dispatch(&mut self, ev: EventType, server_path: &str, chroot: &Chroot) -> usize {
-        let Some(path) = chroot.to_client(server_path) else {
-            // every watch is inside the chroot: a notification outside it concerns none
+        // every watch is inside the chroot but the config node's (`get_config_watch`, whose
+        // path is the same with or without one): a notification outside concerns none
+        let Some(path) = chroot
+            .to_client(server_path)
+            .or_else(|| (server_path == crate::proto::CONFIG_NODE).then(|| server_path.to_owned()))
+        else {
             return 0;
         };
         let event = WatchedEvent {
@@ -936,6 +940,29 @@ mod tests {
         // one-shot: gone after firing
         assert_eq!(r.dispatch(EventType::NodeDeleted, "/a", &chroot), 0);
         assert_eq!(r.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_config_node_watch_fires_outside_the_chroot() {
+        let mut r = Registry::default();
+        let chroot = Chroot::new("/app").unwrap();
+        // get_config_watch: the server path is the config node itself, not under the chroot
+        let (w, rx) = WatchRequest::oneshot(WatchKind::Data, crate::proto::CONFIG_NODE.into());
+        r.register(w, true);
+        // another path outside the chroot concerns no watcher
+        assert_eq!(
+            r.dispatch(EventType::NodeDataChanged, "/zookeeper", &chroot),
+            0
+        );
+        assert_eq!(
+            r.dispatch(EventType::NodeDataChanged, "/zookeeper/config", &chroot),
+            1
+        );
+        let ev = rx.await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeDataChanged, "/zookeeper/config")
+        );
     }
 
     #[tokio::test]

@@ -352,6 +352,49 @@ impl Record for PathModeRequest {
     }
 }
 
+/// The node that holds the ensemble's dynamic config (`getData` on it is how a client reads the
+/// config; it is never under a chroot).
+pub const CONFIG_NODE: &str = "/zookeeper/config";
+
+/// `reconfig` (opcode 16) request. Incremental: `joining` (comma-separated
+/// `server.N=host:quorum:election[:role];[client_host:]client_port` specs) and/or `leaving`
+/// (comma-separated server ids); non-incremental: `new_members` (the whole new membership, same
+/// spec form). An absent part is written null: the server splits a present one on commas and
+/// would reject an empty string. `cur_config_id` -1 means any config version. The reply is a
+/// [`GetDataResponse`] (the new config and the config node's Stat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconfigRequest {
+    /// Servers to add (or to update), comma-separated.
+    pub joining: Option<String>,
+    /// Server ids to remove, comma-separated.
+    pub leaving: Option<String>,
+    /// The whole new membership (non-incremental), comma-separated.
+    pub new_members: Option<String>,
+    /// The config version the change applies to; -1 for any.
+    pub cur_config_id: i64,
+}
+
+impl Record for ReconfigRequest {
+    fn write(&self, w: &mut Writer<'_>) {
+        w.opt_buffer(self.joining.as_deref().map(str::as_bytes))
+            .opt_buffer(self.leaving.as_deref().map(str::as_bytes))
+            .opt_buffer(self.new_members.as_deref().map(str::as_bytes))
+            .i64(self.cur_config_id);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut opt = || -> Result<Option<String>, DecodeError> {
+            Ok(r.opt_buffer()?
+                .map(|b| String::from_utf8_lossy(b).into_owned()))
+        };
+        Ok(ReconfigRequest {
+            joining: opt()?,
+            leaving: opt()?,
+            new_members: opt()?,
+            cur_config_id: r.i64()?,
+        })
+    }
+}
+
 /// `auth` packet (xid -4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthPacket {
@@ -873,4 +916,30 @@ pub fn classify_connect_frame(frame: &[u8]) -> Result<ConnectResponse, Option<i3
         }
     }
     Err(None)
+}
+
+#[cfg(test)]
+mod reconfig_tests {
+    use super::*;
+
+    #[test]
+    fn reconfig_request_writes_absent_parts_null() {
+        let req = ReconfigRequest {
+            joining: None,
+            leaving: Some("3".into()),
+            new_members: None,
+            cur_config_id: -1,
+        };
+        let b = req.to_bytes();
+        assert_eq!(
+            &b[..],
+            &[
+                0xff, 0xff, 0xff, 0xff, // joining: null
+                0, 0, 0, 1, b'3', // leaving: "3"
+                0xff, 0xff, 0xff, 0xff, // newMembers: null
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // curConfigId -1
+            ][..]
+        );
+        assert_eq!(ReconfigRequest::from_bytes(&b).unwrap(), req);
+    }
 }

@@ -25,6 +25,8 @@ pub struct Ensemble {
     members: Vec<ZkServer>,
     /// Member-to-member links, when built with [`EnsembleBuilder::partitionable`].
     links: Option<Links>,
+    /// Every member's ports, in member order.
+    peers: Vec<MemberPorts>,
 }
 
 /// Builder for an [`Ensemble`]; see [`Ensemble::builder`]. The knobs apply to every member.
@@ -76,6 +78,33 @@ impl EnsembleBuilder {
         self
     }
 
+    /// Enables dynamic reconfiguration (default off): `reconfigEnabled=true`, and every
+    /// member's server line written in the dynamic form
+    /// `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client`
+    /// ([`Ensemble::server_spec`]). ZooKeeper 3.5+ (Debian's 3.8 included) moves the server lines
+    /// of such a `zoo.cfg` into a dynamic config file `zoo.cfg.dynamic.<version>` beside it at the
+    /// first start and points `dynamicConfigFile` at it; every reconfig rewrites that file. A
+    /// reconfig needs a superuser ([`super_user`](Self::super_user)) unless `skipACL=yes`.
+    ///
+    /// Not combined with [`partitionable`](Self::partitionable) (starting panics): members
+    /// must agree on one config, and a partitionable ensemble gives each member its own view of
+    /// its peers.
+    pub fn reconfig_enabled(mut self, enabled: bool) -> Self {
+        self.settings.reconfig = enabled;
+        self
+    }
+
+    /// Makes `super` with `password` the superuser of every member
+    /// (`-Dzookeeper.DigestAuthenticationProvider.superDigest=super:<base64(sha1)>`): a client
+    /// that sends `addAuth("digest", "super:<password>")` passes every ACL check, reconfig's
+    /// included. See [`SUPER_USER`].
+    pub fn super_user(self, password: &str) -> Self {
+        self.jvm_prop(
+            "zookeeper.DigestAuthenticationProvider.superDigest",
+            super_digest(password),
+        )
+    }
+
     /// Starts every member and waits until each one is leader or follower. If a port turns out
     /// to be taken, starts over with fresh ports. Blocks the calling thread;
     /// [`start_async`](Self::start_async) does not.
@@ -87,7 +116,8 @@ impl EnsembleBuilder {
     ///
     /// # Panics
     ///
-    /// If the size is 0.
+    /// If the size is 0, or the ensemble is both [`partitionable`](Self::partitionable) and
+    /// [`reconfig_enabled`](Self::reconfig_enabled).
     pub fn start(self) -> Result<Ensemble> {
         crate::block_on(|| self.start_async())
     }
@@ -105,9 +135,13 @@ impl EnsembleBuilder {
     ///
     /// # Panics
     ///
-    /// If the size is 0.
+    /// As [`start`](Self::start).
     pub async fn start_async(self) -> Result<Ensemble> {
         assert!(self.size > 0, "an ensemble needs at least one member");
+        assert!(
+            !(self.partitionable && self.settings.reconfig),
+            "a partitionable ensemble cannot be reconfig-enabled: its members see different peer ports"
+        );
         let install = Installation::locate()?;
         let mut attempt = 0;
         loop {
@@ -166,7 +200,13 @@ impl EnsembleBuilder {
                 }
             }
             match failure {
-                None => return Ok(Ensemble { members, links }),
+                None => {
+                    return Ok(Ensemble {
+                        members,
+                        links,
+                        peers,
+                    })
+                }
                 // The member that failed may only be a victim of another one's taken port.
                 Some(failure)
                     if attempt < PORT_ATTEMPTS
@@ -179,6 +219,21 @@ impl EnsembleBuilder {
             }
         }
     }
+}
+
+/// The superuser's name for [`EnsembleBuilder::super_user`]: authenticate with
+/// `("digest", "super:<password>")`.
+pub const SUPER_USER: &str = "super";
+
+/// `super:base64(sha1("super:<password>"))`, the form the superDigest property takes.
+fn super_digest(password: &str) -> String {
+    use base64::Engine as _;
+    use sha1::{Digest, Sha1};
+    let hash = Sha1::digest(format!("{SUPER_USER}:{password}").as_bytes());
+    format!(
+        "{SUPER_USER}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 fn is_quorum_mode(mode: &str) -> bool {
@@ -216,6 +271,15 @@ impl Ensemble {
             .map(ZkServer::connect_string)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Member `i`'s server line value in the dynamic form,
+    /// `127.0.0.1:quorum:election:participant;127.0.0.1:client`: what a reconfig that adds it
+    /// (back) joins as `server.{i + 1}=<this>`, and what `/zookeeper/config` lists for it on an
+    /// ensemble built with [`EnsembleBuilder::reconfig_enabled`].
+    pub fn server_spec(&self, i: usize) -> String {
+        let p = self.peers[i];
+        crate::settings::server_spec(p.quorum, p.election, p.client)
     }
 
     /// Number of members.

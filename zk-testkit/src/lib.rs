@@ -117,6 +117,11 @@
 //!   them (open connections are shut down, new ones closed at once) and
 //!   [`Ensemble::heal_partition`] restores them. Client ports stay reachable, so a client of a
 //!   minority member sees it stop serving.
+//! * **Reconfiguration.** An ensemble built with [`EnsembleBuilder::reconfig_enabled`] runs with
+//!   `reconfigEnabled=true` and server lines in the dynamic form (with client addresses), which
+//!   ZooKeeper moves into a `zoo.cfg.dynamic.<version>` file; [`EnsembleBuilder::super_user`]
+//!   adds a superuser ([`SUPER_USER`]) for reconfig's ACL check, and [`Ensemble::server_spec`]
+//!   gives the line a member joins back with.
 //! * **Defaults.** `tickTime=2000` (so session timeouts are clamped into 4 s..40 s),
 //!   `4lw.commands.whitelist=*`, `extendedTypesEnabled=true` (TTL nodes), `admin.enableServer=false`,
 //!   `forceSync=no`, `maxClientCnxns=0` (unlimited), and `-Dznode.container.checkIntervalMs=1000`
@@ -138,7 +143,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use ensemble::{Ensemble, EnsembleBuilder};
+pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};

@@ -18,6 +18,8 @@ pub(crate) struct Settings {
     /// Extra `-Dkey=value` JVM options, in order; a key set twice keeps its last value.
     pub(crate) jvm_props: Vec<(String, String)>,
     pub(crate) startup_timeout: Duration,
+    /// `reconfigEnabled=true` and server lines in the dynamic form (ensembles only).
+    pub(crate) reconfig: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             // a hang detector, not a speed limit: a JVM starts in 1-2 s, but a loaded 2-core
             // machine (a CI run beside other builds) has taken over 30 s
             startup_timeout: Duration::from_secs(120),
+            reconfig: false,
         }
     }
 }
@@ -46,6 +49,12 @@ pub(crate) fn upsert(list: &mut Vec<(String, String)>, key: &str, value: String)
         Some(entry) => entry.1 = value,
         None => list.push((key.to_owned(), value)),
     }
+}
+
+/// A member's server line value in the dynamic form,
+/// `127.0.0.1:quorum:election:participant;127.0.0.1:client`.
+pub(crate) fn server_spec(quorum: u16, election: u16, client: u16) -> String {
+    format!("127.0.0.1:{quorum}:{election}:participant;127.0.0.1:{client}")
 }
 
 /// Client, quorum and election ports of one ensemble member.
@@ -124,10 +133,20 @@ impl Settings {
             if read_only {
                 line("localSessionsEnabled", &true);
             }
+            if self.reconfig {
+                line("reconfigEnabled", &true);
+            }
             for (i, p) in peers.iter().enumerate() {
                 let key = format!("server.{}", i + 1);
                 let (quorum, election) = view.map_or((p.quorum, p.election), |v| v[i]);
-                line(&key, &format_args!("127.0.0.1:{quorum}:{election}"));
+                if self.reconfig {
+                    // the dynamic form (role and client address): ZooKeeper 3.5+ moves these
+                    // lines into `zoo.cfg.dynamic.<version>` at the first start, and clients
+                    // read them from /zookeeper/config
+                    line(&key, &server_spec(quorum, election, p.client));
+                } else {
+                    line(&key, &format_args!("127.0.0.1:{quorum}:{election}"));
+                }
             }
         }
         for (key, value) in &self.cfg {

@@ -492,6 +492,10 @@ impl Session {
                             }
                         }
                     }
+                    if std::mem::take(&mut self.rebalance) && self.closing.is_none() {
+                        info!(server = %host, "the server list changed: moving to another server");
+                        break Outcome::Disconnected("the server list changed".into());
+                    }
                 }
                 () = &mut ping => {
                     let now = Instant::now();
@@ -680,6 +684,12 @@ impl Session {
                 }
             }
             Some(Command::Detach { reply }) => self.detached = Some(reply),
+            Some(Command::UpdateHosts { hosts, reply }) => {
+                if self.update_hosts(hosts, Some(&conn.host)) {
+                    self.rebalance = true;
+                }
+                let _ = reply.send(());
+            }
             Some(Command::Close { reply }) => {
                 self.begin_close(Some(reply));
                 conn.start_close(self.session_id);

@@ -149,6 +149,92 @@ impl HostRing {
         }
     }
 
+    /// The hosts, in the order they are tried.
+    pub(crate) fn hosts(&self) -> &[HostAddr] {
+        &self.hosts
+    }
+
+    /// Replaces the host list (deduplicated, shuffled) with the Java client's rebalancing rule
+    /// (`StaticHostProvider.updateServerList`). Returns whether a client connected to
+    /// `current` should move: then the host to try next is already chosen.
+    ///
+    /// - The list grew: a client whose server stays moves to one of the added servers with
+    ///   probability `1 - old_len / new_len` (so the added servers get their share of the
+    ///   clients); one whose server is gone moves to an added server.
+    /// - It shrank or kept its size: a client whose server stays does not move; one whose
+    ///   server is gone moves, to a server of both lists with probability
+    ///   `p_old = kept * (old_len - new_len) / (new_len * (old_len - kept))`, else to an added
+    ///   server.
+    pub(crate) fn update(&mut self, new: Vec<HostAddr>, current: Option<&HostAddr>) -> bool {
+        let mut rng = rand::thread_rng();
+        let coin = rand::Rng::gen::<f64>(&mut rng);
+        let mut new = new;
+        new.shuffle(&mut rng);
+        self.update_with(new, current, coin)
+    }
+
+    /// [`update`](Self::update) with the list already shuffled and the random draw in
+    /// `coin` (0..1), for tests.
+    pub(crate) fn update_with(
+        &mut self,
+        new: Vec<HostAddr>,
+        current: Option<&HostAddr>,
+        coin: f64,
+    ) -> bool {
+        let mut hosts: Vec<HostAddr> = Vec::with_capacity(new.len());
+        for h in new {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        let old_len = self.hosts.len();
+        let new_len = hosts.len();
+        let (kept, added): (Vec<&HostAddr>, Vec<&HostAddr>) =
+            hosts.iter().partition(|h| self.hosts.contains(h));
+        let stays = current.is_some_and(|c| hosts.contains(c));
+        // where a moving client goes: a host of both lists (old) or an added one (new)
+        let to_old = if current.is_none() {
+            None
+        } else if new_len > old_len {
+            if stays && coin > 1.0 - old_len as f64 / new_len as f64 {
+                None
+            } else {
+                Some(false)
+            }
+        } else if stays {
+            None
+        } else {
+            let denominator = (new_len * old_len.saturating_sub(kept.len())) as f64;
+            let p_old = if denominator == 0.0 {
+                1.0
+            } else {
+                (kept.len() * (old_len - new_len)) as f64 / denominator
+            };
+            Some(coin < p_old)
+        };
+        let target = match to_old {
+            None => None,
+            Some(true) => kept.first().or(added.first()).map(|h| (*h).clone()),
+            Some(false) => added.first().or(kept.first()).map(|h| (*h).clone()),
+        };
+        self.hosts = hosts;
+        self.next = 0;
+        self.failed_in_row = 0;
+        match target {
+            Some(t) => {
+                self.prefer(&t);
+                true
+            }
+            None => {
+                // staying: the current host's successor is tried next after it
+                if let Some(i) = current.and_then(|c| self.hosts.iter().position(|h| h == c)) {
+                    self.next = (i + 1) % self.hosts.len();
+                }
+                false
+            }
+        }
+    }
+
     pub(crate) fn others(&self, current: &HostAddr) -> Vec<HostAddr> {
         self.hosts
             .iter()
@@ -208,6 +294,44 @@ mod tests {
         assert!(h[0].tls);
         assert_eq!(c, Chroot::none());
         assert!(parse_connect_string("http://a:1").is_err());
+    }
+
+    fn hosts(s: &str) -> Vec<HostAddr> {
+        parse_connect_string(s).unwrap().0
+    }
+
+    #[test]
+    fn update_rebalances_as_the_java_client_does() {
+        let a = &hosts("a:1")[0];
+        let c = &hosts("c:1")[0];
+        // shrinking, current server gone: p_old = 2 * (3 - 2) / (2 * (3 - 2)) = 1
+        let mut r = HostRing::new(hosts("a:1,b:1,c:1"));
+        assert!(r.update_with(hosts("a:1,b:1"), Some(c), 0.99));
+        let next = r.next_host().0;
+        assert!(next.host == "a" || next.host == "b", "{next}");
+        assert_eq!(r.hosts().len(), 2);
+        // shrinking, current server stays: no move
+        let mut r = HostRing::new(hosts("a:1,b:1,c:1"));
+        assert!(!r.update_with(hosts("a:1,b:1"), Some(a), 0.0));
+        // growing 1 -> 3, current stays: moves with probability 1 - 1/3 to an added server
+        let mut r = HostRing::new(hosts("a:1"));
+        assert!(r.update_with(hosts("a:1,b:1,c:1"), Some(a), 0.5));
+        assert_ne!(r.next_host().0.host, "a");
+        let mut r = HostRing::new(hosts("a:1"));
+        assert!(!r.update_with(hosts("a:1,b:1,c:1"), Some(a), 0.9));
+        // growing, current gone: always to an added server
+        let mut r = HostRing::new(hosts("a:1,b:1"));
+        assert!(r.update_with(hosts("b:1,c:1,d:1"), Some(a), 0.99));
+        let next = r.next_host().0;
+        assert!(next.host == "c" || next.host == "d", "{next}");
+        // same size, current replaced: p_old = 1 * 0 / .. = 0, to the added one
+        let mut r = HostRing::new(hosts("a:1,b:1"));
+        assert!(r.update_with(hosts("b:1,c:1"), Some(a), 0.0));
+        assert_eq!(r.next_host().0.host, "c");
+        // not connected: nothing to move, the list is replaced (deduplicated)
+        let mut r = HostRing::new(hosts("a:1"));
+        assert!(!r.update_with(hosts("b:1,b:1"), None, 0.0));
+        assert_eq!(r.hosts().len(), 1);
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub(crate) enum Command {
     Detach {
         reply: oneshot::Sender<()>,
     },
+    /// A new host list (`update_server_list`): the ring is replaced and the client moves if
+    /// the rebalancing rule says so ([`HostRing::update`]).
+    UpdateHosts {
+        hosts: Vec<HostAddr>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// An `add_auth` waiting for a connection: scheme, credential, reply (with its send state).
@@ -113,6 +119,8 @@ pub(crate) struct SharedState {
     pub close_result: Mutex<Option<Result<()>>>,
     /// How many watchers the registry holds (a test hook: `Client::registered_watchers`).
     pub watchers: Arc<std::sync::atomic::AtomicUsize>,
+    /// The host list in force (`Client::server_list`).
+    pub hosts: Mutex<Vec<HostAddr>>,
 }
 
 /// How one connection (or the connect phase) ended.
@@ -176,6 +184,9 @@ pub(crate) struct Session {
     detached: Option<oneshot::Sender<()>>,
     /// When the last connection of a live session broke.
     disconnected_since: Option<Instant>,
+    /// A new host list says to leave the current server: the connection ends and the next
+    /// attempt goes to the host the ring chose.
+    rebalance: bool,
 }
 
 impl Session {
@@ -211,6 +222,7 @@ impl Session {
             handles_gone: false,
             detached: None,
             disconnected_since: None,
+            rebalance: false,
         };
         if let Some((id, passwd)) = resume {
             s.session_id = id;
@@ -467,7 +479,7 @@ impl Session {
                     reply.send(Err(err.clone()));
                 }
                 Command::Close { reply } => self.close_waiters.push(reply),
-                Command::Detach { reply } => {
+                Command::Detach { reply } | Command::UpdateHosts { reply, .. } => {
                     let _ = reply.send(());
                 }
             }
@@ -606,9 +618,30 @@ impl Session {
             }
             Some(Command::Close { reply }) => self.begin_close(Some(reply)),
             Some(Command::Detach { reply }) => self.detached = Some(reply),
+            Some(Command::UpdateHosts { hosts, reply }) => {
+                // not connected: nothing to leave
+                self.update_hosts(hosts, None);
+                let _ = reply.send(());
+            }
             None => self.begin_close(None),
         }
         None
+    }
+
+    /// Replaces the host list; returns whether a client on `current` should move.
+    pub(crate) fn update_hosts(
+        &mut self,
+        hosts: Vec<HostAddr>,
+        current: Option<&HostAddr>,
+    ) -> bool {
+        let moving = self.ring.update(hosts, current);
+        info!(
+            hosts = %self.ring.hosts().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","),
+            moving,
+            "server list updated"
+        );
+        *self.shared.hosts.lock().unwrap() = self.ring.hosts().to_vec();
+        moving
     }
 }
 
