@@ -359,6 +359,7 @@ async fn waiter_proceeds_after_a_disconnect_during_the_wait() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn waiter_proceeds_after_a_server_restart() {
+    common::init_tracing();
     // a restart on a loaded machine was seen to outlast a 40 s session (the default maximum):
     // the server grants 120 s here, the test is about the waiter, not the session timeout
     let server = common::restartable_server().await;
@@ -384,7 +385,18 @@ async fn waiter_proceeds_after_a_server_restart() {
     });
     wait_contenders(&Lock::new(&c, &path, "x"), 2).await;
     server.restart_async().await.unwrap();
-    wait_state(&c, State::Connected).await;
+    // a client that did not reconnect within 60 s once (under load, undiagnosed): say what the
+    // client and the server saw
+    if let Err(e) = c
+        .wait_for_state(State::Connected, Some(Duration::from_secs(60)))
+        .await
+    {
+        panic!(
+            "CONNECTED not reached after the restart: {e}; client {:?}; the server's log:\n{}",
+            c.status(),
+            server.log_tail(60)
+        );
+    }
     assert!(
         holder.is_held(),
         "SessionLost policy: a restart within the timeout keeps it"
