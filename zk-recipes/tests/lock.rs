@@ -402,7 +402,15 @@ async fn waiter_proceeds_after_a_server_restart() {
         "SessionLost policy: a restart within the timeout keeps it"
     );
     holder.release().await.unwrap();
-    let g = bounded("waiter after restart", waiter).await.unwrap();
+    let mut waiter = waiter;
+    let g = match tokio::time::timeout(Duration::from_secs(60), &mut waiter).await {
+        Ok(g) => g.unwrap(),
+        Err(_) => panic!(
+            "waiter after restart: still pending after 60 s; its client {:?}; the server's log:\n{}",
+            c2.status(),
+            server.log_tail(80)
+        ),
+    };
     assert!(g.is_held());
 }
 
