@@ -68,7 +68,7 @@ pub async fn run(t: &Target, p: Params) -> Result<Obj, BoxError> {
     }
     let server = ServerCpu::start(t);
     let clock = Clock::start();
-    let mut lat = drive(&clients, &w, p.ops, "m").await?;
+    let lat = drive(&clients, &w, p.ops, "m").await?;
     let (secs, cpu) = clock.elapsed_usage();
     let mut o = Obj::new();
     o.set("scenario", p.kind.name());
@@ -109,7 +109,6 @@ async fn drive(
     tag: &'static str,
 ) -> Result<Latencies, BoxError> {
     let next = Arc::new(AtomicU64::new(0));
-    let per_task = total as usize / (clients.len() * w.concurrency) + 2;
     let mut tasks = Vec::new();
     for (si, c) in clients.iter().enumerate() {
         for wi in 0..w.concurrency {
@@ -118,7 +117,7 @@ async fn drive(
             let (kind, base, data, paths) =
                 (w.kind, w.base.clone(), w.data.clone(), w.paths.clone());
             tasks.push(tokio::spawn(async move {
-                let mut lat = Latencies::with_capacity(per_task);
+                let mut lat = Latencies::new();
                 let step = if kind == OpKind::CreateDelete { 2 } else { 1 };
                 loop {
                     let i = next.fetch_add(step, Ordering::Relaxed);
@@ -153,7 +152,7 @@ async fn drive(
             }));
         }
     }
-    let mut all = Latencies::with_capacity(total as usize);
+    let mut all = Latencies::new();
     for t in tasks {
         all.extend(t.await??);
     }
