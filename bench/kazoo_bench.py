@@ -52,9 +52,9 @@ def process_cpu(pid):
 
 
 def percentiles(samples_us):
-    """p50, p99, max by nearest rank, or Nones."""
+    """p50, p90, p99, p99.9, max by nearest rank, or Nones (zk-bench's fields)."""
     if not samples_us:
-        return None, None, None
+        return None, None, None, None, None
     s = sorted(samples_us)
     n = len(s)
 
@@ -62,7 +62,7 @@ def percentiles(samples_us):
         i = min(max(int(-(-q * n // 1)), 1), n)  # ceil(q * n), clamped to 1..n
         return s[i - 1]
 
-    return rank(0.50), rank(0.99), s[-1]
+    return rank(0.50), rank(0.90), rank(0.99), rank(0.999), s[-1]
 
 
 def base_path(what):
@@ -97,9 +97,11 @@ def throughput(out, ops, seconds, u):
 
 
 def latency_fields(out, samples_us, prefix=""):
-    p50, p99, mx = percentiles(samples_us)
+    p50, p90, p99, p999, mx = percentiles(samples_us)
     out[prefix + "p50_us"] = p50
+    out[prefix + "p90_us"] = p90
     out[prefix + "p99_us"] = p99
+    out[prefix + "p999_us"] = p999
     out[prefix + "max_us"] = mx
 
 

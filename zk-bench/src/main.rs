@@ -9,7 +9,8 @@ mod scenarios;
 mod stub;
 mod target;
 
-use args::{Args, USAGE};
+use args::{Cli, Command};
+use clap::Parser as _;
 use report::Obj;
 use std::io::Write as _;
 use target::Target;
@@ -18,45 +19,30 @@ use target::Target;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match Args::parse(argv) {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("zk-bench: {e}\n");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(if e.is_empty() { 0 } else { 2 });
-        }
-    };
-    match run(args) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("zk-bench: {e}");
-            std::process::exit(1);
-        }
+    // Errors in the arguments: a message naming the option, the usage, exit code 2;
+    // --help: exit code 0.
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("zk-bench: {e}");
+        std::process::exit(1);
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn run(mut args: Args) -> Result<(), BoxError> {
-    let hosts: Option<String> = args.take_opt("hosts")?;
-    let threads: usize = args.take("threads", 1)?;
-    let server_pid: Option<u32> = args.take_opt("server-pid")?;
-    let label: Option<String> = args.take_opt("label")?;
-
-    if args.scenario == "serve" {
-        args.finish()?;
-        return serve();
-    }
-    if args.scenario == "stub-serve" {
-        let size: usize = args.take("size", 100)?;
-        args.finish()?;
-        return stub_serve(size);
-    }
-    let scenario = scenarios::Scenario::from_args(&mut args)?;
-    args.finish()?;
+fn run(cli: Cli) -> Result<(), BoxError> {
+    let Cli {
+        hosts,
+        threads,
+        server_pid,
+        label,
+        command,
+    } = cli;
+    let scenario = match command {
+        Command::Serve => return serve(),
+        Command::StubServe { size } => return stub_serve(size),
+        c => scenarios::Scenario::from_command(c).expect("a scenario"),
+    };
     if scenario.counts_memory() {
         alloc::enable();
     }

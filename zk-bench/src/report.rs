@@ -1,72 +1,14 @@
 //! What a run measures about itself (CPU time, memory, latencies) and how it prints a result:
 //! one JSON object per line, with the same field names as `bench/kazoo_bench.py`.
 
-use std::fmt::Write as _;
+use hdrhistogram::Histogram;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+pub use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// A JSON value, as much of JSON as the results need.
-#[derive(Debug, Clone)]
-pub enum Value {
-    Int(i64),
-    Num(f64),
-    Str(String),
-    Bool(bool),
-    Null,
-    Obj(Obj),
-}
-
-impl From<i64> for Value {
-    fn from(v: i64) -> Value {
-        Value::Int(v)
-    }
-}
-impl From<u64> for Value {
-    fn from(v: u64) -> Value {
-        Value::Int(v as i64)
-    }
-}
-impl From<usize> for Value {
-    fn from(v: usize) -> Value {
-        Value::Int(v as i64)
-    }
-}
-impl From<u32> for Value {
-    fn from(v: u32) -> Value {
-        Value::Int(v as i64)
-    }
-}
-impl From<f64> for Value {
-    fn from(v: f64) -> Value {
-        Value::Num(v)
-    }
-}
-impl From<bool> for Value {
-    fn from(v: bool) -> Value {
-        Value::Bool(v)
-    }
-}
-impl From<&str> for Value {
-    fn from(v: &str) -> Value {
-        Value::Str(v.to_owned())
-    }
-}
-impl From<String> for Value {
-    fn from(v: String) -> Value {
-        Value::Str(v)
-    }
-}
-impl From<Obj> for Value {
-    fn from(v: Obj) -> Value {
-        Value::Obj(v)
-    }
-}
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Value {
-        v.map_or(Value::Null, Into::into)
-    }
-}
-
-/// A JSON object that keeps its keys in insertion order.
+/// A JSON object that keeps its keys in insertion order (the common fields first, as a reader
+/// expects), encoded by serde_json. Floats are rounded to 3 decimals (easy to read, enough
+/// precision); NaN and infinities become `null`.
 #[derive(Debug, Clone, Default)]
 pub struct Obj(Vec<(String, Value)>);
 
@@ -75,9 +17,9 @@ impl Obj {
         Obj::default()
     }
 
-    /// Sets `key` (replacing an earlier value).
+    /// Sets `key` (replacing an earlier value in its place).
     pub fn set(&mut self, key: &str, v: impl Into<Value>) -> &mut Obj {
-        let v = v.into();
+        let v = rounded(v.into());
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = v,
             None => self.0.push((key.to_owned(), v)),
@@ -101,112 +43,121 @@ impl Obj {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// One line of compact JSON.
     pub fn to_json(&self) -> String {
-        let mut s = String::new();
-        write_obj(&mut s, self);
-        s
+        serde_json::to_string(self).expect("string keys and JSON values always serialize")
     }
 }
 
-fn write_obj(s: &mut String, o: &Obj) {
-    s.push('{');
-    for (i, (k, v)) in o.0.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
+impl Serialize for Obj {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
         }
-        write_str(s, k);
-        s.push(':');
-        write_value(s, v);
+        m.end()
     }
-    s.push('}');
 }
 
-fn write_value(s: &mut String, v: &Value) {
+/// A nested object (such as `params`); its keys come out sorted.
+impl From<Obj> for Value {
+    fn from(o: Obj) -> Value {
+        Value::Object(o.0.into_iter().collect())
+    }
+}
+
+/// `v` with its floats rounded to 3 decimals.
+fn rounded(v: Value) -> Value {
     match v {
-        Value::Int(i) => {
-            let _ = write!(s, "{i}");
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            Value::from((f * 1000.0).round() / 1000.0 + 0.0) // + 0.0: no "-0.0"
         }
-        Value::Num(f) if f.is_finite() => {
-            // at most 3 decimals, no trailing zeros: easy to read, enough precision
-            let t = format!("{f:.3}");
-            let t = t.trim_end_matches('0').trim_end_matches('.');
-            s.push_str(if t == "-0" { "0" } else { t });
-        }
-        Value::Num(_) | Value::Null => s.push_str("null"),
-        Value::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
-        Value::Str(t) => write_str(s, t),
-        Value::Obj(o) => write_obj(s, o),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
+        v => v,
     }
 }
 
-fn write_str(s: &mut String, t: &str) {
-    s.push('"');
-    for c in t.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
+/// Latency samples in microseconds, in an HDR histogram (3 significant digits: values up to
+/// 2048 µs exact, above that within 0.1 %; constant memory however many samples).
+#[derive(Debug, Clone)]
+pub struct Latencies(Histogram<u64>);
+
+/// Percentiles of [`Latencies`] in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
 }
 
-/// Latency samples in microseconds.
-#[derive(Debug, Default, Clone)]
-pub struct Latencies(Vec<u32>);
+impl Default for Latencies {
+    fn default() -> Latencies {
+        Latencies::new()
+    }
+}
 
 impl Latencies {
-    pub fn with_capacity(n: usize) -> Latencies {
-        Latencies(Vec::with_capacity(n))
+    pub fn new() -> Latencies {
+        Latencies(Histogram::new(3).expect("3 significant digits are supported"))
     }
 
     pub fn push(&mut self, d: Duration) {
-        self.0.push(d.as_micros().min(u32::MAX as u128) as u32);
+        self.record(d.as_micros().min(u64::MAX as u128) as u64);
     }
 
-    pub fn extend(&mut self, other: Latencies) {
-        self.0.extend(other.0);
+    /// A histogram of samples in microseconds.
+    pub fn from_micros(samples: &[u32]) -> Latencies {
+        let mut l = Latencies::new();
+        for &us in samples {
+            l.record(u64::from(us));
+        }
+        l
     }
 
-    pub fn len(&self) -> usize {
+    fn record(&mut self, us: u64) {
+        // `record` grows the histogram as needed (`saturating_record` would clamp to its
+        // current top instead); it fails only beyond u64 range.
+        if self.0.record(us).is_err() {
+            self.0.saturating_record(us);
+        }
+    }
+
+    pub fn len(&self) -> u64 {
         self.0.len()
     }
 
-    /// p50, p99 and max in microseconds (nearest rank), `None` without samples.
-    pub fn summary(&mut self) -> Option<(u32, u32, u32)> {
+    /// p50, p90, p99, p99.9 and max in microseconds, `None` without samples.
+    pub fn summary(&self) -> Option<Summary> {
         if self.0.is_empty() {
             return None;
         }
-        self.0.sort_unstable();
-        let rank = |q: f64| {
-            let i = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
-            self.0[i - 1]
-        };
-        Some((rank(0.50), rank(0.99), *self.0.last().unwrap()))
+        Some(Summary {
+            p50: self.quantile(0.50)?,
+            p90: self.quantile(0.90)?,
+            p99: self.quantile(0.99)?,
+            p99_9: self.quantile(0.999)?,
+            max: self.0.max(),
+        })
     }
 
-    /// The `q` quantile in microseconds (nearest rank), `None` without samples.
-    pub fn quantile(&mut self, q: f64) -> Option<u32> {
-        if self.0.is_empty() {
-            return None;
-        }
-        self.0.sort_unstable();
-        let i = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
-        Some(self.0[i - 1])
+    /// The `q` quantile in microseconds, `None` without samples.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q))
     }
 
-    /// Adds `p50_us`, `p99_us`, `max_us` (or nulls) to `o`, with `prefix` before each name.
-    pub fn report(&mut self, o: &mut Obj, prefix: &str) {
+    /// Adds `p50_us`, `p90_us`, `p99_us`, `p999_us` and `max_us` (or nulls) to `o`, with
+    /// `prefix` before each name.
+    pub fn report(&self, o: &mut Obj, prefix: &str) {
         let s = self.summary();
-        o.set(&format!("{prefix}p50_us"), s.map(|s| s.0));
-        o.set(&format!("{prefix}p99_us"), s.map(|s| s.1));
-        o.set(&format!("{prefix}max_us"), s.map(|s| s.2));
+        o.set(&format!("{prefix}p50_us"), s.map(|s| s.p50));
+        o.set(&format!("{prefix}p90_us"), s.map(|s| s.p90));
+        o.set(&format!("{prefix}p99_us"), s.map(|s| s.p99));
+        o.set(&format!("{prefix}p999_us"), s.map(|s| s.p99_9));
+        o.set(&format!("{prefix}max_us"), s.map(|s| s.max));
     }
 }
 
@@ -319,32 +270,71 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_is_compact_and_escaped() {
+    fn json_is_compact_escaped_and_in_insertion_order() {
         let o = Obj::new()
             .with("client", "zk-rs")
             .with("n", 3u64)
             .with("x", 1.5)
-            .with("y", 2.0)
+            .with("r", 2.0 / 3.0)
             .with("s", "a\"b\\c\n")
             .with("none", Option::<u64>::None)
+            .with("nan", f64::NAN)
             .with("p", Obj::new().with("size", 100u64));
         assert_eq!(
             o.to_json(),
-            r#"{"client":"zk-rs","n":3,"x":1.5,"y":2,"s":"a\"b\\c\n","none":null,"p":{"size":100}}"#
+            r#"{"client":"zk-rs","n":3,"x":1.5,"r":0.667,"s":"a\"b\\c\n","none":null,"nan":null,"p":{"size":100}}"#
         );
+        let mut o = o;
+        o.set("n", 4u64);
+        let back: serde_json::Value = serde_json::from_str(&o.to_json()).unwrap();
+        assert_eq!(back["n"], 4);
+        assert!(o.to_json().starts_with(r#"{"client":"zk-rs","n":4,"#));
     }
 
     #[test]
     fn percentiles_are_nearest_rank() {
         let mut l = Latencies::default();
-        for us in 1..=100u64 {
+        for us in 1..=1000u64 {
             l.push(Duration::from_micros(us));
         }
-        assert_eq!(l.summary(), Some((50, 99, 100)));
+        let s = l.summary().unwrap();
+        assert_eq!(
+            (s.p50, s.p90, s.p99, s.p99_9, s.max),
+            (500, 900, 990, 999, 1000)
+        );
         let mut one = Latencies::default();
         one.push(Duration::from_micros(7));
-        assert_eq!(one.summary(), Some((7, 7, 7)));
+        let s = one.summary().unwrap();
+        assert_eq!((s.p50, s.p90, s.p99, s.p99_9, s.max), (7, 7, 7, 7, 7));
         assert_eq!(Latencies::default().summary(), None);
+    }
+
+    #[test]
+    fn large_latencies_are_within_a_tenth_of_a_percent() {
+        let mut l = Latencies::default();
+        for ms in 1..=100u64 {
+            l.push(Duration::from_millis(ms));
+        }
+        let s = l.summary().unwrap();
+        let near = |got: u64, want: u64| got.abs_diff(want) * 1000 <= want;
+        assert!(near(s.p50, 50_000), "{s:?}");
+        assert!(near(s.p99, 99_000), "{s:?}");
+        assert!(near(s.max, 100_000), "{s:?}");
+    }
+
+    #[test]
+    fn samples_taken_as_micros_count_like_pushed_ones() {
+        let samples: Vec<u32> = (1..=100).rev().collect();
+        let a = Latencies::from_micros(&samples);
+        assert_eq!(a.len(), 100);
+        let s = a.summary().unwrap();
+        assert_eq!((s.p50, s.p99, s.max), (50, 99, 100));
+        let mut o = Obj::new();
+        a.report(&mut o, "close_");
+        assert_eq!(
+            o.to_json(),
+            r#"{"close_p50_us":50,"close_p90_us":90,"close_p99_us":99,"close_p999_us":100,"close_max_us":100}"#
+        );
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn main() {
                     measure(ops, conc, move || { let c = c.clone(); async move { c.get_data("/vs-bench").await.unwrap(); } }).await
                 };
                 println!(
-                    "{{\"client\":\"{who}\",\"rep\":{rep},\"ops\":{ops},\"concurrency\":{conc},\"threads\":{threads},\"ops_per_sec\":{:.0},\"cpu_us_per_op\":{:.2},\"user_us_per_op\":{:.2},\"sys_us_per_op\":{:.2},\"ctx_switches_per_op\":{:.3},\"p50_us\":{:.0},\"p99_us\":{:.0}}}",
+                    "{{\"client\":\"{who}\",\"scenario\":\"get\",\"rep\":{rep},\"ops\":{ops},\"concurrency\":{conc},\"threads\":{threads},\"ops_per_sec\":{:.0},\"cpu_us_per_op\":{:.2},\"cpu_user_us_per_op\":{:.2},\"cpu_sys_us_per_op\":{:.2},\"ctx_switches_per_op\":{:.3},\"p50_us\":{:.0},\"p99_us\":{:.0}}}",
                     r.ops_per_sec, r.cpu_us_per_op, r.user_us, r.sys_us, r.ctx_per_op, r.p50_us, r.p99_us
                 );
                 if who == "zk-core" { a.push(r) } else { b.push(r) }

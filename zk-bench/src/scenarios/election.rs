@@ -45,8 +45,8 @@ pub async fn run(t: &Target, p: Params) -> Result<Obj, BoxError> {
     }
     let (mut leader, _) = rx.recv().await.ok_or("no leader")?;
 
-    let mut lat = Latencies::with_capacity(p.rounds);
-    let mut close = Latencies::with_capacity(p.rounds);
+    let mut lat = Latencies::new();
+    let mut close = Latencies::new();
     let server = ServerCpu::start(t);
     let clock = Clock::start();
     let mut busy = Duration::ZERO;

@@ -78,7 +78,7 @@ pub async fn handoff(t: &Target, p: HandoffParams) -> Result<Obj, BoxError> {
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         last_release: AtomicU64::new(0),
-        latencies: Mutex::new(Latencies::with_capacity(n * p.rounds)),
+        latencies: Mutex::new(Latencies::new()),
         acquisitions: Mutex::new(Vec::with_capacity(n * p.rounds)),
     });
     let (held_tx, held_rx) = watch::channel(false);
@@ -206,16 +206,10 @@ pub async fn handoff(t: &Target, p: HandoffParams) -> Result<Obj, BoxError> {
     o.set("other_notifications", other);
     o.set("server_max_watchers_per_node", snapshot_max);
     o.set("rtt_p50_us", rtt);
-    if let Some(p50) = o.get("p50_us").and_then(|v| match v {
-        crate::report::Value::Int(i) => Some(*i),
-        _ => None,
-    }) {
-        o.set("handoff_p50_in_rtts", p50 as f64 / rtt.max(1) as f64);
-    }
-    let p90 = shared.latencies.lock().unwrap().quantile(0.9);
-    o.set("p90_us", p90);
-    if let Some(p90) = p90 {
-        o.set("handoff_p90_in_rtts", p90 as f64 / rtt.max(1) as f64);
+    let summary = shared.latencies.lock().unwrap().summary();
+    if let Some(s) = summary {
+        o.set("handoff_p50_in_rtts", s.p50 as f64 / rtt.max(1) as f64);
+        o.set("handoff_p90_in_rtts", s.p90 as f64 / rtt.max(1) as f64);
     }
     o.set("heap_bytes_per_session", heap_sessions / n as i64);
     o.set("heap_bytes_per_queued_contender", heap_queued / n as i64);
@@ -239,14 +233,14 @@ fn not_queued(n: usize, children: usize, watches: usize) -> BoxError {
 }
 
 /// Median of 200 sequential `exists` round trips, µs.
-async fn round_trip(c: &Client, path: &str) -> Result<u32, BoxError> {
-    let mut l = Latencies::with_capacity(200);
+async fn round_trip(c: &Client, path: &str) -> Result<u64, BoxError> {
+    let mut l = Latencies::new();
     for _ in 0..200 {
         let t0 = Instant::now();
         c.exists(path).await?;
         l.push(t0.elapsed());
     }
-    Ok(l.summary().map_or(0, |s| s.0))
+    Ok(l.summary().map_or(0, |s| s.p50))
 }
 
 /// The lowest contender node under `path`.

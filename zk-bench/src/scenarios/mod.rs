@@ -5,7 +5,7 @@ mod lock;
 mod ops;
 mod watch;
 
-use crate::args::Args;
+use crate::args::{Command, OpsArgs};
 use crate::report::Obj;
 use crate::target::Target;
 use crate::BoxError;
@@ -21,66 +21,42 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub fn from_args(a: &mut Args) -> Result<Scenario, String> {
-        let name = a.scenario.clone();
-        Ok(match name.as_str() {
-            "get" | "set" | "exists" | "create-delete" => {
-                let kind = match name.as_str() {
-                    "get" => OpKind::Get,
-                    "set" => OpKind::Set,
-                    "exists" => OpKind::Exists,
-                    _ => OpKind::CreateDelete,
-                };
-                let p = ops::Params {
-                    kind,
-                    ops: a.take("ops", 20_000)?,
-                    concurrency: a.take("concurrency", 64)?,
-                    size: a.take("size", 100)?,
-                    sessions: a.take("sessions", 1)?,
-                    warmup: a.take("warmup", 2_000)?,
-                    nodes: a.take("nodes", 16)?,
-                };
-                if p.concurrency == 0 || p.sessions == 0 || p.nodes == 0 {
-                    return Err("--concurrency, --sessions and --nodes must be positive".into());
-                }
-                Scenario::Ops(p)
+    /// The scenario of a parsed command line; `None` for `serve` and `stub-serve`. Ranges are
+    /// checked by the parser ([`crate::args`]).
+    pub fn from_command(c: Command) -> Option<Scenario> {
+        let ops = |kind: OpKind, a: OpsArgs| {
+            Scenario::Ops(ops::Params {
+                kind,
+                ops: a.ops,
+                concurrency: a.concurrency,
+                size: a.size,
+                sessions: a.sessions,
+                warmup: a.warmup,
+                nodes: a.nodes,
+            })
+        };
+        Some(match c {
+            Command::Get(a) => ops(OpKind::Get, a),
+            Command::Set(a) => ops(OpKind::Set, a),
+            Command::Exists(a) => ops(OpKind::Exists, a),
+            Command::CreateDelete(a) => ops(OpKind::CreateDelete, a),
+            Command::LockHandoff { contenders, rounds } => {
+                Scenario::LockHandoff(lock::HandoffParams { contenders, rounds })
             }
-            "lock-handoff" => {
-                let p = lock::HandoffParams {
-                    contenders: a.take("contenders", 100)?,
-                    rounds: a.take("rounds", 5)?,
-                };
-                if p.contenders < 2 || p.rounds == 0 {
-                    return Err("lock-handoff needs --contenders >= 2 and --rounds >= 1".into());
-                }
-                Scenario::LockHandoff(p)
+            Command::LockWaiters { contenders } => {
+                Scenario::LockWaiters(lock::WaitersParams { contenders })
             }
-            "lock-waiters" => {
-                let p = lock::WaitersParams {
-                    contenders: a.take("contenders", 1000)?,
-                };
-                if p.contenders < 2 {
-                    return Err("lock-waiters needs --contenders >= 2".into());
-                }
-                Scenario::LockWaiters(p)
-            }
-            "watch-reregister" => Scenario::WatchReregister(watch::Params {
-                watches: a.take("watches", 100_000)?,
-                concurrency: a.take::<usize>("concurrency", 1000)?.max(1),
+            Command::WatchReregister {
+                watches,
+                concurrency,
+            } => Scenario::WatchReregister(watch::Params {
+                watches,
+                concurrency,
             }),
-            "election-failover" => {
-                let p = election::Params {
-                    candidates: a.take("candidates", 10)?,
-                    rounds: a.take("rounds", 20)?,
-                };
-                if p.candidates < 2 || p.rounds == 0 {
-                    return Err(
-                        "election-failover needs --candidates >= 2 and --rounds >= 1".into(),
-                    );
-                }
-                Scenario::ElectionFailover(p)
+            Command::ElectionFailover { candidates, rounds } => {
+                Scenario::ElectionFailover(election::Params { candidates, rounds })
             }
-            other => return Err(format!("unknown scenario {other:?}")),
+            Command::Serve | Command::StubServe { .. } => return None,
         })
     }
 
