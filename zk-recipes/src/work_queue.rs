@@ -193,6 +193,52 @@ async fn wait_change(
     }
 }
 
+/// The take loop of both queues: `once` (given the call's deadline-bounded client) until it
+/// takes something, finds the queue empty while not `wait`ing, or `deadline` passes
+/// (`Ok(None)`); a transient error or a new session waits for a connection and tries again, an
+/// empty queue waits for its watches or a state change.
+async fn take_loop<T, F, Fut>(
+    client: &Client,
+    deadline: Option<Instant>,
+    wait: bool,
+    mut once: F,
+) -> Result<Option<T>>
+where
+    F: FnMut(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Step<T>>>,
+{
+    let c = bounded_client(client, deadline);
+    let mut states = client.state_stream();
+    loop {
+        if passed(deadline) {
+            return Ok(None);
+        }
+        let step = match once(c.clone()).await {
+            Ok(s) => s,
+            Err(Error::Timeout { .. }) if passed(deadline) => return Ok(None),
+            Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {
+                match wait_connected(&c, deadline).await {
+                    Err(Error::Timeout { .. }) => return Ok(None),
+                    r => r?,
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match step {
+            Step::Got(t) => return Ok(Some(t)),
+            Step::InDoubt(e) => return Err(e),
+            Step::Again => {}
+            Step::Empty(_) if !wait => return Ok(None),
+            Step::Empty(w) => {
+                if !wait_change(&mut states, w, deadline).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
 /// The client a call bounded by `deadline` sends through: its requests fail at the deadline.
 fn bounded_client(client: &Client, deadline: Option<Instant>) -> Client {
     match deadline {
@@ -382,36 +428,10 @@ impl Queue {
     }
 
     async fn take(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
-        let c = bounded_client(&self.client, deadline);
-        let mut states = self.client.state_stream();
-        loop {
-            if passed(deadline) {
-                return Ok(None);
-            }
-            let step = match self.take_once(&c, wait, deadline).await {
-                Ok(s) => s,
-                Err(Error::Timeout { .. }) if passed(deadline) => return Ok(None),
-                Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {
-                    match wait_connected(&c, deadline).await {
-                        Err(Error::Timeout { .. }) => return Ok(None),
-                        r => r?,
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match step {
-                Step::Got(data) => return Ok(Some(data)),
-                Step::InDoubt(e) => return Err(e),
-                Step::Again => {}
-                Step::Empty(_) if !wait => return Ok(None),
-                Step::Empty(w) => {
-                    if !wait_change(&mut states, w, deadline).await {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
+        take_loop(&self.client, deadline, wait, |c| async move {
+            self.take_once(&c, wait, deadline).await
+        })
+        .await
     }
 
     fn forget_listing(&self) {
@@ -743,36 +763,10 @@ impl LockingQueue {
     }
 
     async fn take(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<LockedEntry>> {
-        let c = bounded_client(&self.client, deadline);
-        let mut states = self.client.state_stream();
-        loop {
-            if passed(deadline) {
-                return Ok(None);
-            }
-            let step = match self.take_once(&c, wait, deadline).await {
-                Ok(s) => s,
-                Err(Error::Timeout { .. }) if passed(deadline) => return Ok(None),
-                Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {
-                    match wait_connected(&c, deadline).await {
-                        Err(Error::Timeout { .. }) => return Ok(None),
-                        r => r?,
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match step {
-                Step::Got(entry) => return Ok(Some(entry)),
-                Step::InDoubt(e) => return Err(e),
-                Step::Again => {}
-                Step::Empty(_) if !wait => return Ok(None),
-                Step::Empty(w) => {
-                    if !wait_change(&mut states, w, deadline).await {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
+        take_loop(&self.client, deadline, wait, |c| async move {
+            self.take_once(&c, wait, deadline).await
+        })
+        .await
     }
 
     /// One pass: list entries and takes, try the free entries in order.

@@ -55,7 +55,7 @@ async fn interop_queue_kazoo_producer_rust_consumer_and_back() {
     let c = shared_client().await;
     let q = Queue::new(&c, &p);
     let mut taken = Vec::new();
-    while let Some(v) = q.get_timeout(Duration::from_millis(500)).await.unwrap() {
+    while let Some(v) = q.get_timeout(Duration::from_secs(5)).await.unwrap() {
         taken.push(String::from_utf8(v).unwrap());
     }
     assert_eq!(
@@ -82,7 +82,7 @@ async fn interop_locking_queue_kazoo_producer_rust_consumer_and_back() {
     let c = shared_client().await;
     let q = LockingQueue::new(&c, &p);
     let mut taken = Vec::new();
-    while let Some(e) = q.get_timeout(Duration::from_millis(500)).await.unwrap() {
+    while let Some(e) = q.get_timeout(Duration::from_secs(5)).await.unwrap() {
         taken.push(String::from_utf8(e.data().to_vec()).unwrap());
         assert!(e.consume().await.unwrap());
     }
@@ -125,8 +125,19 @@ async fn interop_locking_queue_kazoo_and_rust_consumers_never_hold_one_entry_at_
         let (p, check) = (p.clone(), check.clone());
         rust.push(tokio::spawn(async move {
             let q = LockingQueue::new(&c, &p);
+            // start once kazoo has consumed an entry: on a loaded machine its start can take
+            // longer than Rust needs for all of them, and the test is about both taking
+            let entries = format!("{p}/entries");
+            let start = tokio::time::Instant::now();
+            while c.get_children(&entries).await.unwrap().len() == N {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "kazoo consumed nothing in 60 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let mut log = Vec::new();
-            while let Some(e) = q.get_timeout(Duration::from_millis(500)).await.unwrap() {
+            while let Some(e) = q.get_timeout(Duration::from_secs(5)).await.unwrap() {
                 let name = String::from_utf8(e.data().to_vec()).unwrap();
                 let mark = format!("{check}/{name}");
                 match c.create(&mark, b"rust", CreateMode::Ephemeral).await {
