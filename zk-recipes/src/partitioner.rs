@@ -596,16 +596,22 @@ impl Task {
                 }
                 _ = &mut any_lost => return Next::Release,
                 s = states.next() => if let Some(n) = Self::on_state(s) { return n },
-                c = self.cmds.recv() => match c {
-                    Some(Cmd::Finish(a)) => return Next::Fail(Some(a)),
-                    Some(Cmd::ReleaseSet(a)) => {
-                        self.release_all().await;
-                        let _ = a.send(());
-                        return Next::Allocate;
-                    }
-                    None => return Next::Fail(None),
-                },
+                c = self.cmds.recv() => return self.on_cmd(c).await,
             }
+        }
+    }
+
+    /// A caller's command while acquired or releasing: finish, or release the set and
+    /// allocate again.
+    async fn on_cmd(&mut self, c: Option<Cmd>) -> Next {
+        match c {
+            Some(Cmd::Finish(a)) => Next::Fail(Some(a)),
+            Some(Cmd::ReleaseSet(a)) => {
+                self.release_all().await;
+                let _ = a.send(());
+                Next::Allocate
+            }
+            None => Next::Fail(None),
         }
     }
 
@@ -614,15 +620,7 @@ impl Task {
         loop {
             tokio::select! {
                 s = states.next() => if let Some(n @ Next::Fail(_)) = Self::on_state(s) { return n },
-                c = self.cmds.recv() => match c {
-                    Some(Cmd::Finish(a)) => return Next::Fail(Some(a)),
-                    Some(Cmd::ReleaseSet(a)) => {
-                        self.release_all().await;
-                        let _ = a.send(());
-                        return Next::Allocate;
-                    }
-                    None => return Next::Fail(None),
-                },
+                c = self.cmds.recv() => return self.on_cmd(c).await,
             }
         }
     }
