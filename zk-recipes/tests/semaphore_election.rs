@@ -557,6 +557,146 @@ async fn semaphore_lease_create_reply_lost_then_expiry_does_not_take_a_second_le
     assert!(children(&hc, &path).await.is_empty());
 }
 
+/// The lease create is fenced by the admission node on the server, not only by the waiter's own
+/// belief that it is admitted: the admitted waiter A lists the leases, sees room and sends its
+/// create; while that create is on the wire (held in A's proxy), A's admission node is deleted
+/// by someone else (an operator clearing a "stuck" lock), B is admitted and takes the one lease.
+/// A's create must then fail on the server. A plain create (A judged admission in memory just
+/// before sending it) would land as a second lease of a 1-lease semaphore. Issue 10's unfenced
+/// lease create mutation, which no fault of a black-box campaign can aim at.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_lease_create_sent_before_admission_was_deleted_is_refused_by_the_fence() {
+    use futures::StreamExt;
+    let server = zk_testkit::shared_server();
+    let path = unique("sem-fence");
+    let admission = format!("{path}-__lock__");
+    let hc = shared_client().await;
+    // every lease node created or deleted, in zxid order: the most that existed at once
+    let leases_now = Arc::new(AtomicUsize::new(0));
+    let leases_peak = Arc::new(AtomicUsize::new(0));
+    let mut events = hc
+        .add_watch(&path, zk_core::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let counter = {
+        let (now, peak) = (leases_now.clone(), leases_peak.clone());
+        let prefix = format!("{path}/");
+        tokio::spawn(async move {
+            while let Some(Ok(ev)) = events.next().await {
+                if !ev.path.starts_with(&prefix) {
+                    continue;
+                }
+                match ev.event_type {
+                    zk_core::EventType::NodeCreated => {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                    }
+                    zk_core::EventType::NodeDeleted => {
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    let h = Semaphore::new(&hc, &path, "H", 1)
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let ac = zk_core::Client::builder(proxy.connect_string())
+        // A's pings wait behind its held create: a session long enough for the hold
+        .session_timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let bc = shared_client().await;
+    let inside = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (b_release_tx, b_release_rx) = tokio::sync::oneshot::channel::<()>();
+    let hold =
+        |name: &'static str, sem: Semaphore, until: Option<tokio::sync::oneshot::Receiver<()>>| {
+            let (inside, peak) = (inside.clone(), peak.clone());
+            tokio::spawn(async move {
+                let lease = sem.acquire().await.unwrap();
+                let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                eprintln!("{name} holds a lease ({n} holder(s))");
+                match until {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(300)).await,
+                }
+                inside.fetch_sub(1, Ordering::SeqCst);
+                lease.release().await.unwrap();
+            })
+        };
+    // A takes admission and waits for room; B queues behind it for admission
+    let a = hold("A", Semaphore::new(&ac, &path, "A", 1).unwrap(), None);
+    common::eventually("A holds admission", || async {
+        children(&hc, &admission).await.len() == 1
+    })
+    .await;
+    let a_node = format!("{admission}/{}", children(&hc, &admission).await[0]);
+    assert_eq!(hc.get_data(&a_node).await.unwrap().0, b"A");
+    let b = hold(
+        "B",
+        Semaphore::new(&bc, &path, "B", 1).unwrap(),
+        Some(b_release_rx),
+    );
+    common::eventually("B queued for admission", || async {
+        children(&hc, &admission).await.len() == 2
+    })
+    .await;
+    // A's lease create (multi 14 when fenced, create2 15 when not) will wait in the proxy
+    proxy.hold_request(&[14, 15]);
+    h.release().await.unwrap();
+    common::eventually("A's lease create is held in its proxy", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    // the world moves while A's create is on the wire
+    hc.delete(&a_node, None).await.unwrap();
+    common::eventually("B holds the lease", || async {
+        inside.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    proxy.release_held();
+    // A's create reaches the server now; A goes back to the admission queue and waits for room
+    common::eventually("A queued for admission again (a new node)", || async {
+        for child in children(&hc, &admission).await {
+            let node = format!("{admission}/{child}");
+            if node != a_node && matches!(hc.get_data(&node).await, Ok((d, _)) if d == b"A") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let _ = b_release_tx.send(());
+    bounded("B", b).await.unwrap();
+    bounded("A", a).await.unwrap();
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "two holders of a 1-lease semaphore"
+    );
+    common::eventually("the last lease deletion seen", || async {
+        leases_now.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(
+        leases_peak.load(Ordering::SeqCst),
+        1,
+        "two lease nodes of a 1-lease semaphore existed at once"
+    );
+    counter.abort();
+    assert!(children(&hc, &path).await.is_empty());
+}
+
 /// Issue 9 (one recipe API): `Election::leader` names the current leader, `None` when there is
 /// none.
 #[tokio::test(flavor = "multi_thread")]

@@ -37,6 +37,7 @@ const NO_XID: i64 = i64::MIN;
 /// | [`set_delay`](Self::set_delay) | latency added to every chunk, both directions, order kept |
 /// | [`reject_new`](Self::reject_new) | new connections are accepted and closed at once |
 /// | [`cut_after_request`](Self::cut_after_request) | the next request with an opcode reaches the server, its reply never reaches the client |
+/// | [`hold_request`](Self::hold_request) / [`release_held`](Self::release_held) | the next request with one of some opcodes waits in the proxy (and everything the client sends after it), replies and events still flow |
 ///
 /// Client→server traffic is forwarded as whole ZooKeeper frames (4-byte big-endian length +
 /// payload), which is what makes [`cut_after_request`](Self::cut_after_request) possible; a
@@ -68,6 +69,13 @@ struct Shared {
     /// The cut trap this proxy springs: its own, or one shared with other proxies.
     cut_trap: Mutex<CutTrap>,
     cuts_fired: AtomicU64,
+    /// The opcodes of an armed [`FaultProxy::hold_request`] trap (empty: unarmed).
+    hold_trap: Mutex<Vec<i32>>,
+    /// Bumped by [`FaultProxy::release_held`]; a held request waits for a value above the one
+    /// it was caught at.
+    hold_release: watch::Sender<u64>,
+    /// Requests that reached the head of their connection's queue and were held there.
+    held: AtomicU64,
     accepted: AtomicU64,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Conn>>,
@@ -96,9 +104,18 @@ impl Shared {
             .clone()
     }
 
-    /// Takes the trap if it is armed for `opcode`.
-    fn take_trap(&self, opcode: i32) -> bool {
-        self.trap().take(opcode)
+    /// What happens to a request with `opcode`: cut after it, hold it, or pass it (taking a
+    /// trap that fires).
+    fn catch(&self, opcode: i32) -> Catch {
+        if self.trap().take(opcode) {
+            return Catch::Cut;
+        }
+        let mut hold = self.hold_trap.lock().unwrap_or_else(|p| p.into_inner());
+        if hold.contains(&opcode) {
+            hold.clear();
+            return Catch::Hold(*self.hold_release.borrow());
+        }
+        Catch::Pass
     }
 }
 
@@ -149,6 +166,9 @@ impl FaultProxy {
             reject_new: AtomicBool::new(false),
             cut_trap: Mutex::new(CutTrap::default()),
             cuts_fired: AtomicU64::new(0),
+            hold_trap: Mutex::new(Vec::new()),
+            hold_release: watch::Sender::new(0),
+            held: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
@@ -265,6 +285,39 @@ impl FaultProxy {
             .cut_trap
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = trap.clone();
+    }
+
+    /// Arms a one-shot trap: the next client request whose header type is one of `opcodes` (see
+    /// [`cut_after_request`](Self::cut_after_request) for the numbers) stops in the proxy, and
+    /// so does everything the client sends after it on that connection, until
+    /// [`release_held`](Self::release_held); then they go on in order. Server→client traffic
+    /// (replies to earlier requests, watch events, pings' replies) keeps flowing meanwhile, so
+    /// a test can change the server's state between a client's read and its write: "the world
+    /// moved while my request was on the wire". [`held_requests`](Self::held_requests) counts
+    /// the requests that were held; wait for it before changing the state.
+    ///
+    /// Hold it for less than the session timeout: the client's pings are held too, and the
+    /// server expires a session that sends nothing. A reset or a blackhole still applies to a
+    /// held connection. Arming again replaces an unfired trap; an empty list disarms it.
+    pub fn hold_request(&self, opcodes: &[i32]) {
+        *self
+            .shared
+            .hold_trap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = opcodes.to_vec();
+    }
+
+    /// Lets every request held by [`hold_request`](Self::hold_request) (and what queued behind
+    /// it) go on to the server.
+    pub fn release_held(&self) {
+        self.shared.hold_release.send_modify(|g| *g += 1);
+    }
+
+    /// How many requests were held by [`hold_request`](Self::hold_request) traps: counted when
+    /// the request is next to be written to the server (everything the client sent before it
+    /// has been forwarded) and stops there.
+    pub fn held_requests(&self) -> u64 {
+        self.shared.held.load(Ordering::SeqCst)
     }
 
     /// How many connections were cut by [`cut_after_request`](Self::cut_after_request) traps.
@@ -400,8 +453,27 @@ struct Chunk {
     /// When it may be written (read time + delay).
     due: Instant,
     data: Vec<u8>,
-    /// Set on a request frame caught by the cut trap: its xid.
-    cut_xid: Option<i32>,
+    /// What the traps made of it.
+    tag: Tag,
+}
+
+/// What a trap does with a request ([`Shared::catch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Catch {
+    Pass,
+    Cut,
+    /// Held until the release generation passes this one.
+    Hold(u64),
+}
+
+/// A chunk of traffic as the traps marked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    Plain,
+    /// The request frame caught by the cut trap: its xid.
+    Cut(i32),
+    /// A request frame caught by the hold trap, with the release generation it waits past.
+    Hold(u64),
 }
 
 /// Per-connection state of a cut in progress.
@@ -459,14 +531,14 @@ async fn client_reader(
                 let chunk = Chunk {
                     due,
                     data: rest,
-                    cut_xid: None,
+                    tag: Tag::Plain,
                 };
                 tx.send(chunk).await.map_err(|_| End::Abort)?;
             }
             return Ok(());
         }
-        for (data, cut_xid) in framer.push(&buf[..n], |opcode| shared.take_trap(opcode)) {
-            let chunk = Chunk { due, data, cut_xid };
+        for (data, tag) in framer.push(&buf[..n], |opcode| shared.catch(opcode)) {
+            let chunk = Chunk { due, data, tag };
             tx.send(chunk).await.map_err(|_| End::Abort)?;
         }
         if framer.cut {
@@ -499,7 +571,7 @@ async fn server_reader(
         let chunk = Chunk {
             due: Instant::now() + shared.delay(),
             data: buf[..n].to_vec(),
-            cut_xid: None,
+            tag: Tag::Plain,
         };
         tx.send(chunk).await.map_err(|_| End::Abort)?;
     }
@@ -521,11 +593,19 @@ async fn writer(
             // A cut is under way: the client must not see anything more.
             std::future::pending::<()>().await;
         }
-        if let Some(xid) = chunk.cut_xid {
+        if let Tag::Hold(generation) = chunk.tag {
+            shared.held.fetch_add(1, Ordering::SeqCst);
+            let mut release = shared.hold_release.subscribe();
+            if release.wait_for(|g| *g > generation).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            wait_forwarding(&mut flow).await;
+        }
+        if let Tag::Cut(xid) = chunk.tag {
             cut.xid.store(i64::from(xid), Ordering::SeqCst);
         }
         write.write_all(&chunk.data).await.map_err(|_| End::Abort)?;
-        if chunk.cut_xid.is_some() {
+        if matches!(chunk.tag, Tag::Cut(_)) {
             let _ = tokio::time::timeout(CUT_REPLY_WAIT, cut.reply_seen.notified()).await;
             return Err(End::Cut);
         }
@@ -548,26 +628,25 @@ struct RequestFramer {
 }
 
 impl RequestFramer {
-    /// Feeds bytes; returns the pieces to forward, the trapped frame (if any) last with its xid.
-    fn push(
-        &mut self,
-        bytes: &[u8],
-        mut trap: impl FnMut(i32) -> bool,
-    ) -> Vec<(Vec<u8>, Option<i32>)> {
+    /// Feeds bytes; returns the pieces to forward in order, each held frame as a piece of its
+    /// own, the cut frame (if any) last.
+    fn push(&mut self, bytes: &[u8], mut trap: impl FnMut(i32) -> Catch) -> Vec<(Vec<u8>, Tag)> {
         if self.cut {
             return Vec::new();
         }
         if self.raw {
-            return vec![(bytes.to_vec(), None)];
+            return vec![(bytes.to_vec(), Tag::Plain)];
         }
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        let mut pos = 0; // start of the next frame; `buf[..pos]` holds complete frames
+        let mut start = 0; // `buf[start..pos]`: complete frames not yet in `out`
+        let mut pos = 0; // start of the next frame
         while self.buf.len() - pos >= 4 {
             let declared = i32::from_be_bytes(self.buf[pos..pos + 4].try_into().expect("4 bytes"));
             let Some(len) = usize::try_from(declared).ok().filter(|&l| l <= MAX_FRAME) else {
                 self.raw = true;
-                out.push((std::mem::take(&mut self.buf), None));
+                out.push((self.buf.split_off(start), Tag::Plain));
+                self.buf = Vec::new();
                 return out;
             };
             if self.buf.len() - pos - 4 < len {
@@ -580,21 +659,32 @@ impl RequestFramer {
                 let header = &self.buf[pos + 4..pos + 12];
                 let xid = i32::from_be_bytes(header[0..4].try_into().expect("4 bytes"));
                 let opcode = i32::from_be_bytes(header[4..8].try_into().expect("4 bytes"));
-                if trap(opcode) {
-                    if pos > 0 {
-                        out.push((self.buf[..pos].to_vec(), None));
+                match trap(opcode) {
+                    Catch::Pass => {}
+                    Catch::Cut => {
+                        if pos > start {
+                            out.push((self.buf[start..pos].to_vec(), Tag::Plain));
+                        }
+                        out.push((self.buf[pos..end].to_vec(), Tag::Cut(xid)));
+                        self.cut = true;
+                        self.buf = Vec::new();
+                        return out;
                     }
-                    out.push((self.buf[pos..end].to_vec(), Some(xid)));
-                    self.cut = true;
-                    self.buf = Vec::new();
-                    return out;
+                    Catch::Hold(generation) => {
+                        if pos > start {
+                            out.push((self.buf[start..pos].to_vec(), Tag::Plain));
+                        }
+                        out.push((self.buf[pos..end].to_vec(), Tag::Hold(generation)));
+                        start = end;
+                    }
                 }
             }
             pos = end;
         }
-        if pos > 0 {
-            out.push((self.buf.drain(..pos).collect(), None));
+        if pos > start {
+            out.push((self.buf[start..pos].to_vec(), Tag::Plain));
         }
+        self.buf.drain(..pos);
         out
     }
 
@@ -663,8 +753,8 @@ mod tests {
         frame(&p)
     }
 
-    fn no_trap(_: i32) -> bool {
-        false
+    fn no_trap(_: i32) -> Catch {
+        Catch::Pass
     }
 
     #[test]
@@ -692,10 +782,10 @@ mod tests {
         stream.extend(request(2, 1, b"create"));
         stream.extend(request(3, 1, b"again"));
         let mut framer = RequestFramer::default();
-        let out = framer.push(&stream, |op| op == 1);
+        let out = framer.push(&stream, |op| if op == 1 { Catch::Cut } else { Catch::Pass });
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].1, None);
-        assert_eq!(out[1], (request(2, 1, b"create"), Some(2)));
+        assert_eq!(out[0].1, Tag::Plain);
+        assert_eq!(out[1], (request(2, 1, b"create"), Tag::Cut(2)));
         assert!(framer.push(&request(4, 4, b""), no_trap).is_empty());
     }
 
@@ -703,11 +793,38 @@ mod tests {
     fn four_letter_words_go_raw() {
         let mut framer = RequestFramer::default();
         let out = framer.push(b"srvr", no_trap);
-        assert_eq!(out, vec![(b"srvr".to_vec(), None)]);
+        assert_eq!(out, vec![(b"srvr".to_vec(), Tag::Plain)]);
         assert_eq!(
             framer.push(b"more", no_trap),
-            vec![(b"more".to_vec(), None)]
+            vec![(b"more".to_vec(), Tag::Plain)]
         );
+    }
+
+    #[test]
+    fn a_held_frame_is_a_piece_of_its_own_and_framing_goes_on() {
+        let mut stream = frame(&[0u8; 44]);
+        stream.extend(request(1, 3, b"x"));
+        stream.extend(request(2, 15, b"create"));
+        stream.extend(request(3, 4, b"after"));
+        stream.extend(request(4, 15, b"second create"));
+        for split in 0..=stream.len() {
+            let mut framer = RequestFramer::default();
+            let mut armed = true;
+            let mut hold = |op| {
+                if op == 15 && std::mem::take(&mut armed) {
+                    Catch::Hold(7)
+                } else {
+                    Catch::Pass
+                }
+            };
+            let mut out = framer.push(&stream[..split], &mut hold);
+            out.extend(framer.push(&stream[split..], &mut hold));
+            let joined: Vec<u8> = out.iter().flat_map(|(d, _)| d.clone()).collect();
+            assert_eq!(joined, stream, "split at {split}");
+            let held: Vec<_> = out.iter().filter(|(_, t)| *t == Tag::Hold(7)).collect();
+            assert_eq!(held.len(), 1, "split at {split}");
+            assert_eq!(held[0].0, request(2, 15, b"create"), "split at {split}");
+        }
     }
 
     #[test]

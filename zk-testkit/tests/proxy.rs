@@ -187,6 +187,51 @@ async fn cut_after_request_applies_the_request_but_hides_the_reply() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_held_request_waits_in_the_proxy_until_released_while_replies_flow() {
+    let proxy = proxy().await;
+    let path = unique_path("hold-test");
+    let (mut stream, _) = connect(proxy.addr()).await.unwrap();
+    proxy.hold_request(&[OP_CREATE]);
+    // Requests before the held one go through and are answered.
+    assert_eq!(
+        call(&mut stream, &exists_request(1, &path)).await.unwrap(),
+        NONODE
+    );
+    // The create and the exists after it stop in the proxy.
+    let mut two = create_request(2, &path, b"data", 0);
+    two.extend(exists_request(3, &path));
+    stream.write_all(&two).await.unwrap();
+    eventually("the create to be held", || proxy.held_requests() == 1).await;
+    let mut buf = [0u8; 64];
+    assert!(
+        timeout(Duration::from_millis(300), stream.read(&mut buf))
+            .await
+            .is_err(),
+        "no reply while the create is held"
+    );
+    // The server has not seen it: the world can move meanwhile.
+    assert_eq!(exists(shared_server().addr(), &path).await.unwrap(), NONODE);
+    proxy.release_held();
+    let (xid, _, err) = reply_header(&read_frame(&mut stream).await.unwrap());
+    assert_eq!((xid, err), (2, OK), "the create, applied once released");
+    let (xid, _, err) = reply_header(&read_frame(&mut stream).await.unwrap());
+    assert_eq!(
+        (xid, err),
+        (3, OK),
+        "the exists queued behind it finds the node"
+    );
+    // One-shot: the next create passes.
+    let second = format!("{path}-2");
+    assert_eq!(
+        call(&mut stream, &create_request(4, &second, b"", 0))
+            .await
+            .unwrap(),
+        OK
+    );
+    assert_eq!(proxy.held_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_shared_cut_trap_is_sprung_once_for_every_proxy_sharing_it() {
     let first = proxy().await;
     let second = proxy().await;
