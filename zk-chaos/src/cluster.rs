@@ -242,6 +242,8 @@ impl ClientNet {
             p.heal();
             p.set_delay(Duration::ZERO);
             p.disarm_cut();
+            p.hold_request(&[]);
+            p.release_held();
         }
     }
 

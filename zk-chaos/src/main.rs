@@ -30,7 +30,7 @@ struct Cli {
     #[arg(long = "workload", value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
     workloads: Vec<String>,
     /// A fault kind to use (repeatable; default all): reset, blackhole, delay, cut, expire,
-    /// expire-admitted, pause, kill, leader-kill, partition, partition-leader;
+    /// expire-admitted, delete-admission, pause, kill, leader-kill, partition, partition-leader;
     /// partition-follower (not in the default set); or none.
     #[arg(long = "nemesis")]
     nemeses: Vec<String>,
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
             n => match FaultKind::parse(n) {
                 Some(k) => nemeses.push(k),
                 None => {
-                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, expire-admitted, pause, kill, leader-kill, partition, partition-leader, partition-follower, none");
+                    eprintln!("unknown nemesis {n:?}; known: reset, blackhole, delay, cut, expire, expire-admitted, delete-admission, pause, kill, leader-kill, partition, partition-leader, partition-follower, none");
                     return ExitCode::from(2);
                 }
             },

@@ -28,6 +28,11 @@ pub enum FaultKind {
     /// it waits for room (found from the server's state when the fault starts; semaphore
     /// workload only).
     ExpireAdmitted,
+    /// The same waiter's next lease create is held on the wire (in its proxy) while the
+    /// nemesis deletes its admission node, as an operator clearing a "stuck" lock would, and
+    /// is let go [`HOLD_AFTER_DELETE`] later: the create reaches the server after another
+    /// waiter was admitted (semaphore workload only).
+    DeleteAdmission,
     /// SIGSTOP one server for 0.1x-2x the session timeout.
     Pause,
     /// SIGKILL one server, restart it later.
@@ -45,13 +50,14 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
         FaultKind::Cut,
         FaultKind::Expire,
         FaultKind::ExpireAdmitted,
+        FaultKind::DeleteAdmission,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::LeaderKill,
@@ -62,13 +68,14 @@ impl FaultKind {
 
     /// The kinds a run uses when none is given: every kind but `partition-follower` (a
     /// narrower `partition`).
-    pub const DEFAULT: [FaultKind; 11] = [
+    pub const DEFAULT: [FaultKind; 12] = [
         FaultKind::Reset,
         FaultKind::Blackhole,
         FaultKind::Delay,
         FaultKind::Cut,
         FaultKind::Expire,
         FaultKind::ExpireAdmitted,
+        FaultKind::DeleteAdmission,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::LeaderKill,
@@ -85,6 +92,7 @@ impl FaultKind {
             FaultKind::Cut => "cut",
             FaultKind::Expire => "expire",
             FaultKind::ExpireAdmitted => "expire-admitted",
+            FaultKind::DeleteAdmission => "delete-admission",
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::LeaderKill => "leader-kill",
@@ -205,7 +213,10 @@ pub fn schedule(
         let kind = kinds[rng.gen_range(0..kinds.len())];
         let scale = |rng: &mut StdRng| (session_timeout_ms as f64 * rng.gen_range(0.1..2.0)) as u64;
         let (dur_ms, param) = match kind {
-            FaultKind::Reset | FaultKind::Expire | FaultKind::ExpireAdmitted => (0, 0),
+            FaultKind::Reset
+            | FaultKind::Expire
+            | FaultKind::ExpireAdmitted
+            | FaultKind::DeleteAdmission => (0, 0),
             FaultKind::Blackhole | FaultKind::Pause => (scale(rng), 0),
             FaultKind::Delay => (rng.gen_range(1000..5000), rng.gen_range(20..300)),
             FaultKind::Cut => (3000, [15u64, 2, 5, 14][rng.gen_range(0..4)]),
@@ -218,7 +229,7 @@ pub fn schedule(
         let target = match kind {
             FaultKind::LeaderKill | FaultKind::PartitionLeader => Target::Leader,
             FaultKind::PartitionFollower => Target::Follower(rng.gen_range(0..members - 1)),
-            FaultKind::ExpireAdmitted => Target::Admitted,
+            FaultKind::ExpireAdmitted | FaultKind::DeleteAdmission => Target::Admitted,
             k if k.on_server() => Target::Member(rng.gen_range(0..members)),
             _ => Target::Client(rng.gen_range(0..clients)),
         };
@@ -422,12 +433,36 @@ async fn inject(
             }
             None => Err("client not connected yet".into()),
         },
-        (FaultKind::ExpireAdmitted, _, _) => match find_admitted(servers, nets).await {
-            Ok((n, c, waited)) => {
-                details["client"] = json!(n.id);
-                details["session"] = json!(c.session_id());
-                details["found_after_ms"] = json!(waited.as_millis() as u64);
-                expire(n, &c, servers).await
+        (FaultKind::ExpireAdmitted, _, _) => match nemesis_client(servers).await {
+            Ok(zk) => {
+                let r = match find_admitted(&zk, nets).await {
+                    Ok((n, c, _, waited)) => {
+                        details["client"] = json!(n.id);
+                        details["session"] = json!(c.session_id());
+                        details["found_after_ms"] = json!(waited.as_millis() as u64);
+                        expire(n, &c, servers).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), zk.close()).await;
+                r
+            }
+            Err(e) => Err(e),
+        },
+        (FaultKind::DeleteAdmission, _, _) => match nemesis_client(servers).await {
+            Ok(zk) => {
+                let r = match find_admitted(&zk, nets).await {
+                    Ok((n, c, node, waited)) => {
+                        details["client"] = json!(n.id);
+                        details["session"] = json!(c.session_id());
+                        details["found_after_ms"] = json!(waited.as_millis() as u64);
+                        details["node"] = json!(node);
+                        hold_and_delete(n, &zk, &node, &mut details).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), zk.close()).await;
+                r
             }
             Err(e) => Err(e),
         },
@@ -494,18 +529,19 @@ async fn expire(n: &ClientNet, c: &zk_core::Client, servers: &Servers) -> Result
         .map_err(|e| e.to_string())
 }
 
-/// How long `expire-admitted` looks for an admitted waiter before it gives up.
+/// How long `expire-admitted` and `delete-admission` look for an admitted waiter before they
+/// give up.
 const FIND_ADMITTED_FOR: Duration = Duration::from_secs(3);
+/// How long `delete-admission` waits for the admitted waiter's next create (it waits for room).
+const HOLD_WAIT: Duration = Duration::from_secs(5);
+/// How long `delete-admission` keeps the create held after the deletion: time for the next
+/// waiter to be admitted and create its lease. Well below the read timeout of the workload's
+/// sessions, since the held client's pings wait too.
+pub const HOLD_AFTER_DELETE: Duration = Duration::from_millis(500);
 
-/// The client (and its current session's handle) that holds the max-1 semaphore's admission
-/// lock while it waits for room, looked for every 100 ms for at most [`FIND_ADMITTED_FOR`]
-/// with a direct client of the nemesis' own (no proxy); with how long that took.
-async fn find_admitted<'a>(
-    servers: &Servers,
-    nets: &'a [Arc<ClientNet>],
-) -> Result<(&'a ClientNet, zk_core::Client, Duration), String> {
-    let began = Instant::now();
-    let zk = tokio::time::timeout(
+/// The nemesis' own direct client (no proxy), for reading the server's state.
+async fn nemesis_client(servers: &Servers) -> Result<zk_core::Client, String> {
+    tokio::time::timeout(
         Duration::from_secs(5),
         zk_core::Client::builder(servers.connect_string())
             .session_timeout(Duration::from_secs(10))
@@ -514,18 +550,28 @@ async fn find_admitted<'a>(
     )
     .await
     .map_err(|_| "the nemesis' own client did not connect within 5 s".to_owned())?
-    .map_err(|e| format!("the nemesis' own client: {e}"))?;
+    .map_err(|e| format!("the nemesis' own client: {e}"))
+}
+
+/// The client (and its current session's handle) that holds the max-1 semaphore's admission
+/// lock while it waits for room, with its admission node, looked for every 100 ms for at most
+/// [`FIND_ADMITTED_FOR`] with the nemesis' own client; with how long that took.
+async fn find_admitted<'a>(
+    zk: &zk_core::Client,
+    nets: &'a [Arc<ClientNet>],
+) -> Result<(&'a ClientNet, zk_core::Client, String, Duration), String> {
+    let began = Instant::now();
     let mut last = "no admitted waiter of the max-1 semaphore".to_owned();
-    let found = loop {
-        match crate::workload::semaphore::admitted_waiter(&zk).await {
-            Ok(Some(session)) => {
+    loop {
+        match crate::workload::semaphore::admitted_waiter_node(zk).await {
+            Ok(Some((session, node))) => {
                 let net = nets.iter().find_map(|n| {
                     n.current()
                         .filter(|c| c.session_id() == session)
                         .map(|c| (n.as_ref(), c))
                 });
                 match net {
-                    Some((n, c)) => break Ok((n, c, began.elapsed())),
+                    Some((n, c)) => return Ok((n, c, node, began.elapsed())),
                     None => last = format!("no client has session {session:#x} now"),
                 }
             }
@@ -533,12 +579,40 @@ async fn find_admitted<'a>(
             Err(e) => last = e.to_string(),
         }
         if began.elapsed() >= FIND_ADMITTED_FOR {
-            break Err(format!("{last} within {FIND_ADMITTED_FOR:?}"));
+            return Err(format!("{last} within {FIND_ADMITTED_FOR:?}"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), zk.close()).await;
-    found
+    }
+}
+
+/// `delete-admission`: holds client `n`'s next multi (14) or create2 (15) in its proxies (its
+/// lease create, once there is room), deletes `node` (its admission node) meanwhile, and lets
+/// the request go [`HOLD_AFTER_DELETE`] after the deletion.
+async fn hold_and_delete(
+    n: &ClientNet,
+    zk: &zk_core::Client,
+    node: &str,
+    details: &mut serde_json::Value,
+) -> Result<(), String> {
+    let held = || n.proxies.iter().map(|p| p.held_requests()).sum::<u64>();
+    let before = held();
+    n.proxies.iter().for_each(|p| p.hold_request(&[14, 15]));
+    let began = Instant::now();
+    while held() == before && began.elapsed() < HOLD_WAIT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // one request held at most: disarm the other proxies' traps
+    n.proxies.iter().for_each(|p| p.hold_request(&[]));
+    if held() == before {
+        return Err(format!(
+            "no create of the admitted waiter within {HOLD_WAIT:?}"
+        ));
+    }
+    details["held_after_ms"] = json!(began.elapsed().as_millis() as u64);
+    let deleted = zk.delete(node, None).await;
+    tokio::time::sleep(HOLD_AFTER_DELETE).await;
+    n.proxies.iter().for_each(|p| p.release_held());
+    deleted.map_err(|e| format!("delete {node}: {e}"))
 }
 
 async fn blocking<F>(f: F) -> Result<(), String>
@@ -598,6 +672,11 @@ mod tests {
             .iter()
             .all(|f| f.target == Target::Admitted && f.dur_ms == 0));
         assert!(FaultKind::DEFAULT.contains(&FaultKind::ExpireAdmitted));
+        assert!(FaultKind::DEFAULT.contains(&FaultKind::DeleteAdmission));
+        assert_eq!(
+            FaultKind::parse("delete-admission"),
+            Some(FaultKind::DeleteAdmission)
+        );
         assert_eq!(
             FaultKind::parse("expire-admitted"),
             Some(FaultKind::ExpireAdmitted)

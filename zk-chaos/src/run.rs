@@ -154,13 +154,14 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     let heal_window = cfg.heal_window();
     let active = cfg.duration.saturating_sub(heal_window);
     let mut nemesis_rng = StdRng::seed_from_u64(master.gen());
-    // `expire-admitted` aims at the semaphore workload's max-1 semaphore
+    // `expire-admitted` and `delete-admission` aim at the semaphore workload's max-1 semaphore
     let kinds: Vec<FaultKind> = cfg
         .nemeses
         .iter()
         .copied()
         .filter(|k| {
-            *k != FaultKind::ExpireAdmitted || cfg.workloads.iter().any(|w| w == "semaphore")
+            !matches!(k, FaultKind::ExpireAdmitted | FaultKind::DeleteAdmission)
+                || cfg.workloads.iter().any(|w| w == "semaphore")
         })
         .collect();
     let schedule = nemesis::schedule(

@@ -27,6 +27,7 @@ fn fault_color(kind: &str) -> &'static str {
         "delay" => "#17becf",
         "cut" => "#e377c2",
         "expire" | "expire-admitted" => "#8c564b",
+        "delete-admission" => "#7f7f7f",
         "pause" => "#1f77b4",
         "kill" => "#d62728",
         "leader-kill" => "#ff7f0e",

@@ -234,6 +234,8 @@ fn fixed_seed_ensemble_campaign_with_follower_partitions_passes() {
             "expire",
             "--nemesis",
             "expire-admitted",
+            "--nemesis",
+            "delete-admission",
         ],
         dir.path(),
     );

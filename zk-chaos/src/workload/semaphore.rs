@@ -44,6 +44,11 @@ pub const MIN_CLIENTS: usize = 8;
 /// waiter now). This is the recipe's layout (kazoo's: admission by an exclusive lock on
 /// `P-__lock__`), read by the nemesis to aim an expiry, never by a checker.
 pub async fn admitted_waiter(zk: &Client) -> zk_core::Result<Option<i64>> {
+    Ok(admitted_waiter_node(zk).await?.map(|(owner, _)| owner))
+}
+
+/// [`admitted_waiter`] with the path of its admission node (what `delete-admission` deletes).
+pub async fn admitted_waiter_node(zk: &Client) -> zk_core::Result<Option<(i64, String)>> {
     let sem = sem1();
     let lock = format!("{sem}-__lock__");
     zk.sync(&lock).await?;
@@ -65,7 +70,8 @@ pub async fn admitted_waiter(zk: &Client) -> zk_core::Result<Option<i64>> {
     else {
         return Ok(None);
     };
-    let Some(stat) = zk.exists(&format!("{lock}/{first}")).await? else {
+    let node = format!("{lock}/{first}");
+    let Some(stat) = zk.exists(&node).await? else {
         return Ok(None);
     };
     let owner = stat.ephemeral_owner;
@@ -84,7 +90,7 @@ pub async fn admitted_waiter(zk: &Client) -> zk_core::Result<Option<i64>> {
             }
         }
     }
-    Ok((owner != 0).then_some(owner))
+    Ok((owner != 0).then_some((owner, node)))
 }
 
 /// Creates the marker directories (harness).
