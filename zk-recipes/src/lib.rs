@@ -105,7 +105,9 @@ pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Lock, ReadLock, WriteLock};
-pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use naming::{
+    parse_contender, sorted_contenders, ContenderNode, Layout, LOCK_MARK, RLOCK_MARK,
+};
 pub use partitioner::{kazoo_partition, PartitionFn, PartitionState, SetPartitioner};
 pub use party::{Members, Party, ShallowParty};
 pub use patient::{ChildrenChanged, PatientChildrenWatch};
