@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Apache ZooKeeper 3.8
-# (Debian's `zookeeper` package: jars only, no service is started) and a Java runtime.
-# Idempotent: does nothing when both are present.
+# (Debian's `zookeeper` package: jars only, no service is started), a Java runtime and compiler,
+# and Apache Curator 5.4 (`libcurator-recipes-java`, which pulls curator-framework/client,
+# guava and slf4j) for the Curator interop tests of zk-recipes.
+# Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 SUDO=""
@@ -10,6 +12,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need=()
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+# the Curator interop tests compile a small Java worker
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (Debian packages)" >&2
@@ -21,4 +26,4 @@ if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
   echo "setup: installing kazoo (PyPI)" >&2
   python3 -m pip install -q 'kazoo==2.11.0' || $SUDO python3 -m pip install -q 'kazoo==2.11.0'
 fi
-echo "setup: ZooKeeper jars, java and kazoo present" >&2
+echo "setup: ZooKeeper and Curator jars, java, javac and kazoo present" >&2

@@ -249,6 +249,16 @@ pub enum LostOn {
     Lost,
 }
 
+/// Whose node layout `lock`, `semaphore` and `elect` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// kazoo's (kazoo's Lock / ReadLock / WriteLock, Semaphore, Election)
+    Kazoo,
+    /// Apache Curator 5's (InterProcessMutex, InterProcessReadWriteLock,
+    /// InterProcessSemaphoreV2, LeaderLatch)
+    Curator,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -515,18 +525,24 @@ pub enum Command {
     /// Run CMD while holding a lock (exclusive; shared with --read)
     ///
     /// Exclusive holders exclude each other and readers; readers (--read) only exclude
-    /// exclusive holders. The lock is kazoo's: kazoo's Lock / WriteLock / ReadLock on the same
-    /// path take part in the same queue.
+    /// exclusive holders. With --layout kazoo (the default) the lock is kazoo's: kazoo's Lock /
+    /// WriteLock / ReadLock on the same path take part in the same queue, and --write is the
+    /// same as a plain lock. With --layout curator it is Curator's: a plain lock is an
+    /// InterProcessMutex, --read and --write the two sides of an InterProcessReadWriteLock
+    /// (Curator's readers are blocked by --write holders only, not by a plain lock).
     #[command(
-        after_long_help = "Examples:\n  zk lock /locks/nightly-report --timeout 10s -- ./report.sh\n  zk lock /locks/db --read -- pg_dump mydb"
+        after_long_help = "Examples:\n  zk lock /locks/nightly-report --timeout 10s -- ./report.sh\n  zk lock /locks/db --read -- pg_dump mydb\n  zk lock /locks/db --write --layout curator -- ./migrate.sh"
     )]
     Lock {
         /// The lock's path
         #[arg(value_parser = parse_path)]
         path: String,
         /// Take the lock shared (a read lock)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "write")]
         read: bool,
+        /// Take the writer side of a read/write lock (with --layout kazoo, a plain lock)
+        #[arg(long)]
+        write: bool,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -538,12 +554,14 @@ pub enum Command {
 
     /// Run CMD while holding one of N leases of a semaphore
     ///
-    /// kazoo's Semaphore layout: kazoo processes with the same path and --max share it.
+    /// kazoo's Semaphore layout: kazoo processes with the same path and --max share it. With
+    /// --layout curator, Curator's InterProcessSemaphoreV2 (PATH/locks, PATH/leases; the
+    /// maximum is not stored, every user must pass the same --max); ZK_NODE is the lease node.
     #[command(
         after_long_help = "Examples:\n  zk semaphore /limits/db-migrations --max 2 -- ./migrate.sh"
     )]
     Semaphore {
-        /// The semaphore's path (its data is the maximum)
+        /// The semaphore's path (with --layout kazoo, its data is the maximum)
         #[arg(value_parser = parse_path)]
         path: String,
         /// How many holders at once (all users of PATH must agree)
@@ -560,8 +578,8 @@ pub enum Command {
 
     /// Run CMD while leader of an election
     ///
-    /// Waits until this candidate leads (kazoo's Election layout), runs CMD, and resigns when
-    /// CMD exits. If leadership is lost while CMD runs, CMD is stopped (exit 74), so two
+    /// Waits until this candidate leads (kazoo's Election layout; with --layout curator,
+    /// Curator's LeaderLatch), runs CMD, and resigns when CMD exits. If leadership is lost while CMD runs, CMD is stopped (exit 74), so two
     /// leaders never run at once as far as a client can know.
     #[command(
         after_long_help = "Examples:\n  zk elect /election/scheduler -- ./scheduler --serve\n  while true; do zk elect /election/scheduler -- ./scheduler --serve; sleep 1; done"
@@ -697,6 +715,9 @@ pub struct HeldArgs {
     /// What counts as lost: a suspended connection (the safe default) or only a lost session
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = LostOn::Suspended)]
     pub lost_on: LostOn,
+    /// Whose node layout to use, to share PATH with kazoo or with Apache Curator processes
+    #[arg(long, value_name = "LAYOUT", value_enum, default_value_t = LayoutArg::Kazoo)]
+    pub layout: LayoutArg,
 }
 
 /// The clap command: the derived one, with the exit-status text appended to the long help of

@@ -16,9 +16,9 @@ mod signals;
 mod watch;
 
 use clap::FromArgMatches;
-use cli::{BarrierAction, Cli, Command, Global, LostOn};
+use cli::{BarrierAction, Cli, Command, Global, LayoutArg, LostOn};
 use error::Failure;
-use zk_recipes::LostPolicy;
+use zk_recipes::{Layout, LostPolicy};
 
 fn main() {
     let matches = cli::command().get_matches();
@@ -70,6 +70,13 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+fn layout(l: LayoutArg) -> Layout {
+    match l {
+        LayoutArg::Kazoo => Layout::Kazoo,
+        LayoutArg::Curator => Layout::Curator,
+    }
 }
 
 fn policy(l: LostOn) -> LostPolicy {
@@ -234,19 +241,26 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Lock {
             path,
             read,
+            write,
             run,
             held,
             cmd,
         } => {
+            let side = match (read, write) {
+                (true, _) => run::LockSide::Read,
+                (false, true) => run::LockSide::Write,
+                (false, false) => run::LockSide::Exclusive,
+            };
             run::run(
                 g,
                 run::RunSpec {
-                    recipe: run::Recipe::Lock { read },
+                    recipe: run::Recipe::Lock { side },
                     path,
                     timeout: run.timeout,
                     id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
+                    layout: layout(held.layout),
                     cmd,
                 },
             )
@@ -268,6 +282,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
+                    layout: layout(held.layout),
                     cmd,
                 },
             )
@@ -288,6 +303,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     id: run.identifier(),
                     kill_after: held.kill_after,
                     lost_on: policy(held.lost_on),
+                    layout: layout(held.layout),
                     cmd,
                 },
             )
@@ -308,6 +324,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     id: run.identifier(),
                     kill_after: std::time::Duration::ZERO,
                     lost_on: LostPolicy::default(),
+                    layout: Layout::default(),
                     cmd,
                 },
             )

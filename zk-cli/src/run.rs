@@ -19,15 +19,17 @@ use tokio::process::Child;
 use tracing::info;
 use zk_core::{Client, Error};
 use zk_recipes::barrier::DoubleBarrier;
-use zk_recipes::{Election, Guard, Lock, LostPolicy, LostSignal, ReadLock, Semaphore};
+use zk_recipes::{
+    Election, Guard, Layout, Lock, LostPolicy, LostSignal, ReadLock, Semaphore, WriteLock,
+};
 
 /// Which coordination.
 #[derive(Debug, Clone, Copy)]
 pub enum Recipe {
-    /// `zk lock` (shared with `read`).
+    /// `zk lock` (`--read`, `--write`).
     Lock {
-        /// --read
-        read: bool,
+        /// Which side.
+        side: LockSide,
     },
     /// `zk semaphore --max N`.
     Semaphore {
@@ -41,6 +43,17 @@ pub enum Recipe {
         /// --count
         count: u32,
     },
+}
+
+/// Which lock `zk lock` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockSide {
+    /// A plain lock (Curator: an `InterProcessMutex`).
+    Exclusive,
+    /// `--read`: the reader side of a read/write lock.
+    Read,
+    /// `--write`: the writer side of a read/write lock (kazoo: the same as a plain lock).
+    Write,
 }
 
 /// Everything a run needs.
@@ -58,6 +71,8 @@ pub struct RunSpec {
     pub kill_after: Duration,
     /// --lost-on
     pub lost_on: LostPolicy,
+    /// --layout
+    pub layout: Layout,
     /// CMD and its arguments.
     pub cmd: Vec<OsString>,
 }
@@ -67,8 +82,15 @@ impl RunSpec {
     fn thing(&self) -> String {
         let p = &self.path;
         match self.recipe {
-            Recipe::Lock { read: false } => format!("the lock on {p}"),
-            Recipe::Lock { read: true } => format!("the read lock on {p}"),
+            Recipe::Lock {
+                side: LockSide::Exclusive,
+            } => format!("the lock on {p}"),
+            Recipe::Lock {
+                side: LockSide::Read,
+            } => format!("the read lock on {p}"),
+            Recipe::Lock {
+                side: LockSide::Write,
+            } => format!("the write lock on {p}"),
             Recipe::Semaphore { max } => format!("a lease of the semaphore {p} (max {max})"),
             Recipe::Elect => format!("leadership of {p}"),
             Recipe::DoubleBarrier { count } => {
@@ -231,15 +253,14 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
         Err(e) => Err(Failure::zk(&what(), e)),
     };
     match spec.recipe {
-        Recipe::Lock { read: false } => {
-            let lock = Lock::new(client, p, id).lost_policy(spec.lost_on);
-            guard(match t {
-                Some(t) => lock.acquire_timeout(t).await,
-                None => lock.acquire().await.map(Some),
-            })
-        }
-        Recipe::Lock { read: true } => {
-            let lock = ReadLock::new(client, p, id).lost_policy(spec.lost_on);
+        Recipe::Lock { side } => {
+            let lock = match side {
+                LockSide::Exclusive => Lock::new(client, p, id),
+                LockSide::Read => (*ReadLock::new(client, p, id)).clone(),
+                LockSide::Write => (*WriteLock::new(client, p, id)).clone(),
+            }
+            .layout(spec.layout)
+            .lost_policy(spec.lost_on);
             guard(match t {
                 Some(t) => lock.acquire_timeout(t).await,
                 None => lock.acquire().await.map(Some),
@@ -248,6 +269,7 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
         Recipe::Semaphore { max } => {
             let sem = Semaphore::new(client, p, id, max)
                 .map_err(|e| Failure::zk(&what(), e))?
+                .layout(spec.layout)
                 .lost_policy(spec.lost_on);
             guard(match t {
                 Some(t) => sem.acquire_timeout(t).await,
@@ -255,7 +277,9 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
             })
         }
         Recipe::Elect => {
-            let election = Election::new(client, p, id).lost_policy(spec.lost_on);
+            let election = Election::new(client, p, id)
+                .layout(spec.layout)
+                .lost_policy(spec.lost_on);
             guard(match t {
                 Some(t) => election.acquire_timeout(t).await,
                 None => election.acquire().await.map(Some),

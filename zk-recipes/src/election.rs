@@ -9,9 +9,15 @@
 //! server: later than the old leader, which notices the suspension after two thirds of the
 //! session timeout, steps down. So two candidates never both believe they lead, as far as a
 //! client can know.
+//!
+//! With [`Layout::Curator`] a candidate is a Curator 5 `LeaderLatch` participant: node
+//! `P/_c_<uuid>-latch-<seq>` (data = the identifier), `P` a container, every child of `P` a
+//! candidate ordered by the text after the last `latch-`; the first leads, the others watch
+//! their immediate predecessor, and a candidate whose node is gone creates a new one.
 
 use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
+use crate::naming::{Layout, Role};
 use crate::queue::contenders;
 use std::future::Future;
 use std::time::Duration;
@@ -65,7 +71,7 @@ impl Election {
     /// A candidate at `path`; `identifier` is how other candidates see it.
     pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Election {
         Election {
-            lock: Lock::new(client, path, identifier),
+            lock: Lock::with_role(client, path, identifier.into(), Role::Latch),
             client: client.clone(),
             path: path.to_owned(),
             auto_requeue: false,
@@ -75,6 +81,14 @@ impl Election {
     /// When leadership counts as lost (default: as soon as the connection is suspended).
     pub fn lost_policy(mut self, policy: LostPolicy) -> Self {
         self.lock = self.lock.lost_policy(policy);
+        self
+    }
+
+    /// Whose node layout and queue order to use (default [`Layout::Kazoo`]); with
+    /// [`Layout::Curator`] the candidate is a Curator `LeaderLatch` participant (see the
+    /// module docs). Every candidate on the path must use the same layout.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.lock = self.lock.layout(layout);
         self
     }
 
@@ -161,15 +175,17 @@ impl Election {
     /// # Errors
     /// Server and connection errors of listing the candidates.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        Ok(contenders(&self.client, &self.path, true)
-            .await?
-            .into_iter()
-            .enumerate()
-            .map(|(i, id)| Participant {
-                id,
-                is_leader: i == 0,
-            })
-            .collect())
+        Ok(
+            contenders(&self.client, &self.path, self.lock.layout_of(), Role::Latch)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, id)| Participant {
+                    id,
+                    is_leader: i == 0,
+                })
+                .collect(),
+        )
     }
 
     /// The identifier of the current leader, `None` if there is no candidate. A snapshot: it may
@@ -178,10 +194,12 @@ impl Election {
     /// # Errors
     /// Server and connection errors of listing the candidates.
     pub async fn leader(&self) -> Result<Option<String>> {
-        Ok(contenders(&self.client, &self.path, true)
-            .await?
-            .into_iter()
-            .next())
+        Ok(
+            contenders(&self.client, &self.path, self.lock.layout_of(), Role::Latch)
+                .await?
+                .into_iter()
+                .next(),
+        )
     }
 
     /// The election path.

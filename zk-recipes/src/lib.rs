@@ -20,6 +20,12 @@
 //! | [`TreeCache`] | `TreeCache` (Curator's `TreeCache` event types) | — (one persistent recursive watch on `P`) |
 //! | [`KazooRetry`], [`ExponentialBackoffRetry`] | `KazooRetry`, Curator's | — |
 //!
+//! [`Lock`], [`ReadLock`] / [`WriteLock`], [`Semaphore`] and [`Election`] also speak Apache
+//! Curator 5's layout with `.layout(`[`Layout::Curator`]`)`, so Rust and Java (Curator) services
+//! share them: `InterProcessMutex` (`P/_c_<uuid>-lock-<seq>`), `InterProcessReadWriteLock`
+//! (`__WRIT__` / `__READ__`), `InterProcessSemaphoreV2` (`P/locks`, `P/leases`) and
+//! `LeaderLatch` (`P/_c_<uuid>-latch-<seq>`), in Curator's queue order.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use zk_core::{Client, Op};
@@ -105,7 +111,9 @@ pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Lock, ReadLock, WriteLock};
-pub use naming::{parse_contender, sorted_contenders, ContenderNode, LOCK_MARK, RLOCK_MARK};
+pub use naming::{
+    parse_contender, sorted_contenders, ContenderNode, Layout, LOCK_MARK, RLOCK_MARK,
+};
 pub use partitioner::{kazoo_partition, PartitionFn, PartitionState, SetPartitioner};
 pub use party::{Members, Party, ShallowParty};
 pub use patient::{ChildrenChanged, PatientChildrenWatch};

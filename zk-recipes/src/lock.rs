@@ -18,9 +18,18 @@
 //! acquisition's prefix *only if its ephemeral owner is our session*; a node with that prefix
 //! from a dead session is deleted (kazoo adopts by prefix alone, and keeps one uuid per
 //! handle for all its acquisitions).
+//!
+//! With [`Layout::Curator`] the same algorithm runs on Curator 5's names and order, so Rust
+//! and Java (Curator) processes contend for the same lock: nodes
+//! `P/_c_<uuid 8-4-4-4-12>-<lockName><seq>` (`lock-` for [`Lock`], `InterProcessMutex`;
+//! `__WRIT__` / `__READ__` for [`WriteLock`] / [`ReadLock`], `InterProcessReadWriteLock`),
+//! `P` created as a container; every child of `P` is in the queue, ordered by the text after
+//! the last occurrence of the lock name (a read/write lock's two names share one key); a
+//! writer or mutex waits on its immediate predecessor, a reader on the *first* `__WRIT__`
+//! node of the queue, if that is ahead of it.
 
 use crate::guard::{run_held, Guard, LostPolicy, LostSignal, RunOutcome};
-use crate::naming::{LOCK_MARK, RLOCK_MARK};
+use crate::naming::{Layout, Role};
 use crate::plumbing::deadline_after;
 use crate::queue::{contenders, Mode, QueueSpec};
 use std::future::Future;
@@ -64,17 +73,18 @@ impl Lock {
     /// `WriteLock`; kazoo's plain `Lock` ignores readers, this one does not). `identifier` is
     /// stored as the node's data and shown by [`contenders`](Self::contenders).
     pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Lock {
-        Lock::with_mark(client, path, identifier.into(), true)
+        Lock::with_role(client, path, identifier.into(), Role::Mutex)
     }
 
-    fn with_mark(client: &Client, path: &str, identifier: String, exclusive: bool) -> Lock {
+    pub(crate) fn with_role(client: &Client, path: &str, identifier: String, role: Role) -> Lock {
         Lock {
             spec: QueueSpec {
                 client: client.clone(),
                 parent: path.into(),
-                prefix: uuid::Uuid::new_v4().simple().to_string()[..16].into(),
+                prefix: handle_prefix(Layout::Kazoo),
                 pinned: false,
-                exclusive,
+                role,
+                layout: Layout::Kazoo,
                 data: identifier.into_bytes().into_boxed_slice(),
                 policy: LostPolicy::default(),
                 gate: Arc::new(Mutex::new(())),
@@ -89,19 +99,30 @@ impl Lock {
         self
     }
 
+    /// Whose node layout and queue order to use (default [`Layout::Kazoo`]); with
+    /// [`Layout::Curator`] this is Curator's `InterProcessMutex` (see the module docs). Every
+    /// contender on the path must use the same layout.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.spec.layout = layout;
+        self.spec.prefix = handle_prefix(layout);
+        self.spec.pinned = false;
+        self
+    }
+
     /// Uses this uuid for the node prefix of every acquisition instead of a fresh one each
     /// time (kazoo keeps one per handle). Meant for tests that stage leftover nodes: nodes of
-    /// such a handle may come back on the same path (see the module docs).
+    /// such a handle may come back on the same path (see the module docs). Set the
+    /// [`layout`](Self::layout) first.
     #[doc(hidden)]
     pub fn with_uuid(mut self, uuid: uuid::Uuid) -> Self {
-        let mark = if self.spec.exclusive {
-            LOCK_MARK
-        } else {
-            RLOCK_MARK
-        };
-        self.spec.prefix = node_prefix(uuid, mark);
+        self.spec.prefix = node_prefix(uuid, self.spec.layout, self.spec.role);
         self.spec.pinned = true;
         self
+    }
+
+    /// The node layout of this handle.
+    pub(crate) fn layout_of(&self) -> Layout {
+        self.spec.layout
     }
 
     /// The lock's path.
@@ -110,8 +131,9 @@ impl Lock {
     }
 
     /// What the name of every node of this handle starts with: the first 16 hex digits of the
-    /// uuid in `<uuid>__lock__` / `<uuid>__rlock__`. The other 16 are drawn afresh for each
-    /// acquisition, so no two acquisitions of a handle share a node path.
+    /// uuid in `<uuid>__lock__` / `<uuid>__rlock__`; with [`Layout::Curator`], `_c_` and the
+    /// uuid's first three groups (`_c_xxxxxxxx-xxxx-4xxx-`). The rest of the uuid is drawn
+    /// afresh for each acquisition, so no two acquisitions of a handle share a node path.
     pub fn prefix(&self) -> &str {
         &self.spec.prefix
     }
@@ -186,20 +208,39 @@ impl Lock {
     /// The identifiers of every contender (readers and writers), in queue order: the holder(s)
     /// first. Python (kazoo) contenders appear too.
     pub async fn contenders(&self) -> Result<Vec<String>> {
-        contenders(&self.spec.client, &self.spec.parent, true).await
+        contenders(
+            &self.spec.client,
+            &self.spec.parent,
+            self.spec.layout,
+            self.spec.role,
+        )
+        .await
     }
 }
 
-/// `<uuid hex><mark>`, allocated to size (every waiting contender keeps one).
-fn node_prefix(uuid: uuid::Uuid, mark: &str) -> Box<str> {
-    let mut s = String::with_capacity(uuid::fmt::Simple::LENGTH + mark.len());
-    s.push_str(uuid.simple().encode_lower(&mut uuid::Uuid::encode_buffer()));
-    s.push_str(mark);
-    s.into_boxed_str()
+/// A handle's half of its node names (see [`Lock::prefix`]), from a fresh uuid: 16 hex digits
+/// (kazoo), or `_c_` and the first three groups of the hyphenated uuid (Curator).
+fn handle_prefix(layout: Layout) -> Box<str> {
+    let u = uuid::Uuid::new_v4();
+    match layout {
+        Layout::Kazoo => u.simple().to_string()[..16].into(),
+        Layout::Curator => format!("_c_{}", &u.hyphenated().to_string()[..19]).into(),
+    }
+}
+
+/// `<uuid hex><mark>` (kazoo) or `_c_<uuid>-<lockName>` (Curator), allocated to size (every
+/// waiting contender keeps one).
+fn node_prefix(uuid: uuid::Uuid, layout: Layout, role: Role) -> Box<str> {
+    let mark = role.mark(layout);
+    match layout {
+        Layout::Kazoo => format!("{}{mark}", uuid.simple()),
+        Layout::Curator => format!("_c_{}-{mark}", uuid.hyphenated()),
+    }
+    .into_boxed_str()
 }
 
 macro_rules! lock_kind {
-    ($(#[$m:meta])* $name:ident, $exclusive:expr) => {
+    ($(#[$m:meta])* $name:ident, $role:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone)]
         pub struct $name(Lock);
@@ -207,12 +248,18 @@ macro_rules! lock_kind {
         impl $name {
             /// A handle on the lock at `path`; `identifier` is stored as node data.
             pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Self {
-                $name(Lock::with_mark(client, path, identifier.into(), $exclusive))
+                $name(Lock::with_role(client, path, identifier.into(), $role))
             }
 
             /// When a held guard counts as lost.
             pub fn lost_policy(self, policy: LostPolicy) -> Self {
                 $name(self.0.lost_policy(policy))
+            }
+
+            /// Whose node layout and queue order to use (default [`Layout::Kazoo`]); with
+            /// [`Layout::Curator`] this is a side of Curator's `InterProcessReadWriteLock`.
+            pub fn layout(self, layout: Layout) -> Self {
+                $name(self.0.layout(layout))
             }
         }
 
@@ -226,14 +273,17 @@ macro_rules! lock_kind {
 }
 
 lock_kind!(
-    /// The shared side of a read/write lock (kazoo `ReadLock`, node mark `__rlock__`): held
-    /// together with other readers, blocked only by writers queued before it.
+    /// The shared side of a read/write lock (kazoo `ReadLock`, node mark `__rlock__`; Curator
+    /// `InterProcessReadWriteLock.readLock()`, `__READ__`): held together with other readers,
+    /// blocked only by writers queued before it.
     ReadLock,
-    false
+    Role::Read
 );
 lock_kind!(
-    /// The exclusive side of a read/write lock (kazoo `WriteLock`, node mark `__lock__`); the
-    /// same as [`Lock`].
+    /// The exclusive side of a read/write lock (kazoo `WriteLock`, node mark `__lock__`; Curator
+    /// `InterProcessReadWriteLock.writeLock()`, `__WRIT__`). With kazoo's layout the same as
+    /// [`Lock`]; with Curator's it is not: Curator's readers treat only `__WRIT__` nodes as
+    /// writers, not a mutex's `lock-` nodes.
     WriteLock,
-    true
+    Role::Write
 );

@@ -15,7 +15,8 @@ use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use zk_core::{
-    Client, Error, KeeperState, OneshotWatcher, Result, State, StateStream, Status, WatchedEvent,
+    Client, CreateMode, Error, KeeperState, OneshotWatcher, Result, State, StateStream, Status,
+    WatchedEvent,
 };
 
 // ------------------------------------------------------------------------------ paths
@@ -35,6 +36,33 @@ pub(crate) fn parent_of(path: &str) -> &str {
         Some(0) | None => "/",
         Some(i) => &path[..i],
     }
+}
+
+/// Creates `path` and any missing ancestors as empty container nodes (Curator's
+/// `creatingParentContainersIfNeeded`); existing nodes, of any kind, are fine. The server
+/// deletes a container once its last child is gone: a create under it that fails with
+/// `NoNode` calls this again.
+pub(crate) async fn ensure_containers(c: &Client, path: &str) -> Result<()> {
+    if path == "/" || c.exists(path).await?.is_some() {
+        return Ok(());
+    }
+    let mut end = 0;
+    let mut restarts = 0;
+    while end < path.len() {
+        end = path[end + 1..]
+            .find('/')
+            .map_or(path.len(), |i| end + 1 + i);
+        match c.create(&path[..end], b"", CreateMode::Container).await {
+            Ok(_) | Err(Error::NodeExists) => {}
+            // an emptied container ancestor was reaped in between: from the top again
+            Err(Error::NoNode) if restarts < 100 => {
+                restarts += 1;
+                end = 0;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------- deadlines

@@ -3,9 +3,10 @@
 //! [`Guard`], and leave nothing behind on a timeout, an error or a drop.
 
 use crate::guard::{new_guard, Guard, LostPolicy};
-use crate::naming::{sorted_contenders, LOCK_MARK, RLOCK_MARK};
+use crate::naming::{curator_sorted, sorted_contenders, Layout, Role, CURATOR_WRITE};
 use crate::plumbing::{
-    child_path, passed, retry_transient, transient, wait_connected, Cleanup, Leftover,
+    child_path, ensure_containers, passed, retry_transient, transient, wait_connected, Cleanup,
+    Leftover,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +31,10 @@ pub(crate) struct QueueSpec {
     pub prefix: Box<str>,
     /// Whether `prefix` is the whole node prefix of every acquisition (tests only).
     pub pinned: bool,
-    pub exclusive: bool,
+    /// The part its contenders play (their node name and their blockers).
+    pub role: Role,
+    /// Whose node layout and queue order.
+    pub layout: Layout,
     pub data: Box<[u8]>,
     pub policy: LostPolicy,
     /// Local gate: one acquisition at a time per handle.
@@ -78,10 +82,37 @@ pub(crate) enum Mode {
     Try,
 }
 
-/// Where node `ours` stands: an exclusive contender is blocked by every contender before it, a
-/// shared one only by exclusive ones; it waits on the nearest blocker (one watcher per node:
-/// no herd).
-fn decide(exclusive: bool, children: &[String], ours: &str) -> Next {
+/// Where node `ours` stands in a queue of `layout`.
+fn decide(layout: Layout, role: Role, children: &[String], ours: &str) -> Next {
+    match layout {
+        Layout::Kazoo => decide_kazoo(role.exclusive(), children, ours),
+        Layout::Curator => decide_curator(role, children, ours),
+    }
+}
+
+/// Curator's rules (`LockInternals` with `StandardLockInternalsDriver`, and the read/write
+/// lock's reader driver): every child is in the queue, in Curator's order. A reader holds
+/// when no `__WRIT__` node is ahead of it and otherwise watches the *first* writer in the
+/// queue; everyone else holds at the head and otherwise watches its immediate predecessor.
+fn decide_curator(role: Role, children: &[String], ours: &str) -> Next {
+    let all = curator_sorted(role, children);
+    let Some(me) = all.iter().position(|c| *c == ours) else {
+        return Next::Recreate;
+    };
+    let blocker = match role {
+        Role::Read => all[..me].iter().find(|c| c.contains(CURATOR_WRITE)),
+        _ => me.checked_sub(1).map(|i| &all[i]),
+    };
+    match blocker {
+        None => Next::Acquired,
+        Some(b) => Next::Wait(b.to_string()),
+    }
+}
+
+/// kazoo's rules: an exclusive contender is blocked by every contender before it, a shared
+/// one only by exclusive ones; it waits on the nearest blocker (one watcher per node: no
+/// herd). Children that are not contenders are ignored.
+fn decide_kazoo(exclusive: bool, children: &[String], ours: &str) -> Next {
     let all = sorted_contenders(children);
     let Some(me) = all.iter().position(|c| c.name == ours) else {
         return Next::Recreate;
@@ -103,14 +134,28 @@ impl QueueSpec {
         if self.pinned {
             return self.prefix.clone();
         }
-        let mark = if self.exclusive {
-            LOCK_MARK
-        } else {
-            RLOCK_MARK
-        };
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let mark = self.role.mark(self.layout);
+        let fresh = uuid::Uuid::new_v4().hyphenated().to_string();
         // the handle's half carries the uuid's version digit, the fresh half its variant digit
-        format!("{}{}{mark}", self.prefix, &fresh[16..]).into_boxed_str()
+        match self.layout {
+            Layout::Kazoo => {
+                let fresh: String = fresh[19..].chars().filter(|c| *c != '-').collect();
+                format!("{}{fresh}{mark}", self.prefix)
+            }
+            // Curator's protected name, `_c_<uuid 8-4-4-4-12>-<lockName>`: the handle's
+            // prefix is `_c_` and the uuid's first three groups
+            Layout::Curator => format!("{}{}-{mark}", self.prefix, &fresh[19..]),
+        }
+        .into_boxed_str()
+    }
+
+    /// Creates the parent (and its missing ancestors): persistent nodes with kazoo's layout,
+    /// container nodes with Curator's (`creatingParentContainersIfNeeded`).
+    async fn ensure_parent(&self, c: &Client) -> Result<()> {
+        match self.layout {
+            Layout::Kazoo => c.ensure_path(&self.parent).await,
+            Layout::Curator => ensure_containers(c, &self.parent).await,
+        }
     }
 
     /// Creates our contender node, recovering from an ambiguous create by finding the node
@@ -166,8 +211,8 @@ impl QueueSpec {
                     wait_connected(c, deadline).await?;
                 }
                 Err(Error::NoNode) => {
-                    // the parent vanished meanwhile
-                    c.ensure_path(&self.parent).await?;
+                    // the parent vanished meanwhile (a container is deleted once empty)
+                    self.ensure_parent(c).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -177,7 +222,11 @@ impl QueueSpec {
     /// Our node (and the session that owns it), if an interrupted create made one.
     async fn find_ours(&self, c: &Client, prefix: &str) -> Result<Option<(String, i64)>> {
         let sid = c.session_id();
-        let children = c.get_children(&self.parent).await?;
+        let children = match c.get_children(&self.parent).await {
+            // an emptied container parent was deleted: nothing of ours there
+            Err(Error::NoNode) => return Ok(None),
+            other => other?,
+        };
         let mut found = None;
         for name in children.iter().filter(|n| n.starts_with(prefix)) {
             let p = child_path(&self.parent, name);
@@ -275,7 +324,7 @@ impl QueueSpec {
                 &c,
                 deadline,
                 |e| mode.transient(e),
-                || c.ensure_path(&self.parent),
+                || self.ensure_parent(&c),
             )
             .await?;
             self.parent_ready.set();
@@ -302,13 +351,15 @@ impl QueueSpec {
                     wait_connected(&c, deadline).await?;
                     continue;
                 }
-                Err(Error::SessionExpired) => {
+                // the parent is gone, so is our node (a container parent is deleted once
+                // empty): join again
+                Err(Error::SessionExpired) | Err(Error::NoNode) => {
                     *ours = None;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            let next = decide(self.exclusive, &children, name);
+            let next = decide(self.layout, self.role, &children, name);
             drop(children);
             match next {
                 Next::Recreate => {
@@ -447,24 +498,33 @@ impl Future for WatchOrDeadline {
     }
 }
 
-/// The identifiers (node data) of the contenders under `path`, in queue order. With
-/// `include_readers` false, only `__lock__` nodes count (kazoo's plain `Lock`).
+/// The identifiers (node data) of the contenders under `path`, in the queue order of `layout`
+/// (for Curator's, of `role`): with kazoo's, every `__lock__` / `__rlock__` node; with
+/// Curator's, every child (Curator's `getParticipantNodes`).
 pub(crate) async fn contenders(
     client: &Client,
     path: &str,
-    include_readers: bool,
+    layout: Layout,
+    role: Role,
 ) -> Result<Vec<String>> {
     let children = match client.get_children(path).await {
         Ok(c) => c,
         Err(Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let names: Vec<String> = match layout {
+        Layout::Kazoo => sorted_contenders(&children)
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
+        Layout::Curator => curator_sorted(role, &children)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
     let mut out = Vec::new();
-    for c in sorted_contenders(&children) {
-        if !include_readers && !c.exclusive {
-            continue;
-        }
-        match client.get_data(&child_path(path, &c.name)).await {
+    for name in names {
+        match client.get_data(&child_path(path, &name)).await {
             Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
             Err(Error::NoNode) => {}
             Err(e) => return Err(e),
@@ -480,7 +540,7 @@ mod tests {
 
     /// What `decide` says, as text: the blocker's name, "acquired" or "recreate".
     fn blocker(exclusive: bool, children: &[String], ours: &str) -> String {
-        match decide(exclusive, children, ours) {
+        match decide_kazoo(exclusive, children, ours) {
             Next::Wait(b) => b,
             Next::Acquired => "acquired".into(),
             Next::Recreate => "recreate".into(),
@@ -529,6 +589,53 @@ mod tests {
         assert_eq!(
             order(&["a__lock__1000000000", "b__lock__-1147483649"]),
             vec![1000000000, -1147483649]
+        );
+    }
+
+    /// Curator's rules: a writer (or mutex, or latch) watches its immediate predecessor,
+    /// whatever its kind; a reader holds unless a `__WRIT__` node is ahead, and then watches
+    /// the *first* writer of the queue (kazoo watches the last one ahead).
+    #[test]
+    fn curator_blockers_are_the_predecessor_or_the_first_writer() {
+        let u = "_c_0f6c2f7e-1111-4222-8333-444455556666-";
+        let n = |mark: &str, seq: u32| format!("{u}{mark}{seq:010}");
+        // listed out of order on purpose: W1(1) R1(2) W2(3) R2(4) R3(5)
+        let children = vec![
+            n("__READ__", 5),
+            n("__WRIT__", 3),
+            n("__READ__", 2),
+            n("__WRIT__", 1),
+            n("__READ__", 4),
+        ];
+        let wait_on = |role, ours: &str| match decide(Layout::Curator, role, &children, ours) {
+            Next::Wait(b) => b,
+            Next::Acquired => "acquired".into(),
+            Next::Recreate => "recreate".into(),
+        };
+        assert_eq!(wait_on(Role::Write, &children[3]), "acquired");
+        assert_eq!(wait_on(Role::Read, &children[2]), children[3]);
+        assert_eq!(wait_on(Role::Write, &children[1]), children[2]);
+        // R2 and R3 watch W1, the first writer, not W2
+        assert_eq!(wait_on(Role::Read, &children[4]), children[3]);
+        assert_eq!(wait_on(Role::Read, &children[0]), children[3]);
+        assert_eq!(wait_on(Role::Read, &n("__READ__", 9)), "recreate");
+        // readers at the head hold together
+        let readers = vec![n("__READ__", 7), n("__READ__", 6), n("__WRIT__", 8)];
+        let d = |ours: &str| {
+            matches!(
+                decide(Layout::Curator, Role::Read, &readers, ours),
+                Next::Acquired
+            )
+        };
+        assert!(d(&readers[0]) && d(&readers[1]));
+        // a mutex: the immediate predecessor in sequence order
+        let m = vec![n("lock-", 12), n("lock-", 10), n("lock-", 11)];
+        assert!(matches!(
+            decide(Layout::Curator, Role::Mutex, &m, &m[1]),
+            Next::Acquired
+        ));
+        assert!(
+            matches!(decide(Layout::Curator, Role::Mutex, &m, &m[0]), Next::Wait(b) if b == m[2])
         );
     }
 

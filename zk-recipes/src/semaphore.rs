@@ -15,19 +15,34 @@
 //!   An admission node's path never comes back (a fresh uuid per acquisition, see
 //!   [`Lock::prefix`]): even after `P-__lock__` was deleted and re-created, the fence of a
 //!   waiter that lost admission cannot pass on the node of a later admission.
+//!
+//! With [`Layout::Curator`], Curator 5's `InterProcessSemaphoreV2` layout and algorithm:
+//!
+//! * `P/locks` is an `InterProcessMutex` (the [`Lock`] with Curator's layout), `P/leases`
+//!   holds the leases `_c_<uuid>-lease-<seq>` (EPHEMERAL_SEQUENTIAL, data = the identifier);
+//!   `P`, `P/locks` and `P/leases` are containers. The maximum is not stored: every user must
+//!   agree on it.
+//! * While holding the mutex: create our lease, fenced by our mutex node as above
+//!   (`multi([check mutex node, create lease])`), then list `P/leases` with a child watch:
+//!   every child counts, ours included; at most `max_leases` of them means we hold one,
+//!   otherwise wait for the watch and count again. The mutex is released in any case. A
+//!   lease lost from the listing is created again; a waiter that loses the mutex deletes its
+//!   lease and queues again. An interrupted create is recovered by finding the child with
+//!   the acquisition's `_c_<uuid>-` prefix owned by our session.
 
 use crate::guard::{guard_for_node, run_held, Guard, LostPolicy, LostSignal, RunOutcome};
 use crate::lock::Lock;
+use crate::naming::{Layout, CURATOR_LEASE};
 use crate::plumbing::{
-    child_path, deadline_after, parent_of, passed, retry_transient, sleep_until_opt, transient,
-    wait_connected, Cleanup, Leftover,
+    child_path, deadline_after, delete_retrying, ensure_containers, parent_of, passed,
+    retry_transient, sleep_until_opt, transient, wait_connected, Cleanup, Leftover,
 };
 use futures_util::StreamExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
-use zk_core::{Client, CreateMode, Error, Op, Result, State};
+use zk_core::{Client, CreateMode, Error, Op, OpResult, Result, State};
 
 /// A semaphore allowing `max_leases` concurrent holders.
 ///
@@ -51,6 +66,7 @@ pub struct Semaphore {
     max_leases: u32,
     admission: Lock,
     policy: LostPolicy,
+    layout: Layout,
 }
 
 impl Semaphore {
@@ -82,7 +98,32 @@ impl Semaphore {
             identifier: identifier.into_bytes(),
             max_leases,
             policy: LostPolicy::default(),
+            layout: Layout::Kazoo,
         })
+    }
+
+    /// Whose node layout to use (default [`Layout::Kazoo`]); with [`Layout::Curator`] this is
+    /// Curator's `InterProcessSemaphoreV2` (see the module docs). Every user of the semaphore
+    /// must use the same layout, and (Curator does not store it) the same maximum.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        let identifier = String::from_utf8_lossy(&self.identifier).into_owned();
+        let admission = match layout {
+            Layout::Curator => child_path(&self.path, "locks"),
+            _ => format!("{}-__lock__", self.path),
+        };
+        self.admission = Lock::new(&self.client, &admission, identifier)
+            .layout(layout)
+            .lost_policy(LostPolicy::SessionLost);
+        self.layout = layout;
+        self
+    }
+
+    /// Where the leases are: `P` (kazoo), `P/leases` (Curator).
+    fn leases_path(&self) -> String {
+        match self.layout {
+            Layout::Curator => child_path(&self.path, "leases"),
+            _ => self.path.clone(),
+        }
     }
 
     /// When a held lease counts as lost.
@@ -130,7 +171,7 @@ impl Semaphore {
     /// As [`acquire`](Self::acquire), and [`Error::Timeout`] if the server could not be
     /// reached in time (never `Ok(None)` for that: a lease may well be free).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
-        match self.client.get_children(&self.path).await {
+        match self.client.get_children(&self.leases_path()).await {
             Ok(c) if c.len() as u64 >= u64::from(self.max_leases) => return Ok(None),
             Ok(_) | Err(Error::NoNode) => {}
             Err(e) => return Err(e),
@@ -166,7 +207,8 @@ impl Semaphore {
     /// # Errors
     /// Server and connection errors of listing them.
     pub async fn lease_holders(&self) -> Result<Vec<String>> {
-        let mut children = match self.client.get_children(&self.path).await {
+        let leases = self.leases_path();
+        let mut children = match self.client.get_children(&leases).await {
             Ok(c) => c,
             Err(Error::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -174,7 +216,7 @@ impl Semaphore {
         children.sort();
         let mut out = Vec::new();
         for c in children {
-            match self.client.get_data(&child_path(&self.path, &c)).await {
+            match self.client.get_data(&child_path(&leases, &c)).await {
                 Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
                 Err(Error::NoNode) => {}
                 Err(e) => return Err(e),
@@ -184,6 +226,16 @@ impl Semaphore {
     }
 
     async fn ensure(&self, c: &Client, deadline: Option<Instant>) -> Result<()> {
+        if self.layout == Layout::Curator {
+            let leases = self.leases_path();
+            return retry_transient(
+                c,
+                deadline,
+                |e| transient(e, deadline),
+                || ensure_containers(c, &leases),
+            )
+            .await;
+        }
         retry_transient(
             c,
             deadline,
@@ -235,7 +287,11 @@ impl Semaphore {
             Err(Error::Timeout { .. }) if passed(deadline) => return Ok(None),
             other => other?,
         }
-        let lease_name = uuid::Uuid::new_v4().simple().to_string();
+        // kazoo: the lease's name; Curator: its protected prefix `_c_<uuid>-lease-`
+        let lease_name = match self.layout {
+            Layout::Curator => format!("_c_{}-{CURATOR_LEASE}", uuid::Uuid::new_v4().hyphenated()),
+            _ => uuid::Uuid::new_v4().simple().to_string(),
+        };
         // armed once a lease create was sent: a drop, a timeout or an error removes the lease in
         // the background (nothing when no create was sent)
         let mut cleanup = Cleanup::new(&self.client, None);
@@ -302,6 +358,11 @@ impl Semaphore {
         try_only: bool,
         cleanup: &mut Cleanup<'_>,
     ) -> Result<Admitted> {
+        if self.layout == Layout::Curator {
+            return self
+                .while_admitted_curator(c, admission, lease_name, deadline, try_only, cleanup)
+                .await;
+        }
         let lease = child_path(&self.path, lease_name);
         let sid = admission.session_id();
         loop {
@@ -378,6 +439,171 @@ impl Semaphore {
             }
         }
     }
+}
+
+impl Semaphore {
+    /// [`while_admitted`](Self::while_admitted) with Curator's layout and order of steps
+    /// (`InterProcessSemaphoreV2.internalAcquire1Lease`): create our lease (fenced by the
+    /// admission node), then count every lease, ours included, against the maximum.
+    async fn while_admitted_curator(
+        &self,
+        c: &Client,
+        admission: &Guard,
+        prefix: &str,
+        deadline: Option<Instant>,
+        try_only: bool,
+        cleanup: &mut Cleanup<'_>,
+    ) -> Result<Admitted> {
+        let leases = self.leases_path();
+        let sid = admission.session_id();
+        // our lease, once created in `sid` (the cleanup names it too)
+        let mut lease: Option<String> = None;
+        loop {
+            if !admission.is_held() || c.session_id() != sid {
+                if let Some(node) = lease.take() {
+                    // not admitted any more: give the lease back before queueing again
+                    if c.session_id() == sid {
+                        delete_retrying(c, &node, deadline)
+                            .await?
+                            .ok_or(Error::Timeout { sent: true })?;
+                    }
+                    cleanup.set(None, sid);
+                }
+                return Ok(Admitted::Restart);
+            }
+            // a fresh subscription: only a wake-up source while we wait for room
+            let mut states = self.client.state_stream();
+            let Some(node) = lease.clone() else {
+                cleanup.set(
+                    Some(Leftover::Prefix(Box::new((
+                        leases.clone(),
+                        prefix.to_owned(),
+                    )))),
+                    sid,
+                );
+                let create = Op::create(
+                    child_path(&leases, prefix),
+                    self.identifier.clone(),
+                    CreateMode::EphemeralSequential,
+                );
+                match c.multi(vec![admission.fence(), create]).await {
+                    Ok(results) => match results.into_iter().nth(1) {
+                        Some(OpResult::Create { path, .. }) => {
+                            cleanup.set(Some(Leftover::Node(path.clone())), sid);
+                            lease = Some(path);
+                        }
+                        other => {
+                            return Err(Error::Protocol(format!(
+                                "a lease create answered {other:?}"
+                            )))
+                        }
+                    },
+                    // the admission node is gone: not admitted any more (nothing created)
+                    Err(Error::TransactionFailed { index: 0, .. }) => {
+                        cleanup.set(None, sid);
+                        return Ok(Admitted::Restart);
+                    }
+                    // `P/leases`, a container, was deleted once empty
+                    Err(Error::TransactionFailed { index: 1, error })
+                        if matches!(*error, Error::NoNode) =>
+                    {
+                        self.ensure(c, deadline).await?;
+                    }
+                    Err(e) if transient(&e, deadline) => {
+                        // it may have applied: find it (the prefix is this acquisition's)
+                        lease = loop {
+                            wait_connected(c, deadline).await?;
+                            match find_own_child(c, &leases, prefix, sid).await {
+                                Ok(found) => break found,
+                                Err(e) if transient(&e, deadline) => {}
+                                Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                                Err(e) => return Err(e),
+                            }
+                        };
+                        if let Some(n) = &lease {
+                            cleanup.set(Some(Leftover::Node(n.clone())), sid);
+                        }
+                    }
+                    Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            };
+            let (children, w) = match c.get_children_watch(&leases).await {
+                Ok(x) => x,
+                Err(e) if transient(&e, deadline) => {
+                    wait_connected(c, deadline).await?;
+                    continue;
+                }
+                Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                Err(Error::NoNode) => {
+                    // the container went, and our lease with it
+                    lease = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let name = node.rsplit('/').next().unwrap_or_default();
+            if !children.iter().any(|n| n == name) {
+                debug!(lease = %node, "our lease is gone; creating another");
+                lease = None;
+                continue;
+            }
+            if children.len() as u64 <= u64::from(self.max_leases) {
+                let guard = match deadline {
+                    Some(d) => tokio::time::timeout_at(
+                        d,
+                        guard_for_node(&self.client, node.clone(), self.policy),
+                    )
+                    .await
+                    .map_err(|_| Error::Timeout { sent: true })?,
+                    None => guard_for_node(&self.client, node.clone(), self.policy).await,
+                };
+                match guard {
+                    Ok(g) => return Ok(Admitted::Held(g)),
+                    Err(Error::SessionExpired) => return Ok(Admitted::Restart),
+                    Err(e) if transient(&e, deadline) => {
+                        wait_connected(c, deadline).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if try_only {
+                return Ok(Admitted::NoRoom);
+            }
+            debug!(holders = children.len(), "semaphore full; waiting");
+            tokio::select! {
+                _ = w => {}
+                s = states.next() => if s.is_none() { return Err(Error::Closed) },
+                _ = admission.lost() => {} // judged at the top of the loop
+                _ = sleep_until_opt(deadline) => return Ok(Admitted::NoRoom),
+            }
+        }
+    }
+}
+
+/// The child of `parent` whose name starts with `prefix` and that session `sid` owns, if any
+/// (an interrupted sequential create's node).
+async fn find_own_child(
+    c: &Client,
+    parent: &str,
+    prefix: &str,
+    sid: i64,
+) -> Result<Option<String>> {
+    let children = match c.get_children(parent).await {
+        Err(Error::NoNode) => return Ok(None),
+        other => other?,
+    };
+    for name in children.iter().filter(|n| n.starts_with(prefix)) {
+        let p = child_path(parent, name);
+        if let Some(st) = c.exists(&p).await? {
+            if st.ephemeral_owner == sid {
+                return Ok(Some(p));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// What became of one admitted round.

@@ -5,119 +5,14 @@
 
 mod common;
 
+use common::critical::{collect, contender, critical, saw, CsDir, RustContender};
 use common::{bounded, python, shared_client, unique};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use zk_recipes::{Election, Lock, ReadLock, RunOutcome, Semaphore, WriteLock};
 
 const ROUNDS: usize = 12;
-
-struct CsDir(PathBuf);
-
-impl CsDir {
-    fn new() -> CsDir {
-        let d = std::env::temp_dir().join(format!("zk-interop-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&d).unwrap();
-        CsDir(d)
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for CsDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The same exclusion checks as the Python side. Returns violations.
-fn critical(dir: &Path, mode: &str, id: &str, max: usize) -> Vec<String> {
-    let mut v = Vec::new();
-    let list = || -> Vec<String> {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    match mode {
-        "exclusive" => {
-            let marker = dir.join("w");
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&marker)
-            {
-                Ok(_) => {}
-                Err(_) => {
-                    v.push(format!("two exclusive holders ({id})"));
-                    return v;
-                }
-            }
-            if list().iter().any(|n| n.starts_with("r.")) {
-                v.push(format!("reader inside while writer {id} holds"));
-            }
-            std::thread::sleep(Duration::from_millis(3));
-            std::fs::remove_file(marker).unwrap();
-        }
-        "reader" => {
-            let marker = dir.join(format!("r.{id}"));
-            std::fs::write(&marker, b"").unwrap();
-            if dir.join("w").exists() {
-                v.push(format!("writer inside while reader {id} holds"));
-            }
-            std::thread::sleep(Duration::from_millis(3));
-            std::fs::remove_file(marker).unwrap();
-        }
-        _ => {
-            let marker = dir.join(format!("s.{id}"));
-            std::fs::write(&marker, b"").unwrap();
-            let n = list().iter().filter(|n| n.starts_with("s.")).count();
-            if n > max {
-                v.push(format!("{n} semaphore holders ({id})"));
-            }
-            std::thread::sleep(Duration::from_millis(3));
-            std::fs::remove_file(marker).unwrap();
-        }
-    }
-    v
-}
-
-/// Collects a Python worker's output: (contenders lists, violations, done).
-async fn collect(mut child: tokio::process::Child) -> (Vec<Vec<String>>, Vec<String>, bool) {
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut seen, mut violations, mut done) = (Vec::new(), Vec::new(), false);
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(j) = line.strip_prefix("CONTENDERS ") {
-            seen.push(parse_json_list(j));
-        } else if line.starts_with("VIOLATION") {
-            violations.push(line);
-        } else if line.starts_with("DONE") {
-            done = true;
-        }
-    }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "python worker failed: {status}");
-    (seen, violations, done)
-}
-
-/// `["a", "b"]` → [a, b] (identifiers here are plain ASCII).
-fn parse_json_list(s: &str) -> Vec<String> {
-    s.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(',')
-        .map(|x| x.trim().trim_matches('"').to_owned())
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
-/// A Rust contender's task: the contenders lists it saw, and violations.
-type RustContender = tokio::task::JoinHandle<(Vec<Vec<String>>, Vec<String>)>;
 
 /// Runs Rust contenders (closures producing one round each) and Python workers together.
 async fn mixed(
@@ -136,9 +31,15 @@ async fn mixed(
         if let Some(x) = max {
             m = x.to_string();
             args.push(&m);
-            py_tasks.push(tokio::spawn(collect(python("recipe_worker.py", &args))));
+            py_tasks.push(tokio::spawn(collect(
+                "python worker",
+                python("recipe_worker.py", &args),
+            )));
         } else {
-            py_tasks.push(tokio::spawn(collect(python("recipe_worker.py", &args))));
+            py_tasks.push(tokio::spawn(collect(
+                "python worker",
+                python("recipe_worker.py", &args),
+            )));
         }
     }
     let mut py_seen = Vec::new();
@@ -159,30 +60,6 @@ async fn mixed(
     (rust_seen, py_seen)
 }
 
-fn saw(lists: &[Vec<String>], prefix: &str) -> bool {
-    lists.iter().flatten().any(|id| id.starts_with(prefix))
-}
-
-/// Spawns a Rust contender: runs `round` (one acquisition; returns the contenders it saw and
-/// any exclusion violations) at least `ROUNDS` times, and on until the kazoo workers are done.
-fn contender<F, Fut>(done: Arc<AtomicBool>, mut round: F) -> RustContender
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = (Vec<String>, Vec<String>)> + Send + 'static,
-{
-    tokio::spawn(async move {
-        let (mut seen, mut violations) = (Vec::new(), Vec::new());
-        let mut n = 0;
-        while n < ROUNDS || !done.load(Ordering::SeqCst) {
-            n += 1;
-            let (s, v) = round().await;
-            seen.push(s);
-            violations.extend(v);
-        }
-        (seen, violations)
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_with_kazoo() {
     let hosts = zk_testkit::shared_server().connect_string();
@@ -194,7 +71,7 @@ async fn lock_with_kazoo() {
         let c = shared_client().await;
         let lock = Lock::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
-        rust.push(contender(py_done.clone(), move || {
+        rust.push(contender(ROUNDS, py_done.clone(), move || {
             let (lock, d) = (lock.clone(), d.clone());
             async move {
                 let g = lock.acquire().await.unwrap();
@@ -228,7 +105,7 @@ async fn read_write_lock_with_kazoo() {
         } else {
             (*ReadLock::new(&c, &path, id.clone())).clone()
         };
-        rust.push(contender(py_done.clone(), move || {
+        rust.push(contender(ROUNDS, py_done.clone(), move || {
             let (lock, d, id) = (lock.clone(), d.clone(), id.clone());
             async move {
                 let g = lock.acquire().await.unwrap();
@@ -261,7 +138,7 @@ async fn semaphore_with_kazoo() {
         let c = shared_client().await;
         let sem = Semaphore::new(&c, &path, format!("rs-{i}"), 2).unwrap();
         let d = dir.0.clone();
-        rust.push(contender(py_done.clone(), move || {
+        rust.push(contender(ROUNDS, py_done.clone(), move || {
             let (sem, d) = (sem.clone(), d.clone());
             async move {
                 let g = sem.acquire().await.unwrap();
@@ -316,7 +193,7 @@ async fn election_with_kazoo() {
         let c = shared_client().await;
         let election = Election::new(&c, &path, format!("rs-{i}"));
         let d = dir.0.clone();
-        rust.push(contender(py_done.clone(), move || {
+        rust.push(contender(ROUNDS, py_done.clone(), move || {
             let (election, d) = (election.clone(), d.clone());
             async move {
                 let e2 = election.clone();

@@ -1,6 +1,8 @@
 //! Helpers shared by the zk-recipes integration tests.
 #![allow(dead_code)]
 
+pub mod critical;
+
 use std::future::Future;
 use std::time::Duration;
 use zk_core::{Client, Error, State};

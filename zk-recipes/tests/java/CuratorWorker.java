@@ -1,0 +1,179 @@
+// A Curator 5 contender for zk-recipes' Curator interop tests (tests/interop_curator.rs).
+//
+//   java CuratorWorker HOSTS KIND PATH ID ROUNDS DIR [MAX]
+//
+// KIND: mutex (InterProcessMutex), read / write (InterProcessReadWriteLock), semaphore
+// (InterProcessSemaphoreV2 with MAX leases), latch (LeaderLatch). Each round: acquire, print
+// `CONTENDERS ["id", ...]` (the node data of every contender, read through Curator's own
+// participant listing), run the critical-section check on marker files in DIR (the protocol of
+// interop.rs's `critical`, shared by the Rust side), release. Prints `VIOLATION ...` for every
+// exclusion violation and `DONE` at the end. The contender's node data is ID (Curator's
+// defaultData; the lock data of the read/write lock; setNodeData of the semaphore; the latch id).
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import java.util.*;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.recipes.locks.*;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+
+public class CuratorWorker {
+    static CuratorFramework client;
+    static Path dir;
+    static String id;
+
+    public static void main(String[] a) throws Exception {
+        String hosts = a[0], kind = a[1], path = a[2];
+        id = a[3];
+        int rounds = Integer.parseInt(a[4]);
+        dir = Paths.get(a[5]);
+        int max = a.length > 6 ? Integer.parseInt(a[6]) : 1;
+        client = CuratorFrameworkFactory.builder()
+                .connectString(hosts)
+                .sessionTimeoutMs(20000)
+                .retryPolicy(new ExponentialBackoffRetry(100, 10))
+                .defaultData(id.getBytes(StandardCharsets.UTF_8))
+                .build();
+        client.start();
+        client.blockUntilConnected();
+        InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client, path,
+                id.getBytes(StandardCharsets.UTF_8));
+        for (int i = 0; i < rounds; i++) {
+            switch (kind) {
+                case "mutex": {
+                    InterProcessMutex m = new InterProcessMutex(client, path);
+                    m.acquire();
+                    try {
+                        seen(path, m.getParticipantNodes());
+                        critical("exclusive", 1);
+                    } finally {
+                        m.release();
+                    }
+                    break;
+                }
+                case "read":
+                case "write": {
+                    InterProcessMutex m = kind.equals("read") ? rw.readLock() : rw.writeLock();
+                    m.acquire();
+                    try {
+                        List<String> all = new ArrayList<>(rw.readLock().getParticipantNodes());
+                        all.addAll(rw.writeLock().getParticipantNodes());
+                        seen(path, all);
+                        critical(kind.equals("read") ? "reader" : "exclusive", 1);
+                    } finally {
+                        m.release();
+                    }
+                    break;
+                }
+                case "semaphore": {
+                    InterProcessSemaphoreV2 s = new InterProcessSemaphoreV2(client, path, max);
+                    s.setNodeData(id.getBytes(StandardCharsets.UTF_8));
+                    Lease l = s.acquire();
+                    try {
+                        seen(path + "/leases", s.getParticipantNodes());
+                        critical("semaphore", max);
+                    } finally {
+                        s.returnLease(l);
+                    }
+                    break;
+                }
+                case "latch": {
+                    LeaderLatch latch = new LeaderLatch(client, path, id);
+                    latch.start();
+                    latch.await();
+                    try {
+                        List<String> ids = new ArrayList<>();
+                        for (Participant p : latch.getParticipants()) ids.add(p.getId());
+                        print(ids);
+                        if (!latch.hasLeadership()) System.out.println("VIOLATION " + id + " lost leadership early");
+                        critical("exclusive", 1);
+                    } finally {
+                        latch.close();
+                    }
+                    break;
+                }
+                default:
+                    throw new IllegalArgumentException(kind);
+            }
+        }
+        System.out.println("DONE");
+        System.out.flush();
+        client.close();
+        System.exit(0);
+    }
+
+    /** Prints the node data of `names` (children of `parent`, full paths or names). */
+    static void seen(String parent, Collection<String> names) throws Exception {
+        List<String> ids = new ArrayList<>();
+        for (String n : names) {
+            String p = n.startsWith("/") ? n : parent + "/" + n;
+            try {
+                ids.add(new String(client.getData().forPath(p), StandardCharsets.UTF_8));
+            } catch (org.apache.zookeeper.KeeperException.NoNodeException e) {
+                // gone meanwhile
+            }
+        }
+        print(ids);
+    }
+
+    static void print(List<String> ids) {
+        StringBuilder b = new StringBuilder("CONTENDERS [");
+        for (int i = 0; i < ids.size(); i++) {
+            if (i > 0) b.append(", ");
+            b.append('"').append(ids.get(i)).append('"');
+        }
+        System.out.println(b.append(']'));
+        System.out.flush();
+    }
+
+    static List<String> list() throws Exception {
+        List<String> v = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            for (Path p : s) v.add(p.getFileName().toString());
+        }
+        return v;
+    }
+
+    static void violation(String what) {
+        System.out.println("VIOLATION " + what);
+        System.out.flush();
+    }
+
+    /** The marker-file checks of interop.rs's `critical`. */
+    static void critical(String mode, int max) throws Exception {
+        switch (mode) {
+            case "exclusive": {
+                Path marker = dir.resolve("w");
+                try {
+                    Files.createFile(marker);
+                } catch (FileAlreadyExistsException e) {
+                    violation("two exclusive holders (" + id + ")");
+                    return;
+                }
+                for (String n : list()) if (n.startsWith("r.")) violation("reader inside while writer " + id + " holds");
+                Thread.sleep(3);
+                Files.delete(marker);
+                break;
+            }
+            case "reader": {
+                Path marker = dir.resolve("r." + id);
+                Files.write(marker, new byte[0]);
+                if (Files.exists(dir.resolve("w"))) violation("writer inside while reader " + id + " holds");
+                Thread.sleep(3);
+                Files.delete(marker);
+                break;
+            }
+            default: {
+                Path marker = dir.resolve("s." + id);
+                Files.write(marker, new byte[0]);
+                int n = 0;
+                for (String x : list()) if (x.startsWith("s.")) n++;
+                if (n > max) violation(n + " semaphore holders (" + id + ")");
+                Thread.sleep(3);
+                Files.delete(marker);
+            }
+        }
+    }
+}
