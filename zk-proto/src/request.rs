@@ -113,6 +113,16 @@ impl Request {
         }))
     }
 
+    /// Whether the data buffer of a create (1, 15, 19, 21) or setData (5) body is null
+    /// (length -1), which the records decode as empty: a server keeps the difference, as
+    /// ZooKeeper answers a null write with null data.
+    pub fn data_is_null(op: i32, body: &[u8]) -> bool {
+        let r = &mut Reader::new(body);
+        matches!(op, 1 | 5 | 15 | 19 | 21)
+            && r.string().is_ok()
+            && matches!(r.opt_buffer(), Ok(None))
+    }
+
     /// Whether the request changes the tree (or the session), i.e. is a transaction a real
     /// server gives a zxid of its own.
     pub fn is_write(&self) -> bool {
@@ -215,6 +225,12 @@ mod tests {
             assert_eq!(Request::decode(op, &bytes).unwrap(), Some(want), "op {op}");
         }
         assert_eq!(Request::decode(99, &[]).unwrap(), None);
+        let mut null = BytesMut::new();
+        Writer::new(&mut null).string("/n").opt_buffer(None).i32(0);
+        assert!(Request::data_is_null(1, &null));
+        assert!(Request::data_is_null(5, &null));
+        assert!(!Request::data_is_null(4, &null));
+        assert!(!Request::data_is_null(1, &create.to_bytes()));
         assert!(Request::decode(4, &[0, 0]).is_err());
     }
 

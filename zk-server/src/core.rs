@@ -466,6 +466,8 @@ impl Core {
             }
         };
         let ids = self.conns[&conn].ids.clone();
+        let null = Request::data_is_null(h.op, body);
+        let data = |d: Vec<u8>| if null { None } else { Some(d) };
         if req.is_write() && !matches!(req, Request::Check(_)) {
             self.zxid += 1; // every write is a transaction, failed ones too (ErrorTxn)
         }
@@ -494,7 +496,7 @@ impl Core {
                 let a = CreateArgs {
                     op,
                     path: c.path,
-                    data: Some(c.data),
+                    data: data(c.data),
                     acl: c.acl,
                     flags: c.flags,
                     ttl: None,
@@ -513,7 +515,7 @@ impl Core {
                 let a = CreateArgs {
                     op: 21,
                     path: c.path,
-                    data: Some(c.data),
+                    data: data(c.data),
                     acl: c.acl,
                     flags: c.flags,
                     ttl: Some(c.ttl),
@@ -529,7 +531,7 @@ impl Core {
                     .map(|_| Body::None)
             }),
             Request::SetData(s) => self.write_one(|t, txn| {
-                t.set_data(&s.path, Some(s.data), s.version, &ids, zxid, now, txn)
+                t.set_data(&s.path, data(s.data), s.version, &ids, zxid, now, txn)
                     .map(Body::Stat)
             }),
             Request::SetAcl(s) => self.write_one(|t, txn| {

@@ -288,7 +288,10 @@ impl Tree {
             mk(&["quota", "config"], Acl::open_unsafe()),
         );
         nodes.insert("/zookeeper/quota".to_owned(), mk(&[], Acl::open_unsafe()));
-        nodes.insert("/zookeeper/config".to_owned(), mk(&[], Acl::read_unsafe()));
+        // ZooKeeper makes the config node with aversion -1 (DataTree.addConfigNode)
+        let mut config = mk(&[], Acl::read_unsafe());
+        config.aversion = -1;
+        nodes.insert("/zookeeper/config".to_owned(), config);
         Tree {
             nodes,
             ephemerals: HashMap::new(),
@@ -374,7 +377,8 @@ impl Tree {
             if a.op != 21 || ttl <= 0 || ttl as u64 > zk_proto::MAX_TTL_MS {
                 return Err(err::BAD_ARGUMENTS);
             }
-        } else if a.op == 21 || (a.op == 19) != (kind == Kind::Container) {
+        } else if a.op == 21 {
+            // (a container flag on create/create2 makes a container, as in ZooKeeper)
             return Err(err::BAD_ARGUMENTS);
         }
         // validatePathForCreate
