@@ -64,6 +64,10 @@ enum Step {
     WhoAmI(usize),
     /// Close session s and open a new one in its place.
     Reopen(usize),
+    /// Cut session s's connection and keep it from reconnecting.
+    Cut(usize),
+    /// Let session s reconnect (it re-registers its watches with setWatches) and wait for it.
+    Heal(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +80,12 @@ enum MOp {
 
 struct Env {
     backend: Backend,
-    connect: String,
+    /// host:port of the server.
+    hosts: String,
+    /// The chroot every session works in.
+    root: String,
+    /// One fault proxy per session, in front of the server.
+    proxies: Vec<zk_testkit::FaultProxy>,
     clients: Vec<Client>,
     sids: Vec<i64>,
     created: Vec<String>,
@@ -86,10 +95,12 @@ struct Env {
 }
 
 impl Env {
-    async fn new(backend: Backend, connect: String, sessions: usize) -> Env {
+    async fn new(backend: Backend, hosts: String, root: String, sessions: usize) -> Env {
         let mut e = Env {
             backend,
-            connect,
+            hosts,
+            root,
+            proxies: Vec::new(),
             clients: Vec::new(),
             sids: Vec::new(),
             created: Vec::new(),
@@ -97,16 +108,20 @@ impl Env {
             streams: Vec::new(),
             log: Vec::new(),
         };
-        for _ in 0..sessions {
-            let c = e.connect_one().await;
+        for i in 0..sessions {
+            let proxy = zk_testkit::FaultProxy::start(e.hosts.parse().expect("host:port"))
+                .await
+                .expect("start a fault proxy");
+            e.proxies.push(proxy);
+            let c = e.connect_one(i).await;
             e.sids.push(c.session_id());
             e.clients.push(c);
         }
         e
     }
 
-    async fn connect_one(&self) -> Client {
-        Client::builder(self.connect.clone())
+    async fn connect_one(&self, i: usize) -> Client {
+        Client::builder(format!("{}{}", self.proxies[i].connect_string(), self.root))
             .session_timeout(Duration::from_secs(20))
             .connect()
             .await
@@ -349,10 +364,22 @@ impl Env {
             }
             Step::Reopen(s) => {
                 let r = self.clients[*s].close().await;
-                let c = self.connect_one().await;
+                let c = self.connect_one(*s).await;
                 self.sids[*s] = c.session_id();
                 self.clients[*s] = c;
                 format!("reopened {r:?}")
+            }
+            Step::Cut(s) => {
+                self.proxies[*s].reject_new(true);
+                self.proxies[*s].reset();
+                let c = &self.clients[*s];
+                wait_state(c, zk_core::State::Suspended).await;
+                "cut".to_owned()
+            }
+            Step::Heal(s) => {
+                self.proxies[*s].reject_new(false);
+                wait_state(&self.clients[*s], zk_core::State::Connected).await;
+                "healed".to_owned()
             }
         };
         let s = match step {
@@ -373,7 +400,9 @@ impl Env {
             | Step::Ephemerals(s)
             | Step::AllChildren(s, ..)
             | Step::WhoAmI(s)
-            | Step::Reopen(s) => *s,
+            | Step::Reopen(s)
+            | Step::Cut(s)
+            | Step::Heal(s) => *s,
         };
         self.log.push(format!("#{n} s{s} {step:?} -> {out}"));
         self.collect_events(n).await;
@@ -383,8 +412,10 @@ impl Env {
     /// the step is in by then), then what each watch received, in registration order for
     /// one-shot watches and in arrival order for each persistent stream.
     async fn collect_events(&mut self, n: usize) {
-        for c in &self.clients {
-            let _ = c.exists("/").await;
+        for (c, p) in self.clients.iter().zip(&self.proxies) {
+            if !p.is_blackholed() && c.state() == zk_core::State::Connected {
+                let _ = c.exists("/").await;
+            }
         }
         let mut still = Vec::new();
         for (s, what, mut w) in std::mem::take(&mut self.oneshots) {
@@ -406,6 +437,12 @@ impl Env {
     }
 }
 
+async fn wait_state(c: &Client, state: zk_core::State) {
+    c.wait_for_state(state, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|e| panic!("state {state:?} not reached in 30 s: {e}"));
+}
+
 fn unique(name: &str) -> String {
     format!("/diff-{name}-{}", rand::thread_rng().gen_range(0..u64::MAX))
 }
@@ -423,7 +460,7 @@ async fn run_both(name: &str, sessions: usize, script: &[Step]) -> (Vec<String>,
         let admin = Client::connect(&hosts).await.expect("connect");
         admin.ensure_path(&root).await.expect("chroot");
         admin.close().await.unwrap();
-        let mut env = Env::new(backend, format!("{hosts}{root}"), sessions).await;
+        let mut env = Env::new(backend, hosts.clone(), root, sessions).await;
         for (i, s) in script.iter().enumerate() {
             env.step(i, s).await;
         }
@@ -650,6 +687,39 @@ async fn diff_watch_events_and_their_order() {
             Get(0, p("/w"), true),
             Delete(0, p("/w"), None),
             Create(0, p("/w"), b"", Persistent),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_set_watches_after_a_reconnect() {
+    use Step::*;
+    differential(
+        "setwatches",
+        2,
+        vec![
+            Create(1, p("/w"), b"", Persistent),
+            Create(1, p("/gone"), b"", Persistent),
+            Create(1, p("/same"), b"", Persistent),
+            Get(0, p("/w"), true),
+            Children(0, p("/w"), true),
+            Exists(0, p("/gone"), true),
+            Children(0, p("/gone"), true),
+            Exists(0, p("/new"), true),
+            Get(0, p("/same"), true),
+            Children(0, p("/same"), true),
+            AddWatch(0, p("/w"), AddWatchMode::Persistent),
+            AddWatch(0, p("/same"), AddWatchMode::PersistentRecursive),
+            Cut(0),
+            Set(1, p("/w"), b"x", None),
+            Create(1, p("/w/c"), b"", Persistent),
+            Create(1, p("/new"), b"", Persistent),
+            Delete(1, p("/gone"), None),
+            Heal(0),
+            Set(1, p("/same"), b"y", None),
+            Create(1, p("/same/k"), b"", Persistent),
+            Set(1, p("/w"), b"z", None),
         ],
     )
     .await;
