@@ -64,6 +64,8 @@ enum Step {
     WhoAmI(usize),
     /// Close session s and open a new one in its place.
     Reopen(usize),
+    /// Wait (bounded) until the node is gone: the reaper's work.
+    WaitGone(usize, P),
     /// Cut session s's connection and keep it from reconnecting.
     Cut(usize),
     /// Let session s reconnect (it re-registers its watches with setWatches) and wait for it.
@@ -369,6 +371,19 @@ impl Env {
                 self.clients[*s] = c;
                 format!("reopened {r:?}")
             }
+            Step::WaitGone(s, p) => {
+                let path = self.path(p);
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                loop {
+                    match self.clients[*s].exists(&path).await {
+                        Ok(None) => break "gone".to_owned(),
+                        Ok(Some(_)) if std::time::Instant::now() < deadline => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        other => break format!("still there after 30 s: {other:?}"),
+                    }
+                }
+            }
             Step::Cut(s) => {
                 self.proxies[*s].reject_new(true);
                 self.proxies[*s].reset();
@@ -401,6 +416,7 @@ impl Env {
             | Step::AllChildren(s, ..)
             | Step::WhoAmI(s)
             | Step::Reopen(s)
+            | Step::WaitGone(s, _)
             | Step::Cut(s)
             | Step::Heal(s) => *s,
         };
@@ -687,6 +703,34 @@ async fn diff_watch_events_and_their_order() {
             Get(0, p("/w"), true),
             Delete(0, p("/w"), None),
             Create(0, p("/w"), b"", Persistent),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_containers_and_ttl_nodes_are_reaped() {
+    use Step::*;
+    let ttl = CreateMode::PersistentWithTtl(Duration::from_millis(300));
+    differential(
+        "reaper",
+        1,
+        vec![
+            Create(0, p("/c"), b"", CreateMode::Container),
+            Create(0, p("/never-used"), b"", CreateMode::Container),
+            Create(0, p("/c/x"), b"", Persistent),
+            Exists(0, p("/c"), true),
+            Children(0, p("/"), true),
+            Delete(0, p("/c/x"), None),
+            WaitGone(0, p("/c")),
+            Create(0, p("/t"), b"", ttl),
+            Create(0, p("/t2"), b"", ttl),
+            Create(0, p("/t2/child"), b"", Persistent),
+            Exists(0, p("/t"), true),
+            WaitGone(0, p("/t")),
+            Exists(0, p("/never-used"), false),
+            Exists(0, p("/t2"), false),
+            Children(0, p("/"), false),
         ],
     )
     .await;

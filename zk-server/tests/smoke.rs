@@ -18,8 +18,12 @@ async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
 async fn zk_core_connects_creates_watches_and_a_recipes_lock_works() {
     let t0 = Instant::now();
     let srv = Server::start().await.unwrap();
+    let started = t0.elapsed();
     let c = Client::connect(&srv.connect_string()).await.unwrap();
-    eprintln!("start-up and first session: {:?}", t0.elapsed());
+    eprintln!(
+        "zk-server start-up: {started:?}; with a first zk-core session: {:?}",
+        t0.elapsed()
+    );
     let other = Client::connect(&srv.connect_string()).await.unwrap();
 
     c.create("/app", b"v0", CreateMode::Persistent)
