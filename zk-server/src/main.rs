@@ -40,6 +40,8 @@ async fn main() -> std::io::Result<()> {
     }
     let srv = b.start().await?;
     println!("zk-server listening on {}", srv.connect_string());
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
     tokio::signal::ctrl_c().await?;
     srv.stop().await;
     Ok(())

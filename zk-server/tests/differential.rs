@@ -64,6 +64,8 @@ enum Step {
     WhoAmI(usize),
     /// Close session s and open a new one in its place.
     Reopen(usize),
+    /// removeWatches.
+    RemoveWatches(usize, P, zk_core::WatcherType),
     /// Wait (bounded) until the node is gone: the reaper's work.
     WaitGone(usize, P),
     /// Cut session s's connection and keep it from reconnecting.
@@ -91,13 +93,20 @@ struct Env {
     clients: Vec<Client>,
     sids: Vec<i64>,
     created: Vec<String>,
+    session_timeout: Duration,
     oneshots: Vec<(usize, String, OneshotWatcher)>,
     streams: Vec<(usize, String, PersistentWatcher)>,
     log: Vec<String>,
 }
 
 impl Env {
-    async fn new(backend: Backend, hosts: String, root: String, sessions: usize) -> Env {
+    async fn new(
+        backend: Backend,
+        hosts: String,
+        root: String,
+        sessions: usize,
+        session_timeout: Duration,
+    ) -> Env {
         let mut e = Env {
             backend,
             hosts,
@@ -106,6 +115,7 @@ impl Env {
             clients: Vec::new(),
             sids: Vec::new(),
             created: Vec::new(),
+            session_timeout,
             oneshots: Vec::new(),
             streams: Vec::new(),
             log: Vec::new(),
@@ -124,7 +134,7 @@ impl Env {
 
     async fn connect_one(&self, i: usize) -> Client {
         Client::builder(format!("{}{}", self.proxies[i].connect_string(), self.root))
-            .session_timeout(Duration::from_secs(20))
+            .session_timeout(self.session_timeout)
             .connect()
             .await
             .expect("connect")
@@ -365,11 +375,21 @@ impl Env {
                 format!("{r:?}")
             }
             Step::Reopen(s) => {
-                let r = self.clients[*s].close().await;
+                self.proxies[*s].reject_new(false);
+                let r = tokio::time::timeout(Duration::from_secs(30), self.clients[*s].close())
+                    .await
+                    .map(|r| r.map_err(|e| format!("{e:?}")))
+                    .unwrap_or_else(|_| Err("close still pending after 30 s".into()));
                 let c = self.connect_one(*s).await;
                 self.sids[*s] = c.session_id();
                 self.clients[*s] = c;
                 format!("reopened {r:?}")
+            }
+            Step::RemoveWatches(s, p, kind) => {
+                format!(
+                    "{:?}",
+                    self.clients[*s].remove_watches(&self.path(p), *kind).await
+                )
             }
             Step::WaitGone(s, p) => {
                 let path = self.path(p);
@@ -417,6 +437,7 @@ impl Env {
             | Step::WhoAmI(s)
             | Step::Reopen(s)
             | Step::WaitGone(s, _)
+            | Step::RemoveWatches(s, ..)
             | Step::Cut(s)
             | Step::Heal(s) => *s,
         };
@@ -467,26 +488,44 @@ fn unique(name: &str) -> String {
 async fn run_both(name: &str, sessions: usize, script: &[Step]) -> (Vec<String>, Vec<String>) {
     let zk = zk_testkit::shared_server();
     let ours = zk_server::Server::start().await.expect("start zk-server");
+    let r = run_on(
+        name,
+        sessions,
+        script,
+        &zk.connect_string(),
+        &ours.connect_string(),
+        Duration::from_secs(20),
+    )
+    .await;
+    ours.stop().await;
+    r
+}
+
+/// Runs `script` on the two servers given.
+async fn run_on(
+    name: &str,
+    sessions: usize,
+    script: &[Step],
+    zk_hosts: &str,
+    our_hosts: &str,
+    session_timeout: Duration,
+) -> (Vec<String>, Vec<String>) {
     let mut logs = Vec::new();
-    for (backend, hosts) in [
-        (Backend::Zk, zk.connect_string()),
-        (Backend::Ours, ours.connect_string()),
-    ] {
+    for (backend, hosts) in [(Backend::Zk, zk_hosts), (Backend::Ours, our_hosts)] {
         let root = unique(name);
-        let admin = Client::connect(&hosts).await.expect("connect");
+        let admin = Client::connect(hosts).await.expect("connect");
         admin.ensure_path(&root).await.expect("chroot");
         admin.close().await.unwrap();
-        let mut env = Env::new(backend, hosts.clone(), root, sessions).await;
+        let mut env = Env::new(backend, hosts.to_owned(), root, sessions, session_timeout).await;
         for (i, s) in script.iter().enumerate() {
             env.step(i, s).await;
         }
         for c in &env.clients {
-            let _ = c.close().await;
+            let _ = tokio::time::timeout(Duration::from_secs(30), c.close()).await;
         }
         assert_eq!(env.backend, backend);
         logs.push(env.log);
     }
-    ours.stop().await;
     let ours_log = logs.pop().unwrap();
     let zk_log = logs.pop().unwrap();
     (zk_log, ours_log)
@@ -769,6 +808,106 @@ async fn diff_set_watches_after_a_reconnect() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_remove_and_check_watches() {
+    use zk_core::WatcherType as W;
+    use Step::*;
+    differential(
+        "rmwatch",
+        2,
+        vec![
+            Create(1, p("/r"), b"", Persistent),
+            RemoveWatches(0, p("/r"), W::Any),
+            Get(0, p("/r"), true),
+            Children(0, p("/r"), true),
+            RemoveWatches(0, p("/r"), W::Children),
+            RemoveWatches(0, p("/r"), W::Children),
+            Create(1, p("/r/c"), b"", Persistent),
+            Set(1, p("/r"), b"x", None),
+            Get(0, p("/r"), true),
+            RemoveWatches(0, p("/r"), W::Data),
+            Set(1, p("/r"), b"y", None),
+            Exists(0, p("/q"), true),
+            RemoveWatches(0, p("/q"), W::Any),
+            Create(1, p("/q"), b"", Persistent),
+        ],
+    )
+    .await;
+}
+
+/// Session expiry by ticks on both servers (tick 500 ms): a silenced session's ephemeral is
+/// deleted and watchers notified, and the session is then gone for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_session_expiry_by_ticks() {
+    use Step::*;
+    let zk = zk_testkit::ZkServer::builder()
+        .tick_time(500)
+        .start_async()
+        .await
+        .expect("start ZooKeeper");
+    let ours = zk_server::Server::builder()
+        .tick_time(Duration::from_millis(500))
+        .start()
+        .await
+        .unwrap();
+    let script = vec![
+        Create(1, p("/e"), b"", Ephemeral),
+        Exists(0, p("/e"), true),
+        Children(0, p("/"), true),
+        Ephemerals(1),
+        Cut(1),
+        WaitGone(0, p("/e")),
+        Ephemerals(0),
+    ];
+    let (a, b) = run_on(
+        "expiry",
+        2,
+        &script,
+        &zk.connect_string(),
+        &ours.connect_string(),
+        Duration::from_millis(2000),
+    )
+    .await;
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("expiry:\n{}", a.join("\n"));
+    }
+    assert_same("expiry", &a, &b);
+    // negotiated timeouts clamp to [2, 20] ticks; a re-attach after expiry gets the expired
+    // answer
+    let mut logs = Vec::new();
+    for hosts in [zk.connect_string(), ours.connect_string()] {
+        let mut log = Vec::new();
+        for want in [1, 1500, 10_000_000] {
+            let (_, resp) = Raw::connect_with(&hosts, 0, &[0; 16], want).await;
+            log.push(format!("requested {want}: {}", resp.timeout_ms));
+        }
+        let (raw, resp) = Raw::connect_with(&hosts, 0, &[0; 16], 1000).await;
+        drop(raw);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let expired = loop {
+            let (_, again) = Raw::connect_with(&hosts, resp.session_id, &resp.passwd, 1000).await;
+            if again.timeout_ms == 0 {
+                break again;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "session never expired"
+            );
+            // re-attaching touched it: wait longer than its timeout before the next try
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+        };
+        log.push(format!(
+            "expired answer: timeout {} id {} passwd {:?}",
+            expired.timeout_ms, expired.session_id, expired.passwd
+        ));
+        logs.push(log);
+    }
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("expiry raw:\n{}", logs[0].join("\n"));
+    }
+    assert_same("expiry raw", &logs[0], &logs[1]);
+}
+
 /// The seeded random run: small tree, three sessions, watches, multi; compared op by op.
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_seeded_random_operations() {
@@ -862,13 +1001,22 @@ struct Raw {
 
 impl Raw {
     async fn connect(addr: &str) -> (Raw, ConnectResponse) {
+        Raw::connect_with(addr, 0, &[0; 16], 10_000).await
+    }
+
+    async fn connect_with(
+        addr: &str,
+        session_id: i64,
+        passwd: &[u8],
+        timeout_ms: i32,
+    ) -> (Raw, ConnectResponse) {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
-            timeout_ms: 10_000,
-            session_id: 0,
-            passwd: vec![0; 16],
+            timeout_ms,
+            session_id,
+            passwd: passwd.to_vec(),
             read_only: Some(false),
         };
         s.write_all(&zk_proto::record_frame(&req)).await.unwrap();
@@ -1032,6 +1180,34 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
     let (e, _) = r.call(99, &[]).await.unwrap();
     log.push(format!("op 99 {e}"));
     log.push(format!("closed after op 99: {}", r.frame().await.is_none()));
+    // the frame limit: exactly 1,048,575 bytes is served, one more closes the connection and
+    // the session survives
+    let (mut r, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    log.push(format!(
+        "re-attach after op 99: timeout {}",
+        again.timeout_ms
+    ));
+    let n = 0xfffff - 20 - root.len();
+    let body = SetDataRequest {
+        path: root.into(),
+        data: vec![b'x'; n],
+        version: -1,
+    }
+    .to_bytes();
+    assert_eq!(8 + body.len(), 0xfffff);
+    let (e, _) = r.call(5, &body).await.unwrap();
+    log.push(format!("setData in a 1048575-byte frame: {e}"));
+    let mut over = (0x10_0000i32).to_be_bytes().to_vec();
+    over.extend_from_slice(&RequestHeader { xid: 99, op: 5 }.to_bytes());
+    over.extend_from_slice(&body);
+    over.push(0);
+    let _ = r.s.write_all(&over).await;
+    log.push(format!(
+        "closed after a 1048576-byte frame: {}",
+        r.frame().await.is_none()
+    ));
+    let (_, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    log.push(format!("re-attach after it: timeout {}", again.timeout_ms));
     log
 }
 
@@ -1050,6 +1226,9 @@ async fn diff_raw_wire_replies() {
             .cloned()
             .collect()
     };
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("raw:\n{}", a.join("\n"));
+    }
     assert_same("raw", &strip(&a), &strip(&b));
 }
 

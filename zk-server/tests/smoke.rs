@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use zk_core::{Client, CreateMode, Error, EventType};
+use zk_core::{Client, CreateMode, EventType, State};
 use zk_proto::{ConnectRequest, ConnectResponse, Record};
 use zk_server::Server;
 
@@ -69,16 +69,24 @@ async fn expiry_hook_removes_ephemerals_and_fires_watches() {
         .sessions()
         .iter()
         .any(|s| s.id == owner.session_id() && s.ephemerals == vec!["/eph".to_owned()]));
+    let mut states = owner.state_stream();
     assert!(srv.expire_session(owner.session_id()));
     let ev = bounded("NodeDeleted for the expired session's ephemeral", w)
         .await
         .unwrap();
     assert_eq!(ev.event_type, EventType::NodeDeleted);
-    let r = bounded("owner's next request", owner.exists("/")).await;
-    assert!(
-        matches!(r, Err(Error::SessionExpired)),
-        "owner after expiry: {r:?}"
-    );
+    // the owner's client learns it on reconnecting (the expired answer): its session is lost
+    loop {
+        let st = bounded(
+            "the owner's next state",
+            futures::StreamExt::next(&mut states),
+        )
+        .await
+        .expect("state stream ended");
+        if st.state == State::Lost {
+            break;
+        }
+    }
     assert!(watcher.exists("/eph").await.unwrap().is_none());
 }
 
@@ -159,8 +167,26 @@ async fn restart_keeps_data_and_sessions_on_the_same_port() {
     c.create("/mine", b"", CreateMode::Ephemeral).await.unwrap();
     let sid = c.session_id();
     let port = srv.port();
+    let mut states = c.state_stream();
     srv.restart().await.unwrap();
     assert_eq!(srv.port(), port);
+    // the restart closed the connection: wait for the client to see it and come back (a
+    // request sent meanwhile would rightly fail with ConnectionLoss)
+    let mut saw_suspended = false;
+    loop {
+        let st = bounded(
+            "the client's next state",
+            futures::StreamExt::next(&mut states),
+        )
+        .await
+        .expect("state stream ended");
+        match st.state {
+            State::Suspended => saw_suspended = true,
+            State::Connected if saw_suspended => break,
+            State::Lost => panic!("session lost across a restart: {st:?}"),
+            _ => {}
+        }
+    }
     let (d, _) = bounded("read after restart", c.get_data("/kept"))
         .await
         .unwrap();
@@ -187,4 +213,32 @@ async fn four_letter_words_answer() {
         srvr.contains("Node count: 5"),
         "fresh tree counts 5: {srvr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_serves_on_the_port_it_prints() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .args(["--port", "0", "--tick-time", "500"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn zk-server");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = bounded("the binary's first line", lines.next_line())
+        .await
+        .unwrap()
+        .expect("a line on stdout");
+    let addr = line
+        .rsplit(' ')
+        .next()
+        .expect("an address at the end")
+        .to_owned();
+    let c = Client::connect(&addr).await.unwrap();
+    c.create("/from-binary", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert!(c.exists("/from-binary").await.unwrap().is_some());
+    c.close().await.unwrap();
+    child.kill().await.unwrap();
 }
