@@ -442,13 +442,16 @@ impl Env {
             | Step::Heal(s) => *s,
         };
         self.log.push(format!("#{n} s{s} {step:?} -> {out}"));
-        self.collect_events(n).await;
+        // a closing session's ephemerals go in an unspecified order (ZooKeeper: hash-set
+        // order), so that step's events are compared as a set
+        self.collect_events(n, matches!(step, Step::Reopen(_)))
+            .await;
     }
 
     /// A round trip on every session (the server answers in order, so every event caused by
     /// the step is in by then), then what each watch received, in registration order for
     /// one-shot watches and in arrival order for each persistent stream.
-    async fn collect_events(&mut self, n: usize) {
+    async fn collect_events(&mut self, n: usize, unordered: bool) {
         for (c, p) in self.clients.iter().zip(&self.proxies) {
             if !p.is_blackholed() && c.state() == zk_core::State::Connected {
                 let _ = c.exists("/").await;
@@ -465,12 +468,17 @@ impl Env {
             }
         }
         self.oneshots = still;
+        let mut lines = Vec::new();
         for (s, what, w) in &mut self.streams {
             while let Some(Some(r)) = w.next().now_or_never() {
                 let r = r.map(|e| format!("{:?} {}", e.event_type, e.path));
-                self.log.push(format!("#{n} stream s{s} ({what}): {r:?}"));
+                lines.push(format!("#{n} stream s{s} ({what}): {r:?}"));
             }
         }
+        if unordered {
+            lines.sort();
+        }
+        self.log.extend(lines);
     }
 }
 
@@ -928,6 +936,9 @@ fn random_script(seed: u64, n: usize) -> Vec<Step> {
         Step::Create(0, p("/a"), b"", Persistent),
         Step::Create(1, p("/b"), b"", Persistent),
         Step::Create(2, p("/a/x"), b"", Persistent),
+        // every event of the run in arrival order, and a persistent watch
+        Step::AddWatch(2, p("/"), AddWatchMode::PersistentRecursive),
+        Step::AddWatch(0, p("/a"), AddWatchMode::Persistent),
     ];
     for _ in 0..n {
         let s = rng.gen_range(0..3);
@@ -945,7 +956,7 @@ fn random_script(seed: u64, n: usize) -> Vec<Step> {
                 Some(rng.gen_range(0..3))
             }
         };
-        let step = match rng.gen_range(0..100) {
+        let step = match rng.gen_range(0..99) {
             0..=24 => {
                 let mode = [
                     Persistent,
@@ -983,8 +994,20 @@ fn random_script(seed: u64, n: usize) -> Vec<Step> {
                     .collect();
                 Step::Multi(s, ops)
             }
-            93..=96 => Step::MultiRead(s, vec![path(&mut rng), path(&mut rng)]),
-            _ => Step::Reopen(s),
+            93..=94 => Step::MultiRead(s, vec![path(&mut rng), path(&mut rng)]),
+            95 => Step::Ephemerals(s),
+            96 => Step::AllChildren(s, path(&mut rng)),
+            97 => Step::RemoveWatches(
+                s,
+                path(&mut rng),
+                [
+                    zk_core::WatcherType::Any,
+                    zk_core::WatcherType::Data,
+                    zk_core::WatcherType::Children,
+                ][rng.gen_range(0..3)],
+            ),
+            // session 2 keeps its recursive watch for the whole run
+            _ => Step::Reopen(rng.gen_range(0..2)),
         };
         out.push(step);
     }
