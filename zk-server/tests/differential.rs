@@ -592,6 +592,13 @@ async fn diff_create_modes_sequence_numbers_and_cversion() {
                 b"",
                 CreateMode::PersistentWithTtl(Duration::from_secs(3600)),
             ),
+            Create(
+                0,
+                p("/ts-"),
+                b"",
+                CreateMode::PersistentSequentialWithTtl(Duration::from_secs(3600)),
+            ),
+            Create(0, p("/t/child"), b"", Ephemeral),
             Exists(0, p("/c"), false),
             Exists(0, p("/t"), false),
             Get(0, p("/p"), false),
@@ -663,6 +670,18 @@ async fn diff_versions_and_error_precedence() {
             Set(0, p("/digest"), b"x", None),
             Delete(0, p("/digest"), None),
             Exists(0, p("/digest"), false),
+            // READ without ADMIN: digest ids come back masked
+            CreateAcl(
+                0,
+                p("/masked"),
+                vec![
+                    Acl::digest(Perms::ALL, "other", "pw"),
+                    Acl::new(Perms::READ, "world", "anyone"),
+                ],
+            ),
+            GetAcl(0, p("/masked")),
+            SetAcl(0, p("/masked"), Acl::open_unsafe(), None),
+            Delete(0, p("/masked"), None),
         ],
     )
     .await;
@@ -729,6 +748,7 @@ async fn diff_watch_events_and_their_order() {
         3,
         vec![
             AddWatch(2, p("/"), AddWatchMode::PersistentRecursive),
+            AddWatch(1, p("/w"), AddWatchMode::Persistent),
             Exists(0, p("/w"), true),
             Exists(1, p("/w"), true),
             Create(1, p("/w"), b"", Persistent),
@@ -1199,6 +1219,24 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
         let (e, _) = r.call(15, &body).await.unwrap();
         log.push(format!("{what} {e}"));
     }
+    // auth: a reply with xid -4 and zxid 0; an unknown scheme fails and closes the connection
+    let auth = |scheme: &str, cred: &[u8]| {
+        let mut b = RequestHeader { xid: -4, op: 100 }.to_bytes().to_vec();
+        b.extend_from_slice(
+            &zk_proto::AuthPacket {
+                auth_type: 0,
+                scheme: scheme.into(),
+                auth: cred.to_vec(),
+            }
+            .to_bytes(),
+        );
+        let mut f = (b.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(&b);
+        f
+    };
+    r.s.write_all(&auth("digest", b"u:p")).await.unwrap();
+    let h = ReplyHeader::from_bytes(&r.frame().await.unwrap()).unwrap();
+    log.push(format!("auth digest: {h:?}"));
     // an unknown opcode: UNIMPLEMENTED, then the connection is closed
     let (e, _) = r.call(99, &[]).await.unwrap();
     log.push(format!("op 99 {e}"));
@@ -1231,6 +1269,19 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
     ));
     let (_, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
     log.push(format!("re-attach after it: timeout {}", again.timeout_ms));
+    let (mut r, _) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    r.s.write_all(&auth("nosuch", b"x")).await.unwrap();
+    let h = r
+        .frame()
+        .await
+        .map(|b| ReplyHeader::from_bytes(&b).unwrap());
+    log.push(format!("auth nosuch: {h:?}"));
+    log.push(format!("closed after it: {}", r.frame().await.is_none()));
+    let (_, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    log.push(format!(
+        "re-attach after a failed auth: timeout {}",
+        again.timeout_ms
+    ));
     log
 }
 
