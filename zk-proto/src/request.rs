@@ -4,9 +4,9 @@
 
 use super::jute::{DecodeError, Reader, Record, Writer};
 use super::records::{
-    AuthPacket, CreateRequest, CreateTtlRequest, MultiRequest, PathModeRequest, PathRecord,
-    PathVersionRequest, PathWatchRequest, ReconfigRequest, ReplyHeader, SaslToken, SetAclRequest,
-    SetDataRequest, SetWatches,
+    AuthPacket, CreateRequest, CreateTtlRequest, MultiHeader, MultiRequest, PathModeRequest,
+    PathRecord, PathVersionRequest, PathWatchRequest, ReconfigRequest, ReplyHeader, SaslToken,
+    SetAclRequest, SetDataRequest, SetWatches,
 };
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -123,6 +123,34 @@ impl Request {
             && matches!(r.opt_buffer(), Ok(None))
     }
 
+    /// For each op of a multi body, whether its data buffer (create or setData) is null;
+    /// false for ops without data. Empty if the body does not decode.
+    pub fn multi_data_is_null(body: &[u8]) -> Vec<bool> {
+        let r = &mut Reader::new(body);
+        let mut out = Vec::new();
+        loop {
+            let Ok(h) = MultiHeader::read(r) else {
+                return Vec::new();
+            };
+            if h.done {
+                return out;
+            }
+            let rest = r.rest();
+            out.push(Request::data_is_null(h.op, rest));
+            let skipped = match h.op {
+                1 | 15 | 19 => CreateRequest::read(r).map(drop),
+                21 => CreateTtlRequest::read(r).map(drop),
+                2 | 13 => PathVersionRequest::read(r).map(drop),
+                5 => SetDataRequest::read(r).map(drop),
+                4 | 8 => PathWatchRequest::read(r).map(drop),
+                _ => return Vec::new(),
+            };
+            if skipped.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
     /// Whether the request changes the tree (or the session), i.e. is a transaction a real
     /// server gives a zxid of its own.
     pub fn is_write(&self) -> bool {
@@ -231,6 +259,37 @@ mod tests {
         assert!(Request::data_is_null(5, &null));
         assert!(!Request::data_is_null(4, &null));
         assert!(!Request::data_is_null(1, &create.to_bytes()));
+        let mut multi = BytesMut::new();
+        {
+            let w = &mut Writer::new(&mut multi);
+            MultiHeader {
+                op: 1,
+                done: false,
+                err: -1,
+            }
+            .write(w);
+            create.write(w);
+            MultiHeader {
+                op: 5,
+                done: false,
+                err: -1,
+            }
+            .write(w);
+            w.string("/n").opt_buffer(None).i32(-1);
+            MultiHeader {
+                op: 2,
+                done: false,
+                err: -1,
+            }
+            .write(w);
+            w.string("/d").i32(-1);
+            MultiHeader::END.write(w);
+        }
+        assert_eq!(
+            Request::multi_data_is_null(&multi),
+            vec![false, true, false]
+        );
+        assert!(Request::multi_data_is_null(&multi[..10]).is_empty());
         assert!(Request::decode(4, &[0, 0]).is_err());
     }
 

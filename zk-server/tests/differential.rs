@@ -1192,6 +1192,42 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
         "multi create2 {e} {:?}",
         MultiResponse::from_bytes(&b).unwrap()
     ));
+    // null data inside a multi stays null too
+    let mut m = bytes::BytesMut::new();
+    {
+        let mut w = zk_proto::Writer::new(&mut m);
+        zk_proto::MultiHeader {
+            op: 1,
+            done: false,
+            err: -1,
+        }
+        .write(&mut w);
+        w.raw(&create_body(&format!("{root}/null-in-multi"), None, 0));
+        zk_proto::MultiHeader {
+            op: 5,
+            done: false,
+            err: -1,
+        }
+        .write(&mut w);
+        w.string(root).opt_buffer(None).i32(-1);
+        zk_proto::MultiHeader::END.write(&mut w);
+    }
+    let (e, _) = r.call(14, &m).await.unwrap();
+    log.push(format!("multi with null data {e}"));
+    for path in [format!("{root}/null-in-multi"), root.to_owned()] {
+        let (e, mut b) = r
+            .call(
+                4,
+                &zk_proto::PathWatchRequest { path, watch: false }.to_bytes(),
+            )
+            .await
+            .unwrap();
+        mask_stat(&mut b, 4);
+        log.push(format!(
+            "getData after a null write in a multi {e} {:?}",
+            &b[..8]
+        ));
+    }
     // empty ACL, bad flags, TTL flag on create
     let mut empty_acl = create_body(&format!("{root}/x"), Some(b""), 0);
     let n = empty_acl.len();

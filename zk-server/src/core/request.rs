@@ -97,7 +97,12 @@ impl Core {
             }
         };
         let ids = self.conns[&conn].ids.clone();
-        let null = Request::data_is_null(h.op, body);
+        // null data buffers, which the records decode as empty: one flag, or one per multi op
+        let nulls = if h.op == 14 {
+            Request::multi_data_is_null(body)
+        } else {
+            vec![Request::data_is_null(h.op, body)]
+        };
         let result: Result<Body, i32> = match req {
             Request::Ping => {
                 self.reply(conn, -2, self.zxid, 0, &Body::None);
@@ -118,7 +123,7 @@ impl Core {
                 return;
             }
             Request::Reconfig(_) => Err(err::RECONFIG_DISABLED),
-            req if req.is_write() => self.write(sid, &ids, req, null),
+            req if req.is_write() => self.write(sid, &ids, req, &nulls),
             req => self.read(conn, sid, &ids, h.op, req),
         };
         let zxid = self.zxid;
@@ -130,13 +135,14 @@ impl Core {
 
     /// A write: a transaction of its own (a zxid, failed ones too, as ZooKeeper's ErrorTxn),
     /// applied whole or not at all, its watches fired on success.
-    fn write(&mut self, sid: i64, ids: &[Id], req: Request, null: bool) -> Result<Body, i32> {
+    fn write(&mut self, sid: i64, ids: &[Id], req: Request, nulls: &[bool]) -> Result<Body, i32> {
         if !matches!(req, Request::Check(_)) {
             self.zxid += 1;
         }
         let zxid = self.zxid;
         let now = epoch_ms();
         let ttl_ok = self.opts.extended_types;
+        let null = nulls.first().copied().unwrap_or(false);
         let data = |d: Vec<u8>| if null { None } else { Some(d) };
         match req {
             Request::Create(op, c) => {
@@ -196,7 +202,7 @@ impl Core {
                 {
                     Err(err::MARSHALLING)
                 } else {
-                    Ok(Body::Multi(self.multi(sid, ids, &m.ops, zxid, now)))
+                    Ok(Body::Multi(self.multi(sid, ids, &m.ops, nulls, zxid, now)))
                 }
             }
             _ => Err(err::UNIMPLEMENTED),
@@ -339,6 +345,7 @@ impl Core {
         sid: i64,
         ids: &[Id],
         ops: &[MultiOp],
+        nulls: &[bool],
         zxid: i64,
         now: i64,
     ) -> MultiResponse {
@@ -346,6 +353,13 @@ impl Core {
         let mut results = Vec::with_capacity(ops.len());
         let mut failed = None;
         let ttl_ok = self.opts.extended_types;
+        let data = |i: usize, d: &[u8]| {
+            if nulls.get(i).copied().unwrap_or(false) {
+                None
+            } else {
+                Some(d.to_vec())
+            }
+        };
         for (i, op) in ops.iter().enumerate() {
             let t = &mut self.tree;
             let r = match op {
@@ -353,7 +367,7 @@ impl Core {
                     let a = CreateArgs {
                         op: *code,
                         path: c.path.clone(),
-                        data: Some(c.data.clone()),
+                        data: data(i, &c.data),
                         acl: c.acl.clone(),
                         flags: c.flags,
                         ttl: None,
@@ -373,7 +387,7 @@ impl Core {
                     let a = CreateArgs {
                         op: 21,
                         path: c.path.clone(),
-                        data: Some(c.data.clone()),
+                        data: data(i, &c.data),
                         acl: c.acl.clone(),
                         flags: c.flags,
                         ttl: Some(c.ttl),
@@ -390,7 +404,7 @@ impl Core {
                 MultiOp::SetData(s) => t
                     .set_data(
                         &s.path,
-                        Some(s.data.clone()),
+                        data(i, &s.data),
                         s.version,
                         ids,
                         zxid,
