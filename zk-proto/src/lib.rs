@@ -25,6 +25,7 @@ pub mod frame;
 mod jute;
 mod path;
 mod records;
+mod request;
 #[cfg(feature = "serde")]
 #[doc(hidden)]
 pub mod serde_duration;
@@ -33,6 +34,7 @@ mod types;
 pub use jute::{DecodeError, Reader, Record, Writer};
 pub use path::{validate_path, Chroot, PathError};
 pub use records::*;
+pub use request::{record_frame, reply_frame, Request};
 pub use types::*;
 
 /// The README's example, compiled as a doctest.

@@ -1,0 +1,391 @@
+//! The server's state and its request processing: the tree, the sessions, the connections and
+//! their watches, behind one lock. Every request is handled whole under the lock and its reply
+//! (and every event it causes, to any connection) is queued before the lock is released, so
+//! each connection sees events and replies in the order ZooKeeper's single pipeline gives:
+//! a change's events are queued before the reply of any read that observes the change.
+
+use crate::tree::{Kind, Tree, Trigger, Txn};
+use crate::watch::{ConnId, Table};
+use crate::Options;
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use zk_proto::{
+    record_frame, reply_frame, ConnectRequest, ConnectResponse, Id, Record, ReplyHeader,
+    WatcherEvent,
+};
+
+mod request;
+pub(crate) use request::Body;
+
+/// What a connection's task is told to do.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// Write this frame.
+    Frame(Bytes),
+    /// Close the socket (after the frames queued before).
+    Close,
+}
+
+pub(crate) struct Conn {
+    tx: UnboundedSender<Out>,
+    /// 0 until the handshake attached a session.
+    pub session: i64,
+    /// Identities (ip first, then what auth packets added).
+    pub ids: Vec<Id>,
+    pub peer: SocketAddr,
+    pub received: u64,
+    pub sent: u64,
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub id: i64,
+    pub passwd: Vec<u8>,
+    pub timeout_ms: i32,
+    /// Server clock (ms since start) at which the session expires unless touched.
+    pub expires_ms: i64,
+    pub conn: Option<ConnId>,
+}
+
+/// Event types on the wire.
+mod ev {
+    pub const CREATED: i32 = 1;
+    pub const DELETED: i32 = 2;
+    pub const DATA_CHANGED: i32 = 3;
+    pub const CHILDREN_CHANGED: i32 = 4;
+}
+
+pub(crate) struct Core {
+    pub opts: Options,
+    pub tree: Tree,
+    pub zxid: i64,
+    pub data_w: Table,
+    pub child_w: Table,
+    pub sessions: HashMap<i64, Session>,
+    pub conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    next_session: i64,
+    started: Instant,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+}
+
+/// Wall-clock ms since the epoch (ctime / mtime).
+pub(crate) fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Core {
+    pub fn new(opts: Options) -> Core {
+        // SessionTrackerImpl.initializeNextSessionId, server id 1
+        let next_session = (1i64 << 56) | (((epoch_ms() << 24) as u64 >> 8) as i64);
+        Core {
+            opts,
+            tree: Tree::new(epoch_ms()),
+            zxid: 0,
+            data_w: Table::default(),
+            child_w: Table::default(),
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            next_session,
+            started: Instant::now(),
+            packets_received: 0,
+            packets_sent: 0,
+        }
+    }
+
+    /// Server clock, ms since start (expiry).
+    pub fn clock_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    fn tick_ms(&self) -> i64 {
+        self.opts.tick_time.as_millis().max(1) as i64
+    }
+
+    /// `ExpiryQueue.roundToNextInterval`.
+    fn expiry_for(&self, timeout_ms: i32) -> i64 {
+        let t = self.clock_ms() + timeout_ms as i64;
+        let tick = self.tick_ms();
+        (t / tick + 1) * tick
+    }
+
+    fn touch(&mut self, sid: i64) {
+        if let Some(timeout) = self.sessions.get(&sid).map(|s| s.timeout_ms) {
+            let e = self.expiry_for(timeout);
+            self.sessions.get_mut(&sid).expect("present").expires_ms = e;
+        }
+    }
+
+    /// Every session gets a full timeout again (after a restart).
+    pub fn touch_all(&mut self) {
+        let ids: Vec<i64> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.touch(id);
+        }
+    }
+
+    pub fn register(&mut self, tx: UnboundedSender<Out>, peer: SocketAddr) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let ip = match peer.ip() {
+            std::net::IpAddr::V4(a) => a.to_string(),
+            std::net::IpAddr::V6(a) => a.to_string(),
+        };
+        self.conns.insert(
+            id,
+            Conn {
+                tx,
+                session: 0,
+                ids: vec![Id::new("ip", ip)],
+                peer,
+                received: 0,
+                sent: 0,
+            },
+        );
+        id
+    }
+
+    /// A connection's socket is gone: its watches go with it, its session stays.
+    pub fn conn_closed(&mut self, conn: ConnId) {
+        self.data_w.remove_conn(conn);
+        self.child_w.remove_conn(conn);
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(s) = self.sessions.get_mut(&c.session) {
+                if s.conn == Some(conn) {
+                    s.conn = None;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, out: Out) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if matches!(out, Out::Frame(_)) {
+                c.sent += 1;
+                self.packets_sent += 1;
+            }
+            let _ = c.tx.send(out);
+        }
+    }
+
+    /// Queues `out` for a connection without counting it (control messages).
+    pub fn send_to(&self, conn: ConnId, out: Out) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(out);
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: &Body) {
+        let f = if err == 0 || matches!(body, Body::Multi(_)) {
+            reply_frame(ReplyHeader { xid, zxid, err }, Some(&|w| body.write(w)))
+        } else {
+            reply_frame(ReplyHeader { xid, zxid, err }, None)
+        };
+        self.send(conn, Out::Frame(f));
+    }
+
+    fn notify(&mut self, conn: ConnId, event_type: i32, path: &str) {
+        let ev = WatcherEvent {
+            event_type,
+            state: 3,
+            path: path.to_owned(),
+        };
+        let f = reply_frame(
+            ReplyHeader {
+                xid: -1,
+                zxid: -1,
+                err: 0,
+            },
+            Some(&|w| ev.write(w)),
+        );
+        self.send(conn, Out::Frame(f));
+    }
+
+    /// Fires the watches a committed change triggers (`DataTree.createNode` / `deleteNode` /
+    /// `setData`).
+    fn dispatch(&mut self, triggers: Vec<Trigger>) {
+        let none = HashSet::new();
+        for t in triggers {
+            let (path, kind, conns) = match t {
+                Trigger::Created(p) => {
+                    let c = self.data_w.trigger(&p, false, &none);
+                    (p, ev::CREATED, c)
+                }
+                Trigger::DataChanged(p) => {
+                    let c = self.data_w.trigger(&p, false, &none);
+                    (p, ev::DATA_CHANGED, c)
+                }
+                Trigger::Deleted(p) => {
+                    let mut c = self.data_w.trigger(&p, false, &none);
+                    let more = self.child_w.trigger(&p, false, &c);
+                    c.extend(more);
+                    (p, ev::DELETED, c)
+                }
+                Trigger::ChildrenChanged(p) => {
+                    let c = self.child_w.trigger(&p, true, &none);
+                    (p, ev::CHILDREN_CHANGED, c)
+                }
+            };
+            let mut conns: Vec<ConnId> = conns.into_iter().collect();
+            conns.sort_unstable();
+            for c in conns {
+                self.notify(c, kind, &path);
+            }
+        }
+    }
+
+    /// Handles a ConnectRequest (`ZooKeeperServer.processConnectRequest`).
+    pub fn connect(&mut self, conn: ConnId, frame: &[u8]) {
+        let Ok(req) = ConnectRequest::from_bytes(frame) else {
+            self.send(conn, Out::Close);
+            return;
+        };
+        self.packets_received += 1;
+        if req.last_zxid_seen > self.zxid {
+            // "client must try another server": closed without a response
+            self.send(conn, Out::Close);
+            return;
+        }
+        let min = self.opts.min_session_timeout().as_millis() as i32;
+        let max = self.opts.max_session_timeout().as_millis() as i32;
+        let timeout = req.timeout_ms.clamp(min, max);
+        let with_ro = req.read_only.is_some();
+        let respond = |core: &mut Core, timeout_ms: i32, session_id: i64, passwd: Vec<u8>| {
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms,
+                session_id,
+                passwd,
+                read_only: false,
+            };
+            let mut f = record_frame(&resp);
+            if !with_ro {
+                // an old client's request had no readOnly byte: neither has the answer
+                let mut v = f[..f.len() - 1].to_vec();
+                let len = (v.len() - 4) as i32;
+                v[..4].copy_from_slice(&len.to_be_bytes());
+                f = Bytes::from(v);
+            }
+            core.send(conn, Out::Frame(f));
+        };
+        if req.session_id == 0 {
+            let id = self.next_session;
+            self.next_session += 1;
+            let passwd: Vec<u8> = (0..16).map(|_| rand::random::<u8>()).collect();
+            self.zxid += 1; // createSession is a transaction
+            let expires_ms = self.expiry_for(timeout);
+            self.sessions.insert(
+                id,
+                Session {
+                    id,
+                    passwd: passwd.clone(),
+                    timeout_ms: timeout,
+                    expires_ms,
+                    conn: Some(conn),
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = id;
+            }
+            respond(self, timeout, id, passwd);
+            return;
+        }
+        // re-attach: whoever holds the session is closed first, even if the password is wrong
+        if let Some(old) = self.sessions.get(&req.session_id).and_then(|s| s.conn) {
+            if old != conn {
+                self.send(old, Out::Close);
+                self.conn_closed(old);
+            }
+        }
+        match self.sessions.get_mut(&req.session_id) {
+            Some(s) if s.passwd == req.passwd => {
+                s.conn = Some(conn);
+                s.timeout_ms = timeout;
+                let (id, passwd) = (s.id, s.passwd.clone());
+                self.touch(id);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = id;
+                }
+                respond(self, timeout, id, passwd);
+            }
+            _ => {
+                respond(self, 0, 0, vec![0; 16]);
+                self.send(conn, Out::Close);
+            }
+        }
+    }
+
+    /// Ends a session: its ephemerals are deleted (watchers notified) and its connection is
+    /// closed. `reply_xid`: the closeSession request to answer first.
+    pub fn end_session(&mut self, sid: i64, reply_xid: Option<i32>) -> bool {
+        let Some(s) = self.sessions.remove(&sid) else {
+            return false;
+        };
+        self.zxid += 1;
+        let zxid = self.zxid;
+        let paths: Vec<String> = self
+            .tree
+            .ephemerals
+            .remove(&sid)
+            .map(|set| set.into_iter().collect())
+            .unwrap_or_default();
+        let mut txn = Txn::default();
+        for p in &paths {
+            self.tree.delete_internal(p, zxid, &mut txn);
+        }
+        self.tree.ephemerals.remove(&sid);
+        self.dispatch(txn.triggers);
+        if let Some(c) = s.conn {
+            if let Some(xid) = reply_xid {
+                self.reply(c, xid, zxid, 0, &Body::None);
+            }
+            self.send(c, Out::Close);
+            if let Some(conn) = self.conns.get_mut(&c) {
+                conn.session = 0;
+            }
+        }
+        true
+    }
+
+    /// Expires sessions whose time is up (the session tracker's tick).
+    pub fn expire_due(&mut self) {
+        let now = self.clock_ms();
+        let due: Vec<i64> = self
+            .sessions
+            .values()
+            .filter(|s| s.expires_ms <= now)
+            .map(|s| s.id)
+            .collect();
+        for sid in due {
+            tracing::debug!(session = format_args!("{sid:#x}"), "session expired");
+            self.end_session(sid, None);
+        }
+    }
+
+    /// Deletes emptied containers and expired TTL nodes (`ContainerManager`).
+    pub fn reap(&mut self) {
+        for path in self.tree.reap_candidates(epoch_ms()) {
+            self.zxid += 1;
+            let mut txn = Txn::default();
+            if self.tree.delete_internal(&path, self.zxid, &mut txn) {
+                self.dispatch(txn.triggers);
+            }
+        }
+    }
+
+    /// Count of ephemeral nodes (mntr).
+    pub fn ephemeral_count(&self) -> usize {
+        self.tree
+            .paths()
+            .filter(|(_, n)| matches!(n.kind, Kind::Ephemeral(_)))
+            .count()
+    }
+}

@@ -1,0 +1,579 @@
+//! Requests after the handshake: decoding, the checks and effects of each operation (writes as
+//! transactions, reads setting their watches), multi, setWatches, auth, and the reply bodies.
+
+use super::{epoch_ms, ev, Core, Out};
+use crate::tree::{check_acl, err, CreateArgs, Tree, Txn};
+use crate::watch::{ConnId, Mode};
+use zk_proto::{
+    reply_frame, ClientInfo, Create2Response, GetAclResponse, GetChildren2Response, Id, IntRecord,
+    MultiOp, MultiResponse, MultiResult, PathRecord, Perms, Record, ReplyHeader, Request,
+    RequestHeader, SetWatches, StatResponse, StringsResponse, WhoAmIResponse, Writer,
+};
+
+/// A reply body.
+pub(crate) enum Body {
+    None,
+    Path(String),
+    Create2(String, zk_proto::Stat),
+    Stat(zk_proto::Stat),
+    Data(Option<Vec<u8>>, zk_proto::Stat),
+    Acl(Vec<zk_proto::Acl>, zk_proto::Stat),
+    Strings(Vec<String>),
+    Children2(Vec<String>, zk_proto::Stat),
+    Int(i32),
+    Multi(MultiResponse),
+    WhoAmI(Vec<ClientInfo>),
+}
+
+impl Body {
+    pub(crate) fn write(&self, w: &mut Writer<'_>) {
+        match self {
+            Body::None => {}
+            Body::Path(p) => PathRecord { path: p.clone() }.write(w),
+            Body::Create2(p, s) => Create2Response {
+                path: p.clone(),
+                stat: *s,
+            }
+            .write(w),
+            Body::Stat(s) => StatResponse { stat: *s }.write(w),
+            Body::Data(d, s) => {
+                // null data comes back null, as ZooKeeper sends it
+                w.opt_buffer(d.as_deref());
+                s.write(w);
+            }
+            Body::Acl(a, s) => GetAclResponse {
+                acl: a.clone(),
+                stat: *s,
+            }
+            .write(w),
+            Body::Strings(v) => StringsResponse { items: v.clone() }.write(w),
+            Body::Children2(v, s) => GetChildren2Response {
+                children: v.clone(),
+                stat: *s,
+            }
+            .write(w),
+            Body::Int(v) => IntRecord { value: *v }.write(w),
+            Body::Multi(m) => m.write(w),
+            Body::WhoAmI(c) => WhoAmIResponse {
+                client_info: c.clone(),
+            }
+            .write(w),
+        }
+    }
+}
+
+impl Core {
+    /// Handles one request frame of an attached connection.
+    pub(crate) fn request(&mut self, conn: ConnId, frame: &[u8]) {
+        self.packets_received += 1;
+        let sid = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.received += 1;
+                c.session
+            }
+            None => return,
+        };
+        if sid == 0 || !self.sessions.contains_key(&sid) {
+            return; // expired or never attached: the Close is already queued
+        }
+        self.touch(sid);
+        let Ok(h) = RequestHeader::from_bytes(frame) else {
+            self.send(conn, Out::Close);
+            return;
+        };
+        let body = &frame[8.min(frame.len())..];
+        let req = match Request::decode(h.op, body) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                // unknown opcode: UNIMPLEMENTED, then the connection is closed
+                self.reply(conn, h.xid, -1, err::UNIMPLEMENTED, &Body::None);
+                self.send(conn, Out::Close);
+                return;
+            }
+            Err(_) => {
+                self.reply(conn, h.xid, self.zxid, -5, &Body::None);
+                self.send(conn, Out::Close);
+                return;
+            }
+        };
+        let ids = self.conns[&conn].ids.clone();
+        // null data buffers, which the records decode as empty: one flag, or one per multi op
+        let nulls = if h.op == 14 {
+            Request::multi_data_is_null(body)
+        } else {
+            vec![Request::data_is_null(h.op, body)]
+        };
+        let result: Result<Body, i32> = match req {
+            Request::Ping => {
+                self.reply(conn, -2, self.zxid, 0, &Body::None);
+                return;
+            }
+            Request::CloseSession => {
+                // a transaction: end_session takes its zxid, answers, then closes
+                self.end_session(sid, Some(h.xid));
+                return;
+            }
+            Request::Auth(a) => {
+                self.auth(conn, &a.scheme, &a.auth);
+                return;
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(conn, &sw);
+                self.reply(conn, h.xid, self.zxid, 0, &Body::None);
+                return;
+            }
+            Request::Reconfig(_) => Err(err::RECONFIG_DISABLED),
+            req if req.is_write() => self.write(sid, &ids, req, &nulls),
+            req => self.read(conn, sid, &ids, h.op, req),
+        };
+        let zxid = self.zxid;
+        match result {
+            Ok(body) => self.reply(conn, h.xid, zxid, 0, &body),
+            Err(code) => self.reply(conn, h.xid, zxid, code, &Body::None),
+        }
+    }
+
+    /// A write: a transaction of its own (a zxid, failed ones too, as ZooKeeper's ErrorTxn),
+    /// applied whole or not at all, its watches fired on success.
+    fn write(&mut self, sid: i64, ids: &[Id], req: Request, nulls: &[bool]) -> Result<Body, i32> {
+        if !matches!(req, Request::Check(_)) {
+            self.zxid += 1;
+        }
+        let zxid = self.zxid;
+        let now = epoch_ms();
+        let ttl_ok = self.opts.extended_types;
+        let null = nulls.first().copied().unwrap_or(false);
+        let data = |d: Vec<u8>| if null { None } else { Some(d) };
+        match req {
+            Request::Create(op, c) => {
+                let a = CreateArgs {
+                    op,
+                    path: c.path,
+                    data: data(c.data),
+                    acl: c.acl,
+                    flags: c.flags,
+                    ttl: None,
+                };
+                self.write_one(|t, txn| {
+                    let p = t.create(&a, sid, ids, zxid, now, ttl_ok, txn)?;
+                    let stat = t.get(&p).expect("created").stat();
+                    Ok(if op == 1 {
+                        Body::Path(p)
+                    } else {
+                        Body::Create2(p, stat)
+                    })
+                })
+            }
+            Request::CreateTtl(c) => {
+                let a = CreateArgs {
+                    op: 21,
+                    path: c.path,
+                    data: data(c.data),
+                    acl: c.acl,
+                    flags: c.flags,
+                    ttl: Some(c.ttl),
+                };
+                self.write_one(|t, txn| {
+                    let p = t.create(&a, sid, ids, zxid, now, ttl_ok, txn)?;
+                    let stat = t.get(&p).expect("created").stat();
+                    Ok(Body::Create2(p, stat))
+                })
+            }
+            Request::Delete(d) => self.write_one(|t, txn| {
+                t.delete(&d.path, d.version, ids, zxid, txn)
+                    .map(|_| Body::None)
+            }),
+            Request::SetData(s) => self.write_one(|t, txn| {
+                t.set_data(&s.path, data(s.data), s.version, ids, zxid, now, txn)
+                    .map(Body::Stat)
+            }),
+            Request::SetAcl(s) => self.write_one(|t, txn| {
+                t.set_acl(&s.path, &s.acl, s.version, ids, txn)
+                    .map(Body::Stat)
+            }),
+            Request::Check(_) => {
+                // 3.8.5+ answers a top-level check so (3.8.0 corrupted its log instead)
+                Err(err::UNIMPLEMENTED)
+            }
+            Request::Multi(m) => {
+                if m.ops
+                    .iter()
+                    .any(|o| matches!(o, MultiOp::GetData(_) | MultiOp::GetChildren(_)))
+                {
+                    Err(err::MARSHALLING)
+                } else {
+                    Ok(Body::Multi(self.multi(sid, ids, &m.ops, nulls, zxid, now)))
+                }
+            }
+            _ => Err(err::UNIMPLEMENTED),
+        }
+    }
+
+    /// A read (or a watch request): no transaction; watches are set after the checks pass.
+    fn read(
+        &mut self,
+        conn: ConnId,
+        sid: i64,
+        ids: &[Id],
+        op: i32,
+        req: Request,
+    ) -> Result<Body, i32> {
+        match req {
+            Request::MultiRead(m) => {
+                if m.ops
+                    .iter()
+                    .any(|o| !matches!(o, MultiOp::GetData(_) | MultiOp::GetChildren(_)))
+                {
+                    Err(err::MARSHALLING)
+                } else {
+                    Ok(Body::Multi(self.multi_read(ids, &m.ops)))
+                }
+            }
+            Request::Exists(r) => {
+                if r.watch {
+                    self.data_w.add(&r.path, conn, Mode::Standard);
+                }
+                match self.tree.get(&r.path) {
+                    Some(n) => Ok(Body::Stat(n.stat())),
+                    None => Err(err::NO_NODE),
+                }
+            }
+            Request::GetData(r) => match self.tree.read(&r.path, Perms::READ.0, ids) {
+                Ok(n) => {
+                    let body = Body::Data(n.data.clone(), n.stat());
+                    if r.watch {
+                        self.data_w.add(&r.path, conn, Mode::Standard);
+                    }
+                    Ok(body)
+                }
+                Err(e) => Err(e),
+            },
+            Request::GetChildren(r) | Request::GetChildren2(r) => {
+                let two = op == 12;
+                match self.tree.read(&r.path, Perms::READ.0, ids) {
+                    Ok(n) => {
+                        let names: Vec<String> = n.children.iter().cloned().collect();
+                        let body = if two {
+                            Body::Children2(names, n.stat())
+                        } else {
+                            Body::Strings(names)
+                        };
+                        if r.watch {
+                            self.child_w.add(&r.path, conn, Mode::Standard);
+                        }
+                        Ok(body)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Request::GetAcl(r) => self.get_acl(&r.path, ids),
+            Request::Sync(r) => Ok(Body::Path(r.path)),
+            Request::GetEphemerals(r) => {
+                let prefix = r.path;
+                let mut v: Vec<String> = self
+                    .tree
+                    .ephemerals
+                    .get(&sid)
+                    .map(|s| {
+                        s.iter()
+                            .filter(|p| prefix == "/" || p.starts_with(&prefix))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v.sort();
+                Ok(Body::Strings(v))
+            }
+            Request::GetAllChildrenNumber(r) => self
+                .tree
+                .read(&r.path, Perms::READ.0, ids)
+                .map(|_| Body::Int(self.tree.all_children_number(&r.path))),
+            Request::AddWatch(r) => match r.mode {
+                0 => {
+                    self.data_w.add(&r.path, conn, Mode::Persistent);
+                    self.child_w.add(&r.path, conn, Mode::Persistent);
+                    Ok(Body::Int(0))
+                }
+                1 => {
+                    self.data_w.add(&r.path, conn, Mode::Recursive);
+                    Ok(Body::Int(0))
+                }
+                _ => Err(err::BAD_ARGUMENTS),
+            },
+            Request::CheckWatches(r) | Request::RemoveWatches(r) => {
+                let remove = op == 18;
+                self.check_watches(conn, &r.path, r.mode, remove)
+            }
+            Request::WhoAmI => Ok(Body::WhoAmI(
+                ids.iter()
+                    .map(|i| ClientInfo {
+                        auth_scheme: i.scheme.clone(),
+                        user: if i.scheme == "digest" {
+                            i.id.split(':').next().unwrap_or("").to_owned()
+                        } else {
+                            i.id.clone()
+                        },
+                    })
+                    .collect(),
+            )),
+            _ => Err(err::UNIMPLEMENTED),
+        }
+    }
+
+    /// One write: applied, then its watches fired; a failure changed nothing.
+    fn write_one(
+        &mut self,
+        f: impl FnOnce(&mut Tree, &mut Txn) -> Result<Body, i32>,
+    ) -> Result<Body, i32> {
+        let mut txn = Txn::default();
+        match f(&mut self.tree, &mut txn) {
+            Ok(b) => {
+                self.dispatch(txn.triggers);
+                Ok(b)
+            }
+            Err(e) => {
+                self.tree.rollback(txn);
+                Err(e)
+            }
+        }
+    }
+
+    /// multi: all or nothing; on failure every result is an error: 0 before the failing op,
+    /// its code, then RUNTIMEINCONSISTENCY.
+    fn multi(
+        &mut self,
+        sid: i64,
+        ids: &[Id],
+        ops: &[MultiOp],
+        nulls: &[bool],
+        zxid: i64,
+        now: i64,
+    ) -> MultiResponse {
+        let mut txn = Txn::default();
+        let mut results = Vec::with_capacity(ops.len());
+        let mut failed = None;
+        let ttl_ok = self.opts.extended_types;
+        let data = |i: usize, d: &[u8]| {
+            if nulls.get(i).copied().unwrap_or(false) {
+                None
+            } else {
+                Some(d.to_vec())
+            }
+        };
+        for (i, op) in ops.iter().enumerate() {
+            let t = &mut self.tree;
+            let r = match op {
+                MultiOp::Create(code, c) => {
+                    let a = CreateArgs {
+                        op: *code,
+                        path: c.path.clone(),
+                        data: data(i, &c.data),
+                        acl: c.acl.clone(),
+                        flags: c.flags,
+                        ttl: None,
+                    };
+                    t.create(&a, sid, ids, zxid, now, ttl_ok, &mut txn)
+                        .map(|p| {
+                            if *code == 19 {
+                                let s = t.get(&p).expect("created").stat();
+                                MultiResult::Create2(p, s)
+                            } else {
+                                // 3.8.0/3.8.1 answer a create2 sub-op as a create: path only
+                                MultiResult::Create(p)
+                            }
+                        })
+                }
+                MultiOp::CreateTtl(c) => {
+                    let a = CreateArgs {
+                        op: 21,
+                        path: c.path.clone(),
+                        data: data(i, &c.data),
+                        acl: c.acl.clone(),
+                        flags: c.flags,
+                        ttl: Some(c.ttl),
+                    };
+                    t.create(&a, sid, ids, zxid, now, ttl_ok, &mut txn)
+                        .map(|p| {
+                            let s = t.get(&p).expect("created").stat();
+                            MultiResult::Create2(p, s)
+                        })
+                }
+                MultiOp::Delete(d) => t
+                    .delete(&d.path, d.version, ids, zxid, &mut txn)
+                    .map(|_| MultiResult::Delete),
+                MultiOp::SetData(s) => t
+                    .set_data(
+                        &s.path,
+                        data(i, &s.data),
+                        s.version,
+                        ids,
+                        zxid,
+                        now,
+                        &mut txn,
+                    )
+                    .map(MultiResult::SetData),
+                MultiOp::Check(c) => t.check(&c.path, c.version, ids).map(|_| MultiResult::Check),
+                _ => Err(err::MARSHALLING),
+            };
+            match r {
+                Ok(res) => results.push(res),
+                Err(code) => {
+                    failed = Some((i, code));
+                    break;
+                }
+            }
+        }
+        if let Some((at, code)) = failed {
+            self.tree.rollback(txn);
+            let results = (0..ops.len())
+                .map(|j| {
+                    MultiResult::Error(match j.cmp(&at) {
+                        std::cmp::Ordering::Less => 0,
+                        std::cmp::Ordering::Equal => code,
+                        std::cmp::Ordering::Greater => err::RUNTIME_INCONSISTENCY,
+                    })
+                })
+                .collect();
+            return MultiResponse { results };
+        }
+        self.dispatch(txn.triggers);
+        MultiResponse { results }
+    }
+
+    /// multiRead: each op answered on its own (no watches).
+    fn multi_read(&self, ids: &[Id], ops: &[MultiOp]) -> MultiResponse {
+        let results = ops
+            .iter()
+            .map(|op| match op {
+                MultiOp::GetData(g) => match self.tree.read(&g.path, Perms::READ.0, ids) {
+                    Ok(n) => MultiResult::GetData(n.data.clone().unwrap_or_default(), n.stat()),
+                    Err(e) => MultiResult::Error(e),
+                },
+                MultiOp::GetChildren(g) => match self.tree.read(&g.path, Perms::READ.0, ids) {
+                    Ok(n) => MultiResult::GetChildren(n.children.iter().cloned().collect()),
+                    Err(e) => MultiResult::Error(e),
+                },
+                _ => MultiResult::Error(err::MARSHALLING),
+            })
+            .collect();
+        MultiResponse { results }
+    }
+
+    /// getACL: READ or ADMIN needed; without ADMIN digest ids are masked `user:x`.
+    fn get_acl(&self, path: &str, ids: &[Id]) -> Result<Body, i32> {
+        let n = self.tree.read(path, Perms::READ.0 | Perms::ADMIN.0, ids)?;
+        let admin = check_acl(&n.acl, Perms::ADMIN.0, ids).is_ok();
+        let acl = n
+            .acl
+            .iter()
+            .map(|a| {
+                if !admin && a.id.scheme == "digest" {
+                    let user = a.id.id.split(':').next().unwrap_or("");
+                    zk_proto::Acl::new(a.perms, "digest", format!("{user}:x"))
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        Ok(Body::Acl(acl, n.stat()))
+    }
+
+    fn check_watches(
+        &mut self,
+        conn: ConnId,
+        path: &str,
+        kind: i32,
+        remove: bool,
+    ) -> Result<Body, i32> {
+        let (data, child) = match kind {
+            1 => (false, true),
+            2 => (true, false),
+            3 => (true, true),
+            _ => return Err(err::BAD_ARGUMENTS),
+        };
+        let has_data = data && self.data_w.contains(path, conn);
+        let has_child = child && self.child_w.contains(path, conn);
+        if !has_data && !has_child {
+            return Err(err::NO_WATCHER);
+        }
+        if remove {
+            if has_data {
+                self.data_w.remove(path, conn);
+            }
+            if has_child {
+                self.child_w.remove(path, conn);
+            }
+        }
+        Ok(Body::None)
+    }
+
+    /// auth (xid -4): digest adds `user:base64(sha1(user:password))`; an unknown scheme fails
+    /// with AUTHFAILED and the connection is closed.
+    fn auth(&mut self, conn: ConnId, scheme: &str, cred: &[u8]) {
+        let id = match scheme {
+            "digest" => {
+                let s = String::from_utf8_lossy(cred);
+                s.split_once(':')
+                    .map(|(u, p)| Id::new("digest", zk_proto::digest_id(u, p)))
+            }
+            "ip" => self
+                .conns
+                .get(&conn)
+                .map(|c| Id::new("ip", c.peer.ip().to_string())),
+            _ => None,
+        };
+        let hdr = |err| ReplyHeader {
+            xid: -4,
+            zxid: 0,
+            err,
+        };
+        match id {
+            Some(id) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    if !c.ids.contains(&id) {
+                        c.ids.push(id);
+                    }
+                }
+                self.send(conn, Out::Frame(reply_frame(hdr(0), None)));
+            }
+            None => {
+                self.send(conn, Out::Frame(reply_frame(hdr(err::AUTH_FAILED), None)));
+                self.send(conn, Out::Close);
+            }
+        }
+    }
+
+    /// setWatches / setWatches2 (`DataTree.setWatches`): each watch is re-registered, or fires
+    /// at once if what it watches changed after `relative_zxid`.
+    fn set_watches(&mut self, conn: ConnId, sw: &SetWatches) {
+        let rel = sw.relative_zxid;
+        for p in &sw.data {
+            match self.tree.get(p).map(|n| n.mzxid) {
+                None => self.notify(conn, ev::DELETED, p),
+                Some(m) if m > rel => self.notify(conn, ev::DATA_CHANGED, p),
+                Some(_) => self.data_w.add(p, conn, Mode::Standard),
+            }
+        }
+        for p in &sw.exist {
+            if self.tree.get(p).is_some() {
+                self.notify(conn, ev::CREATED, p);
+            } else {
+                self.data_w.add(p, conn, Mode::Standard);
+            }
+        }
+        for p in &sw.child {
+            match self.tree.get(p).map(|n| n.pzxid) {
+                None => self.notify(conn, ev::DELETED, p),
+                Some(z) if z > rel => self.notify(conn, ev::CHILDREN_CHANGED, p),
+                Some(_) => self.child_w.add(p, conn, Mode::Standard),
+            }
+        }
+        for p in &sw.persistent {
+            self.data_w.add(p, conn, Mode::Persistent);
+            self.child_w.add(p, conn, Mode::Persistent);
+        }
+        for p in &sw.persistent_recursive {
+            self.data_w.add(p, conn, Mode::Recursive);
+        }
+    }
+}
