@@ -131,6 +131,7 @@
 
 mod ensemble;
 mod install;
+mod kdc;
 mod links;
 mod proxy;
 mod server;
@@ -144,6 +145,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
+pub use kdc::{Kdc, INSTALL_KRB5, REALM, SERVICE_PRINCIPAL};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
