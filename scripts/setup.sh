@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Apache ZooKeeper 3.8
-# (Debian's `zookeeper` package: jars only, no service is started) and a Java runtime.
-# Idempotent: does nothing when both are present.
+# (Debian's `zookeeper` package: jars only, no service is started), a Java runtime, and MIT
+# Kerberos (a KDC for the GSSAPI tests, the headers the `gssapi` feature builds against).
+# Idempotent: does nothing when all are present.
 set -euo pipefail
 
 SUDO=""
@@ -16,9 +17,25 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# SASL GSSAPI (zk-core's `gssapi` feature, on in the workspace's tests): MIT Kerberos' headers
+# and pkg-config file to build against, libclang for the bindings' bindgen; a KDC
+# (krb5kdc, kdb5_util), kadmin.local and kinit for zk-testkit's throwaway realm.
+krb5=()
+[ -f /usr/include/gssapi/gssapi.h ] || krb5+=(libkrb5-dev)
+command -v pkg-config >/dev/null 2>&1 || krb5+=(pkg-config)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || krb5+=(libclang-dev)
+[ -x /usr/sbin/krb5kdc ] || krb5+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || krb5+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || krb5+=(krb5-user)
+if [ ${#krb5[@]} -gt 0 ]; then
+  echo "setup: installing ${krb5[*]} (Debian packages)" >&2
+  $SUDO apt-get update -qq
+  # the KDC packages ask for a default realm: none (the test kit writes its own krb5.conf)
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${krb5[@]}" >/dev/null
+fi
 # kazoo (Python) for the interoperability tests of zk-recipes
 if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
   echo "setup: installing kazoo (PyPI)" >&2
   python3 -m pip install -q 'kazoo==2.11.0' || $SUDO python3 -m pip install -q 'kazoo==2.11.0'
 fi
-echo "setup: ZooKeeper jars, java and kazoo present" >&2
+echo "setup: ZooKeeper jars, java, Kerberos (KDC, headers) and kazoo present" >&2
