@@ -7,6 +7,7 @@
 mod common;
 
 use common::wait_state;
+use futures::StreamExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -194,4 +195,41 @@ async fn gssapi_without_credentials_is_a_clear_error() {
             && msg.contains("no ticket in the credential cache"),
         "{msg}"
     );
+}
+
+/// A new session (the old one expired while the client was cut off) authenticates too.
+#[tokio::test(flavor = "multi_thread")]
+async fn gssapi_reauthenticates_in_a_new_session_after_expiry() {
+    let realm = realm();
+    let alice_name = realm.kdc.principal("alice");
+    let proxy = FaultProxy::start(realm.server.addr()).await.unwrap();
+    let alice = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(30))
+        .sasl_gssapi(login(realm, "alice", &realm.alice))
+        .connect()
+        .await
+        .expect("alice authenticates");
+    let (sid, passwd) = alice.session_credentials();
+    let generation = alice.status().generation;
+    let mut states = alice.state_stream();
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&alice, State::Suspended, Duration::from_secs(10)).await;
+    zk_testkit::expire_session(realm.server.addr(), sid, &passwd)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    common::bounded("CONNECTED in a new session", async {
+        while let Some(s) = states.next().await {
+            if s.state == State::Connected && s.generation > generation {
+                return;
+            }
+        }
+        panic!("the state stream ended: {:?}", alice.status());
+    })
+    .await;
+    assert_ne!(alice.session_id(), sid);
+    let ids = alice.who_am_i().await.unwrap();
+    assert!(has_sasl_identity(&ids, &alice_name), "new session: {ids:?}");
 }
