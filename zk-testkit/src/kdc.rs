@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The command that installs the KDC and the Kerberos tools on Debian/Ubuntu.
-pub const INSTALL_KRB5: &str = "apt-get update && apt-get install -y krb5-kdc krb5-user";
+pub const INSTALL_KRB5: &str =
+    "apt-get update && apt-get install -y krb5-kdc krb5-admin-server krb5-user";
 
 /// The realm of every test KDC.
 pub const REALM: &str = "ZK-TESTKIT.LOCAL";
@@ -22,7 +23,7 @@ pub const SERVICE_PRINCIPAL: &str = "zookeeper/localhost";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A real MIT KDC (Debian's `krb5-kdc`: `krb5kdc`, `kdb5_util`, `kadmin.local`) on a free
+/// A real MIT KDC (Debian's `krb5-kdc`: `krb5kdc`, `kdb5_util`; `kadmin.local` from `krb5-admin-server`) on a free
 /// loopback port, with its database, configuration and keytabs in a temporary directory.
 ///
 /// [`start`](Kdc::start) creates the realm [`REALM`] and the principal [`SERVICE_PRINCIPAL`]

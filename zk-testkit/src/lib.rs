@@ -10,6 +10,7 @@
 //!
 //! * a Java runtime (Debian 12 ships OpenJDK 17) — `apt-get update && apt-get install -y default-jre-headless`
 //! * the ZooKeeper jars in `/usr/share/java` — `apt-get update && apt-get install -y zookeeper`
+//! * for [`Kdc`] (Kerberos tests) only: MIT Kerberos' KDC and tools — [`INSTALL_KRB5`]
 //!
 //! If either is missing, starting a server fails with [`Error::MissingPackage`] whose message names
 //! the command to run and every place the kit looked; tests never silently skip. The jars are
