@@ -233,3 +233,28 @@ async fn gssapi_reauthenticates_in_a_new_session_after_expiry() {
     let ids = alice.who_am_i().await.unwrap();
     assert!(has_sasl_identity(&ids, &alice_name), "new session: {ids:?}");
 }
+
+/// A server whose JAAS `Server` section has no Kerberos login (here DIGEST-MD5 users only)
+/// answers the initial token with a DIGEST-MD5 challenge: the error says the server does not do
+/// Kerberos, not that a token was invalid.
+#[tokio::test(flavor = "multi_thread")]
+async fn gssapi_to_a_server_without_kerberos_is_a_clear_error() {
+    let realm = realm();
+    let digest_only = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .unwrap();
+    let e = Client::builder(digest_only.connect_string())
+        .connect_timeout(Duration::from_secs(30))
+        .sasl_gssapi(login(realm, "alice", &realm.alice))
+        .connect()
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::SaslFailed { .. }), "{e:?}");
+    assert!(
+        msg.contains("not a Kerberos token but a DIGEST-MD5 challenge")
+            && msg.contains("Krb5LoginModule"),
+        "{msg}"
+    );
+}

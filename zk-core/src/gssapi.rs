@@ -172,6 +172,24 @@ impl GssapiMech {
     pub(crate) fn step(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.state {
             MechState::Context => {
+                // Kerberos context tokens carry RFC 2743's framing (RFC 1964 / 4121): a server
+                // without a Kerberos login answers with its own mechanism's (DIGEST-MD5's
+                // challenge) instead
+                if server.first() != Some(&0x60) {
+                    let digest = std::str::from_utf8(server).is_ok_and(|t| t.contains("nonce="));
+                    return Err(sasl_error(format!(
+                        "GSSAPI: the server's answer is not a Kerberos token{}: it does not do \
+                         Kerberos for {} (its JAAS Server section needs \
+                         com.sun.security.auth.module.Krb5LoginModule with that principal's \
+                         keytab)",
+                        if digest {
+                            " but a DIGEST-MD5 challenge"
+                        } else {
+                            ""
+                        },
+                        self.service
+                    )));
+                }
                 let out = self
                     .ctx
                     .step(Some(server), None)
