@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Apache ZooKeeper 3.8
 # (Debian's `zookeeper` package: jars only, no service is started), a Java runtime and compiler,
-# and Apache Curator 5.4 (`libcurator-recipes-java`, which pulls curator-framework/client,
-# guava and slf4j) for the Curator interop tests of zk-recipes.
+# Apache Curator 5.4 (`libcurator-recipes-java`, which pulls curator-framework/client, guava and
+# slf4j) for the Curator interop tests of zk-recipes, and MIT Kerberos (a KDC for the GSSAPI
+# tests, the headers the `gssapi` feature builds against). One apt-get run for all of them.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -16,9 +17,20 @@ command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
 
+# SASL GSSAPI (zk-core's `gssapi` feature, on in the workspace's tests): MIT Kerberos' headers
+# and pkg-config file to build against, libclang for the bindings' bindgen; a KDC
+# (krb5kdc, kdb5_util), kadmin.local and kinit for zk-testkit's throwaway realm.
+[ -f /usr/include/gssapi/gssapi.h ] || need+=(libkrb5-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
+[ -x /usr/sbin/krb5kdc ] || need+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || need+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || need+=(krb5-user)
+
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (Debian packages)" >&2
   $SUDO apt-get update -qq
+  # the KDC packages ask for a default realm: none (the test kit writes its own krb5.conf)
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # kazoo (Python) for the interoperability tests of zk-recipes
@@ -26,4 +38,4 @@ if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
   echo "setup: installing kazoo (PyPI)" >&2
   python3 -m pip install -q 'kazoo==2.11.0' || $SUDO python3 -m pip install -q 'kazoo==2.11.0'
 fi
-echo "setup: ZooKeeper and Curator jars, java, javac and kazoo present" >&2
+echo "setup: ZooKeeper and Curator jars, java, javac, Kerberos (KDC, headers) and kazoo present" >&2

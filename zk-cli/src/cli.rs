@@ -92,7 +92,10 @@ pub struct Global {
     pub auth: Vec<AuthArg>,
 
     /// SASL authentication before anything else on every connection:
-    /// `digest-md5:USER:PASSWORD` (a user of the servers' JAAS `Server` section)
+    /// `digest-md5:USER:PASSWORD` (a user of the servers' JAAS `Server` section), or, in a zk
+    /// built with the `gssapi` feature, `gssapi[:PRINCIPAL]` (Kerberos: the ticket cache or
+    /// the keytab in KRB5_CLIENT_KTNAME, KRB5_CONFIG honoured; the servers' principal is
+    /// zookeeper/<host as written in --hosts>)
     #[arg(long, env = "ZK_SASL", global = true, value_name = "MECHANISM:...", value_parser = parse_sasl)]
     pub sasl: Option<SaslArg>,
 
@@ -184,6 +187,12 @@ pub enum SaslArg {
         /// Password.
         password: String,
     },
+    /// GSSAPI (Kerberos), as this principal or the default one.
+    #[cfg(feature = "gssapi")]
+    Gssapi {
+        /// `alice` or `alice@REALM`; `None`: the ticket cache's (or the client keytab's).
+        principal: Option<String>,
+    },
 }
 
 fn parse_sasl(s: &str) -> Result<SaslArg, String> {
@@ -195,13 +204,24 @@ fn parse_sasl(s: &str) -> Result<SaslArg, String> {
             }),
             _ => Err("expected digest-md5:USER:PASSWORD".into()),
         },
-        Some((m, _)) if m.eq_ignore_ascii_case("gssapi") => {
-            Err("SASL GSSAPI (Kerberos) is not supported yet; use digest-md5:USER:PASSWORD".into())
-        }
+        _ if s.eq_ignore_ascii_case("gssapi") => gssapi(None),
+        Some((m, p)) if m.eq_ignore_ascii_case("gssapi") && !p.is_empty() => gssapi(Some(p)),
         _ => Err(format!(
-            "unknown SASL mechanism in {s:?}: expected digest-md5:USER:PASSWORD"
+            "unknown SASL mechanism in {s:?}: expected digest-md5:USER:PASSWORD or gssapi[:PRINCIPAL]"
         )),
     }
+}
+
+#[cfg(feature = "gssapi")]
+fn gssapi(principal: Option<&str>) -> Result<SaslArg, String> {
+    Ok(SaslArg::Gssapi {
+        principal: principal.map(str::to_owned),
+    })
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn gssapi(_: Option<&str>) -> Result<SaslArg, String> {
+    Err("this zk was built without SASL GSSAPI (Kerberos): build it with --features gssapi (needs libkrb5-dev and libclang-dev)".into())
 }
 
 /// A ZooKeeper path, checked as the server would.

@@ -23,8 +23,19 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
     for a in &g.auth {
         b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
     }
-    if let Some(crate::cli::SaslArg::DigestMd5 { user, password }) = &g.sasl {
-        b = b.sasl_digest_md5(user.clone(), password.clone());
+    match &g.sasl {
+        Some(crate::cli::SaslArg::DigestMd5 { user, password }) => {
+            b = b.sasl_digest_md5(user.clone(), password.clone());
+        }
+        #[cfg(feature = "gssapi")]
+        Some(crate::cli::SaslArg::Gssapi { principal }) => {
+            let mut login = zk_core::SaslGssapi::new();
+            if let Some(p) = principal {
+                login = login.principal(p);
+            }
+            b = b.sasl_gssapi(login);
+        }
+        None => {}
     }
     if g.tls_ca.is_some() || g.tls_cert.is_some() {
         let mut tls = zk_core::TlsConfig::new();

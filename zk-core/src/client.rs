@@ -243,6 +243,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticate with SASL GSSAPI (Kerberos) as the Java client does: right after every
+    /// handshake, before anything else is sent, with a ticket for `zookeeper/<host as written
+    /// in the connect string>` (connecting to `127.0.0.1` asks for `zookeeper/127.0.0.1`; see
+    /// [`SaslGssapi::service_host`](crate::SaslGssapi::service_host)). The session's identity
+    /// is then `sasl:<principal>` (`alice@EXAMPLE.COM`). Credentials: the default credential
+    /// cache, `KRB5_CLIENT_KTNAME`, or [`SaslGssapi::keytab`](crate::SaslGssapi::keytab); see
+    /// the [`gssapi`](crate::gssapi) module. When the client cannot authenticate (no
+    /// credentials, the KDC unreachable, the service principal unknown) [`connect`](Self::connect)
+    /// fails with [`Error::SaslFailed`] naming the cause; a refusal by the server is
+    /// [`Error::AuthFailed`]. Feature `gssapi`.
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(mut self, login: crate::SaslGssapi) -> Self {
+        self.sasl = Some(crate::session::sasl::SaslConfig::Gssapi {
+            login,
+            creds: Default::default(),
+        });
+        self
+    }
+
     /// Take over an existing session (say, one a restarted process persisted with
     /// [`Client::session_credentials`] or handed over with [`Client::detach`]) instead of
     /// starting one: the first handshake re-attaches with this id and password, so the
@@ -319,7 +338,8 @@ impl ClientBuilder {
     /// started): a zero timeout, a session timeout over `i32::MAX` ms, any timeout or the
     /// jitter over 365 days, `max_frame_len` outside 1024..=`i32::MAX`, `max_data_len` over
     /// `i32::MAX`, an empty default ACL or auth scheme; [`Error::ConnectFailed`] if no server
-    /// answered within the connect timeout; [`Error::AuthFailed`].
+    /// answered within the connect timeout; [`Error::AuthFailed`]; [`Error::SaslFailed`] (SASL
+    /// could not be done on the client's side, say no Kerberos credentials).
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
         self.validate()?;
@@ -345,6 +365,7 @@ impl ClientBuilder {
             subscribers: Mutex::new(Vec::new()),
             terminal: Mutex::new(None),
             last_connect_error: Mutex::new(None),
+            auth_error: Mutex::new(None),
             close_result: Mutex::new(None),
             watchers: Default::default(),
             hosts: Mutex::new(cfg.hosts.clone()),
@@ -390,8 +411,14 @@ impl ClientBuilder {
             Ok(Ok((State::Connected, _))) => {}
             // the session to take over is gone: no silent new session instead
             Ok(Ok((_, crate::proto::KeeperState::Expired))) => return Err(Error::SessionExpired),
-            Ok(Ok(_)) => return Err(Error::AuthFailed),
-            Ok(Err(_)) => return Err(client.terminal_error()),
+            Ok(Ok(_)) => {
+                let why = client.inner.shared.auth_error.lock().unwrap().take();
+                return Err(why.unwrap_or(Error::AuthFailed));
+            }
+            Ok(Err(_)) => {
+                let why = client.inner.shared.auth_error.lock().unwrap().take();
+                return Err(why.unwrap_or_else(|| client.terminal_error()));
+            }
             Err(_) => {
                 let last = client
                     .inner

@@ -44,6 +44,17 @@ macro_rules! server_codes {
             /// Authentication was refused by the server; the client cannot be used any more.
             #[error("authentication failed")]
             AuthFailed,
+            /// SASL authentication could not be done on the client's side, and the message says
+            /// why: with GSSAPI (feature `gssapi`), no Kerberos credentials, no KDC answering,
+            /// a service principal the KDC does not know.
+            /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) returns it; the client ends as with
+            /// [`AuthFailed`](Error::AuthFailed) (its code is -115 too), and a client that was
+            /// connected before fails its requests with `AuthFailed`.
+            #[error("SASL authentication failed: {message}")]
+            SaslFailed {
+                /// What failed, naming the cause.
+                message: String,
+            },
             /// An I/O error on the connection.
             #[error("I/O error: {0}")]
             Io(#[source] Arc<std::io::Error>),
@@ -121,7 +132,7 @@ macro_rules! server_codes {
                     Error::ConnectionLoss => Some(-4),
                     Error::Timeout { .. } => Some(-7),
                     Error::SessionExpired => Some(-112),
-                    Error::AuthFailed => Some(-115),
+                    Error::AuthFailed | Error::SaslFailed { .. } => Some(-115),
                     Error::TransactionFailed { error, .. } => error.code(),
                     _ => None,
                 }
@@ -265,7 +276,7 @@ impl Error {
     pub fn is_session_dead(&self) -> bool {
         matches!(
             self,
-            Error::SessionExpired | Error::AuthFailed | Error::Closed
+            Error::SessionExpired | Error::AuthFailed | Error::SaslFailed { .. } | Error::Closed
         )
     }
 

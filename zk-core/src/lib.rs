@@ -99,7 +99,10 @@
 //! it times out. The client publishes [`State::Lost`] (`KeeperState::AuthFailed`), fails
 //! everything with [`Error::AuthFailed`], and closes the session itself: a re-attach on a new
 //! connection (without replaying the refused credential) and `closeSession`, within the close
-//! timeout; then it stops.
+//! timeout; then it stops. SASL that cannot be done on the client's side (GSSAPI, feature
+//! `gssapi`: no Kerberos credentials, no KDC, an unknown service principal) ends the client the
+//! same way; [`ClientBuilder::connect`] then fails with [`Error::SaslFailed`], which names the
+//! cause.
 //!
 //! **Watches.** One-shot watches ([`Client::get_data_watch`], [`Client::exists_watch`],
 //! [`Client::get_children_watch`]) are futures that resolve once. Persistent and persistent
@@ -181,6 +184,8 @@ mod multi;
 use zk_proto as proto;
 #[cfg(feature = "serde")]
 use zk_proto::serde_duration;
+#[cfg(feature = "gssapi")]
+pub mod gssapi;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
 mod session;
@@ -196,6 +201,8 @@ pub use config::{ClientCertFiles, TlsFiles};
 pub use create::CreateOptions;
 pub use ensemble::{EnsembleConfig, ReconfigOptions, ServerEntry, ServerRole};
 pub use error::{Error, Result, Transience};
+#[cfg(feature = "gssapi")]
+pub use gssapi::SaslGssapi;
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use proto::{
     digest_id, validate_path, Acl, AddWatchMode, ClientInfo, CreateMode, EventType, Id,

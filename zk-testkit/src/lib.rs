@@ -10,6 +10,7 @@
 //!
 //! * a Java runtime (Debian 12 ships OpenJDK 17) — `apt-get update && apt-get install -y default-jre-headless`
 //! * the ZooKeeper jars in `/usr/share/java` — `apt-get update && apt-get install -y zookeeper`
+//! * for [`Kdc`] (Kerberos tests) only: MIT Kerberos' KDC and tools — [`INSTALL_KRB5`]
 //!
 //! If either is missing, starting a server fails with [`Error::MissingPackage`] whose message names
 //! the command to run and every place the kit looked; tests never silently skip. The jars are
@@ -131,6 +132,7 @@
 
 mod ensemble;
 mod install;
+mod kdc;
 mod links;
 mod proxy;
 mod server;
@@ -144,6 +146,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
+pub use kdc::{Kdc, INSTALL_KRB5, REALM, SERVICE_PRINCIPAL};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};

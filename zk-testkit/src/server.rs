@@ -105,6 +105,15 @@ pub struct ZkServerBuilder {
     settings: Settings,
     tls: Option<TlsOptions>,
     sasl_users: Vec<(String, String)>,
+    kerberos: Option<Kerberos>,
+}
+
+/// The server side of GSSAPI: the KDC's krb5.conf, the service keytab and principal.
+#[derive(Clone, Debug)]
+struct Kerberos {
+    krb5_conf: PathBuf,
+    keytab: PathBuf,
+    principal: String,
 }
 
 impl ZkServerBuilder {
@@ -126,6 +135,23 @@ impl ZkServerBuilder {
             .iter()
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect();
+        self
+    }
+
+    /// Enable SASL GSSAPI (Kerberos) with this KDC: a JAAS `Server` section with
+    /// `com.sun.security.auth.module.Krb5LoginModule` (`useKeyTab`, the KDC's
+    /// [`service_keytab`](crate::Kdc::service_keytab), `storeKey=true`, `isInitiator=false`,
+    /// `principal="zookeeper/localhost@REALM"`), the `SASLAuthenticationProvider`, and
+    /// `-Djava.security.krb5.conf` pointing at the KDC's [`krb5_conf`](crate::Kdc::krb5_conf).
+    /// Clients ask for `zookeeper/localhost`: connect to `localhost`, or name that host
+    /// (zk-core: `SaslGssapi::service_host("localhost")`). Combines with
+    /// [`sasl_digest_users`](Self::sasl_digest_users) (both modules in the section).
+    pub fn sasl_kerberos(mut self, kdc: &crate::Kdc) -> Self {
+        self.kerberos = Some(Kerberos {
+            krb5_conf: kdc.krb5_conf().to_owned(),
+            keytab: kdc.service_keytab(),
+            principal: kdc.principal(crate::kdc::SERVICE_PRINCIPAL),
+        });
         self
     }
 
@@ -176,20 +202,38 @@ impl ZkServerBuilder {
                     Some((ports[1], files))
                 }
             };
-            let sasl = if self.sasl_users.is_empty() {
+            let sasl = if self.sasl_users.is_empty() && self.kerberos.is_none() {
                 None
             } else {
                 let dir = tempfile::Builder::new()
                     .prefix("zk-testkit-sasl-")
                     .tempdir()
                     .map_err(|e| Error::io("creating a temporary directory", e))?;
-                let mut jaas = String::from(
-                    "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required",
-                );
-                for (u, p) in &self.sasl_users {
-                    jaas.push_str(&format!("\n  user_{u}=\"{p}\""));
+                let mut jaas = String::from("Server {");
+                if !self.sasl_users.is_empty() {
+                    jaas.push_str(
+                        "\n  org.apache.zookeeper.server.auth.DigestLoginModule required",
+                    );
+                    for (u, p) in &self.sasl_users {
+                        jaas.push_str(&format!("\n  user_{u}=\"{p}\""));
+                    }
+                    jaas.push(';');
                 }
-                jaas.push_str(";\n};\n");
+                if let Some(k) = &self.kerberos {
+                    jaas.push_str(&format!(
+                        "\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+                         useKeyTab=true\n  keyTab=\"{}\"\n  storeKey=true\n  \
+                         useTicketCache=false\n  isInitiator=false\n  principal=\"{}\";",
+                        k.keytab.display(),
+                        k.principal
+                    ));
+                    crate::settings::upsert(
+                        &mut settings.jvm_props,
+                        "java.security.krb5.conf",
+                        k.krb5_conf.display().to_string(),
+                    );
+                }
+                jaas.push_str("\n};\n");
                 let path = dir.path().join("jaas.conf");
                 fs::write(&path, jaas).map_err(|e| Error::io("writing jaas.conf", e))?;
                 crate::settings::upsert(

@@ -597,6 +597,13 @@ impl Session {
                         Ok(())
                     }
                     Ok(Err(Error::AuthFailed)) => Err(Outcome::AuthFailed),
+                    Ok(Err(e @ Error::SaslFailed { .. })) => {
+                        // the client's side failed (no credentials, no service ticket): as the
+                        // Java client, final; connect() reports why
+                        warn!(server = %host, error = %e, "SASL authentication could not be done");
+                        *self.shared.auth_error.lock().unwrap() = Some(e);
+                        Err(Outcome::AuthFailed)
+                    }
                     Ok(Err(e)) => Err(Outcome::Disconnected(format!("SASL: {e}"))),
                     Err(_) => Err(Outcome::Disconnected("SASL: the server did not answer".into())),
                 },

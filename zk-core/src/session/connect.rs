@@ -194,7 +194,7 @@ impl Session {
                 );
                 self.abandoned = None;
             }
-            Some(Ok(Err(Error::AuthFailed))) => {
+            Some(Ok(Err(Error::AuthFailed | Error::SaslFailed { .. }))) => {
                 // the credentials are refused: a new session would be too, and says so
                 warn!(
                     session_id = format_args!("{id:#x}"),

@@ -115,6 +115,8 @@ pub(crate) struct SharedState {
     pub terminal: Mutex<Option<Error>>,
     /// Why the last connection attempt failed (for `connect()`'s error).
     pub last_connect_error: Mutex<Option<Error>>,
+    /// Why SASL could not be done on the client's side (`Error::SaslFailed`), for `connect()`.
+    pub auth_error: Mutex<Option<Error>>,
     /// What closing ended with, for `close()` calls after the task ended.
     pub close_result: Mutex<Option<Result<()>>>,
     /// How many watchers the registry holds (a test hook: `Client::registered_watchers`).

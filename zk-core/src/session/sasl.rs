@@ -1,7 +1,8 @@
 //! SASL authentication, as the Java client does it: right after the handshake and before
 //! anything else on the connection (the server answers `sasl` packets out of band, so nothing
-//! may be pipelined with them), again on every reconnect. Mechanism: DIGEST-MD5 (RFC 2831),
-//! which ZooKeeper servers offer with a JAAS `Server` section of `DigestLoginModule` users.
+//! may be pipelined with them), again on every reconnect. Mechanisms: DIGEST-MD5 (RFC 2831),
+//! which ZooKeeper servers offer with a JAAS `Server` section of `DigestLoginModule` users, and
+//! with the feature `gssapi` GSSAPI (Kerberos, RFC 4752: the mechanism is in `crate::gssapi`).
 
 use super::conn::Conn;
 use super::request::put_frame;
@@ -19,7 +20,16 @@ const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
 /// SASL credentials.
 #[derive(Clone)]
 pub(crate) enum SaslConfig {
-    DigestMd5 { username: String, password: String },
+    DigestMd5 {
+        username: String,
+        password: String,
+    },
+    #[cfg(feature = "gssapi")]
+    Gssapi {
+        login: crate::gssapi::SaslGssapi,
+        /// Shared by the client's connections (the config is cloned into each).
+        creds: std::sync::Arc<crate::gssapi::CredCache>,
+    },
 }
 
 impl fmt::Debug for SaslConfig {
@@ -30,24 +40,66 @@ impl fmt::Debug for SaslConfig {
                 .field("username", username)
                 .field("password", &"<redacted>")
                 .finish(),
+            #[cfg(feature = "gssapi")]
+            SaslConfig::Gssapi { login, .. } => f.debug_tuple("Gssapi").field(login).finish(),
         }
     }
 }
 
 /// Runs the whole exchange on a fresh connection. `Err(Error::AuthFailed)`: the server refused
-/// the credentials; any other error: the connection failed meanwhile.
+/// the credentials; `Err(Error::SaslFailed)`: the client could not authenticate (GSSAPI: no
+/// credentials, no service ticket); any other error: the connection failed meanwhile.
 pub(crate) async fn authenticate(conn: &mut Conn, cfg: &SaslConfig) -> Result<()> {
-    let SaslConfig::DigestMd5 { username, password } = cfg;
-    let mut mech = DigestMd5::new(username, password);
-    // DIGEST-MD5 has no initial response: an empty token asks for the challenge
-    let mut token = Vec::new();
+    match cfg {
+        SaslConfig::DigestMd5 { username, password } => {
+            let mut mech = DigestMd5::new(username, password);
+            // DIGEST-MD5 has no initial response: an empty token asks for the challenge
+            let mut token = Vec::new();
+            loop {
+                let reply = exchange(conn, &token).await?;
+                match mech.step(&reply)? {
+                    Some(next) => token = next,
+                    None => return Ok(()),
+                }
+            }
+        }
+        #[cfg(feature = "gssapi")]
+        SaslConfig::Gssapi { login, creds } => gssapi(conn, login, creds).await,
+    }
+}
+
+/// GSSAPI: every step runs on the blocking pool (the library may talk to the KDC).
+#[cfg(feature = "gssapi")]
+async fn gssapi(
+    conn: &mut Conn,
+    cfg: &crate::gssapi::SaslGssapi,
+    creds: &std::sync::Arc<crate::gssapi::CredCache>,
+) -> Result<()> {
+    use crate::gssapi::GssapiMech;
+    let (cfg, creds, host) = (cfg.clone(), creds.clone(), conn.host.host.clone());
+    let (mut mech, mut token) = blocking(move || GssapiMech::start(&cfg, &creds, &host)).await?;
     loop {
         let reply = exchange(conn, &token).await?;
-        match mech.step(&reply)? {
+        let (m, next) = blocking(move || {
+            let next = mech.step(&reply);
+            next.map(|n| (mech, n))
+        })
+        .await?;
+        mech = m;
+        match next {
             Some(next) => token = next,
             None => return Ok(()),
         }
     }
+}
+
+#[cfg(feature = "gssapi")]
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::SaslFailed {
+            message: format!("GSSAPI: the library call did not finish: {e}"),
+        })?
 }
 
 /// Sends one token and reads the server's.
