@@ -601,7 +601,8 @@ async fn hold_and_delete(
     while held() == before && began.elapsed() < HOLD_WAIT {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // one request held at most: disarm the other proxies' traps
+    // one request held at most: disarm the other proxies' traps (a request is counted when
+    // it is caught, under the trap's lock, so no new count after the disarm means none is held)
     n.proxies.iter().for_each(|p| p.hold_request(&[]));
     if held() == before {
         return Err(format!(

@@ -113,6 +113,8 @@ impl Shared {
         let mut hold = self.hold_trap.lock().unwrap_or_else(|p| p.into_inner());
         if hold.contains(&opcode) {
             hold.clear();
+            // counted under the trap's lock: a disarm that then sees no count holds nothing
+            self.held.fetch_add(1, Ordering::SeqCst);
             return Catch::Hold(*self.hold_release.borrow());
         }
         Catch::Pass
@@ -308,14 +310,23 @@ impl FaultProxy {
     }
 
     /// Lets every request held by [`hold_request`](Self::hold_request) (and what queued behind
-    /// it) go on to the server.
+    /// it) go on to the server, and disarms an unfired trap: a release that comes before the
+    /// catch leaves nothing to be held later.
     pub fn release_held(&self) {
+        let mut hold = self
+            .shared
+            .hold_trap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        hold.clear();
         self.shared.hold_release.send_modify(|g| *g += 1);
     }
 
-    /// How many requests were held by [`hold_request`](Self::hold_request) traps: counted when
-    /// the request is next to be written to the server (everything the client sent before it
-    /// has been forwarded) and stops there.
+    /// How many requests were caught by [`hold_request`](Self::hold_request) traps, counted
+    /// the moment the proxy reads them: from then on the request waits in the proxy until
+    /// [`release_held`](Self::release_held) (what the client sent before it may still be on
+    /// its way, e.g. under [`set_delay`](Self::set_delay)). A caller that disarms the trap and
+    /// then sees no new count knows nothing is held.
     pub fn held_requests(&self) -> u64 {
         self.shared.held.load(Ordering::SeqCst)
     }
@@ -594,7 +605,6 @@ async fn writer(
             std::future::pending::<()>().await;
         }
         if let Tag::Hold(generation) = chunk.tag {
-            shared.held.fetch_add(1, Ordering::SeqCst);
             let mut release = shared.hold_release.subscribe();
             if release.wait_for(|g| *g > generation).await.is_err() {
                 std::future::pending::<()>().await;
@@ -825,6 +835,131 @@ mod tests {
             assert_eq!(held.len(), 1, "split at {split}");
             assert_eq!(held[0].0, request(2, 15, b"create"), "split at {split}");
         }
+    }
+
+    /// A stand-in server: everything any connection sends it, in arrival order.
+    async fn sink() -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    /// Whether `want` bytes reached the stand-in server within `bound`.
+    async fn arrived(
+        rx: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+        want: usize,
+        bound: Duration,
+    ) -> bool {
+        let mut got = 0;
+        let deadline = Instant::now() + bound;
+        while got < want {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(chunk)) => got += chunk.len(),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// A handshake-sized first frame and a create2 (15).
+    fn handshake_and_create() -> Vec<u8> {
+        let mut bytes = frame(&[0u8; 44]);
+        bytes.extend(request(1, 15, b"create"));
+        bytes
+    }
+
+    // Review (rev10): `release_held` bumps the release generation but leaves an unfired trap
+    // armed, and a request caught afterwards waits for a generation above the bumped one. So a
+    // release that comes before the catch (a cleanup, a nemesis that gave up waiting) releases
+    // nothing, and the next matching request is held until some later release: here, forever.
+    #[tokio::test]
+    async fn a_release_before_the_catch_leaves_the_next_request_held() {
+        let (upstream, mut rx) = sink().await;
+        let proxy = FaultProxy::start(upstream).await.unwrap();
+        proxy.hold_request(&[15]);
+        proxy.release_held();
+        let bytes = handshake_and_create();
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        client.write_all(&bytes).await.unwrap();
+        assert!(
+            arrived(&mut rx, bytes.len(), Duration::from_secs(10)).await,
+            "the create did not reach the server within 10 s of a release_held that preceded it \
+             (held_requests = {})",
+            proxy.held_requests()
+        );
+    }
+
+    // Review (rev10): zk-chaos' `delete-admission` (hold_and_delete) waits for `held_requests`
+    // to move, then disarms with `hold_request(&[])` and, if nothing was counted, returns
+    // without `release_held`. A request was caught when the client's bytes were read but
+    // counted only when the writer reached it (after the delay, after a blackhole, behind
+    // earlier chunks): caught in between, it stayed held after the disarm although
+    // `held_requests` said nothing was held. Now it is counted when caught; this checks that a
+    // caught request is counted at once, and that the give-up path (disarm, nothing counted)
+    // holds nothing.
+    #[tokio::test]
+    async fn a_request_caught_but_not_yet_counted_stays_held_after_the_disarm() {
+        let (upstream, mut rx) = sink().await;
+        let proxy = FaultProxy::start(upstream).await.unwrap();
+        proxy.set_delay(Duration::from_secs(2));
+        let before = proxy.held_requests();
+        proxy.hold_request(&[15]);
+        let bytes = handshake_and_create();
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        client.write_all(&bytes).await.unwrap();
+        // wait until the trap has fired (the proxy read the create), as a nemesis would not know
+        let fired = async {
+            while !proxy.shared.hold_trap.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), fired)
+            .await
+            .expect("the hold trap fired within 1 s (the proxy read the create)");
+        // counted at once although the delayed writer has not reached it yet
+        assert_eq!(
+            proxy.held_requests(),
+            before + 1,
+            "the caught create is counted"
+        );
+        // the handshake goes on (after the delay); the create does not
+        let handshake = frame(&[0u8; 44]).len();
+        assert!(
+            !arrived(&mut rx, handshake + 1, Duration::from_secs(3)).await,
+            "nothing but the handshake reaches the server while the create is held"
+        );
+        proxy.release_held();
+        assert!(
+            arrived(&mut rx, bytes.len() - handshake, Duration::from_secs(10)).await,
+            "the create did not reach the server within 10 s of its release"
+        );
+        // the give-up path: armed, nothing caught, disarmed; the next create is not held
+        proxy.set_delay(Duration::ZERO);
+        proxy.hold_request(&[15]);
+        proxy.hold_request(&[]);
+        assert_eq!(proxy.held_requests(), before + 1, "nothing new caught");
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        client.write_all(&bytes).await.unwrap();
+        assert!(
+            arrived(&mut rx, bytes.len(), Duration::from_secs(10)).await,
+            "the create did not reach the server within 10 s although the hold was disarmed \
+             while held_requests() counted nothing (held_requests now = {})",
+            proxy.held_requests()
+        );
     }
 
     #[test]
