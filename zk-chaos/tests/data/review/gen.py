@@ -1,0 +1,219 @@
+import json, sys
+class H:
+    def __init__(s, name):
+        s.name=name; s.lines=[]; s.next=1
+        s.lines.append(dict(kind="meta",id=0,t_us=1,client=-1,workload="harness",op="meta",args={"review":name}))
+    def op(s, wl, client, session, op, args, t0, t1=None, outcome="ok", result=None, error=None, session_after=None):
+        i=s.next; s.next+=1
+        s.lines.append(dict(kind="invoke",id=i,t_us=t0,client=client,workload=wl,op=op,args=args,session=session))
+        if t1 is not None:
+            c=dict(kind="complete",id=i,t_us=t1,client=client,workload=wl,op=op,outcome=outcome,session=session if session_after is None else session_after)
+            if result is not None: c["result"]=result
+            if error is not None: c["error"]=error
+            s.lines.append(c)
+        return i
+    def info(s, wl, client, op, t, args, session=0):
+        i=s.next; s.next+=1
+        s.lines.append(dict(kind="info",id=i,t_us=t,client=client,workload=wl,op=op,args=args,session=session))
+    def write(s):
+        s.lines.sort(key=lambda l:(l["t_us"],l["id"]))
+        with open(s.name+".jsonl","w") as f:
+            for l in s.lines: f.write(json.dumps(l)+"\n")
+
+# 1. lock: two exclusive holders at once, proven by guard order + fenced ops; RMW windows disjoint
+h=H("fn-lock-overlap-disjoint")
+GA="/chaos/lock/lock/aaaaaaaa__lock__0000000003"; GB="/chaos/lock/lock/bbbbbbbb__lock__0000000005"
+h.op("lock",0,10,"acquire",{"kind":"lock","timeout_ms":5000},100,200,result={"guard":GA})
+h.op("lock",1,11,"acquire",{"kind":"lock","timeout_ms":5000},150,300,result={"guard":GB})
+h.op("lock",1,11,"read",{"guard":GB},310,320,result={"value":0})
+h.op("lock",1,11,"fenced-write",{"guard":GB,"value":1},330,400)
+h.op("lock",1,11,"release",{"guard":GB},410,420)
+h.op("lock",0,10,"read",{"guard":GA},500,510,result={"value":1})
+h.op("lock",0,10,"fenced-write",{"guard":GA,"value":2},520,600)
+h.op("lock",0,10,"release",{"guard":GA},610,620)
+h.info("lock",-1,"final",10_000,{"counter":2})
+h.write()
+
+# 2. lock: fenced writes interleave (A's RMW window contains B's), distinct values
+h=H("fn-lock-interleaved-distinct")
+h.op("lock",0,10,"acquire",{"kind":"lock","timeout_ms":5000},100,200,result={"guard":GA})
+h.op("lock",1,11,"acquire",{"kind":"lock","timeout_ms":5000},150,240,result={"guard":GB})
+h.op("lock",0,10,"read",{"guard":GA},250,260,result={"value":0})
+h.op("lock",0,10,"fenced-write",{"guard":GA,"value":1},300,500)   # applied ~310
+h.op("lock",1,11,"read",{"guard":GB},320,330,result={"value":1})  # B, holding since 240, reads A's write
+h.op("lock",1,11,"fenced-write",{"guard":GB,"value":2},340,400)
+h.op("lock",1,11,"release",{"guard":GB},410,420)
+h.op("lock",0,10,"release",{"guard":GA},510,520)
+h.info("lock",-1,"final",10_000,{"counter":2})
+h.write()
+
+# 3. lock: a reader overlapped by a writer's applied fenced write before its first read
+h=H("fn-lock-reader-overlapped")
+GR="/chaos/lock/lock/rrrrrrrr__rlock__0000000003"; GW="/chaos/lock/lock/wwwwwwww__lock__0000000004"
+h.op("lock",0,10,"acquire",{"kind":"read","timeout_ms":5000},100,200,result={"guard":GR})
+h.op("lock",1,11,"acquire",{"kind":"write","timeout_ms":5000},150,220,result={"guard":GW})
+h.op("lock",1,11,"read",{"guard":GW},230,240,result={"value":0})
+h.op("lock",1,11,"fenced-write",{"guard":GW,"value":1},250,300)
+h.op("lock",1,11,"release",{"guard":GW},310,320)
+h.op("lock",0,10,"read",{"guard":GR},400,410,result={"value":1})
+h.op("lock",0,10,"read",{"guard":GR},450,460,result={"value":1})
+h.op("lock",0,10,"fenced-check",{"guard":GR,"r1":1,"r2":1},470,500)
+h.op("lock",0,10,"release",{"guard":GR},510,520)
+h.info("lock",-1,"final",10_000,{"counter":1})
+h.write()
+
+# 4. register: a read pairs a value with a version another write holds
+h=H("fn-register-read-wrong-version")
+h.info("register",-1,"init",50,{"value":"init"})
+h.op("register",16,21,"write",{"key":"k0","value":"a"},100,200,result={"version":1})
+h.op("register",17,22,"write",{"key":"k0","value":"b"},300,None)   # unknown, applied
+h.op("register",18,23,"write",{"key":"k0","value":"c"},500,600,result={"version":3})
+h.op("register",19,24,"read",{"key":"k0"},700,800,result={"value":"c","version":2})
+h.info("register",-1,"final",10_000,{"keys":{"k0":{"value":"c","version":3}}})
+h.write()
+
+# 5. register: a read returns a value before its write was invoked
+h=H("fn-register-read-from-future")
+h.info("register",-1,"init",50,{"value":"init"})
+h.op("register",19,24,"read",{"key":"k0"},100,200,result={"value":"x","version":1})
+h.op("register",16,21,"write",{"key":"k0","value":"x"},300,400,result={"version":1})
+h.info("register",-1,"final",10_000,{"keys":{"k0":{"value":"x","version":1}}})
+h.write()
+
+# 6. election: B elected while A's guard (lower) still existed and A still wrote
+h=H("fn-election-overlap")
+EA="/chaos/election/leader/aaaaaaaa__lock__0000000001"; EB="/chaos/election/leader/bbbbbbbb__lock__0000000002"
+h.op("election",26,31,"campaign",{},100,200,result={"guard":EA})
+h.op("election",26,31,"fenced-write",{"guard":EA},210,250,result={"version":1})
+h.op("election",27,32,"campaign",{},150,400,result={"guard":EB})
+h.op("election",26,31,"fenced-write",{"guard":EA},410,450,result={"version":2})
+h.op("election",27,32,"fenced-write",{"guard":EB},420,460,result={"version":3})
+h.op("election",26,31,"resign",{"guard":EA},600,700)
+h.op("election",27,32,"resign",{"guard":EB},800,900)
+h.write()
+
+# 7. double barrier: both passed, nobody ever left
+h=H("fn-double-barrier-nobody-leaves")
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,300,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,310,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":0},400,5_400_000,result={"left":False})
+h.op("double-barrier",35,42,"leave",{"n":2,"round":0},410,5_410_000,result={"left":False})
+h.write()
+
+# 8. watch: a persistent watcher got two change events for one set (then missed one across a disconnect)
+h=H("fn-watch-persistent-duplicate")
+h.op("watch",22,51,"add-watch",{"mode":"persistent","path":"/chaos/watch/data"},100,200)
+h.op("watch",20,50,"set",{"value":"1"},300,400)
+h.info("watch",22,"event",450,{"mode":"persistent","path":"/chaos/watch/data","type":"NodeDataChanged"},51)
+h.info("watch",22,"event",460,{"mode":"persistent","path":"/chaos/watch/data","type":"NodeDataChanged"},51)
+h.info("watch",22,"state",900,{"state":"SUSPENDED","generation":1,"member":None},51)
+h.op("watch",20,50,"set",{"value":"2"},1000,1100)
+h.info("watch",22,"state",1500,{"state":"CONNECTED","generation":2,"member":0},51)
+h.info("watch",22,"watcher-done",5_000_000,{"mode":"persistent"},51)
+h.info("watch",-1,"final",6_000_000,{"data":"2","children":0,"indices":[]})
+h.write()
+
+# 9. semaphore: a lease vanished under a live, connected session; its guard said "lost" only 9.5 s later
+h=H("fn-semaphore-late-lost")
+h.op("semaphore",4,61,"acquire",{"max":1,"sem":"/chaos/sem1","timeout_ms":10000},100,200,result={"guard":"/chaos/sem1/L1"})
+h.op("semaphore",4,61,"enter",{"guard":"/chaos/sem1/L1","marker":"/chaos/sem1-in/c4-1","sem":"/chaos/sem1"},210,250)
+h.op("semaphore",5,62,"acquire",{"max":1,"sem":"/chaos/sem1","timeout_ms":10000},150,400,result={"guard":"/chaos/sem1/L2"})
+h.op("semaphore",5,62,"enter",{"guard":"/chaos/sem1/L2","marker":"/chaos/sem1-in/c5-1","sem":"/chaos/sem1"},410,450)
+h.op("semaphore",4,61,"observe",{"max":1,"sem":"/chaos/sem1"},600,700,result={"leases":["L2"],"holders":["c4-1","c5-1"]})
+h.info("semaphore",4,"lost",10_000_000,{"guard":"/chaos/sem1/L1","reason":"SessionLost"},61)
+h.write()
+
+# FP candidates
+# 10. lock: a fenced write that the server applied while the guard node still existed, invoked after a Suspended "lost"
+h=H("fp-lock-fenced-after-suspended")
+h.op("lock",0,10,"acquire",{"kind":"lock","timeout_ms":5000},100,200,result={"guard":GA})
+h.info("lock",0,"state",1000,{"state":"SUSPENDED","generation":1,"member":None},10)
+h.info("lock",0,"lost",1001,{"guard":GA,"reason":"Suspended"},10)
+h.info("lock",0,"state",1500,{"state":"CONNECTED","generation":2,"member":0},10)
+h.op("lock",0,10,"read",{"guard":GA},1600,1610,result={"value":0})
+h.op("lock",0,10,"fenced-write",{"guard":GA,"value":1},1620,1700)
+h.op("lock",0,10,"release",{"guard":GA},1710,1720)
+h.info("lock",-1,"final",10_000,{"counter":1})
+h.write()
+
+# 11. watch: a DataWatch whose stream ended (session expired), then the data changed
+h=H("fp-watch-datawatch-ended")
+h.op("watch",20,50,"set",{"value":"1"},100,200)
+h.info("watch",24,"snapshot",300,{"mode":"datawatch","value":"1","version":1},54)
+h.info("watch",24,"state",1000,{"state":"LOST","generation":1,"member":None},54)
+h.info("watch",24,"watch-ended",1001,{"mode":"datawatch","error":"stream ended"},54)
+h.op("watch",20,50,"set",{"value":"2"},2000,2100)
+h.info("watch",-1,"final",6_000_000,{"data":"2","children":0,"indices":[]})
+h.write()
+
+# 12. double barrier: the other member's session had expired on the server (node gone); its client learnt LOST only after its next op began
+h=H("fp-double-barrier-late-lost")
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,300,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,310,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":0},520,4_000_000,result={"left":True})
+h.op("double-barrier",35,42,"leave",{"n":2,"round":0},4_100_000,4_200_000,outcome="fail",error="session expired")
+h.info("double-barrier",35,"state",4_150_000,{"state":"LOST","generation":1,"member":None},42)
+h.write()
+
+# 13. register: one session goes back in time across keys
+h=H("fn-register-session-back-in-time-cross-key")
+h.info("register",-1,"init",50,{"value":"init"})
+h.op("register",16,21,"write",{"key":"k0","value":"a"},100,200,result={"version":1})
+h.op("register",17,22,"write",{"key":"k1","value":"b"},250,350,result={"version":1})
+h.op("register",19,24,"read",{"key":"k1"},400,410,result={"value":"b","version":1})
+h.op("register",19,24,"read",{"key":"k0"},420,430,result={"value":"init","version":0})
+h.info("register",-1,"final",10_000,{"keys":{"k0":{"value":"a","version":1},"k1":{"value":"b","version":1}}})
+h.write()
+
+# 14. register: two sessions see two concurrent writes in opposite orders
+h=H("fn-register-not-sequentially-consistent")
+h.info("register",-1,"init",50,{"value":"init"})
+h.op("register",16,21,"write",{"key":"k0","value":"a"},100,200,result={"version":1})
+h.op("register",17,22,"write",{"key":"k1","value":"b"},100,200,result={"version":1})
+h.op("register",18,23,"read",{"key":"k0"},300,310,result={"value":"a","version":1})
+h.op("register",18,23,"read",{"key":"k1"},320,330,result={"value":"init","version":0})
+h.op("register",19,24,"read",{"key":"k1"},300,310,result={"value":"b","version":1})
+h.op("register",19,24,"read",{"key":"k0"},320,330,result={"value":"init","version":0})
+h.info("register",-1,"final",10_000,{"keys":{"k0":{"value":"a","version":1},"k1":{"value":"b","version":1}}})
+h.write()
+
+# controls: the checker does flag the narrow forms
+h=H("tp-lock-duplicate-value")
+h.op("lock",0,10,"acquire",{"kind":"lock","timeout_ms":5000},100,200,result={"guard":GA})
+h.op("lock",1,11,"acquire",{"kind":"lock","timeout_ms":5000},150,240,result={"guard":GB})
+h.op("lock",0,10,"read",{"guard":GA},250,260,result={"value":0})
+h.op("lock",1,11,"read",{"guard":GB},255,265,result={"value":0})
+h.op("lock",0,10,"fenced-write",{"guard":GA,"value":1},300,400)
+h.op("lock",1,11,"fenced-write",{"guard":GB,"value":1},310,410)
+h.info("lock",-1,"final",10_000,{"counter":1})
+h.write()
+
+h=H("tp-register-session-back-in-time-same-key")
+h.info("register",-1,"init",50,{"value":"init"})
+h.op("register",16,21,"write",{"key":"k0","value":"a"},100,200,result={"version":1})
+h.op("register",19,24,"read",{"key":"k0"},400,410,result={"value":"a","version":1})
+h.op("register",19,24,"read",{"key":"k0"},420,430,result={"value":"init","version":0})
+h.info("register",-1,"final",10_000,{"keys":{"k0":{"value":"a","version":1}}})
+h.write()
+
+h=H("tp-election-alternation")
+h.op("election",26,31,"campaign",{},100,200,result={"guard":EA})
+h.op("election",26,31,"fenced-write",{"guard":EA},210,250,result={"version":1})
+h.op("election",27,32,"campaign",{},150,400,result={"guard":EB})
+h.op("election",27,32,"fenced-write",{"guard":EB},410,450,result={"version":2})
+h.op("election",26,31,"fenced-write",{"guard":EA},460,470,result={"version":3})
+h.write()
+
+# 15. semaphore max 1: two fenced holders at once, proven by fenced enters and acknowledged deletes, never in one listing
+h=H("fn-semaphore-overlap-unobserved")
+h.op("semaphore",4,61,"acquire",{"max":1,"sem":"/chaos/sem1","timeout_ms":10000},50,100,result={"guard":"/chaos/sem1/L1"})
+h.op("semaphore",4,61,"enter",{"guard":"/chaos/sem1/L1","marker":"/chaos/sem1-in/c4-1","sem":"/chaos/sem1"},100,110)
+h.op("semaphore",4,61,"observe",{"max":1,"sem":"/chaos/sem1"},120,130,result={"leases":["L1"],"holders":["c4-1"]})
+h.op("semaphore",5,62,"acquire",{"max":1,"sem":"/chaos/sem1","timeout_ms":10000},150,290,result={"guard":"/chaos/sem1/L2"})
+h.op("semaphore",5,62,"enter",{"guard":"/chaos/sem1/L2","marker":"/chaos/sem1-in/c5-1","sem":"/chaos/sem1"},300,350)
+h.op("semaphore",4,61,"exit",{"marker":"/chaos/sem1-in/c4-1","sem":"/chaos/sem1"},480,500)
+h.op("semaphore",4,61,"release",{"guard":"/chaos/sem1/L1"},510,520)
+h.op("semaphore",5,62,"observe",{"max":1,"sem":"/chaos/sem1"},600,610,result={"leases":["L2"],"holders":["c5-1"]})
+h.op("semaphore",5,62,"exit",{"marker":"/chaos/sem1-in/c5-1","sem":"/chaos/sem1"},700,710)
+h.op("semaphore",5,62,"release",{"guard":"/chaos/sem1/L2"},720,730)
+h.write()
