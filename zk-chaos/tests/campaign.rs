@@ -216,7 +216,7 @@ fn fixed_seed_standalone_campaign_passes() {
 fn fixed_seed_ensemble_campaign_with_follower_partitions_passes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (out, last) = campaign(
-        43,
+        44,
         &[
             "--duration",
             "60s",
