@@ -30,8 +30,24 @@ command -v kinit >/dev/null 2>&1 || need+=(krb5-user)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (Debian packages)" >&2
   $SUDO apt-get update -qq
+  # krb5-kdc and krb5-admin-server come with services, and krb5-admin-server's install fails
+  # if its service cannot start (it has no realm here: the tests run their own KDC in a temp
+  # dir). Debian's policy-rc.d hook tells the packages not to start services; a machine that
+  # has one (container images do) keeps it, otherwise one is in place for this install only.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    trap '$SUDO rm -f "$policy"' EXIT
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts during this install\nexit 101\n' |
+      $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+  fi
   # the KDC packages ask for a default realm: none (the test kit writes its own krb5.conf)
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ -n "$policy" ]; then
+    $SUDO rm -f "$policy"
+    trap - EXIT
+  fi
 fi
 # kazoo (Python) for the interoperability tests of zk-recipes
 if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
