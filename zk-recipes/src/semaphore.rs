@@ -345,6 +345,17 @@ impl Semaphore {
         }
     }
 
+    /// A guard for our lease node `node` (only if it belongs to our current session), within
+    /// `deadline`: the outer `Err` is the deadline passing (`Timeout { sent: true }`).
+    async fn guard_within(&self, node: String, deadline: Option<Instant>) -> Result<Result<Guard>> {
+        match deadline {
+            Some(d) => tokio::time::timeout_at(d, guard_for_node(&self.client, node, self.policy))
+                .await
+                .map_err(|_| Error::Timeout { sent: true }),
+            None => Ok(guard_for_node(&self.client, node, self.policy).await),
+        }
+    }
+
     /// The admitted part: while `admission` is held in the session it was taken in, list the
     /// leases and, if there is room, create ours *fenced by the admission node*
     /// (`multi([check admission, create lease])`): a waiter that lost admission (its session
@@ -387,15 +398,7 @@ impl Semaphore {
             };
             if children.iter().any(|n| n == lease_name) {
                 // ours, created fenced; a guard only if it belongs to our current session
-                let guard = match deadline {
-                    Some(d) => tokio::time::timeout_at(
-                        d,
-                        guard_for_node(&self.client, lease.clone(), self.policy),
-                    )
-                    .await
-                    .map_err(|_| Error::Timeout { sent: true })?,
-                    None => guard_for_node(&self.client, lease.clone(), self.policy).await,
-                };
+                let guard = self.guard_within(lease.clone(), deadline).await?;
                 match guard {
                     Ok(g) => return Ok(Admitted::Held(g)),
                     Err(Error::SessionExpired) => return Ok(Admitted::Restart),
@@ -550,15 +553,7 @@ impl Semaphore {
                 continue;
             }
             if children.len() as u64 <= u64::from(self.max_leases) {
-                let guard = match deadline {
-                    Some(d) => tokio::time::timeout_at(
-                        d,
-                        guard_for_node(&self.client, node.clone(), self.policy),
-                    )
-                    .await
-                    .map_err(|_| Error::Timeout { sent: true })?,
-                    None => guard_for_node(&self.client, node.clone(), self.policy).await,
-                };
+                let guard = self.guard_within(node.clone(), deadline).await?;
                 match guard {
                     Ok(g) => return Ok(Admitted::Held(g)),
                     Err(Error::SessionExpired) => return Ok(Admitted::Restart),
