@@ -76,6 +76,63 @@ impl LostSignal {
     }
 }
 
+impl LostSignal {
+    /// A signal lost as soon as any of `signals` is (a multi-lock's): the first member's
+    /// reason, refined to [`SessionLost`](LostReason::SessionLost) when a member says so. Its
+    /// state is computed at once (a member already lost makes it lost at birth), then a task
+    /// follows the members until every one of them ended or every clone of this one is gone.
+    pub(crate) fn any_of(signals: &[LostSignal]) -> LostSignal {
+        let mut rxs: Vec<_> = signals.iter().map(|s| s.rx.clone()).collect();
+        let (tx, rx) = watch::channel(None);
+        combine_into(&tx, &rxs);
+        if rxs.is_empty() {
+            return LostSignal { rx };
+        }
+        let task = async move {
+            while !rxs.is_empty() {
+                let changed =
+                    futures_util::future::select_all(rxs.iter_mut().map(|r| Box::pin(r.changed())));
+                let (res, i, _) = tokio::select! {
+                    c = changed => c,
+                    _ = tx.closed() => return,
+                };
+                if res.is_err() {
+                    // that member's guard and monitor are gone: its last word was seen
+                    let gone = rxs.swap_remove(i);
+                    combine_into(&tx, std::slice::from_ref(&gone));
+                }
+                combine_into(&tx, &rxs);
+            }
+        };
+        if spawn_cleanup("combined lost signal", task).is_none() {
+            warn!("no runtime: a combined lost signal does not follow its members");
+        }
+        LostSignal { rx }
+    }
+}
+
+/// Folds the members' reasons into `tx`: the first one sticks, a suspension is refined.
+fn combine_into(
+    tx: &watch::Sender<Option<LostReason>>,
+    members: &[watch::Receiver<Option<LostReason>>],
+) {
+    for m in members {
+        let r = *m.borrow();
+        let Some(r) = r else { continue };
+        tx.send_if_modified(|cur| match *cur {
+            None => {
+                *cur = Some(r);
+                true
+            }
+            Some(LostReason::Suspended) if r == LostReason::SessionLost => {
+                *cur = Some(r);
+                true
+            }
+            _ => false,
+        });
+    }
+}
+
 /// Why a fenced write under a [`Guard`] failed: the guard was already lost (nothing was
 /// sent), or ZooKeeper's own error.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! | [`ReadLock`] | `ReadLock` | `P/<uuid>__rlock__<seq>` |
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
+//! | [`MultiLock`] | — (Curator's `InterProcessMultiLock`) | its member locks' layouts, taken in sorted path order |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
@@ -60,8 +61,8 @@
 //!
 //! Every recipe is built from `&Client`, a `&str` path and (where it has one) an
 //! `impl Into<String>` identifier; knobs are consuming setters (`lost_policy`, `auto_requeue`,
-//! `survive_session_loss`); only a zero-sized [`Semaphore`] or [`DoubleBarrier`] makes `new`
-//! fail. Waiting comes in the same forms everywhere: `acquire()` / `acquire_timeout(d)` /
+//! `survive_session_loss`); only a zero-sized [`Semaphore`] or [`DoubleBarrier`], or a
+//! [`MultiLock`] over no path or one path twice, makes `new` fail. Waiting comes in the same forms everywhere: `acquire()` / `acquire_timeout(d)` /
 //! `acquire_until(t)` / `try_acquire()` (and `wait*`, `enter*`, `leave*` for the barriers),
 //! and a passed deadline is always `Ok(None)`, never an error. Whatever is held is a [`Guard`];
 //! each recipe that hands one out has `run(task)` (hold, run, release) and the guard has
@@ -93,6 +94,7 @@ mod election;
 mod guard;
 mod lease;
 mod lock;
+mod multi_lock;
 mod naming;
 mod partitioner;
 mod party;
@@ -111,6 +113,7 @@ pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Lock, ReadLock, WriteLock};
+pub use multi_lock::{MultiGuard, MultiLock};
 pub use naming::{
     parse_contender, sorted_contenders, ContenderNode, Layout, LOCK_MARK, RLOCK_MARK,
 };

@@ -65,7 +65,7 @@ use zk_core::{Client, Error, Result};
 /// session lives). The next acquisition on the same handle waits for that cleanup.
 #[derive(Debug, Clone)]
 pub struct Lock {
-    spec: QueueSpec,
+    pub(crate) spec: QueueSpec,
 }
 
 impl Lock {
@@ -260,6 +260,14 @@ macro_rules! lock_kind {
             /// [`Layout::Curator`] this is a side of Curator's `InterProcessReadWriteLock`.
             pub fn layout(self, layout: Layout) -> Self {
                 $name(self.0.layout(layout))
+            }
+        }
+
+        impl From<$name> for Lock {
+            /// The lock handle behind it, keeping its side (to hand to a
+            /// [`MultiLock`](crate::MultiLock)).
+            fn from(l: $name) -> Lock {
+                l.0
             }
         }
 
