@@ -8,6 +8,8 @@
 //! | [`Semaphore`] | `Semaphore` | `P` = max, `P/<uuid>` leases, admission lock `P-__lock__` |
 //! | [`Election`] | `Election` | the lock layout on `P` |
 //! | [`MultiLock`] | — (Curator's `InterProcessMultiLock`) | its member locks' layouts, taken in sorted path order |
+//! | [`PersistentNode`], [`PersistentTtlNode`] | — (Curator's `PersistentNode`, `PersistentTtlNode`) | the path given (protected: `_c_<uuid>-<name>`); TTL: container `P` + TTL child `P/touch` |
+//! | [`GroupMember`] | — (Curator's `GroupMember`) | `P/<id>` EPHEMERAL, data = payload |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
@@ -99,6 +101,7 @@ mod naming;
 mod partitioner;
 mod party;
 mod patient;
+mod persistent;
 mod plumbing;
 mod queue;
 pub mod retry;
@@ -120,6 +123,7 @@ pub use naming::{
 pub use partitioner::{kazoo_partition, PartitionFn, PartitionState, SetPartitioner};
 pub use party::{Members, Party, ShallowParty};
 pub use patient::{ChildrenChanged, PatientChildrenWatch};
+pub use persistent::{GroupMember, PersistentNode, PersistentTtlNode, TTL_TOUCH_CHILD};
 pub use retry::{ExponentialBackoffRetry, KazooRetry};
 pub use semaphore::Semaphore;
 pub use tree_cache::{CachedNode, TreeCache, TreeCacheEvent, TreeCacheEvents, TreeCacheStats};

@@ -4,12 +4,16 @@
 
 mod common;
 
-use common::{bounded, children, eventually, shared_client, unique};
+use common::{bounded, children, client, eventually, shared_client, unique, wait_state};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, Op};
-use zk_recipes::{GuardError, Lock, LostReason, MultiLock, ReadLock};
+use zk_core::{Client, CreateMode, Error, Op, State};
+use zk_recipes::{
+    GroupMember, GuardError, Lock, LostReason, MultiLock, PersistentNode, PersistentTtlNode,
+    ReadLock,
+};
+use zk_testkit::{shared_server, FaultProxy};
 
 // ------------------------------------------------------------------------------ MultiLock
 
@@ -174,4 +178,201 @@ async fn multi_lock_refuses_no_paths_and_a_path_twice() {
         MultiLock::new(&c, [&p, &p], "x"),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+// ---------------------------------------------------------- PersistentNode / GroupMember
+
+/// Waits until `path` exists with `data`, owned by `owner` (0: persistent).
+async fn wait_node(c: &Client, path: &str, data: &[u8], owner: i64) {
+    eventually(&format!("{path} present with {data:?}"), || async {
+        match c.get_data(path).await {
+            Ok((d, st)) => d == data && st.ephemeral_owner == owner,
+            Err(_) => false,
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_comes_back_after_a_real_session_expiry_and_a_deletion() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = format!("{}/deep/er/node", unique("pnode"));
+    let node = PersistentNode::new(&c, &p, CreateMode::Ephemeral, "v1");
+    node.start();
+    bounded("initial create", node.wait_for_initial_create())
+        .await
+        .unwrap();
+    assert_eq!(node.actual_path().as_deref(), Some(p.as_str()));
+    wait_node(&direct, &p, b"v1", c.session_id()).await;
+    assert!(node.is_present());
+
+    // a real expiry: the ephemeral node goes with the session and comes back in the new one
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    eventually("not present while suspended", || async {
+        !node.is_present()
+    })
+    .await;
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    eventually("the node gone with the old session", || async {
+        direct.exists(&p).await.unwrap().is_none()
+    })
+    .await;
+    node.set_data("v2"); // while away: used by the re-creation
+    proxy.reject_new(false);
+    wait_state(&c, State::Connected).await;
+    assert_ne!(c.session_id(), sid);
+    wait_node(&direct, &p, b"v2", c.session_id()).await;
+    eventually("present again", || async { node.is_present() }).await;
+
+    // someone deletes it: it comes back, with the data
+    direct.delete(&p, None).await.unwrap();
+    wait_node(&direct, &p, b"v2", c.session_id()).await;
+    node.set_data("v3");
+    wait_node(&direct, &p, b"v3", c.session_id()).await;
+
+    node.close().await.unwrap();
+    assert!(
+        direct.exists(&p).await.unwrap().is_none(),
+        "close deletes it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_protected_create_with_a_lost_reply_leaves_exactly_one_node() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let base = unique("pnode-cut");
+    direct.ensure_path(&base).await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    // sequential: a blind second create would leave a duplicate
+    let node = PersistentNode::new(
+        &c,
+        &format!("{base}/member-"),
+        CreateMode::EphemeralSequential,
+        "x",
+    )
+    .protected(true);
+    proxy.cut_after_request(15); // create2: applied, the reply lost
+    bounded("initial create", node.wait_for_initial_create())
+        .await
+        .unwrap();
+    assert_eq!(proxy.cuts_fired(), 1, "the cut did not happen");
+    let ch = children(&direct, &base).await;
+    assert_eq!(ch.len(), 1, "exactly one node: {ch:?}");
+    assert!(
+        ch[0].starts_with("_c_") && ch[0][3..].len() > 37 && ch[0].contains("-member-"),
+        "Curator's protected name: {ch:?}"
+    );
+    assert_eq!(
+        node.actual_path().unwrap(),
+        format!("{base}/{}", ch[0]),
+        "the node found again is the one it keeps"
+    );
+    let st = direct
+        .exists(&node.actual_path().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.ephemeral_owner, c.session_id());
+    node.close().await.unwrap();
+    assert!(children(&direct, &base).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_ttl_node_uses_curators_layout_and_expires_after_close() {
+    let c = shared_client().await;
+    let p = unique("ttl-node");
+    let ttl = Duration::from_millis(1500);
+    let node = PersistentTtlNode::new(&c, &p, ttl, "payload");
+    bounded("initial create", node.wait_for_initial_create())
+        .await
+        .unwrap();
+    let touch = node.touch_path();
+    assert_eq!(touch, format!("{p}/touch"));
+    eventually("the TTL child exists", || async {
+        c.exists(&touch).await.unwrap().is_some()
+    })
+    .await;
+    let (data, _) = c.get_data(&p).await.unwrap();
+    assert_eq!(data, b"payload");
+    // the server's Stat shows no node type (ephemeralOwner is 0 for both): that P is a
+    // container and the child a TTL node is shown by the end, where both go by themselves
+    let tst = c.exists(&touch).await.unwrap().unwrap();
+    // kept alive well past its TTL while touched
+    let touched = tst.version;
+    tokio::time::sleep(ttl * 3).await;
+    let again = c
+        .exists(&touch)
+        .await
+        .unwrap()
+        .expect("still there while touched");
+    assert!(again.version > touched, "touched");
+    // deleted by someone: the container comes back, then the child
+    c.delete(&touch, None).await.unwrap();
+    eventually("the child touched again", || async {
+        c.exists(&touch).await.unwrap().is_some()
+    })
+    .await;
+
+    node.close().await;
+    eventually(
+        "the child expired and the container went after close",
+        || async { c.exists(&p).await.unwrap().is_none() },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_member_sees_joins_and_leaves_and_rejoins_after_a_deletion() {
+    let (c1, c2, c3) = (
+        shared_client().await,
+        shared_client().await,
+        shared_client().await,
+    );
+    let g = unique("group");
+    let a = GroupMember::new(&c1, &g, "a").unwrap().data("alpha");
+    let b = GroupMember::new(&c2, &g, "b").unwrap().data("beta");
+    assert!(matches!(
+        GroupMember::new(&c3, &g, "x/y"),
+        Err(Error::InvalidArgument(_))
+    ));
+    bounded("a joins", a.join()).await.unwrap();
+    let want_a: std::collections::BTreeMap<String, Vec<u8>> =
+        [("a".to_string(), b"alpha".to_vec())].into();
+    assert_eq!(a.members().await.unwrap(), want_a);
+    b.join_timeout(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("b joined");
+    let mut want = want_a.clone();
+    want.insert("b".into(), b"beta".to_vec());
+    assert_eq!(a.members().await.unwrap(), want);
+    // Curator's layout: P/<id>, ephemeral, data = payload
+    let st = c3.exists(&format!("{g}/b")).await.unwrap().unwrap();
+    assert_eq!(st.ephemeral_owner, c2.session_id());
+
+    b.set_data("beta-2");
+    want.insert("b".into(), b"beta-2".to_vec());
+    eventually("b's new data seen", || async {
+        a.members().await.unwrap() == want
+    })
+    .await;
+
+    // a's node deleted by someone: it joins again by itself
+    c3.delete(&format!("{g}/a"), None).await.unwrap();
+    eventually("a back", || async { b.members().await.unwrap() == want }).await;
+
+    b.leave().await.unwrap();
+    assert_eq!(a.members().await.unwrap(), want_a, "b left");
+    a.leave().await.unwrap();
+    assert!(children(&c3, &g).await.is_empty());
 }
