@@ -12,6 +12,7 @@
 //! | [`GroupMember`] | — (Curator's `GroupMember`) | `P/<id>` EPHEMERAL, data = payload |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
+//! | [`DistributedAtomicLong`] | — (Curator's `DistributedAtomicLong`) | `P`, data = an 8-byte big-endian long; promotion mutex in `InterProcessMutex` layout |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`Queue`] | `Queue` | `P/entry-PPP-<seq>` (persistent sequential, `PPP` = priority) |
 //! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = id) |
@@ -90,6 +91,7 @@
 //! See `docs/recipes.md` for each algorithm, its layout and its failure semantics.
 #![deny(missing_docs)]
 
+mod atomic;
 pub mod barrier;
 mod counter;
 mod election;
@@ -110,6 +112,7 @@ pub mod tree_cache;
 pub mod watchers;
 mod work_queue;
 
+pub use atomic::{AtomicResult, AtomicStats, DistributedAtomicLong};
 pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::{Change, Counter, CounterValue};
 pub use election::{Election, Participant};

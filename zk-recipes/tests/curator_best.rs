@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use zk_core::{Client, CreateMode, Error, Op, State};
 use zk_recipes::{
-    GroupMember, GuardError, Lock, LostReason, MultiLock, PersistentNode, PersistentTtlNode,
-    ReadLock,
+    DistributedAtomicLong, GroupMember, GuardError, Lock, LostReason, MultiLock, PersistentNode,
+    PersistentTtlNode, ReadLock,
 };
 use zk_testkit::{shared_server, FaultProxy};
 
@@ -375,4 +375,127 @@ async fn group_member_sees_joins_and_leaves_and_rejoins_after_a_deletion() {
     assert_eq!(a.members().await.unwrap(), want_a, "b left");
     a.leave().await.unwrap();
     assert!(children(&c3, &g).await.is_empty());
+}
+
+// ---------------------------------------------------------------- DistributedAtomicLong
+
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_uses_curators_8_byte_layout_and_its_operations() {
+    let c = shared_client().await;
+    let p = format!("{}/counters/n", unique("atomic"));
+    let n = DistributedAtomicLong::new(&c, &p);
+    let r = n.get().await.unwrap();
+    assert!(
+        r.succeeded && r.pre_value == 0 && r.post_value == 0,
+        "missing reads 0"
+    );
+    let r = n.compare_and_set(0, 1).await.unwrap();
+    assert!(
+        !r.succeeded,
+        "Curator: a missing node never matches, not even 0"
+    );
+    assert!(n.try_initialize(5).await.unwrap());
+    assert!(!n.try_initialize(7).await.unwrap(), "already there");
+    assert_eq!(c.get_data(&p).await.unwrap().0, 5i64.to_be_bytes());
+
+    let r = n.increment().await.unwrap();
+    assert!(r.succeeded);
+    assert_eq!((r.pre_value, r.post_value), (5, 6));
+    assert_eq!(r.stats.optimistic_tries, 1);
+    let r = n.add(10).await.unwrap();
+    assert_eq!((r.pre_value, r.post_value), (6, 16));
+    let r = n.subtract(4).await.unwrap();
+    assert_eq!((r.pre_value, r.post_value), (16, 12));
+    let r = n.decrement().await.unwrap();
+    assert_eq!(r.post_value, 11);
+    let r = n.compare_and_set(3, 4).await.unwrap();
+    assert!(!r.succeeded);
+    assert_eq!((r.pre_value, r.post_value), (11, 11), "nothing written");
+    let r = n.compare_and_set(11, -2).await.unwrap();
+    assert!(r.succeeded);
+    assert_eq!(c.get_data(&p).await.unwrap().0, (-2i64).to_be_bytes());
+    let r = n.try_set(40).await.unwrap();
+    assert!(r.succeeded && r.post_value == 40);
+    // Java's long arithmetic: wraps
+    n.force_set(i64::MAX).await.unwrap();
+    assert_eq!(n.increment().await.unwrap().post_value, i64::MIN);
+
+    c.set_data(&p, b"abc", None).await.unwrap();
+    assert!(matches!(n.get().await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        n.increment().await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_contended_increments_sum_exactly_with_promotion() {
+    let base = unique("atomic-contended");
+    let (p, lock) = (format!("{base}/n"), format!("{base}/n-lock"));
+    const CLIENTS: i64 = 4;
+    const EACH: i64 = 25;
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let c = shared_client().await;
+        let n = DistributedAtomicLong::new(&c, &p)
+            .optimistic_tries(1)
+            .promote_to_lock(&lock, Duration::from_secs(30));
+        tasks.push(tokio::spawn(async move {
+            let (mut failed, mut promoted) = (0u32, 0u32);
+            let mut done = 0;
+            while done < EACH {
+                let r = n.increment().await.expect("increment");
+                promoted += r.stats.promoted_lock_tries;
+                if r.succeeded {
+                    assert_eq!(r.post_value, r.pre_value + 1);
+                    done += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (failed, promoted)
+        }));
+    }
+    let mut promoted = 0;
+    for t in tasks {
+        let (_, p) = bounded("incrementing", t).await.unwrap();
+        promoted += p;
+    }
+    let c = shared_client().await;
+    let r = DistributedAtomicLong::new(&c, &p).get().await.unwrap();
+    assert_eq!(r.pre_value, CLIENTS * EACH, "every increment exactly once");
+    eprintln!(
+        "{} increments, {promoted} attempts under the promotion lock",
+        CLIENTS * EACH
+    );
+    assert!(
+        promoted > 0,
+        "4 clients with one optimistic try each never promoted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_lost_write_reply_is_never_applied_twice() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let p = unique("atomic-cut");
+    DistributedAtomicLong::new(&direct, &p)
+        .try_initialize(41)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let n = DistributedAtomicLong::new(&c, &p);
+    proxy.cut_after_request(5); // setData: applied on the server, the reply lost
+    let r = bounded("increment with a lost reply", n.increment()).await;
+    assert_eq!(proxy.cuts_fired(), 1, "the cut did not happen");
+    match r {
+        Err(e) => assert!(e.may_have_been_applied(), "{e}"),
+        Ok(r) => panic!("a lost write reported as {r:?}"),
+    }
+    let now = DistributedAtomicLong::new(&direct, &p).get().await.unwrap();
+    assert_eq!(now.pre_value, 42, "applied once, not twice");
+    // the next increment through the same handle goes on normally
+    let r = n.increment().await.unwrap();
+    assert_eq!((r.pre_value, r.post_value), (42, 43));
 }

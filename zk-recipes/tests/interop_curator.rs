@@ -13,7 +13,9 @@ use common::{bounded, shared_client, unique};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use zk_recipes::{Election, Layout, Lock, ReadLock, RunOutcome, Semaphore, WriteLock};
+use zk_recipes::{
+    DistributedAtomicLong, Election, Layout, Lock, ReadLock, RunOutcome, Semaphore, WriteLock,
+};
 
 /// Rounds of every Java worker; the Rust contenders go on until the Java workers are done.
 const JAVA_ROUNDS: usize = 12;
@@ -377,4 +379,87 @@ async fn leader_latch_with_curator() {
     assert_curator_node(g.path(), "latch-");
     assert_eq!(c.get_data(g.path()).await.unwrap().0, b"rs-layout".to_vec());
     g.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn distributed_atomic_long_with_curator() {
+    // Rust and Java increment one DistributedAtomicLong, both with one optimistic retry and a
+    // promotion to the same Curator mutex: every increment lands exactly once, each side reads
+    // the other's 8-byte values, and both sides' promotion locks are one queue
+    let base = unique("catomic");
+    let (path, lock) = (format!("{base}/n"), format!("{base}/n-lock"));
+    let dir = CsDir::new();
+    const JAVA_WORKERS: i64 = 2;
+    const RUST_WORKERS: i64 = 2;
+    let hosts = zk_testkit::shared_server().connect_string();
+    let rounds = JAVA_ROUNDS.to_string();
+    let mut java_tasks = Vec::new();
+    for i in 0..JAVA_WORKERS {
+        let id = format!("java-{i}");
+        let args = [
+            hosts.as_str(),
+            "atomic",
+            path.as_str(),
+            id.as_str(),
+            rounds.as_str(),
+            dir.path(),
+        ];
+        java_tasks.push(tokio::spawn(collect("Curator worker", java(&args))));
+    }
+    let java_done = Arc::new(AtomicBool::new(false));
+    let mut rust_tasks = Vec::new();
+    for _ in 0..RUST_WORKERS {
+        let c = shared_client().await;
+        let n = DistributedAtomicLong::new(&c, &path)
+            .optimistic_tries(1)
+            .promote_to_lock(&lock, std::time::Duration::from_secs(30));
+        let java_done = java_done.clone();
+        rust_tasks.push(tokio::spawn(async move {
+            // at least RUST_ROUNDS, and on until the Java workers are done: they overlap
+            let (mut done, mut promoted) = (0i64, 0);
+            while done < RUST_ROUNDS as i64 || !java_done.load(Ordering::SeqCst) {
+                let r = n.increment().await.expect("increment");
+                promoted += r.stats.promoted_lock_tries;
+                if r.succeeded {
+                    assert_eq!(r.post_value, r.pre_value + 1);
+                    done += 1;
+                }
+            }
+            (done, promoted)
+        }));
+    }
+    for t in java_tasks {
+        let (_, violations, done) = bounded("Curator worker", t).await.unwrap();
+        assert!(violations.is_empty(), "Curator side: {violations:?}");
+        assert!(done, "a Curator worker did not finish");
+    }
+    java_done.store(true, Ordering::SeqCst);
+    let (mut rust_total, mut promoted) = (0, 0);
+    for t in rust_tasks {
+        let (d, p) = bounded("Rust incrementer", t).await.unwrap();
+        rust_total += d;
+        promoted += p;
+    }
+    let c = shared_client().await;
+    let total = JAVA_WORKERS * JAVA_ROUNDS as i64 + rust_total;
+    let (data, _) = c.get_data(&path).await.unwrap();
+    assert_eq!(
+        data,
+        total.to_be_bytes(),
+        "8-byte big-endian, every increment once"
+    );
+    assert_eq!(
+        DistributedAtomicLong::new(&c, &path)
+            .get()
+            .await
+            .unwrap()
+            .pre_value,
+        total
+    );
+    eprintln!(
+        "DistributedAtomicLong interop: {total} increments ({JAVA_WORKERS} Curator workers: \
+         {}, {RUST_WORKERS} Rust workers: {rust_total}), {promoted} Rust attempts under the \
+         promotion lock",
+        JAVA_WORKERS * JAVA_ROUNDS as i64
+    );
 }

@@ -3,7 +3,10 @@
 //   java CuratorWorker HOSTS KIND PATH ID ROUNDS DIR [MAX]
 //
 // KIND: mutex (InterProcessMutex), read / write (InterProcessReadWriteLock), semaphore
-// (InterProcessSemaphoreV2 with MAX leases), latch (LeaderLatch). Each round: acquire, print
+// (InterProcessSemaphoreV2 with MAX leases), latch (LeaderLatch), atomic (one increment of a
+// DistributedAtomicLong at PATH, one optimistic retry, promoted to the mutex PATH-lock; repeated
+// until it succeeds; prints `VIOLATION` if post != pre + 1 and `PROMOTED n` with the lock
+// attempts). Each round of the others: acquire, print
 // `CONTENDERS ["id", ...]` (the node data of every contender, read through Curator's own
 // participant listing), run the critical-section check on marker files in DIR (the protocol of
 // interop.rs's `critical`, shared by the Rust side), release. Prints `VIOLATION ...` for every
@@ -14,10 +17,15 @@ import java.nio.file.*;
 import java.util.*;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.atomic.PromotedToLock;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.*;
 import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.curator.retry.RetryNTimes;
+import java.util.concurrent.TimeUnit;
 
 public class CuratorWorker {
     static CuratorFramework client;
@@ -92,6 +100,20 @@ public class CuratorWorker {
                     } finally {
                         latch.close();
                     }
+                    break;
+                }
+                case "atomic": {
+                    DistributedAtomicLong n = new DistributedAtomicLong(client, path, new RetryNTimes(1, 5),
+                            PromotedToLock.builder().lockPath(path + "-lock")
+                                    .retryPolicy(new RetryNTimes(10, 5)).timeout(30, TimeUnit.SECONDS).build());
+                    AtomicValue<Long> v;
+                    do {
+                        v = n.increment();
+                        if (v.getStats().getPromotedLockTries() > 0) {
+                            System.out.println("PROMOTED " + v.getStats().getPromotedLockTries());
+                        }
+                    } while (!v.succeeded());
+                    if (v.postValue() != v.preValue() + 1) violation("increment " + v.preValue() + " -> " + v.postValue());
                     break;
                 }
                 default:
