@@ -2,7 +2,7 @@
 # Installs what the tests and the demo need on a fresh Debian machine: Apache ZooKeeper 3.8
 # (Debian's `zookeeper` package: jars only, no service is started), a Java runtime and compiler,
 # Apache Curator 5.4 (`libcurator-recipes-java`, which pulls curator-framework/client, guava and
-# slf4j) for the Curator interop tests of zk-recipes, and MIT Kerberos (a KDC for the GSSAPI
+# slf4j) and `libcurator-discovery-java` (curator-x-discovery) for the Curator interop tests of zk-recipes, and MIT Kerberos (a KDC for the GSSAPI
 # tests, the headers the `gssapi` feature builds against). One apt-get run for all of them.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
@@ -16,6 +16,8 @@ command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 # the Curator interop tests compile a small Java worker
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 [ -f /usr/share/java/curator-recipes.jar ] || need+=(libcurator-recipes-java)
+# curator-x-discovery for the service discovery interop test (Jackson comes with it)
+[ -f /usr/share/java/curator-x-discovery.jar ] || need+=(libcurator-discovery-java)
 
 # SASL GSSAPI (zk-core's `gssapi` feature, on in the workspace's tests): MIT Kerberos' headers
 # and pkg-config file to build against, libclang for the bindings' bindgen; a KDC

@@ -10,6 +10,7 @@
 //! | [`MultiLock`] | — (Curator's `InterProcessMultiLock`) | its member locks' layouts, taken in sorted path order |
 //! | [`PersistentNode`], [`PersistentTtlNode`] | — (Curator's `PersistentNode`, `PersistentTtlNode`) | the path given (protected: `_c_<uuid>-<name>`); TTL: container `P` + TTL child `P/touch` |
 //! | [`GroupMember`] | — (Curator's `GroupMember`) | `P/<id>` EPHEMERAL, data = payload |
+//! | [`ServiceDiscovery`] | — (curator-x-discovery's `ServiceDiscovery`) | `base/<service>/<id>`, data = Curator's JSON instance |
 //! | [`Barrier`], [`DoubleBarrier`] | `Barrier`, `DoubleBarrier` | `P`; `P/<uuid>` + `P/ready` |
 //! | [`Counter`] | `Counter` (`support_curator`: Curator `SharedCount`) | `P`, data = `repr(value)` ASCII, or a 4-byte big-endian int |
 //! | [`DistributedAtomicLong`] | — (Curator's `DistributedAtomicLong`) | `P`, data = an 8-byte big-endian long; promotion mutex in `InterProcessMutex` layout |
@@ -94,6 +95,7 @@
 mod atomic;
 pub mod barrier;
 mod counter;
+mod discovery;
 mod election;
 mod guard;
 mod lease;
@@ -115,6 +117,7 @@ mod work_queue;
 pub use atomic::{AtomicResult, AtomicStats, DistributedAtomicLong};
 pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::{Change, Counter, CounterValue};
+pub use discovery::{Registration, ServiceDiscovery, ServiceInstance, ServiceType};
 pub use election::{Election, Participant};
 pub use guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 pub use lease::{FencedLease, LeaseHolder, MultiNonBlockingLease, NonBlockingLease};

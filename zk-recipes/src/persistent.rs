@@ -45,6 +45,9 @@ struct Shared {
     protected: bool,
     /// Whether `close` / drop deletes the node (not a TTL node's container, as Curator).
     delete_on_close: bool,
+    /// Whether an ephemeral node of another session at our fixed path is deleted and ours
+    /// created (curator-x-discovery's registration) rather than waited out.
+    replace_foreign: bool,
     /// The data to write, and whether it still has to be written on the present node.
     data: std::sync::Mutex<(Vec<u8>, bool)>,
     poke: Notify,
@@ -146,6 +149,7 @@ impl PersistentNode {
                 mode,
                 protected: false,
                 delete_on_close: delete,
+                replace_foreign: false,
                 data: std::sync::Mutex::new((data, false)),
                 poke: Notify::new(),
                 view: watch::channel(View::default()).0,
@@ -160,6 +164,16 @@ impl PersistentNode {
     pub fn protected(mut self, protected: bool) -> Self {
         if let Some(s) = Arc::get_mut(&mut self.shared) {
             s.protected = protected;
+        }
+        self
+    }
+
+    /// Deletes an ephemeral node of another session found at our fixed path instead of
+    /// waiting for it to go (curator-x-discovery's rule: an instance id is unique, so such a
+    /// node is an earlier registration of the same instance). Set before `start`.
+    pub(crate) fn replace_foreign(mut self) -> Self {
+        if let Some(s) = Arc::get_mut(&mut self.shared) {
+            s.replace_foreign = true;
         }
         self
     }
@@ -470,8 +484,9 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
                 }
                 return Ok(Look::Present(w));
             }
-            Some(_) if shared.protected => {
-                // an old session's node of ours: it goes with that session anyway
+            Some(_) if shared.protected || shared.replace_foreign => {
+                // an old session's node of ours (protected: its uuid is ours; a registration:
+                // its id is ours): it goes with that session anyway
                 match client.delete(path, None).await {
                     Ok(()) | Err(Error::NoNode) => {}
                     Err(e) => return Err(e),

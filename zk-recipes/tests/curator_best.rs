@@ -11,7 +11,7 @@ use std::time::Duration;
 use zk_core::{Client, CreateMode, Error, Op, State};
 use zk_recipes::{
     DistributedAtomicLong, GroupMember, GuardError, Lock, LostReason, MultiLock, PersistentNode,
-    PersistentTtlNode, ReadLock,
+    PersistentTtlNode, ReadLock, ServiceDiscovery, ServiceInstance, ServiceType,
 };
 use zk_testkit::{shared_server, FaultProxy};
 
@@ -498,4 +498,116 @@ async fn atomic_long_lost_write_reply_is_never_applied_twice() {
     // the next increment through the same handle goes on normally
     let r = n.increment().await.unwrap();
     assert_eq!((r.pre_value, r.post_value), (42, 43));
+}
+
+// ------------------------------------------------------------------- service discovery
+
+/// What Curator 5.4's `JsonInstanceSerializer<String>` wrote for these values (run once
+/// against Debian's curator-x-discovery 5.4.0 jar).
+const CURATOR_JSON: &str = "{\"name\":\"api\",\"id\":\"host-7\",\"address\":\"10.0.0.7\",\"port\":8080,\"sslPort\":null,\"payload\":\"hello\",\"registrationTimeUTC\":1700000000000,\"serviceType\":\"DYNAMIC\",\"uriSpec\":null}";
+const CURATOR_JSON_URI: &str = "{\"name\":\"api\",\"id\":\"x\",\"address\":\"a\",\"port\":null,\"sslPort\":null,\"payload\":null,\"registrationTimeUTC\":5,\"serviceType\":\"DYNAMIC\",\"uriSpec\":{\"parts\":[{\"value\":\"scheme\",\"variable\":true},{\"value\":\"://foo.com:\",\"variable\":false},{\"value\":\"port\",\"variable\":true}]}}";
+
+#[test]
+fn service_instance_json_is_curators_byte_for_byte() {
+    let mut i = ServiceInstance::new("api", "host-7");
+    i.address = Some("10.0.0.7".into());
+    i.port = Some(8080);
+    i.payload = "hello".into();
+    i.registration_time_utc = 1_700_000_000_000;
+    assert_eq!(String::from_utf8(i.to_json()).unwrap(), CURATOR_JSON);
+    assert_eq!(
+        ServiceInstance::from_json(CURATOR_JSON.as_bytes()).unwrap(),
+        i
+    );
+    let u = ServiceInstance::from_json(CURATOR_JSON_URI.as_bytes()).unwrap();
+    assert_eq!(String::from_utf8(u.to_json()).unwrap(), CURATOR_JSON_URI);
+    // Curator reads `enabled` and unknown members
+    let e = ServiceInstance::from_json(br#"{"name":"a","id":"b","enabled":false,"x":1}"#).unwrap();
+    assert!(!e.enabled && e.service_type == ServiceType::Dynamic);
+    assert!(ServiceInstance::from_json(b"[1]").is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_registration_is_kept_through_a_real_session_expiry_and_found_by_name() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let base = format!("{}/services", unique("discovery"));
+    let ours = ServiceDiscovery::new(&c, &base);
+    let theirs = ServiceDiscovery::new(&direct, &base);
+
+    // a stale registration of the same id from another session is replaced (Curator's rule)
+    let stale = format!("{base}/api/host-1");
+    direct.ensure_path(&format!("{base}/api")).await.unwrap();
+    direct
+        .create(&stale, b"stale", CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let mut one = ServiceInstance::new("api", "host-1");
+    one.port = Some(1);
+    let reg = bounded("register", ours.register(one.clone()))
+        .await
+        .unwrap();
+    assert_eq!(reg.path().as_deref(), Some(stale.as_str()));
+    let st = direct.exists(&stale).await.unwrap().unwrap();
+    assert_eq!(st.ephemeral_owner, c.session_id(), "ours now, ephemeral");
+    let mut two = ServiceInstance::new("api", "host-2");
+    two.service_type = ServiceType::Permanent;
+    let reg2 = ours.register(two.clone()).await.unwrap();
+    assert_eq!(
+        direct
+            .exists(&format!("{base}/api/host-2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .ephemeral_owner,
+        0,
+        "a PERMANENT instance is persistent"
+    );
+    assert_eq!(theirs.query_for_names().await.unwrap(), vec!["api"]);
+    let found = theirs.query_for_instances("api").await.unwrap();
+    assert_eq!(found, vec![one.clone(), two.clone()]);
+
+    // a real session expiry: the DYNAMIC instance goes, and comes back in the new session
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    eventually("the dynamic instance gone with the session", || async {
+        theirs
+            .query_for_instance("api", "host-1")
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    proxy.reject_new(false);
+    eventually("the dynamic instance registered again", || async {
+        theirs
+            .query_for_instance("api", "host-1")
+            .await
+            .unwrap()
+            .as_ref()
+            == Some(&one)
+    })
+    .await;
+    assert_ne!(c.session_id(), sid);
+    // deleted by someone: back again
+    direct.delete(&stale, None).await.unwrap();
+    eventually("registered again after a deletion", || async {
+        theirs
+            .query_for_instance("api", "host-1")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    reg.unregister().await.unwrap();
+    reg2.unregister().await.unwrap();
+    assert!(theirs.query_for_instances("api").await.unwrap().is_empty());
 }

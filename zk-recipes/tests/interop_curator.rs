@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use zk_recipes::{
-    DistributedAtomicLong, Election, Layout, Lock, ReadLock, RunOutcome, Semaphore, WriteLock,
+    DistributedAtomicLong, Election, Layout, Lock, ReadLock, RunOutcome, Semaphore,
+    ServiceDiscovery, ServiceInstance, WriteLock,
 };
 
 /// Rounds of every Java worker; the Rust contenders go on until the Java workers are done.
@@ -30,6 +31,10 @@ fn classpath() -> String {
         "curator-recipes",
         "curator-framework",
         "curator-client",
+        "curator-x-discovery",
+        "jackson-annotations",
+        "jackson-core",
+        "jackson-databind",
         "zookeeper",
         "zookeeper-jute",
         "guava",
@@ -462,4 +467,57 @@ async fn distributed_atomic_long_with_curator() {
          promotion lock",
         JAVA_WORKERS * JAVA_ROUNDS as i64
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_discovery_with_curator() {
+    // a Curator ServiceDiscovery (JsonInstanceSerializer<String>) and ours on one base path:
+    // each finds the other's instance with its fields
+    let base = unique("cdiscovery");
+    let dir = CsDir::new();
+    let hosts = zk_testkit::shared_server().connect_string();
+    let args = [
+        hosts.as_str(),
+        "discover",
+        base.as_str(),
+        "java-0",
+        "1",
+        dir.path(),
+    ];
+    let worker = tokio::spawn(collect("Curator worker", java(&args)));
+    let c = shared_client().await;
+    let discovery = ServiceDiscovery::new(&c, &base);
+    let mut me = ServiceInstance::new("svc", "rs-0");
+    me.address = Some("rust-host".into());
+    me.port = Some(2000);
+    me.payload = "from-rust".into();
+    let reg = discovery.register(me).await.unwrap();
+    let java = bounded("the Curator instance", async {
+        loop {
+            if let Some(i) = discovery.query_for_instance("svc", "java-0").await.unwrap() {
+                return i;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(java.address.as_deref(), Some("java-host"));
+    assert_eq!(java.port, Some(1000));
+    assert_eq!(java.payload, "from-java");
+    assert_eq!(java.service_type, zk_recipes::ServiceType::Dynamic);
+    assert!(java.registration_time_utc > 0);
+    assert_eq!(discovery.query_for_names().await.unwrap(), vec!["svc"]);
+    // stay registered until the Curator side has seen us
+    let seen_file = dir.0.join("seen");
+    common::eventually("the Curator side saw our instance", || {
+        let f = seen_file.clone();
+        async move { f.exists() }
+    })
+    .await;
+    reg.unregister().await.unwrap();
+    let (seen, violations, done) = bounded("Curator worker", worker).await.unwrap();
+    assert!(violations.is_empty(), "Curator side: {violations:?}");
+    assert!(done, "the Curator worker did not finish");
+    assert!(saw(&seen, "rs-"), "Curator never saw the Rust instance");
+    eprintln!("curator-x-discovery interop: each side found the other's instance: {seen:?}");
 }

@@ -6,7 +6,11 @@
 // (InterProcessSemaphoreV2 with MAX leases), latch (LeaderLatch), atomic (one increment of a
 // DistributedAtomicLong at PATH, one optimistic retry, promoted to the mutex PATH-lock; repeated
 // until it succeeds; prints `VIOLATION` if post != pre + 1 and `PROMOTED n` with the lock
-// attempts). Each round of the others: acquire, print
+// attempts), discover (curator-x-discovery: registers the instance ID of service `svc` under
+// the base path PATH, address `java-host`, port 1000, payload "from-java"; waits until an
+// instance `rs-*` shows up and checks its fields (address `rust-host`, port 2000, payload
+// "from-rust"), prints `CONTENDERS [ids]`, creates DIR/seen, waits until the Rust instance is
+// gone again, unregisters). Each round of the others: acquire, print
 // `CONTENDERS ["id", ...]` (the node data of every contender, read through Curator's own
 // participant listing), run the critical-section check on marker files in DIR (the protocol of
 // interop.rs's `critical`, shared by the Rust side), release. Prints `VIOLATION ...` for every
@@ -25,6 +29,10 @@ import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.*;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.ServiceDiscovery;
+import org.apache.curator.x.discovery.ServiceDiscoveryBuilder;
+import org.apache.curator.x.discovery.ServiceInstance;
+import org.apache.curator.x.discovery.details.JsonInstanceSerializer;
 import java.util.concurrent.TimeUnit;
 
 public class CuratorWorker {
@@ -116,6 +124,10 @@ public class CuratorWorker {
                     if (v.postValue() != v.preValue() + 1) violation("increment " + v.preValue() + " -> " + v.postValue());
                     break;
                 }
+                case "discover": {
+                    discover(path);
+                    break;
+                }
                 default:
                     throw new IllegalArgumentException(kind);
             }
@@ -124,6 +136,38 @@ public class CuratorWorker {
         System.out.flush();
         client.close();
         System.exit(0);
+    }
+
+    /** The `discover` kind (see the header). */
+    static void discover(String base) throws Exception {
+        ServiceInstance<String> me = ServiceInstance.<String>builder().name("svc").id(id)
+                .address("java-host").port(1000).payload("from-java").build();
+        ServiceDiscovery<String> d = ServiceDiscoveryBuilder.builder(String.class).client(client)
+                .basePath(base).serializer(new JsonInstanceSerializer<>(String.class))
+                .thisInstance(me).build();
+        d.start();
+        long end = System.currentTimeMillis() + 60000;
+        ServiceInstance<String> rust = null;
+        while (rust == null && System.currentTimeMillis() < end) {
+            List<String> ids = new ArrayList<>();
+            for (ServiceInstance<String> i : d.queryForInstances("svc")) {
+                ids.add(i.getId());
+                if (i.getId().startsWith("rs-")) rust = i;
+            }
+            if (rust != null) {
+                print(ids);
+                Files.write(dir.resolve("seen"), new byte[0]); // the Rust side may go now
+            } else Thread.sleep(50);
+        }
+        if (rust == null) violation("no Rust instance seen");
+        else {
+            if (!"rust-host".equals(rust.getAddress())) violation("address " + rust.getAddress());
+            if (rust.getPort() == null || rust.getPort() != 2000) violation("port " + rust.getPort());
+            if (!"from-rust".equals(rust.getPayload())) violation("payload " + rust.getPayload());
+            String rid = rust.getId();
+            while (d.queryForInstance("svc", rid) != null && System.currentTimeMillis() < end) Thread.sleep(50);
+        }
+        d.close();
     }
 
     /** Prints the node data of `names` (children of `parent`, full paths or names). */
