@@ -611,3 +611,61 @@ async fn service_registration_is_kept_through_a_real_session_expiry_and_found_by
     reg2.unregister().await.unwrap();
     assert!(theirs.query_for_instances("api").await.unwrap().is_empty());
 }
+
+// ------------------------------------------------------------------------ cancel safety
+
+/// Polls a fresh `make()` future i times (2 ms apart) and drops it, for i = 0, 1, 2, … until
+/// it completes; after each drop, waits until `clean()` holds. Returns the completed output.
+async fn drop_at_every_point<T, F, Fut, C, CFut>(what: &str, make: F, clean: C) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+    C: Fn() -> CFut,
+    CFut: std::future::Future<Output = bool>,
+{
+    let mut i = 0;
+    loop {
+        let mut fut = Box::pin(make());
+        for _ in 0..i {
+            if let std::task::Poll::Ready(out) = futures::poll!(&mut fut) {
+                eprintln!("{what} completed after {i} polls");
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(fut);
+        eventually(
+            &format!("nothing left after dropping {what} at poll {i}"),
+            &clean,
+        )
+        .await;
+        i += 1;
+        assert!(i < 500, "{what} never completed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_multi_lock_acquire_or_a_registration_at_any_point_leaves_no_node() {
+    let c = shared_client().await;
+    let base = unique("cancel-best");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let m = MultiLock::new(&c, [&a, &b], "me").unwrap();
+    let empty = || async { children(&c, &a).await.is_empty() && children(&c, &b).await.is_empty() };
+    let g = drop_at_every_point("a multi-lock acquire", || m.acquire(), empty)
+        .await
+        .unwrap();
+    g.release().await.unwrap();
+    assert!(empty().await);
+
+    let d = ServiceDiscovery::new(&c, &format!("{base}/services"));
+    let api = format!("{base}/services/api");
+    let reg = drop_at_every_point(
+        "a registration",
+        || d.register(ServiceInstance::new("api", "i-1")),
+        || async { children(&c, &api).await.is_empty() },
+    )
+    .await
+    .unwrap();
+    reg.unregister().await.unwrap();
+    assert!(children(&c, &api).await.is_empty());
+}
