@@ -10,8 +10,8 @@
 //! again by listing the parent instead of being created twice.
 
 use crate::plumbing::{
-    child_path, deadline_after, delete_retrying, ensure_containers, parent_of, sleep_until_opt,
-    spawn_cleanup, Wake, Wakeups,
+    child_path, deadline_after, delete_by_prefix, delete_retrying, ensure_containers, parent_of,
+    sleep_until_opt, spawn_cleanup, wait_connected, Wake, Wakeups,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +34,18 @@ struct View {
     created: bool,
     /// An error that ends the keeper (the client closed), or that stopped the first create.
     fatal: Option<Error>,
+    /// A create whose outcome is not known yet (in flight, or its reply lost): what `close`
+    /// must look for besides `actual`.
+    creating: Option<Creating>,
+}
+
+/// What an unsettled create may have made.
+#[derive(Debug, Clone)]
+enum Creating {
+    /// This path (a fixed path).
+    Exact(String),
+    /// A child of `parent` starting with the protected prefix `_c_<uuid>-`.
+    Protected { parent: String, prefix: String },
 }
 
 /// What the handle shares with its keeper task.
@@ -267,7 +279,11 @@ impl PersistentNode {
     }
 
     /// Stops keeping the node and deletes it (retried through connection loss while the
-    /// session lives; a TTL node's container is left to expire, as Curator does).
+    /// session lives; a TTL node's container is left to expire, as Curator does). A create
+    /// still unanswered when the task stops is looked for too (its fixed path, or its
+    /// protected prefix; an unprotected *sequential* name cannot be known: use protection).
+    /// An ephemeral node is deleted only if it is of the current session: a node of another
+    /// session that the task was waiting out is left alone.
     ///
     /// # Errors
     /// Unexpected server errors of the delete.
@@ -304,21 +320,69 @@ impl Drop for PersistentNode {
     }
 }
 
-/// Deletes the node the keeper made (if the handle deletes on close).
+/// Deletes the node the keeper made (if the handle deletes on close), and whatever a create
+/// in flight when the keeper stopped may have made (it is answered before these requests:
+/// one session, requests in order). An ephemeral node is deleted only if it is of the current
+/// session (a node at our fixed path that we were waiting out is not ours).
 async fn remove_node(shared: &Shared) -> Result<()> {
     if !shared.delete_on_close {
         return Ok(());
     }
-    let actual = shared.view.borrow().actual.clone();
+    let (actual, creating) = {
+        let v = shared.view.borrow();
+        (v.actual.clone(), v.creating.clone())
+    };
     shared.update(|v| v.present = false);
-    let Some(node) = actual else { return Ok(()) };
-    if shared.mode.is_ephemeral() && shared.client.state() == State::Lost {
-        return Ok(()); // gone with the session
+    let client = &shared.client;
+    let sid = client.session_id();
+    let mut first_err = None;
+    let mut exact: Vec<String> = actual.into_iter().collect();
+    match creating {
+        Some(Creating::Exact(p)) if !exact.contains(&p) => exact.push(p),
+        Some(Creating::Protected { parent, prefix }) => {
+            if let Err(e) = delete_by_prefix(client, &parent, &prefix, sid).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        _ => {}
     }
-    match delete_retrying(&shared.client, &node, None).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_session_dead() && shared.mode.is_ephemeral() => Ok(()),
-        Err(e) => Err(e),
+    for node in exact {
+        let r = if shared.mode.is_ephemeral() {
+            delete_if_owned(client, &node, sid).await
+        } else {
+            delete_retrying(client, &node, None).await.map(|_| ())
+        };
+        if let Err(e) = r {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Deletes `node` if it is an ephemeral node of session `sid`, through connection loss while
+/// that session lives.
+async fn delete_if_owned(client: &Client, node: &str, sid: i64) -> Result<()> {
+    loop {
+        let r = match client.exists(node).await {
+            Ok(Some(st)) if st.ephemeral_owner == sid => match client.delete(node, None).await {
+                Ok(()) | Err(Error::NoNode) => return Ok(()),
+                Err(e) => Err(e),
+            },
+            Ok(_) => return Ok(()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(e) if e.is_session_dead() => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                if client.session_id() != sid && client.state() == State::Connected {
+                    return Ok(()); // that session's nodes are gone
+                }
+                let _ =
+                    wait_connected(client, Some(Instant::now() + Duration::from_secs(60))).await;
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(()),
+        }
     }
 }
 
@@ -442,6 +506,7 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
             Err(e) => return Err(e),
         };
         st.pending = None;
+        shared.update(|v| v.creating = None);
         if let Some(name) = children.iter().find(|c| c.starts_with(&prefix)) {
             let node = child_path(parent, name);
             match client.exists(&node).await? {
@@ -515,7 +580,22 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
         (Some(p), false) => (p.clone(), without_sequence(shared.mode), None),
         (None, false) => (shared.base.clone(), shared.mode, None),
     };
-    match client.create(&path, &data, mode).await {
+    // what `close` must look for if this create is interrupted or its reply lost
+    let creating = match &prefix {
+        Some(p) => Some(Creating::Protected {
+            parent: parent.to_owned(),
+            prefix: p.clone(),
+        }),
+        None if !mode.is_sequential() => Some(Creating::Exact(path.clone())),
+        // a sequential name we cannot know: use protection (see the type's docs)
+        None => None,
+    };
+    shared.update(|v| v.creating = creating);
+    let r = client.create(&path, &data, mode).await;
+    if !r.as_ref().is_err_and(Error::may_have_been_applied) {
+        shared.update(|v| v.creating = None); // settled
+    }
+    match r {
         Ok(created) => {
             shared.update(|v| v.actual = Some(created));
             Ok(Look::Again)

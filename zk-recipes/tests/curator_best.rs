@@ -288,6 +288,68 @@ async fn persistent_node_protected_create_with_a_lost_reply_leaves_exactly_one_n
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_closed_while_its_create_is_in_flight_leaves_no_node() {
+    // the keeper stops with its create sent but unanswered: close must still find and delete
+    // what that create makes (a fixed path; a protected sequential name)
+    let server = shared_server();
+    let direct = shared_client().await;
+    for protected in [false, true] {
+        let base = unique("pnode-inflight");
+        direct.ensure_path(&base).await.unwrap();
+        let proxy = FaultProxy::start(server.addr()).await.unwrap();
+        let c = client(&proxy.connect_string()).await;
+        let (path, mode) = if protected {
+            (format!("{base}/m-"), CreateMode::EphemeralSequential)
+        } else {
+            (format!("{base}/n"), CreateMode::Ephemeral)
+        };
+        let node = PersistentNode::new(&c, &path, mode, "x").protected(protected);
+        proxy.hold_request(&[15]); // create2: held in the proxy, with all that follows
+        node.start();
+        eventually("the create is held", || async {
+            proxy.held_requests() >= 1
+        })
+        .await;
+        let close = tokio::spawn(node.close());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.release_held(); // the create applies, then close's requests
+        bounded("close", close).await.unwrap().unwrap();
+        let left = children(&direct, &base).await;
+        assert!(left.is_empty(), "protected {protected}: left {left:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_closed_while_waiting_out_anothers_node_leaves_it_alone() {
+    // another session's ephemeral node holds our fixed path: we wait for it, and closing must
+    // not delete it (it is not ours)
+    let (c, other) = (shared_client().await, shared_client().await);
+    let p = format!("{}/member", unique("pnode-foreign"));
+    other.ensure_path(common_parent(&p)).await.unwrap();
+    other
+        .create(&p, b"theirs", CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let node = PersistentNode::new(&c, &p, CreateMode::Ephemeral, "ours");
+    assert!(node
+        .wait_for_initial_create_timeout(Duration::from_millis(500))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!node.is_present());
+    node.close().await.unwrap();
+    let (d, st) = other.get_data(&p).await.expect("their node is still there");
+    assert_eq!(
+        (d.as_slice(), st.ephemeral_owner),
+        (&b"theirs"[..], other.session_id())
+    );
+}
+
+fn common_parent(p: &str) -> &str {
+    &p[..p.rfind('/').unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn persistent_ttl_node_uses_curators_layout_and_expires_after_close() {
     let c = shared_client().await;
     let p = unique("ttl-node");
