@@ -3,7 +3,7 @@
 
 use crate::lock::Lock;
 use crate::naming::Layout;
-use crate::plumbing::{deadline_after, ensure_containers, parent_of, passed, wait_connected};
+use crate::plumbing::{deadline_after, ensure_containers, parent_of, passed, wait_after_error};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
@@ -249,7 +249,7 @@ impl DistributedAtomicLong {
             };
             match r {
                 Ok(()) => return Ok(()),
-                Err(e) => self.wait_after(&c, e, deadline).await?,
+                Err(e) => wait_after_error(&c, e, deadline).await?,
             }
         }
     }
@@ -277,7 +277,7 @@ impl DistributedAtomicLong {
                         Some(_) => Ok(false),
                     };
                 }
-                Err(e) => self.wait_after(&c, e, deadline).await?,
+                Err(e) => wait_after_error(&c, e, deadline).await?,
             }
         }
     }
@@ -379,7 +379,7 @@ impl DistributedAtomicLong {
             match c.get_data(&self.path).await {
                 Ok((data, st)) => return Ok((self.decode(&data)?, Some(st.version))),
                 Err(Error::NoNode) => return Ok((0, None)),
-                Err(e) => self.wait_after(c, e, deadline).await?,
+                Err(e) => wait_after_error(c, e, deadline).await?,
             }
         }
     }
@@ -436,7 +436,7 @@ impl DistributedAtomicLong {
                 }
             }
             Err(e) => {
-                self.wait_after(c, e, deadline).await?;
+                wait_after_error(c, e, deadline).await?;
                 Ok(Attempt::Conflict { pre })
             }
         }
@@ -478,22 +478,9 @@ impl DistributedAtomicLong {
             .await;
             match r {
                 Ok(x) => return Ok(x),
-                Err(e) => self.wait_after(c, e, deadline).await?,
+                Err(e) => wait_after_error(c, e, deadline).await?,
             }
         }
-    }
-
-    /// Waits for the connection if `e` is worth another try, else returns it.
-    async fn wait_after(&self, c: &Client, e: Error, deadline: Option<Instant>) -> Result<()> {
-        let again = match &e {
-            Error::Timeout { .. } => !passed(deadline),
-            Error::SessionExpired => true,
-            e => e.is_retryable(),
-        };
-        if !again {
-            return Err(e);
-        }
-        wait_connected(c, deadline).await
     }
 
     fn decode(&self, data: &[u8]) -> Result<i64> {

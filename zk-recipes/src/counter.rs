@@ -1,7 +1,7 @@
 //! A shared counter (kazoo `Counter`, Curator `SharedCount`): an optimistic compare-and-set
 //! add on one node.
 
-use crate::plumbing::{deadline_after, parent_of, passed, wait_connected};
+use crate::plumbing::{deadline_after, parent_of, passed, wait_after_error, wait_connected};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -378,15 +378,15 @@ impl<T: CounterValue> Counter<T> {
                         Ok(_) | Err(Error::NodeExists) => {}
                         Err(Error::NoNode) => {
                             if let Err(e) = c.ensure_path(parent_of(&self.path)).await {
-                                self.wait_after(&c, e, deadline).await?;
+                                wait_after_error(&c, e, deadline).await?;
                             }
                         }
-                        Err(e) => self.wait_after(&c, e, deadline).await?,
+                        Err(e) => wait_after_error(&c, e, deadline).await?,
                     }
                     continue;
                 }
                 Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
-                Err(e) => match self.wait_after(&c, e, deadline).await {
+                Err(e) => match wait_after_error(&c, e, deadline).await {
                     Ok(()) => continue,
                     Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
                     Err(e) if unknown.is_some() && !e.may_have_been_applied() => {
@@ -435,7 +435,7 @@ impl<T: CounterValue> Counter<T> {
                     }
                 }
                 Err(Error::Timeout { .. }) if passed(deadline) => return out_of_time(),
-                Err(e) => self.wait_after(&c, e, deadline).await?,
+                Err(e) => wait_after_error(&c, e, deadline).await?,
             }
         }
     }
@@ -445,24 +445,9 @@ impl<T: CounterValue> Counter<T> {
         loop {
             match c.sync(&self.path).await {
                 Ok(()) | Err(Error::NoNode) => return Ok(()),
-                Err(e) => self.wait_after(c, e, deadline).await?,
+                Err(e) => wait_after_error(c, e, deadline).await?,
             }
         }
-    }
-
-    /// After a failed read or idempotent write: waits for the connection if `e` is worth
-    /// another try (connection loss, a zk-core timeout before the deadline, a session expiry:
-    /// a counter is not tied to a session), otherwise returns `e`.
-    async fn wait_after(&self, c: &Client, e: Error, deadline: Option<Instant>) -> Result<()> {
-        let again = match &e {
-            Error::Timeout { .. } => !passed(deadline),
-            Error::SessionExpired => true,
-            e => e.is_retryable(),
-        };
-        if !again {
-            return Err(e);
-        }
-        wait_connected(c, deadline).await
     }
 }
 

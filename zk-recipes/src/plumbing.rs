@@ -131,6 +131,25 @@ where
     }
 }
 
+/// After a failed read or idempotent write on a node that outlives sessions (a counter, an
+/// atomic value): waits for the connection if `e` is worth another try (connection loss, a
+/// zk-core timeout before `deadline`, a session expiry), otherwise returns `e`.
+pub(crate) async fn wait_after_error(
+    c: &Client,
+    e: Error,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let again = match &e {
+        Error::Timeout { .. } => !passed(deadline),
+        Error::SessionExpired => true,
+        e => e.is_retryable(),
+    };
+    if !again {
+        return Err(e);
+    }
+    wait_connected(c, deadline).await
+}
+
 /// The policy for transient failures inside recipes: kazoo's client default (unlimited
 /// attempts, 0.1 s doubling with jitter) capped at 1 s between attempts, and session expiry
 /// passed through to the caller, which decides.
