@@ -166,6 +166,64 @@ async fn multi_lock_losing_one_member_marks_the_whole_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn multi_lock_member_lost_while_waiting_for_the_next_starts_over() {
+    // the multi-lock holds a and waits for b; its node on a is deleted meanwhile: it gives
+    // everything back and starts over, so the guard it hands out is whole (not lost at birth)
+    let (c1, c2) = (shared_client().await, shared_client().await);
+    let base = unique("multi-restart");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let other = Lock::new(&c2, &b, "other").acquire().await.unwrap();
+    let m = MultiLock::new(&c1, [&a, &b], "multi").unwrap();
+    let task = tokio::spawn(async move { m.acquire().await });
+    eventually("the multi-lock holds a and queues on b", || async {
+        children(&c2, &a).await.len() == 1 && children(&c2, &b).await.len() == 2
+    })
+    .await;
+    let first_a = children(&c2, &a).await.remove(0);
+    c2.delete(&format!("{a}/{first_a}"), None).await.unwrap();
+    eventually("a taken again after the loss", || async {
+        let ch = children(&c2, &a).await;
+        ch.len() == 1 && ch[0] != first_a
+    })
+    .await;
+    assert!(!task.is_finished(), "it must still wait for b");
+    other.release().await.unwrap();
+    let g = bounded("the multi-lock", task).await.unwrap().unwrap();
+    assert!(g.is_held(), "handed out whole");
+    assert!(g.members().iter().all(|m| m.is_held()));
+    assert_ne!(g.members()[0].path(), format!("{a}/{first_a}"));
+    g.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_lock_guard_is_lost_at_a_disconnect_and_gives_its_nodes_up() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let base = unique("multi-suspend");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let g = MultiLock::new(&c, [&a, &b], "m")
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
+    proxy.reset(); // the connection breaks; the session lives
+    let reason = bounded("lost at the disconnect", g.lost()).await;
+    assert_eq!(reason, LostReason::Suspended);
+    assert!(matches!(
+        g.fenced_multi(vec![]).await,
+        Err(GuardError::Lost(LostReason::Suspended))
+    ));
+    // back in the same session, every member gives its node up
+    eventually("both member nodes given up", || async {
+        children(&direct, &a).await.is_empty() && children(&direct, &b).await.is_empty()
+    })
+    .await;
+    g.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn multi_lock_refuses_no_paths_and_a_path_twice() {
     let c = shared_client().await;
     let p = unique("multi-args");
