@@ -408,6 +408,48 @@ fn common_parent(p: &str) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_adopts_a_persistent_node_and_recreates_a_sequential_one_at_its_path() {
+    let (c, other) = (shared_client().await, shared_client().await);
+    let base = unique("pnode-modes");
+    // a persistent node already there is adopted and given our data (Curator's rule)
+    let fixed = format!("{base}/config");
+    other.ensure_path(&base).await.unwrap();
+    other
+        .create(&fixed, b"old", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let node = PersistentNode::new(&c, &fixed, CreateMode::Persistent, "new");
+    node.wait_for_initial_create().await.unwrap();
+    wait_node(&other, &fixed, b"new", 0).await;
+    node.close().await.unwrap();
+    assert!(
+        other.exists(&fixed).await.unwrap().is_none(),
+        "close deletes it"
+    );
+
+    // sequential, unprotected: re-created at the path it got, without a new sequence
+    let seq = PersistentNode::new(
+        &c,
+        &format!("{base}/job-"),
+        CreateMode::PersistentSequential,
+        "j",
+    );
+    seq.wait_for_initial_create().await.unwrap();
+    let at = seq.actual_path().unwrap();
+    assert!(at.starts_with(&format!("{base}/job-")) && at.len() == base.len() + 15);
+    other.delete(&at, None).await.unwrap();
+    wait_node(&other, &at, b"j", 0).await;
+    assert_eq!(seq.actual_path().unwrap(), at);
+    assert_eq!(
+        children(&other, &base).await.len(),
+        1,
+        "one node, at the same path"
+    );
+    seq.close().await.unwrap();
+    assert!(children(&other, &base).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn persistent_ttl_node_uses_curators_layout_and_expires_after_close() {
     let c = shared_client().await;
     let p = unique("ttl-node");
