@@ -7,7 +7,8 @@
 //!    text). Two multi-locks over overlapping sets, whichever order they were given in, queue
 //!    for the shared members in the same order, so neither can hold one while waiting for
 //!    another the other holds: no deadlock. (Curator takes its locks in the order given and
-//!    relies on the caller for that; here the order is the recipe's.)
+//!    relies on the caller for that; here the order is the recipe's. With Curator peers on the
+//!    same locks, give their `InterProcessMultiLock` the paths sorted too.)
 //! 2. Each member is an ordinary acquisition of its lock (its own queue, node, watch and
 //!    ownership check), with what is left of the **one total deadline**.
 //! 3. If a member cannot be had (the deadline passed, or a `try_acquire` found one taken),

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use zk_recipes::{
-    DistributedAtomicLong, Election, Layout, Lock, ReadLock, RunOutcome, Semaphore,
-    ServiceDiscovery, ServiceInstance, WriteLock,
+    DistributedAtomicLong, Election, GroupMember, Layout, Lock, MultiLock, ReadLock, RunOutcome,
+    Semaphore, ServiceDiscovery, ServiceInstance, WriteLock,
 };
 
 /// Rounds of every Java worker; the Rust contenders go on until the Java workers are done.
@@ -520,4 +520,95 @@ async fn service_discovery_with_curator() {
     assert!(done, "the Curator worker did not finish");
     assert!(saw(&seen, "rs-"), "Curator never saw the Rust instance");
     eprintln!("curator-x-discovery interop: each side found the other's instance: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_lock_with_curator() {
+    // Rust MultiLocks (Curator-layout members) and Curator InterProcessMultiLocks over the same
+    // two mutexes: one critical section between all of them. (Curator takes its locks in the
+    // order given; it is given the sorted order here, the order ours always takes.)
+    let path = unique("cmulti");
+    let dir = CsDir::new();
+    let done = Arc::new(AtomicBool::new(false));
+    let (a, b) = (format!("{path}/a"), format!("{path}/b"));
+    let mut rust = Vec::new();
+    for i in 0..2 {
+        let c = shared_client().await;
+        let id = format!("rs-{i}");
+        let m = MultiLock::from_locks([
+            Lock::new(&c, &b, id.clone()).layout(Layout::Curator),
+            Lock::new(&c, &a, id.clone()).layout(Layout::Curator),
+        ])
+        .unwrap();
+        let listing = Lock::new(&c, &a, "").layout(Layout::Curator);
+        let d = dir.0.clone();
+        rust.push(contender(RUST_ROUNDS, done.clone(), move || {
+            let (m, listing, d, id) = (m.clone(), listing.clone(), d.clone(), id.clone());
+            async move {
+                let g = m.acquire().await.unwrap();
+                let seen = listing.contenders().await.unwrap();
+                let v = critical(&d, "exclusive", &id, 1);
+                for member in g.members() {
+                    assert_curator_node(member.path(), "lock-");
+                }
+                g.release().await.unwrap();
+                (seen, v)
+            }
+        }));
+    }
+    let java = vec![("multi", "java-0".into()), ("multi", "java-1".into())];
+    let seen = mixed(java, &path, &dir, None, rust, done).await;
+    seen.check("InterProcessMultiLock", 2, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_member_with_curator() {
+    // a Curator GroupMember and ours in one group: each sees the other with its data, and
+    // sees it leave
+    let path = unique("cgroup");
+    let dir = CsDir::new();
+    let hosts = zk_testkit::shared_server().connect_string();
+    let args = [
+        hosts.as_str(),
+        "group",
+        path.as_str(),
+        "java-0",
+        "1",
+        dir.path(),
+    ];
+    let worker = tokio::spawn(collect("Curator worker", java(&args)));
+    let c = shared_client().await;
+    let me = GroupMember::new(&c, &path, "rs-0")
+        .unwrap()
+        .data("rust-data");
+    me.join().await.unwrap();
+    bounded("the Curator member", async {
+        loop {
+            let m = me.members().await.unwrap();
+            if let Some(d) = m.get("java-0") {
+                assert_eq!(d, b"java-data");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let seen_file = dir.0.join("seen");
+    common::eventually("the Curator side saw our member", || {
+        let f = seen_file.clone();
+        async move { f.exists() }
+    })
+    .await;
+    me.leave().await.unwrap();
+    let (seen, violations, done) = bounded("Curator worker", worker).await.unwrap();
+    assert!(violations.is_empty(), "Curator side: {violations:?}");
+    assert!(done, "the Curator worker did not finish");
+    assert!(saw(&seen, "rs-"), "Curator never saw the Rust member");
+    let c2 = shared_client().await;
+    let left = GroupMember::new(&c2, &path, "probe").unwrap();
+    common::eventually("the Curator member left", || async {
+        !left.members().await.unwrap().contains_key("java-0")
+    })
+    .await;
+    eprintln!("GroupMember interop: each side saw the other: {seen:?}");
 }

@@ -10,7 +10,11 @@
 // the base path PATH, address `java-host`, port 1000, payload "from-java"; waits until an
 // instance `rs-*` shows up and checks its fields (address `rust-host`, port 2000, payload
 // "from-rust"), prints `CONTENDERS [ids]`, creates DIR/seen, waits until the Rust instance is
-// gone again, unregisters). Each round of the others: acquire, print
+// gone again, unregisters), multi (InterProcessMultiLock over the mutexes PATH/a and PATH/b,
+// given in sorted order; each round as mutex, the contenders of PATH/a listed), group
+// (GroupMember PATH/ID with data `java-data`: waits until a member `rs-*` with data
+// `rust-data` shows up, prints `CONTENDERS [ids]`, creates DIR/seen, waits until it left,
+// closes). Each round of the others: acquire, print
 // `CONTENDERS ["id", ...]` (the node data of every contender, read through Curator's own
 // participant listing), run the critical-section check on marker files in DIR (the protocol of
 // interop.rs's `critical`, shared by the Rust side), release. Prints `VIOLATION ...` for every
@@ -25,6 +29,7 @@ import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.atomic.PromotedToLock;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.nodes.GroupMember;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.*;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -124,6 +129,22 @@ public class CuratorWorker {
                     if (v.postValue() != v.preValue() + 1) violation("increment " + v.preValue() + " -> " + v.postValue());
                     break;
                 }
+                case "multi": {
+                    InterProcessMultiLock m = new InterProcessMultiLock(client,
+                            Arrays.asList(path + "/a", path + "/b"));
+                    m.acquire();
+                    try {
+                        seen(path + "/a", new InterProcessMutex(client, path + "/a").getParticipantNodes());
+                        critical("exclusive", 1);
+                    } finally {
+                        m.release();
+                    }
+                    break;
+                }
+                case "group": {
+                    group(path);
+                    break;
+                }
                 case "discover": {
                     discover(path);
                     break;
@@ -136,6 +157,32 @@ public class CuratorWorker {
         System.out.flush();
         client.close();
         System.exit(0);
+    }
+
+    /** The `group` kind (see the header). */
+    static void group(String path) throws Exception {
+        GroupMember g = new GroupMember(client, path, id, "java-data".getBytes(StandardCharsets.UTF_8));
+        g.start();
+        long end = System.currentTimeMillis() + 60000;
+        String rust = null;
+        while (rust == null && System.currentTimeMillis() < end) {
+            Map<String, byte[]> members = g.getCurrentMembers();
+            for (Map.Entry<String, byte[]> e : members.entrySet()) {
+                if (e.getKey().startsWith("rs-")) {
+                    rust = e.getKey();
+                    String data = new String(e.getValue(), StandardCharsets.UTF_8);
+                    if (!data.equals("rust-data")) violation("member data " + data);
+                }
+            }
+            if (rust != null) {
+                print(new ArrayList<>(new TreeSet<>(members.keySet())));
+                Files.write(dir.resolve("seen"), new byte[0]);
+            } else Thread.sleep(50);
+        }
+        if (rust == null) violation("no Rust member seen");
+        while (rust != null && g.getCurrentMembers().containsKey(rust) && System.currentTimeMillis() < end) Thread.sleep(50);
+        if (rust != null && g.getCurrentMembers().containsKey(rust)) violation("the Rust member never left");
+        g.close();
     }
 
     /** The `discover` kind (see the header). */
