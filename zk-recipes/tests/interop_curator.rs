@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use zk_recipes::{
-    DistributedAtomicLong, Election, GroupMember, Layout, Lock, MultiLock, ReadLock, RunOutcome,
-    Semaphore, ServiceDiscovery, ServiceInstance, WriteLock,
+    DistributedAtomicLong, Election, GroupMember, Layout, Lock, MultiLock, PersistentNode,
+    PersistentTtlNode, ReadLock, RunOutcome, Semaphore, ServiceDiscovery, ServiceInstance,
+    WriteLock,
 };
 
 /// Rounds of every Java worker; the Rust contenders go on until the Java workers are done.
@@ -611,4 +612,93 @@ async fn group_member_with_curator() {
     })
     .await;
     eprintln!("GroupMember interop: each side saw the other: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_and_ttl_nodes_match_curators_layout() {
+    // Curator's PersistentTtlNode and protected PersistentNode next to ours: the same names and
+    // the same life (the TTL child touched while running, everything gone after close)
+    let path = unique("cnodes");
+    let dir = CsDir::new();
+    let hosts = zk_testkit::shared_server().connect_string();
+    let args = [
+        hosts.as_str(),
+        "nodes",
+        path.as_str(),
+        "java-0",
+        "1",
+        dir.path(),
+    ];
+    let worker = tokio::spawn(collect("Curator worker", java(&args)));
+    let c = shared_client().await;
+    let ours_ttl = PersistentTtlNode::new(
+        &c,
+        &format!("{path}/ttl-rs"),
+        std::time::Duration::from_millis(1500),
+        "rs-0",
+    );
+    ours_ttl.wait_for_initial_create().await.unwrap();
+    let ours = PersistentNode::new(
+        &c,
+        &format!("{path}/p/member-"),
+        zk_core::CreateMode::EphemeralSequential,
+        "rs-0",
+    )
+    .protected(true);
+    ours.wait_for_initial_create().await.unwrap();
+
+    let (java_ttl, java_touch) = (format!("{path}/ttl"), format!("{path}/ttl/touch"));
+    common::eventually("Curator's TTL node and its touch child", || async {
+        c.exists(&java_touch).await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(c.get_data(&java_ttl).await.unwrap().0, b"java-0");
+    assert_eq!(
+        common::children(&c, &java_ttl).await,
+        common::children(&c, &format!("{path}/ttl-rs")).await,
+        "the same child name (`touch`)"
+    );
+    // both touched past their TTL
+    let (j0, r0) = (
+        c.exists(&java_touch).await.unwrap().unwrap().version,
+        c.exists(&ours_ttl.touch_path())
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    assert!(c.exists(&java_touch).await.unwrap().unwrap().version > j0);
+    assert!(
+        c.exists(&ours_ttl.touch_path())
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+            > r0
+    );
+
+    // the protected names have one shape: _c_<uuid>-member-<seq>
+    let names = common::children(&c, &format!("{path}/p")).await;
+    assert_eq!(names.len(), 2, "{names:?}");
+    for n in &names {
+        assert_curator_node(&format!("{path}/p/{n}"), "member-");
+    }
+
+    std::fs::write(dir.0.join("stop"), b"").unwrap();
+    let (_, violations, done) = bounded("Curator worker", worker).await.unwrap();
+    assert!(violations.is_empty(), "Curator side: {violations:?}");
+    assert!(done, "the Curator worker did not finish");
+    ours_ttl.close().await;
+    ours.close().await.unwrap();
+    // Curator's close and ours leave the TTL nodes to expire alike
+    common::eventually(
+        "both TTL nodes expired and their containers reaped",
+        || async {
+            c.exists(&java_ttl).await.unwrap().is_none()
+                && c.exists(&format!("{path}/ttl-rs")).await.unwrap().is_none()
+        },
+    )
+    .await;
+    eprintln!("PersistentTtlNode / PersistentNode interop: same layout, same life");
 }

@@ -14,7 +14,9 @@
 // given in sorted order; each round as mutex, the contenders of PATH/a listed), group
 // (GroupMember PATH/ID with data `java-data`: waits until a member `rs-*` with data
 // `rust-data` shows up, prints `CONTENDERS [ids]`, creates DIR/seen, waits until it left,
-// closes). Each round of the others: acquire, print
+// closes), nodes (a PersistentTtlNode at PATH/ttl, TTL 1500 ms, data ID, and a protected
+// EPHEMERAL_SEQUENTIAL PersistentNode at PATH/p/member-, data ID; prints `CREATED`, waits until
+// DIR/stop exists, closes both). Each round of the others: acquire, print
 // `CONTENDERS ["id", ...]` (the node data of every contender, read through Curator's own
 // participant listing), run the critical-section check on marker files in DIR (the protocol of
 // interop.rs's `critical`, shared by the Rust side), release. Prints `VIOLATION ...` for every
@@ -30,6 +32,9 @@ import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.atomic.PromotedToLock;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.nodes.GroupMember;
+import org.apache.curator.framework.recipes.nodes.PersistentNode;
+import org.apache.curator.framework.recipes.nodes.PersistentTtlNode;
+import org.apache.zookeeper.CreateMode;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.*;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -139,6 +144,23 @@ public class CuratorWorker {
                     } finally {
                         m.release();
                     }
+                    break;
+                }
+                case "nodes": {
+                    byte[] data = id.getBytes(StandardCharsets.UTF_8);
+                    PersistentTtlNode ttl = new PersistentTtlNode(client, path + "/ttl", 1500, data);
+                    PersistentNode pn = new PersistentNode(client, CreateMode.EPHEMERAL_SEQUENTIAL, true,
+                            path + "/p/member-", data);
+                    ttl.start();
+                    pn.start();
+                    if (!ttl.waitForInitialCreate(30, TimeUnit.SECONDS)) violation("ttl node not created");
+                    if (!pn.waitForInitialCreate(30, TimeUnit.SECONDS)) violation("persistent node not created");
+                    System.out.println("CREATED");
+                    System.out.flush();
+                    long end = System.currentTimeMillis() + 60000;
+                    while (!Files.exists(dir.resolve("stop")) && System.currentTimeMillis() < end) Thread.sleep(50);
+                    ttl.close();
+                    pn.close();
                     break;
                 }
                 case "group": {
