@@ -4,7 +4,10 @@
 //! `InterProcessSemaphoreV2` and `LeaderLatch`. The worker is `tests/java/CuratorWorker.java`,
 //! compiled once per test run. The critical-section checker (marker files, `common::critical`)
 //! is shared by both sides: no exclusion violation on either side, and each side sees the
-//! other's contenders in its own participant listing.
+//! other's contenders in its own participant listing. Curator's own recipes too, against our
+//! reimplementations: `InterProcessMultiLock`, `DistributedAtomicLong` (with `PromotedToLock`),
+//! `GroupMember`, `PersistentTtlNode` / `PersistentNode`, and curator-x-discovery's
+//! `ServiceDiscovery` (Debian's `libcurator-discovery-java`).
 
 mod common;
 
