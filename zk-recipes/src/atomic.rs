@@ -156,7 +156,7 @@ impl DistributedAtomicLong {
     /// then [`Error::Timeout`]).
     pub async fn get(&self) -> Result<AtomicResult> {
         let c = self.client_for(self.deadline());
-        let (v, _) = self.read(&c, self.deadline()).await?;
+        let (v, _, _) = self.read(&c, self.deadline()).await?;
         Ok(AtomicResult {
             succeeded: true,
             pre_value: v,
@@ -372,13 +372,19 @@ impl DistributedAtomicLong {
         })
     }
 
-    /// Reads the value and its version (`None` for a missing node), waiting out connection
-    /// loss.
-    async fn read(&self, c: &Client, deadline: Option<Instant>) -> Result<(i64, Option<i32>)> {
+    /// Reads the value and its version (`None` for a missing node, or for empty data: either
+    /// reads as 0, and neither holds a value's 8 bytes), waiting out connection loss.
+    async fn read(
+        &self,
+        c: &Client,
+        deadline: Option<Instant>,
+    ) -> Result<(i64, Option<i32>, bool)> {
         loop {
             match c.get_data(&self.path).await {
-                Ok((data, st)) => return Ok((self.decode(&data)?, Some(st.version))),
-                Err(Error::NoNode) => return Ok((0, None)),
+                Ok((data, st)) => {
+                    return Ok((self.decode(&data)?, Some(st.version), !data.is_empty()))
+                }
+                Err(Error::NoNode) => return Ok((0, None, false)),
                 Err(e) => wait_after_error(c, e, deadline).await?,
             }
         }
@@ -386,7 +392,7 @@ impl DistributedAtomicLong {
 
     /// One compare-and-set attempt: `make` turns the value read into the one to write
     /// (`None`: do not write; a failed compare). `exact` is `compare_and_set`'s rule: a
-    /// missing node never matches.
+    /// missing node or empty data never matches.
     async fn attempt(
         &self,
         c: &Client,
@@ -394,8 +400,8 @@ impl DistributedAtomicLong {
         make: &(dyn Fn(i64) -> Option<i64> + Send + Sync),
         exact: bool,
     ) -> Result<Attempt> {
-        let (pre, version) = self.read(c, deadline).await?;
-        if exact && version.is_none() {
+        let (pre, version, bytes_there) = self.read(c, deadline).await?;
+        if exact && !bytes_there {
             return Ok(Attempt::Conflict { pre });
         }
         let Some(post) = make(pre) else {

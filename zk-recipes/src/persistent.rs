@@ -172,7 +172,7 @@ impl PersistentNode {
     }
 
     /// Whether to use Curator's protected names (`_c_<uuid>-<name>`; default: no). Set before
-    /// [`start`](Self::start).
+    /// [`start`](Self::start): once started it has no effect.
     pub fn protected(mut self, protected: bool) -> Self {
         if let Some(s) = Arc::get_mut(&mut self.shared) {
             s.protected = protected;

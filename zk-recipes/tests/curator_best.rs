@@ -556,6 +556,10 @@ async fn atomic_long_uses_curators_8_byte_layout_and_its_operations() {
         !r.succeeded,
         "Curator: a missing node never matches, not even 0"
     );
+    c.ensure_path(&p).await.unwrap(); // empty data: reads 0, matches nothing
+    assert_eq!(n.get().await.unwrap().pre_value, 0);
+    assert!(!n.compare_and_set(0, 1).await.unwrap().succeeded);
+    c.delete(&p, None).await.unwrap();
     assert!(n.try_initialize(5).await.unwrap());
     assert!(!n.try_initialize(7).await.unwrap(), "already there");
     assert_eq!(c.get_data(&p).await.unwrap().0, 5i64.to_be_bytes());
