@@ -50,7 +50,7 @@ fn classpath() -> String {
         assert!(
             std::path::Path::new(p).is_file(),
             "{p} is missing: the Curator interop tests need Debian's libcurator-recipes-java \
-             (run scripts/setup.sh)"
+             and libcurator-discovery-java (run scripts/setup.sh)"
         );
     }
     paths.join(":")
