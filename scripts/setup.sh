@@ -2,7 +2,8 @@
 # Installs what the tests and the demo need on a fresh Debian machine: Apache ZooKeeper 3.8
 # (Debian's `zookeeper` package: jars only, no service is started), a Java runtime and compiler,
 # Apache Curator 5.4 (`libcurator-recipes-java`, which pulls curator-framework/client, guava and
-# slf4j) and `libcurator-discovery-java` (curator-x-discovery) for the Curator interop tests of zk-recipes, and MIT Kerberos (a KDC for the GSSAPI
+# slf4j; `libcurator-discovery-java`, curator-x-discovery and Jackson) for the Curator interop
+# tests of zk-recipes, and MIT Kerberos (a KDC for the GSSAPI
 # tests, the headers the `gssapi` feature builds against). One apt-get run for all of them.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
