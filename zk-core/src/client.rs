@@ -90,6 +90,7 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
     pub(crate) ensemble_tracker: bool,
+    pub(crate) server_version: crate::ServerVersion,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -118,6 +119,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("close_timeout", &self.close_timeout)
             .field("sasl", &self.sasl)
             .field("ensemble_tracker", &self.ensemble_tracker)
+            .field("server_version", &self.server_version)
             .field(
                 "resume",
                 &self
@@ -324,6 +326,22 @@ impl ClientBuilder {
         self
     }
 
+    /// The ZooKeeper version the client may count on (default [`ServerVersion::V3_8`]: 3.5 to
+    /// 3.8): declare the oldest version among the servers. With
+    /// [`ServerVersion::V3_9`] the client sends one-shot and persistent watches on one path as
+    /// they are (a 3.9 server keeps them side by side), allows
+    /// [`WatcherType::Persistent`] and [`WatcherType::PersistentRecursive`] in
+    /// [`Client::remove_watches`] and [`Client::check_watches`], and releases a dropped
+    /// [`PersistentWatcher`] with a removal of its own kind. See [`ServerVersion`].
+    ///
+    /// [`ServerVersion`]: crate::ServerVersion
+    /// [`ServerVersion::V3_8`]: crate::ServerVersion::V3_8
+    /// [`ServerVersion::V3_9`]: crate::ServerVersion::V3_9
+    pub fn server_version(mut self, version: crate::ServerVersion) -> Self {
+        self.server_version = version;
+        self
+    }
+
     /// Upper bound of the random pause before each reconnect (default 100 ms), which spreads
     /// the reconnects of many clients after a server failure.
     pub fn reconnect_jitter(mut self, t: Duration) -> Self {
@@ -358,6 +376,7 @@ impl ClientBuilder {
             close_timeout: self.close_timeout,
             sasl: self.sasl.clone(),
             resume: self.resume.clone(),
+            server_version: self.server_version,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(Status::initial(self.session_timeout));
@@ -389,6 +408,7 @@ impl ClientBuilder {
                 default_acl: self.default_acl,
                 request_timeout: self.request_timeout,
                 queue_timeout: self.session_timeout.saturating_mul(2),
+                server_version: self.server_version,
             }),
             deadline: None,
             fail_fast: false,
@@ -668,6 +688,7 @@ struct Inner {
     request_timeout: Option<Duration>,
     /// How long a request without a deadline may wait for a connection.
     queue_timeout: Duration,
+    server_version: crate::ServerVersion,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -740,6 +761,7 @@ impl Client {
             sasl: None,
             resume: None,
             ensemble_tracker: false,
+            server_version: crate::ServerVersion::V3_8,
         }
     }
 
@@ -1565,7 +1587,7 @@ impl Client {
         let session = self.inner.tx.downgrade();
         let stream = stream.on_drop(move || {
             if let Some(tx) = session.upgrade() {
-                let _ = tx.send(Command::Request(PendingRequest::release(spath)));
+                let _ = tx.send(Command::Request(PendingRequest::release(spath, mode)));
             }
         });
         self.call(OpCode::AddWatch, &req, Some(w)).await?;
@@ -1576,19 +1598,26 @@ impl Client {
     /// removed one-shot watchers resolve with a `DataWatchRemoved` / `ChildWatchRemoved` event,
     /// removed persistent streams yield a `PersistentWatchRemoved` event and end.
     ///
-    /// Only [`WatcherType::Any`] removes persistent and recursive watches. A server before
-    /// 3.9 keeps one watch per session and path in each of its data and child tables, so
-    /// removing one kind next to a persistent watch would take that table's half of it away
-    /// and leave the stream silently crippled (ZOOKEEPER-4471): such a removal (`Data` on a
-    /// path with a persistent or recursive watch, `Children` on one with a persistent watch)
-    /// is refused. The one-shot watches there are the client's alone (see
-    /// [`PersistentWatcher`]): drop them, or remove everything with `Any`.
+    /// What each kind takes depends on the servers' version ([`ClientBuilder::server_version`]):
+    /// - **ZooKeeper 3.8 and before** (the default): only [`WatcherType::Any`] removes
+    ///   persistent and recursive watches. Such a server keeps one watch per session and path
+    ///   in each of its data and child tables, so removing one kind next to a persistent watch
+    ///   would take that table's half of it away and leave the stream silently crippled
+    ///   (ZOOKEEPER-4471): such a removal (`Data` on a path with a persistent or recursive
+    ///   watch, `Children` on one with a persistent watch) is refused. The one-shot watches
+    ///   there are the client's alone (see [`PersistentWatcher`]): drop them, or remove
+    ///   everything with `Any`. [`WatcherType::Persistent`] and
+    ///   [`WatcherType::PersistentRecursive`] are refused (a 3.8 server does not know them).
+    /// - **ZooKeeper 3.9+** ([`ServerVersion::V3_9`](crate::ServerVersion::V3_9)): `Data` and
+    ///   `Children` take the one-shot watches of that kind only, `Persistent` the persistent
+    ///   watch only, `PersistentRecursive` the recursive one only, `Any` everything
+    ///   (ZOOKEEPER-4472).
     ///
     /// # Errors
     /// [`Error::NoWatcher`] if the server has no such watch; [`Error::InvalidArgument`] for a
     /// refused removal (nothing sent).
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        let spath = self.server_path(path, false)?;
+        let spath = self.watched_server_path(path, kind, "remove_watches")?;
         let req = PathModeRequest {
             path: spath.clone(),
             mode: kind.code(),
@@ -1597,6 +1626,51 @@ impl Client {
         self.call(OpCode::RemoveWatches, &req, Some(unwatch))
             .await
             .map(|_| ())
+    }
+
+    /// Whether the server holds a watch of `kind` of this session on `path` (checkWatches,
+    /// opcode 17): `Ok(())` if it does, [`Error::NoWatcher`] if not. Nothing changes.
+    ///
+    /// It answers for the server's tables, which are not always this client's watchers: a
+    /// dropped watcher's watch stays on the server until it fires (or, for a persistent
+    /// watch, until the client releases it); and before ZooKeeper 3.9 a one-shot read on a
+    /// path with a persistent watch leaves no watch of its own there (see
+    /// [`PersistentWatcher`]), while `Data` and `Children` also find a persistent or recursive
+    /// watch (it sits in both of a 3.8 server's tables). On 3.9 each kind finds its own mode:
+    /// `Data` / `Children` one-shot watches, `Persistent`, `PersistentRecursive`; `Any`
+    /// anything. [`WatcherType::Persistent`] and [`WatcherType::PersistentRecursive`] need
+    /// [`ServerVersion::V3_9`](crate::ServerVersion::V3_9).
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] if there is no such watch; [`Error::InvalidArgument`] for a kind
+    /// the declared server version does not know (nothing sent).
+    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let spath = self.watched_server_path(path, kind, "check_watches")?;
+        let req = PathModeRequest {
+            path: spath,
+            mode: kind.code(),
+        };
+        self.call(OpCode::CheckWatches, &req, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The server path of a checkWatches / removeWatches of `kind` on `path`: checked, the
+    /// kind known to the declared server version.
+    fn watched_server_path(&self, path: &str, kind: WatcherType, op: &str) -> Result<String> {
+        let persistent_kind = matches!(
+            kind,
+            WatcherType::Persistent | WatcherType::PersistentRecursive
+        );
+        if persistent_kind && !self.inner.server_version.separate_watch_modes() {
+            return Err(Error::InvalidArgument(format!(
+                "{op}({kind:?}) needs ZooKeeper 3.9 (ZOOKEEPER-4472), and this client is set \
+                 for servers of version {}: declare ClientBuilder::server_version(ServerVersion::V3_9) \
+                 if every server runs 3.9 or later, else use WatcherType::Any",
+                self.inner.server_version
+            )));
+        }
+        self.server_path(path, false)
     }
 
     // ----------------------------------------------------------------- session
