@@ -256,3 +256,45 @@ async fn certificate_files_are_read_again_for_new_connections() {
         .expect("the replaced CA file is used");
     c.exists("/").await.unwrap();
 }
+
+/// The identities of a TLS session: with a client certificate the server adds
+/// `x509: <the certificate's subject>` (ZooKeeper's X509AuthenticationProvider, the subject's
+/// RFC 2253 name) next to `ip`; without one (`ssl.clientAuth=want`), no `x509` entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn who_am_i_shows_the_client_certificate_subject_as_x509() {
+    // zk-testkit's client certificates carry the subject `CN=zk-testkit client`
+    const SUBJECT: &str = "CN=zk-testkit client";
+    let x509 = |ids: &[zk_core::ClientInfo]| -> Vec<String> {
+        ids.iter()
+            .filter(|i| i.auth_scheme == "x509")
+            .map(|i| i.user.clone())
+            .collect()
+    };
+
+    let server = server(TlsOptions::new().client_auth(ClientAuth::Want));
+    let c = connect(&server, mutual(&server)).await.expect("mutual TLS");
+    let ids = c.who_am_i().await.unwrap();
+    assert_eq!(x509(&ids), [SUBJECT], "{ids:?}");
+    assert!(ids.iter().any(|i| i.auth_scheme == "ip"), "{ids:?}");
+    // a node whose ACL names the certificate is this client's
+    let acl = vec![zk_core::Acl::new(zk_core::Perms::ALL, "x509", SUBJECT)];
+    c.create_with(
+        "/x509-only",
+        b"mine",
+        &zk_core::CreateOptions::new(CreateMode::Persistent).with_acl(acl),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.get_data("/x509-only").await.unwrap().0, b"mine");
+    c.close().await.unwrap();
+
+    // the same server without a client certificate: no x509 identity, and that node is closed
+    let f = server.tls_files().unwrap();
+    let c = connect(&server, TlsConfig::new().ca_file(&f.ca))
+        .await
+        .expect("TLS without a client certificate");
+    let ids = c.who_am_i().await.unwrap();
+    assert!(x509(&ids).is_empty(), "{ids:?}");
+    assert!(matches!(c.get_data("/x509-only").await, Err(Error::NoAuth)));
+    c.close().await.unwrap();
+}
