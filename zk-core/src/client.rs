@@ -1613,6 +1613,10 @@ impl Client {
     ///   watch only, `PersistentRecursive` the recursive one only, `Any` everything
     ///   (ZOOKEEPER-4472).
     ///
+    /// `/zookeeper/config` is the ensemble's config node under a chroot too: where
+    /// [`get_config_watch`](Self::get_config_watch) leaves its watch, whose event carries that
+    /// path (a node of that name inside the chroot cannot be addressed here).
+    ///
     /// # Errors
     /// [`Error::NoWatcher`] if the server has no such watch; [`Error::InvalidArgument`] for a
     /// refused removal (nothing sent).
@@ -1639,7 +1643,8 @@ impl Client {
     /// watch (it sits in both of a 3.8 server's tables). On 3.9 each kind finds its own mode:
     /// `Data` / `Children` one-shot watches, `Persistent`, `PersistentRecursive`; `Any`
     /// anything. [`WatcherType::Persistent`] and [`WatcherType::PersistentRecursive`] need
-    /// [`ServerVersion::V3_9`](crate::ServerVersion::V3_9).
+    /// [`ServerVersion::V3_9`](crate::ServerVersion::V3_9). `/zookeeper/config` is the
+    /// ensemble's config node under a chroot too, as in [`remove_watches`](Self::remove_watches).
     ///
     /// # Errors
     /// [`Error::NoWatcher`] if there is no such watch; [`Error::InvalidArgument`] for a kind
@@ -1656,7 +1661,7 @@ impl Client {
     }
 
     /// The server path of a checkWatches / removeWatches of `kind` on `path`: checked, the
-    /// kind known to the declared server version.
+    /// kind known to the declared server version, the config node outside the chroot.
     fn watched_server_path(&self, path: &str, kind: WatcherType, op: &str) -> Result<String> {
         let persistent_kind = matches!(
             kind,
@@ -1669,6 +1674,11 @@ impl Client {
                  if every server runs 3.9 or later, else use WatcherType::Any",
                 self.inner.server_version
             )));
+        }
+        if path == CONFIG_NODE {
+            // where get_config_watch leaves its watch, chroot or not
+            validate_path(path, false)?;
+            return Ok(CONFIG_NODE.to_owned());
         }
         self.server_path(path, false)
     }
