@@ -90,6 +90,7 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
     pub(crate) ensemble_tracker: bool,
+    pub(crate) ensemble_tracker_secure_ports: Vec<(u16, u16)>,
     pub(crate) server_version: crate::ServerVersion,
 }
 
@@ -119,6 +120,10 @@ impl std::fmt::Debug for ClientBuilder {
             .field("close_timeout", &self.close_timeout)
             .field("sasl", &self.sasl)
             .field("ensemble_tracker", &self.ensemble_tracker)
+            .field(
+                "ensemble_tracker_secure_ports",
+                &self.ensemble_tracker_secure_ports,
+            )
             .field("server_version", &self.server_version)
             .field(
                 "resume",
@@ -317,12 +322,30 @@ impl ClientBuilder {
     /// listing none leaves the host list alone, and a server with no config node (before 3.5)
     /// or one whose config does not parse stops the tracker (logged), not the client.
     ///
-    /// Not with TLS ([`tls`](Self::tls) or `tcp+tls://` hosts): the config names each
-    /// member's plain client port only (a 3.8 config line has no place for
-    /// `secureClientPort`), so the tracker does not run then (logged); use
-    /// [`Client::update_server_list`] with the TLS ports instead.
+    /// With TLS ([`tls`](Self::tls) or `tcp+tls://` hosts) it needs
+    /// [`ensemble_tracker_secure_ports`](Self::ensemble_tracker_secure_ports): the config
+    /// names each member's plain client port only (a 3.8 config line has no place for
+    /// `secureClientPort`), and a tracker left to it would move the client to plaintext ports.
+    /// [`connect`](Self::connect) refuses a TLS client's tracker without them
+    /// ([`Error::InvalidArgument`], nothing started).
     pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
         self.ensemble_tracker = enabled;
+        self
+    }
+
+    /// The members' TLS ports for the [ensemble tracker](Self::ensemble_tracker) of a TLS
+    /// client, by plain client port: `(clientPort, secureClientPort)` pairs. The tracker then
+    /// reaches each member the config names at `tcp+tls://host:<its secure port>`, with this
+    /// client's TLS settings (server names verified against the host as the config names it:
+    /// see [`TlsConfig::server_name`](crate::TlsConfig::server_name) for a common name); a
+    /// member whose client port has no pair is left out (logged). An ensemble whose members
+    /// all use `clientPort=2181` and `secureClientPort=2281` needs one pair, `(2181, 2281)`.
+    /// Ignored by a client without TLS.
+    pub fn ensemble_tracker_secure_ports(
+        mut self,
+        ports: impl IntoIterator<Item = (u16, u16)>,
+    ) -> Self {
+        self.ensemble_tracker_secure_ports = ports.into_iter().collect();
         self
     }
 
@@ -361,6 +384,22 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
         self.validate()?;
+        #[cfg(feature = "tls")]
+        let tls_client = self.tls.is_some() || hosts.iter().any(|h| h.tls);
+        #[cfg(not(feature = "tls"))]
+        let tls_client = hosts.iter().any(|h| h.tls);
+        // the TLS ports the tracker maps the config's plain ports to (None: plain TCP)
+        let tracker_tls_ports = (self.ensemble_tracker && tls_client)
+            .then(|| self.ensemble_tracker_secure_ports.clone());
+        if tracker_tls_ports.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::InvalidArgument(
+                "the ensemble tracker of a TLS client needs \
+                 ClientBuilder::ensemble_tracker_secure_ports: ZooKeeper's config node names \
+                 each member's plain client port only (not its secureClientPort), and the \
+                 tracker would move the client to plaintext ports"
+                    .into(),
+            ));
+        }
         let connector = self.pick_connector(&hosts)?;
         let cfg = Arc::new(Config {
             hosts,
@@ -490,18 +529,10 @@ impl ClientBuilder {
             }
         }
         if self.ensemble_tracker {
-            #[cfg(feature = "tls")]
-            let tls = self.tls.is_some();
-            #[cfg(not(feature = "tls"))]
-            let tls = false;
-            if tls || client.server_list().iter().any(|h| h.tls) {
-                tracing::warn!(
-                    "ensemble tracker not started: the config names plain client ports only, \
-                     and this client uses TLS"
-                );
-            } else {
-                tokio::spawn(track_ensemble(Arc::downgrade(&client.inner)));
-            }
+            tokio::spawn(track_ensemble(
+                Arc::downgrade(&client.inner),
+                tracker_tls_ports,
+            ));
         }
         Ok(client)
     }
@@ -509,8 +540,9 @@ impl ClientBuilder {
 
 /// The ensemble tracker ([`ClientBuilder::ensemble_tracker`]): reads the config with a watch,
 /// hands its client addresses to `update_server_list`, and waits for the next change. It holds
-/// the client only weakly, so it ends with the client.
-async fn track_ensemble(inner: std::sync::Weak<Inner>) {
+/// the client only weakly, so it ends with the client. A TLS client's tracker maps the plain
+/// client ports to `tls_ports` ([`ClientBuilder::ensemble_tracker_secure_ports`]).
+async fn track_ensemble(inner: std::sync::Weak<Inner>, tls_ports: Option<Vec<(u16, u16)>>) {
     loop {
         let Some(inner) = inner.upgrade() else { return };
         let client = Client {
@@ -523,7 +555,10 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>) {
         }
         let watch = match client.get_config_watch().await {
             Ok((cfg, _, watch)) => {
-                let hosts = cfg.client_hosts();
+                let mut hosts = cfg.client_hosts();
+                if let Some(ports) = &tls_ports {
+                    hosts = tls_hosts(hosts, ports);
+                }
                 if !hosts.is_empty() {
                     client.apply_server_list(hosts).await;
                 }
@@ -559,6 +594,29 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// The config's client addresses as TLS hosts: each port mapped by `ports` (plain, secure);
+/// a member without a pair is left out.
+fn tls_hosts(hosts: Vec<crate::HostAddr>, ports: &[(u16, u16)]) -> Vec<crate::HostAddr> {
+    hosts
+        .into_iter()
+        .filter_map(|h| match ports.iter().find(|(plain, _)| *plain == h.port) {
+            Some(&(_, secure)) => Some(crate::HostAddr {
+                port: secure,
+                tls: true,
+                ..h
+            }),
+            None => {
+                tracing::warn!(
+                    member = %h,
+                    "ensemble tracker: no TLS port given for this member's client port \
+                     (ClientBuilder::ensemble_tracker_secure_ports); left out"
+                );
+                None
+            }
+        })
+        .collect()
 }
 
 /// The longest timeout or pause a builder accepts: far from any `Instant` overflow.
@@ -761,6 +819,7 @@ impl Client {
             sasl: None,
             resume: None,
             ensemble_tracker: false,
+            ensemble_tracker_secure_ports: Vec::new(),
             server_version: crate::ServerVersion::V3_8,
         }
     }
@@ -1851,6 +1910,29 @@ mod tests {
 #[cfg(test)]
 mod builder_tests {
     use super::*;
+
+    #[test]
+    fn the_tracker_maps_the_configs_plain_ports_to_tls_ports() {
+        let h = |host: &str, port, tls| crate::HostAddr {
+            host: host.into(),
+            port,
+            tls,
+        };
+        let config = vec![
+            h("zk1.example", 2181, false),
+            h("zk2.example", 2181, false),
+            h("10.0.0.3", 3181, false),
+            h("10.0.0.4", 4181, false),
+        ];
+        assert_eq!(
+            tls_hosts(config, &[(2181, 2281), (3181, 3281)]),
+            [
+                h("zk1.example", 2281, true),
+                h("zk2.example", 2281, true),
+                h("10.0.0.3", 3281, true),
+            ]
+        );
+    }
 
     #[test]
     fn builder_debug_redacts_credentials_and_parses_from_a_connect_string() {

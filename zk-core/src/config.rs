@@ -119,6 +119,13 @@ pub struct Config {
         serde(default, skip_serializing_if = "std::ops::Not::not")
     )]
     pub ensemble_tracker: bool,
+    /// [`ClientBuilder::ensemble_tracker_secure_ports`]: `(clientPort, secureClientPort)`
+    /// pairs for a TLS client's tracker; in a file `[[2181, 2281]]`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub ensemble_tracker_secure_ports: Vec<(u16, u16)>,
     /// [`ClientBuilder::server_version`] (default [`ServerVersion::V3_8`]): the oldest
     /// ZooKeeper version among the servers, where watch behaviour differs. In a file: `"3.8"`
     /// or `"3.9"`.
@@ -320,6 +327,7 @@ impl Config {
             auth: Vec::new(),
             sasl_digest_md5: None,
             ensemble_tracker: b.ensemble_tracker,
+            ensemble_tracker_secure_ports: b.ensemble_tracker_secure_ports.clone(),
             server_version: b.server_version,
             #[cfg(feature = "tls")]
             tls: None,
@@ -337,6 +345,7 @@ impl Config {
             .max_request_len(self.max_request_len)
             .max_frame_len(self.max_frame_len)
             .ensemble_tracker(self.ensemble_tracker)
+            .ensemble_tracker_secure_ports(self.ensemble_tracker_secure_ports.iter().copied())
             .server_version(self.server_version);
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
@@ -402,6 +411,10 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("sasl_digest_md5", &self.sasl_digest_md5)
             .field("ensemble_tracker", &self.ensemble_tracker)
+            .field(
+                "ensemble_tracker_secure_ports",
+                &self.ensemble_tracker_secure_ports,
+            )
             .field("server_version", &self.server_version);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls);
