@@ -329,3 +329,57 @@ async fn a_client_given_one_host_learns_the_others_and_fails_over_to_them() {
     assert_eq!(c.session_id(), sid, "failover changed the session");
     assert!(c.exists("/zookeeper").await.unwrap().is_some());
 }
+
+/// A chrooted client's config watch (`get_config_watch`) lives on `/zookeeper/config` outside
+/// the chroot; `check_watches` and `remove_watches` on `CONFIG_NODE` must address that node,
+/// not `<chroot>/zookeeper/config`, as the watch's events do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chrooted_client_checks_and_removes_its_config_watch_on_the_real_config_node() {
+    use zk_core::{Error, WatcherType};
+    const CONFIG_NODE: &str = "/zookeeper/config";
+    let ens = reconfig_ensemble().await;
+    let admin = superuser(&ens.connect_string()).await;
+    admin.ensure_path("/app").await.unwrap();
+    let c = superuser(&format!("{}/app", ens.connect_string())).await;
+    for kind in [WatcherType::Data, WatcherType::Any] {
+        let (_, _, watch) = c.get_config_watch().await.unwrap();
+        let checked = c.check_watches(CONFIG_NODE, WatcherType::Data).await;
+        assert!(
+            checked.is_ok(),
+            "check_watches on the config node: {checked:?}"
+        );
+        let removed = c.remove_watches(CONFIG_NODE, kind).await;
+        assert!(
+            removed.is_ok(),
+            "remove_watches({kind:?}) on the config node: {removed:?}"
+        );
+        let ev = bounded("the removed config watch", watch).await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::DataWatchRemoved, CONFIG_NODE)
+        );
+        // gone on the server too
+        assert!(matches!(
+            c.check_watches(CONFIG_NODE, WatcherType::Any).await,
+            Err(Error::NoWatcher)
+        ));
+    }
+    // a reconfig fires no config watch of this client any more: a new one sees only its own
+    let (cfg, _, watch) = c.get_config_watch().await.unwrap();
+    let leader = ens.leader_async().await.expect("a leader");
+    let gone = (leader + 1) % 3;
+    c.reconfig(
+        &ReconfigOptions::incremental()
+            .leaving(gone as u64 + 1)
+            .from_config_version(cfg.version()),
+    )
+    .await
+    .unwrap();
+    let ev = bounded("config watch", watch).await.unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (EventType::NodeDataChanged, CONFIG_NODE)
+    );
+    c.close().await.unwrap();
+    admin.close().await.unwrap();
+}

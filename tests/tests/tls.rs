@@ -256,3 +256,187 @@ async fn certificate_files_are_read_again_for_new_connections() {
         .expect("the replaced CA file is used");
     c.exists("/").await.unwrap();
 }
+
+/// The identities of a TLS session: with a client certificate the server adds
+/// `x509: <the certificate's subject>` (ZooKeeper's X509AuthenticationProvider, the subject's
+/// RFC 2253 name) next to `ip`; without one (`ssl.clientAuth=want`), no `x509` entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn who_am_i_shows_the_client_certificate_subject_as_x509() {
+    // zk-testkit's client certificates carry the subject `CN=zk-testkit client`
+    const SUBJECT: &str = "CN=zk-testkit client";
+    let x509 = |ids: &[zk_core::ClientInfo]| -> Vec<String> {
+        ids.iter()
+            .filter(|i| i.auth_scheme == "x509")
+            .map(|i| i.user.clone())
+            .collect()
+    };
+
+    let server = server(TlsOptions::new().client_auth(ClientAuth::Want));
+    let c = connect(&server, mutual(&server)).await.expect("mutual TLS");
+    let ids = c.who_am_i().await.unwrap();
+    assert_eq!(x509(&ids), [SUBJECT], "{ids:?}");
+    assert!(ids.iter().any(|i| i.auth_scheme == "ip"), "{ids:?}");
+    // a node whose ACL names the certificate is this client's
+    let acl = vec![zk_core::Acl::new(zk_core::Perms::ALL, "x509", SUBJECT)];
+    c.create_with(
+        "/x509-only",
+        b"mine",
+        &zk_core::CreateOptions::new(CreateMode::Persistent).with_acl(acl),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.get_data("/x509-only").await.unwrap().0, b"mine");
+    c.close().await.unwrap();
+
+    // the same server without a client certificate: no x509 identity, and that node is closed
+    let f = server.tls_files().unwrap();
+    let c = connect(&server, TlsConfig::new().ca_file(&f.ca))
+        .await
+        .expect("TLS without a client certificate");
+    let ids = c.who_am_i().await.unwrap();
+    assert!(x509(&ids).is_empty(), "{ids:?}");
+    assert!(matches!(c.get_data("/x509-only").await, Err(Error::NoAuth)));
+    c.close().await.unwrap();
+}
+
+/// The ensemble tracker on a TLS client: ZooKeeper 3.8's config node names each member's plain
+/// client port only (no `secureClientPort`), so without being told the TLS ports a tracker
+/// would move the client to plaintext ports. It is refused before anything starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ensemble_tracker_on_a_tls_client_needs_the_secure_ports() {
+    common::init_tracing();
+    for (hosts, tls) in [
+        ("127.0.0.1:1", Some(TlsConfig::new())),
+        ("tcp+tls://127.0.0.1:1", None),
+    ] {
+        let mut b = Client::builder(hosts)
+            .ensemble_tracker(true)
+            .connect_timeout(Duration::from_secs(1));
+        if let Some(t) = tls {
+            b = b.tls(t);
+        }
+        match b.connect().await {
+            Err(Error::InvalidArgument(m)) => assert!(
+                m.contains("ensemble_tracker_secure_ports") && m.contains("TLS"),
+                "{hosts}: {m}"
+            ),
+            r => panic!("{hosts}: {r:?}"),
+        }
+    }
+}
+
+/// With the TLS ports given (by each member's plain client port), a TLS client's tracker
+/// learns the members as TLS hosts and follows a reconfig over TLS, with its session.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ensemble_tracker_keeps_a_tls_client_on_the_members_tls_ports() {
+    use zk_core::{HostAddr, ReconfigOptions};
+    common::init_tracing();
+    const PASSWORD: &str = "super-secret";
+    let ens = zk_testkit::Ensemble::builder()
+        .size(3)
+        .reconfig_enabled(true)
+        .super_user(PASSWORD)
+        .tls(TlsOptions::new())
+        .start_async()
+        .await
+        .expect("a TLS ensemble");
+    let plain = |i: usize| ens.member(i).addr().port();
+    let secure = |i: usize| ens.member(i).secure_addr().unwrap().port();
+    let ports: Vec<(u16, u16)> = (0..3).map(|i| (plain(i), secure(i))).collect();
+    let tls = mutual(ens.member(0));
+    // the client is given one member's TLS port
+    let c = Client::builder(ens.member(0).secure_connect_string().unwrap())
+        .session_timeout(ATTEMPT)
+        .connect_timeout(CONNECT_WAIT)
+        .tls(tls.clone())
+        .ensemble_tracker(true)
+        .ensemble_tracker_secure_ports(ports.clone())
+        .connect()
+        .await
+        .expect("TLS client with a tracker");
+    let tls_hosts: Vec<HostAddr> = (0..3)
+        .map(|i| HostAddr {
+            host: "127.0.0.1".into(),
+            port: secure(i),
+            tls: true,
+        })
+        .collect();
+    let on_port = |c: &Client| -> Option<u16> {
+        let s = c.status();
+        (s.state == State::Connected)
+            .then_some(s.server)
+            .flatten()
+            .and_then(|a| a.rsplit(':').next().and_then(|p| p.parse().ok()))
+    };
+    let wait_until = |what: &'static str, cond: Box<dyn Fn(&Client) -> bool + Send>| {
+        let c = c.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !cond(&c) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}: not within 60 s; status {:?}, server list {:?}",
+                    c.status(),
+                    c.server_list()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let want = tls_hosts.clone();
+    wait_until(
+        "the tracker learned the 3 members' TLS ports",
+        Box::new(move |c| {
+            let mut l = c.server_list();
+            l.sort_by_key(|h| h.port);
+            let mut w = want.clone();
+            w.sort_by_key(|h| h.port);
+            l == w
+        }),
+    )
+    .await;
+    let sid = c.session_id();
+    // remove the member the client is on: it moves to another member's TLS port
+    wait_until("connected", Box::new(move |c| on_port(c).is_some())).await;
+    let current = on_port(&c).unwrap();
+    let gone = (0..3).find(|&i| secure(i) == current).unwrap();
+    let kept: Vec<usize> = (0..3).filter(|&i| i != gone).collect();
+    let was_leader = ens.leader_async().await == Some(gone);
+    let admin = Client::builder(format!(
+        "{},{}",
+        ens.member(kept[0]).secure_connect_string().unwrap(),
+        ens.member(kept[1]).secure_connect_string().unwrap()
+    ))
+    .session_timeout(ATTEMPT)
+    .connect_timeout(CONNECT_WAIT)
+    .tls(tls)
+    .auth("digest", format!("{}:{PASSWORD}", zk_testkit::SUPER_USER))
+    .connect()
+    .await
+    .expect("admin over TLS");
+    match admin
+        .reconfig(&ReconfigOptions::incremental().leaving(gone as u64 + 1))
+        .await
+    {
+        Ok(_) => {}
+        Err(Error::ConnectionLoss) if was_leader => {}
+        Err(e) => panic!("reconfig: {e}"),
+    }
+    let kept_secure: Vec<u16> = kept.iter().map(|&i| secure(i)).collect();
+    let k = kept_secure.clone();
+    wait_until(
+        "the client left the removed member for another TLS port",
+        Box::new(move |c| {
+            let list: Vec<u16> = c.server_list().iter().map(|h| h.port).collect();
+            c.server_list().iter().all(|h| h.tls)
+                && list.len() == 2
+                && list.iter().all(|p| k.contains(p))
+                && on_port(c).is_some_and(|p| k.contains(&p))
+        }),
+    )
+    .await;
+    assert_eq!(c.session_id(), sid, "the move changed the session");
+    assert!(c.exists("/zookeeper").await.unwrap().is_some());
+    c.close().await.unwrap();
+    admin.close().await.unwrap();
+}

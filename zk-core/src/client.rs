@@ -90,6 +90,8 @@ pub struct ClientBuilder {
     sasl: Option<crate::session::sasl::SaslConfig>,
     resume: Option<(i64, Vec<u8>)>,
     pub(crate) ensemble_tracker: bool,
+    pub(crate) ensemble_tracker_secure_ports: Vec<(u16, u16)>,
+    pub(crate) server_version: crate::ServerVersion,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -118,6 +120,11 @@ impl std::fmt::Debug for ClientBuilder {
             .field("close_timeout", &self.close_timeout)
             .field("sasl", &self.sasl)
             .field("ensemble_tracker", &self.ensemble_tracker)
+            .field(
+                "ensemble_tracker_secure_ports",
+                &self.ensemble_tracker_secure_ports,
+            )
+            .field("server_version", &self.server_version)
             .field(
                 "resume",
                 &self
@@ -315,12 +322,46 @@ impl ClientBuilder {
     /// listing none leaves the host list alone, and a server with no config node (before 3.5)
     /// or one whose config does not parse stops the tracker (logged), not the client.
     ///
-    /// Not with TLS ([`tls`](Self::tls) or `tcp+tls://` hosts): the config names each
-    /// member's plain client port only (a 3.8 config line has no place for
-    /// `secureClientPort`), so the tracker does not run then (logged); use
-    /// [`Client::update_server_list`] with the TLS ports instead.
+    /// With TLS ([`tls`](Self::tls) or `tcp+tls://` hosts) it needs
+    /// [`ensemble_tracker_secure_ports`](Self::ensemble_tracker_secure_ports): the config
+    /// names each member's plain client port only (a 3.8 config line has no place for
+    /// `secureClientPort`), and a tracker left to it would move the client to plaintext ports.
+    /// [`connect`](Self::connect) refuses a TLS client's tracker without them
+    /// ([`Error::InvalidArgument`], nothing started).
     pub fn ensemble_tracker(mut self, enabled: bool) -> Self {
         self.ensemble_tracker = enabled;
+        self
+    }
+
+    /// The members' TLS ports for the [ensemble tracker](Self::ensemble_tracker) of a TLS
+    /// client, by plain client port: `(clientPort, secureClientPort)` pairs. The tracker then
+    /// reaches each member the config names at `tcp+tls://host:<its secure port>`, with this
+    /// client's TLS settings (server names verified against the host as the config names it:
+    /// see [`TlsConfig::server_name`](crate::TlsConfig::server_name) for a common name); a
+    /// member whose client port has no pair is left out (logged). An ensemble whose members
+    /// all use `clientPort=2181` and `secureClientPort=2281` needs one pair, `(2181, 2281)`.
+    /// Ignored by a client without TLS.
+    pub fn ensemble_tracker_secure_ports(
+        mut self,
+        ports: impl IntoIterator<Item = (u16, u16)>,
+    ) -> Self {
+        self.ensemble_tracker_secure_ports = ports.into_iter().collect();
+        self
+    }
+
+    /// The ZooKeeper version the client may count on (default [`ServerVersion::V3_8`]: 3.5 to
+    /// 3.8): declare the oldest version among the servers. With
+    /// [`ServerVersion::V3_9`] the client sends one-shot and persistent watches on one path as
+    /// they are (a 3.9 server keeps them side by side), allows
+    /// [`WatcherType::Persistent`] and [`WatcherType::PersistentRecursive`] in
+    /// [`Client::remove_watches`] and [`Client::check_watches`], and releases a dropped
+    /// [`PersistentWatcher`] with a removal of its own kind. See [`ServerVersion`].
+    ///
+    /// [`ServerVersion`]: crate::ServerVersion
+    /// [`ServerVersion::V3_8`]: crate::ServerVersion::V3_8
+    /// [`ServerVersion::V3_9`]: crate::ServerVersion::V3_9
+    pub fn server_version(mut self, version: crate::ServerVersion) -> Self {
+        self.server_version = version;
         self
     }
 
@@ -343,6 +384,22 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
         self.validate()?;
+        #[cfg(feature = "tls")]
+        let tls_client = self.tls.is_some() || hosts.iter().any(|h| h.tls);
+        #[cfg(not(feature = "tls"))]
+        let tls_client = hosts.iter().any(|h| h.tls);
+        // the TLS ports the tracker maps the config's plain ports to (None: plain TCP)
+        let tracker_tls_ports = (self.ensemble_tracker && tls_client)
+            .then(|| self.ensemble_tracker_secure_ports.clone());
+        if tracker_tls_ports.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::InvalidArgument(
+                "the ensemble tracker of a TLS client needs \
+                 ClientBuilder::ensemble_tracker_secure_ports: ZooKeeper's config node names \
+                 each member's plain client port only (not its secureClientPort), and the \
+                 tracker would move the client to plaintext ports"
+                    .into(),
+            ));
+        }
         let connector = self.pick_connector(&hosts)?;
         let cfg = Arc::new(Config {
             hosts,
@@ -358,6 +415,7 @@ impl ClientBuilder {
             close_timeout: self.close_timeout,
             sasl: self.sasl.clone(),
             resume: self.resume.clone(),
+            server_version: self.server_version,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, status_rx) = watch::channel(Status::initial(self.session_timeout));
@@ -389,6 +447,7 @@ impl ClientBuilder {
                 default_acl: self.default_acl,
                 request_timeout: self.request_timeout,
                 queue_timeout: self.session_timeout.saturating_mul(2),
+                server_version: self.server_version,
             }),
             deadline: None,
             fail_fast: false,
@@ -470,18 +529,10 @@ impl ClientBuilder {
             }
         }
         if self.ensemble_tracker {
-            #[cfg(feature = "tls")]
-            let tls = self.tls.is_some();
-            #[cfg(not(feature = "tls"))]
-            let tls = false;
-            if tls || client.server_list().iter().any(|h| h.tls) {
-                tracing::warn!(
-                    "ensemble tracker not started: the config names plain client ports only, \
-                     and this client uses TLS"
-                );
-            } else {
-                tokio::spawn(track_ensemble(Arc::downgrade(&client.inner)));
-            }
+            tokio::spawn(track_ensemble(
+                Arc::downgrade(&client.inner),
+                tracker_tls_ports,
+            ));
         }
         Ok(client)
     }
@@ -489,8 +540,9 @@ impl ClientBuilder {
 
 /// The ensemble tracker ([`ClientBuilder::ensemble_tracker`]): reads the config with a watch,
 /// hands its client addresses to `update_server_list`, and waits for the next change. It holds
-/// the client only weakly, so it ends with the client.
-async fn track_ensemble(inner: std::sync::Weak<Inner>) {
+/// the client only weakly, so it ends with the client. A TLS client's tracker maps the plain
+/// client ports to `tls_ports` ([`ClientBuilder::ensemble_tracker_secure_ports`]).
+async fn track_ensemble(inner: std::sync::Weak<Inner>, tls_ports: Option<Vec<(u16, u16)>>) {
     loop {
         let Some(inner) = inner.upgrade() else { return };
         let client = Client {
@@ -503,7 +555,10 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>) {
         }
         let watch = match client.get_config_watch().await {
             Ok((cfg, _, watch)) => {
-                let hosts = cfg.client_hosts();
+                let mut hosts = cfg.client_hosts();
+                if let Some(ports) = &tls_ports {
+                    hosts = tls_hosts(hosts, ports);
+                }
                 if !hosts.is_empty() {
                     client.apply_server_list(hosts).await;
                 }
@@ -539,6 +594,29 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// The config's client addresses as TLS hosts: each port mapped by `ports` (plain, secure);
+/// a member without a pair is left out.
+fn tls_hosts(hosts: Vec<crate::HostAddr>, ports: &[(u16, u16)]) -> Vec<crate::HostAddr> {
+    hosts
+        .into_iter()
+        .filter_map(|h| match ports.iter().find(|(plain, _)| *plain == h.port) {
+            Some(&(_, secure)) => Some(crate::HostAddr {
+                port: secure,
+                tls: true,
+                ..h
+            }),
+            None => {
+                tracing::warn!(
+                    member = %h,
+                    "ensemble tracker: no TLS port given for this member's client port \
+                     (ClientBuilder::ensemble_tracker_secure_ports); left out"
+                );
+                None
+            }
+        })
+        .collect()
 }
 
 /// The longest timeout or pause a builder accepts: far from any `Instant` overflow.
@@ -668,6 +746,7 @@ struct Inner {
     request_timeout: Option<Duration>,
     /// How long a request without a deadline may wait for a connection.
     queue_timeout: Duration,
+    server_version: crate::ServerVersion,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -740,6 +819,8 @@ impl Client {
             sasl: None,
             resume: None,
             ensemble_tracker: false,
+            ensemble_tracker_secure_ports: Vec::new(),
+            server_version: crate::ServerVersion::V3_8,
         }
     }
 
@@ -1565,7 +1646,7 @@ impl Client {
         let session = self.inner.tx.downgrade();
         let stream = stream.on_drop(move || {
             if let Some(tx) = session.upgrade() {
-                let _ = tx.send(Command::Request(PendingRequest::release(spath)));
+                let _ = tx.send(Command::Request(PendingRequest::release(spath, mode)));
             }
         });
         self.call(OpCode::AddWatch, &req, Some(w)).await?;
@@ -1576,19 +1657,30 @@ impl Client {
     /// removed one-shot watchers resolve with a `DataWatchRemoved` / `ChildWatchRemoved` event,
     /// removed persistent streams yield a `PersistentWatchRemoved` event and end.
     ///
-    /// Only [`WatcherType::Any`] removes persistent and recursive watches. A server before
-    /// 3.9 keeps one watch per session and path in each of its data and child tables, so
-    /// removing one kind next to a persistent watch would take that table's half of it away
-    /// and leave the stream silently crippled (ZOOKEEPER-4471): such a removal (`Data` on a
-    /// path with a persistent or recursive watch, `Children` on one with a persistent watch)
-    /// is refused. The one-shot watches there are the client's alone (see
-    /// [`PersistentWatcher`]): drop them, or remove everything with `Any`.
+    /// What each kind takes depends on the servers' version ([`ClientBuilder::server_version`]):
+    /// - **ZooKeeper 3.8 and before** (the default): only [`WatcherType::Any`] removes
+    ///   persistent and recursive watches. Such a server keeps one watch per session and path
+    ///   in each of its data and child tables, so removing one kind next to a persistent watch
+    ///   would take that table's half of it away and leave the stream silently crippled
+    ///   (ZOOKEEPER-4471): such a removal (`Data` on a path with a persistent or recursive
+    ///   watch, `Children` on one with a persistent watch) is refused. The one-shot watches
+    ///   there are the client's alone (see [`PersistentWatcher`]): drop them, or remove
+    ///   everything with `Any`. [`WatcherType::Persistent`] and
+    ///   [`WatcherType::PersistentRecursive`] are refused (a 3.8 server does not know them).
+    /// - **ZooKeeper 3.9+** ([`ServerVersion::V3_9`](crate::ServerVersion::V3_9)): `Data` and
+    ///   `Children` take the one-shot watches of that kind only, `Persistent` the persistent
+    ///   watch only, `PersistentRecursive` the recursive one only, `Any` everything
+    ///   (ZOOKEEPER-4472).
+    ///
+    /// `/zookeeper/config` is the ensemble's config node under a chroot too: where
+    /// [`get_config_watch`](Self::get_config_watch) leaves its watch, whose event carries that
+    /// path (a node of that name inside the chroot cannot be addressed here).
     ///
     /// # Errors
     /// [`Error::NoWatcher`] if the server has no such watch; [`Error::InvalidArgument`] for a
     /// refused removal (nothing sent).
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        let spath = self.server_path(path, false)?;
+        let spath = self.watched_server_path(path, kind, "remove_watches")?;
         let req = PathModeRequest {
             path: spath.clone(),
             mode: kind.code(),
@@ -1597,6 +1689,57 @@ impl Client {
         self.call(OpCode::RemoveWatches, &req, Some(unwatch))
             .await
             .map(|_| ())
+    }
+
+    /// Whether the server holds a watch of `kind` of this session on `path` (checkWatches,
+    /// opcode 17): `Ok(())` if it does, [`Error::NoWatcher`] if not. Nothing changes.
+    ///
+    /// It answers for the server's tables, which are not always this client's watchers: a
+    /// dropped watcher's watch stays on the server until it fires (or, for a persistent
+    /// watch, until the client releases it); and before ZooKeeper 3.9 a one-shot read on a
+    /// path with a persistent watch leaves no watch of its own there (see
+    /// [`PersistentWatcher`]), while `Data` and `Children` also find a persistent or recursive
+    /// watch (it sits in both of a 3.8 server's tables). On 3.9 each kind finds its own mode:
+    /// `Data` / `Children` one-shot watches, `Persistent`, `PersistentRecursive`; `Any`
+    /// anything. [`WatcherType::Persistent`] and [`WatcherType::PersistentRecursive`] need
+    /// [`ServerVersion::V3_9`](crate::ServerVersion::V3_9). `/zookeeper/config` is the
+    /// ensemble's config node under a chroot too, as in [`remove_watches`](Self::remove_watches).
+    ///
+    /// # Errors
+    /// [`Error::NoWatcher`] if there is no such watch; [`Error::InvalidArgument`] for a kind
+    /// the declared server version does not know (nothing sent).
+    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let spath = self.watched_server_path(path, kind, "check_watches")?;
+        let req = PathModeRequest {
+            path: spath,
+            mode: kind.code(),
+        };
+        self.call(OpCode::CheckWatches, &req, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The server path of a checkWatches / removeWatches of `kind` on `path`: checked, the
+    /// kind known to the declared server version, the config node outside the chroot.
+    fn watched_server_path(&self, path: &str, kind: WatcherType, op: &str) -> Result<String> {
+        let persistent_kind = matches!(
+            kind,
+            WatcherType::Persistent | WatcherType::PersistentRecursive
+        );
+        if persistent_kind && !self.inner.server_version.separate_watch_modes() {
+            return Err(Error::InvalidArgument(format!(
+                "{op}({kind:?}) needs ZooKeeper 3.9 (ZOOKEEPER-4472), and this client is set \
+                 for servers of version {}: declare ClientBuilder::server_version(ServerVersion::V3_9) \
+                 if every server runs 3.9 or later, else use WatcherType::Any",
+                self.inner.server_version
+            )));
+        }
+        if path == CONFIG_NODE {
+            // where get_config_watch leaves its watch, chroot or not
+            validate_path(path, false)?;
+            return Ok(CONFIG_NODE.to_owned());
+        }
+        self.server_path(path, false)
     }
 
     // ----------------------------------------------------------------- session
@@ -1767,6 +1910,29 @@ mod tests {
 #[cfg(test)]
 mod builder_tests {
     use super::*;
+
+    #[test]
+    fn the_tracker_maps_the_configs_plain_ports_to_tls_ports() {
+        let h = |host: &str, port, tls| crate::HostAddr {
+            host: host.into(),
+            port,
+            tls,
+        };
+        let config = vec![
+            h("zk1.example", 2181, false),
+            h("zk2.example", 2181, false),
+            h("10.0.0.3", 3181, false),
+            h("10.0.0.4", 4181, false),
+        ];
+        assert_eq!(
+            tls_hosts(config, &[(2181, 2281), (3181, 3281)]),
+            [
+                h("zk1.example", 2281, true),
+                h("zk2.example", 2281, true),
+                h("10.0.0.3", 3281, true),
+            ]
+        );
+    }
 
     #[test]
     fn builder_debug_redacts_credentials_and_parses_from_a_connect_string() {

@@ -119,6 +119,21 @@ pub struct Config {
         serde(default, skip_serializing_if = "std::ops::Not::not")
     )]
     pub ensemble_tracker: bool,
+    /// [`ClientBuilder::ensemble_tracker_secure_ports`]: `(clientPort, secureClientPort)`
+    /// pairs for a TLS client's tracker; in a file `[[2181, 2281]]`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub ensemble_tracker_secure_ports: Vec<(u16, u16)>,
+    /// [`ClientBuilder::server_version`] (default [`ServerVersion::V3_8`]): the oldest
+    /// ZooKeeper version among the servers, where watch behaviour differs. In a file: `"3.8"`
+    /// or `"3.9"`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "ServerVersion::is_default")
+    )]
+    pub server_version: ServerVersion,
     /// TLS for every host ([`ClientBuilder::tls`], feature `tls`).
     #[cfg(feature = "tls")]
     #[cfg_attr(
@@ -126,6 +141,66 @@ pub struct Config {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub tls: Option<TlsFiles>,
+}
+
+/// The ZooKeeper version the client may count on, where behaviour differs
+/// ([`ClientBuilder::server_version`]): declare the oldest version among the ensemble's
+/// servers (during a rolling upgrade, the version being left).
+///
+/// What differs is how a server keeps a session's watches on one path:
+/// - **3.8 and before** (3.6 to 3.8 have persistent watches; the default): one watch per session
+///   and path in each of the server's data and child tables, whose kind the last request sets
+///   (ZOOKEEPER-4466); `removeWatches` of one kind takes that table's entry whatever its kind
+///   (ZOOKEEPER-4471); no [`WatcherType`](crate::WatcherType) for persistent watches. The
+///   client keeps one-shot and persistent watches on a path from breaking each other (see
+///   [`PersistentWatcher`](crate::PersistentWatcher)), refuses removals that would cripple a
+///   persistent watch, and refuses [`WatcherType::Persistent`](crate::WatcherType::Persistent)
+///   and [`WatcherType::PersistentRecursive`](crate::WatcherType::PersistentRecursive)
+///   (`Error::InvalidArgument`, nothing sent).
+/// - **3.9 and later**: a server keeps one-shot, persistent and recursive watches of a session
+///   on one path side by side (ZOOKEEPER-4466), `removeWatches(Data)` / `(Children)` take the
+///   one-shot watches only, and `Persistent` / `PersistentRecursive` remove one kind of
+///   persistent watch alone (ZOOKEEPER-4472). The client sends every watch as asked, and a
+///   dropped [`PersistentWatcher`](crate::PersistentWatcher) is released with
+///   `removeWatches` of its own kind, leaving the path's other watches alone.
+///
+/// Declaring 3.9 to a 3.8 server is wrong: a one-shot read next to a persistent watch then
+/// replaces that watch on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum ServerVersion {
+    /// ZooKeeper 3.5 to 3.8 (the default).
+    #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "3.8"))]
+    V3_8,
+    /// ZooKeeper 3.9 or later.
+    #[cfg_attr(feature = "serde", serde(rename = "3.9"))]
+    V3_9,
+}
+
+impl ServerVersion {
+    /// Whether servers keep one-shot and persistent watches of a session on one path side by
+    /// side, and know [`WatcherType::Persistent`](crate::WatcherType::Persistent) /
+    /// [`WatcherType::PersistentRecursive`](crate::WatcherType::PersistentRecursive)
+    /// (ZOOKEEPER-4466, ZOOKEEPER-4472: 3.9+).
+    pub fn separate_watch_modes(self) -> bool {
+        self >= ServerVersion::V3_9
+    }
+
+    #[cfg(feature = "serde")]
+    fn is_default(&self) -> bool {
+        *self == ServerVersion::default()
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerVersion::V3_8 => "3.8",
+            ServerVersion::V3_9 => "3.9",
+        })
+    }
 }
 
 /// One credential sent with `addAuth` on every connection, e.g. scheme `digest` with
@@ -252,6 +327,8 @@ impl Config {
             auth: Vec::new(),
             sasl_digest_md5: None,
             ensemble_tracker: b.ensemble_tracker,
+            ensemble_tracker_secure_ports: b.ensemble_tracker_secure_ports.clone(),
+            server_version: b.server_version,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -267,7 +344,9 @@ impl Config {
             .max_data_len(self.max_data_len)
             .max_request_len(self.max_request_len)
             .max_frame_len(self.max_frame_len)
-            .ensemble_tracker(self.ensemble_tracker);
+            .ensemble_tracker(self.ensemble_tracker)
+            .ensemble_tracker_secure_ports(self.ensemble_tracker_secure_ports.iter().copied())
+            .server_version(self.server_version);
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
         }
@@ -330,7 +409,13 @@ impl fmt::Debug for Config {
             .field("max_frame_len", &self.max_frame_len)
             // AuthConfig and SaslDigestMd5 redact themselves
             .field("auth", &self.auth)
-            .field("sasl_digest_md5", &self.sasl_digest_md5);
+            .field("sasl_digest_md5", &self.sasl_digest_md5)
+            .field("ensemble_tracker", &self.ensemble_tracker)
+            .field(
+                "ensemble_tracker_secure_ports",
+                &self.ensemble_tracker_secure_ports,
+            )
+            .field("server_version", &self.server_version);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls);
         d.finish()

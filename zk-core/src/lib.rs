@@ -113,7 +113,9 @@
 //! coexist: on servers before 3.9, where the last watch request on a path sets the kind of
 //! the session's only watch there (ZOOKEEPER-4466), the client sends such one-shot reads
 //! without a server-side watch and completes them from the persistent watch's events (see
-//! [`PersistentWatcher`]). Dropping the last persistent watcher on a path removes the
+//! [`PersistentWatcher`]); declared 3.9 servers ([`ClientBuilder::server_version`]) keep both
+//! themselves, and also remove one kind alone ([`WatcherType::Persistent`],
+//! [`WatcherType::PersistentRecursive`]). Dropping the last persistent watcher on a path removes the
 //! server-side watch too, unless a one-shot watch of the client there still relies on it
 //! (then it lasts until the next reconnect).
 //!
@@ -195,7 +197,7 @@ pub mod tls;
 mod watch;
 
 pub use client::{Client, ClientBuilder, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_REQUEST_LEN};
-pub use config::{AuthConfig, Config, SaslDigestMd5};
+pub use config::{AuthConfig, Config, SaslDigestMd5, ServerVersion};
 #[cfg(feature = "tls")]
 pub use config::{ClientCertFiles, TlsFiles};
 pub use create::CreateOptions;

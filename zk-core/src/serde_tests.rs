@@ -152,6 +152,8 @@ fn config_round_trips_and_leaves_out_what_is_unset() {
     c.auth.push(AuthConfig::new("digest", "svc:secret"));
     c.sasl_digest_md5 = Some(SaslDigestMd5::new("svc", "pw"));
     c.ensemble_tracker = true;
+    c.server_version = crate::ServerVersion::V3_9;
+    c.ensemble_tracker_secure_ports = vec![(2181, 2281)];
     #[cfg(feature = "tls")]
     {
         c.tls = Some(TlsFiles {
@@ -165,6 +167,16 @@ fn config_round_trips_and_leaves_out_what_is_unset() {
     let json = round_trip(&c);
     assert!(json.contains(r#""connect_timeout":"2500ms""#), "{json}");
     assert!(json.contains(r#""ensemble_tracker":true"#), "{json}");
+    assert!(json.contains(r#""server_version":"3.9""#), "{json}");
+    assert!(
+        json.contains(r#""ensemble_tracker_secure_ports":[[2181,2281]]"#),
+        "{json}"
+    );
+    assert!(!round_trip(&minimal).contains("server_version"));
+    assert!(
+        serde_json::from_str::<Config>(r#"{"connect_string":"h:1","server_version":"3.10"}"#)
+            .is_err()
+    );
 }
 
 #[test]

@@ -71,10 +71,14 @@ impl Future for OneshotWatcher {
 /// subtree). Re-registered after every reconnect on the same session. The stream yields
 /// `Err(..)` once and ends when the session ends; after
 /// [`Client::remove_watches`](crate::Client::remove_watches) with [`WatcherType::Any`] on its
-/// path it yields a `PersistentWatchRemoved` event and ends (`None`).
+/// path (or, on ZooKeeper 3.9+, with its own kind, [`WatcherType::Persistent`] or
+/// [`WatcherType::PersistentRecursive`]) it yields a `PersistentWatchRemoved` event and ends
+/// (`None`).
 ///
 /// One-shot watches and other persistent watches of the same client on the same path never
-/// break it, although a ZooKeeper server before 3.9 keeps only one watch per session and path
+/// break it. A 3.9 server keeps them side by side
+/// ([`ClientBuilder::server_version`](crate::ClientBuilder::server_version)); a server before
+/// 3.9 (the default assumption) keeps only one watch per session and path
 /// and lets the last request set its kind (ZOOKEEPER-4466): a one-shot read on a path that
 /// has a persistent or recursive watch is sent without a server-side watch and completed by
 /// the client from this watch's events (a children one-shot under a recursive watch from the
@@ -83,9 +87,10 @@ impl Future for OneshotWatcher {
 /// `NodeChildrenChanged` events derived the same way.
 ///
 /// **Dropping** the stream stops delivery to it at once, and the client then removes the
-/// server-side watch (a `removeWatches(Any)` it sends itself) unless something of this client
-/// on that path still needs it: another stream, a one-shot watch (which the client may be
-/// completing from this watch's events), or a request not answered yet. Such a watch, or one
+/// server-side watch (a `removeWatches(Any)` it sends itself; on 3.9, a `removeWatches` of this
+/// stream's kind alone) unless something of this client on that path still needs it: another
+/// stream, a one-shot watch (which the client may be completing from this watch's events), or
+/// a request not answered yet (on 3.9: another stream or pending `add_watch` of the same kind). Such a watch, or one
 /// dropped while disconnected, stays until the next reconnect (a watch nobody listens to is
 /// not re-registered), [`Client::remove_watches`](crate::Client::remove_watches) with
 /// [`WatcherType::Any`], or the end of the session; its events are discarded meanwhile.
@@ -189,9 +194,10 @@ pub(crate) enum WatchKind {
     Recursive,
     /// removeWatches: on success, drop local registrations of this type.
     Remove(WatcherType),
-    /// removeWatches(Any) for a dropped persistent watcher: written (as `Remove(Any)`) only if
-    /// nothing of this client on the path needs the server-side watch any more.
-    Release,
+    /// The release of a dropped persistent watcher's server-side watch (of this mode): written
+    /// only if nothing of this client on the path needs it any more, as `Remove(Any)` to a
+    /// server before 3.9, as a removal of this mode alone to 3.9+.
+    Release(AddWatchMode),
 }
 
 pub(crate) enum WatchSender {
@@ -239,11 +245,15 @@ impl WatchRequest {
         }
     }
 
-    /// The release of a dropped persistent watcher's server-side watch on `path`; `keep` is
-    /// the receiver of its reply, which nobody awaits.
-    pub(crate) fn release(path: String, keep: Box<dyn std::any::Any + Send>) -> WatchRequest {
+    /// The release of a dropped persistent watcher's server-side watch (`mode`) on `path`;
+    /// `keep` is the receiver of its reply, which nobody awaits.
+    pub(crate) fn release(
+        path: String,
+        mode: AddWatchMode,
+        keep: Box<dyn std::any::Any + Send>,
+    ) -> WatchRequest {
         WatchRequest {
-            kind: WatchKind::Release,
+            kind: WatchKind::Release(mode),
             path,
             sender: WatchSender::None,
             token: None,
@@ -302,9 +312,9 @@ pub(crate) struct Registry {
     /// addWatch requests written and not answered yet: server path, recursive, when written,
     /// token.
     adding: Vec<(String, bool, u64, Weak<()>)>,
-    /// removeWatches(Any) requests written and not answered yet: server path, when written,
-    /// token.
-    removing: Vec<(String, u64, Weak<()>)>,
+    /// removeWatches requests that take persistent watches, written and not answered yet:
+    /// server path, which kinds ([`PERSISTENT`] / [`RECURSIVE`] bits), when written, token.
+    removing: Vec<(String, u8, u64, Weak<()>)>,
     /// One-shot reads written and not answered yet, by server path: their tokens.
     reading: HashMap<String, Vec<Weak<()>>>,
     /// Tokens pushed to `reading` since it was last swept.
@@ -318,6 +328,25 @@ pub(crate) struct Registry {
     live_at_prune: usize,
     /// `held`, published for `Client::registered_watchers`.
     gauge: Arc<AtomicUsize>,
+    /// The servers keep one-shot, persistent and recursive watches of a session on one path
+    /// side by side, and remove each kind alone (ZooKeeper 3.9+:
+    /// [`ServerVersion::separate_watch_modes`](crate::ServerVersion::separate_watch_modes)).
+    separate_modes: bool,
+}
+
+/// A removal that takes persistent watches ([`Registry::removing`]).
+const PERSISTENT: u8 = 1;
+/// A removal that takes recursive watches.
+const RECURSIVE: u8 = 2;
+
+/// The persistent kinds a removeWatches of `kind` takes.
+fn removes(kind: WatcherType) -> u8 {
+    match kind {
+        WatcherType::Any => PERSISTENT | RECURSIVE,
+        WatcherType::Persistent => PERSISTENT,
+        WatcherType::PersistentRecursive => RECURSIVE,
+        _ => 0,
+    }
 }
 
 /// Dropped one-shot watchers are forgotten once this many registrations (or as many as were
@@ -334,9 +363,10 @@ pub(crate) const SET_WATCHES_MAX_LEN: usize = 128 * 1024;
 pub(crate) const SET_WATCHES_FRAME_OVERHEAD: usize = 4 + 4 + 8 + 5 * 4;
 
 impl Registry {
-    pub(crate) fn new(gauge: Arc<AtomicUsize>) -> Registry {
+    pub(crate) fn new(gauge: Arc<AtomicUsize>, version: crate::ServerVersion) -> Registry {
         Registry {
             gauge,
+            separate_modes: version.separate_watch_modes(),
             ..Default::default()
         }
     }
@@ -382,6 +412,16 @@ impl Registry {
     /// - the release of a dropped persistent watcher is written as removeWatches(Any) only
     ///   when nothing here needs the server-side watch any more ([`Registry::releasable`]).
     ///
+    /// A 3.9 server ([`Registry::separate_modes`]) keeps a mode set per session and path: the
+    /// one-shot (standard), persistent and recursive modes side by side, a trigger takes the
+    /// one-shot mode only, a recursive watch sits in the data table alone (so a children
+    /// one-shot or a persistent watch on its path gets the server's own
+    /// `NodeChildrenChanged`), removeWatches(Data) / (Children) take the one-shot mode of
+    /// their table, (Persistent) / (PersistentRecursive) that mode alone (DataTree.addWatch /
+    /// removeWatch, WatchManager, 3.9.0). There every request is written as it is, and the
+    /// release of a dropped persistent watcher is a removal of its own mode, written when no
+    /// stream or pending addWatch of that mode on the path is left.
+    ///
     /// Re-registration after a reconnect sends one-shots, then persistent, then recursive
     /// watches ([`Registry::set_watches_batches`]), which the server applies in that order:
     /// the same end state, and the one-shots still get their catch-up events.
@@ -403,7 +443,9 @@ impl Registry {
         let now = self.written;
         match w.kind {
             WatchKind::Data | WatchKind::Exists | WatchKind::Child => {
-                if self.server_has(&w.path, false) || self.server_has(&w.path, true) {
+                if !self.separate_modes
+                    && (self.server_has(&w.path, false) || self.server_has(&w.path, true))
+                {
                     // getData / exists / getChildren(2): the body ends with the watch flag
                     if let Some(flag) = frame.last_mut() {
                         debug_assert_eq!(*flag, 1, "a watching read ends with watch=true");
@@ -412,40 +454,55 @@ impl Registry {
                 }
                 self.note_read(w);
             }
-            WatchKind::Release => {
-                if !self.releasable(&w.path) {
-                    // still needed (or already gone): kept until the next reconnect
-                    return Err(Error::NoWatcher);
-                }
-                w.kind = WatchKind::Remove(WatcherType::Any);
-                let token = Arc::new(());
-                self.removing
-                    .push((w.path.clone(), now, Arc::downgrade(&token)));
-                w.token = Some(token);
+            WatchKind::Release(mode) => {
+                let recursive = mode == AddWatchMode::PersistentRecursive;
+                let kind = if !self.separate_modes {
+                    if !self.releasable(&w.path) {
+                        // still needed (or already gone): kept until the next reconnect
+                        return Err(Error::NoWatcher);
+                    }
+                    WatcherType::Any
+                } else {
+                    if !self.releasable_mode(&w.path, recursive) {
+                        return Err(Error::NoWatcher);
+                    }
+                    // removeWatches: the body ends with the watcher type (an int)
+                    let kind = if recursive {
+                        WatcherType::PersistentRecursive
+                    } else {
+                        WatcherType::Persistent
+                    };
+                    put_last_int(frame, kind.code());
+                    kind
+                };
+                w.kind = WatchKind::Remove(kind);
+                self.note_removal(w, kind, now);
             }
             WatchKind::Persistent | WatchKind::Recursive => {
                 let recursive = w.kind == WatchKind::Recursive;
-                if !recursive && self.server_has(&w.path, true) {
+                if !self.separate_modes && !recursive && self.server_has(&w.path, true) {
                     // addWatch: the body ends with the mode (an int)
-                    let n = frame.len();
-                    if n >= 4 {
-                        frame[n - 4..].copy_from_slice(
-                            &AddWatchMode::PersistentRecursive.code().to_be_bytes(),
-                        );
-                    }
+                    put_last_int(frame, AddWatchMode::PersistentRecursive.code());
                 }
                 let token = Arc::new(());
                 self.adding
                     .push((w.path.clone(), recursive, now, Arc::downgrade(&token)));
                 w.token = Some(token);
             }
-            WatchKind::Remove(WatcherType::Any) => {
-                let token = Arc::new(());
-                self.removing
-                    .push((w.path.clone(), now, Arc::downgrade(&token)));
-                w.token = Some(token);
+            WatchKind::Remove(kind) if removes(kind) != 0 => {
+                if !self.separate_modes && kind != WatcherType::Any {
+                    // (the client refuses these before they get here)
+                    return Err(Error::InvalidArgument(format!(
+                        "remove_watches({kind:?}) needs ZooKeeper 3.9 (ZOOKEEPER-4472)"
+                    )));
+                }
+                self.note_removal(w, kind, now);
             }
             WatchKind::Remove(kind) => {
+                if self.separate_modes {
+                    // 3.9 takes the one-shot mode of that table only
+                    return Ok(());
+                }
                 let persistent = self.server_has(&w.path, false);
                 let recursive = self.server_has(&w.path, true);
                 let cripples = match kind {
@@ -463,6 +520,15 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// Tracks a written removeWatches that takes persistent watches of `kind` until it is
+    /// answered.
+    fn note_removal(&mut self, w: &mut WatchRequest, kind: WatcherType, now: u64) {
+        let token = Arc::new(());
+        self.removing
+            .push((w.path.clone(), removes(kind), now, Arc::downgrade(&token)));
+        w.token = Some(token);
     }
 
     /// Tracks a one-shot read until it is answered.
@@ -511,16 +577,38 @@ impl Registry {
             && !live(&self.child, path, |tx| !tx.is_closed())
     }
 
+    /// On a 3.9 server: whether a dropped persistent (`recursive`: recursive) watcher's watch
+    /// on `path` can go: the server holds one of that mode, and no stream or pending addWatch
+    /// of that mode here needs it (one-shot watches have their own mode there).
+    fn releasable_mode(&mut self, path: &str, recursive: bool) -> bool {
+        let map = if recursive {
+            &self.recursive
+        } else {
+            &self.persistent
+        };
+        let live = map
+            .get(path)
+            .is_some_and(|l| l.iter().any(|tx| !tx.is_closed()));
+        let pending_add = self
+            .adding
+            .iter()
+            .any(|(p, r, _, t)| p == path && *r == recursive && t.strong_count() > 0);
+        self.server_has(path, recursive) && !live && !pending_add
+    }
+
     /// Whether the server holds this session's persistent (`recursive`: recursive) watch on
     /// exactly `path` when the next request gets there: registered (a dropped stream's watch
     /// stays on the server until the next reconnect, and its entry here with it), or its
-    /// addWatch written, and no removeWatches(Any) written after either.
+    /// addWatch written, and no removeWatches taking it written after either.
     fn server_has(&self, path: &str, recursive: bool) -> bool {
+        let bit = if recursive { RECURSIVE } else { PERSISTENT };
         let removed_at = self
             .removing
             .iter()
-            .filter(|(p, _, token)| p == path && token.strong_count() > 0)
-            .map(|(_, at, _)| *at)
+            .filter(|(p, kinds, _, token)| {
+                p == path && kinds & bit != 0 && token.strong_count() > 0
+            })
+            .map(|(_, _, at, _)| *at)
             .max();
         let map = if recursive {
             &self.recursive
@@ -578,17 +666,18 @@ impl Registry {
     /// successful read leaves its watch (an `exists` on a missing node too), a successful
     /// removeWatches drops the local registrations.
     ///
-    /// Returns the server path of a persistent watch the server just set for a stream nobody
-    /// holds any more (its `add_watch` caller gave up after the request was sent): the caller
-    /// must release it ([`PendingRequest::release`](crate::session::PendingRequest::release)),
-    /// as if that stream had been dropped now.
+    /// Returns the server path and mode of a persistent watch the server just set for a stream
+    /// nobody holds any more (its `add_watch` caller gave up after the request was sent): the
+    /// caller must release it
+    /// ([`PendingRequest::release`](crate::session::PendingRequest::release)), as if that
+    /// stream had been dropped now.
     #[must_use]
     pub(crate) fn on_reply(
         &mut self,
         mut w: WatchRequest,
         err: i32,
         chroot: &Chroot,
-    ) -> Option<String> {
+    ) -> Option<(String, AddWatchMode)> {
         if let WatchKind::Remove(t) = w.kind {
             if err == code::OK {
                 self.remove(t, &w.path, chroot);
@@ -609,7 +698,14 @@ impl Registry {
             return None;
         }
         let unheld = match &w.sender {
-            WatchSender::Stream(tx) if tx.is_closed() => Some(w.path.clone()),
+            WatchSender::Stream(tx) if tx.is_closed() => {
+                let mode = if w.kind == WatchKind::Recursive {
+                    AddWatchMode::PersistentRecursive
+                } else {
+                    AddWatchMode::Persistent
+                };
+                Some((w.path.clone(), mode))
+            }
             _ => None,
         };
         self.register(w, err == code::OK);
@@ -677,10 +773,11 @@ impl Registry {
         gone += closed;
         self.held -= gone;
         gone = 0;
-        if matches!(ev, EventType::NodeCreated | EventType::NodeDeleted) {
-            // A recursive watch on the parent holds the parent's child-table entry on the
-            // server, which then never sends NodeChildrenChanged for it: derive it here for
-            // the parent's children one-shots and persistent streams.
+        if !self.separate_modes && matches!(ev, EventType::NodeCreated | EventType::NodeDeleted) {
+            // Before 3.9, a recursive watch on the parent holds the parent's child-table entry
+            // on the server, which then never sends NodeChildrenChanged for it: derive it here
+            // for the parent's children one-shots and persistent streams. (A 3.9 server keeps
+            // recursive watches out of its child table and sends it itself.)
             if let Some(parent) = parent_of(server_path) {
                 if self.server_has(parent, true) {
                     n += self.dispatch(EventType::NodeChildrenChanged, parent, chroot);
@@ -716,10 +813,12 @@ impl Registry {
                 path: client_path.clone(),
             })
         };
-        let (data, child, persistent) = match kind {
-            WatcherType::Data => (true, false, false),
-            WatcherType::Children => (false, true, false),
-            _ => (true, true, true),
+        let (data, child, persistent, recursive) = match kind {
+            WatcherType::Data => (true, false, false, false),
+            WatcherType::Children => (false, true, false, false),
+            WatcherType::Persistent => (false, false, true, false),
+            WatcherType::PersistentRecursive => (false, false, false, true),
+            _ => (true, true, true, true),
         };
         let mut gone = 0;
         if data {
@@ -736,8 +835,11 @@ impl Registry {
                 let _ = tx.send(ev(EventType::ChildWatchRemoved));
             }
         }
-        if persistent {
-            for map in [&mut self.persistent, &mut self.recursive] {
+        for (take, map) in [
+            (persistent, &mut self.persistent),
+            (recursive, &mut self.recursive),
+        ] {
+            if take {
                 for tx in map.remove(path).unwrap_or_default() {
                     gone += 1;
                     let _ = tx.send(ev(EventType::PersistentWatchRemoved));
@@ -882,6 +984,15 @@ impl Registry {
     }
 }
 
+/// Overwrites the last 4 bytes of a request frame (a body ending with an int: addWatch's mode,
+/// removeWatches' watcher type).
+fn put_last_int(frame: &mut BytesMut, value: i32) {
+    let n = frame.len();
+    if n >= 4 {
+        frame[n - 4..].copy_from_slice(&value.to_be_bytes());
+    }
+}
+
 /// The parent of a server path (`None` for `/`).
 fn parent_of(path: &str) -> Option<&str> {
     match path.rfind('/') {
@@ -912,7 +1023,7 @@ fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) -> (usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt;
+    use futures_util::{FutureExt, StreamExt};
 
     fn reg(r: &mut Registry, kind: WatchKind, path: &str, exists: bool) -> OneshotWatcher {
         let (w, rx) = WatchRequest::oneshot(kind, path.to_owned());
@@ -1020,7 +1131,7 @@ mod tests {
     #[tokio::test]
     async fn dropped_one_shot_watchers_are_pruned_as_the_registry_grows() {
         let gauge = Arc::new(AtomicUsize::new(0));
-        let mut r = Registry::new(gauge.clone());
+        let mut r = Registry::new(gauge.clone(), Default::default());
         let chroot = Chroot::none();
         let live: Vec<_> = (0..3000)
             .map(|i| reg(&mut r, WatchKind::Data, &format!("/live{}", i % 7), true))
@@ -1219,7 +1330,13 @@ mod tests {
     fn a_release_waits_for_what_still_needs_the_watch() {
         let mut r = Registry::default();
         let s = add(&mut r, AddWatchMode::Persistent, "/p");
-        let release = || Some(WatchRequest::release("/p".into(), Box::new(())));
+        let release = || {
+            Some(WatchRequest::release(
+                "/p".into(),
+                AddWatchMode::Persistent,
+                Box::new(()),
+            ))
+        };
         // a live stream
         assert!(matches!(
             r.on_send(&mut read_frame(), &mut release()),
@@ -1259,5 +1376,222 @@ mod tests {
             r.on_send(&mut read_frame(), &mut release()),
             Err(Error::NoWatcher)
         ));
+    }
+
+    // ------------------------------------------------------------ ZooKeeper 3.9 servers
+
+    fn v39() -> Registry {
+        Registry::new(Default::default(), crate::ServerVersion::V3_9)
+    }
+
+    /// A request frame as the client writes it: `op` with a `{path, int}` body (addWatch,
+    /// removeWatches, checkWatches).
+    fn path_mode_frame(op: crate::proto::OpCode, path: &str, mode: i32) -> BytesMut {
+        crate::session::request::request_frame(
+            op,
+            &crate::proto::PathModeRequest {
+                path: path.into(),
+                mode,
+            },
+        )
+    }
+
+    fn last_int(f: &BytesMut) -> i32 {
+        i32::from_be_bytes(f[f.len() - 4..].try_into().unwrap())
+    }
+
+    #[test]
+    fn v39_one_shots_and_persistent_watches_are_written_as_asked() {
+        use crate::proto::OpCode;
+        let mut r = v39();
+        let _p = add(&mut r, AddWatchMode::Persistent, "/p");
+        let _q = add(&mut r, AddWatchMode::PersistentRecursive, "/q");
+        // one-shot reads keep watch=true next to a persistent or recursive watch
+        for path in ["/p", "/q"] {
+            for kind in [WatchKind::Data, WatchKind::Exists, WatchKind::Child] {
+                let (w, _rx) = WatchRequest::oneshot(kind, path.into());
+                let mut f = read_frame();
+                r.on_send(&mut f, &mut Some(w)).unwrap();
+                assert_eq!(f.last(), Some(&1), "{kind:?} on {path}");
+            }
+        }
+        // a persistent addWatch next to a recursive watch stays persistent (mode 0)
+        let (w, _s) = WatchRequest::persistent(AddWatchMode::Persistent, "/q".into(), "/q".into());
+        let mut f = path_mode_frame(OpCode::AddWatch, "/q", AddWatchMode::Persistent.code());
+        let before = f.clone();
+        r.on_send(&mut f, &mut Some(w)).unwrap();
+        assert_eq!(f, before);
+        assert_eq!(last_int(&f), 0);
+        // removals of one kind are written as they are, persistent types included
+        for kind in [
+            WatcherType::Data,
+            WatcherType::Children,
+            WatcherType::Persistent,
+            WatcherType::PersistentRecursive,
+        ] {
+            let mut f = path_mode_frame(OpCode::RemoveWatches, "/p", kind.code());
+            let before = f.clone();
+            r.on_send(&mut f, &mut Some(WatchRequest::remove(kind, "/p".into())))
+                .unwrap();
+            assert_eq!(f, before, "{kind:?}");
+            assert_eq!(last_int(&f), kind.code());
+        }
+    }
+
+    #[test]
+    fn the_3_9_watcher_types_are_refused_for_a_3_8_server() {
+        let mut r = Registry::default();
+        let _p = add(&mut r, AddWatchMode::Persistent, "/p");
+        for kind in [WatcherType::Persistent, WatcherType::PersistentRecursive] {
+            let mut w = Some(WatchRequest::remove(kind, "/p".into()));
+            let res = r.on_send(&mut read_frame(), &mut w);
+            assert!(
+                matches!(&res, Err(Error::InvalidArgument(m)) if m.contains("3.9")),
+                "{kind:?}: {res:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn v39_removing_one_kind_leaves_the_others_here() {
+        let mut r = v39();
+        let chroot = Chroot::none();
+        let mut pers = add(&mut r, AddWatchMode::Persistent, "/p");
+        let mut rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let data = reg(&mut r, WatchKind::Data, "/p", true);
+        let mut child = reg(&mut r, WatchKind::Child, "/p", true);
+        assert_eq!(r.len(), 4);
+        let answered = |r: &mut Registry, kind| {
+            let mut w = Some(WatchRequest::remove(kind, "/p".into()));
+            r.on_send(&mut read_frame(), &mut w).unwrap();
+            assert!(r.on_reply(w.unwrap(), code::OK, &chroot).is_none());
+        };
+        // Persistent: the persistent stream ends, nothing else changes
+        answered(&mut r, WatcherType::Persistent);
+        assert_eq!(
+            pers.next().await.unwrap().unwrap().event_type,
+            EventType::PersistentWatchRemoved
+        );
+        assert!(pers.next().await.is_none());
+        assert_eq!(r.len(), 3);
+        // Data: the data one-shot resolves as removed; the recursive stream stays
+        answered(&mut r, WatcherType::Data);
+        assert_eq!(data.await.unwrap().event_type, EventType::DataWatchRemoved);
+        assert_eq!(r.len(), 2);
+        // the child one-shot and the recursive stream still get their events
+        assert_eq!(r.dispatch(EventType::NodeDataChanged, "/p", &chroot), 1);
+        assert_eq!(
+            rec.next().await.unwrap().unwrap().event_type,
+            EventType::NodeDataChanged
+        );
+        assert!((&mut child).now_or_never().is_none());
+        // PersistentRecursive: the recursive stream ends; the child one-shot stays
+        answered(&mut r, WatcherType::PersistentRecursive);
+        assert_eq!(
+            rec.next().await.unwrap().unwrap().event_type,
+            EventType::PersistentWatchRemoved
+        );
+        assert!(rec.next().await.is_none());
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/p", &chroot), 1);
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        assert_eq!(r.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn v39_a_recursive_watch_does_not_stand_in_for_child_events() {
+        // a 3.9 server keeps recursive watches out of its child table: a children one-shot
+        // (sent with watch=true) or a persistent watch on the path gets the server's own
+        // NodeChildrenChanged, so none is derived here (it would come twice)
+        let mut r = v39();
+        let chroot = Chroot::none();
+        let mut rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let mut pers = add(&mut r, AddWatchMode::Persistent, "/p");
+        let mut child = reg(&mut r, WatchKind::Child, "/p", true);
+        assert_eq!(r.dispatch(EventType::NodeCreated, "/p/c", &chroot), 1);
+        assert_eq!(
+            rec.next().await.unwrap().unwrap().event_type,
+            EventType::NodeCreated
+        );
+        assert!((&mut child).now_or_never().is_none());
+        assert!(pers.next().now_or_never().is_none());
+        // the server's own child event: the one-shot and the persistent stream
+        assert_eq!(r.dispatch(EventType::NodeChildrenChanged, "/p", &chroot), 2);
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        assert_eq!(
+            pers.next().await.unwrap().unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+    }
+
+    #[test]
+    fn v39_a_release_removes_its_own_mode_only() {
+        use crate::proto::OpCode;
+        let mut r = v39();
+        let chroot = Chroot::none();
+        let pers = add(&mut r, AddWatchMode::Persistent, "/p");
+        let rec = add(&mut r, AddWatchMode::PersistentRecursive, "/p");
+        let one_shot = reg(&mut r, WatchKind::Data, "/p", true);
+        let release = |mode| {
+            let f = path_mode_frame(OpCode::RemoveWatches, "/p", WatcherType::Any.code());
+            (
+                f,
+                Some(WatchRequest::release("/p".into(), mode, Box::new(()))),
+            )
+        };
+        // a live stream of that mode keeps it
+        let (mut f, mut w) = release(AddWatchMode::Persistent);
+        assert!(matches!(r.on_send(&mut f, &mut w), Err(Error::NoWatcher)));
+        drop(pers);
+        // dropped: released although a recursive stream and a one-shot watch are live on the
+        // path (3.9 keeps each mode apart): removeWatches(Persistent = 4), not Any
+        let (mut f, mut w) = release(AddWatchMode::Persistent);
+        r.on_send(&mut f, &mut w).unwrap();
+        assert_eq!(last_int(&f), 4);
+        let w = w.unwrap();
+        assert_eq!(w.kind, WatchKind::Remove(WatcherType::Persistent));
+        // while it is pending, a second release finds nothing to release
+        let (mut f2, mut w2) = release(AddWatchMode::Persistent);
+        assert!(matches!(r.on_send(&mut f2, &mut w2), Err(Error::NoWatcher)));
+        // answered: the persistent entry is gone, the recursive stream and the one-shot stay
+        assert!(r.on_reply(w, code::OK, &chroot).is_none());
+        assert!(!r.persistent.contains_key("/p"));
+        assert_eq!(r.recursive["/p"].len(), 1);
+        assert_eq!(r.data["/p"].len(), 1);
+        // the recursive one in turn: removeWatches(PersistentRecursive = 5)
+        let (mut f, mut w) = release(AddWatchMode::PersistentRecursive);
+        assert!(matches!(r.on_send(&mut f, &mut w), Err(Error::NoWatcher)));
+        drop(rec);
+        r.on_send(&mut f, &mut w).unwrap();
+        assert_eq!(last_int(&f), 5);
+        assert!(r.on_reply(w.unwrap(), code::OK, &chroot).is_none());
+        assert!(!r.recursive.contains_key("/p"));
+        assert_eq!(r.data["/p"].len(), 1);
+        drop(one_shot);
+    }
+
+    #[test]
+    fn v39_an_add_watch_whose_caller_gave_up_is_released_with_its_mode() {
+        let mut r = v39();
+        let chroot = Chroot::none();
+        let (w, s) =
+            WatchRequest::persistent(AddWatchMode::PersistentRecursive, "/p".into(), "/p".into());
+        let mut w = Some(w);
+        r.on_send(
+            &mut path_mode_frame(crate::proto::OpCode::AddWatch, "/p", 1),
+            &mut w,
+        )
+        .unwrap();
+        drop(s);
+        assert_eq!(
+            r.on_reply(w.unwrap(), code::OK, &chroot),
+            Some(("/p".to_owned(), AddWatchMode::PersistentRecursive))
+        );
     }
 }

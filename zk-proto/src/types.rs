@@ -166,12 +166,20 @@ int_enum! {
 int_enum! {
     /// Watch kinds for `checkWatches` / `removeWatches`.
     pub enum WatcherType {
-        /// Child watches.
+        /// Child watches (one-shot `getChildren` watches; before ZooKeeper 3.9, also the
+        /// child half of a persistent watch).
         Children = 1,
-        /// Data (and exist) watches.
+        /// Data (and exist) watches (one-shot `getData` / `exists` watches; before 3.9, also
+        /// the data half of a persistent or recursive watch).
         Data = 2,
         /// Every kind.
         Any = 3,
+        /// Persistent watches (`addWatch` mode `PERSISTENT`) alone: ZooKeeper 3.9+
+        /// (ZOOKEEPER-4472).
+        Persistent = 4,
+        /// Persistent recursive watches (`addWatch` mode `PERSISTENT_RECURSIVE`) alone:
+        /// ZooKeeper 3.9+ (ZOOKEEPER-4472).
+        PersistentRecursive = 5,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::install::Installation;
 use crate::links::Links;
 use crate::server::{free_ports, ZkServer, MODE_PROBE_TIMEOUT, PORT_ATTEMPTS};
 use crate::settings::{settings_setters, MemberPorts, Role, Settings};
+use crate::tls::{TlsFiles, TlsOptions};
 use crate::{Error, Result};
 
 /// Pause between polls of the wait functions.
@@ -37,6 +38,7 @@ pub struct EnsembleBuilder {
     read_only: bool,
     partitionable: bool,
     settings: Settings,
+    tls: Option<TlsOptions>,
 }
 
 impl Default for EnsembleBuilder {
@@ -46,6 +48,7 @@ impl Default for EnsembleBuilder {
             read_only: false,
             partitionable: false,
             settings: Settings::default(),
+            tls: None,
         }
     }
 }
@@ -91,6 +94,17 @@ impl EnsembleBuilder {
     /// its peers.
     pub fn reconfig_enabled(mut self, enabled: bool) -> Self {
         self.settings.reconfig = enabled;
+        self
+    }
+
+    /// Every member also serves TLS on a port of its own (`secureClientPort`, Netty), with one
+    /// set of certificates for the whole ensemble: see [`ZkServer::secure_connect_string`]
+    /// and [`ZkServer::tls_files`] of each [`member`](Ensemble::member), and
+    /// [`Ensemble::secure_connect_string`]. The members talk to each other in plain TCP, and
+    /// the plain client ports stay (the config node names those: ZooKeeper 3.8's dynamic
+    /// config has no place for the secure port).
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
         self
     }
 
@@ -143,10 +157,17 @@ impl EnsembleBuilder {
             "a partitionable ensemble cannot be reconfig-enabled: its members see different peer ports"
         );
         let install = Installation::locate()?;
+        let files = match &self.tls {
+            Some(opts) => Some(std::sync::Arc::new(TlsFiles::generate(opts)?)),
+            None => None,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let ports = free_ports(3 * self.size)?;
+            // one call: ports of separate calls may coincide
+            let extra = if files.is_some() { self.size } else { 0 };
+            let mut ports = free_ports(3 * self.size + extra)?;
+            let secure_ports = ports.split_off(3 * self.size);
             let peers: Vec<MemberPorts> = ports
                 .chunks(3)
                 .map(|p| MemberPorts {
@@ -185,7 +206,22 @@ impl EnsembleBuilder {
                         read_only: self.read_only,
                         view: links.as_ref().map(|_| views[i].as_slice()),
                     };
-                    ZkServer::prepare(&install, &self.settings, peers[i].client, role)
+                    let (Some(opts), Some(files)) = (&self.tls, &files) else {
+                        return ZkServer::prepare(&install, &self.settings, peers[i].client, role);
+                    };
+                    let mut settings = self.settings.clone();
+                    settings
+                        .cfg
+                        .push(("secureClientPort".into(), secure_ports[i].to_string()));
+                    settings
+                        .cfg
+                        .push(("secureClientPortAddress".into(), "127.0.0.1".into()));
+                    for (k, v) in files.jvm_props(opts) {
+                        crate::settings::upsert(&mut settings.jvm_props, &k, v);
+                    }
+                    let mut member = ZkServer::prepare(&install, &settings, peers[i].client, role)?;
+                    member.tls = Some((secure_ports[i], files.clone()));
+                    Ok(member)
                 })
                 .collect::<Result<Vec<_>>>()?;
             for member in &members {
@@ -194,7 +230,11 @@ impl EnsembleBuilder {
             let deadline = Instant::now() + self.settings.startup_timeout;
             let mut failure = None;
             for member in &members {
-                if let Err(e) = member.wait_ready(deadline, is_quorum_mode).await {
+                let ready = match member.wait_ready(deadline, is_quorum_mode).await {
+                    Ok(()) => member.wait_secure_port(deadline).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = ready {
                     failure = Some(e);
                     break;
                 }
@@ -241,6 +281,16 @@ fn is_quorum_mode(mode: &str) -> bool {
 }
 
 impl Ensemble {
+    /// `"127.0.0.1:TLS1,127.0.0.1:TLS2,..."`: every member's TLS port, when built with
+    /// [`EnsembleBuilder::tls`].
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.members
+            .iter()
+            .map(|m| m.secure_connect_string())
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(","))
+    }
+
     /// Starts an ensemble of `n` members (3 is typical) with default settings.
     ///
     /// # Errors

@@ -60,8 +60,9 @@ pub struct ZkServer {
     args: Vec<OsString>,
     startup_timeout: Duration,
     process: Mutex<Process>,
-    /// The TLS port and certificate files, when started with TLS.
-    tls: Option<(u16, TlsFiles)>,
+    /// The TLS port and certificate files, when started with TLS (an ensemble's members share
+    /// one set).
+    pub(crate) tls: Option<(u16, std::sync::Arc<TlsFiles>)>,
     /// The JAAS file's directory, when started with SASL users.
     sasl: Option<TempDir>,
     /// Declared last: removed after the JVM is dead (Drop kills it first anyway).
@@ -199,7 +200,7 @@ impl ZkServerBuilder {
                     for (k, v) in files.jvm_props(opts) {
                         crate::settings::upsert(&mut settings.jvm_props, &k, v);
                     }
-                    Some((ports[1], files))
+                    Some((ports[1], std::sync::Arc::new(files)))
                 }
             };
             let sasl = if self.sasl_users.is_empty() && self.kerberos.is_none() {
@@ -373,7 +374,7 @@ impl ZkServer {
     }
 
     /// With TLS: waits until the secure port accepts connections (it opens after the plain one).
-    async fn wait_secure_port(&self, deadline: Instant) -> Result<(), StartFailure> {
+    pub(crate) async fn wait_secure_port(&self, deadline: Instant) -> Result<(), StartFailure> {
         let Some((port, _)) = &self.tls else {
             return Ok(());
         };
@@ -412,7 +413,7 @@ impl ZkServer {
 
     /// The generated CA, client certificates and keys, when started with TLS.
     pub fn tls_files(&self) -> Option<&TlsFiles> {
-        self.tls.as_ref().map(|(_, f)| f)
+        self.tls.as_ref().map(|(_, f)| &**f)
     }
 
     /// Launches the JVM (without waiting for it to serve).

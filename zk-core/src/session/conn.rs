@@ -763,9 +763,11 @@ impl Session {
                     return Ok(Some(Outcome::Closed));
                 }
                 if let Some(w) = f.watch {
-                    if let Some(path) = self.watches.on_reply(w, header.err, &self.cfg.chroot) {
+                    if let Some((path, mode)) =
+                        self.watches.on_reply(w, header.err, &self.cfg.chroot)
+                    {
                         debug!(path = %path, "releasing a persistent watch its caller gave up on");
-                        conn.enqueue(PendingRequest::release(path), &mut self.watches);
+                        conn.enqueue(PendingRequest::release(path, mode), &mut self.watches);
                     }
                 }
                 if let Some(r) = f.reply {

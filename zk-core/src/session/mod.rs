@@ -106,6 +106,8 @@ pub(crate) struct Config {
     pub sasl: Option<sasl::SaslConfig>,
     /// A session to re-attach to instead of starting one (id, password).
     pub resume: Option<(i64, Vec<u8>)>,
+    /// What the servers' watch tables can do ([`Registry`]).
+    pub server_version: crate::ServerVersion,
 }
 
 /// What handles share with the session task.
@@ -200,12 +202,13 @@ impl Session {
     ) -> Session {
         let negotiated = cfg.session_timeout;
         let resume = cfg.resume.clone();
+        let version = cfg.server_version;
         let mut s = Session {
             ring: HostRing::new(cfg.hosts.clone()),
             cfg,
             rx,
             status_tx,
-            watches: Registry::new(shared.watchers.clone()),
+            watches: Registry::new(shared.watchers.clone(), version),
             shared,
             session_id: 0,
             passwd: vec![0; 16],

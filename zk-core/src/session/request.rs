@@ -4,7 +4,9 @@
 
 use super::reply;
 use crate::error::Result;
-use crate::proto::{OpCode, PathModeRequest, Record, ReplyHeader, WatcherType, Writer};
+use crate::proto::{
+    AddWatchMode, OpCode, PathModeRequest, Record, ReplyHeader, WatcherType, Writer,
+};
 use crate::watch::WatchRequest;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::time::Duration;
@@ -45,10 +47,11 @@ pub(crate) struct PendingRequest {
 impl PendingRequest {
     /// The release of a server-side persistent watch on `server_path` nobody holds any more (a
     /// dropped [`PersistentWatcher`](crate::PersistentWatcher), or an `add_watch` whose caller
-    /// gave up after it was sent): a removeWatches(Any) nobody awaits, written only if nothing
-    /// of this client on the path still needs the watch (see
+    /// gave up after it was sent): a removeWatches(Any) nobody awaits (of `mode` alone on a
+    /// 3.9 server), written only if nothing of this client on the path still needs the watch
+    /// (see
     /// [`Registry::on_send`](crate::watch::Registry::on_send)).
-    pub(crate) fn release(server_path: String) -> PendingRequest {
+    pub(crate) fn release(server_path: String, mode: AddWatchMode) -> PendingRequest {
         let req = PathModeRequest {
             path: server_path.clone(),
             mode: WatcherType::Any.code(),
@@ -57,7 +60,11 @@ impl PendingRequest {
         PendingRequest {
             frame: request_frame(OpCode::RemoveWatches, &req),
             op: OpCode::RemoveWatches,
-            watch: Some(Box::new(WatchRequest::release(server_path, Box::new(rx)))),
+            watch: Some(Box::new(WatchRequest::release(
+                server_path,
+                mode,
+                Box::new(rx),
+            ))),
             reply,
             queue_timeout: None,
             queue_expiry: None,
