@@ -43,7 +43,8 @@ fn review_histories_are_judged_as_the_readme_says() {
         .expect("review dir")
         .filter_map(|e| {
             let p = e.expect("dir entry").path();
-            (p.extension()? == "jsonl").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "jsonl")
+                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     files.sort();
@@ -70,7 +71,9 @@ fn review_histories_are_judged_as_the_readme_says() {
             wrong.push(format!(
                 "{stem}: expected {}{}, got {} {violations:?}",
                 if want_fail { "FAIL" } else { "PASS" },
-                limitation.map_or(String::new(), |(_, why)| format!(" (known limitation: {why})")),
+                limitation.map_or(String::new(), |(_, why)| format!(
+                    " (known limitation: {why})"
+                )),
                 if got_fail { "FAIL" } else { "PASS" },
             ));
         }

@@ -320,7 +320,8 @@ fn overlaps(r: &mut CheckResult, h: &History, deleted: &HashMap<&str, Deleted>) 
         }
     }
     // per semaphore: (time, +1 from | -1 until, lease); an end sorts before a start at one time
-    let mut by_sem: HashMap<&str, (i64, Vec<(u64, i8, &str)>)> = HashMap::new();
+    type Edge<'a> = (u64, i8, &'a str);
+    let mut by_sem: HashMap<&str, (i64, Vec<Edge>)> = HashMap::new();
     for (&g, &(sem, max, from, until)) in &leases {
         if from < until {
             let e = by_sem.entry(sem).or_insert((max, Vec::new()));
