@@ -1,16 +1,33 @@
 //! The adversarial review's hand-made histories (`tests/data/review/`, see its README.md),
 //! each judged by the library's checkers exactly as `zk-chaos check FILE` judges it
 //! ([`History::load`] then [`checker::check_all`]), against the README's "should be" column:
-//! `fn-*` (false negatives found by the review) and `tp-*` (controls) FAIL, `fp-*`
-//! (valid histories) PASS, except the known limitations listed in [`KNOWN_LIMITATIONS`].
+//! `fn-*` (false negatives found by the review) and `tp-*` (controls) FAIL, by the checker the
+//! file names (`fn-lock-...`: the lock checker); `fp-*` (valid histories) PASS, with no
+//! violation at all, except the known limitations listed in [`KNOWN_LIMITATIONS`] (FAIL).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use zk_chaos::checker;
 use zk_chaos::history::History;
 
-/// `fp-*` histories the checkers still flag, with the reason they are left so.
-const KNOWN_LIMITATIONS: &[(&str, &str)] = &[];
+/// `fp-*` histories the checkers still flag, with the reason they are left so: each would pass
+/// only by dropping a check the issue asks for, which the workload's recipes promise.
+const KNOWN_LIMITATIONS: &[(&str, &str)] = &[
+    (
+        "fp-lock-fenced-after-suspended",
+        "the lock checker keeps 'no fenced write succeeds after its guard reported lost' (issue \
+         10 asks for it): Guard::fenced_multi refuses once lost, so a success after lost is a \
+         broken contract even when, as here, the guard node still existed and no second holder \
+         could exist; the workload cannot produce it while that contract holds",
+    ),
+    (
+        "fp-watch-datawatch-ended",
+        "a DataWatch must end on the final data: zk-recipes' DataWatch survives session loss by \
+         default and ends only when its client is closed, so a stream that ended after LOST and \
+         missed the last change is a broken contract; excusing ended streams would hide a \
+         DataWatch that gives up early",
+    ),
+];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/review")
@@ -66,15 +83,32 @@ fn review_histories_are_judged_as_the_readme_says() {
             .flat_map(|r| r.violations.iter())
             .map(|v| format!("{}: {}", v.checker, v.message))
             .collect();
-        let got_fail = !violations.is_empty();
-        if got_fail != want_fail {
+        // a FAIL must come from the checker the file is about (`fn-lock-...` -> lock)
+        let about = checker::WORKLOADS
+            .iter()
+            .filter(|w| stem[3..].starts_with(&format!("{w}-")))
+            .max_by_key(|w| w.len())
+            .unwrap_or_else(|| panic!("{stem}: names no workload"));
+        let flagged_by_it = results
+            .iter()
+            .any(|r| r.checker == *about && !r.violations.is_empty());
+        let right = if want_fail {
+            flagged_by_it
+        } else {
+            violations.is_empty()
+        };
+        if !right {
             wrong.push(format!(
-                "{stem}: expected {}{}, got {} {violations:?}",
+                "{stem}: expected {} by the {about} checker{}, got {} {violations:?}",
                 if want_fail { "FAIL" } else { "PASS" },
                 limitation.map_or(String::new(), |(_, why)| format!(
                     " (known limitation: {why})"
                 )),
-                if got_fail { "FAIL" } else { "PASS" },
+                if violations.is_empty() {
+                    "PASS"
+                } else {
+                    "FAIL"
+                },
             ));
         }
     }
