@@ -425,6 +425,7 @@ fn check_reads<'a>(
     let mut version_of: HashMap<&str, (i64, Source)> = HashMap::new();
     at_version.insert(0, (init, Source::Init));
     version_of.insert(init, (0, Source::Init));
+    let mut reused = 0usize;
     let mut learn = |r: &mut CheckResult,
                      version: i64,
                      value: &'a str,
@@ -445,6 +446,9 @@ fn check_reads<'a>(
         }
         if let Some(&(expected, by)) = at_version.get(&version) {
             if expected != value {
+                if matches!((src, by), (Source::Ack(_), Source::Ack(_))) {
+                    reused += 1;
+                }
                 r.violation(
                     format!("{key}: {src} returned {value:?} at version {version}, but {by} put {expected:?} there"),
                     ids,
@@ -471,6 +475,11 @@ fn check_reads<'a>(
     }
     if let Some((version, value)) = fin {
         learn(r, *version, value, Source::Final, vec![], u64::MAX);
+    }
+    if reused > 0 {
+        r.notes.push(format!(
+            "{key}: {reused} versions acknowledged to two writes: the server lost acknowledged writes (the node's version went back), so from there a version names two writes and rules 3-7 cascade; read the first violation"
+        ));
     }
     let versions = Versions {
         by_version: at_version
@@ -513,7 +522,8 @@ fn check_reads<'a>(
                     invoked as f64 / 1e6
                 ),
                 vec![o.id, by],
-                o.end_us(),
+                // it shows when that write is invoked
+                invoked,
             );
         }
     }
