@@ -20,6 +20,8 @@
 //!     the round (a disconnection, a lost session),
 //!   * a participant's `enter` or `leave` that ended in an error (failed or unknown: its node
 //!     may stay, or go, behind the others' backs), or
+//!   * another participant began to leave (or, without a leave, ended its `enter`) less than
+//!     [`LATE_US`] before this one gave up, or never did: its node may have stood until then,
 //!   * the run ended within [`LEAVE_BOUND_US`] of its pass, before its leave completed.
 //!
 //! A leave that gave up waiting (`{left: false}`) is the symptom, not an explanation: with no
@@ -83,6 +85,12 @@ pub fn check_barrier(h: &History) -> CheckResult {
 /// before the leave (200 ms) and its own 5 s deadline, well inside the 15 s bound on any
 /// recorded operation.
 pub const LEAVE_BOUND_US: u64 = 15_000_000;
+
+/// How long before a member gave up leaving another member may have begun to leave and still
+/// explain it: one session timeout (3 s). A delete that took longer would have left its client
+/// without an answer for more than two thirds of that, which it reports as a disconnection
+/// (an excuse of its own).
+pub const LATE_US: u64 = 3_000_000;
 
 /// Nemesis fault windows `(start, end)` (an unfinished one runs to the end).
 fn fault_windows(h: &History) -> Vec<(u64, u64)> {
@@ -255,6 +263,27 @@ fn everyone_leaves(
         let cut_short = leave.is_none_or(|l| l.complete_us.is_none())
             && history_end < p.end_us().saturating_add(LEAVE_BOUND_US);
         if cut_short {
+            continue;
+        }
+        // another participant whose node may have stood until late in this one's wait: it
+        // began to leave (or, without a leave, ended its enter) less than LATE_US before this
+        // one gave up, or never
+        let gave_up = leave.map_or(u64::MAX, |l| l.end_us());
+        let late = members.iter().filter(|&&c| c != p.client).any(|&c| {
+            let node_until = rops
+                .iter()
+                .filter(|o| o.client == c && o.op == "leave")
+                .map(|o| o.invoke_us)
+                .min()
+                .or_else(|| {
+                    rops.iter()
+                        .filter(|o| o.client == c && o.op == "enter")
+                        .map(|o| o.end_us())
+                        .max()
+                });
+            node_until.is_none_or(|t| t.saturating_add(LATE_US) > gave_up)
+        });
+        if late {
             continue;
         }
         let what = match leave {
@@ -632,5 +661,57 @@ mod tests {
             json!({"state": "SUSPENDED"}),
         );
         assert!(check_double(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn a_member_that_began_to_leave_late_explains_the_others_giving_up() {
+        let mut b = Builder::default();
+        b.op(
+            "double-barrier",
+            34,
+            34,
+            "enter",
+            json!({"n": 2, "round": 0}),
+            100,
+            Some(300),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            35,
+            35,
+            "enter",
+            json!({"n": 2, "round": 0}),
+            110,
+            Some(310),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            34,
+            34,
+            "leave",
+            json!({"n": 2, "round": 0}),
+            400,
+            Some(5_000_400),
+            Outcome::Ok,
+            json!({"left": false}),
+        );
+        // 35 began to leave 3.6 s late, and left
+        b.op(
+            "double-barrier",
+            35,
+            35,
+            "leave",
+            json!({"n": 2, "round": 0}),
+            3_600_000,
+            Some(3_700_000),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        let r = check_double(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
     }
 }
