@@ -133,6 +133,7 @@ pub fn check_double(h: &History) -> CheckResult {
     let faults = fault_windows(h);
     let history_end = h.events.iter().map(|e| e.t_us).max().unwrap_or(0);
     let mut full = 0;
+    let mut excused = 0;
     for (round, rops) in &rounds {
         let n = rops.iter().find_map(|o| o.arg_i64("n")).unwrap_or(0) as usize;
         // when the n-th distinct participant invoked enter
@@ -211,14 +212,26 @@ pub fn check_double(h: &History) -> CheckResult {
                 }
             }
         }
-        everyone_leaves(&mut r, h, *round, rops, &passed, &faults, history_end);
+        excused += usize::from(everyone_leaves(
+            &mut r,
+            h,
+            *round,
+            rops,
+            &passed,
+            &faults,
+            history_end,
+        ));
     }
     r.notes
         .push(format!("{} rounds, {full} with passes", rounds.len()));
+    r.notes.push(format!(
+        "{excused} rounds where a member that passed did not leave, explained by a fault, a disconnection, an error, a late peer or the run's end"
+    ));
     r
 }
 
-/// "Everyone leaves" for one round (see the module docs).
+/// "Everyone leaves" for one round (see the module docs); true if a member that passed did not
+/// leave and that was explained.
 fn everyone_leaves(
     r: &mut CheckResult,
     h: &History,
@@ -227,7 +240,7 @@ fn everyone_leaves(
     passed: &[&&Op],
     faults: &[(u64, u64)],
     history_end: u64,
-) {
+) -> bool {
     let left = |c: i64| {
         rops.iter().any(|o| {
             o.client == c
@@ -238,7 +251,7 @@ fn everyone_leaves(
     };
     let stuck: Vec<&&Op> = passed.iter().copied().filter(|p| !left(p.client)).collect();
     if stuck.is_empty() {
-        return;
+        return false;
     }
     let from = rops.iter().map(|o| o.invoke_us).min().unwrap_or(0);
     let until = rops.iter().map(|o| o.end_us()).max().unwrap_or(u64::MAX);
@@ -253,8 +266,9 @@ fn everyone_leaves(
     });
     let errored = rops.iter().any(|o| o.outcome != Outcome::Ok);
     if fault || disconnected || errored {
-        return;
+        return true;
     }
+    let mut explained = false;
     for p in stuck {
         let leave = rops
             .iter()
@@ -263,6 +277,7 @@ fn everyone_leaves(
         let cut_short = leave.is_none_or(|l| l.complete_us.is_none())
             && history_end < p.end_us().saturating_add(LEAVE_BOUND_US);
         if cut_short {
+            explained = true;
             continue;
         }
         // another participant whose node may have stood until late in this one's wait: it
@@ -284,6 +299,7 @@ fn everyone_leaves(
             node_until.is_none_or(|t| t.saturating_add(LATE_US) > gave_up)
         });
         if late {
+            explained = true;
             continue;
         }
         let what = match leave {
@@ -304,6 +320,7 @@ fn everyone_leaves(
             leave.map_or(p.end_us(), |l| l.end_us()),
         );
     }
+    explained
 }
 
 #[cfg(test)]
