@@ -10,7 +10,22 @@
 //! **double-barrier**: every client enters round r (`enter` `{round, n}` → `{passed}`) and,
 //! when it passed, leaves (`leave` → `{left}`). Nobody passes before all `n` participants of the
 //! round have entered (invoked `enter`); nobody finishes leaving before every other participant
-//! that passed has started to leave (or lost its session).
+//! that passed has started to leave (or lost its session: a `LOST` reported after it passed,
+//! with no sign of that session alive since the leave finished, neither an answered operation
+//! invoked nor a reconnect in that session); and **everyone leaves**: a participant that
+//! passed finishes a leave (`{left: true}`) unless something recorded in the history explains
+//! why it could not, namely
+//!   * a nemesis fault active during the round (from the first `enter` to the last `leave`),
+//!   * a participant of the round (any client that entered it) not CONNECTED at some moment of
+//!     the round (a disconnection, a lost session),
+//!   * a participant's `enter` or `leave` that ended in an error (failed or unknown: its node
+//!     may stay, or go, behind the others' backs), or
+//!   * another participant began to leave (or, without a leave, ended its `enter`) less than
+//!     [`LATE_US`] before this one gave up, or never did: its node may have stood until then,
+//!   * the run ended within [`LEAVE_BOUND_US`] of its pass, before its leave completed.
+//!
+//! A leave that gave up waiting (`{left: false}`) is the symptom, not an explanation: with no
+//! fault and every session alive, every member deletes its node and so everyone leaves.
 
 use super::CheckResult;
 use crate::history::{History, Op, Outcome};
@@ -66,6 +81,39 @@ pub fn check_barrier(h: &History) -> CheckResult {
     r
 }
 
+/// How long after passing a participant may still be leaving when the run ends: the pause
+/// before the leave (200 ms) and its own 5 s deadline, well inside the 15 s bound on any
+/// recorded operation.
+pub const LEAVE_BOUND_US: u64 = 15_000_000;
+
+/// How long before a member gave up leaving another member may have begun to leave and still
+/// explain it: one session timeout (3 s). A delete that took longer would have left its client
+/// without an answer for more than two thirds of that, which it reports as a disconnection
+/// (an excuse of its own).
+pub const LATE_US: u64 = 3_000_000;
+
+/// Nemesis fault windows `(start, end)` (an unfinished one runs to the end).
+fn fault_windows(h: &History) -> Vec<(u64, u64)> {
+    let mut open: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in h.infos_of("nemesis") {
+        let n = e.args.get("n").and_then(|v| v.as_i64()).unwrap_or(-1);
+        match e.op.as_str() {
+            "fault" => {
+                open.insert(n, e.t_us);
+            }
+            "fault-end" => {
+                if let Some(t0) = open.remove(&n) {
+                    out.push((t0, e.t_us));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(open.into_values().map(|t0| (t0, u64::MAX)));
+    out
+}
+
 /// Checks the `double-barrier` workload.
 pub fn check_double(h: &History) -> CheckResult {
     let mut r = CheckResult::new("double-barrier");
@@ -82,7 +130,10 @@ pub fn check_double(h: &History) -> CheckResult {
         .filter(|e| e.op == "state" && e.args.get("state").and_then(|v| v.as_str()) == Some("LOST"))
         .map(|e| (e.client, e.t_us))
         .collect();
+    let faults = fault_windows(h);
+    let history_end = h.events.iter().map(|e| e.t_us).max().unwrap_or(0);
     let mut full = 0;
+    let mut excused = 0;
     for (round, rops) in &rounds {
         let n = rops.iter().find_map(|o| o.arg_i64("n")).unwrap_or(0) as usize;
         // when the n-th distinct participant invoked enter
@@ -126,18 +177,29 @@ pub fn check_double(h: &History) -> CheckResult {
                 let left_started = rops
                     .iter()
                     .any(|o| o.op == "leave" && o.client == p.client && o.invoke_us <= l.end_us());
-                // A LOST reported before the member's next operation: the server may have
-                // ended that session (and its node) at any moment after the member passed,
-                // before the client heard of it (a real expiry is only noticed later).
-                let next_op = ops
-                    .iter()
-                    .filter(|o| o.client == p.client && o.invoke_us > p.end_us())
-                    .map(|o| o.invoke_us)
-                    .min()
-                    .unwrap_or(u64::MAX);
+                // A LOST reported after the member passed: the server may have ended that
+                // session (and its node) at any moment before the client heard of it (a real
+                // expiry is only noticed later), unless the session showed itself alive after
+                // the leave finished and before the LOST (then its node was still there)
+                let alive_after = |until: u64| {
+                    ops.iter().any(|o| {
+                        o.client == p.client
+                            && o.session == p.session_after
+                            && o.outcome == Outcome::Ok
+                            && o.invoke_us >= l.end_us()
+                            && o.invoke_us <= until
+                    }) || h.infos_of("double-barrier").any(|e| {
+                        e.client == p.client
+                            && e.op == "state"
+                            && e.session == p.session_after
+                            && e.args.get("state").and_then(|v| v.as_str()) == Some("CONNECTED")
+                            && e.t_us >= l.end_us()
+                            && e.t_us <= until
+                    })
+                };
                 let session_gone = lost
                     .iter()
-                    .any(|&(c, t)| c == p.client && t >= p.invoke_us && t <= next_op);
+                    .any(|&(c, t)| c == p.client && t >= p.invoke_us && !alive_after(t));
                 if !left_started && !session_gone {
                     r.violation(
                         format!(
@@ -150,10 +212,115 @@ pub fn check_double(h: &History) -> CheckResult {
                 }
             }
         }
+        excused += usize::from(everyone_leaves(
+            &mut r,
+            h,
+            *round,
+            rops,
+            &passed,
+            &faults,
+            history_end,
+        ));
     }
     r.notes
         .push(format!("{} rounds, {full} with passes", rounds.len()));
+    r.notes.push(format!(
+        "{excused} rounds where a member that passed did not leave, explained by a fault, a disconnection, an error, a late peer or the run's end"
+    ));
     r
+}
+
+/// "Everyone leaves" for one round (see the module docs); true if a member that passed did not
+/// leave and that was explained.
+fn everyone_leaves(
+    r: &mut CheckResult,
+    h: &History,
+    round: i64,
+    rops: &[&Op],
+    passed: &[&&Op],
+    faults: &[(u64, u64)],
+    history_end: u64,
+) -> bool {
+    let left = |c: i64| {
+        rops.iter().any(|o| {
+            o.client == c
+                && o.op == "leave"
+                && o.outcome == Outcome::Ok
+                && o.result.get("left").and_then(|v| v.as_bool()) == Some(true)
+        })
+    };
+    let stuck: Vec<&&Op> = passed.iter().copied().filter(|p| !left(p.client)).collect();
+    if stuck.is_empty() {
+        return false;
+    }
+    let from = rops.iter().map(|o| o.invoke_us).min().unwrap_or(0);
+    let until = rops.iter().map(|o| o.end_us()).max().unwrap_or(u64::MAX);
+    let members: Vec<i64> = rops.iter().map(|o| o.client).collect();
+    let fault = faults.iter().any(|&(a, b)| a <= until && b >= from);
+    let disconnected = h.infos_of("double-barrier").any(|e| {
+        e.op == "state"
+            && members.contains(&e.client)
+            && e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
+            && e.t_us >= from
+            && e.t_us <= until
+    });
+    let errored = rops.iter().any(|o| o.outcome != Outcome::Ok);
+    if fault || disconnected || errored {
+        return true;
+    }
+    let mut explained = false;
+    for p in stuck {
+        let leave = rops
+            .iter()
+            .filter(|o| o.client == p.client && o.op == "leave" && o.invoke_us > p.invoke_us)
+            .min_by_key(|o| o.invoke_us);
+        let cut_short = leave.is_none_or(|l| l.complete_us.is_none())
+            && history_end < p.end_us().saturating_add(LEAVE_BOUND_US);
+        if cut_short {
+            explained = true;
+            continue;
+        }
+        // another participant whose node may have stood until late in this one's wait: it
+        // began to leave (or, without a leave, ended its enter) less than LATE_US before this
+        // one gave up, or never
+        let gave_up = leave.map_or(u64::MAX, |l| l.end_us());
+        let late = members.iter().filter(|&&c| c != p.client).any(|&c| {
+            let node_until = rops
+                .iter()
+                .filter(|o| o.client == c && o.op == "leave")
+                .map(|o| o.invoke_us)
+                .min()
+                .or_else(|| {
+                    rops.iter()
+                        .filter(|o| o.client == c && o.op == "enter")
+                        .map(|o| o.end_us())
+                        .max()
+                });
+            node_until.is_none_or(|t| t.saturating_add(LATE_US) > gave_up)
+        });
+        if late {
+            explained = true;
+            continue;
+        }
+        let what = match leave {
+            Some(l) => format!(
+                "its leave (op {}) ended at {:.3} s without leaving",
+                l.id,
+                l.end_us() as f64 / 1e6
+            ),
+            None => "it never began to leave".to_owned(),
+        };
+        r.violation(
+            format!(
+                "round {round}: client {} passed at {:.3} s but never left: {what}, with no fault, disconnection or error in the round to explain it",
+                p.client,
+                p.end_us() as f64 / 1e6
+            ),
+            leave.map(|l| l.id).into_iter().chain([p.id]).collect(),
+            leave.map_or(p.end_us(), |l| l.end_us()),
+        );
+    }
+    explained
 }
 
 #[cfg(test)]
@@ -440,6 +607,124 @@ mod tests {
             args,
             60,
             Some(70),
+            Outcome::Ok,
+            json!({"left": true}),
+        );
+        let r = check_double(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    /// Two members pass round 0 and leave (`left`) or give up (`!left`).
+    fn double(b: &mut Builder, left: [bool; 2]) {
+        for (i, c) in [34i64, 35].into_iter().enumerate() {
+            let t = 100 + 10 * i as u64;
+            b.op(
+                "double-barrier",
+                c,
+                c,
+                "enter",
+                json!({"n": 2, "round": 0}),
+                t,
+                Some(t + 200),
+                Outcome::Ok,
+                json!({"passed": true}),
+            );
+            b.op(
+                "double-barrier",
+                c,
+                c,
+                "leave",
+                json!({"n": 2, "round": 0}),
+                t + 300,
+                Some(t + 5_000_300),
+                Outcome::Ok,
+                json!({ "left": left[i] }),
+            );
+        }
+    }
+
+    #[test]
+    fn nobody_leaving_without_a_fault_is_flagged() {
+        let mut b = Builder::default();
+        double(&mut b, [false, false]);
+        let r = check_double(&b.build());
+        assert_eq!(r.violations.len(), 2, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("never left"));
+        let mut b = Builder::default();
+        double(&mut b, [true, true]);
+        assert!(check_double(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn a_fault_or_a_disconnection_in_the_round_explains_a_member_that_did_not_leave() {
+        let mut b = Builder::default();
+        double(&mut b, [false, false]);
+        b.info("nemesis", -1, "fault", 50, json!({"n": 0, "kind": "pause"}));
+        b.info(
+            "nemesis",
+            -1,
+            "fault-end",
+            150,
+            json!({"n": 0, "kind": "pause"}),
+        );
+        assert!(check_double(&b.build()).violations.is_empty());
+        let mut b = Builder::default();
+        double(&mut b, [false, false]);
+        b.info(
+            "double-barrier",
+            35,
+            "state",
+            400,
+            json!({"state": "SUSPENDED"}),
+        );
+        assert!(check_double(&b.build()).violations.is_empty());
+    }
+
+    #[test]
+    fn a_member_that_began_to_leave_late_explains_the_others_giving_up() {
+        let mut b = Builder::default();
+        b.op(
+            "double-barrier",
+            34,
+            34,
+            "enter",
+            json!({"n": 2, "round": 0}),
+            100,
+            Some(300),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            35,
+            35,
+            "enter",
+            json!({"n": 2, "round": 0}),
+            110,
+            Some(310),
+            Outcome::Ok,
+            json!({"passed": true}),
+        );
+        b.op(
+            "double-barrier",
+            34,
+            34,
+            "leave",
+            json!({"n": 2, "round": 0}),
+            400,
+            Some(5_000_400),
+            Outcome::Ok,
+            json!({"left": false}),
+        );
+        // 35 began to leave 3.6 s late, and left
+        b.op(
+            "double-barrier",
+            35,
+            35,
+            "leave",
+            json!({"n": 2, "round": 0}),
+            3_600_000,
+            Some(3_700_000),
             Outcome::Ok,
             json!({"left": true}),
         );

@@ -5,7 +5,12 @@
 //! acknowledged writes sorted by version give the sequence of terms as the server saw them:
 //! 1. terms never overlap: once another leader's fenced write is applied, no fenced write of an
 //!    earlier leader is applied (a guard never reappears after another one);
-//! 2. after the heal, some candidate leads (is elected or writes fenced) within
+//! 2. **leaders by campaign result**: the election is the lock recipe on the election path, so
+//!    a candidate whose campaign returned its guard at `T` while a lower candidate's fenced
+//!    write invoked at or after `T` succeeded led at the same time as that one (see
+//!    [`super::guards`]): caught even when the two leaders' writes do not alternate by
+//!    version (a new leader that writes only after the old one's last write);
+//! 3. after the heal, some candidate leads (is elected or writes fenced) within
 //!    [`LEADER_BOUND_US`] (when the run lasted that long after the heal).
 //!
 //! A version acknowledged to two fenced writes is noted: the server lost the first (the log's
@@ -46,6 +51,19 @@ pub fn check(h: &History) -> CheckResult {
                 t,
             );
         }
+    }
+    for o in super::guards::overlaps(h, "election", "campaign", &["fenced-write"]) {
+        r.violation(
+            format!(
+                "candidate {} was elected at {:.3} s while the lower candidate {} still led (its fenced write invoked at {:.3} s succeeded): two leaders at once",
+                o.high,
+                o.acquired.end_us() as f64 / 1e6,
+                o.low,
+                o.fenced.invoke_us as f64 / 1e6,
+            ),
+            vec![o.acquired.id, o.fenced.id],
+            o.fenced.invoke_us,
+        );
     }
     r.notes.push(format!(
         "{} fenced writes in {} terms",
@@ -162,5 +180,32 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("no leader"));
+    }
+
+    #[test]
+    fn a_candidate_elected_while_a_lower_one_still_writes_is_flagged() {
+        let mut b = Builder::default();
+        let campaign = |b: &mut Builder, guard: &str, t0, t1| {
+            b.op(
+                "election",
+                2,
+                2,
+                "campaign",
+                json!({}),
+                t0,
+                Some(t1),
+                Outcome::Ok,
+                json!({ "guard": guard }),
+            );
+        };
+        let (a, bb) = ("/e/p/a__lock__0000000001", "/e/p/b__lock__0000000002");
+        campaign(&mut b, a, 100, 200);
+        write(&mut b, a, 1, 210);
+        campaign(&mut b, bb, 150, 400);
+        write(&mut b, a, 2, 410);
+        write(&mut b, bb, 3, 420);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("two leaders at once"));
     }
 }

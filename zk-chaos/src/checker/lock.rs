@@ -16,7 +16,15 @@
 //! 2. the final counter lies in `[acked, acked + unknown]` fenced writes;
 //! 3. no fenced write invoked after its guard reported lost succeeded;
 //! 4. a reader whose fenced check succeeded saw the same counter at both ends of its hold
-//!    (no writer overlapped it).
+//!    (no writer overlapped it);
+//! 5. a guard is not lost at birth (see the code);
+//! 6. **tenure overlap** (exclusive holders, and readers against writers), judged from the
+//!    guards' sequence numbers and successful fenced operations ([`super::guards`]): a guard
+//!    handed out while a conflicting lower guard still existed (a fenced write or check of
+//!    the lower one, invoked after the hand-out, succeeded) is two holders at once, whether
+//!    or not their read-modify-writes interleaved or wrote the same value (checks 1 and 4
+//!    see only those narrower forms). A reader's and a writer's guards conflict; two
+//!    readers' do not.
 
 use super::CheckResult;
 use crate::history::{History, Op, Outcome};
@@ -163,6 +171,35 @@ pub fn check(h: &History) -> CheckResult {
                 e.t_us,
             );
         }
+    }
+
+    // 6. tenure overlap by guard order: a conflicting lower guard proven to exist after a
+    //    higher one was handed out
+    for o in super::guards::overlaps(h, "lock", "acquire", &["fenced-write", "fenced-check"]) {
+        let kind = |g: &str| match super::guards::parse(g) {
+            Some(n) if !n.exclusive => "reader",
+            _ => "exclusive holder",
+        };
+        let released = ops
+            .iter()
+            .find(|r| r.op == "release" && r.arg_str("guard") == Some(o.low))
+            .map_or("never released".to_owned(), |r| {
+                format!("released at {:.3} s", r.invoke_us as f64 / 1e6)
+            });
+        r.violation(
+            format!(
+                "{} {} was handed out at {:.3} s while the lower {} {} still existed (its {} invoked at {:.3} s succeeded; {released}): two holders at once",
+                kind(o.high),
+                o.high,
+                o.acquired.end_us() as f64 / 1e6,
+                kind(o.low),
+                o.low,
+                o.fenced.op,
+                o.fenced.invoke_us as f64 / 1e6,
+            ),
+            vec![o.acquired.id, o.fenced.id],
+            o.fenced.invoke_us,
+        );
     }
 
     // 4. readers never overlap a writer
@@ -315,5 +352,87 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("writer overlapped"));
+    }
+
+    fn acquire(b: &mut Builder, client: i64, guard: &str, t0: u64, t1: u64) {
+        b.op(
+            "lock",
+            client,
+            client,
+            "acquire",
+            json!({"kind": "lock"}),
+            t0,
+            Some(t1),
+            Outcome::Ok,
+            json!({ "guard": guard }),
+        );
+    }
+
+    fn fenced(b: &mut Builder, client: i64, op: &str, guard: &str, t0: u64, t1: u64) {
+        b.op(
+            "lock",
+            client,
+            client,
+            op,
+            json!({"guard": guard, "value": t0 as i64, "r1": 0, "r2": 0}),
+            t0,
+            Some(t1),
+            Outcome::Ok,
+            json!(null),
+        );
+    }
+
+    const A: &str = "/l/p/aa__lock__0000000003";
+    const B: &str = "/l/p/bb__lock__0000000005";
+    const RA: &str = "/l/p/aa__rlock__0000000003";
+    const RB: &str = "/l/p/bb__rlock__0000000005";
+
+    #[test]
+    fn a_lower_guard_writing_after_a_higher_one_was_handed_out_is_two_holders() {
+        let mut b = Builder::default();
+        acquire(&mut b, 1, A, 100, 200);
+        acquire(&mut b, 2, B, 150, 300);
+        fenced(&mut b, 2, "fenced-write", B, 330, 400);
+        fenced(&mut b, 1, "fenced-write", A, 520, 600);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("two holders at once"));
+    }
+
+    #[test]
+    fn a_lower_guard_that_wrote_before_the_hand_out_passes() {
+        let mut b = Builder::default();
+        acquire(&mut b, 1, A, 100, 200);
+        fenced(&mut b, 1, "fenced-write", A, 210, 250);
+        acquire(&mut b, 2, B, 150, 300);
+        fenced(&mut b, 2, "fenced-write", B, 330, 400);
+        // the lower guard's write was invoked before the hand-out, even if it completed after
+        fenced(&mut b, 1, "fenced-write", A, 290, 350);
+        let r = check(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    #[test]
+    fn readers_share_but_never_overlap_a_writer() {
+        // two readers: fine
+        let mut b = Builder::default();
+        acquire(&mut b, 1, RA, 100, 200);
+        acquire(&mut b, 2, RB, 150, 300);
+        fenced(&mut b, 1, "fenced-check", RA, 400, 500);
+        assert!(check(&b.build()).violations.is_empty());
+        // a writer handed out while a lower reader still held
+        let mut b = Builder::default();
+        acquire(&mut b, 1, RA, 100, 200);
+        acquire(&mut b, 2, B, 150, 300);
+        fenced(&mut b, 1, "fenced-check", RA, 400, 500);
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("reader"));
+        // a reader handed out while a lower writer still held
+        let mut b = Builder::default();
+        acquire(&mut b, 1, A, 100, 200);
+        acquire(&mut b, 2, RB, 150, 300);
+        fenced(&mut b, 1, "fenced-write", A, 400, 500);
+        assert_eq!(check(&b.build()).violations.len(), 1);
     }
 }

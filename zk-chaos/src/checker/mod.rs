@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod election;
+pub mod guards;
 pub mod lock;
 pub mod register;
 pub mod semaphore;

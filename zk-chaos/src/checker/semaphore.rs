@@ -17,6 +17,15 @@
 //! Violations: a snapshot with more than `max` leases (the semaphore's own invariant), with
 //! more than `max` fenced holders, or with a marker whose lease vanished untold.
 //!
+//! A `lost` excuses a marker only if it was recorded by the end of the listing plus
+//! [`LOST_BOUND_US`]: a lost reported much later did not cause the lease to go.
+//!
+//! **Overlaps without a listing.** Listings are snapshots taken now and then; two leases can be
+//! held at once between them. From the writes alone the checker knows a lease node existed
+//! from its acquisition's completion through the invoke of its last successful fenced `enter`
+//! or of its acknowledged delete (see below): more than `max` such intervals of one semaphore
+//! at one moment is a violation.
+//!
 //! Histories written before `observe` listed the leases (no `leases` field) are judged the old
 //! way: every marker counts.
 //!
@@ -35,6 +44,14 @@ use super::CheckResult;
 use crate::history::{History, Op, Outcome};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
+
+/// How long after a listing a guard's `lost` may be recorded and still excuse that listing's
+/// marker without its lease. The lease goes only after the signal fired (the guard gives it up
+/// once the client is back), so a truthful `lost` is recorded before the listing that misses
+/// the lease, but by another task (the one waiting on the signal), which a loaded machine may
+/// run late: one session timeout (3 s) is far beyond such a delay (a client starved that long
+/// would lose its session), and far below the many seconds of a lease removed untold.
+pub const LOST_BOUND_US: u64 = 3_000_000;
 
 /// The last component of a path.
 fn name(path: &str) -> &str {
@@ -114,13 +131,16 @@ pub fn check(h: &History) -> CheckResult {
         .filter(|o| o.op == "enter")
         .filter_map(|o| Some((name(o.arg_str("marker")?), name(o.arg_str("guard")?))))
         .collect();
-    // lease node names whose guard reported itself lost
-    let lost: BTreeSet<&str> = h
-        .infos_of("semaphore")
-        .filter(|e| e.op == "lost")
-        .filter_map(|e| e.args.get("guard").and_then(|g| g.as_str()).map(name))
-        .collect();
+    // lease node names whose guard reported itself lost, with when it first did
+    let mut lost_at: HashMap<&str, u64> = HashMap::new();
+    for e in h.infos_of("semaphore").filter(|e| e.op == "lost") {
+        if let Some(g) = e.args.get("guard").and_then(|g| g.as_str()) {
+            lost_at.entry(name(g)).or_insert(e.t_us);
+        }
+    }
+    let lost: BTreeSet<&str> = lost_at.keys().copied().collect();
     let deleted = acknowledged_deletes(h, &lost);
+    overlaps(&mut r, h, &deleted);
     // node name -> when the operation that created it was invoked (the node did not exist
     // before)
     let born: HashMap<&str, u64> = h
@@ -151,7 +171,14 @@ pub fn check(h: &History) -> CheckResult {
         let leases: Option<Vec<&str>> = leases
             .as_ref()
             .map(|l| l.iter().map(String::as_str).collect());
-        let (holders, findings) = judge(max, leases.as_deref(), &markers, &lease_of, &lost);
+        // a lost signal excuses a marker without its lease only if it was reported by the end
+        // of the listing, give or take LOST_BOUND_US
+        let told: BTreeSet<&str> = lost_at
+            .iter()
+            .filter(|(_, &t)| t <= o.end_us().saturating_add(LOST_BOUND_US))
+            .map(|(g, _)| *g)
+            .collect();
+        let (holders, findings) = judge(max, leases.as_deref(), &markers, &lease_of, &told);
         // the same listing without the nodes a server listed after losing their delete
         let ghosts = lost_deletes(o, leases.as_deref(), &markers, &deleted, &born);
         let remaining = if ghosts.is_empty() {
@@ -163,7 +190,7 @@ pub fn check(h: &History) -> CheckResult {
                 l.as_deref(),
                 &without(&markers, &ghosts),
                 &lease_of,
-                &lost,
+                &told,
             )
             .1
         };
@@ -184,9 +211,17 @@ pub fn check(h: &History) -> CheckResult {
                         continue;
                     }
                     let lease = lease_of.get(m.as_str()).copied().unwrap_or_default();
+                    let when = match lost_at.get(lease) {
+                        Some(&t) => format!(
+                            "reported itself lost only at {:.3} s, more than {} ms after the listing",
+                            t as f64 / 1e6,
+                            LOST_BOUND_US / 1000
+                        ),
+                        None => "never reported itself lost".to_owned(),
+                    };
                     format!(
                         "semaphore {sem}: marker {m} is listed without its lease {lease}, but \
-                         that guard never reported itself lost"
+                         that guard {when}"
                     )
                 }
                 Finding::Leases => format!(
@@ -241,6 +276,109 @@ pub fn check(h: &History) -> CheckResult {
         ));
     }
     r
+}
+
+/// Leases held at once by the checker's own model, listings or not: a lease node surely
+/// existed from its acquisition's completion (it was created by then) through the invoke of
+/// its last successful fenced `enter` (that transaction's check found it) or of its
+/// acknowledged delete (a `release` counted by [`acknowledged_deletes`]: the delete found it).
+/// Only writes are evidence (they are linearizable); a listing is not, as it may come from a
+/// stale server. More than `max` such intervals of one semaphore covering one moment is a
+/// violation, even if no listing was read inside the overlap.
+fn overlaps(r: &mut CheckResult, h: &History, deleted: &HashMap<&str, Deleted>) {
+    // lease path -> (semaphore, max, surely from, surely until)
+    let mut leases: HashMap<&str, (&str, i64, u64, u64)> = HashMap::new();
+    for o in h.ops_of("semaphore").filter(|o| o.outcome == Outcome::Ok) {
+        match o.op.as_str() {
+            "acquire" => {
+                let (Some(g), Some(sem), Some(max)) = (
+                    o.result.get("guard").and_then(|v| v.as_str()),
+                    o.arg_str("sem"),
+                    o.arg_i64("max"),
+                ) else {
+                    continue;
+                };
+                leases.insert(g, (sem, max, o.end_us(), 0));
+            }
+            "enter" => {
+                if let Some(l) = o.arg_str("guard").and_then(|g| leases.get_mut(g)) {
+                    l.3 = l.3.max(o.invoke_us);
+                }
+            }
+            "release" => {
+                let Some(g) = o.arg_str("guard") else {
+                    continue;
+                };
+                let acked = deleted
+                    .get(name(g))
+                    .is_some_and(|d| d.op == "release" && d.at_us == o.end_us());
+                if let Some(l) = leases.get_mut(g).filter(|_| acked) {
+                    l.3 = l.3.max(o.invoke_us);
+                }
+            }
+            _ => {}
+        }
+    }
+    // per semaphore: (time, +1 from | -1 until, lease); an end sorts before a start at one time
+    type Edge<'a> = (u64, i8, &'a str);
+    let mut by_sem: HashMap<&str, (i64, Vec<Edge>)> = HashMap::new();
+    for (&g, &(sem, max, from, until)) in &leases {
+        if from < until {
+            let e = by_sem.entry(sem).or_insert((max, Vec::new()));
+            e.1.push((from, 1, g));
+            e.1.push((until, -1, g));
+        }
+    }
+    let mut sems: Vec<_> = by_sem.into_iter().collect();
+    sems.sort_by(|a, b| a.0.cmp(b.0));
+    for (sem, (max, mut events)) in sems {
+        events.sort();
+        let mut held: BTreeSet<&str> = BTreeSet::new();
+        let mut reported = false;
+        for (t, d, g) in events {
+            if d < 0 {
+                held.remove(g);
+                reported = reported && held.len() as i64 > max;
+                continue;
+            }
+            held.insert(g);
+            if held.len() as i64 > max && !reported {
+                reported = true;
+                let ids: Vec<u64> = h
+                    .ops_of("semaphore")
+                    .filter(|o| {
+                        o.op == "acquire"
+                            && o.result
+                                .get("guard")
+                                .and_then(|v| v.as_str())
+                                .is_some_and(|x| held.contains(x))
+                    })
+                    .map(|o| o.id)
+                    .collect();
+                let spans: Vec<String> = held
+                    .iter()
+                    .map(|l| {
+                        let (_, _, from, until) = leases[l];
+                        format!(
+                            "{} {:.3}-{:.3} s",
+                            name(l),
+                            from as f64 / 1e6,
+                            until as f64 / 1e6
+                        )
+                    })
+                    .collect();
+                r.violation(
+                    format!(
+                        "semaphore {sem} (max {max}) had {} leases held at once at {:.3} s by acquisitions, fenced enters and acknowledged releases (no listing needed): {spans:?}",
+                        held.len(),
+                        t as f64 / 1e6
+                    ),
+                    ids,
+                    t,
+                );
+            }
+        }
+    }
 }
 
 /// `list` without the `ghosts`.
@@ -660,5 +798,73 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("had 3 leases at once"));
+    }
+
+    /// A fenced `enter` of lease `lease` (in `/s2`) invoked at `t`.
+    fn enter_at(b: &mut Builder, client: i64, t: u64, lease: &str) {
+        b.op(
+            "semaphore",
+            client,
+            client,
+            "enter",
+            json!({"sem": "/s2", "guard": format!("/s2/{lease}"), "marker": format!("/s2-in/{lease}-m")}),
+            t,
+            Some(t + 1),
+            Outcome::Ok,
+            json!(null),
+        );
+    }
+
+    #[test]
+    fn leases_held_at_once_without_a_listing_are_flagged() {
+        // max 2: L1 and L2 held through 500, L3 acquired at 300 and fenced at 310
+        let mut b = Builder::default();
+        acquire(&mut b, 1, 1, 100, "L1");
+        acquire(&mut b, 2, 2, 150, "L2");
+        enter_at(&mut b, 1, 200, "L1");
+        enter_at(&mut b, 2, 210, "L2");
+        acquire(&mut b, 3, 3, 299, "L3");
+        enter_at(&mut b, 3, 310, "L3");
+        release(&mut b, 1, 1, 500, "L1");
+        release(&mut b, 2, 2, 510, "L2");
+        let r = check(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("3 leases held at once"));
+        // the third acquired only after the first's release was invoked: fine
+        let mut b = Builder::default();
+        acquire(&mut b, 1, 1, 100, "L1");
+        acquire(&mut b, 2, 2, 150, "L2");
+        enter_at(&mut b, 1, 200, "L1");
+        enter_at(&mut b, 2, 210, "L2");
+        release(&mut b, 1, 1, 250, "L1");
+        acquire(&mut b, 3, 3, 299, "L3");
+        enter_at(&mut b, 3, 310, "L3");
+        release(&mut b, 2, 2, 510, "L2");
+        let r = check(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    #[test]
+    fn a_lost_reported_long_after_the_listing_does_not_excuse_it() {
+        let lost = |b: &mut Builder, t| {
+            b.info(
+                "semaphore",
+                1,
+                "lost",
+                t,
+                json!({"guard": "/s2/L1", "reason": "SessionLost"}),
+            );
+        };
+        let history = |late: u64| {
+            let mut b = Builder::default();
+            enter(&mut b, "c1-1", "L1");
+            snapshot(&mut b, &["L2"], &["c1-1"]);
+            lost(&mut b, 20 + late);
+            check(&b.build())
+        };
+        let r = history(LOST_BOUND_US + 1);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("only at"));
+        assert!(history(LOST_BOUND_US - 1).violations.is_empty());
     }
 }
