@@ -1129,6 +1129,19 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
         .unwrap();
     mask_stat(&mut b, 4);
     log.push(format!("getData null {e} {b:?}"));
+    // checkWatches / removeWatches with a watcher type 3.8 does not know (3.9's Persistent 4
+    // and PersistentRecursive 5, and out of range): 3.8 cannot decode it (MARSHALLINGERROR)
+    for op in [17, 18] {
+        for mode in [0, 4, 5, 6] {
+            let body = zk_proto::PathModeRequest {
+                path: root.into(),
+                mode,
+            }
+            .to_bytes();
+            let (e, _) = r.call(op, &body).await.unwrap();
+            log.push(format!("op {op} watcher type {mode}: {e}"));
+        }
+    }
     for probe in ["/", "/zookeeper", "/zookeeper/quota"] {
         let (e, mut b) = r
             .call(

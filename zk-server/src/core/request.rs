@@ -489,7 +489,9 @@ impl Core {
             1 => (false, true),
             2 => (true, false),
             3 => (true, true),
-            _ => return Err(err::BAD_ARGUMENTS),
+            // 3.8 cannot decode any other watcher type (3.9's Persistent 4 and
+            // PersistentRecursive 5 included): MARSHALLINGERROR, the session stays
+            _ => return Err(err::MARSHALLING),
         };
         let has_data = data && self.data_w.contains(path, conn);
         let has_child = child && self.child_w.contains(path, conn);
