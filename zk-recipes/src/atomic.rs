@@ -80,7 +80,9 @@ struct Promotion {
 ///   (`sync`, read): still at the old version → not applied, tried again; moved one version on
 ///   with other data → someone else's write, tried again; moved one version on with our data
 ///   (or further, or gone) → it may have been ours: [`Error::ConnectionLoss`]
-///   (`may_have_been_applied()`), never applied twice.
+///   (`may_have_been_applied()`), never applied twice. A lost *create* (the node was
+///   missing): still missing → not applied; created with other data and never changed →
+///   someone else's, tried again; our data, or changed since → it may have been ours.
 /// * **SUSPENDED / LOST.** Requests wait for the connection (a new session too: the node is
 ///   persistent). A promotion lock lost meanwhile is released; its attempts were fenced by the
 ///   version, so nothing is applied twice.
@@ -259,7 +261,8 @@ impl DistributedAtomicLong {
     ///
     /// # Errors
     /// Server errors; a create whose reply was lost is judged by reading the node back
-    /// ([`Error::ConnectionLoss`] if it holds exactly our value and cannot be told apart).
+    /// ([`Error::ConnectionLoss`] if it holds exactly our value, or was changed since its
+    /// create: either cannot be told apart from ours).
     pub async fn try_initialize(&self, value: i64) -> Result<bool> {
         let deadline = self.deadline();
         let c = self.client_for(deadline);
@@ -271,7 +274,8 @@ impl DistributedAtomicLong {
                 Err(e) if e.may_have_been_applied() => {
                     return match self.settle(&c, deadline).await? {
                         None => continue, // not applied
-                        Some((data, st)) if data == bytes && st.version == 0 => {
+                        // ours, or ours changed since: cannot be told apart
+                        Some((data, st)) if data == bytes || st.version != 0 => {
                             Err(Error::ConnectionLoss)
                         }
                         Some(_) => Ok(false),
@@ -431,7 +435,10 @@ impl DistributedAtomicLong {
                     (Some(v), Some((_, st))) if st.version == v => false,
                     (Some(v), Some((d, st))) if st.version == v.wrapping_add(1) => d == bytes,
                     (None, None) => false,
-                    (None, Some((d, st))) => d == bytes && st.version == 0,
+                    // created by someone else: their data, never changed since; changed
+                    // since, it may have been ours that was changed (by a writer who built
+                    // on it)
+                    (None, Some((d, st))) => st.version != 0 || d == bytes,
                     _ => true,
                 };
                 if applied_maybe {

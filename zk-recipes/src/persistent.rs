@@ -675,7 +675,8 @@ pub struct PersistentTtlNode {
 
 impl PersistentTtlNode {
     /// A TTL node at `path` (see the type's docs); not started. `ttl` must be between 1 ms and
-    /// about 34 years (the server's limit); an invalid one is reported by the first touch.
+    /// about 34 years (the server's limit); with an invalid one nothing is started or created
+    /// and the `wait_for_initial_create*` calls answer [`Error::InvalidArgument`].
     pub fn new(client: &Client, path: &str, ttl: Duration, data: impl Into<Vec<u8>>) -> Self {
         PersistentTtlNode {
             node: PersistentNode::build(client, path, CreateMode::Container, data.into(), false),
@@ -684,8 +685,17 @@ impl PersistentTtlNode {
         }
     }
 
-    /// Starts keeping the container and touching the child (idempotent).
+    /// Starts keeping the container and touching the child (idempotent; nothing with an
+    /// invalid TTL).
     pub fn start(&self) {
+        if let Err(e) = check_ttl(self.ttl) {
+            // nothing to keep: the waits answer the error
+            self.node
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.node.shared.update(|v| v.fatal = Some(e));
+            return;
+        }
         self.node.start();
         let mut t = self.toucher.lock().unwrap_or_else(|p| p.into_inner());
         if t.is_none() && !self.node.closed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -785,6 +795,17 @@ impl Drop for PersistentTtlNode {
         {
             t.abort();
         }
+    }
+}
+
+/// The server's TTL range: 1 ms to 2^40 - 1 ms (`EphemeralType.TTL`'s limit).
+fn check_ttl(ttl: Duration) -> Result<()> {
+    const MAX_TTL_MS: u128 = (1 << 40) - 1;
+    match ttl.as_millis() {
+        1..=MAX_TTL_MS => Ok(()),
+        _ => Err(Error::InvalidArgument(format!(
+            "a TTL must be between 1 ms and {MAX_TTL_MS} ms, not {ttl:?}"
+        ))),
     }
 }
 

@@ -1,0 +1,146 @@
+//! Review of issue 12's Curator recipes (helper rev12a): each test is named after the defect
+//! or the guarantee it pins, against a real server.
+
+mod common;
+
+use common::{bounded, children, client, eventually, shared_client, unique};
+use std::time::Duration;
+use zk_core::{Client, Error};
+use zk_recipes::{DistributedAtomicLong, Layout, Lock, PersistentTtlNode, Semaphore};
+use zk_testkit::{shared_server, FaultProxy};
+
+/// ZooKeeper opcodes, for `FaultProxy` traps.
+const OP_MULTI: i32 = 14;
+const OP_CREATE2: i32 = 15;
+
+fn curator_sem(c: &Client, path: &str, id: &str, max: u32) -> Semaphore {
+    Semaphore::new(c, path, id, max)
+        .unwrap()
+        .layout(Layout::Curator)
+}
+
+/// SemaphoreV2's lease create is `multi([check our P/locks node, create lease])`. Here the
+/// waiter's mutex node is deleted (and the mutex taken by someone else) while that multi is
+/// on the wire: the fence must refuse the lease, so no lease is ever created by a waiter that
+/// does not hold the mutex. With the check op removed the lease is created (and `P/leases`'
+/// child version moves).
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_v2_lease_create_is_fenced_by_the_mutex_node() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let p = unique("r12a-semfence");
+    let (locks, leases) = (format!("{p}/locks"), format!("{p}/leases"));
+    let sem = curator_sem(&c, &p, "a", 1);
+    proxy.hold_request(&[OP_MULTI]); // the lease create, fenced by the mutex node
+    let waiter = tokio::spawn(async move { sem.acquire_timeout(Duration::from_secs(60)).await });
+    eventually("the lease multi held in the proxy", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    let mine = children(&direct, &locks).await;
+    assert_eq!(mine.len(), 1, "only the waiter's mutex node: {mine:?}");
+    direct
+        .delete(&format!("{locks}/{}", mine[0]), None)
+        .await
+        .unwrap();
+    // someone else (a Curator peer) is admitted meanwhile
+    let other = Lock::new(&direct, &locks, "b")
+        .layout(Layout::Curator)
+        .acquire()
+        .await
+        .unwrap();
+    let before = direct.exists(&leases).await.unwrap().expect("P/leases");
+    proxy.release_held();
+    // the waiter finds out it lost the mutex and queues again behind the other holder
+    eventually("the waiter queued again (or finished)", || async {
+        waiter.is_finished() || children(&direct, &locks).await.len() == 2
+    })
+    .await;
+    assert!(
+        !waiter.is_finished(),
+        "the waiter took a lease without the mutex"
+    );
+    let after = direct.exists(&leases).await.unwrap();
+    assert_eq!(
+        after.map(|s| s.cversion),
+        Some(before.cversion),
+        "a lease was created by a waiter whose mutex node was gone"
+    );
+    assert!(children(&direct, &leases).await.is_empty());
+    other.release().await.unwrap();
+    let g = bounded("the waiter's lease", waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a lease before the deadline");
+    assert_eq!(children(&direct, &leases).await.len(), 1);
+    g.release().await.unwrap();
+}
+
+/// `DistributedAtomicLong` on a missing node creates it; if that create's reply is lost and
+/// someone else writes before we can look, the node shows a later version with other data.
+/// That must not be read as "our create did not apply" (it may well have, and the other
+/// writer built on it): an error saying it may have been applied, never a second increment.
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_lost_create_reply_then_a_foreign_write_is_not_applied_twice() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let p = unique("r12a-atomic-create");
+    let n = DistributedAtomicLong::new(&c, &p);
+    // the create reaches the server, its reply does not reach us, and we cannot come back yet
+    proxy.reject_new(true);
+    proxy.cut_after_request(OP_CREATE2);
+    let task = tokio::spawn(async move { n.increment().await });
+    eventually("the create's reply cut", || async {
+        proxy.cuts_fired() == 1
+    })
+    .await;
+    let theirs = DistributedAtomicLong::new(&direct, &p)
+        .increment()
+        .await
+        .unwrap();
+    assert_eq!(
+        (theirs.succeeded, theirs.pre_value, theirs.post_value),
+        (true, 1, 2),
+        "our create applied, theirs built on it"
+    );
+    proxy.reject_new(false);
+    let r = bounded("increment with a lost create reply", task)
+        .await
+        .unwrap();
+    let now = DistributedAtomicLong::new(&direct, &p).get().await.unwrap();
+    assert_eq!(
+        now.pre_value, 2,
+        "our increment applied twice (result {r:?})"
+    );
+    match r {
+        Err(e) => assert!(e.may_have_been_applied(), "{e}"),
+        Ok(r) => panic!("a lost create reported as {r:?}"),
+    }
+}
+
+/// A `PersistentTtlNode` with a TTL the server cannot take (zero, below 1 ms) must say so from
+/// `wait_for_initial_create`, not report success while its toucher fails every millisecond.
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_ttl_node_with_an_invalid_ttl_reports_it_instead_of_touching_every_ms() {
+    let c = shared_client().await;
+    for ttl in [Duration::ZERO, Duration::from_micros(500), Duration::MAX] {
+        let p = unique("r12a-ttl-zero");
+        let node = PersistentTtlNode::new(&c, &p, ttl, "x");
+        let r = bounded(
+            "initial create",
+            node.wait_for_initial_create_timeout(Duration::from_secs(20)),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(Error::InvalidArgument(_))),
+            "ttl {ttl:?}: {r:?}"
+        );
+        node.close().await;
+        assert_eq!(c.exists(&p).await.unwrap(), None, "nothing created");
+    }
+}
