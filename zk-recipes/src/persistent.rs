@@ -500,13 +500,13 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
     let parent = parent_of(&shared.base);
     if let Some(prefix) = st.pending.clone() {
         // a protected create whose reply was lost: find it before creating anything
+        // (the create stays in doubt, for `close` to find, until it is settled: the keeper
+        // may be stopped at any of these requests)
         let children = match client.get_children(parent).await {
             Ok(c) => c,
             Err(Error::NoNode) => Vec::new(),
             Err(e) => return Err(e),
         };
-        st.pending = None;
-        shared.update(|v| v.creating = None);
         if let Some(name) = children.iter().find(|c| c.starts_with(&prefix)) {
             let node = child_path(parent, name);
             match client.exists(&node).await? {
@@ -518,15 +518,14 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
                     // of an older session of ours: an orphan, not to be kept
                     match client.delete(&node, None).await {
                         Ok(()) | Err(Error::NoNode) => {}
-                        Err(e) => {
-                            st.pending = Some(prefix);
-                            return Err(e);
-                        }
+                        Err(e) => return Err(e),
                     }
                 }
                 None => {}
             }
         }
+        st.pending = None;
+        shared.update(|v| v.creating = None);
         return Ok(Look::Again);
     }
     let actual = shared.view.borrow().actual.clone();

@@ -5,11 +5,14 @@ mod common;
 
 use common::{bounded, children, client, eventually, shared_client, unique};
 use std::time::Duration;
-use zk_core::{Client, Error};
-use zk_recipes::{DistributedAtomicLong, Layout, Lock, PersistentTtlNode, Semaphore};
+use zk_core::{Client, CreateMode, Error};
+use zk_recipes::{
+    DistributedAtomicLong, Layout, Lock, PersistentNode, PersistentTtlNode, Semaphore,
+};
 use zk_testkit::{shared_server, FaultProxy};
 
 /// ZooKeeper opcodes, for `FaultProxy` traps.
+const OP_EXISTS: i32 = 3;
 const OP_MULTI: i32 = 14;
 const OP_CREATE2: i32 = 15;
 
@@ -143,4 +146,42 @@ async fn persistent_ttl_node_with_an_invalid_ttl_reports_it_instead_of_touching_
         node.close().await;
         assert_eq!(c.exists(&p).await.unwrap(), None, "nothing created");
     }
+}
+
+/// A protected create whose reply was lost is settled by listing the parent and looking at
+/// the node found. The keeper forgot the create in doubt before that look: a `close` while the
+/// look was on the wire left the node behind (for ever, for a persistent node).
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_closed_while_settling_a_lost_protected_create_leaves_no_node() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let base = unique("r12a-pnode-settle");
+    direct.ensure_path(&base).await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let node =
+        PersistentNode::new(&c, &format!("{base}/n"), CreateMode::Persistent, "x").protected(true);
+    proxy.cut_after_request(OP_CREATE2); // applied, the reply lost
+    proxy.hold_request(&[OP_EXISTS]); // the look at the node found again
+    node.start();
+    eventually("the settling look held", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    assert_eq!(proxy.cuts_fired(), 1);
+    assert_eq!(
+        children(&direct, &base).await.len(),
+        1,
+        "the create applied"
+    );
+    let mut close = tokio::spawn(node.close());
+    // let close stop the keeper (its own requests, if any, queue behind the held one)
+    let early = tokio::time::timeout(Duration::from_secs(2), &mut close).await;
+    proxy.release_held();
+    match early {
+        Ok(r) => r.unwrap().unwrap(),
+        Err(_) => bounded("close", close).await.unwrap().unwrap(),
+    }
+    let left = children(&direct, &base).await;
+    assert!(left.is_empty(), "a protected node left behind: {left:?}");
 }
