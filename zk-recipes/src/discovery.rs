@@ -192,7 +192,9 @@ impl ServiceInstance {
 /// * **Registration kept** ([`PersistentNode`]): re-created after a deletion and in the new
 ///   session after a session loss. An ephemeral node of another session already at the path
 ///   (an earlier registration of the same id) is deleted and ours created, as Curator's
-///   `NodeExists` → delete → create.
+///   `NodeExists` → delete → create. A registration of the same id that replaces ours
+///   later, while ours is present, wins (as in Curator): ours waits for it to go, then comes
+///   back; two live registrations of one id never replace each other in a loop.
 /// * **SUSPENDED / LOST.** [`Registration::is_present`] is false while disconnected; queries
 ///   wait for the connection (connection loss is retried).
 /// * **Deadlines and cancel safety.** `register_timeout` / `register_until` return `Ok(None)`

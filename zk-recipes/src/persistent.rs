@@ -182,7 +182,9 @@ impl PersistentNode {
 
     /// Deletes an ephemeral node of another session found at our fixed path instead of
     /// waiting for it to go (curator-x-discovery's rule: an instance id is unique, so such a
-    /// node is an earlier registration of the same instance). Set before `start`.
+    /// node is an earlier registration of the same instance), unless our node was present in
+    /// the current session before it: then it is a later registration that replaced ours
+    /// (Curator's last registrant wins), and it is waited out. Set before `start`.
     pub(crate) fn replace_foreign(mut self) -> Self {
         if let Some(s) = Arc::get_mut(&mut self.shared) {
             s.replace_foreign = true;
@@ -401,6 +403,10 @@ enum Look {
 struct KeepState {
     /// A protected create whose outcome is unknown: the protected prefix `_c_<uuid>-`.
     pending: Option<String>,
+    /// The session in which our node was last seen present: a foreign node found at our
+    /// path after that, in the same session, is a later registration that replaced ours,
+    /// not an earlier one (see [`Shared::replace_foreign`]).
+    present_in: Option<i64>,
 }
 
 /// The keeper task.
@@ -546,11 +552,16 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
                         Err(e) => return Err(e),
                     }
                 }
+                st.present_in = Some(sid);
                 return Ok(Look::Present(w));
             }
-            Some(_) if shared.protected || shared.replace_foreign => {
+            Some(_)
+                if shared.protected || (shared.replace_foreign && st.present_in != Some(sid)) =>
+            {
                 // an old session's node of ours (protected: its uuid is ours; a registration:
-                // its id is ours): it goes with that session anyway
+                // its id is ours): it goes with that session anyway. (A registration that
+                // replaced ours while ours was present in this session is a later one: it is
+                // waited out below, or the two would replace each other for ever.)
                 match client.delete(path, None).await {
                     Ok(()) | Err(Error::NoNode) => {}
                     Err(e) => return Err(e),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use zk_core::{Client, CreateMode, Error};
 use zk_recipes::{
     DistributedAtomicLong, Layout, Lock, PersistentNode, PersistentTtlNode, Semaphore,
+    ServiceDiscovery, ServiceInstance,
 };
 use zk_testkit::{shared_server, FaultProxy};
 
@@ -184,4 +185,56 @@ async fn persistent_node_closed_while_settling_a_lost_protected_create_leaves_no
     }
     let left = children(&direct, &base).await;
     assert!(left.is_empty(), "a protected node left behind: {left:?}");
+}
+
+/// Two live sessions registering one instance id (a duplicate deployment, or an old process
+/// still up): the registration that comes second replaces the first one's node (Curator's
+/// `NodeExists` → delete → create), once. Each keeper deleted the other's node whenever it
+/// found one at its path, so the two replaced each other for ever, as fast as the server
+/// answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_registrations_of_one_id_in_two_live_sessions_do_not_replace_each_other_for_ever() {
+    let (c1, c2, direct) = (
+        shared_client().await,
+        shared_client().await,
+        shared_client().await,
+    );
+    let base = unique("r12a-disc-dup");
+    let r1 = ServiceDiscovery::new(&c1, &base)
+        .register(ServiceInstance::new("api", "dup"))
+        .await
+        .unwrap();
+    let r2 = ServiceDiscovery::new(&c2, &base)
+        .register(ServiceInstance::new("api", "dup"))
+        .await
+        .unwrap();
+    let service = format!("{base}/api");
+    let cversion = |c: Client| {
+        let service = service.clone();
+        async move { c.exists(&service).await.unwrap().unwrap().cversion }
+    };
+    let before = cversion(direct.clone()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let changes = cversion(direct.clone()).await - before;
+    assert!(
+        changes <= 2,
+        "{changes} creates and deletes of {service}/dup in 2 s: the registrations fight"
+    );
+    let st = direct
+        .exists(&format!("{service}/dup"))
+        .await
+        .unwrap()
+        .expect("one registration stays");
+    assert_eq!(st.ephemeral_owner, c2.session_id(), "the later one wins");
+    r2.unregister().await.unwrap();
+    // the earlier one comes back once the later one is gone
+    eventually("the first registration back", || async {
+        direct
+            .exists(&format!("{service}/dup"))
+            .await
+            .unwrap()
+            .is_some_and(|st| st.ephemeral_owner == c1.session_id())
+    })
+    .await;
+    r1.unregister().await.unwrap();
 }
