@@ -42,7 +42,6 @@ pub struct AtomicStats {
 struct Promotion {
     lock: Lock,
     max_lock_time: Duration,
-    tries: u32,
 }
 
 /// A `long` shared through one node in Curator's `DistributedAtomicLong` layout: the node `P`
@@ -98,6 +97,8 @@ pub struct DistributedAtomicLong {
     path: String,
     tries: u32,
     promotion: Option<Promotion>,
+    /// Attempts under the promotion lock (kept here: set before or after the promotion).
+    lock_tries: u32,
     timeout: Option<Duration>,
 }
 
@@ -109,6 +110,7 @@ impl DistributedAtomicLong {
             path: path.to_owned(),
             tries: 10,
             promotion: None,
+            lock_tries: 10,
             timeout: None,
         }
     }
@@ -126,16 +128,14 @@ impl DistributedAtomicLong {
         self.promotion = Some(Promotion {
             lock: Lock::new(&self.client, lock_path, "").layout(Layout::Curator),
             max_lock_time,
-            tries: self.promotion.as_ref().map_or(10, |p| p.tries),
         });
         self
     }
 
-    /// How many attempts to make while holding the promotion lock (default 10; at least 1).
+    /// How many attempts to make while holding the promotion lock (default 10; at least 1),
+    /// before or after [`promote_to_lock`](Self::promote_to_lock).
     pub fn lock_tries(mut self, tries: u32) -> Self {
-        if let Some(p) = self.promotion.as_mut() {
-            p.tries = tries.max(1);
-        }
+        self.lock_tries = tries.max(1);
         self
     }
 
@@ -333,7 +333,7 @@ impl DistributedAtomicLong {
             };
             match p.lock.acquire_timeout(wait).await {
                 Ok(Some(guard)) => {
-                    for _ in 0..p.tries {
+                    for _ in 0..self.lock_tries {
                         if !guard.is_held() {
                             break;
                         }

@@ -14,6 +14,7 @@ use zk_testkit::{shared_server, FaultProxy};
 
 /// ZooKeeper opcodes, for `FaultProxy` traps.
 const OP_EXISTS: i32 = 3;
+const OP_SET_DATA: i32 = 5;
 const OP_MULTI: i32 = 14;
 const OP_CREATE2: i32 = 15;
 
@@ -237,4 +238,61 @@ async fn service_registrations_of_one_id_in_two_live_sessions_do_not_replace_eac
     })
     .await;
     r1.unregister().await.unwrap();
+}
+
+/// `lock_tries` set before `promote_to_lock` was dropped (the promotion took the default 10):
+/// the builder's order must not matter. One optimistic attempt and one attempt under the lock
+/// both lose their race (a write lands between our read and our conditional write): the
+/// answer is "not applied" after exactly one promoted attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_lock_tries_set_before_promote_to_lock_is_not_dropped() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let p = unique("r12a-atomic-tries");
+    let lock_path = format!("{p}-lock");
+    let theirs = DistributedAtomicLong::new(&direct, &p);
+    theirs.try_initialize(0).await.unwrap();
+    let n = DistributedAtomicLong::new(&c, &p)
+        .optimistic_tries(1)
+        .lock_tries(1)
+        .promote_to_lock(&lock_path, Duration::from_secs(60));
+    // the promotion lock is ours for now: the promotion waits for it
+    let blocker = Lock::new(&direct, &lock_path, "t")
+        .layout(Layout::Curator)
+        .acquire()
+        .await
+        .unwrap();
+    proxy.hold_request(&[OP_SET_DATA]);
+    let task = tokio::spawn(async move { n.increment().await });
+    eventually("the optimistic write held", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    theirs.force_set(7).await.unwrap();
+    proxy.release_held();
+    eventually("the promotion waiting for the lock", || async {
+        children(&direct, &lock_path).await.len() == 2
+    })
+    .await;
+    proxy.hold_request(&[OP_SET_DATA]);
+    blocker.release().await.unwrap();
+    eventually("the promoted write held", || async {
+        proxy.held_requests() == 2
+    })
+    .await;
+    theirs.force_set(8).await.unwrap();
+    proxy.release_held();
+    let r = bounded("increment", task).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            r.succeeded,
+            r.stats.optimistic_tries,
+            r.stats.promoted_lock_tries
+        ),
+        (false, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(theirs.get().await.unwrap().pre_value, 8, "not applied");
 }
