@@ -289,6 +289,10 @@ impl PersistentNode {
     ///
     /// # Errors
     /// Unexpected server errors of the delete.
+    ///
+    /// # Cancel safety
+    /// Dropping the future leaves the rest of the close (the delete included) to the
+    /// background.
     pub async fn close(self) -> Result<()> {
         self.shutdown().await
     }
@@ -296,10 +300,20 @@ impl PersistentNode {
     async fn shutdown(&self) -> Result<()> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let keeper = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(k) = keeper {
-            k.stop().await;
+        let shared = self.shared.clone();
+        // a task of its own: a dropped `close` leaves it to finish in the background (the
+        // keeper is out of the handle by now, so the handle's drop would not clean up)
+        let work = tokio::spawn(async move {
+            if let Some(k) = keeper {
+                k.stop().await;
+            }
+            remove_node(&shared).await
+        });
+        match work.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Closed), // the runtime is shutting down
         }
-        remove_node(&self.shared).await
     }
 }
 

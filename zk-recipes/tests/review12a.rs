@@ -7,7 +7,7 @@ use common::{bounded, children, client, eventually, shared_client, unique};
 use std::time::Duration;
 use zk_core::{Client, CreateMode, Error};
 use zk_recipes::{
-    DistributedAtomicLong, Layout, Lock, PersistentNode, PersistentTtlNode, Semaphore,
+    DistributedAtomicLong, GroupMember, Layout, Lock, PersistentNode, PersistentTtlNode, Semaphore,
     ServiceDiscovery, ServiceInstance,
 };
 use zk_testkit::{shared_server, FaultProxy};
@@ -295,4 +295,70 @@ async fn atomic_long_lock_tries_set_before_promote_to_lock_is_not_dropped() {
         "{r:?}"
     );
     assert_eq!(theirs.get().await.unwrap().pre_value, 8, "not applied");
+}
+
+/// Polls `fut` i times (2 ms apart) and drops it unless it completed: whether it completed.
+async fn poll_then_drop<F: std::future::Future>(fut: F, i: usize) -> bool {
+    let mut fut = Box::pin(fut);
+    for _ in 0..i {
+        if futures::poll!(&mut fut).is_ready() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    false
+}
+
+/// Dropping `PersistentNode::close` (or `GroupMember::leave`, `Registration::unregister`)
+/// after it was polled once left the node for good: the keeper was taken out of the handle,
+/// so the handle's drop had nothing to clean up, and the removal never ran.
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_close_dropped_at_any_point_leaves_no_node() {
+    let c = shared_client().await;
+    let base = unique("r12a-close-cancel");
+    c.ensure_path(&base).await.unwrap();
+    for what in ["persistent node", "group member", "registration"] {
+        let mut i = 0;
+        loop {
+            let done = match what {
+                "persistent node" => {
+                    let n =
+                        PersistentNode::new(&c, &format!("{base}/n"), CreateMode::Persistent, "x");
+                    n.wait_for_initial_create().await.unwrap();
+                    poll_then_drop(n.close(), i).await
+                }
+                "group member" => {
+                    let m = GroupMember::new(&c, &base, "m").unwrap();
+                    m.join().await.unwrap();
+                    poll_then_drop(m.leave(), i).await
+                }
+                _ => {
+                    let r = ServiceDiscovery::new(&c, &base)
+                        .register(ServiceInstance::new("api", "r"))
+                        .await
+                        .unwrap();
+                    poll_then_drop(r.unregister(), i).await
+                }
+            };
+            let leaf = match what {
+                "persistent node" => format!("{base}/n"),
+                "group member" => format!("{base}/m"),
+                _ => format!("{base}/api/r"),
+            };
+            let c2 = c.clone();
+            eventually(
+                &format!("no {leaf} after dropping the {what}'s close at poll {i}"),
+                || {
+                    let (c, leaf) = (c2.clone(), leaf.clone());
+                    async move { c.exists(&leaf).await.unwrap().is_none() }
+                },
+            )
+            .await;
+            if done {
+                break;
+            }
+            i += 1;
+            assert!(i < 500, "the {what}'s close never completed");
+        }
+    }
 }
