@@ -598,6 +598,9 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
     };
     let (path, mode, prefix) = match (&actual, shared.protected) {
         (_, true) => {
+            // the path given must be one ZooKeeper takes, as it would be unprotected (the
+            // protected name is made from its parts)
+            zk_core::validate_path(&shared.base, shared.mode.is_sequential())?;
             let (p, prefix) = protected_name(&shared.base);
             (p, shared.mode, Some(prefix))
         }

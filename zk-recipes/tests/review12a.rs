@@ -362,3 +362,53 @@ async fn persistent_node_close_dropped_at_any_point_leaves_no_node() {
         }
     }
 }
+
+/// A protected `PersistentNode` on a path ZooKeeper refuses ("rel", "", "/a/") made up a
+/// path instead (`/_c_<uuid>-rel`, `/_c_<uuid>-`, `/a/_c_<uuid>-`) and reported success; the
+/// same node unprotected answers `BadPath`. So must the protected one, creating nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_protected_on_a_bad_path_is_refused_not_created_elsewhere() {
+    let c = shared_client().await;
+    let dir = unique("r12a-pnode-badpath");
+    for p in ["rel".to_owned(), String::new(), format!("{dir}/")] {
+        for protected in [false, true] {
+            let n = PersistentNode::new(&c, &p, CreateMode::Ephemeral, "x").protected(protected);
+            let r = bounded(
+                "initial create",
+                n.wait_for_initial_create_timeout(Duration::from_secs(20)),
+            )
+            .await;
+            assert!(
+                matches!(r, Err(Error::BadPath(_))),
+                "{p:?} (protected {protected}): {r:?}, at {:?}",
+                n.actual_path()
+            );
+            n.close().await.unwrap();
+        }
+    }
+}
+
+/// `ServiceDiscovery` with an empty base path registered its instances at the root
+/// (`/<service>/<id>`) where no Curator peer looks, while `query_for_names` failed with
+/// `BadPath`: a base ZooKeeper refuses is refused by every call.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_discovery_on_a_bad_base_path_is_refused_not_registered_at_the_root() {
+    let c = shared_client().await;
+    let service = unique("r12a-disc-root");
+    let name = &service[1..];
+    let d = ServiceDiscovery::new(&c, "");
+    let r = bounded(
+        "register",
+        d.register_timeout(ServiceInstance::new(name, "i"), Duration::from_secs(20)),
+    )
+    .await
+    .map(|r| r.map(|r| r.path()));
+    assert!(
+        c.exists(&service).await.unwrap().is_none(),
+        "registered at {service}"
+    );
+    assert!(matches!(r, Err(Error::BadPath(_))), "{r:?}");
+    let q = d.query_for_instances(name).await;
+    assert!(matches!(q, Err(Error::BadPath(_))), "{q:?}");
+    assert!(matches!(d.query_for_names().await, Err(Error::BadPath(_))));
+}
