@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::{bounded, children, client, eventually, shared_client, unique};
+use common::{bounded, children, client, eventually, shared_client, unique, wait_state};
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error};
+use zk_core::{Client, CreateMode, Error, State};
 use zk_recipes::{
-    DistributedAtomicLong, GroupMember, Layout, Lock, PersistentNode, PersistentTtlNode, Semaphore,
-    ServiceDiscovery, ServiceInstance,
+    DistributedAtomicLong, Election, GroupMember, Layout, Lock, LostPolicy, LostReason, MultiLock,
+    PersistentNode, PersistentTtlNode, ReadLock, Semaphore, ServiceDiscovery, ServiceInstance,
+    WriteLock,
 };
 use zk_testkit::{shared_server, FaultProxy};
 
@@ -411,4 +412,133 @@ async fn service_discovery_on_a_bad_base_path_is_refused_not_registered_at_the_r
     let q = d.query_for_instances(name).await;
     assert!(matches!(q, Err(Error::BadPath(_))), "{q:?}");
     assert!(matches!(d.query_for_names().await, Err(Error::BadPath(_))));
+}
+
+/// Cuts `c` off (through `proxy`) and expires its session on the server for real; `c` is
+/// connected again, in a new session, when this returns.
+async fn expire_for_real(proxy: &FaultProxy, c: &Client) {
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(c, State::Suspended).await;
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(proxy.upstream(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    wait_state(c, State::Connected).await;
+    assert_ne!(c.session_id(), sid, "a new session");
+}
+
+/// A multi-lock (lost only with the session) holding `a` and waiting for `b` when its session
+/// really expires starts over in the new session: the guard it hands out once `b` is free is
+/// whole and every member node is of the new session; a held multi-guard whose session
+/// expires is lost with `SessionLost`, and its nodes are gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_lock_through_a_real_session_expiry_starts_over_in_the_new_session() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let base = unique("r12a-multi-expiry");
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let other = Lock::new(&direct, &b, "other").acquire().await.unwrap();
+    let m = MultiLock::from_locks([
+        Lock::new(&c, &a, "m").layout(Layout::Curator),
+        Lock::new(&c, &b, "m"),
+    ])
+    .unwrap()
+    .lost_policy(LostPolicy::SessionLost);
+    let task = tokio::spawn({
+        let m = m.clone();
+        async move { m.acquire().await }
+    });
+    eventually("the multi-lock holds a and queues on b", || async {
+        children(&direct, &a).await.len() == 1 && children(&direct, &b).await.len() == 2
+    })
+    .await;
+    let old_sid = c.session_id();
+    expire_for_real(&proxy, &c).await;
+    eventually(
+        "the multi-lock back in the queue in the new session",
+        || async {
+            children(&direct, &a).await.len() == 1 && children(&direct, &b).await.len() == 2
+        },
+    )
+    .await;
+    assert!(!task.is_finished(), "b is still taken");
+    other.release().await.unwrap();
+    let g = bounded("the multi-lock", task).await.unwrap().unwrap();
+    assert!(g.is_held());
+    for node in g.paths() {
+        let st = direct.exists(node).await.unwrap().expect("member node");
+        assert_eq!(st.ephemeral_owner, c.session_id(), "{node}");
+        assert_ne!(st.ephemeral_owner, old_sid);
+    }
+    assert_eq!(children(&direct, &a).await.len(), 1);
+    assert_eq!(children(&direct, &b).await.len(), 1);
+
+    expire_for_real(&proxy, &c).await;
+    assert_eq!(
+        bounded("lost with the session", g.lost()).await,
+        LostReason::SessionLost
+    );
+    assert_eq!(g.lost_reason(), Some(LostReason::SessionLost));
+    assert!(children(&direct, &a).await.is_empty() && children(&direct, &b).await.is_empty());
+    g.release().await.unwrap();
+    // and it can be taken again
+    let g = bounded("again", m.acquire()).await.unwrap();
+    g.release().await.unwrap();
+}
+
+/// Protected-name recovery after a lost create reply, for the Curator-layout sides not
+/// covered elsewhere (a read/write lock's writer and reader, a LeaderLatch candidate): the
+/// create applies, the reply is cut, and exactly one node of ours (Curator's protected name,
+/// our session) is what the guard holds. Then the same with the parent container reaped
+/// between the guard's release and the next create.
+#[tokio::test(flavor = "multi_thread")]
+async fn curator_layout_rw_and_latch_recover_a_lost_create_reply_with_one_node() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    for (what, mark) in [
+        ("writer", "__WRIT__"),
+        ("reader", "__READ__"),
+        ("latch", "latch-"),
+    ] {
+        let p = unique("r12a-cut");
+        // one handle per side for both rounds: the second finds its parent gone
+        let writer = WriteLock::new(&c, &p, "w").layout(Layout::Curator);
+        let reader = ReadLock::new(&c, &p, "r").layout(Layout::Curator);
+        let latch = Election::new(&c, &p, "l").layout(Layout::Curator);
+        for round in 0..2 {
+            proxy.cut_after_request(OP_CREATE2);
+            let cuts = proxy.cuts_fired();
+            let g = match what {
+                "writer" => bounded(what, writer.acquire()).await.unwrap(),
+                "reader" => bounded(what, reader.acquire()).await.unwrap(),
+                _ => bounded(what, latch.acquire()).await.unwrap(),
+            };
+            assert_eq!(
+                proxy.cuts_fired(),
+                cuts + 1,
+                "{what}: the cut did not happen"
+            );
+            let ch = children(&direct, &p).await;
+            assert_eq!(ch.len(), 1, "{what} round {round}: {ch:?}");
+            assert!(
+                ch[0].starts_with("_c_") && ch[0].contains(&format!("-{mark}")),
+                "{what}: {ch:?}"
+            );
+            assert_eq!(g.path(), format!("{p}/{}", ch[0]));
+            let st = direct.exists(g.path()).await.unwrap().unwrap();
+            assert_eq!(st.ephemeral_owner, c.session_id(), "{what}");
+            g.release().await.unwrap();
+            // the container parent is reaped once empty: the next round creates it again
+            eventually(&format!("{p} reaped"), || async {
+                direct.exists(&p).await.unwrap().is_none()
+            })
+            .await;
+        }
+    }
 }
