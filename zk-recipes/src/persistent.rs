@@ -895,8 +895,11 @@ impl GroupMember {
     /// The member `id` of the group at `path` (empty data; see [`data`](Self::data)).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `id` is empty or contains `/` (it is a node name).
+    /// [`Error::InvalidArgument`] if `id` is empty or contains `/` (it is a node name);
+    /// [`Error::BadPath`] if `path` is not one ZooKeeper takes (an empty one would put the
+    /// member at the root).
     pub fn new(client: &Client, path: &str, id: impl Into<String>) -> Result<GroupMember> {
+        zk_core::validate_path(path, false)?;
         let id = id.into();
         if id.is_empty() || id.contains('/') {
             return Err(Error::InvalidArgument(format!(

@@ -542,3 +542,23 @@ async fn curator_layout_rw_and_latch_recover_a_lost_create_reply_with_one_node()
         }
     }
 }
+
+/// `GroupMember::new` with an empty group path joined at the root (`/<id>`), while
+/// `members()` failed with `BadPath`: a group path ZooKeeper refuses is refused by `new`.
+#[tokio::test(flavor = "multi_thread")]
+async fn group_member_on_a_bad_group_path_is_refused_not_joined_at_the_root() {
+    let c = shared_client().await;
+    let id = unique("r12a-group-root");
+    for group in ["", "rel", "/a/"] {
+        match GroupMember::new(&c, group, &id[1..]) {
+            Err(Error::BadPath(_)) => {}
+            Err(e) => panic!("{group:?}: {e}"),
+            Ok(m) => {
+                let r = bounded("join", m.join_timeout(Duration::from_secs(20))).await;
+                let at_root = c.exists(&id).await.unwrap().is_some();
+                m.leave().await.unwrap();
+                panic!("{group:?}: accepted; join {r:?}, joined at {id}: {at_root}");
+            }
+        }
+    }
+}
