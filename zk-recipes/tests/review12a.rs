@@ -562,3 +562,28 @@ async fn group_member_on_a_bad_group_path_is_refused_not_joined_at_the_root() {
         }
     }
 }
+
+/// A Curator-layout semaphore on an empty path put its mutex and leases at the root
+/// (`/locks`, `/leases`: `P/locks` with `P` empty) and handed out a lease; with kazoo's layout
+/// the same path is `BadPath`. A path ZooKeeper refuses is refused by `new`.
+#[tokio::test(flavor = "multi_thread")]
+async fn semaphore_on_a_bad_path_is_refused_not_placed_at_the_root() {
+    let c = shared_client().await;
+    for layout in [Layout::Kazoo, Layout::Curator] {
+        let sem = match Semaphore::new(&c, "", "i", 1) {
+            Err(Error::BadPath(_)) => continue,
+            Err(e) => panic!("{layout:?}: {e}"),
+            Ok(s) => s.layout(layout),
+        };
+        let r = bounded("acquire", sem.acquire_timeout(Duration::from_secs(20))).await;
+        let at = r
+            .as_ref()
+            .ok()
+            .and_then(|g| g.as_ref())
+            .map(|g| g.path().to_owned());
+        if let Ok(Some(g)) = r {
+            g.release().await.unwrap();
+        }
+        assert!(at.is_none(), "{layout:?}: a lease at {at:?}");
+    }
+}
