@@ -587,3 +587,89 @@ async fn semaphore_on_a_bad_path_is_refused_not_placed_at_the_root() {
         assert!(at.is_none(), "{layout:?}: a lease at {at:?}");
     }
 }
+
+/// Dropping a `DistributedAtomicLong` update after i polls, for every i until one completes,
+/// on a contended value (every optimistic attempt loses: a write lands between read and
+/// write, through a held request), so the drop points include the promotion: each dropped
+/// increment applied at most once, and no promotion-lock node is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_increment_dropped_at_any_point_applies_at_most_once_and_leaves_no_lock_node() {
+    let c = shared_client().await;
+    let p = unique("r12a-atomic-drop");
+    let lock_path = format!("{p}-lock");
+    let n = DistributedAtomicLong::new(&c, &p)
+        .optimistic_tries(1)
+        .promote_to_lock(&lock_path, Duration::from_secs(30));
+    n.try_initialize(0).await.unwrap();
+    let mut i = 0;
+    loop {
+        let before = n.get().await.unwrap().pre_value;
+        let done = poll_then_drop(n.increment(), i).await;
+        let after = n.get().await.unwrap().pre_value;
+        assert!(
+            after == before || after == before + 1,
+            "dropped at poll {i}: {before} -> {after}"
+        );
+        let c2 = c.clone();
+        let lp = lock_path.clone();
+        eventually(&format!("no promotion-lock node after poll {i}"), || {
+            let (c, lp) = (c2.clone(), lp.clone());
+            async move { children(&c, &lp).await.is_empty() }
+        })
+        .await;
+        if done {
+            break;
+        }
+        i += 1;
+        assert!(i < 500, "the increment never completed");
+    }
+    // and under promotion: a held optimistic write loses its race each time
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let pc = client(&proxy.connect_string()).await;
+    let m = DistributedAtomicLong::new(&pc, &p)
+        .optimistic_tries(1)
+        .promote_to_lock(&lock_path, Duration::from_secs(30));
+    let theirs = DistributedAtomicLong::new(&c, &p);
+    for i in 0..40 {
+        proxy.hold_request(&[OP_SET_DATA]);
+        let mut fut = Box::pin(m.increment());
+        let mut done = false;
+        // let it reach its optimistic write, then make that write lose
+        loop {
+            if futures::poll!(&mut fut).is_ready() {
+                done = true;
+                break;
+            }
+            if proxy.held_requests() > i {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(!done, "finished without its optimistic write");
+        theirs.force_set(1000 * (i as i64 + 1)).await.unwrap();
+        let before = theirs.get().await.unwrap().pre_value;
+        proxy.release_held();
+        // now in the promotion; drop it after a varying number of polls
+        for _ in 0..(i % 8) {
+            if futures::poll!(&mut fut).is_ready() {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        drop(fut);
+        let after = theirs.get().await.unwrap().pre_value;
+        assert!(
+            after == before || after == before + 1,
+            "round {i} (done {done}): {before} -> {after}"
+        );
+        let c2 = c.clone();
+        let lp = lock_path.clone();
+        eventually(&format!("no promotion-lock node after round {i}"), || {
+            let (c, lp) = (c2.clone(), lp.clone());
+            async move { children(&c, &lp).await.is_empty() }
+        })
+        .await;
+    }
+}
