@@ -673,3 +673,36 @@ async fn atomic_long_increment_dropped_at_any_point_applies_at_most_once_and_lea
         .await;
     }
 }
+
+/// `try_initialize` whose create applied but whose reply was lost, the node then changed by
+/// someone else before we could look: it answered `Ok(false)` ("this call did not create
+/// it"), though it did. The outcome cannot be told: an error saying it may have applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn atomic_long_try_initialize_with_a_lost_reply_then_a_change_does_not_deny_its_create() {
+    let server = shared_server();
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let p = unique("r12a-atomic-init");
+    let n = DistributedAtomicLong::new(&c, &p);
+    proxy.reject_new(true);
+    proxy.cut_after_request(OP_CREATE2);
+    let task = tokio::spawn(async move { n.try_initialize(5).await });
+    eventually("the create's reply cut", || async {
+        proxy.cuts_fired() == 1
+    })
+    .await;
+    let theirs = DistributedAtomicLong::new(&direct, &p);
+    assert_eq!(
+        theirs.get().await.unwrap().pre_value,
+        5,
+        "our create applied"
+    );
+    theirs.increment().await.unwrap();
+    proxy.reject_new(false);
+    let r = bounded("try_initialize", task).await.unwrap();
+    match r {
+        Err(e) => assert!(e.may_have_been_applied(), "{e}"),
+        Ok(created) => panic!("a lost create reported as created = {created}"),
+    }
+}
