@@ -42,7 +42,6 @@ pub struct AtomicStats {
 struct Promotion {
     lock: Lock,
     max_lock_time: Duration,
-    tries: u32,
 }
 
 /// A `long` shared through one node in Curator's `DistributedAtomicLong` layout: the node `P`
@@ -80,7 +79,9 @@ struct Promotion {
 ///   (`sync`, read): still at the old version → not applied, tried again; moved one version on
 ///   with other data → someone else's write, tried again; moved one version on with our data
 ///   (or further, or gone) → it may have been ours: [`Error::ConnectionLoss`]
-///   (`may_have_been_applied()`), never applied twice.
+///   (`may_have_been_applied()`), never applied twice. A lost *create* (the node was
+///   missing): still missing → not applied; created with other data and never changed →
+///   someone else's, tried again; our data, or changed since → it may have been ours.
 /// * **SUSPENDED / LOST.** Requests wait for the connection (a new session too: the node is
 ///   persistent). A promotion lock lost meanwhile is released; its attempts were fenced by the
 ///   version, so nothing is applied twice.
@@ -96,6 +97,8 @@ pub struct DistributedAtomicLong {
     path: String,
     tries: u32,
     promotion: Option<Promotion>,
+    /// Attempts under the promotion lock (kept here: set before or after the promotion).
+    lock_tries: u32,
     timeout: Option<Duration>,
 }
 
@@ -107,6 +110,7 @@ impl DistributedAtomicLong {
             path: path.to_owned(),
             tries: 10,
             promotion: None,
+            lock_tries: 10,
             timeout: None,
         }
     }
@@ -124,16 +128,14 @@ impl DistributedAtomicLong {
         self.promotion = Some(Promotion {
             lock: Lock::new(&self.client, lock_path, "").layout(Layout::Curator),
             max_lock_time,
-            tries: self.promotion.as_ref().map_or(10, |p| p.tries),
         });
         self
     }
 
-    /// How many attempts to make while holding the promotion lock (default 10; at least 1).
+    /// How many attempts to make while holding the promotion lock (default 10; at least 1),
+    /// before or after [`promote_to_lock`](Self::promote_to_lock).
     pub fn lock_tries(mut self, tries: u32) -> Self {
-        if let Some(p) = self.promotion.as_mut() {
-            p.tries = tries.max(1);
-        }
+        self.lock_tries = tries.max(1);
         self
     }
 
@@ -259,7 +261,8 @@ impl DistributedAtomicLong {
     ///
     /// # Errors
     /// Server errors; a create whose reply was lost is judged by reading the node back
-    /// ([`Error::ConnectionLoss`] if it holds exactly our value and cannot be told apart).
+    /// ([`Error::ConnectionLoss`] if it holds exactly our value, or was changed since its
+    /// create: either cannot be told apart from ours).
     pub async fn try_initialize(&self, value: i64) -> Result<bool> {
         let deadline = self.deadline();
         let c = self.client_for(deadline);
@@ -271,7 +274,8 @@ impl DistributedAtomicLong {
                 Err(e) if e.may_have_been_applied() => {
                     return match self.settle(&c, deadline).await? {
                         None => continue, // not applied
-                        Some((data, st)) if data == bytes && st.version == 0 => {
+                        // ours, or ours changed since: cannot be told apart
+                        Some((data, st)) if data == bytes || st.version != 0 => {
                             Err(Error::ConnectionLoss)
                         }
                         Some(_) => Ok(false),
@@ -329,7 +333,7 @@ impl DistributedAtomicLong {
             };
             match p.lock.acquire_timeout(wait).await {
                 Ok(Some(guard)) => {
-                    for _ in 0..p.tries {
+                    for _ in 0..self.lock_tries {
                         if !guard.is_held() {
                             break;
                         }
@@ -431,7 +435,10 @@ impl DistributedAtomicLong {
                     (Some(v), Some((_, st))) if st.version == v => false,
                     (Some(v), Some((d, st))) if st.version == v.wrapping_add(1) => d == bytes,
                     (None, None) => false,
-                    (None, Some((d, st))) => d == bytes && st.version == 0,
+                    // created by someone else: their data, never changed since; changed
+                    // since, it may have been ours that was changed (by a writer who built
+                    // on it)
+                    (None, Some((d, st))) => st.version != 0 || d == bytes,
                     _ => true,
                 };
                 if applied_maybe {

@@ -192,7 +192,9 @@ impl ServiceInstance {
 /// * **Registration kept** ([`PersistentNode`]): re-created after a deletion and in the new
 ///   session after a session loss. An ephemeral node of another session already at the path
 ///   (an earlier registration of the same id) is deleted and ours created, as Curator's
-///   `NodeExists` → delete → create.
+///   `NodeExists` → delete → create. A registration of the same id that replaces ours
+///   later, while ours is present, wins (as in Curator): ours waits for it to go, then comes
+///   back; two live registrations of one id never replace each other in a loop.
 /// * **SUSPENDED / LOST.** [`Registration::is_present`] is false while disconnected; queries
 ///   wait for the connection (connection loss is retried).
 /// * **Deadlines and cancel safety.** `register_timeout` / `register_until` return `Ok(None)`
@@ -216,7 +218,8 @@ impl ServiceDiscovery {
     /// Registers `instance` and waits until its node exists.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a name or id that is empty or contains `/`; errors of
+    /// [`Error::InvalidArgument`] for a name or id that is empty or contains `/`,
+    /// [`Error::BadPath`] for a base path ZooKeeper refuses; errors of
     /// [`PersistentNode::wait_for_initial_create`].
     pub async fn register(&self, instance: ServiceInstance) -> Result<Registration> {
         self.register_inner(instance, None)
@@ -255,6 +258,7 @@ impl ServiceDiscovery {
         instance: ServiceInstance,
         deadline: Option<Instant>,
     ) -> Result<Option<Registration>> {
+        self.check_base()?;
         for part in [&instance.name, &instance.id] {
             if part.is_empty() || part.contains('/') {
                 return Err(Error::InvalidArgument(format!(
@@ -292,6 +296,7 @@ impl ServiceDiscovery {
     /// # Errors
     /// Server errors; connection loss is retried.
     pub async fn query_for_instances(&self, name: &str) -> Result<Vec<ServiceInstance>> {
+        self.check_base()?;
         let mut out = Vec::new();
         for id in self.children(&child_path(&self.base, name)).await? {
             if let Some(i) = self.query_for_instance(name, &id).await? {
@@ -310,12 +315,19 @@ impl ServiceDiscovery {
         name: &str,
         id: &str,
     ) -> Result<Option<ServiceInstance>> {
+        self.check_base()?;
         let path = self.path_for(name, id);
         match with_retries(None, || self.client.get_data(&path)).await {
             Ok(Some((data, _))) => Ok(ServiceInstance::from_json(&data).ok()),
             Ok(None) | Err(Error::NoNode) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The base path must be one ZooKeeper takes: paths under an empty one would be made up
+    /// (`/<name>/<id>`, at the root).
+    fn check_base(&self) -> Result<()> {
+        zk_core::validate_path(&self.base, false).map_err(Error::from)
     }
 
     fn path_for(&self, name: &str, id: &str) -> String {

@@ -182,7 +182,9 @@ impl PersistentNode {
 
     /// Deletes an ephemeral node of another session found at our fixed path instead of
     /// waiting for it to go (curator-x-discovery's rule: an instance id is unique, so such a
-    /// node is an earlier registration of the same instance). Set before `start`.
+    /// node is an earlier registration of the same instance), unless our node was present in
+    /// the current session before it: then it is a later registration that replaced ours
+    /// (Curator's last registrant wins), and it is waited out. Set before `start`.
     pub(crate) fn replace_foreign(mut self) -> Self {
         if let Some(s) = Arc::get_mut(&mut self.shared) {
             s.replace_foreign = true;
@@ -287,6 +289,10 @@ impl PersistentNode {
     ///
     /// # Errors
     /// Unexpected server errors of the delete.
+    ///
+    /// # Cancel safety
+    /// Dropping the future leaves the rest of the close (the delete included) to the
+    /// background.
     pub async fn close(self) -> Result<()> {
         self.shutdown().await
     }
@@ -294,10 +300,20 @@ impl PersistentNode {
     async fn shutdown(&self) -> Result<()> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let keeper = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(k) = keeper {
-            k.stop().await;
+        let shared = self.shared.clone();
+        // a task of its own: a dropped `close` leaves it to finish in the background (the
+        // keeper is out of the handle by now, so the handle's drop would not clean up)
+        let work = tokio::spawn(async move {
+            if let Some(k) = keeper {
+                k.stop().await;
+            }
+            remove_node(&shared).await
+        });
+        match work.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Error::Closed), // the runtime is shutting down
         }
-        remove_node(&self.shared).await
     }
 }
 
@@ -401,6 +417,10 @@ enum Look {
 struct KeepState {
     /// A protected create whose outcome is unknown: the protected prefix `_c_<uuid>-`.
     pending: Option<String>,
+    /// The session in which our node was last seen present: a foreign node found at our
+    /// path after that, in the same session, is a later registration that replaced ours,
+    /// not an earlier one (see [`Shared::replace_foreign`]).
+    present_in: Option<i64>,
 }
 
 /// The keeper task.
@@ -500,13 +520,13 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
     let parent = parent_of(&shared.base);
     if let Some(prefix) = st.pending.clone() {
         // a protected create whose reply was lost: find it before creating anything
+        // (the create stays in doubt, for `close` to find, until it is settled: the keeper
+        // may be stopped at any of these requests)
         let children = match client.get_children(parent).await {
             Ok(c) => c,
             Err(Error::NoNode) => Vec::new(),
             Err(e) => return Err(e),
         };
-        st.pending = None;
-        shared.update(|v| v.creating = None);
         if let Some(name) = children.iter().find(|c| c.starts_with(&prefix)) {
             let node = child_path(parent, name);
             match client.exists(&node).await? {
@@ -518,15 +538,14 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
                     // of an older session of ours: an orphan, not to be kept
                     match client.delete(&node, None).await {
                         Ok(()) | Err(Error::NoNode) => {}
-                        Err(e) => {
-                            st.pending = Some(prefix);
-                            return Err(e);
-                        }
+                        Err(e) => return Err(e),
                     }
                 }
                 None => {}
             }
         }
+        st.pending = None;
+        shared.update(|v| v.creating = None);
         return Ok(Look::Again);
     }
     let actual = shared.view.borrow().actual.clone();
@@ -547,11 +566,16 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
                         Err(e) => return Err(e),
                     }
                 }
+                st.present_in = Some(sid);
                 return Ok(Look::Present(w));
             }
-            Some(_) if shared.protected || shared.replace_foreign => {
+            Some(_)
+                if shared.protected || (shared.replace_foreign && st.present_in != Some(sid)) =>
+            {
                 // an old session's node of ours (protected: its uuid is ours; a registration:
-                // its id is ours): it goes with that session anyway
+                // its id is ours): it goes with that session anyway. (A registration that
+                // replaced ours while ours was present in this session is a later one: it is
+                // waited out below, or the two would replace each other for ever.)
                 match client.delete(path, None).await {
                     Ok(()) | Err(Error::NoNode) => {}
                     Err(e) => return Err(e),
@@ -574,6 +598,9 @@ async fn look(shared: &Shared, st: &mut KeepState) -> Result<Look> {
     };
     let (path, mode, prefix) = match (&actual, shared.protected) {
         (_, true) => {
+            // the path given must be one ZooKeeper takes, as it would be unprotected (the
+            // protected name is made from its parts)
+            zk_core::validate_path(&shared.base, shared.mode.is_sequential())?;
             let (p, prefix) = protected_name(&shared.base);
             (p, shared.mode, Some(prefix))
         }
@@ -675,7 +702,8 @@ pub struct PersistentTtlNode {
 
 impl PersistentTtlNode {
     /// A TTL node at `path` (see the type's docs); not started. `ttl` must be between 1 ms and
-    /// about 34 years (the server's limit); an invalid one is reported by the first touch.
+    /// about 34 years (the server's limit); with an invalid one nothing is started or created
+    /// and the `wait_for_initial_create*` calls answer [`Error::InvalidArgument`].
     pub fn new(client: &Client, path: &str, ttl: Duration, data: impl Into<Vec<u8>>) -> Self {
         PersistentTtlNode {
             node: PersistentNode::build(client, path, CreateMode::Container, data.into(), false),
@@ -684,8 +712,17 @@ impl PersistentTtlNode {
         }
     }
 
-    /// Starts keeping the container and touching the child (idempotent).
+    /// Starts keeping the container and touching the child (idempotent; nothing with an
+    /// invalid TTL).
     pub fn start(&self) {
+        if let Err(e) = check_ttl(self.ttl) {
+            // nothing to keep: the waits answer the error
+            self.node
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.node.shared.update(|v| v.fatal = Some(e));
+            return;
+        }
         self.node.start();
         let mut t = self.toucher.lock().unwrap_or_else(|p| p.into_inner());
         if t.is_none() && !self.node.closed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -788,6 +825,17 @@ impl Drop for PersistentTtlNode {
     }
 }
 
+/// The server's TTL range: 1 ms to 2^40 - 1 ms (`EphemeralType.TTL`'s limit).
+fn check_ttl(ttl: Duration) -> Result<()> {
+    const MAX_TTL_MS: u128 = (1 << 40) - 1;
+    match ttl.as_millis() {
+        1..=MAX_TTL_MS => Ok(()),
+        _ => Err(Error::InvalidArgument(format!(
+            "a TTL must be between 1 ms and {MAX_TTL_MS} ms, not {ttl:?}"
+        ))),
+    }
+}
+
 /// One touch of a TTL child: `setData`, or a create when it is missing (Curator's order).
 async fn touch(client: &Client, child: &str, ttl: Duration) -> Result<()> {
     match client.set_data(child, b"", None).await {
@@ -847,8 +895,11 @@ impl GroupMember {
     /// The member `id` of the group at `path` (empty data; see [`data`](Self::data)).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `id` is empty or contains `/` (it is a node name).
+    /// [`Error::InvalidArgument`] if `id` is empty or contains `/` (it is a node name);
+    /// [`Error::BadPath`] if `path` is not one ZooKeeper takes (an empty one would put the
+    /// member at the root).
     pub fn new(client: &Client, path: &str, id: impl Into<String>) -> Result<GroupMember> {
+        zk_core::validate_path(path, false)?;
         let id = id.into();
         if id.is_empty() || id.contains('/') {
             return Err(Error::InvalidArgument(format!(

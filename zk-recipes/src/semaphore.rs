@@ -75,13 +75,15 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `max_leases` is 0: such a semaphore could never be
-    /// acquired (nothing is sent).
+    /// acquired; [`Error::BadPath`] if `path` is not one ZooKeeper takes (with Curator's
+    /// layout an empty one would put `locks` and `leases` at the root). Nothing is sent.
     pub fn new(
         client: &Client,
         path: &str,
         identifier: impl Into<String>,
         max_leases: u32,
     ) -> Result<Semaphore> {
+        zk_core::validate_path(path, false)?;
         if max_leases == 0 {
             return Err(Error::InvalidArgument(format!(
                 "semaphore {path}: max_leases must be at least 1"
