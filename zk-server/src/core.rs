@@ -4,6 +4,7 @@
 //! each connection sees events and replies in the order ZooKeeper's single pipeline gives:
 //! a change's events are queued before the reply of any read that observes the change.
 
+use crate::persist::{Change, Journal, SavedSession, SessionChange};
 use crate::tree::{Kind, Tree, Trigger, Txn};
 use crate::watch::{ConnId, Table};
 use crate::Options;
@@ -72,6 +73,8 @@ pub(crate) struct Core {
     started: Instant,
     pub packets_received: u64,
     pub packets_sent: u64,
+    /// The data dir's open log, when there is one.
+    journal: Option<Journal>,
 }
 
 /// Wall-clock ms since the epoch (ctime / mtime).
@@ -98,6 +101,138 @@ impl Core {
             started: Instant::now(),
             packets_received: 0,
             packets_sent: 0,
+            journal: None,
+        }
+    }
+
+    /// A core for these options: fresh without a data dir; with one, what it holds (snapshot
+    /// plus log), after which the dir is compacted into a new snapshot and an empty log.
+    ///
+    /// # Errors
+    /// A corrupt snapshot (the error names the file), or the dir's I/O errors.
+    pub fn open(opts: Options) -> std::io::Result<Core> {
+        let mut core = Core::new(opts);
+        let Some(dir) = core.opts.data_dir.clone() else {
+            return Ok(core);
+        };
+        // I/O errors name the dir (format errors name their file already)
+        let in_dir = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                e
+            } else {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("zk-server data dir {}: {e}", dir.display()),
+                )
+            }
+        };
+        let loaded = crate::persist::load(&dir).map_err(in_dir)?;
+        core.tree = loaded.tree;
+        core.zxid = loaded.zxid;
+        for s in loaded.sessions {
+            core.next_session = core.next_session.max(s.id.wrapping_add(1));
+            core.sessions.insert(
+                s.id,
+                Session {
+                    id: s.id,
+                    passwd: s.passwd,
+                    timeout_ms: s.timeout_ms,
+                    expires_ms: 0,
+                    conn: None,
+                },
+            );
+        }
+        // every loaded session gets a full timeout from now, as ZooKeeper's do after a restart
+        core.touch_all();
+        let sessions = core.saved_sessions();
+        core.journal = Some(
+            Journal::start(
+                &dir,
+                core.opts.fsync,
+                core.opts.snapshot_every,
+                loaded.gen + 1,
+                core.zxid,
+                &sessions,
+                &core.tree,
+            )
+            .map_err(in_dir)?,
+        );
+        tracing::info!(
+            dir = %dir.display(),
+            zxid = format_args!("{:#x}", core.zxid),
+            sessions = sessions.len(),
+            nodes = core.tree.node_count() - 1,
+            "data dir loaded"
+        );
+        Ok(core)
+    }
+
+    /// Closes the data dir's log (before the dir is loaded again).
+    pub fn close_journal(&mut self) {
+        self.journal = None;
+    }
+
+    fn saved_sessions(&self) -> Vec<SavedSession> {
+        let mut v: Vec<SavedSession> = self
+            .sessions
+            .values()
+            .map(|s| SavedSession {
+                id: s.id,
+                passwd: s.passwd.clone(),
+                timeout_ms: s.timeout_ms,
+            })
+            .collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// Logs a committed write: the nodes it touched as they are now, and its session facts.
+    fn log_txn(&mut self, txn: &Txn, sessions: Vec<SessionChange>) {
+        if self.journal.is_none() {
+            return;
+        }
+        let nodes = txn
+            .paths()
+            .into_iter()
+            .map(|p| (p.to_owned(), self.tree.get(p).map(|n| n.without_children())))
+            .collect();
+        self.append(Change {
+            zxid: self.zxid,
+            sessions,
+            nodes,
+        });
+    }
+
+    /// Logs the zxid if a transaction took one without changing anything (a failed write).
+    fn log_zxid(&mut self) {
+        if self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.last_zxid < self.zxid)
+        {
+            self.append(Change {
+                zxid: self.zxid,
+                ..Change::default()
+            });
+        }
+    }
+
+    fn append(&mut self, c: Change) {
+        let Some(j) = self.journal.as_mut() else {
+            return;
+        };
+        match j.append(&c) {
+            Ok(false) => {}
+            Ok(true) => {
+                let sessions = self.saved_sessions();
+                let j = self.journal.as_mut().expect("checked");
+                if let Err(e) = j.snapshot(self.zxid, &sessions, &self.tree) {
+                    tracing::error!(error = %e, "data dir: snapshot failed (the log goes on)");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, zxid = c.zxid, "data dir: log append failed");
+            }
         }
     }
 
@@ -295,6 +430,15 @@ impl Core {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = id;
             }
+            self.append(Change {
+                zxid: self.zxid,
+                sessions: vec![SessionChange::Put(SavedSession {
+                    id,
+                    passwd: passwd.clone(),
+                    timeout_ms: timeout,
+                })],
+                nodes: Vec::new(),
+            });
             respond(self, timeout, id, passwd);
             return;
         }
@@ -308,11 +452,23 @@ impl Core {
         match self.sessions.get_mut(&req.session_id) {
             Some(s) if s.passwd == req.passwd => {
                 s.conn = Some(conn);
+                let retimed = s.timeout_ms != timeout;
                 s.timeout_ms = timeout;
                 let (id, passwd) = (s.id, s.passwd.clone());
                 self.touch(id);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.session = id;
+                }
+                if retimed {
+                    self.append(Change {
+                        zxid: self.zxid,
+                        sessions: vec![SessionChange::Put(SavedSession {
+                            id,
+                            passwd: passwd.clone(),
+                            timeout_ms: timeout,
+                        })],
+                        nodes: Vec::new(),
+                    });
                 }
                 respond(self, timeout, id, passwd);
             }
@@ -342,6 +498,7 @@ impl Core {
             self.tree.delete_internal(p, zxid, &mut txn);
         }
         self.tree.ephemerals.remove(&sid);
+        self.log_txn(&txn, vec![SessionChange::Remove(sid)]);
         self.dispatch(txn.triggers);
         if let Some(c) = s.conn {
             if let Some(xid) = reply_xid {
@@ -376,9 +533,11 @@ impl Core {
             self.zxid += 1;
             let mut txn = Txn::default();
             if self.tree.delete_internal(&path, self.zxid, &mut txn) {
+                self.log_txn(&txn, Vec::new());
                 self.dispatch(txn.triggers);
             }
         }
+        self.log_zxid();
     }
 
     /// Count of ephemeral nodes (mntr).

@@ -36,19 +36,25 @@
 //!   with setWatches after a reconnect, firing at once for what changed meanwhile.
 //! - **Limits.** A frame over 1,048,575 bytes (`jute.maxbuffer`) closes the connection; the
 //!   session survives.
-//! - **Restart** keeps the tree and the sessions (in memory); each session gets a full
-//!   timeout to come back.
+//! - **Restart** keeps the tree and the sessions (in memory, or through the data dir when one
+//!   is set); each session gets a full timeout to come back.
+//! - **Persistence** is optional: [`ServerBuilder::data_dir`] keeps a snapshot and a
+//!   transaction log there (fsynced per change unless [`ServerBuilder::fsync`] is off), so
+//!   data, stats, ACLs, sequence counters, sessions and their ephemerals survive a restart
+//!   of the process. Without one nothing is written.
 #![deny(missing_docs)]
 
 mod conn;
 mod core;
 mod fourlw;
+mod persist;
 mod tree;
 mod watch;
 
 use crate::core::{Core, Out};
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -75,6 +81,14 @@ pub struct Options {
     pub container_check_interval: Duration,
     /// `extendedTypesEnabled` (TTL nodes).
     pub extended_types: bool,
+    /// `dataDir`: where the snapshot and the transaction log live; `None` (the default) keeps
+    /// everything in memory and writes nothing. See [`ServerBuilder::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// Whether each logged change is fsynced before its reply is queued (`forceSync`, default
+    /// true); only meaningful with a data dir.
+    pub fsync: bool,
+    /// Changes logged between snapshots (`snapCount`, default 100,000).
+    pub snapshot_every: u64,
 }
 
 impl Default for Options {
@@ -87,6 +101,9 @@ impl Default for Options {
             max_frame_len: MAX_FRAME_LEN,
             container_check_interval: Duration::from_secs(1),
             extended_types: true,
+            data_dir: None,
+            fsync: true,
+            snapshot_every: 100_000,
         }
     }
 }
@@ -148,12 +165,43 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds 127.0.0.1 and starts serving on the current tokio runtime.
+    /// Keep the tree and the sessions in this directory (created if missing), so that they
+    /// survive [`Server::restart`], a new `Server` on the same directory and a process exit:
+    /// a snapshot plus an append-only log of every committed change, each record with a length
+    /// and a CRC-32. On start the snapshot is loaded and the log replayed up to its last whole
+    /// record (a torn tail is dropped with a warning); sessions come back with their ids,
+    /// passwords and timeouts, each with a full timeout to re-attach before it expires and its
+    /// ephemerals go. The format is in `docs/zk-server.md`. One server per directory.
+    ///
+    /// Without it (the default) nothing is written anywhere.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.opts.data_dir = Some(dir.into());
+        self
+    }
+
+    /// With a data dir: fsync each change before its reply is queued (default true). `false`
+    /// still writes every change before replying, so a killed process loses nothing, but a
+    /// machine crash may lose the last changes.
+    pub fn fsync(mut self, on: bool) -> Self {
+        self.opts.fsync = on;
+        self
+    }
+
+    /// With a data dir: how many changes are logged before a new snapshot replaces the log
+    /// (ZooKeeper's `snapCount`; default 100,000). Every start also writes a snapshot.
+    pub fn snapshot_every(mut self, changes: u64) -> Self {
+        self.opts.snapshot_every = changes.max(1);
+        self
+    }
+
+    /// Loads the data dir if one is set, binds 127.0.0.1 and starts serving on the current
+    /// tokio runtime.
     ///
     /// # Errors
-    /// The bind's error (e.g. the port is taken).
+    /// The bind's error (e.g. the port is taken); with a data dir, its I/O errors, or
+    /// `InvalidData` naming the file for a corrupt snapshot.
     pub async fn start(self) -> io::Result<Server> {
-        let core = Arc::new(Mutex::new(Core::new(self.opts.clone())));
+        let core = Arc::new(Mutex::new(Core::open(self.opts.clone())?));
         let (running, addr) = Running::start(&core, self.opts.port).await?;
         core.lock().expect("core lock").opts.port = addr.port();
         Ok(Server {
@@ -316,16 +364,30 @@ impl Server {
     }
 
     /// Stops (if running) and serves again on the same port, with the same data and sessions;
-    /// every session gets a full timeout to re-attach.
+    /// every session gets a full timeout to re-attach. With a data dir the state is dropped
+    /// and loaded again from the dir, as a new process would.
     ///
     /// # Errors
-    /// The bind's error.
+    /// The bind's error; with a data dir, loading it (see [`ServerBuilder::start`]).
     pub async fn restart(&self) -> io::Result<()> {
         let mut running = self.running.lock().await;
         if let Some(r) = running.take() {
             r.stop(&self.core).await;
         }
-        self.core.lock().expect("core lock").touch_all();
+        let reload = {
+            let mut c = self.core.lock().expect("core lock");
+            if c.opts.data_dir.is_some() {
+                c.close_journal();
+                Some(c.opts.clone())
+            } else {
+                c.touch_all();
+                None
+            }
+        };
+        if let Some(opts) = reload {
+            let fresh = Core::open(opts)?;
+            *self.core.lock().expect("core lock") = fresh;
+        }
         let (r, _) = Running::start(&self.core, self.addr.port()).await?;
         *running = Some(r);
         Ok(())

@@ -3,7 +3,8 @@
 use clap::Parser;
 use std::time::Duration;
 
-/// A single-node ZooKeeper-compatible server (in memory) for development and tests.
+/// A single-node ZooKeeper-compatible server for development and tests: in memory, or kept in
+/// a data dir (snapshot + transaction log) with --data-dir.
 #[derive(Parser, Debug)]
 #[command(name = "zk-server", version)]
 struct Args {
@@ -19,11 +20,22 @@ struct Args {
     /// maxSessionTimeout in milliseconds (default 20 ticks).
     #[arg(long)]
     max_session_timeout: Option<u64>,
+    /// Keep the tree and the sessions in this directory (created if missing): a snapshot and an
+    /// append-only transaction log, loaded again on the next start. Without it nothing is
+    /// written.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// With --data-dir: do not fsync each change (a killed process still loses nothing; a
+    /// machine crash may lose the last changes).
+    #[arg(long, requires = "data_dir")]
+    no_fsync: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
+    // logs on stderr: stdout's first line is the address, for whoever started the binary
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -37,6 +49,9 @@ async fn main() -> std::io::Result<()> {
     }
     if let Some(ms) = args.max_session_timeout {
         b = b.max_session_timeout(Duration::from_millis(ms));
+    }
+    if let Some(dir) = args.data_dir {
+        b = b.data_dir(dir).fsync(!args.no_fsync);
     }
     let srv = b.start().await?;
     println!("zk-server listening on {}", srv.connect_string());

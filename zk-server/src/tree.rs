@@ -73,6 +73,16 @@ impl Node {
         }
     }
 
+    /// A copy without the children list (which the data dir does not store).
+    pub fn without_children(&self) -> Node {
+        Node {
+            data: self.data.clone(),
+            acl: self.acl.clone(),
+            children: BTreeSet::new(),
+            ..*self
+        }
+    }
+
     /// The Stat a client sees (`DataNode.copyStat`): cversion translated from creations to
     /// changes, ephemeralOwner masked for containers and TTL nodes.
     pub fn stat(&self) -> Stat {
@@ -114,6 +124,18 @@ pub(crate) struct Txn {
     /// Ephemerals added to (true) or removed from (false) a session's set.
     ephemerals: Vec<(i64, String, bool)>,
     pub triggers: Vec<Trigger>,
+}
+
+impl Txn {
+    /// Every path the write changed, each once, in first-change order (what the data dir logs).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.saved
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| seen.insert(*p))
+            .collect()
+    }
 }
 
 /// A create, whichever opcode carried it.
@@ -296,6 +318,35 @@ impl Tree {
             nodes,
             ephemerals: HashMap::new(),
         }
+    }
+
+    /// A tree from stored nodes (the data dir's), their children lists and the sessions'
+    /// ephemeral sets rebuilt from the paths and kinds. A node whose parent is missing is an
+    /// error.
+    pub fn from_nodes(mut nodes: HashMap<String, Node>) -> Result<Tree, String> {
+        if !nodes.contains_key(ROOT) {
+            return Err("no root node".into());
+        }
+        let mut links: Vec<(String, String, String)> = Vec::new();
+        let mut ephemerals: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        for (p, n) in nodes.iter_mut() {
+            n.children.clear();
+            if let Kind::Ephemeral(s) = n.kind {
+                ephemerals.entry(s).or_default().insert(p.clone());
+            }
+            if let Some(parent) = parent_of(p) {
+                links.push((parent.to_owned(), child_name(p).to_owned(), p.clone()));
+            }
+        }
+        for (parent, child, path) in links {
+            match nodes.get_mut(&parent) {
+                Some(n) => {
+                    n.children.insert(child);
+                }
+                None => return Err(format!("{path} without its parent")),
+            }
+        }
+        Ok(Tree { nodes, ephemerals })
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {

@@ -126,6 +126,8 @@ impl Core {
             req if req.is_write() => self.write(sid, &ids, req, &nulls),
             req => self.read(conn, sid, &ids, h.op, req),
         };
+        // a failed write took a zxid too: the data dir keeps it before the client sees it
+        self.log_zxid();
         let zxid = self.zxid;
         match result {
             Ok(body) => self.reply(conn, h.xid, zxid, 0, &body),
@@ -328,6 +330,7 @@ impl Core {
         let mut txn = Txn::default();
         match f(&mut self.tree, &mut txn) {
             Ok(b) => {
+                self.log_txn(&txn, Vec::new());
                 self.dispatch(txn.triggers);
                 Ok(b)
             }
@@ -436,6 +439,7 @@ impl Core {
                 .collect();
             return MultiResponse { results };
         }
+        self.log_txn(&txn, Vec::new());
         self.dispatch(txn.triggers);
         MultiResponse { results }
     }
