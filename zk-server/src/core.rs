@@ -126,6 +126,13 @@ impl Core {
                 )
             }
         };
+        let lock = crate::persist::lock(&dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::ResourceBusy {
+                e
+            } else {
+                in_dir(e)
+            }
+        })?;
         let loaded = crate::persist::load(&dir).map_err(in_dir)?;
         core.tree = loaded.tree;
         core.zxid = loaded.zxid;
@@ -148,6 +155,7 @@ impl Core {
         core.journal = Some(
             Journal::start(
                 &dir,
+                lock,
                 core.opts.fsync,
                 core.opts.snapshot_every,
                 loaded.gen + 1,

@@ -171,7 +171,11 @@ impl ServerBuilder {
     /// and a CRC-32. On start the snapshot is loaded and the log replayed up to its last whole
     /// record (a torn tail is dropped with a warning); sessions come back with their ids,
     /// passwords and timeouts, each with a full timeout to re-attach before it expires and its
-    /// ephemerals go. The format is in `docs/zk-server.md`. One server per directory.
+    /// ephemerals go. The format is in `docs/zk-server.md`.
+    ///
+    /// One server per directory: the dir is locked (`DIR/lock`, an OS file lock) from start
+    /// until the `Server` is dropped or its process ends; another server on it fails to start
+    /// with `ResourceBusy`.
     ///
     /// Without it (the default) nothing is written anywhere.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -438,6 +442,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // the data dir's log and lock go now, not when the last aborted task lets go of the
+        // core (a stopped server's connections are forgotten already; see `Running::stop`)
+        if let Ok(mut c) = self.core.lock() {
+            c.close_journal();
+        }
         if let Ok(mut r) = self.running.try_lock() {
             if let Some(r) = r.take() {
                 for t in r.tasks {

@@ -33,6 +33,29 @@ const SNAP_HEADER: usize = 12;
 const LOG_HEADER: usize = 20;
 const SNAP_FILE: &str = "snapshot";
 const SNAP_TMP: &str = "snapshot.tmp";
+const LOCK_FILE: &str = "lock";
+
+/// Takes the data dir's lock (an OS file lock on `DIR/lock`, released when the returned file
+/// is dropped or the process dies): one server per dir.
+pub(crate) fn lock(dir: &Path) -> io::Result<File> {
+    fs::create_dir_all(dir)?;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "zk-server data dir {}: in use by another server (locked)",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
 
 /// A session as the data dir keeps it (no connection, no deadline: a loaded session gets a
 /// full timeout from the start).
@@ -76,6 +99,8 @@ pub(crate) struct Journal {
     fsync: bool,
     gen: u64,
     log: File,
+    /// Held while the journal is open: the dir's lock.
+    _lock: File,
     /// Changes appended since the last snapshot.
     since_snapshot: u64,
     snapshot_every: u64,
@@ -536,8 +561,10 @@ fn write_synced(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<File> {
 
 impl Journal {
     /// Writes generation `gen`'s snapshot of this state, starts its log and deletes older logs.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         dir: &Path,
+        lock: File,
         fsync: bool,
         snapshot_every: u64,
         gen: u64,
@@ -552,6 +579,7 @@ impl Journal {
             fsync,
             gen,
             log,
+            _lock: lock,
             since_snapshot: 0,
             snapshot_every: snapshot_every.max(1),
             last_zxid: zxid,
@@ -684,5 +712,35 @@ mod tests {
         *bad.last_mut().unwrap() ^= 1;
         assert!(Dec(&bad).frame().is_err());
         assert!(Dec(&f[..f.len() - 1]).frame().is_err());
+    }
+
+    /// A crash after the new snapshot's rename, before its log exists: the older log is still
+    /// there and must not be replayed over the newer snapshot; without any snapshot a log is
+    /// an error naming it.
+    #[test]
+    fn a_stale_log_is_ignored_and_an_orphan_log_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let tree = Tree::new(0);
+        let mut j = Journal::start(d, lock(d).unwrap(), true, 100, 1, 0, &[], &tree).unwrap();
+        let node = tree.get("/zookeeper/quota").unwrap().without_children();
+        j.append(&Change {
+            zxid: 1,
+            sessions: Vec::new(),
+            nodes: vec![("/a".into(), Some(node))],
+        })
+        .unwrap();
+        let old = std::fs::read(d.join("log.1")).unwrap();
+        // the snapshot of generation 2 (a state without /a, at zxid 5)
+        j.snapshot(5, &[], &tree).unwrap();
+        drop(j);
+        std::fs::remove_file(d.join("log.2")).unwrap();
+        std::fs::write(d.join("log.1"), old).unwrap();
+        let l = load(d).unwrap();
+        assert_eq!((l.gen, l.zxid), (2, 5));
+        assert!(l.tree.get("/a").is_none(), "the stale log was replayed");
+        std::fs::remove_file(d.join(SNAP_FILE)).unwrap();
+        let e = load(d).err().expect("a log without a snapshot");
+        assert!(e.to_string().contains("log.1"), "{e}");
     }
 }

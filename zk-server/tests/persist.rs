@@ -403,3 +403,40 @@ async fn the_binary_keeps_data_in_its_data_dir_and_writes_nothing_without_one() 
     c.close().await.unwrap();
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_on_the_same_dir_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::builder()
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let c = Client::connect(&srv.connect_string()).await.unwrap();
+    c.create("/first", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let err = Server::builder()
+        .data_dir(dir.path())
+        .start()
+        .await
+        .expect_err("a second server on a locked dir");
+    assert_eq!(err.kind(), std::io::ErrorKind::ResourceBusy, "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "names the dir: {err}"
+    );
+    // the refused start changed nothing: restart() still finds everything
+    srv.restart().await.unwrap();
+    assert_eq!(srv.port(), srv.addr().port());
+    drop(c);
+    drop(srv);
+    let srv2 = Server::builder()
+        .data_dir(dir.path())
+        .start()
+        .await
+        .expect("the dir is free once the first server is dropped");
+    let c2 = Client::connect(&srv2.connect_string()).await.unwrap();
+    assert!(c2.exists("/first").await.unwrap().is_some());
+    c2.close().await.unwrap();
+}
