@@ -75,6 +75,9 @@ pub(crate) struct Core {
     pub packets_sent: u64,
     /// The data dir's open log, when there is one.
     journal: Option<Journal>,
+    /// Why the data dir failed, if it did: from then on no client is served (until a
+    /// restart loads the dir again), as ZooKeeper stops when it cannot log.
+    pub failed: Option<String>,
 }
 
 /// Wall-clock ms since the epoch (ctime / mtime).
@@ -102,6 +105,7 @@ impl Core {
             packets_received: 0,
             packets_sent: 0,
             journal: None,
+            failed: None,
         }
     }
 
@@ -229,18 +233,30 @@ impl Core {
         let Some(j) = self.journal.as_mut() else {
             return;
         };
-        match j.append(&c) {
-            Ok(false) => {}
+        let res = match j.append(&c) {
+            Ok(false) => Ok(()),
             Ok(true) => {
                 let sessions = self.saved_sessions();
                 let j = self.journal.as_mut().expect("checked");
-                if let Err(e) = j.snapshot(self.zxid, &sessions, &self.tree) {
-                    tracing::error!(error = %e, "data dir: snapshot failed (the log goes on)");
-                }
+                j.snapshot(self.zxid, &sessions, &self.tree)
+                    .map_err(|e| format!("snapshot failed: {e}"))
             }
-            Err(e) => {
-                tracing::error!(error = %e, zxid = c.zxid, "data dir: log append failed");
-            }
+            Err(e) => Err(format!("log append failed (zxid {:#x}): {e}", c.zxid)),
+        };
+        if let Err(why) = res {
+            self.fail(why);
+        }
+    }
+
+    /// The data dir cannot be written: every connection is closed before anything else queued
+    /// for it (so the change being logged is never acknowledged: the client sees a lost
+    /// connection), and nothing is served until a restart loads the dir again.
+    fn fail(&mut self, why: String) {
+        tracing::error!(error = %why, "data dir failed: no longer serving (restart to reload)");
+        self.journal = None;
+        self.failed = Some(why);
+        for c in self.conns.values() {
+            let _ = c.tx.send(Out::Close);
         }
     }
 
@@ -387,6 +403,10 @@ impl Core {
 
     /// Handles a ConnectRequest (`ZooKeeperServer.processConnectRequest`).
     pub fn connect(&mut self, conn: ConnId, frame: &[u8]) {
+        if self.failed.is_some() {
+            self.send(conn, Out::Close);
+            return;
+        }
         let Ok(req) = ConnectRequest::from_bytes(frame) else {
             self.send(conn, Out::Close);
             return;
@@ -522,6 +542,9 @@ impl Core {
 
     /// Expires sessions whose time is up (the session tracker's tick).
     pub fn expire_due(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
         let now = self.clock_ms();
         let due: Vec<i64> = self
             .sessions
@@ -537,6 +560,9 @@ impl Core {
 
     /// Deletes emptied containers and expired TTL nodes (`ContainerManager`).
     pub fn reap(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
         for path in self.tree.reap_candidates(epoch_ms()) {
             self.zxid += 1;
             let mut txn = Txn::default();

@@ -431,6 +431,13 @@ impl Server {
         c.data_w.len() + c.child_w.len()
     }
 
+    /// Why the data dir could not be written, if it could not: from that moment every
+    /// connection was closed (the change being logged unacknowledged) and none is accepted
+    /// until [`restart`](Self::restart) loads the dir again. `None` without a data dir.
+    pub fn data_dir_failure(&self) -> Option<String> {
+        self.core.lock().expect("core lock").failed.clone()
+    }
+
     /// Closes every client connection (sessions stay), as a network blip would.
     pub fn drop_connections(&self) {
         let c = self.core.lock().expect("core lock");

@@ -73,8 +73,8 @@ impl Core {
             }
             None => return,
         };
-        if sid == 0 || !self.sessions.contains_key(&sid) {
-            return; // expired or never attached: the Close is already queued
+        if sid == 0 || !self.sessions.contains_key(&sid) || self.failed.is_some() {
+            return; // expired, never attached, or the data dir failed: the Close is queued
         }
         self.touch(sid);
         let Ok(h) = RequestHeader::from_bytes(frame) else {
