@@ -322,13 +322,21 @@ async fn a_corrupt_snapshot_is_a_clear_startup_error() {
     let c = Client::connect(&srv.connect_string()).await.unwrap();
     c.create("/a", b"x", CreateMode::Persistent).await.unwrap();
     c.close().await.unwrap();
-    srv.stop().await;
-    drop(srv);
     let snap = dir.path().join("snapshot");
     let mut bytes = std::fs::read(&snap).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&snap, &bytes).unwrap();
+    // restart() goes through the dir: it finds the damage too
+    let err = srv
+        .restart()
+        .await
+        .expect_err("restart() on a corrupt snapshot");
+    assert!(
+        err.to_string().contains(&snap.display().to_string()),
+        "restart() names the file: {err}"
+    );
+    drop(srv);
     let err = Server::builder()
         .data_dir(dir.path())
         .start()
