@@ -6,7 +6,7 @@ mod common;
 use common::{bounded, children, client, eventually, shared_client, unique};
 use std::time::Duration;
 use zk_core::{CreateMode, Error};
-use zk_recipes::{LockingQueue, Queue};
+use zk_recipes::{LockingQueue, Queue, TreeCache};
 use zk_testkit::{shared_server, FaultProxy};
 
 /// ZooKeeper opcodes, for `FaultProxy` traps.
@@ -165,4 +165,198 @@ async fn queue_with_an_empty_path_is_refused_not_put_at_the_root() {
             let _ = c.delete(&format!("/{n}"), None).await;
         }
     }
+}
+
+/// What a [`TreeCache`] is compared by: path → (data, czxid, mzxid, version).
+type View = std::collections::BTreeMap<String, (Vec<u8>, i64, i64, i32)>;
+
+async fn server_view(c: &zk_core::Client, root: &str) -> View {
+    let mut out = View::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(p) = todo.pop() {
+        let (data, stat) = match c.get_data(&p).await {
+            Ok(r) => r,
+            Err(Error::NoNode) => continue,
+            Err(e) => panic!("get_data {p}: {e}"),
+        };
+        match c.get_children(&p).await {
+            Ok(ch) => todo.extend(ch.iter().map(|n| format!("{p}/{n}"))),
+            Err(Error::NoNode) => {}
+            Err(e) => panic!("get_children {p}: {e}"),
+        }
+        out.insert(p, (data, stat.czxid, stat.mzxid, stat.version));
+    }
+    out
+}
+
+fn cache_view(cache: &TreeCache) -> View {
+    cache
+        .snapshot()
+        .into_iter()
+        .map(|(p, n)| {
+            let s = n.stat();
+            (p, (n.data().to_vec(), s.czxid, s.mzxid, s.version))
+        })
+        .collect()
+}
+
+async fn mirror_equals_server(cache: &TreeCache, direct: &zk_core::Client, root: &str, what: &str) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let server = server_view(direct, root).await;
+        let mirror = cache_view(cache);
+        if mirror == server && cache.is_synced() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{what}: mirror {mirror:?} != server {server:?} after 60 s (synced: {})",
+            cache.is_synced()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Attack that held: the re-sync after a reconnect stalls at its first read (held in the
+/// proxy) while another client deletes a subtree, re-creates it with other children and
+/// rewrites a sibling; the mirror then equals the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_resync_held_while_a_subtree_is_deleted_and_recreated_ends_equal() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let root = unique("r12b-tc-resync");
+    for p in ["", "/a", "/a/x", "/a/x/deep", "/a/y", "/b"] {
+        direct
+            .create(&format!("{root}{p}"), p.as_bytes(), CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let cache = TreeCache::new(&c, &root);
+    bounded("initialized", cache.wait_initialized())
+        .await
+        .unwrap();
+    mirror_equals_server(&cache, &direct, &root, "initial load").await;
+    proxy.hold_request(&[OP_GET_DATA]);
+    proxy.reset();
+    eventually("the re-sync's first read held", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    direct.delete_recursive(&format!("{root}/a")).await.unwrap();
+    for p in ["/a", "/a/z", "/a/z/w"] {
+        direct
+            .create(&format!("{root}{p}"), b"new", CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    direct
+        .set_data(&format!("{root}/b"), b"rewritten", None)
+        .await
+        .unwrap();
+    proxy.release_held();
+    mirror_equals_server(&cache, &direct, &root, "after the held re-sync").await;
+    assert!(cache.get(&format!("{root}/a/x/deep")).is_none());
+    // and once more with a real session expiry in between
+    let (sid, pw) = c.session_credentials();
+    proxy.reject_new(true);
+    proxy.reset();
+    zk_testkit::expire_session(server.addr(), sid, &pw)
+        .await
+        .unwrap();
+    direct.delete_recursive(&format!("{root}/a")).await.unwrap();
+    direct
+        .create(&format!("{root}/c"), b"c", CreateMode::Persistent)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    mirror_equals_server(&cache, &direct, &root, "after a session expiry").await;
+    assert_ne!(c.session_id(), sid, "a new session");
+    cache.close().await;
+    direct.delete_recursive(&root).await.unwrap();
+}
+
+/// Attack that held: bad paths end the cache with `BadPath` (nothing mirrored, nothing
+/// written), a root cache mirrors `/zookeeper` too.
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_with_a_bad_path_ends_with_bad_path() {
+    let c = shared_client().await;
+    for bad in ["", "relative", "/trailing/", "/a//b"] {
+        let cache = TreeCache::new(&c, bad);
+        let r = bounded("wait_initialized", cache.wait_initialized()).await;
+        assert!(matches!(r, Err(Error::BadPath(_))), "{bad:?}: {r:?}");
+        assert!(cache.is_empty());
+    }
+}
+
+/// Attack that held: values near ZooKeeper's 1 MB limit go through the queues and the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_and_tree_cache_carry_values_near_the_size_limit() {
+    let c = shared_client().await;
+    let p = unique("r12b-big");
+    let big = vec![b'x'; 1_000_000];
+    let q = Queue::new(&c, &format!("{p}/q"));
+    q.put(&big, 100).await.unwrap();
+    let got = bounded("queue get", q.get()).await.unwrap();
+    assert_eq!(got.len(), big.len());
+    let lq = LockingQueue::new(&c, &format!("{p}/lq"));
+    lq.put(&big, 100).await.unwrap();
+    let e = bounded("locking queue get", lq.get()).await.unwrap();
+    assert_eq!(e.data().len(), big.len());
+    let cache = TreeCache::new(&c, &format!("{p}/lq"));
+    bounded("initialized", cache.wait_initialized())
+        .await
+        .unwrap();
+    let node = cache
+        .get(&format!("{p}/lq/entries/{}", e.name()))
+        .expect("the big entry mirrored");
+    assert_eq!(node.data().len(), big.len());
+    assert!(e.consume().await.unwrap());
+    mirror_equals_server(&cache, &c, &format!("{p}/lq"), "after the consume").await;
+    // a value over the limit is an error, not a hang, and leaves no entry
+    let r = bounded("put over the limit", q.put(&vec![b'y'; 1_100_000], 100)).await;
+    assert!(r.is_err(), "{r:?}");
+    cache.close().await;
+    c.delete_recursive(&p).await.unwrap();
+}
+
+/// Attack that held: a consume dropped at every poll either consumed the entry or left it
+/// free (its taken node released), never held by nobody or gone with a taken node left.
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_consume_dropped_at_every_poll_consumes_once_or_frees_the_entry() {
+    let c = shared_client().await;
+    let p = unique("r12b-consume-drop");
+    let q = LockingQueue::new(&c, &p);
+    q.put(b"only", 100).await.unwrap();
+    let taken = format!("{p}/taken");
+    let mut i = 0;
+    loop {
+        let e = bounded("get", q.get()).await.unwrap();
+        let mut fut = Box::pin(e.consume());
+        let mut done = None;
+        for _ in 0..i {
+            if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                done = Some(r.unwrap());
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(fut);
+        if let Some(r) = done {
+            assert!(r, "an undisturbed consume consumes");
+            break;
+        }
+        common::wait_no_child_with_prefix(&c, &taken, "").await;
+        if q.is_empty().await.unwrap() {
+            // consumed by a consume dropped after its transaction was sent
+            break;
+        }
+        i += 1;
+        assert!(i < 10_000, "consume never completed");
+    }
+    eprintln!("consume completed after {i} drops");
+    assert!(children(&c, &taken).await.is_empty());
+    assert!(q.is_empty().await.unwrap());
+    c.delete_recursive(&p).await.unwrap();
 }
