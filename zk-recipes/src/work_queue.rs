@@ -951,7 +951,22 @@ impl LockingQueue {
                 }
                 Ok(_) => return Ok(Took::Again),
                 Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // unsettled (the deadline passed while connected, so the read failed at
+                    // once): a take that applied would hold the entry until its session
+                    // ends; released in the background if it is ours
+                    spawn_release(
+                        self.client.clone(),
+                        taken.to_owned(),
+                        token.to_owned(),
+                        None,
+                    );
+                    return Err(if passed(deadline) {
+                        Error::Timeout { sent: true }
+                    } else {
+                        e
+                    });
+                }
             }
         }
     }

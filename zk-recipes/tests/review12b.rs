@@ -360,3 +360,48 @@ async fn locking_queue_consume_dropped_at_every_poll_consumes_once_or_frees_the_
     assert!(q.is_empty().await.unwrap());
     c.delete_recursive(&p).await.unwrap();
 }
+
+/// A `get_timeout` whose take transaction is still on the wire when the deadline passes: the
+/// take may apply after the call returned `Ok(None)`. Its settling ran into the passed
+/// deadline (its `sync` failed at once) and returned without the background release, so a
+/// take that applied kept the entry held by the consumer's session: nobody else could take
+/// it for as long as that session lived.
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_take_applied_after_the_deadline_is_released_not_held_by_the_session() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12b-late-take");
+    let q = LockingQueue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    let taken = format!("{p}/taken");
+    proxy.hold_request(&[OP_MULTI]);
+    let r = bounded("get_timeout", q.get_timeout(Duration::from_secs(2))).await;
+    assert!(matches!(r, Ok(None)), "{:?}", r.map(|e| e.is_some()));
+    assert_eq!(
+        proxy.held_requests(),
+        1,
+        "the take was held past the deadline"
+    );
+    assert_eq!(
+        c.state(),
+        zk_core::State::Connected,
+        "(still connected: the settling found the client connected)"
+    );
+    // the take reaches the server late and applies
+    proxy.release_held();
+    eventually("the late take applied", || async {
+        !children(&direct, &taken).await.is_empty() || q.len().await.unwrap() == 0
+    })
+    .await;
+    eventually("the late take's taken node released", || async {
+        children(&direct, &taken).await.is_empty()
+    })
+    .await;
+    let e = bounded("another get", q.get_timeout(Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .expect("the entry is free again");
+    assert!(e.consume().await.unwrap());
+}
