@@ -295,7 +295,8 @@ async fn tree_cache_with_a_bad_path_ends_with_bad_path() {
 async fn queues_and_tree_cache_carry_values_near_the_size_limit() {
     let c = shared_client().await;
     let p = unique("r12b-big");
-    let big = vec![b'x'; 1_000_000];
+    // (a create of 1 048 500 bytes is refused by the client: `RequestTooLarge`)
+    let big = vec![b'x'; 1_048_000];
     let q = Queue::new(&c, &format!("{p}/q"));
     q.put(&big, 100).await.unwrap();
     let got = bounded("queue get", q.get()).await.unwrap();
@@ -404,4 +405,45 @@ async fn locking_queue_take_applied_after_the_deadline_is_released_not_held_by_t
         .unwrap()
         .expect("the entry is free again");
     assert!(e.consume().await.unwrap());
+}
+
+/// Attack: two caches of one path on one client (one server-side watch for both); closing
+/// one must leave the other current, also across a reconnect.
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_cache_closing_one_of_two_caches_on_a_path_keeps_the_other_current() {
+    let server = shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let root = unique("r12b-tc-two");
+    direct
+        .create(&root, b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let one = TreeCache::new(&c, &root);
+    let two = TreeCache::new(&c, &root);
+    bounded("one", one.wait_initialized()).await.unwrap();
+    bounded("two", two.wait_initialized()).await.unwrap();
+    bounded("close one", one.close()).await;
+    direct
+        .create(&format!("{root}/after-close"), b"x", CreateMode::Persistent)
+        .await
+        .unwrap();
+    direct.set_data(&root, b"changed", None).await.unwrap();
+    mirror_equals_server(&two, &direct, &root, "after the other cache closed").await;
+    // a third cache opened and dropped at once, then a reconnect
+    drop(TreeCache::new(&c, &root));
+    proxy.reset();
+    direct
+        .create(&format!("{root}/during"), b"y", CreateMode::Persistent)
+        .await
+        .unwrap();
+    mirror_equals_server(&two, &direct, &root, "after a reconnect").await;
+    direct
+        .create(&format!("{root}/later"), b"z", CreateMode::Persistent)
+        .await
+        .unwrap();
+    mirror_equals_server(&two, &direct, &root, "a change after the reconnect").await;
+    two.close().await;
+    direct.delete_recursive(&root).await.unwrap();
 }
