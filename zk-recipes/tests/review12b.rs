@@ -447,3 +447,120 @@ async fn tree_cache_closing_one_of_two_caches_on_a_path_keeps_the_other_current(
     two.close().await;
     direct.delete_recursive(&root).await.unwrap();
 }
+
+/// Consumers sharing one client (one session), under lost replies of takes and consumes and
+/// connection resets: every item consumed exactly once, never held by two consumers at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_consumers_sharing_one_client_never_hold_one_entry_twice_under_lost_replies()
+{
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let server = shared_server();
+    let proxy = Arc::new(FaultProxy::start(server.addr()).await.unwrap());
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12b-shared-client");
+    const ITEMS: usize = 60;
+    let producer = LockingQueue::new(&direct, &p);
+    for i in 0..ITEMS {
+        producer
+            .put(format!("item-{i:03}").as_bytes(), 100)
+            .await
+            .unwrap();
+    }
+    #[derive(Default)]
+    struct Log {
+        holding: BTreeMap<String, usize>,
+        violations: Vec<String>,
+        consumed: BTreeMap<String, usize>,
+        unknown: usize,
+    }
+    let log = Arc::new(Mutex::new(Log::default()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let faults = {
+        let proxy = proxy.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                if n.is_multiple_of(5) {
+                    proxy.reset();
+                } else {
+                    proxy.cut_after_request(OP_MULTI);
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            proxy.disarm_cut();
+        })
+    };
+    let mut consumers = Vec::new();
+    for k in 0..4 {
+        let q = LockingQueue::new(&c, &p);
+        let log = log.clone();
+        let direct = direct.clone();
+        let entries = format!("{p}/entries");
+        consumers.push(tokio::spawn(async move {
+            loop {
+                let left = children(&direct, &entries).await.len();
+                if left == 0 {
+                    return;
+                }
+                let e = match q.get_timeout(Duration::from_secs(2)).await {
+                    Ok(Some(e)) => e,
+                    Ok(None) => continue,
+                    Err(e) if e.may_have_been_applied() || e.is_retryable() => continue,
+                    Err(e) => panic!("consumer {k}: get: {e}"),
+                };
+                let item = String::from_utf8(e.data().to_vec()).unwrap();
+                {
+                    let mut l = log.lock().unwrap();
+                    if let Some(other) = l.holding.insert(item.clone(), k) {
+                        l.violations.push(format!("{item}: {k} and {other}"));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut l_unknown = false;
+                let r = e.consume().await;
+                let mut l = log.lock().unwrap();
+                l.holding.remove(&item);
+                match r {
+                    Ok(true) => *l.consumed.entry(item).or_default() += 1,
+                    Ok(false) => {}
+                    Err(Error::ConnectionLoss) => l_unknown = true,
+                    Err(e) => panic!("consumer {k}: consume: {e}"),
+                }
+                if l_unknown {
+                    l.unknown += 1;
+                }
+            }
+        }));
+    }
+    for h in consumers {
+        tokio::time::timeout(Duration::from_secs(240), h)
+            .await
+            .expect("consumers done within 240 s")
+            .unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    faults.await.unwrap();
+    {
+        let l = log.lock().unwrap();
+        assert!(l.violations.is_empty(), "held twice: {:?}", l.violations);
+        let twice: Vec<_> = l.consumed.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "consumed twice: {twice:?}");
+        assert!(
+            l.consumed.len() + l.unknown >= ITEMS,
+            "consumed {} + unknown {} of {ITEMS}",
+            l.consumed.len(),
+            l.unknown
+        );
+        eprintln!(
+            "consumed {}, unknown {}, cuts {}",
+            l.consumed.len(),
+            l.unknown,
+            proxy.cuts_fired()
+        );
+    }
+    direct.delete_recursive(&p).await.unwrap();
+}
