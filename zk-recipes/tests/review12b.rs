@@ -238,6 +238,30 @@ async fn tree_cache_resync_held_while_a_subtree_is_deleted_and_recreated_ends_eq
         .await
         .unwrap();
     mirror_equals_server(&cache, &direct, &root, "initial load").await;
+    // a replica built from the event stream alone
+    let replica = std::sync::Arc::new(std::sync::Mutex::new(View::new()));
+    let follower = {
+        let replica = replica.clone();
+        let mut events = cache.events();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            use zk_recipes::TreeCacheEvent as E;
+            while let Some(ev) = events.next().await {
+                let mut r = replica.lock().unwrap();
+                match ev {
+                    E::NodeAdded { path, node } | E::NodeUpdated { path, node } => {
+                        let s = node.stat();
+                        r.insert(path, (node.data().to_vec(), s.czxid, s.mzxid, s.version));
+                    }
+                    E::NodeRemoved { path, .. } => {
+                        r.remove(&path);
+                    }
+                    E::Lagged(n) => panic!("lagged {n}"),
+                    _ => {}
+                }
+            }
+        })
+    };
     proxy.hold_request(&[OP_GET_DATA]);
     proxy.reset();
     eventually("the re-sync's first read held", || async {
@@ -273,7 +297,12 @@ async fn tree_cache_resync_held_while_a_subtree_is_deleted_and_recreated_ends_eq
     proxy.reject_new(false);
     mirror_equals_server(&cache, &direct, &root, "after a session expiry").await;
     assert_ne!(c.session_id(), sid, "a new session");
+    eventually("the event replica equals the mirror", || async {
+        *replica.lock().unwrap() == cache_view(&cache)
+    })
+    .await;
     cache.close().await;
+    bounded("the event stream ends", follower).await.unwrap();
     direct.delete_recursive(&root).await.unwrap();
 }
 
