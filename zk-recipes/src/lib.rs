@@ -16,7 +16,7 @@
 //! | [`DistributedAtomicLong`] | — (Curator's `DistributedAtomicLong`) | `P`, data = an 8-byte big-endian long; promotion mutex in `InterProcessMutex` layout |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | `P/<uuid>__party__` (data = id); `P/<uuid>-<id>` |
 //! | [`Queue`] | `Queue` | `P/entry-PPP-<seq>` (persistent sequential, `PPP` = priority) |
-//! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = id) |
+//! | [`LockingQueue`] | `LockingQueue` | `P/entries/entry-PPP-<seq>`, taken: `P/taken/<entry>` (ephemeral, data = a uuid per take) |
 //! | [`SetPartitioner`] | `SetPartitioner` (`PartitionState`) | party `P/party/<uuid>-<id>`; a lock per item `P/locks/<item>/<uuid>__lock__<seq>` |
 //! | [`NonBlockingLease`], [`MultiNonBlockingLease`] | `NonBlockingLease`, `MultiNonBlockingLease` | `P/lease_holder` (JSON: version, holder, end); lock `P/<uuid>__lock__<seq>`; Multi: `P/0` … `P/<n-1>` |
 //! | [`FencedLease`] | — (kazoo's `Lock(P)` sees it held) | `P/<uuid>__lock__<seq>` EPHEMERAL, taken only when free |

@@ -65,9 +65,13 @@
 //! **End.** Dropping the [`TreeCache`] (or [`TreeCache::close`]) stops it and removes its
 //! server-side watch (zk-core sends `removeWatches` when the watch stream is dropped); its
 //! event streams end. So does a closed client, or a client that will not start a new session.
-//! Nodes the session may not read (`NoAuth`) are left out of the mirror.
+//! Nodes the session may not read (`NoAuth`) are left out of the mirror, and so is everything
+//! under them (a walk cannot list their children; a watch event for a readable node below
+//! one is not taken in either, so the mirror does not depend on which way a node was read).
 
-use crate::plumbing::{child_path, deadline_after, sleep_until_opt, terminal_keeper_error};
+use crate::plumbing::{
+    child_path, deadline_after, parent_of, sleep_until_opt, terminal_keeper_error,
+};
 use futures_util::stream::{self, BoxStream, FuturesOrdered, StreamExt};
 use futures_util::{FutureExt, Stream};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -540,6 +544,7 @@ async fn run(client: Client, shared: Arc<Shared>, mut stop: watch::Receiver<bool
         watch: None,
         need_sync: true,
         disconnected: false,
+        unreadable: HashSet::new(),
     };
     let ended = tokio::select! {
         // the sender is dropped by the handle: stop
@@ -578,6 +583,9 @@ struct Driver {
     need_sync: bool,
     /// A SUSPENDED or LOST was reported and no CONNECTED since.
     disconnected: bool,
+    /// The nodes the session may not read (`NoAuth`), as of their last read: what is under
+    /// them is left out of the mirror (a walk cannot list it), whatever way it is read.
+    unreadable: HashSet<String>,
 }
 
 impl Driver {
@@ -629,7 +637,8 @@ impl Driver {
                     _ => break,
                 }
             }
-            let fresh = walk(&self.client, &self.shared.root).await?;
+            let (fresh, unreadable) = walk(&self.client, &self.shared.root).await?;
+            self.unreadable = unreadable;
             self.need_sync = false;
             let first = {
                 let mut m = self.mirror();
@@ -769,7 +778,7 @@ impl Driver {
             while reads.len() < WALK_PARALLELISM {
                 let Some(p) = pending.next() else { break };
                 reads.push_back(async move {
-                    let r = read_node(client, &p).await;
+                    let r = read_found(client, &p).await;
                     (p, r)
                 });
             }
@@ -782,6 +791,20 @@ impl Driver {
                     // the rest is covered by the sync after the reconnect
                     self.need_sync = true;
                     return Err(e);
+                }
+            };
+            let read = match read {
+                Found::Node(n) => {
+                    self.unreadable.remove(&p);
+                    (!under(&self.unreadable, &self.shared.root, &p)).then_some(n)
+                }
+                Found::Missing => {
+                    self.unreadable.remove(&p);
+                    None
+                }
+                Found::Unreadable => {
+                    self.unreadable.insert(p.clone());
+                    None
                 }
             };
             let mut m = lock(&self.shared.mirror);
@@ -846,26 +869,51 @@ impl Driver {
     }
 }
 
-/// Reads one node: `Some` if it exists (and may be read), `None` if not.
-async fn read_node(client: &Client, path: &str) -> Result<Option<CachedNode>> {
+/// What one read of a node found.
+enum Found {
+    Node(CachedNode),
+    Missing,
+    /// The session may not read it (`NoAuth`).
+    Unreadable,
+}
+
+/// Reads one node.
+async fn read_found(client: &Client, path: &str) -> Result<Found> {
     match client.get_data(path).await {
-        Ok((data, stat)) => Ok(Some(CachedNode {
+        Ok((data, stat)) => Ok(Found::Node(CachedNode {
             data: data.into(),
             stat,
         })),
-        Err(Error::NoNode) => Ok(None),
+        Err(Error::NoNode) => Ok(Found::Missing),
         Err(Error::NoAuth) => {
             debug!(path, "not readable; left out of the tree cache");
-            Ok(None)
+            Ok(Found::Unreadable)
         }
         Err(e) => Err(e),
     }
 }
 
+/// Whether `path` is below one of the `unreadable` nodes of the subtree at `root`.
+fn under(unreadable: &HashSet<String>, root: &str, path: &str) -> bool {
+    let mut p = path;
+    while p != root && p != "/" && p.len() > root.len() {
+        p = parent_of(p);
+        if unreadable.contains(p) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Reads the whole subtree at `root`: every node's data and stat, level by level, with up to
-/// [`WALK_PARALLELISM`] reads in flight.
-async fn walk(client: &Client, root: &str) -> Result<BTreeMap<String, CachedNode>> {
+/// [`WALK_PARALLELISM`] reads in flight; and the nodes it may not read (nothing under them
+/// can be listed).
+async fn walk(
+    client: &Client,
+    root: &str,
+) -> Result<(BTreeMap<String, CachedNode>, HashSet<String>)> {
     let mut out = BTreeMap::new();
+    let mut unreadable = HashSet::new();
     let mut level: VecDeque<String> = VecDeque::from([root.to_owned()]);
     while !level.is_empty() {
         let mut next = VecDeque::new();
@@ -876,14 +924,21 @@ async fn walk(client: &Client, root: &str) -> Result<BTreeMap<String, CachedNode
                 let Some(p) = pending.next() else { break };
                 reads.push_back(async move {
                     let (node, children) =
-                        tokio::join!(read_node(client, &p), client.get_children(&p));
+                        tokio::join!(read_found(client, &p), client.get_children(&p));
                     (p, node, children)
                 });
             }
             let Some((p, node, children)) = reads.next().await else {
                 break;
             };
-            let Some(node) = node? else { continue };
+            let node = match node? {
+                Found::Node(n) => n,
+                Found::Missing => continue,
+                Found::Unreadable => {
+                    unreadable.insert(p);
+                    continue;
+                }
+            };
             let children = match children {
                 Ok(c) => c,
                 Err(Error::NoNode) | Err(Error::NoAuth) => Vec::new(),
@@ -894,5 +949,5 @@ async fn walk(client: &Client, root: &str) -> Result<BTreeMap<String, CachedNode
         }
         level = next;
     }
-    Ok(out)
+    Ok((out, unreadable))
 }

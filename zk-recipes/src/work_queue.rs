@@ -336,13 +336,16 @@ impl Queue {
     /// `ensure_path` if missing.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a priority above 999 (nothing sent); an error with
+    /// [`Error::InvalidArgument`] for a priority above 999, [`Error::BadPath`] for a queue path
+    /// ZooKeeper does not take (an empty one would put the entries at the root; every call
+    /// checks it; nothing sent); an error with
     /// `may_have_been_applied()` when the create's reply was lost: the entry may be in the queue
     /// (it is not tried again, which could put it twice); server errors; [`Error::Closed`].
     ///
     /// # Cancel safety
     /// Dropped after the create was sent, the entry may or may not be put (once).
     pub async fn put(&self, value: &[u8], priority: u16) -> Result<String> {
+        zk_core::validate_path(&self.path, false)?;
         put_entry(&self.client, &self.path, None, value, priority).await
     }
 
@@ -355,6 +358,7 @@ impl Queue {
     /// # Cancel safety
     /// As [`put`](Self::put).
     pub async fn put_all(&self, values: &[&[u8]], priority: u16) -> Result<Vec<String>> {
+        zk_core::validate_path(&self.path, false)?;
         put_entries(&self.client, &self.path, None, values, priority).await
     }
 
@@ -364,6 +368,7 @@ impl Queue {
     /// # Errors
     /// Server errors; [`Error::Closed`].
     pub async fn len(&self) -> Result<usize> {
+        zk_core::validate_path(&self.path, false)?;
         count_children(&self.client, &self.path).await
     }
 
@@ -428,6 +433,7 @@ impl Queue {
     }
 
     async fn take(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
+        zk_core::validate_path(&self.path, false)?;
         take_loop(&self.client, deadline, wait, |c| async move {
             self.take_once(&c, wait, deadline).await
         })
@@ -574,7 +580,9 @@ impl Queue {
 ///
 /// Layout (kazoo 2.11): entries are `P/entries/entry-PPP-<seq>` (PERSISTENT_SEQUENTIAL, data =
 /// the value, `PPP` the priority); an entry is taken while `P/taken/<entry name>` exists
-/// (EPHEMERAL, data = the handle's id, a uuid4 as 32 hex digits). [`get`](Self::get) takes the
+/// (EPHEMERAL, data = a uuid4 as 32 hex digits, as kazoo's id: a fresh one per take, so a take
+/// tells its own taken node from one of another consumer sharing its client, and so its
+/// session). [`get`](Self::get) takes the
 /// first entry not taken and hands out a [`LockedEntry`]: [`consume`](LockedEntry::consume)
 /// deletes the entry and the taken node in one transaction, [`release`](LockedEntry::release)
 /// deletes only the taken node (someone else may take the entry). If the consumer's session
@@ -640,7 +648,7 @@ pub struct LockingQueue {
 
 impl LockingQueue {
     /// The queue at `path` (entries under `path/entries`, takes under `path/taken`); the
-    /// handle's id, stored in its taken nodes, is a fresh uuid4 (32 hex digits, as kazoo's).
+    /// handle's id is a fresh uuid4 (32 hex digits, as kazoo's).
     pub fn new(client: &Client, path: &str) -> LockingQueue {
         LockingQueue {
             client: client.clone(),
@@ -656,7 +664,8 @@ impl LockingQueue {
         &self.path
     }
 
-    /// The id this handle writes into its taken nodes.
+    /// The handle's id. (A taken node carries its take's own uuid4, not this id: consumers
+    /// sharing one client share its session, and only the data tells their taken nodes apart.)
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -670,6 +679,7 @@ impl LockingQueue {
     /// # Cancel safety
     /// As [`Queue::put`].
     pub async fn put(&self, value: &[u8], priority: u16) -> Result<String> {
+        zk_core::validate_path(&self.path, false)?;
         put_entry(
             &self.client,
             &self.entries,
@@ -688,6 +698,7 @@ impl LockingQueue {
     /// # Cancel safety
     /// As [`Queue::put`].
     pub async fn put_all(&self, values: &[&[u8]], priority: u16) -> Result<Vec<String>> {
+        zk_core::validate_path(&self.path, false)?;
         put_entries(
             &self.client,
             &self.entries,
@@ -703,6 +714,7 @@ impl LockingQueue {
     /// # Errors
     /// Server errors; [`Error::Closed`].
     pub async fn len(&self) -> Result<usize> {
+        zk_core::validate_path(&self.path, false)?;
         count_children(&self.client, &self.entries).await
     }
 
@@ -763,6 +775,7 @@ impl LockingQueue {
     }
 
     async fn take(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<LockedEntry>> {
+        zk_core::validate_path(&self.path, false)?;
         take_loop(&self.client, deadline, wait, |c| async move {
             self.take_once(&c, wait, deadline).await
         })
@@ -830,10 +843,13 @@ impl LockingQueue {
             Err(Error::NoNode) => return Ok(None),
             other => other?,
         };
+        // this take's own mark: one client (one session) may serve several consumers, and
+        // a taken node of the session is ours only if it carries our mark
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let ops = vec![
             Op::create(
                 taken.clone(),
-                self.id.as_bytes().to_vec(),
+                token.as_bytes().to_vec(),
                 CreateMode::Ephemeral,
             ),
             Op::set_data(entry.clone(), data.clone(), Some(stat.version)),
@@ -842,6 +858,7 @@ impl LockingQueue {
             client: self.client.clone(),
             entry: entry.clone(),
             taken: taken.clone(),
+            token: token.clone(),
             name: name.to_owned(),
             data: data.clone(),
             version: stat.version.wrapping_add(1),
@@ -850,8 +867,8 @@ impl LockingQueue {
         };
         // dropped while the take is in flight (or being settled): a take that applied would hold
         // the entry until the session ends; release it in the background if it is ours
-        let mut armed = TakeInFlight(Some((self.client.clone(), taken.clone())));
-        let r = self.send_take(c, ops, &taken, deadline).await;
+        let mut armed = TakeInFlight(Some((self.client.clone(), taken.clone(), token.clone())));
+        let r = self.send_take(c, ops, &taken, &token, deadline).await;
         armed.0 = None;
         match r? {
             Took::Ours(sid) => Ok(Some(Step::Got(locked(sid)))),
@@ -866,6 +883,7 @@ impl LockingQueue {
         c: &Client,
         ops: Vec<Op>,
         taken: &str,
+        token: &str,
         deadline: Option<Instant>,
     ) -> Result<Took> {
         let before = c.session_id();
@@ -873,7 +891,7 @@ impl LockingQueue {
             // the session it applied in: ours, unless the client changed sessions around it
             // (then the owner of the taken node tells)
             Ok(_) if c.session_id() == before => Ok(Took::Ours(before)),
-            Ok(_) => self.settle_take(c, taken, deadline).await,
+            Ok(_) => self.settle_take(c, taken, token, deadline).await,
             Err(Error::TransactionFailed { index, error }) => match (index, *error) {
                 // held by someone (kazoo or us) / consumed meanwhile
                 (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Took::Others),
@@ -886,7 +904,7 @@ impl LockingQueue {
                 (_, e) => Err(e),
             },
             Err(e) if e.may_have_been_applied() || e.is_session_dead() => {
-                self.settle_take(c, taken, deadline).await
+                self.settle_take(c, taken, token, deadline).await
             }
             Err(e) => Err(e),
         }
@@ -894,11 +912,13 @@ impl LockingQueue {
 
     /// Whether a take whose reply was lost (or that raced a change of session) applied: only
     /// if the taken node is an ephemeral of the client's current session (an old session's
-    /// node goes with it; no one else can hold one of ours).
+    /// node goes with it) carrying this take's `token` (another consumer sharing the client
+    /// shares its session too).
     async fn settle_take(
         &self,
         c: &Client,
         taken: &str,
+        token: &str,
         deadline: Option<Instant>,
     ) -> Result<Took> {
         loop {
@@ -906,23 +926,47 @@ impl LockingQueue {
                 Err(Error::Timeout { .. }) if passed(deadline) => {
                     // a take that applied would hold the entry until its session ends:
                     // released in the background if it is ours
-                    spawn_release(self.client.clone(), taken.to_owned(), None);
+                    spawn_release(
+                        self.client.clone(),
+                        taken.to_owned(),
+                        token.to_owned(),
+                        None,
+                    );
                     return Err(Error::Timeout { sent: true });
                 }
                 r => r?,
             }
             let sid = c.session_id();
             let r = match c.sync(taken).await {
-                Ok(()) | Err(Error::NoNode) => c.exists(taken).await,
+                Ok(()) | Err(Error::NoNode) => read_taken(c, taken).await,
                 Err(e) => Err(e),
             };
             match r {
-                Ok(Some(s)) if s.ephemeral_owner == sid && c.session_id() == sid => {
+                Ok(Some((d, s)))
+                    if s.ephemeral_owner == sid
+                        && d == token.as_bytes()
+                        && c.session_id() == sid =>
+                {
                     return Ok(Took::Ours(sid))
                 }
                 Ok(_) => return Ok(Took::Again),
                 Err(e) if transient(&e, deadline) || matches!(e, Error::SessionExpired) => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // unsettled (the deadline passed while connected, so the read failed at
+                    // once): a take that applied would hold the entry until its session
+                    // ends; released in the background if it is ours
+                    spawn_release(
+                        self.client.clone(),
+                        taken.to_owned(),
+                        token.to_owned(),
+                        None,
+                    );
+                    return Err(if passed(deadline) {
+                        Error::Timeout { sent: true }
+                    } else {
+                        e
+                    });
+                }
             }
         }
     }
@@ -940,32 +984,44 @@ enum Took {
 
 /// Armed while a take is in flight: dropped armed (the call was dropped), it releases the
 /// taken node in the background if it turns out to be ours.
-struct TakeInFlight(Option<(Client, String)>);
+struct TakeInFlight(Option<(Client, String, String)>);
 
 impl Drop for TakeInFlight {
     fn drop(&mut self) {
-        if let Some((client, taken)) = self.0.take() {
-            spawn_release(client, taken, None);
+        if let Some((client, taken, token)) = self.0.take() {
+            spawn_release(client, taken, token, None);
         }
     }
 }
 
-/// Deletes our taken node `taken` in the background while session `sid` lives (an entry
-/// dropped without consume or release), or (`None`) if it is an ephemeral of the client's
-/// session once connected (a take whose outcome its dropped or timed-out call never learnt).
-fn spawn_release(client: Client, taken: String, sid: Option<i64>) {
+/// Deletes our taken node `taken` (marked `token`) in the background while session `sid`
+/// lives (an entry dropped without consume or release), or (`None`) if it is an ephemeral of
+/// the client's session once connected (a take whose outcome its dropped or timed-out call
+/// never learnt).
+fn spawn_release(client: Client, taken: String, token: String, sid: Option<i64>) {
     spawn_cleanup("queue entry dropped", async move {
-        let _ = release_taken(&client, &taken, None, sid).await;
+        let _ = release_taken(&client, &taken, &token, None, sid).await;
     });
 }
 
+/// The data and stat of a taken node, `None` if it is missing.
+async fn read_taken(c: &Client, taken: &str) -> Result<Option<(Vec<u8>, zk_core::Stat)>> {
+    match c.get_data(taken).await {
+        Ok((d, s)) => Ok(Some((d, s))),
+        Err(Error::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes `taken` if it is ours: only while the client is connected in session `sid` (`None`:
-/// the session it is in when it looks) and the node's ephemeral owner is that session (while
-/// the session lives nobody else can replace it), and, with `entry`, only while the entry is
-/// at the version our take left. `Ok(true)` if it deleted it.
+/// the session it is in when it looks), the node's ephemeral owner is that session and its data
+/// is our take's `token` (other consumers may share the session; at the version read, so a
+/// node of theirs created meanwhile is not deleted), and, with `entry`, only while the entry
+/// is at the version our take left. `Ok(true)` if it deleted it.
 async fn release_taken(
     client: &Client,
     taken: &str,
+    token: &str,
     entry: Option<(&str, i32)>,
     sid: Option<i64>,
 ) -> Result<bool> {
@@ -979,8 +1035,8 @@ async fn release_taken(
         if client.session_id() != sid {
             return Ok(false);
         }
-        let stat = match c.exists(taken).await {
-            Ok(Some(s)) if s.ephemeral_owner == sid => s,
+        let stat = match read_taken(&c, taken).await {
+            Ok(Some((d, s))) if s.ephemeral_owner == sid && d == token.as_bytes() => s,
             // gone: released by a reply we lost (`sent`), or not ours any more
             Ok(_) => return Ok(sent),
             Err(e) if e.is_session_dead() && !matches!(e, Error::Closed) => return Ok(false),
@@ -1017,6 +1073,8 @@ pub struct LockedEntry {
     client: Client,
     entry: String,
     taken: String,
+    /// What our take wrote into the taken node.
+    token: String,
     name: String,
     data: Vec<u8>,
     /// The entry's version after our take.
@@ -1043,7 +1101,8 @@ impl LockedEntry {
     }
 
     /// Whether the take still holds, asked of the server (kazoo's `holds_lock`): the client is
-    /// in the session that took it, and our taken node exists (after a `sync`). `false` while
+    /// in the session that took it, and our taken node (with our take's data) exists (after a
+    /// `sync`). `false` while
     /// a disconnect is not settled yet only if the request fails: it waits for the connection.
     ///
     /// # Errors
@@ -1054,13 +1113,15 @@ impl LockedEntry {
                 return Ok(false);
             }
             let r = match self.client.sync(&self.taken).await {
-                Ok(()) | Err(Error::NoNode) => self.client.exists(&self.taken).await,
+                Ok(()) | Err(Error::NoNode) => read_taken(&self.client, &self.taken).await,
                 Err(e) => Err(e),
             };
             match r {
                 Ok(s) => {
                     return Ok(self.client.session_id() == self.sid
-                        && s.is_some_and(|s| s.ephemeral_owner == self.sid))
+                        && s.is_some_and(|(d, s)| {
+                            s.ephemeral_owner == self.sid && d == self.token.as_bytes()
+                        }))
                 }
                 Err(e) if e.is_session_dead() && !matches!(e, Error::Closed) => return Ok(false),
                 Err(e) if e.is_retryable() => wait_connected(&self.client, None).await?,
@@ -1165,6 +1226,7 @@ impl LockedEntry {
         let r = release_taken(
             &self.client,
             &self.taken,
+            &self.token,
             Some((&self.entry, self.version)),
             Some(self.sid),
         )
@@ -1179,7 +1241,12 @@ impl LockedEntry {
 impl Drop for LockedEntry {
     fn drop(&mut self) {
         if !self.done && !self.client.is_closed() && self.client.session_id() == self.sid {
-            spawn_release(self.client.clone(), self.taken.clone(), Some(self.sid));
+            spawn_release(
+                self.client.clone(),
+                self.taken.clone(),
+                self.token.clone(),
+                Some(self.sid),
+            );
         }
     }
 }
