@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # zk-cli's `gssapi` feature: zk's `--sasl gssapi` and its test (zk-core's feature is on in the
-# workspace already, through the test crate's dependency)
-exec cargo test --workspace --features zk-cli/gssapi --no-fail-fast "$@"
+# workspace already, through the test crate's dependency); its `real-zookeeper` feature:
+# `zk demo --real-zookeeper` and its tests (tests/demo_real_zookeeper.rs)
+exec cargo test --workspace --features zk-cli/gssapi,zk-cli/real-zookeeper --no-fail-fast "$@"

@@ -4,7 +4,7 @@
 //! `cargo run -p zk-examples --example config_file [-- --config FILE] [--hosts H]`
 //!
 //! Without `--config` it reads the sample `examples/zk-config.json`, and its connect string is
-//! replaced by a local ZooKeeper this example starts (or by `--hosts H`). With `--config FILE`
+//! replaced by a local zk-server this example starts (or by `--hosts H`). With `--config FILE`
 //! the file's connect string is used as it is, unless `--hosts` is given.
 
 use zk_core::{Acl, Client, Config, CreateMode, CreateOptions, Error};

@@ -1,14 +1,16 @@
-//! A tour of zk-core against a real ZooKeeper, printed as a timeline.
+//! A tour of zk-core, printed as a timeline.
 //!
 //! ```text
-//! cargo run -p zk-examples --example demo                 # starts a local server itself
+//! cargo run -p zk-examples --example demo                 # starts a local zk-server itself
 //! cargo run -p zk-examples --example demo -- --hosts H:P  # or uses yours (writes under /zk-demo-*)
+//! cargo run -p zk-examples --example demo -- --real-zookeeper  # Debian's ZooKeeper (Java)
 //! ```
 
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 use zk_core::{AddWatchMode, Client, CreateMode, Error, Op, State};
-use zk_testkit::{FaultProxy, ZkServer};
+use zk_examples::LocalServer;
+use zk_testkit::FaultProxy;
 
 struct Timeline(Instant);
 
@@ -40,9 +42,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (h, None)
         }
         None => {
-            t.say("starting a local ZooKeeper (Debian's 3.8 jars, via zk-testkit)...");
-            local = tokio::task::spawn_blocking(ZkServer::start).await??;
-            t.say(format!("ZooKeeper serving on {}", local.connect_string()));
+            local = LocalServer::start(args.iter().any(|a| a == "--real-zookeeper")).await?;
+            t.say(format!(
+                "started a local server: {}, serving on {}",
+                local.describe(),
+                local.connect_string()
+            ));
             (local.connect_string(), Some(local.addr()))
         }
     };

@@ -654,19 +654,23 @@ pub enum Command {
     /// Show what zk does, in under a minute, as a timeline
     ///
     /// Several workers contending for a lock, an election with a leader hand-over, and a
-    /// double barrier, each a real `zk` process. With no --hosts (nor ZK_HOSTS) and no server
-    /// answering at 127.0.0.1:2181, it starts a local ZooKeeper and stops it at the end; when
-    /// ZooKeeper is not installed it says how to install it (and does so with --install).
-    /// Works under `/zk-demo-<pid>`, deleted at the end. Needs the `demo` feature (on by
-    /// default).
+    /// double barrier, each a real `zk` process. With no --hosts (nor ZK_HOSTS) it starts an
+    /// in-process zk-server (a ZooKeeper-compatible server; no Java needed) and stops it at the
+    /// end; --real-zookeeper starts Debian's ZooKeeper 3.8 instead (when zk is built with the
+    /// `real-zookeeper` feature). Works under `/zk-demo-<pid>`, deleted at the end. Needs the
+    /// `demo` feature (on by default).
     #[cfg(feature = "demo")]
     #[command(
-        after_long_help = "Examples:\n  zk demo\n  zk demo --install\n  zk demo --hosts 10.0.0.1:2181"
+        after_long_help = "Examples:\n  zk demo\n  zk demo --hosts 10.0.0.1:2181\n  zk demo --real-zookeeper --install"
     )]
     Demo {
-        /// Install missing packages (Debian's zookeeper and a Java runtime, with apt-get,
-        /// through sudo when not root) instead of only saying how
+        /// Start Debian's ZooKeeper 3.8 (needs Java and zk's `real-zookeeper` feature) instead
+        /// of the in-process zk-server; says how to install ZooKeeper when it is missing
         #[arg(long)]
+        real_zookeeper: bool,
+        /// With --real-zookeeper: install missing packages (Debian's zookeeper and a Java
+        /// runtime, with apt-get, through sudo when not root) instead of only saying how
+        #[arg(long, requires = "real_zookeeper")]
         install: bool,
     },
 }

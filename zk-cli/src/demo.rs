@@ -1,7 +1,7 @@
 //! `zk demo`: real `zk` processes contending for a lock, an election with leader hand-overs,
 //! and a double barrier, printed as one timeline.
 
-use crate::cli::{Global, DEFAULT_HOSTS};
+use crate::cli::Global;
 use crate::error::Failure;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -9,7 +9,17 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use zk_core::Client;
+#[cfg(feature = "real-zookeeper")]
 use zk_testkit::ZkServer;
+
+/// The server the demo started itself, stopped at the end.
+enum Local {
+    /// zk-server, in this process (the default: no Java needed).
+    Embedded(zk_server::Server),
+    /// Debian's ZooKeeper 3.8 through zk-testkit (`--real-zookeeper`).
+    #[cfg(feature = "real-zookeeper")]
+    Real(ZkServer),
+}
 
 /// Prints lines with the time since the start.
 struct Timeline(Instant);
@@ -153,37 +163,30 @@ async fn queue(c: &Client, path: &str) -> Vec<String> {
     out
 }
 
-/// Runs the demo.
-pub async fn demo(g: &Global, install: bool) -> Result<i32, Failure> {
+/// Runs the demo: on `--hosts`, else on a server it starts (zk-server in this process, or
+/// with `real_zookeeper` Debian's ZooKeeper, installed first with `install`).
+pub async fn demo(g: &Global, real_zookeeper: bool, install: bool) -> Result<i32, Failure> {
     let t = Arc::new(Timeline(Instant::now()));
-    let mut local: Option<ZkServer> = None;
+    let mut local: Option<Local> = None;
     let hosts = match &g.hosts {
         Some(h) => {
             t.say(format!("using ZooKeeper at {h}"));
             h.clone()
         }
+        None if real_zookeeper => {
+            let (h, server) = start_real(&t, install).await?;
+            local = Some(server);
+            h
+        }
         None => {
-            let probe = Client::builder(DEFAULT_HOSTS)
-                .connect_timeout(Duration::from_secs(2))
-                .connect()
-                .await;
-            match probe {
-                Ok(c) => {
-                    c.close().await.ok();
-                    t.say(format!("using the ZooKeeper answering at {DEFAULT_HOSTS}"));
-                    DEFAULT_HOSTS.to_owned()
-                }
-                Err(_) => {
-                    t.say(format!(
-                        "no ZooKeeper at {DEFAULT_HOSTS}: starting a local one (Debian's 3.8, via zk-testkit)..."
-                    ));
-                    let server = start_local(&t, install).await?;
-                    let h = server.connect_string();
-                    t.say(format!("ZooKeeper serving on {h}"));
-                    local = Some(server);
-                    h
-                }
-            }
+            t.say("no --hosts: starting a local server (zk-server, in this process; no Java needed)...");
+            let server = zk_server::Server::start()
+                .await
+                .map_err(|e| Failure::Failed(format!("demo: cannot start zk-server: {e}")))?;
+            let h = server.connect_string();
+            t.say(format!("zk-server serving on {h}"));
+            local = Some(Local::Embedded(server));
+            h
         }
     };
     let admin = Client::builder(hosts.as_str())
@@ -204,9 +207,17 @@ pub async fn demo(g: &Global, install: bool) -> Result<i32, Failure> {
 
     let _ = admin.delete_recursive(&root).await;
     admin.close().await.ok();
-    if let Some(server) = local {
-        t.say("stopping the local ZooKeeper");
-        let _ = tokio::task::spawn_blocking(move || drop(server)).await;
+    match local {
+        Some(Local::Embedded(server)) => {
+            t.say("stopping the local zk-server");
+            server.stop().await;
+        }
+        #[cfg(feature = "real-zookeeper")]
+        Some(Local::Real(server)) => {
+            t.say("stopping the local ZooKeeper");
+            let _ = tokio::task::spawn_blocking(move || drop(server)).await;
+        }
+        None => {}
     }
     result?;
     t.say("done");
@@ -333,8 +344,30 @@ async fn scenes(t: &Arc<Timeline>, hosts: &str, root: &str, admin: &Client) -> R
     Ok(())
 }
 
+/// `--real-zookeeper` in a zk built without the `real-zookeeper` feature: says how to get it.
+#[cfg(not(feature = "real-zookeeper"))]
+async fn start_real(_t: &Timeline, _install: bool) -> Result<(String, Local), Failure> {
+    Err(Failure::Failed(
+        "demo: --real-zookeeper needs zk built with the `real-zookeeper` feature \
+         (cargo install zk-cli --features real-zookeeper); or start ZooKeeper yourself and \
+         pass --hosts"
+            .into(),
+    ))
+}
+
+/// Starts Debian's ZooKeeper through zk-testkit (`--real-zookeeper`).
+#[cfg(feature = "real-zookeeper")]
+async fn start_real(t: &Timeline, install: bool) -> Result<(String, Local), Failure> {
+    t.say("--real-zookeeper: starting a local ZooKeeper (Debian's 3.8, via zk-testkit)...");
+    let server = start_local(t, install).await?;
+    let h = server.connect_string();
+    t.say(format!("ZooKeeper serving on {h}"));
+    Ok((h, Local::Real(server)))
+}
+
 /// Starts a local server. When ZooKeeper is missing: with `install`, installs Debian's
 /// packages first; without, fails with the way to install it.
+#[cfg(feature = "real-zookeeper")]
 async fn start_local(t: &Timeline, install: bool) -> Result<ZkServer, Failure> {
     let start = || async {
         tokio::task::spawn_blocking(ZkServer::start)
@@ -352,7 +385,7 @@ async fn start_local(t: &Timeline, install: bool) -> Result<ZkServer, Failure> {
                 .map_err(|e| Failure::Failed(format!("demo: cannot start ZooKeeper: {e}")))
         }
         Err(zk_testkit::Error::MissingPackage(m)) => Err(Failure::Failed(format!(
-            "demo: {m} (or run `zk demo --install` to have the demo install it)"
+            "demo: {m} (or run `zk demo --real-zookeeper --install` to have the demo install it)"
         ))),
         Err(e) => Err(Failure::Failed(format!(
             "demo: cannot start ZooKeeper: {e}"
@@ -360,6 +393,7 @@ async fn start_local(t: &Timeline, install: bool) -> Result<ZkServer, Failure> {
     }
 }
 
+#[cfg(feature = "real-zookeeper")]
 async fn install_packages() -> Result<(), Failure> {
     // SAFETY: plain syscall.
     let root = unsafe { libc::geteuid() } == 0;

@@ -342,6 +342,9 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             .await
         }
         #[cfg(feature = "demo")]
-        Command::Demo { install } => demo::demo(g, install).await,
+        Command::Demo {
+            real_zookeeper,
+            install,
+        } => demo::demo(g, real_zookeeper, install).await,
     }
 }
