@@ -297,19 +297,6 @@ mod tests {
     #[test]
     fn guard_lost_without_a_transition_is_flagged() {
         let mut b = Builder::default();
-        let acquire = |b: &mut Builder, client, guard: &str, t0, t1| {
-            b.op(
-                "lock",
-                client,
-                client,
-                "acquire",
-                json!({"kind": "lock"}),
-                t0,
-                Some(t1),
-                Outcome::Ok,
-                json!({ "guard": guard }),
-            );
-        };
         // a: a blip during the acquisition, well before it completed, then "lost" at once
         acquire(&mut b, 1, "/l/a", 1_000_000, 2_000_000);
         b.info("lock", 1, "state", 1_200_000, json!({"state": "SUSPENDED"}));
