@@ -297,7 +297,11 @@ impl Core {
                     Ok(Body::Int(0))
                 }
                 1 => {
+                    // both tables, as 3.8's DataTree.addWatch does: in the child table it
+                    // takes the place of a one-shot child watch and never fires for
+                    // NodeChildrenChanged
                     self.data_w.add(&r.path, conn, Mode::Recursive);
+                    self.child_w.add(&r.path, conn, Mode::Recursive);
                     Ok(Body::Int(0))
                 }
                 _ => Err(err::BAD_ARGUMENTS),
@@ -580,6 +584,7 @@ impl Core {
         }
         for p in &sw.persistent_recursive {
             self.data_w.add(p, conn, Mode::Recursive);
+            self.child_w.add(p, conn, Mode::Recursive);
         }
     }
 }
