@@ -48,6 +48,12 @@ impl Table {
             .is_some_and(|m| m.contains_key(&conn))
     }
 
+    /// Whether any connection has a watch on `path` (what 3.8's `WatchManager.containsWatcher`
+    /// answers: it looks for a watcher set on the path, not for the asking connection in it).
+    pub fn watched(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
+    }
+
     pub fn remove(&mut self, path: &str, conn: ConnId) -> bool {
         let Some(m) = self.by_path.get_mut(path) else {
             return false;

@@ -66,6 +66,8 @@ enum Step {
     Reopen(usize),
     /// removeWatches.
     RemoveWatches(usize, P, zk_core::WatcherType),
+    /// checkWatches.
+    CheckWatches(usize, P, zk_core::WatcherType),
     /// Wait (bounded) until the node is gone: the reaper's work.
     WaitGone(usize, P),
     /// Cut session s's connection and keep it from reconnecting.
@@ -391,6 +393,12 @@ impl Env {
                     self.clients[*s].remove_watches(&self.path(p), *kind).await
                 )
             }
+            Step::CheckWatches(s, p, kind) => {
+                format!(
+                    "{:?}",
+                    self.clients[*s].check_watches(&self.path(p), *kind).await
+                )
+            }
             Step::WaitGone(s, p) => {
                 let path = self.path(p);
                 let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -438,6 +446,7 @@ impl Env {
             | Step::Reopen(s)
             | Step::WaitGone(s, _)
             | Step::RemoveWatches(s, ..)
+            | Step::CheckWatches(s, ..)
             | Step::Cut(s)
             | Step::Heal(s) => *s,
         };
@@ -861,6 +870,61 @@ async fn diff_remove_and_check_watches() {
         ],
     )
     .await;
+}
+
+/// checkWatches beyond the raw case: which kinds find a one-shot data / exist / child watch,
+/// a persistent and a recursive one (3.8 puts both in the data and the child table), before
+/// and after they fired, another session's (3.8.0 finds it), and after removeWatches.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_check_watches_of_every_mode_before_and_after_they_fire() {
+    use zk_core::WatcherType as W;
+    use Step::*;
+    let all = |s: usize, path: &str| -> Vec<Step> {
+        [W::Data, W::Children, W::Any]
+            .into_iter()
+            .map(|k| CheckWatches(s, p(path), k))
+            .collect()
+    };
+    let mut script = vec![
+        Create(1, p("/c"), b"", Persistent),
+        Create(1, p("/r"), b"", Persistent),
+        Create(1, p("/pw"), b"", Persistent),
+    ];
+    script.extend(all(0, "/c"));
+    script.push(Get(0, p("/c"), true));
+    script.extend(all(0, "/c"));
+    script.push(Children(0, p("/c"), true));
+    script.extend(all(0, "/c"));
+    // 3.8.0 answers for any connection's watch on the path (ZOOKEEPER-4466); removeWatches
+    // only removes the caller's
+    script.extend(all(1, "/c"));
+    script.push(RemoveWatches(1, p("/c"), W::Any));
+    script.push(Set(1, p("/c"), b"x", None));
+    script.extend(all(0, "/c"));
+    script.push(Create(1, p("/c/k"), b"", Persistent));
+    script.extend(all(0, "/c"));
+    script.push(Exists(0, p("/nx"), true));
+    script.extend(all(0, "/nx"));
+    script.push(Create(1, p("/nx"), b"", Persistent));
+    script.extend(all(0, "/nx"));
+    script.push(AddWatch(0, p("/pw"), AddWatchMode::Persistent));
+    script.extend(all(0, "/pw"));
+    script.push(Set(1, p("/pw"), b"x", None));
+    script.push(Create(1, p("/pw/k"), b"", Persistent));
+    script.extend(all(0, "/pw"));
+    script.extend(all(0, "/pw/k"));
+    script.push(AddWatch(0, p("/r"), AddWatchMode::PersistentRecursive));
+    script.extend(all(0, "/r"));
+    script.push(Create(1, p("/r/x"), b"", Persistent));
+    script.push(Set(1, p("/r/x"), b"y", None));
+    script.extend(all(0, "/r"));
+    script.extend(all(0, "/r/x"));
+    script.push(RemoveWatches(0, p("/pw"), W::Data));
+    script.extend(all(0, "/pw"));
+    script.push(RemoveWatches(0, p("/r"), W::Any));
+    script.extend(all(0, "/r"));
+    script.push(Set(1, p("/r"), b"z", None));
+    differential("checkwatch", 2, script).await;
 }
 
 /// Session expiry by ticks on both servers (tick 500 ms): a silenced session's ephemeral is

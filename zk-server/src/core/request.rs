@@ -501,18 +501,28 @@ impl Core {
             // PersistentRecursive 5 included): MARSHALLINGERROR, the session stays
             _ => return Err(err::MARSHALLING),
         };
+        if !remove {
+            // checkWatches, as 3.8.0 answers it: a watch of that kind on the path, whichever
+            // connection set it (fixed in 3.9 by ZOOKEEPER-4466)
+            let found =
+                (data && self.data_w.watched(path)) || (child && self.child_w.watched(path));
+            return if found {
+                Ok(Body::None)
+            } else {
+                Err(err::NO_WATCHER)
+            };
+        }
+        // removeWatches: this connection's watches only
         let has_data = data && self.data_w.contains(path, conn);
         let has_child = child && self.child_w.contains(path, conn);
         if !has_data && !has_child {
             return Err(err::NO_WATCHER);
         }
-        if remove {
-            if has_data {
-                self.data_w.remove(path, conn);
-            }
-            if has_child {
-                self.child_w.remove(path, conn);
-            }
+        if has_data {
+            self.data_w.remove(path, conn);
+        }
+        if has_child {
+            self.child_w.remove(path, conn);
         }
         Ok(Body::None)
     }
