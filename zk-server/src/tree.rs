@@ -237,7 +237,8 @@ fn valid_ip_acl(id: &str) -> bool {
         Some((n, b)) => (n, b.parse::<u32>().ok().filter(|b| *b <= 32)),
         None => (id, Some(32)),
     };
-    bits.is_some() && net.parse::<std::net::IpAddr>().is_ok()
+    // IPv4 only, as 3.8's IPAuthenticationProvider.addr2Bytes ("TODO: v6")
+    bits.is_some() && parse_v4(net).is_some()
 }
 
 /// `PrepRequestProcessor.fixupACL`: an empty list, an unknown scheme, a malformed id or an

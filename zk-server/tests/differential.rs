@@ -1469,3 +1469,52 @@ async fn diff_fresh_tree_and_four_letter_words() {
     }
     assert_same("fresh", &logs[0], &logs[1]);
 }
+
+/// ip ACLs: an exact address, a /32 and a /8 that match the client (127.0.0.1 through the
+/// fault proxy), addresses and a mask that do not (NoAuth for every permission), READ only,
+/// and malformed ip ids (InvalidACL).
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_ip_acls() {
+    use Step::*;
+    let ip = |perms: Perms, id: &str| vec![Acl::new(perms, "ip", id)];
+    let mut script = Vec::new();
+    for (node, id) in [
+        ("/exact", "127.0.0.1"),
+        ("/m32", "127.0.0.1/32"),
+        ("/m8", "127.0.0.0/8"),
+        ("/m8-host-bits", "127.9.9.9/8"),
+        ("/m0", "0.0.0.0/0"),
+        ("/other", "10.0.0.1"),
+        ("/other32", "127.0.0.2/32"),
+        ("/other24", "10.1.2.0/24"),
+        ("/bad-addr", "300.1.1.1"),
+        ("/bad-mask", "127.0.0.1/33"),
+        ("/not-ip", "localhost"),
+        ("/v6", "::1"),
+    ] {
+        script.push(CreateAcl(0, p(node), ip(Perms::ALL, id)));
+        script.push(Get(0, p(node), false));
+        script.push(Set(0, p(node), b"x", None));
+        script.push(Children(0, p(node), false));
+        script.push(Create(0, P::Fixed(format!("{node}/k")), b"", Persistent));
+        script.push(GetAcl(0, p(node)));
+        script.push(SetAcl(0, p(node), Acl::open_unsafe(), None));
+        script.push(Get(0, p(node), false));
+    }
+    script.push(CreateAcl(0, p("/ro"), ip(Perms::READ, "127.0.0.1")));
+    script.push(Get(0, p("/ro"), false));
+    script.push(Set(0, p("/ro"), b"x", None));
+    script.push(Delete(0, p("/ro"), None));
+    script.push(GetAcl(0, p("/ro")));
+    script.push(CreateAcl(
+        0,
+        p("/mixed"),
+        vec![
+            Acl::new(Perms::READ, "ip", "127.0.0.0/8"),
+            Acl::new(Perms::WRITE, "ip", "10.0.0.0/8"),
+        ],
+    ));
+    script.push(Get(0, p("/mixed"), false));
+    script.push(Set(0, p("/mixed"), b"x", None));
+    differential("ipacl", 1, script).await;
+}
