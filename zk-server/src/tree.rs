@@ -206,8 +206,15 @@ pub(crate) fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), i32> {
     Err(err::NO_AUTH)
 }
 
+/// `IPAuthenticationProvider.v4addr2Bytes`: four decimal numbers 0..=255 (leading zeros
+/// allowed, unlike `Ipv4Addr`'s parser).
 fn parse_v4(s: &str) -> Option<u32> {
-    s.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+    let mut parts = s.split('.');
+    let mut v = 0u32;
+    for _ in 0..4 {
+        v = (v << 8) | u32::from(parts.next()?.parse::<u8>().ok()?);
+    }
+    parts.next().is_none().then_some(v)
 }
 
 /// `IPAuthenticationProvider.matches`: `addr` against `a.b.c.d[/bits]`.

@@ -1491,6 +1491,7 @@ async fn diff_ip_acls() {
         ("/bad-mask", "127.0.0.1/33"),
         ("/not-ip", "localhost"),
         ("/v6", "::1"),
+        ("/leading-zeros", "127.000.0.01/08"),
     ] {
         script.push(CreateAcl(0, p(node), ip(Perms::ALL, id)));
         script.push(Get(0, p(node), false));
