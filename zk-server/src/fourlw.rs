@@ -90,12 +90,15 @@ pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
             c.opts.min_session_timeout().as_millis(),
             c.opts.max_session_timeout().as_millis()
         ),
-        "wchs" => format!(
-            "{} connections watching {} paths\nTotal watches:{}\n",
-            c.conns.len(),
-            c.data_w.len() + c.child_w.len(),
-            c.data_w.len() + c.child_w.len()
-        ),
+        // wchs shows the data table only, as 3.8's DataTree.getWatchesSummary does (mntr's
+        // zk_watch_count counts both tables)
+        "wchs" => {
+            let (conns, paths) = c.data_w.summary();
+            format!(
+                "{conns} connections watching {paths} paths\nTotal watches:{}\n",
+                c.data_w.len()
+            )
+        }
         "mntr" => format!(
             "zk_version\t{VERSION}\nzk_server_state\tstandalone\nzk_num_alive_connections\t{}\n\
              zk_outstanding_requests\t0\nzk_znode_count\t{}\nzk_watch_count\t{}\n\

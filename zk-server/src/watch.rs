@@ -80,6 +80,17 @@ impl Table {
         self.recursive -= gone;
     }
 
+    /// Connections with a watch here, and the number of paths watched (`wchs`).
+    pub fn summary(&self) -> (usize, usize) {
+        let conns: HashSet<ConnId> = self
+            .by_path
+            .values()
+            .flat_map(|m| m.keys())
+            .copied()
+            .collect();
+        (conns.len(), self.by_path.len())
+    }
+
     /// Number of watches (path, connection) in the table.
     pub fn len(&self) -> usize {
         self.by_path.values().map(HashMap::len).sum()
