@@ -90,14 +90,27 @@ pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
             c.opts.min_session_timeout().as_millis(),
             c.opts.max_session_timeout().as_millis()
         ),
-        // wchs shows the data table only, as 3.8's DataTree.getWatchesSummary does (mntr's
-        // zk_watch_count counts both tables)
+        // wchs and wchp show the data table only, as 3.8's DataTree.getWatchesSummary /
+        // getWatchesByPath do (mntr's zk_watch_count counts both tables)
         "wchs" => {
             let (conns, paths) = c.data_w.summary();
             format!(
                 "{conns} connections watching {paths} paths\nTotal watches:{}\n",
                 c.data_w.len()
             )
+        }
+        "wchp" => {
+            let mut s = String::new();
+            for (path, conns) in c.data_w.by_path() {
+                s.push_str(path);
+                s.push('\n');
+                for conn in conns {
+                    let sid = c.conns.get(conn).map_or(0, |x| x.session);
+                    let _ = writeln!(s, "\t{sid:#x}");
+                }
+            }
+            s.push('\n');
+            s
         }
         "mntr" => format!(
             "zk_version\t{VERSION}\nzk_server_state\tstandalone\nzk_num_alive_connections\t{}\n\

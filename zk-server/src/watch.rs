@@ -80,6 +80,11 @@ impl Table {
         self.recursive -= gone;
     }
 
+    /// The watched paths with the connections watching each (`wchp`).
+    pub fn by_path(&self) -> impl Iterator<Item = (&String, impl Iterator<Item = &ConnId>)> {
+        self.by_path.iter().map(|(p, m)| (p, m.keys()))
+    }
+
     /// Connections with a watch here, and the number of paths watched (`wchs`).
     pub fn summary(&self) -> (usize, usize) {
         let conns: HashSet<ConnId> = self

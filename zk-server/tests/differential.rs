@@ -1519,3 +1519,161 @@ async fn diff_ip_acls() {
     script.push(Set(0, p("/mixed"), b"x", None));
     differential("ipacl", 1, script).await;
 }
+
+/// What a four-letter word shows, with what legitimately differs masked: `cons` as one
+/// line per connection (its interest flag, its session as "which of ours", its field names,
+/// its timeout); `wchs` whole; `wchp` with session ids as "which of ours"; `mntr` the values
+/// a client can predict.
+fn fourlw_digest(word: &str, text: &str, sids: &[i64]) -> Vec<String> {
+    let who = |hex: &str| -> String {
+        let v = i64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(-1);
+        match sids.iter().position(|s| *s == v) {
+            Some(i) => format!("s{i}"),
+            None => format!("other({hex})"),
+        }
+    };
+    let mut out = Vec::new();
+    match word {
+        "cons" => {
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let flag = l.split_once('[').map_or("", |(_, r)| &r[..1]).to_owned();
+                    let fields = l
+                        .split_once('(')
+                        .map_or("", |(_, r)| r.trim_end_matches(')'));
+                    let mut keys = Vec::new();
+                    let mut sid = String::new();
+                    let mut to = String::new();
+                    for kv in fields.split(',') {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        keys.push(k.to_owned());
+                        match k {
+                            "sid" => sid = who(v),
+                            "to" => to = v.to_owned(),
+                            _ => {}
+                        }
+                    }
+                    format!("cons [{flag}] sid={sid} to={to} keys={}", keys.join(","))
+                })
+                .collect();
+            lines.sort();
+            out.extend(lines);
+        }
+        "wchs" => out.extend(text.lines().map(|l| format!("wchs {l}"))),
+        "wchp" => {
+            let mut cur = String::new();
+            let mut entries: Vec<String> = Vec::new();
+            let mut ids: Vec<String> = Vec::new();
+            let flush = |cur: &str, ids: &mut Vec<String>, entries: &mut Vec<String>| {
+                if !cur.is_empty() {
+                    ids.sort();
+                    entries.push(format!("wchp {cur} {ids:?}"));
+                    ids.clear();
+                }
+            };
+            for l in text.lines() {
+                if l.trim().is_empty() {
+                    continue;
+                }
+                if l.starts_with('\t') || l.starts_with(' ') {
+                    ids.push(who(l.trim()));
+                } else {
+                    flush(&cur, &mut ids, &mut entries);
+                    cur = l.to_owned();
+                }
+            }
+            flush(&cur, &mut ids, &mut entries);
+            entries.sort();
+            out.extend(entries);
+        }
+        "mntr" => {
+            for l in text.lines() {
+                let Some((k, v)) = l.split_once('\t') else {
+                    out.push(format!("mntr line without a tab: {l:?}"));
+                    continue;
+                };
+                if [
+                    "zk_server_state",
+                    "zk_znode_count",
+                    "zk_watch_count",
+                    "zk_ephemerals_count",
+                    "zk_num_alive_connections",
+                    "zk_outstanding_requests",
+                ]
+                .contains(&k)
+                {
+                    out.push(format!("mntr {k} {v}"));
+                }
+            }
+            out.sort();
+        }
+        _ => unreachable!(),
+    }
+    out
+}
+
+/// The four-letter words `cons`, `wchs`, `wchp`, `mntr` on a fresh server of each kind with
+/// the same sessions, nodes and watches.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_four_letter_words_cons_wchs_wchp_mntr() {
+    let zk = zk_testkit::ZkServer::builder().start_async().await.unwrap();
+    let ours = zk_server::Server::start().await.unwrap();
+    let mut logs = Vec::new();
+    for addr in [zk.connect_string(), ours.connect_string()] {
+        // long enough that no ping comes between the requests and the words (a ping is a
+        // request of its own in `cons`: lop=PING, no lcxid)
+        let timeout = Duration::from_secs(30);
+        let mut cs = Vec::new();
+        for _ in 0..3 {
+            cs.push(
+                Client::builder(&addr)
+                    .session_timeout(timeout)
+                    .connect()
+                    .await
+                    .unwrap(),
+            );
+        }
+        let sids: Vec<i64> = cs.iter().map(Client::session_id).collect();
+        let (c0, c1, c2) = (&cs[0], &cs[1], &cs[2]);
+        c0.create("/a", b"data", CreateMode::Persistent)
+            .await
+            .unwrap();
+        c0.create("/a/b", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        c1.create("/e1", b"", CreateMode::Ephemeral).await.unwrap();
+        c1.create("/e2", b"", CreateMode::Ephemeral).await.unwrap();
+        c2.create("/e3", b"", CreateMode::Ephemeral).await.unwrap();
+        let mut keep = Vec::new();
+        keep.push(c0.get_data_watch("/a").await.unwrap().2);
+        keep.push(c0.get_children_with_stat_watch("/a").await.unwrap().2);
+        keep.push(c0.exists_watch("/nx").await.unwrap().1);
+        keep.push(c1.get_data_watch("/a").await.unwrap().2);
+        keep.push(c1.exists_watch("/a/b").await.unwrap().1);
+        let p1 = c2.add_watch("/a", AddWatchMode::Persistent).await.unwrap();
+        let p2 = c2
+            .add_watch("/e1", AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
+        let mut log = Vec::new();
+        let sa: std::net::SocketAddr = addr.parse().unwrap();
+        for word in ["cons", "wchs", "wchp", "mntr"] {
+            let text = tokio::task::spawn_blocking(move || zk_testkit::four_letter(sa, word))
+                .await
+                .unwrap()
+                .unwrap();
+            if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+                eprintln!("{addr} {word}:\n{text}");
+            }
+            log.extend(fourlw_digest(word, &text, &sids));
+        }
+        drop((keep, p1, p2));
+        for c in cs {
+            c.close().await.unwrap();
+        }
+        logs.push(log);
+    }
+    assert_same("4lw", &logs[0], &logs[1]);
+}
