@@ -1677,3 +1677,141 @@ async fn diff_four_letter_words_cons_wchs_wchp_mntr() {
     }
     assert_same("4lw", &logs[0], &logs[1]);
 }
+
+impl Raw {
+    /// Sends `op` with `body` without reading anything back.
+    async fn send(&mut self, op: i32, body: &[u8]) -> i32 {
+        self.xid += 1;
+        let mut f = RequestHeader { xid: self.xid, op }.to_bytes().to_vec();
+        f.extend_from_slice(body);
+        let mut out = (f.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&f);
+        self.s.write_all(&out).await.unwrap();
+        self.xid
+    }
+
+    /// Reads frames until the reply to `xid` (or until the connection closes): the events
+    /// before it as "event Type path" (paths relative to `root`), then "reply err" or
+    /// "closed".
+    async fn until_reply(&mut self, xid: i32, root: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let Some(b) = self.frame().await else {
+                out.push("closed".to_owned());
+                return out;
+            };
+            let h = ReplyHeader::from_bytes(&b).unwrap();
+            if h.xid == -1 {
+                let e = zk_proto::WatcherEvent::from_bytes(&b[16..]).unwrap();
+                let path = e.path.strip_prefix(root).unwrap_or(&e.path);
+                let kind = match e.event_type {
+                    1 => "NodeCreated",
+                    2 => "NodeDeleted",
+                    3 => "NodeDataChanged",
+                    4 => "NodeChildrenChanged",
+                    _ => "other",
+                };
+                out.push(format!("event {kind} {path:?} state {}", e.state));
+            } else if h.xid == xid {
+                out.push(format!("reply {}", h.err));
+                return out;
+            } else {
+                out.push(format!("unexpected xid {} err {}", h.xid, h.err));
+            }
+        }
+    }
+}
+
+/// Events sorted inside each run of events (ephemerals go in ZooKeeper's hash-set order),
+/// the replies and the close where they came.
+fn events_sorted_in_runs(v: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for l in v {
+        if l.starts_with("event ") {
+            run.push(l);
+        } else {
+            run.sort();
+            out.append(&mut run);
+            out.push(l);
+        }
+    }
+    run.sort();
+    out.append(&mut run);
+    out
+}
+
+async fn close_session_transcript(addr: &str, root: &str) -> Vec<String> {
+    let path_watch =
+        |path: String, watch: bool| zk_proto::PathWatchRequest { path, watch }.to_bytes();
+    let mut log = Vec::new();
+    let (mut a, resp) = Raw::connect(addr).await;
+    let (mut b, _) = Raw::connect(addr).await;
+    let (e, _) = a.call(1, &create_body(root, Some(b""), 0)).await.unwrap();
+    log.push(format!("create root {e}"));
+    for (name, flags) in [("e1", 1), ("e2", 1), ("p", 0), ("e3", 1)] {
+        let (e, _) = a
+            .call(1, &create_body(&format!("{root}/{name}"), Some(b""), flags))
+            .await
+            .unwrap();
+        log.push(format!("create {name} flags {flags}: {e}"));
+    }
+    // the closing session's own watches: on its ephemerals, on the parent, on a node that
+    // stays, on one that does not exist
+    for (what, op, path) in [
+        ("exists e1", 3, format!("{root}/e1")),
+        ("getData e2", 4, format!("{root}/e2")),
+        ("getChildren root", 8, root.to_owned()),
+        ("getData p", 4, format!("{root}/p")),
+        ("exists nx", 3, format!("{root}/nx")),
+    ] {
+        let (e, _) = a.call(op, &path_watch(path, true)).await.unwrap();
+        log.push(format!("a {what} watch: {e}"));
+    }
+    // another session's watches on the ephemerals and their parent
+    for (what, op, path) in [
+        ("exists e1", 3, format!("{root}/e1")),
+        ("getData e3", 4, format!("{root}/e3")),
+        ("getChildren root", 8, root.to_owned()),
+        ("getData p", 4, format!("{root}/p")),
+    ] {
+        let (e, _) = b.call(op, &path_watch(path, true)).await.unwrap();
+        log.push(format!("b {what} watch: {e}"));
+    }
+    // closeSession: what the closing connection receives, up to its reply and the close
+    let xid = a.send(-11, &[]).await;
+    for l in events_sorted_in_runs(a.until_reply(xid, root).await) {
+        log.push(format!("a at close: {l}"));
+    }
+    log.push(format!(
+        "a closed after the reply: {}",
+        a.frame().await.is_none()
+    ));
+    // what the other session received by its next reply
+    let xid = b.send(8, &path_watch(root.to_owned(), false)).await;
+    for l in events_sorted_in_runs(b.until_reply(xid, root).await) {
+        log.push(format!("b: {l}"));
+    }
+    let (_, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    log.push(format!(
+        "a re-attach after close: timeout {}",
+        again.timeout_ms
+    ));
+    log
+}
+
+/// closeSession: the events its own connection receives (its watches on its ephemerals fire
+/// before the reply, then the connection closes) and those other sessions' watches on its
+/// ephemerals and their parent receive.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_close_session_events_to_itself_and_others() {
+    let zk = zk_testkit::shared_server();
+    let ours = zk_server::Server::start().await.unwrap();
+    let root = unique("close");
+    let a = close_session_transcript(&zk.connect_string(), &root).await;
+    let b = close_session_transcript(&ours.connect_string(), &root).await;
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("close:\n{}", a.join("\n"));
+    }
+    assert_same("close", &a, &b);
+}
