@@ -186,9 +186,8 @@ public class ZkSmoke {
         out("s2 exists /q -> " + stat(s2, s2.exists("/q", s2.watcher("exists /q"))));
         out("s2 getChildren /p -> " + s2.getChildren("/p", s2.watcher("children /p")).size());
         out("s2 getData /p (default watcher) -> " + data(s2.getData("/p", true, null)));
-        // on the chroot's root, not on /p: ZooKeeper 3.8.0 keeps one mode per (connection,
-        // path), so a recursive watch on /p would silence the one-shot child watch there
-        // (docs/zk-server.md, known divergences)
+        // on the chroot's root, not on /p, whose one-shot child watch it would replace (3.8.0
+        // keeps one mode per connection and path; the s3 section below shows that)
         s2.addWatch("/", s2.watcher("recursive /"), AddWatchMode.PERSISTENT_RECURSIVE);
         out("s2 addWatch / PERSISTENT_RECURSIVE");
         out("s1 setData /p v0 -> " + stat(s1, s1.setData("/p", "x".getBytes(), 0)));
