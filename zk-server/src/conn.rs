@@ -63,7 +63,7 @@ async fn run(
                     return Ok(());
                 }
                 if !handshaken && buf.len() >= 4 {
-                    if let Some(text) = four_letter(core, &buf[..4]) {
+                    if let Some(text) = four_letter(core, id, &buf[..4]) {
                         wr.write_all(text.as_bytes()).await?;
                         wr.flush().await?;
                         let _ = wr.shutdown().await;
@@ -93,8 +93,15 @@ async fn run(
     }
 }
 
-/// The answer to a four-letter word, if `word` is one.
-fn four_letter(core: &Mutex<Core>, word: &[u8]) -> Option<String> {
-    let c = core.lock().expect("core lock");
-    crate::fourlw::answer(&c, word)
+/// The answer to a four-letter word asked on connection `id`, if `word` is one (counted as
+/// a packet the connection received, as ZooKeeper counts it).
+fn four_letter(core: &Mutex<Core>, id: ConnId, word: &[u8]) -> Option<String> {
+    if !crate::fourlw::WORDS.iter().any(|w| w.as_bytes() == word) {
+        return None;
+    }
+    let mut c = core.lock().expect("core lock");
+    if let Some(conn) = c.conns.get_mut(&id) {
+        conn.received += 1;
+    }
+    crate::fourlw::answer(&c, word, id)
 }

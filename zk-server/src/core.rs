@@ -39,6 +39,35 @@ pub(crate) struct Conn {
     pub peer: SocketAddr,
     pub received: u64,
     pub sent: u64,
+    /// What `cons` shows of the last request answered (ServerCnxn's stats).
+    pub stats: ConnStats,
+}
+
+/// A connection's figures in `cons`, as ZooKeeper's ServerCnxn keeps them.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnStats {
+    /// Wall-clock ms when a session attached.
+    pub established_ms: i64,
+    /// The last request's short name (`FinalRequestProcessor`'s lastOp), "NA" before one.
+    pub last_op: &'static str,
+    /// The last request's xid (-1 before one; pings are -2).
+    pub last_cxid: i64,
+    /// The zxid of the last reply (-1 before one).
+    pub last_zxid: i64,
+    /// Server clock (ms) of the last reply.
+    pub last_resp_ms: i64,
+}
+
+impl Default for ConnStats {
+    fn default() -> Self {
+        ConnStats {
+            established_ms: 0,
+            last_op: "NA",
+            last_cxid: -1,
+            last_zxid: -1,
+            last_resp_ms: 0,
+        }
+    }
 }
 
 /// A live session.
@@ -307,6 +336,7 @@ impl Core {
                 peer,
                 received: 0,
                 sent: 0,
+                stats: ConnStats::default(),
             },
         );
         id
@@ -412,6 +442,9 @@ impl Core {
             return;
         };
         self.packets_received += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.received += 1;
+        }
         if req.last_zxid_seen > self.zxid {
             // "client must try another server": closed without a response
             self.send(conn, Out::Close);
@@ -455,8 +488,15 @@ impl Core {
                     conn: Some(conn),
                 },
             );
+            let now = self.clock_ms();
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = id;
+                c.stats.established_ms = epoch_ms();
+                // createSession is answered by FinalRequestProcessor like any request
+                c.stats.last_op = "SESS";
+                c.stats.last_cxid = 0;
+                c.stats.last_zxid = self.zxid;
+                c.stats.last_resp_ms = now;
             }
             self.append(Change {
                 zxid: self.zxid,
@@ -486,6 +526,7 @@ impl Core {
                 self.touch(id);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.session = id;
+                    c.stats.established_ms = epoch_ms();
                 }
                 if retimed {
                     self.append(Change {

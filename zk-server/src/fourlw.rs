@@ -1,12 +1,52 @@
 //! Four-letter words: a connection whose first four bytes spell one gets a text answer and is
 //! closed.
 
-use crate::core::Core;
+use crate::core::{Conn, Core};
+use crate::watch::ConnId;
+use std::fmt::Write as _;
 
 /// The version `srvr` and `envi` report.
 pub(crate) const VERSION: &str = "3.8.0-zk-server, built on 1970-01-01 00:00 UTC";
 
-pub(crate) fn answer(c: &Core, word: &[u8]) -> Option<String> {
+/// The words answered.
+pub(crate) const WORDS: [&str; 10] = [
+    "ruok", "srvr", "stat", "cons", "isro", "envi", "conf", "wchs", "wchp", "mntr",
+];
+
+/// One connection as `cons` (`full`) and `stat` list it (`ServerCnxn.dumpConnectionInfo`):
+/// the interest flag is 0 for the connection asking (it is being answered), 1 for the
+/// others; session fields only for a connection with a session.
+fn conn_line(c: &Core, id: ConnId, conn: &Conn, asking: ConnId, full: bool) -> String {
+    let mut s = format!(
+        " /{}[{}](queued=0,recved={},sent={}",
+        conn.peer,
+        u8::from(id != asking),
+        conn.received,
+        conn.sent
+    );
+    if full && conn.session != 0 {
+        let st = &conn.stats;
+        let timeout = c.sessions.get(&conn.session).map_or(0, |s| s.timeout_ms);
+        let _ = write!(
+            s,
+            ",sid={:#x},lop={},est={},to={timeout}",
+            conn.session, st.last_op, st.established_ms
+        );
+        if st.last_cxid >= 0 {
+            let _ = write!(s, ",lcxid={:#x}", st.last_cxid);
+        }
+        let _ = write!(
+            s,
+            ",lzxid={:#x},lresp={},llat=0,minlat=0,avglat=0,maxlat=0",
+            st.last_zxid, st.last_resp_ms
+        );
+    }
+    s.push_str(")\n");
+    s
+}
+
+/// The answer to `word` asked on connection `asking`, if it is a four-letter word.
+pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
     let word = std::str::from_utf8(word).ok()?;
     let srvr = || {
         format!(
@@ -24,11 +64,8 @@ pub(crate) fn answer(c: &Core, word: &[u8]) -> Option<String> {
         "srvr" => srvr(),
         "stat" => {
             let mut s = format!("Zookeeper version: {VERSION}\nClients:\n");
-            for conn in c.conns.values() {
-                s.push_str(&format!(
-                    " /{}[1](queued=0,recved={},sent={})\n",
-                    conn.peer, conn.received, conn.sent
-                ));
+            for (id, conn) in &c.conns {
+                s.push_str(&conn_line(c, *id, conn, asking, false));
             }
             s.push('\n');
             s.push_str(srvr().split_once('\n').map_or("", |(_, rest)| rest));
@@ -36,11 +73,8 @@ pub(crate) fn answer(c: &Core, word: &[u8]) -> Option<String> {
         }
         "cons" => {
             let mut s = String::new();
-            for conn in c.conns.values() {
-                s.push_str(&format!(
-                    " /{}[1](queued=0,recved={},sent={},sid={:#x})\n",
-                    conn.peer, conn.received, conn.sent, conn.session
-                ));
+            for (id, conn) in &c.conns {
+                s.push_str(&conn_line(c, *id, conn, asking, true));
             }
             s.push('\n');
             s
@@ -56,12 +90,28 @@ pub(crate) fn answer(c: &Core, word: &[u8]) -> Option<String> {
             c.opts.min_session_timeout().as_millis(),
             c.opts.max_session_timeout().as_millis()
         ),
-        "wchs" => format!(
-            "{} connections watching {} paths\nTotal watches:{}\n",
-            c.conns.len(),
-            c.data_w.len() + c.child_w.len(),
-            c.data_w.len() + c.child_w.len()
-        ),
+        // wchs and wchp show the data table only, as 3.8's DataTree.getWatchesSummary /
+        // getWatchesByPath do (mntr's zk_watch_count counts both tables)
+        "wchs" => {
+            let (conns, paths) = c.data_w.summary();
+            format!(
+                "{conns} connections watching {paths} paths\nTotal watches:{}\n",
+                c.data_w.len()
+            )
+        }
+        "wchp" => {
+            let mut s = String::new();
+            for (path, conns) in c.data_w.by_path() {
+                s.push_str(path);
+                s.push('\n');
+                for conn in conns {
+                    let sid = c.conns.get(conn).map_or(0, |x| x.session);
+                    let _ = writeln!(s, "\t{sid:#x}");
+                }
+            }
+            s.push('\n');
+            s
+        }
         "mntr" => format!(
             "zk_version\t{VERSION}\nzk_server_state\tstandalone\nzk_num_alive_connections\t{}\n\
              zk_outstanding_requests\t0\nzk_znode_count\t{}\nzk_watch_count\t{}\n\

@@ -206,8 +206,15 @@ pub(crate) fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), i32> {
     Err(err::NO_AUTH)
 }
 
+/// `IPAuthenticationProvider.v4addr2Bytes`: four decimal numbers 0..=255 (leading zeros
+/// allowed, unlike `Ipv4Addr`'s parser).
 fn parse_v4(s: &str) -> Option<u32> {
-    s.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+    let mut parts = s.split('.');
+    let mut v = 0u32;
+    for _ in 0..4 {
+        v = (v << 8) | u32::from(parts.next()?.parse::<u8>().ok()?);
+    }
+    parts.next().is_none().then_some(v)
 }
 
 /// `IPAuthenticationProvider.matches`: `addr` against `a.b.c.d[/bits]`.
@@ -237,7 +244,8 @@ fn valid_ip_acl(id: &str) -> bool {
         Some((n, b)) => (n, b.parse::<u32>().ok().filter(|b| *b <= 32)),
         None => (id, Some(32)),
     };
-    bits.is_some() && net.parse::<std::net::IpAddr>().is_ok()
+    // IPv4 only, as 3.8's IPAuthenticationProvider.addr2Bytes ("TODO: v6")
+    bits.is_some() && parse_v4(net).is_some()
 }
 
 /// `PrepRequestProcessor.fixupACL`: an empty list, an unknown scheme, a malformed id or an

@@ -1,7 +1,12 @@
 //! Watches, per connection as in ZooKeeper (a watch belongs to the connection that set it and
 //! goes with it; a reconnecting client re-registers with setWatches). Two tables, as
 //! ZooKeeper's DataTree keeps them: data (getData, exists, and persistent / recursive
-//! watches) and child (getChildren, and persistent watches).
+//! watches) and child (getChildren, and persistent / recursive watches).
+//!
+//! A table holds one mode per (connection, path), the last one set, as 3.8's WatchManager
+//! does (before ZOOKEEPER-4466, 3.9): a one-shot read on a path with a persistent watch turns
+//! that watch into a one-shot one in its table, and a recursive watch takes the place of a
+//! one-shot child watch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,7 +19,7 @@ pub(crate) enum Mode {
     Standard,
     /// addWatch PERSISTENT.
     Persistent,
-    /// addWatch PERSISTENT_RECURSIVE (data table only).
+    /// addWatch PERSISTENT_RECURSIVE (in the child table it fires for NodeDeleted only).
     Recursive,
 }
 
@@ -25,20 +30,15 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// Adds a watch; a persistent watch is not downgraded by a one-shot one on the same path.
+    /// Sets the connection's watch on `path` to `mode`, replacing the mode it had there
+    /// (`WatcherModeManager.setWatcherMode`: a one-shot watch replaces a persistent one too).
     pub fn add(&mut self, path: &str, conn: ConnId, mode: Mode) {
         let m = self.by_path.entry(path.to_owned()).or_default();
-        match m.get(&conn) {
-            Some(Mode::Persistent | Mode::Recursive) if mode == Mode::Standard => {}
-            old => {
-                if old == Some(&Mode::Recursive) {
-                    self.recursive -= 1;
-                }
-                if mode == Mode::Recursive {
-                    self.recursive += 1;
-                }
-                m.insert(conn, mode);
-            }
+        if m.insert(conn, mode) == Some(Mode::Recursive) {
+            self.recursive -= 1;
+        }
+        if mode == Mode::Recursive {
+            self.recursive += 1;
         }
     }
 
@@ -46,6 +46,12 @@ impl Table {
         self.by_path
             .get(path)
             .is_some_and(|m| m.contains_key(&conn))
+    }
+
+    /// Whether any connection has a watch on `path` (what 3.8's `WatchManager.containsWatcher`
+    /// answers: it looks for a watcher set on the path, not for the asking connection in it).
+    pub fn watched(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
     }
 
     pub fn remove(&mut self, path: &str, conn: ConnId) -> bool {
@@ -72,6 +78,22 @@ impl Table {
             !m.is_empty()
         });
         self.recursive -= gone;
+    }
+
+    /// The watched paths with the connections watching each (`wchp`).
+    pub fn by_path(&self) -> impl Iterator<Item = (&String, impl Iterator<Item = &ConnId>)> {
+        self.by_path.iter().map(|(p, m)| (p, m.keys()))
+    }
+
+    /// Connections with a watch here, and the number of paths watched (`wchs`).
+    pub fn summary(&self) -> (usize, usize) {
+        let conns: HashSet<ConnId> = self
+            .by_path
+            .values()
+            .flat_map(|m| m.keys())
+            .copied()
+            .collect();
+        (conns.len(), self.by_path.len())
     }
 
     /// Number of watches (path, connection) in the table.
@@ -148,5 +170,22 @@ mod tests {
         assert_eq!(t.trigger("/a", true, &none), HashSet::from([2]));
         t.remove_conn(3);
         assert_eq!(t.trigger("/a/b", false, &none), HashSet::new());
+    }
+
+    #[test]
+    fn the_last_mode_set_on_a_path_is_the_one_it_has() {
+        let mut t = Table::default();
+        let none = HashSet::new();
+        t.add("/a", 1, Mode::Persistent);
+        t.add("/a", 1, Mode::Standard);
+        assert_eq!(t.trigger("/a", false, &none), HashSet::from([1]));
+        assert_eq!(t.trigger("/a", false, &none), HashSet::new());
+        t.add("/b", 1, Mode::Standard);
+        t.add("/b", 1, Mode::Recursive);
+        assert_eq!(t.trigger("/b", true, &none), HashSet::new());
+        assert_eq!(t.trigger("/b/c", false, &none), HashSet::from([1]));
+        t.add("/b", 1, Mode::Standard);
+        assert_eq!(t.trigger("/b/c", false, &none), HashSet::new());
+        assert_eq!(t.recursive, 0);
     }
 }

@@ -66,6 +66,8 @@ enum Step {
     Reopen(usize),
     /// removeWatches.
     RemoveWatches(usize, P, zk_core::WatcherType),
+    /// checkWatches.
+    CheckWatches(usize, P, zk_core::WatcherType),
     /// Wait (bounded) until the node is gone: the reaper's work.
     WaitGone(usize, P),
     /// Cut session s's connection and keep it from reconnecting.
@@ -391,6 +393,12 @@ impl Env {
                     self.clients[*s].remove_watches(&self.path(p), *kind).await
                 )
             }
+            Step::CheckWatches(s, p, kind) => {
+                format!(
+                    "{:?}",
+                    self.clients[*s].check_watches(&self.path(p), *kind).await
+                )
+            }
             Step::WaitGone(s, p) => {
                 let path = self.path(p);
                 let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -438,6 +446,7 @@ impl Env {
             | Step::Reopen(s)
             | Step::WaitGone(s, _)
             | Step::RemoveWatches(s, ..)
+            | Step::CheckWatches(s, ..)
             | Step::Cut(s)
             | Step::Heal(s) => *s,
         };
@@ -861,6 +870,61 @@ async fn diff_remove_and_check_watches() {
         ],
     )
     .await;
+}
+
+/// checkWatches beyond the raw case: which kinds find a one-shot data / exist / child watch,
+/// a persistent and a recursive one (3.8 puts both in the data and the child table), before
+/// and after they fired, another session's (3.8.0 finds it), and after removeWatches.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_check_watches_of_every_mode_before_and_after_they_fire() {
+    use zk_core::WatcherType as W;
+    use Step::*;
+    let all = |s: usize, path: &str| -> Vec<Step> {
+        [W::Data, W::Children, W::Any]
+            .into_iter()
+            .map(|k| CheckWatches(s, p(path), k))
+            .collect()
+    };
+    let mut script = vec![
+        Create(1, p("/c"), b"", Persistent),
+        Create(1, p("/r"), b"", Persistent),
+        Create(1, p("/pw"), b"", Persistent),
+    ];
+    script.extend(all(0, "/c"));
+    script.push(Get(0, p("/c"), true));
+    script.extend(all(0, "/c"));
+    script.push(Children(0, p("/c"), true));
+    script.extend(all(0, "/c"));
+    // 3.8.0 answers for any connection's watch on the path (ZOOKEEPER-4466); removeWatches
+    // only removes the caller's
+    script.extend(all(1, "/c"));
+    script.push(RemoveWatches(1, p("/c"), W::Any));
+    script.push(Set(1, p("/c"), b"x", None));
+    script.extend(all(0, "/c"));
+    script.push(Create(1, p("/c/k"), b"", Persistent));
+    script.extend(all(0, "/c"));
+    script.push(Exists(0, p("/nx"), true));
+    script.extend(all(0, "/nx"));
+    script.push(Create(1, p("/nx"), b"", Persistent));
+    script.extend(all(0, "/nx"));
+    script.push(AddWatch(0, p("/pw"), AddWatchMode::Persistent));
+    script.extend(all(0, "/pw"));
+    script.push(Set(1, p("/pw"), b"x", None));
+    script.push(Create(1, p("/pw/k"), b"", Persistent));
+    script.extend(all(0, "/pw"));
+    script.extend(all(0, "/pw/k"));
+    script.push(AddWatch(0, p("/r"), AddWatchMode::PersistentRecursive));
+    script.extend(all(0, "/r"));
+    script.push(Create(1, p("/r/x"), b"", Persistent));
+    script.push(Set(1, p("/r/x"), b"y", None));
+    script.extend(all(0, "/r"));
+    script.extend(all(0, "/r/x"));
+    script.push(RemoveWatches(0, p("/pw"), W::Data));
+    script.extend(all(0, "/pw"));
+    script.push(RemoveWatches(0, p("/r"), W::Any));
+    script.extend(all(0, "/r"));
+    script.push(Set(1, p("/r"), b"z", None));
+    differential("checkwatch", 2, script).await;
 }
 
 /// Session expiry by ticks on both servers (tick 500 ms): a silenced session's ephemeral is
@@ -1404,4 +1468,350 @@ async fn diff_fresh_tree_and_four_letter_words() {
         logs.push(log);
     }
     assert_same("fresh", &logs[0], &logs[1]);
+}
+
+/// ip ACLs: an exact address, a /32 and a /8 that match the client (127.0.0.1 through the
+/// fault proxy), addresses and a mask that do not (NoAuth for every permission), READ only,
+/// and malformed ip ids (InvalidACL).
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_ip_acls() {
+    use Step::*;
+    let ip = |perms: Perms, id: &str| vec![Acl::new(perms, "ip", id)];
+    let mut script = Vec::new();
+    for (node, id) in [
+        ("/exact", "127.0.0.1"),
+        ("/m32", "127.0.0.1/32"),
+        ("/m8", "127.0.0.0/8"),
+        ("/m8-host-bits", "127.9.9.9/8"),
+        ("/m0", "0.0.0.0/0"),
+        ("/other", "10.0.0.1"),
+        ("/other32", "127.0.0.2/32"),
+        ("/other24", "10.1.2.0/24"),
+        ("/bad-addr", "300.1.1.1"),
+        ("/bad-mask", "127.0.0.1/33"),
+        ("/not-ip", "localhost"),
+        ("/v6", "::1"),
+        ("/leading-zeros", "127.000.0.01/08"),
+    ] {
+        script.push(CreateAcl(0, p(node), ip(Perms::ALL, id)));
+        script.push(Get(0, p(node), false));
+        script.push(Set(0, p(node), b"x", None));
+        script.push(Children(0, p(node), false));
+        script.push(Create(0, P::Fixed(format!("{node}/k")), b"", Persistent));
+        script.push(GetAcl(0, p(node)));
+        script.push(SetAcl(0, p(node), Acl::open_unsafe(), None));
+        script.push(Get(0, p(node), false));
+    }
+    script.push(CreateAcl(0, p("/ro"), ip(Perms::READ, "127.0.0.1")));
+    script.push(Get(0, p("/ro"), false));
+    script.push(Set(0, p("/ro"), b"x", None));
+    script.push(Delete(0, p("/ro"), None));
+    script.push(GetAcl(0, p("/ro")));
+    script.push(CreateAcl(
+        0,
+        p("/mixed"),
+        vec![
+            Acl::new(Perms::READ, "ip", "127.0.0.0/8"),
+            Acl::new(Perms::WRITE, "ip", "10.0.0.0/8"),
+        ],
+    ));
+    script.push(Get(0, p("/mixed"), false));
+    script.push(Set(0, p("/mixed"), b"x", None));
+    differential("ipacl", 1, script).await;
+}
+
+/// What a four-letter word shows, with what legitimately differs masked: `cons` as one
+/// line per connection (its interest flag, its session as "which of ours", its field names,
+/// its timeout); `wchs` whole; `wchp` with session ids as "which of ours"; `mntr` the values
+/// a client can predict.
+fn fourlw_digest(word: &str, text: &str, sids: &[i64]) -> Vec<String> {
+    let who = |hex: &str| -> String {
+        let v = i64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(-1);
+        match sids.iter().position(|s| *s == v) {
+            Some(i) => format!("s{i}"),
+            None => format!("other({hex})"),
+        }
+    };
+    let mut out = Vec::new();
+    match word {
+        "cons" => {
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let flag = l.split_once('[').map_or("", |(_, r)| &r[..1]).to_owned();
+                    let fields = l
+                        .split_once('(')
+                        .map_or("", |(_, r)| r.trim_end_matches(')'));
+                    let mut keys = Vec::new();
+                    let mut sid = String::new();
+                    let mut to = String::new();
+                    for kv in fields.split(',') {
+                        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                        keys.push(k.to_owned());
+                        match k {
+                            "sid" => sid = who(v),
+                            "to" => to = v.to_owned(),
+                            _ => {}
+                        }
+                    }
+                    format!("cons [{flag}] sid={sid} to={to} keys={}", keys.join(","))
+                })
+                .collect();
+            lines.sort();
+            out.extend(lines);
+        }
+        "wchs" => out.extend(text.lines().map(|l| format!("wchs {l}"))),
+        "wchp" => {
+            let mut cur = String::new();
+            let mut entries: Vec<String> = Vec::new();
+            let mut ids: Vec<String> = Vec::new();
+            let flush = |cur: &str, ids: &mut Vec<String>, entries: &mut Vec<String>| {
+                if !cur.is_empty() {
+                    ids.sort();
+                    entries.push(format!("wchp {cur} {ids:?}"));
+                    ids.clear();
+                }
+            };
+            for l in text.lines() {
+                if l.trim().is_empty() {
+                    continue;
+                }
+                if l.starts_with('\t') || l.starts_with(' ') {
+                    ids.push(who(l.trim()));
+                } else {
+                    flush(&cur, &mut ids, &mut entries);
+                    cur = l.to_owned();
+                }
+            }
+            flush(&cur, &mut ids, &mut entries);
+            entries.sort();
+            out.extend(entries);
+        }
+        "mntr" => {
+            for l in text.lines() {
+                let Some((k, v)) = l.split_once('\t') else {
+                    out.push(format!("mntr line without a tab: {l:?}"));
+                    continue;
+                };
+                if [
+                    "zk_server_state",
+                    "zk_znode_count",
+                    "zk_watch_count",
+                    "zk_ephemerals_count",
+                    "zk_num_alive_connections",
+                    "zk_outstanding_requests",
+                ]
+                .contains(&k)
+                {
+                    out.push(format!("mntr {k} {v}"));
+                }
+            }
+            out.sort();
+        }
+        _ => unreachable!(),
+    }
+    out
+}
+
+/// The four-letter words `cons`, `wchs`, `wchp`, `mntr` on a fresh server of each kind with
+/// the same sessions, nodes and watches.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_four_letter_words_cons_wchs_wchp_mntr() {
+    let zk = zk_testkit::ZkServer::builder().start_async().await.unwrap();
+    let ours = zk_server::Server::start().await.unwrap();
+    let mut logs = Vec::new();
+    for addr in [zk.connect_string(), ours.connect_string()] {
+        // long enough that no ping comes between the requests and the words (a ping is a
+        // request of its own in `cons`: lop=PING, no lcxid)
+        let timeout = Duration::from_secs(30);
+        let mut cs = Vec::new();
+        for _ in 0..3 {
+            cs.push(
+                Client::builder(&addr)
+                    .session_timeout(timeout)
+                    .connect()
+                    .await
+                    .unwrap(),
+            );
+        }
+        let sids: Vec<i64> = cs.iter().map(Client::session_id).collect();
+        let (c0, c1, c2) = (&cs[0], &cs[1], &cs[2]);
+        c0.create("/a", b"data", CreateMode::Persistent)
+            .await
+            .unwrap();
+        c0.create("/a/b", b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        c1.create("/e1", b"", CreateMode::Ephemeral).await.unwrap();
+        c1.create("/e2", b"", CreateMode::Ephemeral).await.unwrap();
+        c2.create("/e3", b"", CreateMode::Ephemeral).await.unwrap();
+        let mut keep = Vec::new();
+        keep.push(c0.get_data_watch("/a").await.unwrap().2);
+        keep.push(c0.get_children_with_stat_watch("/a").await.unwrap().2);
+        keep.push(c0.exists_watch("/nx").await.unwrap().1);
+        keep.push(c1.get_data_watch("/a").await.unwrap().2);
+        keep.push(c1.exists_watch("/a/b").await.unwrap().1);
+        let p1 = c2.add_watch("/a", AddWatchMode::Persistent).await.unwrap();
+        let p2 = c2
+            .add_watch("/e1", AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
+        let mut log = Vec::new();
+        let sa: std::net::SocketAddr = addr.parse().unwrap();
+        for word in ["cons", "wchs", "wchp", "mntr"] {
+            let text = tokio::task::spawn_blocking(move || zk_testkit::four_letter(sa, word))
+                .await
+                .unwrap()
+                .unwrap();
+            if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+                eprintln!("{addr} {word}:\n{text}");
+            }
+            log.extend(fourlw_digest(word, &text, &sids));
+        }
+        drop((keep, p1, p2));
+        for c in cs {
+            c.close().await.unwrap();
+        }
+        logs.push(log);
+    }
+    assert_same("4lw", &logs[0], &logs[1]);
+}
+
+impl Raw {
+    /// Sends `op` with `body` without reading anything back.
+    async fn send(&mut self, op: i32, body: &[u8]) -> i32 {
+        self.xid += 1;
+        let mut f = RequestHeader { xid: self.xid, op }.to_bytes().to_vec();
+        f.extend_from_slice(body);
+        let mut out = (f.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&f);
+        self.s.write_all(&out).await.unwrap();
+        self.xid
+    }
+
+    /// Reads frames until the reply to `xid` (or until the connection closes): the events
+    /// before it as "event Type path" (paths relative to `root`), then "reply err" or
+    /// "closed".
+    async fn until_reply(&mut self, xid: i32, root: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let Some(b) = self.frame().await else {
+                out.push("closed".to_owned());
+                return out;
+            };
+            let h = ReplyHeader::from_bytes(&b).unwrap();
+            if h.xid == -1 {
+                let e = zk_proto::WatcherEvent::from_bytes(&b[16..]).unwrap();
+                let path = e.path.strip_prefix(root).unwrap_or(&e.path);
+                let kind = match e.event_type {
+                    1 => "NodeCreated",
+                    2 => "NodeDeleted",
+                    3 => "NodeDataChanged",
+                    4 => "NodeChildrenChanged",
+                    _ => "other",
+                };
+                out.push(format!("event {kind} {path:?} state {}", e.state));
+            } else if h.xid == xid {
+                out.push(format!("reply {}", h.err));
+                return out;
+            } else {
+                out.push(format!("unexpected xid {} err {}", h.xid, h.err));
+            }
+        }
+    }
+}
+
+/// Events sorted inside each run of events (ephemerals go in ZooKeeper's hash-set order),
+/// the replies and the close where they came.
+fn events_sorted_in_runs(v: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for l in v {
+        if l.starts_with("event ") {
+            run.push(l);
+        } else {
+            run.sort();
+            out.append(&mut run);
+            out.push(l);
+        }
+    }
+    run.sort();
+    out.append(&mut run);
+    out
+}
+
+async fn close_session_transcript(addr: &str, root: &str) -> Vec<String> {
+    let path_watch =
+        |path: String, watch: bool| zk_proto::PathWatchRequest { path, watch }.to_bytes();
+    let mut log = Vec::new();
+    let (mut a, resp) = Raw::connect(addr).await;
+    let (mut b, _) = Raw::connect(addr).await;
+    let (e, _) = a.call(1, &create_body(root, Some(b""), 0)).await.unwrap();
+    log.push(format!("create root {e}"));
+    for (name, flags) in [("e1", 1), ("e2", 1), ("p", 0), ("e3", 1)] {
+        let (e, _) = a
+            .call(1, &create_body(&format!("{root}/{name}"), Some(b""), flags))
+            .await
+            .unwrap();
+        log.push(format!("create {name} flags {flags}: {e}"));
+    }
+    // the closing session's own watches: on its ephemerals, on the parent, on a node that
+    // stays, on one that does not exist
+    for (what, op, path) in [
+        ("exists e1", 3, format!("{root}/e1")),
+        ("getData e2", 4, format!("{root}/e2")),
+        ("getChildren root", 8, root.to_owned()),
+        ("getData p", 4, format!("{root}/p")),
+        ("exists nx", 3, format!("{root}/nx")),
+    ] {
+        let (e, _) = a.call(op, &path_watch(path, true)).await.unwrap();
+        log.push(format!("a {what} watch: {e}"));
+    }
+    // another session's watches on the ephemerals and their parent
+    for (what, op, path) in [
+        ("exists e1", 3, format!("{root}/e1")),
+        ("getData e3", 4, format!("{root}/e3")),
+        ("getChildren root", 8, root.to_owned()),
+        ("getData p", 4, format!("{root}/p")),
+    ] {
+        let (e, _) = b.call(op, &path_watch(path, true)).await.unwrap();
+        log.push(format!("b {what} watch: {e}"));
+    }
+    // closeSession: what the closing connection receives, up to its reply and the close
+    let xid = a.send(-11, &[]).await;
+    for l in events_sorted_in_runs(a.until_reply(xid, root).await) {
+        log.push(format!("a at close: {l}"));
+    }
+    log.push(format!(
+        "a closed after the reply: {}",
+        a.frame().await.is_none()
+    ));
+    // what the other session received by its next reply
+    let xid = b.send(8, &path_watch(root.to_owned(), false)).await;
+    for l in events_sorted_in_runs(b.until_reply(xid, root).await) {
+        log.push(format!("b: {l}"));
+    }
+    let (_, again) = Raw::connect_with(addr, resp.session_id, &resp.passwd, 10_000).await;
+    log.push(format!(
+        "a re-attach after close: timeout {}",
+        again.timeout_ms
+    ));
+    log
+}
+
+/// closeSession: the events its own connection receives (its watches on its ephemerals fire
+/// before the reply, then the connection closes) and those other sessions' watches on its
+/// ephemerals and their parent receive.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_close_session_events_to_itself_and_others() {
+    let zk = zk_testkit::shared_server();
+    let ours = zk_server::Server::start().await.unwrap();
+    let root = unique("close");
+    let a = close_session_transcript(&zk.connect_string(), &root).await;
+    let b = close_session_transcript(&ours.connect_string(), &root).await;
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("close:\n{}", a.join("\n"));
+    }
+    assert_same("close", &a, &b);
 }

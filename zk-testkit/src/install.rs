@@ -78,6 +78,18 @@ impl Installation {
     }
 }
 
+/// The `java` binary and the classpath of the installed ZooKeeper (its client is in the same
+/// jars as its server), found as the kit finds them to start a server: for tests that run a
+/// program on ZooKeeper's own Java client. `javac`, when a test compiles one, is the JDK's
+/// (`scripts/setup.sh` installs it).
+///
+/// # Errors
+/// [`Error::MissingPackage`] naming what is missing and the command that installs it.
+pub fn java_classpath() -> Result<(PathBuf, OsString)> {
+    let install = Installation::locate()?;
+    Ok((install.java, install.classpath))
+}
+
 /// A directory that may hold ZooKeeper's jars, and why the kit looks there.
 #[derive(Debug)]
 struct Candidate {

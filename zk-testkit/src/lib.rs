@@ -146,6 +146,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
+pub use install::java_classpath;
 pub use kdc::{Kdc, INSTALL_KRB5, REALM, SERVICE_PRINCIPAL};
 pub use proxy::{CutTrap, FaultProxy};
 pub use server::{shared_server, ZkServer, ZkServerBuilder};

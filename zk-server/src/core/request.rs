@@ -103,6 +103,7 @@ impl Core {
         } else {
             vec![Request::data_is_null(h.op, body)]
         };
+        self.note_request(conn, h.xid, h.op);
         let result: Result<Body, i32> = match req {
             Request::Ping => {
                 self.reply(conn, -2, self.zxid, 0, &Body::None);
@@ -129,9 +130,26 @@ impl Core {
         // a failed write took a zxid too: the data dir keeps it before the client sees it
         self.log_zxid();
         let zxid = self.zxid;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_zxid = zxid;
+        }
         match result {
             Ok(body) => self.reply(conn, h.xid, zxid, 0, &body),
             Err(code) => self.reply(conn, h.xid, zxid, code, &Body::None),
+        }
+    }
+
+    /// What `cons` shows of a connection's last request (ServerCnxn.updateStatsForResponse).
+    fn note_request(&mut self, conn: ConnId, xid: i32, op: i32) {
+        if op == 100 {
+            return; // auth packets are answered by the connection, not the pipeline
+        }
+        let (zxid, now) = (self.zxid, self.clock_ms());
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_op = op_name(op);
+            c.stats.last_cxid = i64::from(xid);
+            c.stats.last_zxid = zxid;
+            c.stats.last_resp_ms = now;
         }
     }
 
@@ -297,7 +315,11 @@ impl Core {
                     Ok(Body::Int(0))
                 }
                 1 => {
+                    // both tables, as 3.8's DataTree.addWatch does: in the child table it
+                    // takes the place of a one-shot child watch and never fires for
+                    // NodeChildrenChanged
                     self.data_w.add(&r.path, conn, Mode::Recursive);
+                    self.child_w.add(&r.path, conn, Mode::Recursive);
                     Ok(Body::Int(0))
                 }
                 _ => Err(err::BAD_ARGUMENTS),
@@ -497,18 +519,28 @@ impl Core {
             // PersistentRecursive 5 included): MARSHALLINGERROR, the session stays
             _ => return Err(err::MARSHALLING),
         };
+        if !remove {
+            // checkWatches, as 3.8.0 answers it: a watch of that kind on the path, whichever
+            // connection set it (fixed in 3.9 by ZOOKEEPER-4466)
+            let found =
+                (data && self.data_w.watched(path)) || (child && self.child_w.watched(path));
+            return if found {
+                Ok(Body::None)
+            } else {
+                Err(err::NO_WATCHER)
+            };
+        }
+        // removeWatches: this connection's watches only
         let has_data = data && self.data_w.contains(path, conn);
         let has_child = child && self.child_w.contains(path, conn);
         if !has_data && !has_child {
             return Err(err::NO_WATCHER);
         }
-        if remove {
-            if has_data {
-                self.data_w.remove(path, conn);
-            }
-            if has_child {
-                self.child_w.remove(path, conn);
-            }
+        if has_data {
+            self.data_w.remove(path, conn);
+        }
+        if has_child {
+            self.child_w.remove(path, conn);
         }
         Ok(Body::None)
     }
@@ -580,6 +612,36 @@ impl Core {
         }
         for p in &sw.persistent_recursive {
             self.data_w.add(p, conn, Mode::Recursive);
+            self.child_w.add(p, conn, Mode::Recursive);
         }
+    }
+}
+
+/// `FinalRequestProcessor`'s short name of an opcode (`cons`' `lop`).
+fn op_name(op: i32) -> &'static str {
+    match op {
+        -11 => "CLOS",
+        11 => "PING",
+        1 | 15 | 19 | 21 => "CREA",
+        2 | 20 => "DELE",
+        5 => "SETD",
+        16 => "RECO",
+        7 => "SETA",
+        14 => "MULT",
+        22 => "MLTR",
+        9 => "SYNC",
+        13 => "CHEC",
+        3 => "EXIS",
+        4 => "GETD",
+        101 | 105 => "SETW",
+        106 => "ADDW",
+        6 => "GACL",
+        8 | 12 => "GETC",
+        104 => "GETACN",
+        17 => "CHKW",
+        18 => "REMW",
+        103 => "GETE",
+        107 => "HOMI",
+        _ => "NA",
     }
 }
