@@ -1691,8 +1691,13 @@ impl Client {
             .map(|_| ())
     }
 
-    /// Whether the server holds a watch of `kind` of this session on `path` (checkWatches,
-    /// opcode 17): `Ok(())` if it does, [`Error::NoWatcher`] if not. Nothing changes.
+    /// Whether the server holds a watch of `kind` on `path` (checkWatches, opcode 17): `Ok(())`
+    /// if it does, [`Error::NoWatcher`] if not. Nothing changes.
+    ///
+    /// ZooKeeper 3.8.0 answers `Ok(())` when *any* session holds such a watch on the path, not
+    /// only this one (checked against the real server: zk-server's differential case
+    /// `diff_check_watches_of_every_mode_before_and_after_they_fire`); only
+    /// [`remove_watches`](Self::remove_watches) is limited to this session's watches.
     ///
     /// It answers for the server's tables, which are not always this client's watchers: a
     /// dropped watcher's watch stays on the server until it fires (or, for a persistent
