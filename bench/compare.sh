@@ -5,7 +5,8 @@
 #   zk-rs            zk-bench (this workspace: zk-core, zk-recipes)
 #   kazoo            bench/kazoo_bench.py (kazoo 2.11, Python)
 #   zookeeper-client bench/vs-zookeeper-client, binary zkc-bench (the `zookeeper-client` crate)
-#   java             bench/java/ZkJavaBench.java (org.apache.zookeeper.ZooKeeper, async API)
+#   java             bench/java/ZkJavaBench.java (org.apache.zookeeper.ZooKeeper, async API;
+#                    lock-handoff: ZkJavaLockBench.java, Apache's WriteLock recipe)
 #
 #   bench/compare.sh                     # everything, defaults (see docs/benchmarks.md)
 #   bench/compare.sh --publish           # and write the plots and tables into docs/
@@ -149,6 +150,8 @@ java_classpath() {
       # the client quiet (slf4j-simple, if that is what there is, logs to stderr)
       local cp="$d/zookeeper.jar:$d/zookeeper-jute.jar:$d/slf4j-api.jar"
       if [ -f "$d/slf4j-nop.jar" ]; then cp="$cp:$d/slf4j-nop.jar"; fi
+      # Apache's lock recipe (WriteLock) for the Java client's lock-handoff, when there
+      if [ -f "$d/zookeeper-recipes-lock.jar" ]; then cp="$cp:$d/zookeeper-recipes-lock.jar"; fi
       echo "$cp"
       return 0
     fi
@@ -169,10 +172,17 @@ OUT=target/zk-bench/compare-$STAMP.jsonl
 PLOT_DIR=target/zk-bench/compare-$STAMP
 if [ "$PUBLISH" = 1 ]; then PLOT_DIR=docs/img/benchmarks; fi
 WORK=$(mktemp -d)
+JAVA_LOCK=0
 if has_client java; then
   JAVA_CP=$(java_classpath)
   echo "compare: compiling ZkJavaBench (javac)" >&2
   javac -nowarn -cp "$JAVA_CP" -d "$WORK/java" bench/java/ZkJavaBench.java
+  case ":$JAVA_CP" in
+    *"/zookeeper-recipes-lock"*)
+      javac -nowarn -cp "$WORK/java:$JAVA_CP" -d "$WORK/java" bench/java/ZkJavaLockBench.java
+      JAVA_LOCK=1 ;;
+    *) echo "compare: no zookeeper-recipes-lock jar: no lock-handoff for the Java client" >&2 ;;
+  esac
   JAVA_CP="$WORK/java:$JAVA_CP"
 fi
 
@@ -210,12 +220,15 @@ echo "compare: ZooKeeper at $HOSTS (pid $SPID); results in $OUT" >&2
 
 zkc_version=$(awk '/^name = "zookeeper-client"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' \
   bench/vs-zookeeper-client/Cargo.lock 2>/dev/null || true)
-java_jar=$(ls /usr/share/java/zookeeper-3*.jar 2>/dev/null | head -1 || true)
+java_version="-"
+if has_client java; then
+  java_version=$(java -cp "$JAVA_CP" org.apache.zookeeper.Version 2>/dev/null | head -1 | cut -d- -f1 || true)
+fi
 {
   echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
   echo "# $(uname -sr); $(java -version 2>&1 | head -1); kazoo $(python3 -c 'import kazoo.version as v; print(v.__version__)' 2>/dev/null || echo '?'); $(rustc --version)"
-  echo "# clients: ${CLIENT_LIST[*]}; zookeeper-client crate ${zkc_version:-?}; Java client ${java_jar:+$(basename "$java_jar" .jar)}"
+  echo "# clients: ${CLIENT_LIST[*]}; zookeeper-client crate ${zkc_version:-?}; Java client ${java_version:-?}"
   echo "# server JVM extra options: ${SERVER_JAVA_OPTIONS:-(none, the zk-testkit flags)}"
   echo "# run: REPS=$REPS OPS=$OPS CONCURRENCY='$CONCURRENCY' SCENARIOS='$SCENARIOS' SIZE=$SIZE SESSIONS=$SESSIONS CONTENDERS=$CONTENDERS ROUNDS=$ROUNDS JAVA_WARMUP=$JAVA_WARMUP smoke=$SMOKE"
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -235,7 +248,9 @@ run() {
     java)
       local opts=()
       read -r -a opts <<<"$JAVA_CLIENT_OPTIONS"
-      cmd=(java "${opts[@]}" -cp "$JAVA_CP" ZkJavaBench) ;;
+      local main=ZkJavaBench
+      case " $* " in *" lock-handoff "*) main=ZkJavaLockBench ;; esac
+      cmd=(java "${opts[@]}" -cp "$JAVA_CP" "$main") ;;
   esac
   cmd+=(--hosts "$hosts")
   if [ "$hosts" = "$HOSTS" ]; then cmd+=(--server-pid "$SPID"); fi
@@ -250,7 +265,7 @@ run() {
 }
 supports() { # client scenario
   case "$2" in
-    lock-handoff) [ "$1" != java ] ;;
+    lock-handoff) [ "$1" != java ] || [ "$JAVA_LOCK" = 1 ] ;;
     *) return 0 ;;
   esac
 }

@@ -22,8 +22,8 @@
 // (/proc/self/task/*/status). Latencies: exact microsecond samples, nearest rank (zk-bench's
 // HDR histogram gives the same within 0.1 %). Server CPU: /proc/PID/stat of --server-pid.
 //
-// There is no lock-handoff here: the client jar has no lock recipe (Apache's WriteLock in
-// zookeeper-recipes-lock is written on the synchronous API); see docs/benchmarks.md.
+// lock-handoff is ZkJavaLockBench.java (Apache's WriteLock recipe, from zookeeper-recipes-lock,
+// which the client jar does not contain).
 
 import com.sun.management.OperatingSystemMXBean;
 import java.io.IOException;
