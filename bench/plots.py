@@ -74,8 +74,16 @@ def series(rows, scenario, client, key):
     return out
 
 
+def compared(rows):
+    """The scenarios with results, those that more than one client ran if there are any (the
+    zk-rs-only `exists` runs of compare.sh stay out of the plots)."""
+    present = [s for s in OPS_SCENARIOS if any(r["scenario"] == s for r in rows)]
+    multi = [s for s in present if len(clients_of([r for r in rows if r["scenario"] == s])) > 1]
+    return multi or present
+
+
 def by_concurrency(rows, header, key, ylabel, what, path, log_y):
-    scenarios = [s for s in OPS_SCENARIOS if any(r["scenario"] == s for r in rows)]
+    scenarios = compared(rows)
     if not scenarios:
         return False
     fig, axes = plt.subplots(1, len(scenarios), figsize=(5.2 * len(scenarios), 4.6), squeeze=False)
@@ -110,7 +118,7 @@ def by_concurrency(rows, header, key, ylabel, what, path, log_y):
 
 def latency(rows, header, path):
     cells = []
-    for sc in OPS_SCENARIOS:
+    for sc in compared(rows):
         levels = sorted({level(r) for r in rows if r["scenario"] == sc and level(r) is not None})
         cells.extend((sc, lv) for lv in levels)
     if not cells:
@@ -139,6 +147,10 @@ def latency(rows, header, path):
                     ys.append(statistics.median(vals) if vals else 0)
                 xs = [p + (k - (len(clients) - 1) / 2) * width for p in range(len(PERCENTILES))]
                 ax.bar(xs, ys, width=width, label=c, color=COLORS.get(c))
+            values = [r[k] for r in here for k, _ in PERCENTILES if r.get(k)]
+            if values:
+                # the smallest bar visible, not cut at the axis
+                ax.set_ylim(bottom=min(values) / 2, top=max(values) * 1.5)
             ax.set_xticks(range(len(PERCENTILES)))
             ax.set_xticklabels([name for _, name in PERCENTILES])
             plain_log_y(ax)

@@ -72,6 +72,8 @@ def fmt(v, digits=0):
         return "{:,.0f}".format(v)
     if digits == 0:
         return "{:,.0f}".format(v) if abs(v) >= 10 else "{:.1f}".format(v)
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
     return "{:.{d}f}".format(v, d=digits)
 
 
@@ -224,21 +226,8 @@ def lock_details(rows):
 
 
 def ours_only(rows):
+    # (exists is in the head-to-head tables, with whichever clients ran it)
     out = []
-    ex = [r for r in rows if r["scenario"] == "exists" and r["client"] == "zk-rs"]
-    others = {r["client"] for r in rows if r["scenario"] == "exists"} - {"zk-rs"}
-    if ex and not others:
-        out.append(
-            "- exists (%s): %s ops/s, p50 %s µs, p99 %s µs, CPU %s µs/op, server CPU %s µs/op"
-            % (
-                params_text(ex[0]),
-                spread(ex, "ops_per_sec"),
-                fmt(med(ex, "p50_us")[0]),
-                fmt(med(ex, "p99_us")[0]),
-                spread(ex, "cpu_us_per_op", 1),
-                fmt(med(ex, "server_cpu_us_per_op")[0]),
-            )
-        )
     wr = [r for r in rows if r["scenario"] == "watch-reregister"]
     if wr:
         out.append(
@@ -295,12 +284,17 @@ def ours_only(rows):
     return "\n".join(out)
 
 
-def report(every, header=(), plots=None):
+def report(every, header=(), plots=None, level=3):
     """The whole Markdown report: tables, and with `plots` (a directory relative to where
-    the report goes) the plots' image links."""
+    the report goes) the plots' image links; its headings at `level`."""
     stub = [r for r in every if str(r.get("label", "")).startswith("stub")]
     rows = [r for r in every if not str(r.get("label", "")).startswith("stub")]
     out = []
+    if any("smoke=1" in h for h in header):
+        out.append(
+            "**A smoke run (`compare.sh --smoke`), on a busy machine: these figures check the "
+            "tooling and mean nothing.**\n"
+        )
     if header:
         out.append("The run (from the header of its result file):\n")
         out.extend("- %s" % h for h in header)
@@ -333,7 +327,9 @@ def report(every, header=(), plots=None):
     if extra:
         out.append("\n### zk-rs only (medians)\n")
         out.append(extra)
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    hashes = "#" * level
+    return "\n".join(hashes + l[3:] if l.startswith("### ") else l for l in text.split("\n"))
 
 
 def splice(path, text):
@@ -361,7 +357,7 @@ def main(argv):
         rel = None
         if a.plots:
             rel = os.path.relpath(os.path.abspath(a.plots), os.path.dirname(os.path.abspath(a.splice)))
-        splice(a.splice, report(every, header, rel))
+        splice(a.splice, report(every, header, rel, level=4))
         return 0
     print(report(every, header), end="")
     return 0
