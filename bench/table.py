@@ -1,32 +1,59 @@
 #!/usr/bin/env python3
-"""Turns the JSON lines of zk-bench and kazoo_bench.py into Markdown tables: medians over the
-runs of each (scenario, client), the spread (min-max) beside them, and our/kazoo ratios.
+"""Turns the JSON lines of zk-bench, kazoo_bench.py, zkc-bench (the zookeeper-client crate)
+and ZkJavaBench (the Java client) into Markdown tables: medians over the runs of each
+(scenario, concurrency, client), the spread (min-max) beside them, and each client against
+zk-rs.
 
     python3 bench/table.py target/zk-bench/compare-*.jsonl
+    python3 bench/table.py --splice docs/benchmarks.md --plots docs/img/benchmarks FILE...
 
-Lines with "label": "warmup" are ignored.
+Lines with "label": "warmup" are ignored; labels starting with "stub" are the runs against
+`zk-bench stub-serve`, tabled apart. --splice replaces what is between the lines
+`<!-- compare.sh:begin -->` and `<!-- compare.sh:end -->` of the file with the run's header
+(machine, versions, load), the tables and (with --plots DIR) the plots that bench/plots.py
+drew into DIR.
 """
 
+import argparse
 import json
+import os
 import statistics
 import sys
 
-HEAD_TO_HEAD = ["get", "set", "create-delete", "lock-handoff"]
+HEAD_TO_HEAD = ["get", "set", "exists", "create-delete", "lock-handoff"]
+# zk-rs first (the others are compared with it), then the other Rust client, Java, Python
+CLIENTS = ["zk-rs", "zookeeper-client", "java", "kazoo"]
+OPS_SCENARIOS = ("get", "set", "exists", "create-delete")
+BEGIN = "<!-- compare.sh:begin -->"
+END = "<!-- compare.sh:end -->"
 
 
 def load(paths):
-    rows = []
+    """(result rows, header comment lines) of the files."""
+    rows, header = [], []
     for p in paths:
         with open(p) as f:
             for line in f:
                 line = line.strip()
+                if line.startswith("# ") and not line.startswith("# round"):
+                    header.append(line[2:])
                 if not line.startswith("{"):
                     continue
                 r = json.loads(line)
                 if r.get("label") == "warmup":
                     continue
                 rows.append(r)
-    return rows
+    return rows, header
+
+
+def clients_of(rows):
+    seen = {r["client"] for r in rows}
+    return [c for c in CLIENTS if c in seen] + sorted(seen - set(CLIENTS))
+
+
+def level(r):
+    """Requests in flight per session (None for the scenarios without the notion)."""
+    return r.get("params", {}).get("concurrency") if r["scenario"] in OPS_SCENARIOS else None
 
 
 def med(rows, key):
@@ -39,10 +66,14 @@ def med(rows, key):
 def fmt(v, digits=0):
     if v is None:
         return "–"
+    if isinstance(v, int) and digits == 0:
+        return "{:,d}".format(v)
     if isinstance(v, float) and digits == 0 and abs(v) >= 100:
         return "{:,.0f}".format(v)
     if digits == 0:
         return "{:,.0f}".format(v) if abs(v) >= 10 else "{:.1f}".format(v)
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
     return "{:.{d}f}".format(v, d=digits)
 
 
@@ -58,14 +89,15 @@ def spread(rows, key, digits=0):
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return "–"
-    return "%.1f×" % (a / b)
+    r = a / b
+    return "%.2f×" % r if r < 10 else "%.1f×" % r
 
 
 def params_text(r):
     p = r.get("params", {})
     if r["scenario"] == "lock-handoff":
         return "%d contenders × %d rounds" % (p.get("contenders", 0), p.get("rounds", 0))
-    if r["scenario"] in ("get", "set", "exists", "create-delete"):
+    if r["scenario"] in OPS_SCENARIOS:
         return "%d ops, %d in flight × %d session, %d B" % (
             p.get("ops", 0),
             p.get("concurrency", 0),
@@ -75,64 +107,91 @@ def params_text(r):
     return ", ".join("%s %s" % (k, v) for k, v in p.items())
 
 
-def head_to_head(rows, scenarios=HEAD_TO_HEAD, ops_per_client=False):
-    out = []
-    out.append(
-        "| scenario | parameters | runs | zk-rs ops/s | kazoo ops/s | ratio | zk-rs p50 / p99 µs "
-        "| kazoo p50 / p99 µs | zk-rs CPU µs/op | kazoo CPU µs/op | CPU ratio "
-        "| server CPU µs/op zk-rs / kazoo |"
-    )
-    out.append("|" + "---|" * 12)
+def cells(rows, scenarios):
+    """(scenario, level, {client: rows}) in order, for the cells with any rows."""
     for sc in scenarios:
-        ours = [r for r in rows if r["scenario"] == sc and r["client"] == "zk-rs"]
-        theirs = [r for r in rows if r["scenario"] == sc and r["client"] == "kazoo"]
-        if not ours and not theirs:
-            continue
-        any_row = (ours or theirs)[0]
-        params = params_text(any_row)
-        if ops_per_client and ours and theirs:
-            params = "zk-rs %s; kazoo %s" % (params_text(ours[0]), params_text(theirs[0]))
-        o_ops, t_ops = med(ours, "ops_per_sec")[0], med(theirs, "ops_per_sec")[0]
-        o_cpu, t_cpu = med(ours, "cpu_us_per_op")[0], med(theirs, "cpu_us_per_op")[0]
-        out.append(
-            "| %s | %s | %d / %d | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s / %s |"
-            % (
-                sc,
-                params,
-                len(ours),
-                len(theirs),
-                spread(ours, "ops_per_sec"),
-                spread(theirs, "ops_per_sec"),
-                ratio(o_ops, t_ops),
-                fmt(med(ours, "p50_us")[0]),
-                fmt(med(ours, "p99_us")[0]),
-                fmt(med(theirs, "p50_us")[0]),
-                fmt(med(theirs, "p99_us")[0]),
-                spread(ours, "cpu_us_per_op", 1),
-                spread(theirs, "cpu_us_per_op", 1),
-                ratio(t_cpu, o_cpu),
-                fmt(med(ours, "server_cpu_us_per_op")[0]),
-                fmt(med(theirs, "server_cpu_us_per_op")[0]),
+        in_sc = [r for r in rows if r["scenario"] == sc]
+        levels = sorted({level(r) for r in in_sc}, key=lambda x: (x is None, x or 0))
+        for lv in levels:
+            by = {}
+            for c in clients_of(in_sc):
+                rs = [r for r in in_sc if r["client"] == c and level(r) == lv]
+                if rs:
+                    by[c] = rs
+            if by:
+                yield sc, lv, by
+
+
+def head_to_head(rows, scenarios=HEAD_TO_HEAD, ops_per_client=False):
+    out = [
+        "| scenario | in flight | client | runs | ops/s | ops/s vs zk-rs | p50 / p99 µs "
+        "| client CPU µs/op | CPU vs zk-rs | server CPU µs/op |",
+        "|" + "---|" * 10,
+    ]
+    for sc, lv, by in cells(rows, scenarios):
+        base = by.get("zk-rs")
+        b_ops = med(base, "ops_per_sec")[0] if base else None
+        b_cpu = med(base, "cpu_us_per_op")[0] if base else None
+        for c, rs in by.items():
+            name = c
+            if ops_per_client or sc == "lock-handoff":
+                name = "%s (%s)" % (c, params_text(rs[0]))
+            out.append(
+                "| %s | %s | %s | %d | %s | %s | %s / %s | %s | %s | %s |"
+                % (
+                    sc,
+                    "–" if lv is None else lv,
+                    name,
+                    len(rs),
+                    spread(rs, "ops_per_sec"),
+                    "" if c == "zk-rs" else ratio(med(rs, "ops_per_sec")[0], b_ops),
+                    fmt(med(rs, "p50_us")[0]),
+                    fmt(med(rs, "p99_us")[0]),
+                    spread(rs, "cpu_us_per_op", 1),
+                    "" if c == "zk-rs" else ratio(med(rs, "cpu_us_per_op")[0], b_cpu),
+                    fmt(med(rs, "server_cpu_us_per_op")[0]),
+                )
             )
-        )
     return "\n".join(out)
 
 
-def cpu_split(rows):
+def latencies(rows, scenarios=HEAD_TO_HEAD):
     out = [
-        "| scenario | client | user µs/op | system µs/op | context switches/op |",
-        "|---|---|---|---|---|",
+        "| scenario | in flight | client | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |",
+        "|" + "---|" * 8,
     ]
-    for sc in HEAD_TO_HEAD + ["exists"]:
-        for client in ("zk-rs", "kazoo"):
-            rs = [r for r in rows if r["scenario"] == sc and r["client"] == client]
-            if not rs or med(rs, "cpu_user_us_per_op")[0] is None:
-                continue
+    for sc, lv, by in cells(rows, scenarios):
+        for c, rs in by.items():
             out.append(
-                "| %s | %s | %s | %s | %s |"
+                "| %s | %s | %s | %s |"
                 % (
                     sc,
-                    client,
+                    "–" if lv is None else lv,
+                    c,
+                    " | ".join(
+                        fmt(med(rs, k)[0])
+                        for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
+                    ),
+                )
+            )
+    return "\n".join(out)
+
+
+def cpu_split(rows, scenarios=HEAD_TO_HEAD):
+    out = [
+        "| scenario | in flight | client | user µs/op | system µs/op | context switches/op |",
+        "|---|---|---|---|---|---|",
+    ]
+    for sc, lv, by in cells(rows, scenarios):
+        for c, rs in by.items():
+            if med(rs, "cpu_user_us_per_op")[0] is None:
+                continue
+            out.append(
+                "| %s | %s | %s | %s | %s | %s |"
+                % (
+                    sc,
+                    "–" if lv is None else lv,
+                    c,
                     fmt(med(rs, "cpu_user_us_per_op")[0], 1),
                     fmt(med(rs, "cpu_sys_us_per_op")[0], 1),
                     fmt(med(rs, "ctx_switches_per_op")[0], 2),
@@ -147,16 +206,16 @@ def lock_details(rows):
         "| server watchers / node (max) | RTT p50 µs | handoff p50 in RTTs |",
         "|---|---|---|---|---|---|",
     ]
-    for client in ("zk-rs", "kazoo"):
-        rs = [r for r in rows if r["scenario"] == "lock-handoff" and r["client"] == client]
-        if not rs:
-            continue
+    lh = [r for r in rows if r["scenario"] == "lock-handoff"]
+    for client in clients_of(lh):
+        rs = [r for r in lh if r["client"] == client]
+        maxes = [r["max_notifications_per_release"] for r in rs if "max_notifications_per_release" in r]
         out.append(
             "| %s | %s (%s) | %s | %s | %s | %s |"
             % (
                 client,
                 fmt(med(rs, "notifications_per_release")[0], 3),
-                fmt(max(r.get("max_notifications_per_release", 0) for r in rs)),
+                fmt(max(maxes)) if maxes else "–",
                 fmt(med(rs, "self_notifications_per_release")[0], 3),
                 fmt(med(rs, "server_max_watchers_per_node")[0]),
                 fmt(med(rs, "rtt_p50_us")[0]),
@@ -167,20 +226,8 @@ def lock_details(rows):
 
 
 def ours_only(rows):
+    # (exists is in the head-to-head tables, with whichever clients ran it)
     out = []
-    ex = [r for r in rows if r["scenario"] == "exists" and r["client"] == "zk-rs"]
-    if ex:
-        out.append(
-            "- exists (%s): %s ops/s, p50 %s µs, p99 %s µs, CPU %s µs/op, server CPU %s µs/op"
-            % (
-                params_text(ex[0]),
-                spread(ex, "ops_per_sec"),
-                fmt(med(ex, "p50_us")[0]),
-                fmt(med(ex, "p99_us")[0]),
-                spread(ex, "cpu_us_per_op", 1),
-                fmt(med(ex, "server_cpu_us_per_op")[0]),
-            )
-        )
     wr = [r for r in rows if r["scenario"] == "watch-reregister"]
     if wr:
         out.append(
@@ -237,31 +284,82 @@ def ours_only(rows):
     return "\n".join(out)
 
 
-def main(paths):
-    every = load(paths)
-    if not every:
-        print("no results in %s" % " ".join(paths), file=sys.stderr)
-        return 1
+def report(every, header=(), plots=None, level=3):
+    """The whole Markdown report: tables, and with `plots` (a directory relative to where
+    the report goes) the plots' image links; its headings at `level`."""
     stub = [r for r in every if str(r.get("label", "")).startswith("stub")]
     rows = [r for r in every if not str(r.get("label", "")).startswith("stub")]
-    print("### zk-rs and kazoo, same server, alternating runs (median, min–max)\n")
-    print(head_to_head(rows))
-    print("\n### Where the client CPU goes (medians)\n")
-    print(cpu_split(rows))
-    print("\n### lock-handoff: herd and round trips (medians)\n")
-    print(lock_details(rows))
+    out = []
+    if any("smoke=1" in h for h in header):
+        out.append(
+            "**A smoke run (`compare.sh --smoke`), on a busy machine: these figures check the "
+            "tooling and mean nothing.**\n"
+        )
+    if header:
+        out.append("The run (from the header of its result file):\n")
+        out.extend("- %s" % h for h in header)
+        out.append("")
+    if plots is not None:
+        for name, alt in (
+            ("throughput.png", "throughput by client and requests in flight"),
+            ("cpu.png", "client CPU per request by client and requests in flight"),
+            ("latency.png", "latency percentiles by client and requests in flight"),
+        ):
+            out.append("![%s](%s/%s)\n" % (alt, plots, name))
+    out.append("### All clients, same server, alternating runs (median, min–max)\n")
+    out.append(head_to_head(rows))
+    out.append("\n### Latency percentiles (medians of the runs' percentiles)\n")
+    out.append(latencies(rows))
+    out.append("\n### Where the client CPU goes (medians)\n")
+    out.append(cpu_split(rows))
+    if any(r["scenario"] == "lock-handoff" for r in rows):
+        out.append("\n### lock-handoff: herd and round trips (medians)\n")
+        out.append(lock_details(rows))
     if stub:
-        print(
+        out.append(
             "\n### Client-bound: the same clients against `zk-bench stub-serve`, a stub that "
             "answers at once (median, min–max)\n"
         )
-        print(head_to_head(stub, ["get", "set"], ops_per_client=True))
-        print()
-        print(cpu_split(stub))
+        out.append(head_to_head(stub, ["get", "set"], ops_per_client=True))
+        out.append("")
+        out.append(cpu_split(stub, ["get", "set"]))
     extra = ours_only(rows)
     if extra:
-        print("\n### zk-rs only (medians)\n")
-        print(extra)
+        out.append("\n### zk-rs only (medians)\n")
+        out.append(extra)
+    text = "\n".join(out) + "\n"
+    hashes = "#" * level
+    return "\n".join(hashes + l[3:] if l.startswith("### ") else l for l in text.split("\n"))
+
+
+def splice(path, text):
+    with open(path) as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit("table.py: %s has no %s ... %s section" % (path, BEGIN, END))
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w") as f:
+        f.write(head + BEGIN + "\n" + text + END + tail)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--splice", metavar="MARKDOWN", help="write the report into this file")
+    ap.add_argument("--plots", metavar="DIR", help="link the plots in DIR")
+    a = ap.parse_args(argv)
+    every, header = load(a.files)
+    if not every:
+        print("no results in %s" % " ".join(a.files), file=sys.stderr)
+        return 1
+    if a.splice:
+        rel = None
+        if a.plots:
+            rel = os.path.relpath(os.path.abspath(a.plots), os.path.dirname(os.path.abspath(a.splice)))
+        splice(a.splice, report(every, header, rel, level=4))
+        return 0
+    print(report(every, header), end="")
     return 0
 
 
