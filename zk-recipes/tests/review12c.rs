@@ -1,0 +1,335 @@
+//! Review of issue 12's leases, SetPartitioner and PatientChildrenWatch (helper rev12c): each
+//! test is named after the defect or the guarantee it pins, against a real server.
+
+mod common;
+
+use common::{bounded, children, client, eventually, shared_client, unique};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use zk_core::Error;
+use zk_recipes::{NonBlockingLease, PartitionState, PatientChildrenWatch, SetPartitioner};
+use zk_testkit::{shared_server, FaultProxy};
+
+/// ZooKeeper's opcode of `multi`, for `FaultProxy` traps.
+const OP_MULTI: i32 = 14;
+
+const BOUNDARY: Duration = Duration::from_millis(300);
+
+/// 2026-11-30T10:25:00 UTC plus `s` seconds.
+fn at(s: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_796_034_300 + s)
+}
+
+fn items(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("item-{i:02}")).collect()
+}
+
+// ------------------------------------------------------------------------------ leases
+
+/// `now + duration` on a `SystemTime` panics when it overflows: a lease for `Duration::MAX`
+/// panicked in the caller's task (with the attempt's lock node left to the guard's drop).
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_duration_that_overflows_the_clock_is_refused_not_a_panic() {
+    let c = shared_client().await;
+    let p = unique("r12c-lease-max");
+    let lease = NonBlockingLease::new(&c, &p, Duration::MAX, "host-a").clock(|| at(0));
+    let r = bounded("the attempt", lease.try_acquire()).await;
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "a lease end past what the clock can say is refused: {r:?}"
+    );
+    eventually("no lock node and no record left", || async {
+        children(&c, &p).await.is_empty()
+    })
+    .await;
+}
+
+/// kazoo's record is `strftime("%Y-%m-%dT%H:%M:%S")` of a Python `datetime`, whose years end
+/// at 9999: Python cannot compute such an end (`OverflowError`) nor parse one (`strptime`
+/// refuses a five-digit year), so a record ending in year 10026 breaks every kazoo client of
+/// the lease. It was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_end_past_year_9999_is_refused_since_kazoo_cannot_read_it() {
+    let c = shared_client().await;
+    let p = unique("r12c-lease-y10k");
+    let eight_thousand_years = Duration::from_secs(8000 * 365 * 86_400);
+    let lease = NonBlockingLease::new(&c, &p, eight_thousand_years, "host-a").clock(|| at(0));
+    let r = bounded("the attempt", lease.try_acquire()).await;
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "an end past 9999-12-31T23:59:59 is refused: {r:?}"
+    );
+    assert!(
+        lease.holder().await.unwrap().is_none(),
+        "no record was written"
+    );
+    // the last second kazoo can say is fine
+    let to_the_end =
+        Duration::from_secs(253_402_300_799 - at(0).duration_since(UNIX_EPOCH).unwrap().as_secs());
+    let lease = NonBlockingLease::new(&c, &p, to_the_end, "host-a").clock(|| at(0));
+    let got = lease.try_acquire().await.unwrap().expect("obtained");
+    let (raw, _) = c.get_data(&format!("{p}/lease_holder")).await.unwrap();
+    assert!(
+        String::from_utf8(raw)
+            .unwrap()
+            .ends_with(r#""end": "9999-12-31T23:59:59"}"#),
+        "{got:?}"
+    );
+}
+
+/// The record of a holder whose identifier escapes to more than the client's data limit
+/// (each control character is six bytes of JSON) cannot be written: the transaction failed
+/// with `DataTooLarge` before it was sent, and the attempt took that for "the lock was lost"
+/// and went round again (lock, read, refuse, unlock) until its deadline, for ever without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_record_over_the_data_limit_fails_instead_of_retrying_for_ever() {
+    let c = shared_client().await;
+    let p = unique("r12c-lease-big");
+    let id = "\u{1}".repeat(180_000); // 180 kB as node data, 1.08 MB as kazoo's JSON
+    let lease = NonBlockingLease::new(&c, &p, Duration::from_secs(60), id).clock(|| at(0));
+    let r = bounded(
+        "the attempt",
+        lease.try_acquire_timeout(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(
+        matches!(r, Err(Error::DataTooLarge { .. })),
+        "the write's own error, not a retry until the deadline: {r:?}"
+    );
+    eventually("the attempt's lock node is gone", || async {
+        children(&c, &p).await.is_empty()
+    })
+    .await;
+}
+
+/// The lease's transaction applied, its reply was lost, and the client could not reconnect
+/// before the attempt's deadline: the attempt answered `Ok(None)` ("not obtained; nothing
+/// written") while the record names this holder for the whole duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_lost_reply_past_the_deadline_is_not_reported_as_nothing_written() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12c-lease-lost-reply");
+    let lease = NonBlockingLease::new(&c, &p, Duration::from_secs(600), "host-a").clock(|| at(0));
+    proxy.cut_after_request(OP_MULTI);
+    proxy.reject_new(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let attempt = tokio::spawn(async move { lease.try_acquire_until(deadline).await });
+    eventually("the transaction's reply was cut", || async {
+        proxy.cuts_fired() == 1
+    })
+    .await;
+    // stay cut off until the attempt's deadline has passed, then let it reconnect
+    tokio::time::sleep_until(deadline + Duration::from_millis(500)).await;
+    proxy.reject_new(false);
+    let r = bounded("the attempt", attempt).await.unwrap();
+    let record = NonBlockingLease::new(&direct, &p, Duration::from_secs(1), "reader")
+        .holder()
+        .await
+        .unwrap()
+        .expect("the transaction applied");
+    assert_eq!(record.holder, "host-a");
+    assert!(
+        matches!(r, Err(Error::ConnectionLoss)),
+        "the outcome is unknown to the attempt: it must not say nothing was written: {r:?}"
+    );
+}
+
+/// Dropping `try_acquire` after any number of polls leaves no lock node, and the record is
+/// either absent or this holder's whole record (HELD).
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_attempt_dropped_at_every_poll_leaves_no_lock_node() {
+    let c = shared_client().await;
+    let p = unique("r12c-lease-drop");
+    for i in 0.. {
+        let lease =
+            NonBlockingLease::new(&c, &p, Duration::from_secs(600), "host-a").clock(|| at(0));
+        let mut fut = Box::pin(lease.try_acquire());
+        let mut done = None;
+        for _ in 0..i {
+            if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                done = Some(r);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(fut);
+        eventually(&format!("no lock node after {i} polls"), || async {
+            children(&c, &p).await.iter().all(|n| n == "lease_holder")
+        })
+        .await;
+        if let Ok((raw, _)) = c.get_data(&format!("{p}/lease_holder")).await {
+            assert_eq!(
+                String::from_utf8(raw).unwrap(),
+                r#"{"version": 1, "holder": "host-a", "end": "2026-11-30T10:35:00"}"#
+            );
+        }
+        if let Some(r) = done {
+            assert!(r.unwrap().is_some(), "a completed attempt obtains");
+            break;
+        }
+        assert!(i < 2000, "the attempt never completed");
+    }
+}
+
+// ------------------------------------------------------------------ PatientChildrenWatch
+
+/// `Instant::now() + time_boundary` panics when it overflows: a watch whose quiet time is
+/// "for ever" panicked at its first read.
+#[tokio::test(flavor = "multi_thread")]
+async fn patient_watch_with_a_huge_time_boundary_waits_instead_of_panicking() {
+    let c = shared_client().await;
+    let p = unique("r12c-patient-max");
+    c.create(&p, b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let w = PatientChildrenWatch::new(&c, &p, Duration::MAX);
+    let r = bounded("the wait", w.wait_timeout(Duration::from_secs(1))).await;
+    assert!(
+        matches!(r, Ok(None)),
+        "never quiet for ever: the deadline answers"
+    );
+}
+
+// ------------------------------------------------------------------------ SetPartitioner
+
+/// The same overflow in the partitioner's stable-membership wait killed its task: the member
+/// was stuck with `Err(Closed)` from every wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_with_a_huge_time_boundary_keeps_allocating_instead_of_its_task_dying() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-max");
+    let p = SetPartitioner::new(&c, &path, items(2), "w1")
+        .unwrap()
+        .time_boundary(Duration::MAX);
+    let r = bounded(
+        "the wait",
+        p.wait_for_acquire_timeout(Duration::from_secs(2)),
+    )
+    .await;
+    assert!(
+        matches!(r, Ok(None)),
+        "still allocating (the party is never stable for ever): {r:?}"
+    );
+    assert_eq!(p.state(), PartitionState::Allocating);
+    p.finish().await.unwrap();
+}
+
+/// A partition function that names an item twice made the member take that item's lock
+/// twice: the second acquisition queued behind the first, held by the same member, for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_fn_naming_an_item_twice_does_not_deadlock_the_member() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-dup");
+    let set = items(3);
+    let p = SetPartitioner::new(&c, &path, set.clone(), "w1")
+        .unwrap()
+        .time_boundary(BOUNDARY)
+        .partition_fn(|_, _, items| items.iter().chain(items).cloned().collect());
+    let r = bounded(
+        "the wait",
+        p.wait_for_acquire_timeout(Duration::from_secs(20)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, Some(PartitionState::Acquired), "each item locked once");
+    assert_eq!(p.partitions(), set);
+    p.finish().await.unwrap();
+}
+
+/// A partition function that returns an item not in the set made the member lock
+/// `P/locks/<that name>` and report it as its partition: an item nobody partitions.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_fn_items_outside_the_set_are_not_taken() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-ghost");
+    let set = items(2);
+    let p = SetPartitioner::new(&c, &path, set.clone(), "w1")
+        .unwrap()
+        .time_boundary(BOUNDARY)
+        .partition_fn(|_, _, items| {
+            let mut v = vec!["ghost".to_string()];
+            v.extend(items.iter().cloned());
+            v
+        });
+    let r = bounded(
+        "the wait",
+        p.wait_for_acquire_timeout(Duration::from_secs(20)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, Some(PartitionState::Acquired));
+    assert_eq!(p.partitions(), set, "only items of the set");
+    assert_eq!(children(&c, &format!("{path}/locks")).await, set);
+    p.finish().await.unwrap();
+}
+
+/// Items ZooKeeper refuses as node names (`.`, `..`, control characters) passed `new` and
+/// failed the partitioner at its first lock: refused up front, like `/` and the empty name.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_items_zookeeper_refuses_as_names_are_refused_by_new() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-names");
+    for bad in [".", "..", "a\u{0}b", "a\u{1f}b"] {
+        let r = SetPartitioner::new(&c, &path, ["ok", bad], "w1");
+        assert!(
+            matches!(r, Err(Error::InvalidArgument(_))),
+            "item {bad:?}: {r:?}"
+        );
+    }
+    let r = SetPartitioner::new(&c, &path, ["ok"], "w\u{0}1");
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    // '.' inside a name is fine
+    assert!(SetPartitioner::new(&c, &path, ["a.b", "..."], "w.1").is_ok());
+}
+
+/// `finish` before the partitioner was started did nothing, and the next wait started it:
+/// "Failure for good" joined the party and took the set.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_finished_before_it_started_is_failure_for_good() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-finish");
+    let p = SetPartitioner::new(&c, &path, items(2), "w1")
+        .unwrap()
+        .time_boundary(BOUNDARY);
+    p.finish().await.unwrap();
+    assert_eq!(p.state(), PartitionState::Failure);
+    let r = bounded(
+        "the wait",
+        p.wait_for_acquire_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, Some(PartitionState::Failure));
+    p.release_set().await.unwrap();
+    assert!(children(&c, &path).await.is_empty(), "nothing sent");
+}
+
+/// A partition function that panics killed the partitioner's task: every wait said
+/// `Err(Closed)`, "the partitioner's task is gone", instead of the documented end of a
+/// partitioner, `Failure` (left the party, locks released).
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_fn_that_panics_is_a_failure_that_leaves_the_party() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-panic");
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls2 = calls.clone();
+    let p = SetPartitioner::new(&c, &path, items(2), "w1")
+        .unwrap()
+        .time_boundary(BOUNDARY)
+        .partition_fn(move |_, _, _| {
+            calls2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("a partition function bug")
+        });
+    let r = bounded("the wait", p.wait_for_acquire()).await;
+    assert!(
+        matches!(r, Ok(PartitionState::Failure)),
+        "a Failure, not a dead task: {r:?}"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    eventually("the member left the party", || async {
+        children(&c, &format!("{path}/party")).await.is_empty()
+    })
+    .await;
+}
