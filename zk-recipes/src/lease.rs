@@ -29,6 +29,11 @@ use zk_core::{Client, CreateMode, Error, Op, Result};
 const LEASE_VERSION: i64 = 1;
 /// The node under the lease path that names the holder.
 const HOLDER_NODE: &str = "lease_holder";
+/// The first instant kazoo's `end` cannot say: 10000-01-01T00:00:00 UTC (Python's
+/// `datetime.MAXYEAR` is 9999).
+fn end_of_kazoo_time() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_800)
+}
 
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -262,8 +267,10 @@ impl NonBlockingLease {
     /// takes.
     ///
     /// # Errors
-    /// `Err(Protocol)` if `lease_holder` is not kazoo's JSON; server errors other than
-    /// connection loss (retried); [`Error::Closed`].
+    /// `Err(Protocol)` if `lease_holder` is not kazoo's JSON; [`Error::InvalidArgument`] if
+    /// the end (now + duration) is past 9999-12-31T23:59:59 UTC, which kazoo's layout cannot
+    /// say (nothing is written); server errors other than connection loss (retried);
+    /// [`Error::Closed`].
     ///
     /// # Cancel safety
     /// Dropping the future leaves no lock node behind (the lock's own guarantee); the lease
@@ -347,7 +354,18 @@ impl NonBlockingLease {
             }
             ops.push(Op::delete(node, Some(version)));
         }
-        let end = now + self.duration;
+        // kazoo's `datetime` ends with year 9999: an end past it can be neither computed nor
+        // parsed by a kazoo client of the lease (and may not fit a `SystemTime` at all)
+        let Some(end) = now
+            .checked_add(self.duration)
+            .filter(|e| *e < end_of_kazoo_time())
+        else {
+            return Err(Error::InvalidArgument(format!(
+                "lease {}: an end {:?} after now is past 9999-12-31T23:59:59 UTC, the last \
+                 time kazoo's layout can say",
+                self.path, self.duration
+            )));
+        };
         // whole seconds, as the node will say
         let end = parse_utc(&format_utc(end)).unwrap_or(end);
         let mine = LeaseHolder {
