@@ -17,7 +17,7 @@
 //! * `MultiNonBlockingLease(count, P)` tries `P/0`, `P/1`, … `P/<count-1>` in order, each a
 //!   `NonBlockingLease`, and stops at the first obtained.
 
-use crate::guard::Guard;
+use crate::guard::{Guard, GuardError};
 use crate::lock::Lock;
 use crate::plumbing::{child_path, deadline_after, passed, with_retries};
 use std::sync::Arc;
@@ -269,8 +269,9 @@ impl NonBlockingLease {
     /// # Errors
     /// `Err(Protocol)` if `lease_holder` is not kazoo's JSON; [`Error::InvalidArgument`] if
     /// the end (now + duration) is past 9999-12-31T23:59:59 UTC, which kazoo's layout cannot
-    /// say (nothing is written); server errors other than connection loss (retried);
-    /// [`Error::Closed`].
+    /// say (nothing is written); the record's own write error when it cannot be written
+    /// (e.g. [`Error::DataTooLarge`]: an identifier whose JSON is over the client's data
+    /// limit); server errors other than connection loss (retried); [`Error::Closed`].
     ///
     /// # Cancel safety
     /// Dropping the future leaves no lock node behind (the lock's own guarantee); the lease
@@ -387,8 +388,18 @@ impl NonBlockingLease {
                     Err(e) => Err(e),
                 }
             }
-            // the lock was lost, or the node changed under us: look again
-            Err(_) => Ok(Step::Again),
+            // the lock was lost (before sending, or the fence failed), the record changed
+            // under us, or the connection or session went: look again
+            Err(GuardError::Lost(_)) => Ok(Step::Again),
+            Err(GuardError::Zk(e))
+                if matches!(e, Error::TransactionFailed { .. })
+                    || e.is_retryable()
+                    || e.is_session_dead() =>
+            {
+                Ok(Step::Again)
+            }
+            // anything else (a record over the data limit, NoAuth) would fail again
+            Err(GuardError::Zk(e)) => Err(e),
         }
     }
 }
