@@ -271,7 +271,10 @@ impl NonBlockingLease {
     /// the end (now + duration) is past 9999-12-31T23:59:59 UTC, which kazoo's layout cannot
     /// say (nothing is written); the record's own write error when it cannot be written
     /// (e.g. [`Error::DataTooLarge`]: an identifier whose JSON is over the client's data
-    /// limit); server errors other than connection loss (retried); [`Error::Closed`].
+    /// limit); [`Error::ConnectionLoss`] when the record's write may have applied (its reply
+    /// was lost) and the deadline passed, or the session ended, before a read could tell:
+    /// the record may name this holder (a renewal settles it); other server errors
+    /// (connection loss is retried); [`Error::Closed`].
     ///
     /// # Cancel safety
     /// Dropping the future leaves no lock node behind (the lock's own guarantee); the lease
@@ -281,7 +284,8 @@ impl NonBlockingLease {
     }
 
     /// [`try_acquire`](Self::try_acquire) with one total deadline: `Ok(None)` also when the
-    /// deadline passes first (nothing written).
+    /// deadline passes first (nothing written; a write whose outcome is unknown at the
+    /// deadline is [`Error::ConnectionLoss`]).
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
@@ -384,7 +388,10 @@ impl NonBlockingLease {
                 match with_retries(deadline, || self.client.get_data(node)).await {
                     Ok(Some((d, _))) if d == data => Ok(Step::Done(Some(mine))),
                     Ok(Some(_)) | Err(Error::NoNode) => Ok(Step::Again),
-                    Ok(None) => Ok(Step::Done(None)),
+                    // the deadline passed, or the session ended, before a read could tell:
+                    // the record may name us, so "not obtained" would be a lie
+                    Ok(None) => Err(Error::ConnectionLoss),
+                    Err(e) if e.is_session_dead() => Err(Error::ConnectionLoss),
                     Err(e) => Err(e),
                 }
             }
