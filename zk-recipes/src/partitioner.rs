@@ -68,6 +68,20 @@ struct Driver {
     state: watch::Receiver<Snapshot>,
 }
 
+impl Driver {
+    /// The driver of a partitioner finished before it started: `Failure`, no task.
+    fn finished() -> Driver {
+        let (_, state) = watch::channel(Snapshot {
+            state: PartitionState::Failure,
+            held: Arc::new(Vec::new()),
+        });
+        Driver {
+            cmds: mpsc::unbounded_channel().0,
+            state,
+        }
+    }
+}
+
 /// Partitions a set of items among the members of a party (kazoo
 /// `SetPartitioner(client, path, set, partition_func, identifier, time_boundary)`).
 ///
@@ -363,23 +377,26 @@ impl SetPartitioner {
     /// [`Error::Closed`] if the partitioner's task is gone.
     pub async fn release_set(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.driver()
-            .cmds
-            .send(Cmd::ReleaseSet(tx))
-            .map_err(|_| Error::Closed)?;
+        if self.driver().cmds.send(Cmd::ReleaseSet(tx)).is_err() {
+            // no task: finished before it started (Failure), or gone
+            return match self.state() {
+                PartitionState::Failure => Ok(()),
+                _ => Err(Error::Closed),
+            };
+        }
         let _ = rx.await;
         Ok(())
     }
 
     /// Releases the locks, leaves the party and moves to `Failure` for good (kazoo's
-    /// `finish`).
+    /// `finish`). Before the partitioner started, it moves to `Failure` without sending
+    /// anything (a later wait does not start it).
     ///
     /// # Errors
     /// None in practice; [`Error::Closed`] is never returned (a gone task has finished).
     pub async fn finish(&self) -> Result<()> {
-        let Some(d) = self.driver.get() else {
-            return Ok(());
-        };
+        // never started: it never will be (a later wait says Failure, and sends nothing)
+        let d = self.driver.get_or_init(Driver::finished);
         let (tx, rx) = oneshot::channel();
         if d.cmds.send(Cmd::Finish(tx)).is_ok() {
             let _ = rx.await;
