@@ -154,8 +154,10 @@ impl SetPartitioner {
     /// `time_boundary` of 30 s; see [`time_boundary`](Self::time_boundary)).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `identifier` or an item contains `/` (both become part of
-    /// node names) or an item is empty. Nothing is sent.
+    /// [`Error::InvalidArgument`] if an item is not a node name ZooKeeper takes (empty, with
+    /// `/`, `.` or `..`, or with a character ZooKeeper refuses in paths, such as a control
+    /// character), or `identifier` cannot be part of one (it follows `<uuid>-` in the member
+    /// node's name); [`Error::BadPath`] if `path` is not a valid path. Nothing is sent.
     pub fn new<I, S>(
         client: &Client,
         path: &str,
@@ -170,14 +172,22 @@ impl SetPartitioner {
         let mut items: Vec<String> = items.into_iter().map(Into::into).collect();
         items.sort();
         items.dedup();
-        if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains('/')) {
+        zk_core::validate_path(path, false)?;
+        // a node name ZooKeeper takes: no '/', not empty, not "." or "..", no character it
+        // refuses (checked as the path the name becomes)
+        let node_name = |parent: &str, name: &str| {
+            !name.contains('/')
+                && zk_core::validate_path(&child_path(&child_path(path, parent), name), false)
+                    .is_ok()
+        };
+        if let Some(bad) = items.iter().find(|i| !node_name("locks", i)) {
             return Err(Error::InvalidArgument(format!(
                 "set partitioner {path}: item {bad:?} cannot be a node name"
             )));
         }
-        if identifier.contains('/') {
+        if !node_name("party", &format!("0-{identifier}")) {
             return Err(Error::InvalidArgument(format!(
-                "set partitioner {path}: identifier {identifier:?} contains '/'"
+                "set partitioner {path}: identifier {identifier:?} cannot be in a node name"
             )));
         }
         Ok(SetPartitioner {
