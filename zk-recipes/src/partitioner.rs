@@ -8,11 +8,13 @@ use crate::patient::{ChildrenChanged, PatientChildrenWatch};
 use crate::plumbing::{child_path, deadline_after, sleep_until_opt, with_retries};
 use futures_util::future::select_all;
 use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, error, warn};
 use zk_core::{Client, Error, Op, Result, State};
 
 /// The partition function: `(identifier, members, items) -> this member's items`. `members`
@@ -45,8 +47,9 @@ pub enum PartitionState {
     /// The party changed, the connection was suspended, or a lock was lost: stop working on
     /// the partition and call [`release_set`](SetPartitioner::release_set).
     Release,
-    /// The session was lost, the client closed, or [`finish`](SetPartitioner::finish) was
-    /// called: the partitioner is done (it left the party); create a new one.
+    /// The session was lost, the client closed, [`finish`](SetPartitioner::finish) was
+    /// called, or the partition function panicked: the partitioner is done (it left the
+    /// party); create a new one.
     Failure,
 }
 
@@ -210,7 +213,10 @@ impl SetPartitioner {
 
     /// The partition function (kazoo's `partition_func`); default [`kazoo_partition`]. Every
     /// member must use the same one, or two members may want the same item (they then take
-    /// turns on its lock: still never both at once).
+    /// turns on its lock: still never both at once). Of what it returns, only items of the
+    /// set are taken, each once (an item named twice would otherwise wait for its own lock);
+    /// if it panics, the partitioner moves to [`Failure`](PartitionState::Failure) (it leaves
+    /// the party and takes nothing).
     pub fn partition_fn(
         mut self,
         f: impl Fn(&str, &[String], &[String]) -> Vec<String> + Send + Sync + 'static,
@@ -562,7 +568,32 @@ impl Task {
                 }
                 continue 'again;
             }
-            let mine = (self.partition_fn)(&self.identifier, &members, &self.items);
+            let f = &self.partition_fn;
+            let Ok(mine) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                f(&self.identifier, &members, &self.items)
+            })) else {
+                error!(
+                    path = self.path,
+                    id = self.identifier,
+                    "the partition function panicked"
+                );
+                return Next::Fail(None);
+            };
+            // each item of the set at most once: an item named twice would be locked twice
+            // (the second acquisition waiting for the first for ever), one not in the set is
+            // nobody's to take
+            let mut seen = HashSet::new();
+            let (mine, odd): (Vec<String>, Vec<String>) = mine
+                .into_iter()
+                .partition(|i| self.items.binary_search(i).is_ok() && seen.insert(i.clone()));
+            if !odd.is_empty() {
+                warn!(
+                    path = self.path,
+                    id = self.identifier,
+                    ?odd,
+                    "the partition function named items twice or outside the set; ignored"
+                );
+            }
             debug!(id = self.identifier, ?members, ?mine, "partition");
             for item in mine {
                 let lock = Lock::new(
