@@ -333,3 +333,170 @@ async fn partitioner_fn_that_panics_is_a_failure_that_leaves_the_party() {
     })
     .await;
 }
+
+/// Drives a partitioner like kazoo's documented loop until it fails or `stop` is set.
+async fn drive(p: Arc<SetPartitioner>, stop: Arc<std::sync::atomic::AtomicBool>) -> PartitionState {
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::SeqCst) {
+        match p
+            .wait_for_acquire_timeout(Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            None => {}
+            Some(PartitionState::Acquired) => {
+                tokio::select! {
+                    _ = p.wait_while_acquired() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            Some(PartitionState::Release) => p.release_set().await.unwrap(),
+            Some(s) => return s,
+        }
+    }
+    p.state()
+}
+
+/// Items two members believe they own whose lock nodes both still exist on the server.
+async fn live_double_owners(ps: &[Arc<SetPartitioner>], direct: &zk_core::Client) -> Vec<String> {
+    let mut owners: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in ps {
+        for item in p.owned() {
+            if let Some(node) = p.lock_node(&item) {
+                owners.entry(item).or_default().push(node);
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    for (item, nodes) in owners.into_iter().filter(|(_, n)| n.len() > 1) {
+        let mut live = 0;
+        for n in &nodes {
+            if direct.exists(n).await.unwrap().is_some() {
+                live += 1;
+            }
+        }
+        if live > 1 {
+            bad.push(item);
+        }
+    }
+    bad
+}
+
+/// A member cut off by a silent partition (no RST: it learns only from its own timeouts)
+/// stops owning at its suspension; the other member takes its items only once the server
+/// expired its session (the lock nodes went), so no item has two live owners; after the heal
+/// the cut-off member's partitioner is a Failure (HELD).
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_member_behind_a_blackhole_never_shares_an_item_and_fails_after_the_heal() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let cut = client(&proxy.connect_string()).await;
+    let path = unique("r12c-part-blackhole");
+    let set = items(6);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ps: Vec<Arc<SetPartitioner>> = [(&direct, "m0"), (&cut, "m1")]
+        .iter()
+        .map(|(c, id)| {
+            Arc::new(
+                SetPartitioner::new(c, &path, set.clone(), *id)
+                    .unwrap()
+                    .time_boundary(BOUNDARY),
+            )
+        })
+        .collect();
+    let tasks: Vec<_> = ps
+        .iter()
+        .map(|p| tokio::spawn(drive(p.clone(), stop.clone())))
+        .collect();
+    eventually("both members own half the set", || async {
+        ps.iter()
+            .all(|p| p.state() == PartitionState::Acquired && p.owned().len() == 3)
+    })
+    .await;
+    proxy.blackhole();
+    let mut samples = 0u64;
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ps[0].owned() != set {
+        let bad = live_double_owners(&ps, &direct).await;
+        assert!(bad.is_empty(), "items owned by two live members: {bad:?}");
+        samples += 1;
+        assert!(
+            tokio::time::Instant::now() < end,
+            "m0 never owned the whole set"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ps[1].owned().is_empty(), "the cut-off member owns nothing");
+    assert!(samples > 10, "the checker ran ({samples} samples)");
+    proxy.heal();
+    let r = bounded("m1's driver", tasks.into_iter().nth(1).unwrap()).await;
+    assert_eq!(r.unwrap(), PartitionState::Failure, "m1's session expired");
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(ps[0].owned(), set);
+}
+
+/// A member joins while another member's lock create waits in the proxy: the allocation
+/// starts over, the held create applies later and its node is removed by the dropped
+/// acquisition's cleanup; both members end with their kazoo share and each item with one
+/// lock node (HELD).
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_member_joining_while_a_lock_create_is_on_the_wire_leaves_no_orphan_lock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let held = client(&proxy.connect_string()).await;
+    let path = unique("r12c-part-held");
+    let set = items(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let p0 = Arc::new(
+        SetPartitioner::new(&held, &path, set.clone(), "m0")
+            .unwrap()
+            .time_boundary(BOUNDARY),
+    );
+    // m0's party node first, then its first lock create is held
+    let t0 = tokio::spawn(drive(p0.clone(), stop.clone()));
+    eventually("m0 joined", || async {
+        children(&direct, &format!("{path}/party")).await.len() == 1
+    })
+    .await;
+    proxy.hold_request(&[15]); // create2: the first item's lock node
+    eventually("m0's lock create is held", || async {
+        proxy.held_requests() == 1
+    })
+    .await;
+    let p1 = Arc::new(
+        SetPartitioner::new(&direct, &path, set.clone(), "m1")
+            .unwrap()
+            .time_boundary(BOUNDARY),
+    );
+    let t1 = tokio::spawn(drive(p1.clone(), stop.clone()));
+    eventually("m1 joined", || async {
+        children(&direct, &format!("{path}/party")).await.len() == 2
+    })
+    .await;
+    proxy.release_held();
+    let both = vec!["m0".to_string(), "m1".to_string()];
+    eventually("both own their kazoo share", || async {
+        [&p0, &p1].iter().all(|p| {
+            p.state() == PartitionState::Acquired
+                && p.owned() == zk_recipes::kazoo_partition(p.identifier(), &both, &set)
+        })
+    })
+    .await;
+    eventually("each item has exactly one lock node", || async {
+        let mut one = true;
+        for item in &set {
+            one &= children(&direct, &format!("{path}/locks/{item}"))
+                .await
+                .len()
+                == 1;
+        }
+        one
+    })
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    for t in [t0, t1] {
+        bounded("driver", t).await.unwrap();
+    }
+}
