@@ -500,3 +500,151 @@ async fn partitioner_member_joining_while_a_lock_create_is_on_the_wire_leaves_no
         bounded("driver", t).await.unwrap();
     }
 }
+
+// ------------------------------------------------------------- loose ends (part 2)
+
+/// `PersistentNode::set_data` with data over the client's limit was silent: the handle said
+/// the new data (`data()`), the keeper's write failed with `DataTooLarge` in the background
+/// (retried every second, for ever) and the node kept its old data.
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_node_set_data_over_the_data_limit_fails_clearly() {
+    let c = shared_client().await;
+    let p = unique("r12c-pnode-big");
+    let node = zk_recipes::PersistentNode::new(&c, &p, zk_core::CreateMode::Persistent, "small");
+    bounded("created", node.wait_for_initial_create())
+        .await
+        .unwrap();
+    let big = vec![b'x'; zk_core::DEFAULT_MAX_DATA_LEN + 1];
+    let r = node.set_data(big);
+    assert!(
+        matches!(r, Err(Error::DataTooLarge { len, max }) if len == max + 1 && max == c.max_data_len()),
+        "refused as the client refuses it: {r:?}"
+    );
+    assert_eq!(node.data(), b"small", "the data is unchanged");
+    // what fits is still written
+    node.set_data("fits").unwrap();
+    eventually("the node has the new data", || async {
+        c.get_data(&p).await.unwrap().0 == b"fits"
+    })
+    .await;
+    node.close().await.unwrap();
+    // the other write paths: data too large at the first create is that create's error
+    let p2 = unique("r12c-pnode-big-new");
+    let node = zk_recipes::PersistentNode::new(
+        &c,
+        &p2,
+        zk_core::CreateMode::Persistent,
+        vec![b'x'; zk_core::DEFAULT_MAX_DATA_LEN + 1],
+    );
+    let r = bounded("the first create", node.wait_for_initial_create()).await;
+    assert!(matches!(r, Err(Error::DataTooLarge { .. })), "{r:?}");
+    node.close().await.unwrap();
+    let m = zk_recipes::GroupMember::new(&c, &p2, "m")
+        .unwrap()
+        .data(vec![b'x'; zk_core::DEFAULT_MAX_DATA_LEN + 1]);
+    let r = bounded("join", m.join()).await;
+    assert!(matches!(r, Err(Error::DataTooLarge { .. })), "{r:?}");
+    assert!(matches!(
+        m.set_data(vec![b'x'; zk_core::DEFAULT_MAX_DATA_LEN + 1]),
+        Err(Error::DataTooLarge { .. })
+    ));
+    m.leave().await.unwrap();
+}
+
+/// With Curator's layout every child of a lock path is in its queue (Curator's rule, kept for
+/// interop), so a member lock nested under another member's path puts its parent node in the
+/// outer lock's queue: a name sorting before the sequence numbers (`0`, `-x`) blocks the outer
+/// lock for as long as that node exists (an empty container lives until the server's next
+/// container sweep). `MultiLock` refuses such a set; with kazoo's layout (non-contender
+/// children are ignored, as kazoo does) nesting is safe, and kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_lock_with_a_member_nested_under_a_curator_layout_member_is_refused() {
+    use zk_recipes::{Layout, Lock, MultiLock};
+    let c = shared_client().await;
+    let p = unique("r12c-multi-nested");
+    let inner = format!("{p}/0");
+    let r = MultiLock::from_locks([
+        Lock::new(&c, &p, "x").layout(Layout::Curator),
+        Lock::new(&c, &inner, "x"),
+    ]);
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "a member under a Curator-layout member: {r:?}"
+    );
+    let r = MultiLock::from_locks([
+        Lock::new(&c, &inner, "x").layout(Layout::Curator),
+        Lock::new(&c, &p, "x").layout(Layout::Curator),
+    ]);
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    // kazoo's layout: nested members are taken, released and taken again
+    let m = MultiLock::new(&c, [p.as_str(), inner.as_str()], "x").unwrap();
+    for _ in 0..2 {
+        let g = bounded(
+            "kazoo-layout nested acquire",
+            m.acquire_timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap()
+        .expect("acquired");
+        g.release().await.unwrap();
+    }
+    // a Curator-layout member next to (not above) another is fine
+    let side = format!("{p}-side");
+    assert!(MultiLock::from_locks([
+        Lock::new(&c, &p, "x").layout(Layout::Curator),
+        Lock::new(&c, &side, "x").layout(Layout::Curator),
+    ])
+    .is_ok());
+}
+
+/// Why the refusal (HELD as Curator's rule): a Curator-layout lock whose path has a child
+/// sorting before the sequence numbers waits for that child.
+#[tokio::test(flavor = "multi_thread")]
+async fn curator_layout_lock_is_blocked_by_a_child_sorting_before_its_sequence() {
+    use zk_recipes::{Layout, Lock};
+    let c = shared_client().await;
+    let p = unique("r12c-curator-child");
+    c.create(&p, b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create(&format!("{p}/0"), b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let l = Lock::new(&c, &p, "x").layout(Layout::Curator);
+    let g = l.acquire_timeout(Duration::from_secs(2)).await.unwrap();
+    assert!(g.is_none(), "queued behind the child `0`");
+    c.delete(&format!("{p}/0"), None).await.unwrap();
+    let g = bounded("acquire once the child is gone", l.acquire())
+        .await
+        .unwrap();
+    g.release().await.unwrap();
+}
+
+/// A LockingQueue take writes its own uuid4 into the taken node, fresh per take (so two
+/// consumers sharing a client tell their takes apart): the handle id kazoo writes does not
+/// exist here, and neither does the `id()` accessor that named nothing on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_take_writes_a_fresh_id_per_take_not_a_handle_id() {
+    let c = shared_client().await;
+    let p = unique("r12c-lq-id");
+    let q = zk_recipes::LockingQueue::new(&c, &p);
+    q.put(b"a", 100).await.unwrap();
+    q.put(b"b", 100).await.unwrap();
+    let e1 = q.get().await.unwrap();
+    let e2 = q.get().await.unwrap();
+    let d1 = c
+        .get_data(&format!("{p}/taken/{}", e1.name()))
+        .await
+        .unwrap()
+        .0;
+    let d2 = c
+        .get_data(&format!("{p}/taken/{}", e2.name()))
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(d1.len(), 32);
+    assert!(d1.iter().chain(&d2).all(u8::is_ascii_hexdigit));
+    assert_ne!(d1, d2, "one handle, two takes, two ids");
+    e1.release().await.unwrap();
+    e2.release().await.unwrap();
+}
