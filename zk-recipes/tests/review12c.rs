@@ -648,3 +648,65 @@ async fn locking_queue_take_writes_a_fresh_id_per_take_not_a_handle_id() {
     e1.release().await.unwrap();
     e2.release().await.unwrap();
 }
+
+// ----------------------------------------------------------------- more of what HELD
+
+/// Bad input that is fine: an empty set is acquired with nothing; duplicate items are one
+/// item; an item with a dot or dash is a name like any other (HELD).
+#[tokio::test(flavor = "multi_thread")]
+async fn partitioner_empty_set_and_duplicate_items_are_acquired_as_sets() {
+    let c = shared_client().await;
+    let path = unique("r12c-part-empty");
+    let p = SetPartitioner::new(&c, &path, Vec::<String>::new(), "w1")
+        .unwrap()
+        .time_boundary(BOUNDARY);
+    let r = bounded("empty", p.wait_for_acquire()).await.unwrap();
+    assert_eq!(r, PartitionState::Acquired);
+    assert!(p.partitions().is_empty());
+    p.finish().await.unwrap();
+    let path = unique("r12c-part-dups");
+    let p = SetPartitioner::new(&c, &path, ["b.1", "a-2", "b.1", "a-2"], "w1")
+        .unwrap()
+        .time_boundary(Duration::ZERO);
+    let r = bounded("dups", p.wait_for_acquire()).await.unwrap();
+    assert_eq!(r, PartitionState::Acquired);
+    assert_eq!(p.partitions(), vec!["a-2", "b.1"]);
+    p.finish().await.unwrap();
+}
+
+/// The clock contract, both ways (HELD): a lease of zero duration ends at once (its end is
+/// now, to the second: the next claimant takes it); a claimant whose clock runs *behind* the
+/// holder's is refused until its own clock reaches the holder's end (a gap, never an
+/// overlap); the holder is told exactly the end the record says.
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_clock_contract_zero_duration_and_a_claimant_running_behind() {
+    let c = shared_client().await;
+    let p = unique("r12c-lease-clock");
+    let zero = NonBlockingLease::new(&c, &p, Duration::ZERO, "host-a").clock(|| at(0));
+    let got = zero.try_acquire().await.unwrap().expect("obtained");
+    assert_eq!(got.end, at(0));
+    let b = NonBlockingLease::new(&c, &p, Duration::from_secs(60), "host-b")
+        .clock(|| at(0) + Duration::from_millis(400));
+    let got = b
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("a zero lease has ended");
+    // the end is kept to the second, and the holder is told that one
+    assert_eq!(got.end, at(60));
+    assert_eq!(b.holder().await.unwrap().unwrap().end, at(60));
+    // host-c's clock runs 100 s behind: refused until its clock says at(60)
+    for (clock, obtained) in [
+        (at(59) - Duration::from_secs(100), false),
+        (at(59), false),
+        (at(60), true),
+    ] {
+        let c2 =
+            NonBlockingLease::new(&c, &p, Duration::from_secs(60), "host-c").clock(move || clock);
+        assert_eq!(
+            c2.try_acquire().await.unwrap().is_some(),
+            obtained,
+            "claimant at {clock:?}"
+        );
+    }
+}
