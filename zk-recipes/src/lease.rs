@@ -448,7 +448,10 @@ async fn read_holder(
 /// ```
 #[derive(Debug, Clone)]
 pub struct MultiNonBlockingLease {
-    slots: Vec<NonBlockingLease>,
+    /// Every slot's settings, at the parent path (slots are made from it one at a time, as
+    /// kazoo walks `range(count)`: a huge count allocates nothing).
+    base: NonBlockingLease,
+    count: usize,
 }
 
 impl MultiNonBlockingLease {
@@ -460,27 +463,15 @@ impl MultiNonBlockingLease {
         duration: Duration,
         identifier: impl Into<String>,
     ) -> MultiNonBlockingLease {
-        let identifier = identifier.into();
         MultiNonBlockingLease {
-            slots: (0..count)
-                .map(|i| {
-                    NonBlockingLease::new(
-                        client,
-                        &child_path(path, &i.to_string()),
-                        duration,
-                        identifier.clone(),
-                    )
-                })
-                .collect(),
+            base: NonBlockingLease::new(client, path, duration, identifier),
+            count,
         }
     }
 
     /// As [`NonBlockingLease::clock`], for every slot.
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        let clock: Clock = Arc::new(clock);
-        for s in &mut self.slots {
-            s.clock = clock.clone();
-        }
+        self.base.clock = Arc::new(clock);
         self
     }
 
@@ -518,16 +509,26 @@ impl MultiNonBlockingLease {
         self.attempt(Some(deadline)).await
     }
 
-    /// The slots (one [`NonBlockingLease`] each), e.g. to read their holders.
-    pub fn slots(&self) -> &[NonBlockingLease] {
-        &self.slots
+    /// The number of slots.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Slot `i` (`P/<i>`) as a [`NonBlockingLease`], e.g. to read its holder; `None` past the
+    /// count.
+    pub fn slot(&self, i: usize) -> Option<NonBlockingLease> {
+        (i < self.count).then(|| NonBlockingLease {
+            path: child_path(&self.base.path, &i.to_string()),
+            ..self.base.clone()
+        })
     }
 
     async fn attempt(&self, deadline: Option<Instant>) -> Result<Option<(usize, LeaseHolder)>> {
-        for (i, s) in self.slots.iter().enumerate() {
+        for i in 0..self.count {
             if passed(deadline) {
                 return Ok(None);
             }
+            let s = self.slot(i).expect("below the count");
             if let Some(h) = s.attempt(deadline).await? {
                 return Ok(Some((i, h)));
             }

@@ -710,3 +710,23 @@ async fn lease_clock_contract_zero_duration_and_a_claimant_running_behind() {
         );
     }
 }
+
+/// `MultiNonBlockingLease::new` built every slot up front: a huge count panicked ("capacity
+/// overflow"; a merely large one would try to allocate it all). kazoo walks `range(count)`
+/// lazily; so does this now: slot 0 is tried first, whatever the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_lease_with_a_huge_count_tries_its_slots_lazily() {
+    let c = shared_client().await;
+    let p = unique("r12c-multi-huge");
+    let m = zk_recipes::MultiNonBlockingLease::new(
+        &c,
+        usize::MAX,
+        &p,
+        Duration::from_secs(60),
+        "host-a",
+    )
+    .clock(|| at(0));
+    let (slot, _) = m.try_acquire().await.unwrap().expect("slot 0 is free");
+    assert_eq!(slot, 0);
+    assert_eq!(children(&c, &p).await, vec!["0".to_string()]);
+}
