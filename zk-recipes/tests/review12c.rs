@@ -730,3 +730,48 @@ async fn multi_lease_with_a_huge_count_tries_its_slots_lazily() {
     assert_eq!(slot, 0);
     assert_eq!(children(&c, &p).await, vec!["0".to_string()]);
 }
+
+/// A silent partition shorter than the client's timeouts is no disconnect (HELD): a read held
+/// in the silence is answered after it with what changed meanwhile, and a change made in the
+/// silence after a report resolves the change future once the connection is back (the watch
+/// event was held, not lost). While the silence lasts the quiet time runs on (the client
+/// cannot know), so a report can be older than the server's state: a SetPartitioner's item
+/// locks, not this wait, keep each item with one owner (the blackhole test above).
+#[tokio::test(flavor = "multi_thread")]
+async fn patient_watch_behind_an_undetected_blackhole_reports_then_resolves_after_the_heal() {
+    let direct = shared_client().await;
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = client(&proxy.connect_string()).await;
+    let p = unique("r12c-patient-blackhole");
+    direct
+        .create(&p, b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let w = PatientChildrenWatch::new(&c, &p, BOUNDARY);
+    proxy.blackhole();
+    // the wait's first read is held in the silence; let it through after a change
+    let waiting = tokio::spawn(async move { w.wait_timeout(Duration::from_secs(30)).await });
+    direct
+        .create(&format!("{p}/a"), b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    proxy.heal();
+    let (kids, changed) = bounded("the report", waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("stable");
+    assert_eq!(kids, Some(vec!["a".to_string()]), "read after the change");
+    // now the silence comes after the read: a change made during it is not in any report
+    // until the connection is back, and then the change future says so
+    proxy.blackhole();
+    direct
+        .create(&format!("{p}/b"), b"", zk_core::CreateMode::Persistent)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.heal();
+    bounded("the change future after the heal", changed)
+        .await
+        .unwrap();
+}
