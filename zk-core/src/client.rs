@@ -927,6 +927,13 @@ impl Client {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The largest node data this client sends ([`ClientBuilder::max_data_len`]): a create,
+    /// `set_data` or `multi` with more is refused with [`Error::DataTooLarge`] before anything
+    /// is sent. Recipes that keep data to write later check it against this when it is given.
+    pub fn max_data_len(&self) -> usize {
+        self.inner.max_data_len
+    }
+
     /// The chroot of the connect string, if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.as_str()

@@ -371,12 +371,18 @@ impl Registration {
     }
 
     /// Replaces the registered data (Curator's `updateService`); the name and id stay.
-    pub fn update(&mut self, mut instance: ServiceInstance) {
+    ///
+    /// # Errors
+    /// [`Error::DataTooLarge`] if the instance's JSON is over the client's
+    /// [`max_data_len`](zk_core::Client::max_data_len) (as [`PersistentNode::set_data`]):
+    /// nothing changes.
+    pub fn update(&mut self, mut instance: ServiceInstance) -> Result<()> {
         instance.name.clone_from(&self.instance.name);
         instance.id.clone_from(&self.instance.id);
         instance.service_type = self.instance.service_type;
-        self.node.set_data(instance.to_json());
+        self.node.set_data(instance.to_json())?;
         self.instance = instance;
+        Ok(())
     }
 
     /// Unregisters: stops keeping the node and deletes it.

@@ -17,7 +17,7 @@
 //! * `MultiNonBlockingLease(count, P)` tries `P/0`, `P/1`, … `P/<count-1>` in order, each a
 //!   `NonBlockingLease`, and stops at the first obtained.
 
-use crate::guard::Guard;
+use crate::guard::{Guard, GuardError};
 use crate::lock::Lock;
 use crate::plumbing::{child_path, deadline_after, passed, with_retries};
 use std::sync::Arc;
@@ -29,6 +29,11 @@ use zk_core::{Client, CreateMode, Error, Op, Result};
 const LEASE_VERSION: i64 = 1;
 /// The node under the lease path that names the holder.
 const HOLDER_NODE: &str = "lease_holder";
+/// The first instant kazoo's `end` cannot say: 10000-01-01T00:00:00 UTC (Python's
+/// `datetime.MAXYEAR` is 9999).
+fn end_of_kazoo_time() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_800)
+}
 
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
@@ -262,8 +267,14 @@ impl NonBlockingLease {
     /// takes.
     ///
     /// # Errors
-    /// `Err(Protocol)` if `lease_holder` is not kazoo's JSON; server errors other than
-    /// connection loss (retried); [`Error::Closed`].
+    /// `Err(Protocol)` if `lease_holder` is not kazoo's JSON; [`Error::InvalidArgument`] if
+    /// the end (now + duration) is past 9999-12-31T23:59:59 UTC, which kazoo's layout cannot
+    /// say (nothing is written); the record's own write error when it cannot be written
+    /// (e.g. [`Error::DataTooLarge`]: an identifier whose JSON is over the client's data
+    /// limit); [`Error::ConnectionLoss`] when the record's write may have applied (its reply
+    /// was lost) and the deadline passed, or the session ended, before a read could tell:
+    /// the record may name this holder (a renewal settles it); other server errors
+    /// (connection loss is retried); [`Error::Closed`].
     ///
     /// # Cancel safety
     /// Dropping the future leaves no lock node behind (the lock's own guarantee); the lease
@@ -273,7 +284,8 @@ impl NonBlockingLease {
     }
 
     /// [`try_acquire`](Self::try_acquire) with one total deadline: `Ok(None)` also when the
-    /// deadline passes first (nothing written).
+    /// deadline passes first (nothing written; a write whose outcome is unknown at the
+    /// deadline is [`Error::ConnectionLoss`]).
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
@@ -347,7 +359,18 @@ impl NonBlockingLease {
             }
             ops.push(Op::delete(node, Some(version)));
         }
-        let end = now + self.duration;
+        // kazoo's `datetime` ends with year 9999: an end past it can be neither computed nor
+        // parsed by a kazoo client of the lease (and may not fit a `SystemTime` at all)
+        let Some(end) = now
+            .checked_add(self.duration)
+            .filter(|e| *e < end_of_kazoo_time())
+        else {
+            return Err(Error::InvalidArgument(format!(
+                "lease {}: an end {:?} after now is past 9999-12-31T23:59:59 UTC, the last \
+                 time kazoo's layout can say",
+                self.path, self.duration
+            )));
+        };
         // whole seconds, as the node will say
         let end = parse_utc(&format_utc(end)).unwrap_or(end);
         let mine = LeaseHolder {
@@ -365,12 +388,25 @@ impl NonBlockingLease {
                 match with_retries(deadline, || self.client.get_data(node)).await {
                     Ok(Some((d, _))) if d == data => Ok(Step::Done(Some(mine))),
                     Ok(Some(_)) | Err(Error::NoNode) => Ok(Step::Again),
-                    Ok(None) => Ok(Step::Done(None)),
+                    // the deadline passed, or the session ended, before a read could tell:
+                    // the record may name us, so "not obtained" would be a lie
+                    Ok(None) => Err(Error::ConnectionLoss),
+                    Err(e) if e.is_session_dead() => Err(Error::ConnectionLoss),
                     Err(e) => Err(e),
                 }
             }
-            // the lock was lost, or the node changed under us: look again
-            Err(_) => Ok(Step::Again),
+            // the lock was lost (before sending, or the fence failed), the record changed
+            // under us, or the connection or session went: look again
+            Err(GuardError::Lost(_)) => Ok(Step::Again),
+            Err(GuardError::Zk(e))
+                if matches!(e, Error::TransactionFailed { .. })
+                    || e.is_retryable()
+                    || e.is_session_dead() =>
+            {
+                Ok(Step::Again)
+            }
+            // anything else (a record over the data limit, NoAuth) would fail again
+            Err(GuardError::Zk(e)) => Err(e),
         }
     }
 }
@@ -412,7 +448,10 @@ async fn read_holder(
 /// ```
 #[derive(Debug, Clone)]
 pub struct MultiNonBlockingLease {
-    slots: Vec<NonBlockingLease>,
+    /// Every slot's settings, at the parent path (slots are made from it one at a time, as
+    /// kazoo walks `range(count)`: a huge count allocates nothing).
+    base: NonBlockingLease,
+    count: usize,
 }
 
 impl MultiNonBlockingLease {
@@ -424,27 +463,15 @@ impl MultiNonBlockingLease {
         duration: Duration,
         identifier: impl Into<String>,
     ) -> MultiNonBlockingLease {
-        let identifier = identifier.into();
         MultiNonBlockingLease {
-            slots: (0..count)
-                .map(|i| {
-                    NonBlockingLease::new(
-                        client,
-                        &child_path(path, &i.to_string()),
-                        duration,
-                        identifier.clone(),
-                    )
-                })
-                .collect(),
+            base: NonBlockingLease::new(client, path, duration, identifier),
+            count,
         }
     }
 
     /// As [`NonBlockingLease::clock`], for every slot.
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        let clock: Clock = Arc::new(clock);
-        for s in &mut self.slots {
-            s.clock = clock.clone();
-        }
+        self.base.clock = Arc::new(clock);
         self
     }
 
@@ -482,16 +509,26 @@ impl MultiNonBlockingLease {
         self.attempt(Some(deadline)).await
     }
 
-    /// The slots (one [`NonBlockingLease`] each), e.g. to read their holders.
-    pub fn slots(&self) -> &[NonBlockingLease] {
-        &self.slots
+    /// The number of slots.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Slot `i` (`P/<i>`) as a [`NonBlockingLease`], e.g. to read its holder; `None` past the
+    /// count.
+    pub fn slot(&self, i: usize) -> Option<NonBlockingLease> {
+        (i < self.count).then(|| NonBlockingLease {
+            path: child_path(&self.base.path, &i.to_string()),
+            ..self.base.clone()
+        })
     }
 
     async fn attempt(&self, deadline: Option<Instant>) -> Result<Option<(usize, LeaseHolder)>> {
-        for (i, s) in self.slots.iter().enumerate() {
+        for i in 0..self.count {
             if passed(deadline) {
                 return Ok(None);
             }
+            let s = self.slot(i).expect("below the count");
             if let Some(h) = s.attempt(deadline).await? {
                 return Ok(Some((i, h)));
             }

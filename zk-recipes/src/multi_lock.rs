@@ -22,6 +22,7 @@
 
 use crate::guard::{Guard, GuardError, LostPolicy, LostReason, LostSignal, RunOutcome};
 use crate::lock::Lock;
+use crate::naming::Layout;
 use crate::plumbing::{deadline_after, CLEANUP_SLACK};
 use crate::queue::Mode;
 use futures_util::future::select_all;
@@ -70,10 +71,27 @@ use zk_core::{Client, Error, Op, OpResult, Result};
 /// * **Cancel safety.** Dropping an `acquire*` future at any point leaves no node behind: the
 ///   members taken so far are released in the background, and the member being acquired
 ///   cleans up as [`Lock`]'s acquisitions do.
+/// * **Nested paths** (one member's path under another's, `/a` and `/a/b`). With kazoo's
+///   layout they are fine: a lock's queue is the children named as contenders, and the inner
+///   lock's node `b` under `/a` is not one (kazoo ignores it too). With Curator's layout every
+///   child of a lock path is in its queue, in Curator's order (a name without the lock name
+///   sorts by itself), so `b` is a contender of the outer lock: a name sorting before the
+///   sequence numbers (`0`, `-x`, ...) blocks the outer lock for as long as the node exists
+///   (an emptied container until the server's next container sweep), and Curator peers see
+///   the same. A multi-lock whose Curator-layout member has another member below it is
+///   refused ([`Error::InvalidArgument`]); use sibling paths.
 #[derive(Debug, Clone)]
 pub struct MultiLock {
     /// Sorted by path, no two on one path.
     locks: Vec<Lock>,
+}
+
+/// Whether `path` is strictly below `ancestor`.
+fn is_under(path: &str, ancestor: &str) -> bool {
+    ancestor == "/" && path != "/"
+        || path
+            .strip_prefix(ancestor)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl MultiLock {
@@ -82,7 +100,9 @@ impl MultiLock {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `paths` is empty or names a path twice (the second
-    /// member would wait for the first for ever); nothing is sent.
+    /// member would wait for the first for ever), or if a member in Curator's
+    /// [`Layout`](crate::Layout) has another member below its path (see the type's
+    /// "Nested paths"); nothing is sent.
     pub fn new<I, S>(client: &Client, paths: I, identifier: impl Into<String>) -> Result<MultiLock>
     where
         I: IntoIterator<Item = S>,
@@ -116,6 +136,24 @@ impl MultiLock {
                 "a multi-lock cannot hold {} twice",
                 w[0].path()
             )));
+        }
+        // sorted: a member's descendants follow it
+        for (i, outer) in locks.iter().enumerate() {
+            if outer.layout_of() != Layout::Curator {
+                continue;
+            }
+            if let Some(inner) = locks[i + 1..]
+                .iter()
+                .find(|l| is_under(l.path(), outer.path()))
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "a multi-lock cannot hold {} under {}, a lock in Curator's layout: every \
+                     child of a Curator lock's path is in its queue, and the inner lock's node \
+                     there can block it",
+                    inner.path(),
+                    outer.path()
+                )));
+            }
         }
         Ok(MultiLock { locks })
     }

@@ -8,11 +8,13 @@ use crate::patient::{ChildrenChanged, PatientChildrenWatch};
 use crate::plumbing::{child_path, deadline_after, sleep_until_opt, with_retries};
 use futures_util::future::select_all;
 use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, error, warn};
 use zk_core::{Client, Error, Op, Result, State};
 
 /// The partition function: `(identifier, members, items) -> this member's items`. `members`
@@ -45,8 +47,9 @@ pub enum PartitionState {
     /// The party changed, the connection was suspended, or a lock was lost: stop working on
     /// the partition and call [`release_set`](SetPartitioner::release_set).
     Release,
-    /// The session was lost, the client closed, or [`finish`](SetPartitioner::finish) was
-    /// called: the partitioner is done (it left the party); create a new one.
+    /// The session was lost, the client closed, [`finish`](SetPartitioner::finish) was
+    /// called, or the partition function panicked: the partitioner is done (it left the
+    /// party); create a new one.
     Failure,
 }
 
@@ -66,6 +69,20 @@ enum Cmd {
 struct Driver {
     cmds: mpsc::UnboundedSender<Cmd>,
     state: watch::Receiver<Snapshot>,
+}
+
+impl Driver {
+    /// The driver of a partitioner finished before it started: `Failure`, no task.
+    fn finished() -> Driver {
+        let (_, state) = watch::channel(Snapshot {
+            state: PartitionState::Failure,
+            held: Arc::new(Vec::new()),
+        });
+        Driver {
+            cmds: mpsc::unbounded_channel().0,
+            state,
+        }
+    }
 }
 
 /// Partitions a set of items among the members of a party (kazoo
@@ -140,8 +157,10 @@ impl SetPartitioner {
     /// `time_boundary` of 30 s; see [`time_boundary`](Self::time_boundary)).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `identifier` or an item contains `/` (both become part of
-    /// node names) or an item is empty. Nothing is sent.
+    /// [`Error::InvalidArgument`] if an item is not a node name ZooKeeper takes (empty, with
+    /// `/`, `.` or `..`, or with a character ZooKeeper refuses in paths, such as a control
+    /// character), or `identifier` cannot be part of one (it follows `<uuid>-` in the member
+    /// node's name); [`Error::BadPath`] if `path` is not a valid path. Nothing is sent.
     pub fn new<I, S>(
         client: &Client,
         path: &str,
@@ -156,14 +175,22 @@ impl SetPartitioner {
         let mut items: Vec<String> = items.into_iter().map(Into::into).collect();
         items.sort();
         items.dedup();
-        if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains('/')) {
+        zk_core::validate_path(path, false)?;
+        // a node name ZooKeeper takes: no '/', not empty, not "." or "..", no character it
+        // refuses (checked as the path the name becomes)
+        let node_name = |parent: &str, name: &str| {
+            !name.contains('/')
+                && zk_core::validate_path(&child_path(&child_path(path, parent), name), false)
+                    .is_ok()
+        };
+        if let Some(bad) = items.iter().find(|i| !node_name("locks", i)) {
             return Err(Error::InvalidArgument(format!(
                 "set partitioner {path}: item {bad:?} cannot be a node name"
             )));
         }
-        if identifier.contains('/') {
+        if !node_name("party", &format!("0-{identifier}")) {
             return Err(Error::InvalidArgument(format!(
-                "set partitioner {path}: identifier {identifier:?} contains '/'"
+                "set partitioner {path}: identifier {identifier:?} cannot be in a node name"
             )));
         }
         Ok(SetPartitioner {
@@ -186,7 +213,10 @@ impl SetPartitioner {
 
     /// The partition function (kazoo's `partition_func`); default [`kazoo_partition`]. Every
     /// member must use the same one, or two members may want the same item (they then take
-    /// turns on its lock: still never both at once).
+    /// turns on its lock: still never both at once). Of what it returns, only items of the
+    /// set are taken, each once (an item named twice would otherwise wait for its own lock);
+    /// if it panics, the partitioner moves to [`Failure`](PartitionState::Failure) (it leaves
+    /// the party and takes nothing).
     pub fn partition_fn(
         mut self,
         f: impl Fn(&str, &[String], &[String]) -> Vec<String> + Send + Sync + 'static,
@@ -363,23 +393,26 @@ impl SetPartitioner {
     /// [`Error::Closed`] if the partitioner's task is gone.
     pub async fn release_set(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.driver()
-            .cmds
-            .send(Cmd::ReleaseSet(tx))
-            .map_err(|_| Error::Closed)?;
+        if self.driver().cmds.send(Cmd::ReleaseSet(tx)).is_err() {
+            // no task: finished before it started (Failure), or gone
+            return match self.state() {
+                PartitionState::Failure => Ok(()),
+                _ => Err(Error::Closed),
+            };
+        }
         let _ = rx.await;
         Ok(())
     }
 
     /// Releases the locks, leaves the party and moves to `Failure` for good (kazoo's
-    /// `finish`).
+    /// `finish`). Before the partitioner started, it moves to `Failure` without sending
+    /// anything (a later wait does not start it).
     ///
     /// # Errors
     /// None in practice; [`Error::Closed`] is never returned (a gone task has finished).
     pub async fn finish(&self) -> Result<()> {
-        let Some(d) = self.driver.get() else {
-            return Ok(());
-        };
+        // never started: it never will be (a later wait says Failure, and sends nothing)
+        let d = self.driver.get_or_init(Driver::finished);
         let (tx, rx) = oneshot::channel();
         if d.cmds.send(Cmd::Finish(tx)).is_ok() {
             let _ = rx.await;
@@ -535,7 +568,32 @@ impl Task {
                 }
                 continue 'again;
             }
-            let mine = (self.partition_fn)(&self.identifier, &members, &self.items);
+            let f = &self.partition_fn;
+            let Ok(mine) = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                f(&self.identifier, &members, &self.items)
+            })) else {
+                error!(
+                    path = self.path,
+                    id = self.identifier,
+                    "the partition function panicked"
+                );
+                return Next::Fail(None);
+            };
+            // each item of the set at most once: an item named twice would be locked twice
+            // (the second acquisition waiting for the first for ever), one not in the set is
+            // nobody's to take
+            let mut seen = HashSet::new();
+            let (mine, odd): (Vec<String>, Vec<String>) = mine
+                .into_iter()
+                .partition(|i| self.items.binary_search(i).is_ok() && seen.insert(i.clone()));
+            if !odd.is_empty() {
+                warn!(
+                    path = self.path,
+                    id = self.identifier,
+                    ?odd,
+                    "the partition function named items twice or outside the set; ignored"
+                );
+            }
             debug!(id = self.identifier, ?members, ?mine, "partition");
             for item in mine {
                 let lock = Lock::new(

@@ -159,7 +159,8 @@ impl PatientChildrenWatch {
                 }
                 Err(e) => return Err(e),
             };
-            let quiet_until = Instant::now() + self.time_boundary;
+            // saturating: a boundary of "for ever" is a wait that never ends, not a panic
+            let quiet_until = deadline_after(self.time_boundary);
             let until = match deadline {
                 Some(d) if d < quiet_until => d,
                 _ => quiet_until,

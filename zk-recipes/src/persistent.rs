@@ -104,7 +104,7 @@ impl Keeper {
 /// node.start();
 /// node.wait_for_initial_create_timeout(Duration::from_secs(10)).await?;
 /// println!("registered at {:?}", node.actual_path());
-/// node.set_data("10.0.0.7:8081"); // kept across re-creations too
+/// node.set_data("10.0.0.7:8081")?; // kept across re-creations too
 /// node.close().await?;
 /// # Ok(()) }
 /// ```
@@ -275,8 +275,28 @@ impl PersistentNode {
     /// Sets the node's data: written now if the node is present (in the background), and used
     /// by every later re-creation. (Curator refuses it before the first create; here it just
     /// becomes the data of the first create.)
-    pub fn set_data(&self, data: impl Into<Vec<u8>>) {
-        *self.shared.data() = (data.into(), true);
+    ///
+    /// # Errors
+    /// [`Error::DataTooLarge`] if `data` is over the client's
+    /// [`max_data_len`](Client::max_data_len), as the client's own writes refuse it: nothing
+    /// changes (the node keeps its data, and so does [`data`](Self::data)).
+    pub fn set_data(&self, data: impl Into<Vec<u8>>) -> Result<()> {
+        let data = data.into();
+        let max = self.shared.client.max_data_len();
+        if data.len() > max {
+            return Err(Error::DataTooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        self.put_data(data);
+        Ok(())
+    }
+
+    /// Sets the data without the size check: for a builder before the first create, whose
+    /// error ([`Error::DataTooLarge`]) the first create reports.
+    fn put_data(&self, data: Vec<u8>) {
+        *self.shared.data() = (data, true);
         self.shared.poke.notify_one();
     }
 
@@ -794,7 +814,10 @@ impl PersistentTtlNode {
     }
 
     /// Sets the container's data (as [`PersistentNode::set_data`]).
-    pub fn set_data(&self, data: impl Into<Vec<u8>>) {
+    ///
+    /// # Errors
+    /// As [`PersistentNode::set_data`].
+    pub fn set_data(&self, data: impl Into<Vec<u8>>) -> Result<()> {
         self.node.set_data(data)
     }
 
@@ -913,9 +936,11 @@ impl GroupMember {
         })
     }
 
-    /// This member's data (its payload), set before joining.
+    /// This member's data (its payload), set before joining. Data over the client's
+    /// [`max_data_len`](Client::max_data_len) makes [`join`](Self::join) fail with
+    /// [`Error::DataTooLarge`] (the first create's error).
     pub fn data(self, data: impl Into<Vec<u8>>) -> Self {
-        self.node.set_data(data);
+        self.node.put_data(data.into());
         self
     }
 
@@ -954,7 +979,10 @@ impl GroupMember {
     }
 
     /// Changes this member's data (Curator's `setThisData`).
-    pub fn set_data(&self, data: impl Into<Vec<u8>>) {
+    ///
+    /// # Errors
+    /// As [`PersistentNode::set_data`].
+    pub fn set_data(&self, data: impl Into<Vec<u8>>) -> Result<()> {
         self.node.set_data(data)
     }
 

@@ -643,31 +643,25 @@ pub struct LockingQueue {
     path: String,
     entries: String,
     taken: String,
-    id: String,
 }
 
 impl LockingQueue {
-    /// The queue at `path` (entries under `path/entries`, takes under `path/taken`); the
-    /// handle's id is a fresh uuid4 (32 hex digits, as kazoo's).
+    /// The queue at `path` (entries under `path/entries`, takes under `path/taken`). Unlike
+    /// kazoo's handle it has no `id`: kazoo writes its handle's id into every taken node, this
+    /// queue writes a fresh uuid4 per take (see the type's docs), so a handle id would name
+    /// nothing on the server.
     pub fn new(client: &Client, path: &str) -> LockingQueue {
         LockingQueue {
             client: client.clone(),
             path: path.to_owned(),
             entries: child_path(path, "entries"),
             taken: child_path(path, "taken"),
-            id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 
     /// The queue's path.
     pub fn path(&self) -> &str {
         &self.path
-    }
-
-    /// The handle's id. (A taken node carries its take's own uuid4, not this id: consumers
-    /// sharing one client share its session, and only the data tells their taken nodes apart.)
-    pub fn id(&self) -> &str {
-        &self.id
     }
 
     /// Puts `value` with `priority` (0 to 999, lower first); returns the entry's path.

@@ -283,7 +283,7 @@ async fn persistent_node_comes_back_after_a_real_session_expiry_and_a_deletion()
         direct.exists(&p).await.unwrap().is_none()
     })
     .await;
-    node.set_data("v2"); // while away: used by the re-creation
+    node.set_data("v2").unwrap(); // while away: used by the re-creation
     proxy.reject_new(false);
     wait_state(&c, State::Connected).await;
     assert_ne!(c.session_id(), sid);
@@ -293,7 +293,7 @@ async fn persistent_node_comes_back_after_a_real_session_expiry_and_a_deletion()
     // someone deletes it: it comes back, with the data
     direct.delete(&p, None).await.unwrap();
     wait_node(&direct, &p, b"v2", c.session_id()).await;
-    node.set_data("v3");
+    node.set_data("v3").unwrap();
     wait_node(&direct, &p, b"v3", c.session_id()).await;
 
     node.close().await.unwrap();
@@ -522,7 +522,7 @@ async fn group_member_sees_joins_and_leaves_and_rejoins_after_a_deletion() {
     let st = c3.exists(&format!("{g}/b")).await.unwrap().unwrap();
     assert_eq!(st.ephemeral_owner, c2.session_id());
 
-    b.set_data("beta-2");
+    b.set_data("beta-2").unwrap();
     want.insert("b".into(), b"beta-2".to_vec());
     eventually("b's new data seen", || async {
         a.members().await.unwrap() == want
