@@ -160,37 +160,40 @@ impl DigestMd5 {
         }
     }
 
-    /// Answers a server token; `None` when authentication is complete.
+    /// Answers a server token; `None` when authentication is complete. A token the mechanism
+    /// cannot answer is [`Error::SaslFailed`]: the same server answers the same way on every
+    /// connection, so the client stops (as the Java client does) instead of reconnecting.
     fn step(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>> {
-        let text = std::str::from_utf8(server).map_err(|_| {
-            Error::Protocol("SASL DIGEST-MD5: a challenge that is not UTF-8".into())
-        })?;
+        let failed = |message: String| Error::SaslFailed {
+            message: format!("DIGEST-MD5: {message}"),
+        };
+        let text = std::str::from_utf8(server)
+            .map_err(|_| failed("a challenge that is not UTF-8".into()))?;
         let fields = parse_directives(text);
         let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let Some(expected) = &self.expected_rspauth {
             // the server's proof that it knows the password too
             return match get("rspauth") {
                 Some(r) if r == expected => Ok(None),
-                Some(_) => Err(Error::Protocol(
-                    "SASL DIGEST-MD5: the server's rspauth does not match".into(),
-                )),
+                Some(_) => Err(failed("the server's rspauth does not match".into())),
                 None if server.is_empty() => Ok(None),
-                None => Err(Error::Protocol(
-                    "SASL DIGEST-MD5: expected rspauth from the server".into(),
-                )),
+                None => Err(failed("expected rspauth from the server".into())),
             };
         }
-        let nonce = get("nonce").ok_or_else(|| {
-            Error::Protocol(format!(
-                "SASL DIGEST-MD5: no nonce in the challenge {text:?}"
-            ))
-        })?;
+        if server.is_empty() {
+            // what ZooKeeper answers when it has no SASL login of its own
+            return Err(failed(
+                "the server sent an empty challenge: SASL is not set up on it (a JAAS `Server` \
+                 section and authProvider SASLAuthenticationProvider)"
+                    .into(),
+            ));
+        }
+        let nonce =
+            get("nonce").ok_or_else(|| failed(format!("no nonce in the challenge {text:?}")))?;
         let realm = get("realm").unwrap_or("");
         if let Some(q) = get("qop") {
             if !q.split(',').any(|q| q.trim() == "auth") {
-                return Err(Error::Protocol(format!(
-                    "SASL DIGEST-MD5: the server offers no qop=auth ({q})"
-                )));
+                return Err(failed(format!("the server offers no qop=auth ({q})")));
             }
         }
         let nc = "00000001";

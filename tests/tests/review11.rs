@@ -1,0 +1,341 @@
+//! Review of production connectivity (issue 11): TLS, SASL and cancellation of a connect,
+//! each against a real ZooKeeper 3.8 the test kit configured for it.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+use zk_core::{Client, CreateMode, Error, State, TlsConfig};
+use zk_testkit::{FaultProxy, TlsOptions, ZkServer};
+
+/// The error message with its sources, lower-cased.
+fn chain(e: &Error) -> String {
+    let mut s = e.to_string();
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(" <- ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s.to_lowercase()
+}
+
+fn tls_server(opts: TlsOptions) -> ZkServer {
+    common::init_tracing();
+    ZkServer::builder().tls(opts).start().expect("TLS server")
+}
+
+/// Certificate and key files that are not what they claim (garbage, empty, a certificate
+/// where the key belongs, a key of another certificate): each refused by `connect()` before
+/// any connection, as a bad argument naming the file's role.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_files_that_are_not_certificates_are_refused_before_connecting() {
+    let server = tls_server(TlsOptions::new());
+    let f = server.tls_files().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, b"this is not PEM\n\x00\x01\x02").unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, b"").unwrap();
+    let cases: Vec<(&str, TlsConfig, &str)> = vec![
+        ("garbage CA", TlsConfig::new().ca_file(&garbage), "ca"),
+        ("empty CA", TlsConfig::new().ca_file(&empty), "ca"),
+        (
+            "empty client certificate",
+            TlsConfig::new()
+                .ca_file(&f.ca)
+                .client_cert_files(&empty, &f.client_key),
+            "client certificate",
+        ),
+        (
+            "empty client key",
+            TlsConfig::new()
+                .ca_file(&f.ca)
+                .client_cert_files(&f.client_cert, &empty),
+            "client key",
+        ),
+        (
+            "a certificate as the key",
+            TlsConfig::new()
+                .ca_file(&f.ca)
+                .client_cert_files(&f.client_cert, &f.client_cert),
+            "client key",
+        ),
+        (
+            "the key of another certificate",
+            TlsConfig::new()
+                .ca_file(&f.ca)
+                .client_cert_files(&f.client_cert, &f.other_client_key),
+            "do not fit",
+        ),
+    ];
+    for (what, tls, says) in cases {
+        let r = common::bounded(
+            what,
+            Client::builder(server.secure_connect_string().unwrap())
+                .connect_timeout(Duration::from_secs(20))
+                .tls(tls)
+                .connect(),
+        )
+        .await;
+        let e = r.err().unwrap_or_else(|| panic!("{what}: connected"));
+        eprintln!("{what}: {e}");
+        assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e:?}");
+        let msg = chain(&e);
+        assert!(msg.contains("tls") && msg.contains(says), "{what}: {msg}");
+    }
+}
+
+/// A plain client on a TLS port and a TLS client on a plain port: connect ends within its
+/// bound with `ConnectFailed`, never hangs.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_client_on_a_tls_port_and_tls_client_on_a_plain_port_fail_within_the_bound() {
+    let server = tls_server(TlsOptions::new());
+    let f = server.tls_files().unwrap();
+    let e = common::bounded(
+        "a plain client on the TLS port",
+        Client::builder(server.secure_connect_string().unwrap())
+            .session_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(15))
+            .connect(),
+    )
+    .await
+    .expect_err("plain client on a TLS port");
+    eprintln!("plain on TLS: {}", chain(&e));
+    assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
+
+    let e = common::bounded(
+        "a TLS client on the plain port",
+        Client::builder(server.connect_string())
+            .session_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(15))
+            .tls(
+                TlsConfig::new()
+                    .ca_file(&f.ca)
+                    .client_cert_files(&f.client_cert, &f.client_key),
+            )
+            .connect(),
+    )
+    .await
+    .expect_err("TLS client on a plain port");
+    let msg = chain(&e);
+    eprintln!("TLS on plain: {msg}");
+    assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
+    assert!(msg.contains("tls"), "{msg}");
+}
+
+/// A host whose TLS handshake stalls (a silent partition after the TCP connect) holds the
+/// client for one attempt's bound only: it then reaches the next host.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_tls_handshake_does_not_keep_the_client_from_the_next_host() {
+    let server = tls_server(TlsOptions::new());
+    let f = server.tls_files().unwrap();
+    let proxy = FaultProxy::start(server.secure_addr().unwrap())
+        .await
+        .unwrap();
+    proxy.blackhole();
+    let tls = TlsConfig::new()
+        .ca_file(&f.ca)
+        .client_cert_files(&f.client_cert, &f.client_key);
+    // the host order is shuffled: connect until one client went to the stalled host first
+    let mut stalled_first = false;
+    for _ in 0..6 {
+        let before = proxy.connections_accepted();
+        let c = common::bounded(
+            "connect past a stalled TLS host",
+            Client::builder(format!(
+                "{},{}",
+                proxy.connect_string(),
+                server.secure_connect_string().unwrap()
+            ))
+            // 5 s per host and attempt
+            .session_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(50))
+            .tls(tls.clone())
+            .connect(),
+        )
+        .await
+        .expect("the second host is reached");
+        c.exists("/").await.unwrap();
+        c.close().await.unwrap();
+        if proxy.connections_accepted() > before {
+            stalled_first = true;
+            break;
+        }
+    }
+    assert!(stalled_first, "no client tried the stalled host first");
+}
+
+/// DIGEST-MD5 to a server without SASL set up (no JAAS `Server` section): ZooKeeper 3.8
+/// answers the first SASL packet with an empty token. That is no challenge the mechanism can
+/// answer, on any reconnect: `connect()` fails at once with `SaslFailed` naming the cause, and
+/// the client does not reconnect over and over (it did, every few tens of milliseconds, until
+/// the connect timeout, which then said only "no server established a session").
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_md5_to_a_server_without_sasl_is_a_final_sasl_error_not_a_reconnect_loop() {
+    common::init_tracing();
+    let server = zk_testkit::shared_server();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let e = common::bounded(
+        "SASL to a server without SASL",
+        Client::builder(proxy.connect_string())
+            .session_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(15))
+            .sasl_digest_md5("bob", "bob-secret")
+            .connect(),
+    )
+    .await
+    .expect_err("no SASL on the server");
+    let msg = chain(&e);
+    assert!(matches!(e, Error::SaslFailed { .. }), "{e:?}");
+    assert!(
+        msg.contains("digest-md5") && msg.contains("empty") && msg.contains("jaas"),
+        "{msg}"
+    );
+    // the connection that failed, and at most one to close the session it made
+    assert!(
+        proxy.connections_accepted() <= 2,
+        "{} connections: the client kept reconnecting",
+        proxy.connections_accepted()
+    );
+}
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// SASL passwords and `add_auth` credentials appear in no log line of zk-core, even at trace
+/// level, nor in a builder's Debug output or an error's text; through a connect, a reconnect
+/// with re-authentication, and a refused password.
+#[tokio::test(flavor = "current_thread")]
+async fn sasl_and_auth_secrets_never_reach_the_logs() {
+    const SASL_PW: &str = "pw-XYZZY-sasl";
+    const DIGEST_PW: &str = "pw-PLUGH-digest";
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("zk_core=trace"))
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", SASL_PW)])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let builder = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .sasl_digest_md5("bob", SASL_PW)
+        .auth("digest", format!("carol:{DIGEST_PW}"));
+    let debug = format!("{builder:?}");
+    let c = builder.connect().await.expect("SASL client");
+    c.add_auth("digest", format!("dave:{DIGEST_PW}").as_bytes())
+        .await
+        .unwrap();
+    c.create("/secrets", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    proxy.reset();
+    common::wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    common::wait_state(&c, State::Connected, Duration::from_secs(30)).await;
+    c.exists("/secrets").await.unwrap();
+    let wrong = Client::builder(server.connect_string())
+        .connect_timeout(Duration::from_secs(20))
+        .sasl_digest_md5("bob", format!("{SASL_PW}-wrong"))
+        .connect()
+        .await
+        .expect_err("wrong password");
+    let err = format!("{wrong} {wrong:?}");
+    c.close().await.unwrap();
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("SASL authentication done"),
+        "the capture saw the SASL exchange: {text}"
+    );
+    for (what, s) in [("logs", &text), ("builder Debug", &debug), ("error", &err)] {
+        assert!(!s.contains("XYZZY"), "the SASL password in the {what}: {s}");
+        assert!(
+            !s.contains("PLUGH"),
+            "an add_auth password in the {what}: {s}"
+        );
+    }
+}
+
+/// The number of client connections a server holds, by `cons` (its own connection included).
+fn connections(server: &ZkServer) -> usize {
+    server
+        .four_letter("cons")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("queued="))
+        .count()
+}
+
+/// `connect()` dropped at every point before it completes (SASL server: TCP connect,
+/// handshake, SASL exchange): the client's connection ends and no task keeps reconnecting.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_connect_at_every_point_leaves_no_connection_behind() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let baseline = connections(&server);
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let tasks_before = tasks();
+    for i in 0.. {
+        let mut fut = Box::pin(
+            Client::builder(server.connect_string())
+                .session_timeout(Duration::from_secs(10))
+                .sasl_digest_md5("bob", "bob-secret")
+                .connect(),
+        );
+        let mut done = None;
+        for _ in 0..=i {
+            if let Poll::Ready(r) = futures::poll!(&mut fut) {
+                done = Some(r.expect("connect"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(fut);
+        let completed = done.is_some();
+        if let Some(c) = done {
+            c.close().await.unwrap();
+        }
+        common::bounded(
+            &format!("the connection of a connect dropped after {i} polls ends"),
+            async {
+                while connections(&server) > baseline || tasks() > tasks_before {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        )
+        .await;
+        if completed {
+            break;
+        }
+    }
+}
