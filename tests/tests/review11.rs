@@ -201,6 +201,37 @@ async fn digest_md5_to_a_server_without_sasl_is_a_final_sasl_error_not_a_reconne
     );
 }
 
+/// A SASL exchange that does not end (the server's answer held in a proxy): the handshake
+/// succeeded, so no attempt failed, and `connect()` at its timeout said only "no server ...
+/// established a session", with nothing about SASL. It names the stalled SASL exchange.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_timing_out_in_a_stalled_sasl_exchange_names_sasl() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    // the first SASL packet (opcode 102) stops in the proxy
+    proxy.hold_request(&[102]);
+    let e = common::bounded(
+        "connect through a stalled SASL exchange",
+        Client::builder(proxy.connect_string())
+            // the exchange's own bound (2/3 of it) is longer than the connect wait
+            .session_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(8))
+            .sasl_digest_md5("bob", "bob-secret")
+            .connect(),
+    )
+    .await
+    .expect_err("SASL never answered");
+    assert_eq!(proxy.held_requests(), 1, "the SASL packet was held");
+    let msg = chain(&e);
+    assert!(matches!(e, Error::ConnectFailed { .. }), "{e:?}");
+    assert!(msg.contains("sasl"), "{msg}");
+    proxy.release_held();
+}
+
 /// A `MakeWriter` into a shared buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
