@@ -370,3 +370,85 @@ async fn dropping_connect_at_every_point_leaves_no_connection_behind() {
         }
     }
 }
+
+/// The production set-up: mutual TLS and SASL (enforced) on one server. The client shows both
+/// identities, reads a `sasl:` node, and authenticates again after a server restart and in a
+/// new session after its session really expired (taken over and closed by another client).
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_with_enforced_sasl_survives_a_restart_and_an_expiry() {
+    use zk_core::{Acl, CreateOptions, Id, Perms};
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .tls(TlsOptions::new())
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .cfg("enforce.auth.enabled", "true")
+        .cfg("enforce.auth.schemes", "sasl")
+        .max_session_timeout(120_000)
+        .start()
+        .expect("TLS + SASL server");
+    let f = server.tls_files().unwrap();
+    let tls = TlsConfig::new()
+        .ca_file(&f.ca)
+        .client_cert_files(&f.client_cert, &f.client_key);
+    let builder = || {
+        Client::builder(server.secure_connect_string().unwrap())
+            .session_timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(60))
+            .tls(tls.clone())
+            .sasl_digest_md5("bob", "bob-secret")
+    };
+    let c = builder()
+        .reconnect_after_expiry(true)
+        .connect()
+        .await
+        .expect("TLS + SASL");
+    let identities = |ids: &[zk_core::ClientInfo]| -> Vec<String> {
+        let mut v: Vec<String> = ids
+            .iter()
+            .filter(|i| i.auth_scheme != "ip")
+            .map(|i| format!("{}:{}", i.auth_scheme, i.user))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = ["sasl:bob", "x509:CN=zk-testkit client"];
+    assert_eq!(identities(&c.who_am_i().await.unwrap()), want);
+    let acl = vec![Acl {
+        perms: Perms::ALL,
+        id: Id {
+            scheme: "sasl".into(),
+            id: "bob".into(),
+        },
+    }];
+    c.create_with(
+        "/bob-only",
+        b"bank",
+        &CreateOptions::new(CreateMode::Persistent).with_acl(acl),
+    )
+    .await
+    .unwrap();
+    // a restart: the same session, authenticated again
+    let sid = c.session_id();
+    server.restart().unwrap();
+    common::wait_state(&c, State::Connected, Duration::from_secs(120)).await;
+    assert_eq!(c.session_id(), sid);
+    assert_eq!(c.get_data("/bob-only").await.unwrap().0, b"bank");
+    assert_eq!(identities(&c.who_am_i().await.unwrap()), want);
+    // the session ends for real: another client takes it over and closes it
+    let (id, pw) = c.session_credentials();
+    let thief = builder()
+        .session(id, pw)
+        .connect()
+        .await
+        .expect("take the session over");
+    thief.close().await.unwrap();
+    common::bounded("a new session after the expiry", async {
+        while !(c.state() == State::Connected && c.session_id() != sid) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(c.get_data("/bob-only").await.unwrap().0, b"bank");
+    assert_eq!(identities(&c.who_am_i().await.unwrap()), want);
+    c.close().await.unwrap();
+}
