@@ -452,3 +452,44 @@ async fn mutual_tls_with_enforced_sasl_survives_a_restart_and_an_expiry() {
     assert_eq!(identities(&c.who_am_i().await.unwrap()), want);
     c.close().await.unwrap();
 }
+
+/// DIGEST-MD5 hashes the user name and password in ISO 8859-1 when every character fits in
+/// it, even with `charset=utf-8` (RFC 2831 2.1.2.1; the Java server does so): a password with
+/// `ä` or `£` was hashed as UTF-8 by the client, and the right password was refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_md5_password_with_latin_1_characters_is_accepted() {
+    common::init_tracing();
+    const PASSWORD: &str = "p\u{e4}ss-\u{a3}-w\u{f6}rd";
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[
+            ("bob", PASSWORD),
+            ("z\u{f6}e", "plain-secret"),
+            ("eve", "\u{e4}-\u{20ac}"),
+        ])
+        .start()
+        .expect("SASL server");
+    // the last password has a character beyond ISO 8859-1 (the euro sign): hashed in UTF-8
+    for (user, password) in [
+        ("bob", PASSWORD),
+        ("z\u{f6}e", "plain-secret"),
+        ("eve", "\u{e4}-\u{20ac}"),
+    ] {
+        let c = common::bounded(
+            "connect with a Latin-1 credential",
+            Client::builder(server.connect_string())
+                .session_timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(30))
+                .sasl_digest_md5(user, password)
+                .connect(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{user}: {e:?}"));
+        let ids = c.who_am_i().await.unwrap();
+        assert!(
+            ids.iter()
+                .any(|i| i.auth_scheme == "sasl" && i.user == user),
+            "{user}: {ids:?}"
+        );
+        c.close().await.unwrap();
+    }
+}

@@ -240,7 +240,12 @@ fn digest(
     nc: &str,
     a2_prefix: &str,
 ) -> String {
-    let inner = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
+    let mut secret = hash_text(user);
+    secret.push(b':');
+    secret.extend(hash_text(realm));
+    secret.push(b':');
+    secret.extend(hash_text(password));
+    let inner = Md5::digest(&secret);
     let mut a1 = inner.to_vec();
     a1.extend_from_slice(format!(":{nonce}:{cnonce}").as_bytes());
     let ha1 = hex(&Md5::digest(&a1));
@@ -248,6 +253,16 @@ fn digest(
     hex(&Md5::digest(
         format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}").as_bytes(),
     ))
+}
+
+/// How the user name, realm and password enter the hash (RFC 2831 2.1.2.1): in ISO 8859-1
+/// when every character fits in it, even when the exchange is in UTF-8; otherwise in UTF-8.
+/// (The Java server does so: a password with `ä` hashed as UTF-8 is refused.)
+fn hash_text(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| s.as_bytes().to_vec())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -348,6 +363,14 @@ mod tests {
             digest_uri("imap/elwood.innosoft.com", ":"),
             "ea40f60335c427b5527b84dbabcdfffd"
         );
+    }
+
+    #[test]
+    fn credentials_are_hashed_in_latin_1_when_they_fit() {
+        assert_eq!(hash_text("p\u{e4}ss\u{a3}"), b"p\xe4ss\xa3");
+        assert_eq!(hash_text("plain"), b"plain");
+        // a character beyond ISO 8859-1: the whole text in UTF-8
+        assert_eq!(hash_text("\u{e4}\u{20ac}"), "\u{e4}\u{20ac}".as_bytes());
     }
 
     #[test]
