@@ -493,3 +493,40 @@ async fn digest_md5_password_with_latin_1_characters_is_accepted() {
         c.close().await.unwrap();
     }
 }
+
+/// The loud opt-out skips the name check only: a certificate from a CA the client does not
+/// trust, or an expired one, is still refused with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn accepting_any_server_name_still_checks_the_ca_and_the_dates() {
+    let wrong_name = tls_server(TlsOptions::new().server_names(&["zk.example.test"]));
+    let expired = tls_server(
+        TlsOptions::new()
+            .server_names(&["zk.example.test"])
+            .expired_server_certificate(),
+    );
+    let cases = [
+        (&wrong_name, true, "unknownissuer"),
+        (&expired, false, "expired"),
+    ];
+    for (server, other_ca, says) in cases {
+        let f = server.tls_files().unwrap();
+        let ca = if other_ca { &f.other_ca } else { &f.ca };
+        let e = common::bounded(
+            says,
+            Client::builder(server.secure_connect_string().unwrap())
+                .session_timeout(Duration::from_secs(20))
+                .connect_timeout(Duration::from_secs(25))
+                .tls(
+                    TlsConfig::new()
+                        .ca_file(ca)
+                        .client_cert_files(&f.client_cert, &f.client_key)
+                        .danger_accept_any_server_name(),
+                )
+                .connect(),
+        )
+        .await
+        .expect_err("refused despite the opt-out");
+        let msg = chain(&e);
+        assert!(msg.contains("tls") && msg.contains(says), "{says}: {msg}");
+    }
+}
