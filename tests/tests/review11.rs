@@ -616,3 +616,56 @@ async fn nothing_goes_out_before_sasl_after_a_reconnect_under_enforcement() {
     }
     c.close().await.unwrap();
 }
+
+/// A client given the members by name (`localhost:PORT`, certificates naming `localhost`
+/// only) while the config node writes them by address (`127.0.0.1`): the tracker replaced the
+/// names with the addresses, the client left its working connection at once (its host was no
+/// longer in the list) for `127.0.0.1`, where the server-name check fails, and never
+/// connected again. A member the client already knows keeps the name the client knows it by.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tracker_keeps_the_host_names_the_client_was_given_for_known_members() {
+    common::init_tracing();
+    let ens = zk_testkit::Ensemble::builder()
+        .size(3)
+        .reconfig_enabled(true)
+        .tls(TlsOptions::new().server_names(&["localhost"]))
+        .start_async()
+        .await
+        .expect("a TLS ensemble");
+    let plain = |i: usize| ens.member(i).addr().port();
+    let secure = |i: usize| ens.member(i).secure_addr().unwrap().port();
+    let ports: Vec<(u16, u16)> = (0..3).map(|i| (plain(i), secure(i))).collect();
+    let f = ens.member(0).tls_files().unwrap();
+    let hosts: Vec<String> = (0..3).map(|i| format!("localhost:{}", secure(i))).collect();
+    let c = Client::builder(hosts.join(","))
+        .session_timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(60))
+        .tls(
+            TlsConfig::new()
+                .ca_file(&f.ca)
+                .client_cert_files(&f.client_cert, &f.client_key),
+        )
+        .ensemble_tracker(true)
+        .ensemble_tracker_secure_ports(ports)
+        .connect()
+        .await
+        .expect("TLS client by host name");
+    let sid = c.session_id();
+    // the tracker has read the config (its first update logs and sets the list; a list of
+    // names stays a list of names): give it the time of a few reads, judged by a request
+    // that must succeed on a connection of the same session
+    for _ in 0..3 {
+        c.get_config().await.expect("config");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let list: Vec<String> = c.server_list().iter().map(|h| h.to_string()).collect();
+    let mut want: Vec<String> = hosts.iter().map(|h| format!("tcp+tls://{h}")).collect();
+    let mut got = list.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "the host list after the tracker ran");
+    common::wait_state(&c, State::Connected, Duration::from_secs(30)).await;
+    assert!(c.exists("/zookeeper").await.unwrap().is_some());
+    assert_eq!(c.session_id(), sid);
+    c.close().await.unwrap();
+}
