@@ -125,46 +125,50 @@ async fn plain_client_on_a_tls_port_and_tls_client_on_a_plain_port_fail_within_t
     assert!(msg.contains("tls"), "{msg}");
 }
 
-/// A host whose TLS handshake stalls (a silent partition after the TCP connect) holds the
-/// client for one attempt's bound only: it then reaches the next host.
+/// Hosts whose TLS handshake stalls (a silent partition after the TCP connect) hold the
+/// client for one attempt's bound each only: it then reaches the host that answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_tls_handshake_does_not_keep_the_client_from_the_next_host() {
     let server = tls_server(TlsOptions::new());
     let f = server.tls_files().unwrap();
-    let proxy = FaultProxy::start(server.secure_addr().unwrap())
-        .await
-        .unwrap();
-    proxy.blackhole();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let p = FaultProxy::start(server.secure_addr().unwrap())
+            .await
+            .unwrap();
+        p.blackhole();
+        stalled.push(p);
+    }
+    let hosts: Vec<String> = stalled
+        .iter()
+        .map(|p| p.connect_string())
+        .chain([server.secure_connect_string().unwrap()])
+        .collect();
     let tls = TlsConfig::new()
         .ca_file(&f.ca)
         .client_cert_files(&f.client_cert, &f.client_key);
-    // the host order is shuffled: connect until one client went to the stalled host first
-    let mut stalled_first = false;
-    for _ in 0..6 {
-        let before = proxy.connections_accepted();
-        let c = common::bounded(
-            "connect past a stalled TLS host",
-            Client::builder(format!(
-                "{},{}",
-                proxy.connect_string(),
-                server.secure_connect_string().unwrap()
-            ))
-            // 5 s per host and attempt
-            .session_timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(50))
+    let tried_stalled = || -> u64 { stalled.iter().map(|p| p.connections_accepted()).sum() };
+    // the host order is shuffled (3 stalled hosts of 4): connect until a client met at least
+    // one stalled host before the one that answers
+    let mut met_stalled = false;
+    for _ in 0..8 {
+        let before = tried_stalled();
+        let c = Client::builder(hosts.join(","))
+            // 7.5 s per host and attempt
+            .session_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(120))
             .tls(tls.clone())
-            .connect(),
-        )
-        .await
-        .expect("the second host is reached");
+            .connect()
+            .await
+            .expect("the answering host is reached");
         c.exists("/").await.unwrap();
         c.close().await.unwrap();
-        if proxy.connections_accepted() > before {
-            stalled_first = true;
+        if tried_stalled() > before {
+            met_stalled = true;
             break;
         }
     }
-    assert!(stalled_first, "no client tried the stalled host first");
+    assert!(met_stalled, "no client tried a stalled host first");
 }
 
 /// DIGEST-MD5 to a server without SASL set up (no JAAS `Server` section): ZooKeeper 3.8
