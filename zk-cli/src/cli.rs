@@ -96,7 +96,7 @@ pub struct Global {
     /// built with the `gssapi` feature, `gssapi[:PRINCIPAL]` (Kerberos: the ticket cache or
     /// the keytab in KRB5_CLIENT_KTNAME, KRB5_CONFIG honoured; the servers' principal is
     /// zookeeper/<host as written in --hosts>)
-    #[arg(long, env = "ZK_SASL", global = true, value_name = "MECHANISM:...", value_parser = parse_sasl)]
+    #[arg(long, env = "ZK_SASL", hide_env_values = true, global = true, value_name = "MECHANISM:...", value_parser = parse_sasl)]
     pub sasl: Option<SaslArg>,
 
     /// CA certificates (PEM) to trust: connect to every host over TLS (`tcp+tls://host:port`
@@ -177,8 +177,8 @@ fn parse_hosts(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-/// One `--sasl` value.
-#[derive(Debug, Clone)]
+/// One `--sasl` value. Its Debug output leaves the password out.
+#[derive(Clone)]
 pub enum SaslArg {
     /// DIGEST-MD5 with a user name and password.
     DigestMd5 {
@@ -193,9 +193,35 @@ pub enum SaslArg {
         /// `alice` or `alice@REALM`; `None`: the ticket cache's (or the client keytab's).
         principal: Option<String>,
     },
+    /// A value that does not parse, with the reason: reported as a usage error when zk
+    /// connects, not by clap, whose message would repeat the value and so the password.
+    Invalid(String),
 }
 
+impl std::fmt::Debug for SaslArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaslArg::DigestMd5 { user, .. } => f
+                .debug_struct("DigestMd5")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            #[cfg(feature = "gssapi")]
+            SaslArg::Gssapi { principal } => f
+                .debug_struct("Gssapi")
+                .field("principal", principal)
+                .finish(),
+            SaslArg::Invalid(why) => f.debug_tuple("Invalid").field(why).finish(),
+        }
+    }
+}
+
+/// Never fails: a bad value becomes [`SaslArg::Invalid`] (clap's error would print it).
 fn parse_sasl(s: &str) -> Result<SaslArg, String> {
+    Ok(sasl_arg(s).unwrap_or_else(|why| SaslArg::Invalid(format!("--sasl: {why}"))))
+}
+
+fn sasl_arg(s: &str) -> Result<SaslArg, String> {
     match s.split_once(':') {
         Some((m, rest)) if m.eq_ignore_ascii_case("digest-md5") => match rest.split_once(':') {
             Some((user, password)) if !user.is_empty() => Ok(SaslArg::DigestMd5 {
@@ -206,8 +232,10 @@ fn parse_sasl(s: &str) -> Result<SaslArg, String> {
         },
         _ if s.eq_ignore_ascii_case("gssapi") => gssapi(None),
         Some((m, p)) if m.eq_ignore_ascii_case("gssapi") && !p.is_empty() => gssapi(Some(p)),
+        // the mechanism alone: the rest may hold a password
         _ => Err(format!(
-            "unknown SASL mechanism in {s:?}: expected digest-md5:USER:PASSWORD or gssapi[:PRINCIPAL]"
+            "unknown SASL mechanism {:?}: expected digest-md5:USER:PASSWORD or gssapi[:PRINCIPAL]",
+            s.split(':').next().unwrap_or_default()
         )),
     }
 }

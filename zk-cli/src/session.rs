@@ -35,6 +35,7 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
             }
             b = b.sasl_gssapi(login);
         }
+        Some(crate::cli::SaslArg::Invalid(why)) => return Err(Failure::Usage(why.clone())),
         None => {}
     }
     if g.tls_ca.is_some() || g.tls_cert.is_some() {

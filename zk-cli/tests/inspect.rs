@@ -686,3 +686,32 @@ async fn sasl_digest_md5_option() {
     let o = run(&hosts, &["--sasl", "kerberos", "get", "/"]).await;
     assert_eq!(o.code, 2, "{o:?}");
 }
+
+/// The SASL password is printed nowhere: `zk --help` with `ZK_SASL` set showed it
+/// (`[env: ZK_SASL=digest-md5:alice:...]`), and a mistyped mechanism echoed the whole value
+/// in its usage error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sasl_password_is_never_printed() {
+    let mut c = zk(&["--help"]);
+    c.env("ZK_SASL", "digest-md5:alice:TOPSECRET-1");
+    let o = run_cmd(c).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.out().contains("ZK_SASL"), "{o:?}");
+    assert!(
+        !o.out().contains("TOPSECRET") && !o.stderr.contains("TOPSECRET"),
+        "the password in --help: {}",
+        o.out()
+    );
+    for bad in ["digest_md5:alice:TOPSECRET-2", "digest-md5::TOPSECRET-3"] {
+        let o = run("127.0.0.1:1", &["--sasl", bad, "ls", "/"]).await;
+        assert_eq!(o.code, 2, "{bad}: a usage error: {o:?}");
+        assert!(
+            o.stderr.contains("SASL") || o.stderr.contains("sasl"),
+            "{o:?}"
+        );
+        assert!(
+            !o.out().contains("TOPSECRET") && !o.stderr.contains("TOPSECRET"),
+            "the password in a usage error: {o:?}"
+        );
+    }
+}

@@ -336,8 +336,10 @@ impl ClientBuilder {
     /// The members' TLS ports for the [ensemble tracker](Self::ensemble_tracker) of a TLS
     /// client, by plain client port: `(clientPort, secureClientPort)` pairs. The tracker then
     /// reaches each member the config names at `tcp+tls://host:<its secure port>`, with this
-    /// client's TLS settings (server names verified against the host as the config names it:
-    /// see [`TlsConfig::server_name`](crate::TlsConfig::server_name) for a common name); a
+    /// client's TLS settings (server names verified against the host as the config names it,
+    /// except that a member the client was given by a name that resolves to the config's
+    /// address keeps that name; see [`TlsConfig::server_name`](crate::TlsConfig::server_name)
+    /// for a common name); a
     /// member whose client port has no pair is left out (logged). An ensemble whose members
     /// all use `clientPort=2181` and `secureClientPort=2281` needs one pair, `(2181, 2281)`.
     /// Ignored by a client without TLS.
@@ -384,6 +386,17 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let (hosts, chroot) = parse_connect_string(&self.connect_string)?;
         self.validate()?;
+        // with TLS for every host, say so in the list too: the tracker's hosts are TLS hosts,
+        // and one host written two ways would look like two (and move the client)
+        #[cfg(feature = "tls")]
+        let hosts: Vec<crate::HostAddr> = if self.tls.is_some() && !self.custom_connector {
+            hosts
+                .into_iter()
+                .map(|h| crate::HostAddr { tls: true, ..h })
+                .collect()
+        } else {
+            hosts
+        };
         #[cfg(feature = "tls")]
         let tls_client = self.tls.is_some() || hosts.iter().any(|h| h.tls);
         #[cfg(not(feature = "tls"))]
@@ -559,6 +572,7 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>, tls_ports: Option<Vec<(u1
                 if let Some(ports) = &tls_ports {
                     hosts = tls_hosts(hosts, ports);
                 }
+                let hosts = keep_known_names(hosts, &client.server_list()).await;
                 if !hosts.is_empty() {
                     client.apply_server_list(hosts).await;
                 }
@@ -594,6 +608,43 @@ async fn track_ensemble(inner: std::sync::Weak<Inner>, tls_ports: Option<Vec<(u1
             }
         }
     }
+}
+
+/// The config names the members as the servers were configured (often by address), the client
+/// may know them by name, and TLS server-name checks and Kerberos service principals go by the
+/// name: a config host that is an address of a host already in the list (same port, same
+/// transport) keeps the listed name. Without it the client left a working connection (its host
+/// no longer listed) for one whose certificate or service principal does not match.
+async fn keep_known_names(
+    hosts: Vec<crate::HostAddr>,
+    known: &[crate::HostAddr],
+) -> Vec<crate::HostAddr> {
+    use std::net::IpAddr;
+    let mut out = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        let ip = match h.host.parse::<IpAddr>() {
+            Ok(ip) if !known.contains(&h) => ip,
+            _ => {
+                out.push(h);
+                continue;
+            }
+        };
+        let mut named = None;
+        let candidates = known
+            .iter()
+            .filter(|k| k.port == h.port && k.tls == h.tls && k.host.parse::<IpAddr>().is_err());
+        for k in candidates {
+            let lookup = tokio::net::lookup_host((k.host.as_str(), k.port));
+            if let Ok(Ok(addrs)) = tokio::time::timeout(Duration::from_secs(5), lookup).await {
+                if addrs.into_iter().any(|a| a.ip() == ip) {
+                    named = Some(k.clone());
+                    break;
+                }
+            }
+        }
+        out.push(named.unwrap_or(h));
+    }
+    out
 }
 
 /// The config's client addresses as TLS hosts: each port mapped by `ports` (plain, secure);

@@ -142,7 +142,12 @@ fn parse_server(id: u64, value: &str) -> Option<ServerEntry> {
                 Some(_) => split_host_port(c)?,
                 None => ("", c),
             };
-            let chost = if chost.is_empty() || chost == "0.0.0.0" || chost == "::" {
+            // the wildcard in any spelling (`0.0.0.0`, `::`, `0:0:0:0:0:0:0:0`) is the member's
+            // own host
+            let wildcard = chost
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_unspecified());
+            let chost = if chost.is_empty() || wildcard {
                 host
             } else {
                 chost
@@ -271,6 +276,27 @@ impl ReconfigOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ZooKeeper writes a member's client address with `getHostString()` in brackets when it
+    /// holds a ':'; a client port bound to the wildcard on a JVM that prefers IPv6 is written
+    /// `[0:0:0:0:0:0:0:0]:2181`. That is the member's own host, as `0.0.0.0` is: connecting
+    /// to the unspecified address reaches the local machine instead.
+    #[test]
+    fn an_ipv6_wildcard_client_address_in_any_spelling_means_the_members_host() {
+        for wildcard in ["[0:0:0:0:0:0:0:0]", "[::]", "[::0]", "0.0.0.0", "[0000::]"] {
+            let text = format!("server.1=10.0.0.1:2888:3888:participant;{wildcard}:2181");
+            let c = EnsembleConfig::parse(text.as_bytes()).unwrap();
+            assert_eq!(
+                c.client_hosts(),
+                [HostAddr {
+                    host: "10.0.0.1".into(),
+                    port: 2181,
+                    tls: false
+                }],
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn parses_a_3_8_config_node() {

@@ -46,7 +46,8 @@ macro_rules! server_codes {
             AuthFailed,
             /// SASL authentication could not be done on the client's side, and the message says
             /// why: with GSSAPI (feature `gssapi`), no Kerberos credentials, no KDC answering,
-            /// a service principal the KDC does not know.
+            /// a service principal the KDC does not know; with DIGEST-MD5, a server answer the
+            /// mechanism cannot take (an empty challenge: a server without SASL set up).
             /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) returns it; the client ends as with
             /// [`AuthFailed`](Error::AuthFailed) (its code is -115 too), and a client that was
             /// connected before fails its requests with `AuthFailed`.

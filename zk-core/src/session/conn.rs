@@ -585,6 +585,14 @@ impl Session {
         within: Duration,
     ) -> std::result::Result<(), Outcome> {
         let host = conn.host.clone();
+        // what connect() reports if it gives up meanwhile: the handshake succeeded, so no
+        // attempt failed, but no session is usable before SASL ends
+        let shared = self.shared.clone();
+        let note = |what: String| {
+            *shared.last_connect_error.lock().unwrap() =
+                Some(Error::connect_failed(format!("{host}: {what}")));
+        };
+        note("the SASL exchange has not ended".into());
         let exchange = timeout(within, super::sasl::authenticate(conn, sasl));
         tokio::pin!(exchange);
         let mut queue_expiry = self.next_queue_expiry();
@@ -594,6 +602,7 @@ impl Session {
                 r = &mut exchange => return match r {
                     Ok(Ok(())) => {
                         debug!(server = %host, "SASL authentication done");
+                        *self.shared.last_connect_error.lock().unwrap() = None;
                         Ok(())
                     }
                     Ok(Err(Error::AuthFailed)) => Err(Outcome::AuthFailed),
@@ -604,8 +613,14 @@ impl Session {
                         *self.shared.auth_error.lock().unwrap() = Some(e);
                         Err(Outcome::AuthFailed)
                     }
-                    Ok(Err(e)) => Err(Outcome::Disconnected(format!("SASL: {e}"))),
-                    Err(_) => Err(Outcome::Disconnected("SASL: the server did not answer".into())),
+                    Ok(Err(e)) => {
+                        note(format!("SASL: {e}"));
+                        Err(Outcome::Disconnected(format!("SASL: {e}")))
+                    }
+                    Err(_) => {
+                        note("SASL: the server did not answer".into());
+                        Err(Outcome::Disconnected("SASL: the server did not answer".into()))
+                    }
                 },
                 cmd = self.rx.recv(), if !self.handles_gone => {
                     self.offline_command(cmd, &mut queue_expiry);

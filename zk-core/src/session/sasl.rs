@@ -160,37 +160,40 @@ impl DigestMd5 {
         }
     }
 
-    /// Answers a server token; `None` when authentication is complete.
+    /// Answers a server token; `None` when authentication is complete. A token the mechanism
+    /// cannot answer is [`Error::SaslFailed`]: the same server answers the same way on every
+    /// connection, so the client stops (as the Java client does) instead of reconnecting.
     fn step(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>> {
-        let text = std::str::from_utf8(server).map_err(|_| {
-            Error::Protocol("SASL DIGEST-MD5: a challenge that is not UTF-8".into())
-        })?;
+        let failed = |message: String| Error::SaslFailed {
+            message: format!("DIGEST-MD5: {message}"),
+        };
+        let text = std::str::from_utf8(server)
+            .map_err(|_| failed("a challenge that is not UTF-8".into()))?;
         let fields = parse_directives(text);
         let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let Some(expected) = &self.expected_rspauth {
             // the server's proof that it knows the password too
             return match get("rspauth") {
                 Some(r) if r == expected => Ok(None),
-                Some(_) => Err(Error::Protocol(
-                    "SASL DIGEST-MD5: the server's rspauth does not match".into(),
-                )),
+                Some(_) => Err(failed("the server's rspauth does not match".into())),
                 None if server.is_empty() => Ok(None),
-                None => Err(Error::Protocol(
-                    "SASL DIGEST-MD5: expected rspauth from the server".into(),
-                )),
+                None => Err(failed("expected rspauth from the server".into())),
             };
         }
-        let nonce = get("nonce").ok_or_else(|| {
-            Error::Protocol(format!(
-                "SASL DIGEST-MD5: no nonce in the challenge {text:?}"
-            ))
-        })?;
+        if server.is_empty() {
+            // what ZooKeeper answers when it has no SASL login of its own
+            return Err(failed(
+                "the server sent an empty challenge: SASL is not set up on it (a JAAS `Server` \
+                 section and authProvider SASLAuthenticationProvider)"
+                    .into(),
+            ));
+        }
+        let nonce =
+            get("nonce").ok_or_else(|| failed(format!("no nonce in the challenge {text:?}")))?;
         let realm = get("realm").unwrap_or("");
         if let Some(q) = get("qop") {
             if !q.split(',').any(|q| q.trim() == "auth") {
-                return Err(Error::Protocol(format!(
-                    "SASL DIGEST-MD5: the server offers no qop=auth ({q})"
-                )));
+                return Err(failed(format!("the server offers no qop=auth ({q})")));
             }
         }
         let nc = "00000001";
@@ -237,7 +240,12 @@ fn digest(
     nc: &str,
     a2_prefix: &str,
 ) -> String {
-    let inner = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
+    let mut secret = hash_text(user);
+    secret.push(b':');
+    secret.extend(hash_text(realm));
+    secret.push(b':');
+    secret.extend(hash_text(password));
+    let inner = Md5::digest(&secret);
     let mut a1 = inner.to_vec();
     a1.extend_from_slice(format!(":{nonce}:{cnonce}").as_bytes());
     let ha1 = hex(&Md5::digest(&a1));
@@ -245,6 +253,16 @@ fn digest(
     hex(&Md5::digest(
         format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}").as_bytes(),
     ))
+}
+
+/// How the user name, realm and password enter the hash (RFC 2831 2.1.2.1): in ISO 8859-1
+/// when every character fits in it, even when the exchange is in UTF-8; otherwise in UTF-8.
+/// (The Java server does so: a password with `ä` hashed as UTF-8 is refused.)
+fn hash_text(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| s.as_bytes().to_vec())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -345,6 +363,14 @@ mod tests {
             digest_uri("imap/elwood.innosoft.com", ":"),
             "ea40f60335c427b5527b84dbabcdfffd"
         );
+    }
+
+    #[test]
+    fn credentials_are_hashed_in_latin_1_when_they_fit() {
+        assert_eq!(hash_text("p\u{e4}ss\u{a3}"), b"p\xe4ss\xa3");
+        assert_eq!(hash_text("plain"), b"plain");
+        // a character beyond ISO 8859-1: the whole text in UTF-8
+        assert_eq!(hash_text("\u{e4}\u{20ac}"), "\u{e4}\u{20ac}".as_bytes());
     }
 
     #[test]
