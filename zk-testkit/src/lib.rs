@@ -30,7 +30,8 @@
 //! mode `standalone`, a data dir). `zookeeper` (or unset, or empty) is real ZooKeeper; any
 //! other value is an error ([`Error::UnknownBackend`]), never a silent default.
 //! [`ZkServerBuilder::backend`] picks one for a single server, [`ZkServer::backend`] says
-//! which one runs, [`ZkServer::zk_server`] gives zk-server's own test hooks.
+//! which one runs, [`ZkServer::zk_server`] gives zk-server's own test hooks, and
+//! [`shared_zookeeper`] is a shared real ZooKeeper whatever the variable says.
 //!
 //! **What only a real server can test** uses real ZooKeeper whatever the variable says:
 //! TLS ([`ZkServerBuilder::tls`]), SASL ([`ZkServerBuilder::sasl_digest_users`]), Kerberos
@@ -173,7 +174,7 @@ pub use embedded::{Backend, BACKEND_ENV};
 pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
 pub use kdc::{Kdc, INSTALL_KRB5, REALM, SERVICE_PRINCIPAL};
 pub use proxy::{CutTrap, FaultProxy};
-pub use server::{shared_server, ZkServer, ZkServerBuilder};
+pub use server::{shared_server, shared_zookeeper, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
 pub use wire::{expire_session, four_letter, four_letter_async, four_letter_timeout};
 

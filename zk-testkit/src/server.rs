@@ -1147,6 +1147,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 static SHARED: OnceLock<ZkServer> = OnceLock::new();
+static SHARED_ZOOKEEPER: OnceLock<ZkServer> = OnceLock::new();
 
 /// A standalone server shared by every test of this process, started on first use (default
 /// settings), of the backend [`BACKEND_ENV`](crate::BACKEND_ENV) names.
@@ -1154,17 +1155,42 @@ static SHARED: OnceLock<ZkServer> = OnceLock::new();
 /// Use it for tests that do not stop, kill, pause or restart the server — those need their own
 /// [`ZkServer`]. Tests run in parallel against it, so each test should work below its own
 /// chroot or path prefix (e.g. `/test-name-<random>`). The server lives until the process
-/// exits; then it is killed and its directory removed.
+/// exits; then it is killed and its directory removed. With the variable unset (or
+/// `zookeeper`) it is the same server as [`shared_zookeeper`].
 ///
 /// # Panics
 ///
 /// If the server cannot be started (for example [`Error::MissingPackage`], or
 /// [`Error::UnknownBackend`]); the panic message carries the error.
 pub fn shared_server() -> &'static ZkServer {
-    SHARED.get_or_init(|| {
-        let server = ZkServer::start()
-            .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared ZooKeeper: {e}"));
-        // SAFETY: registers a plain `extern "C" fn` without arguments.
+    let backend = Backend::from_env()
+        .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared server: {e}"));
+    if backend == Backend::ZooKeeper {
+        return shared_zookeeper();
+    }
+    shared_in(&SHARED, ZkServer::builder().backend(backend))
+}
+
+/// A real ZooKeeper shared by every test of this process whatever
+/// [`BACKEND_ENV`](crate::BACKEND_ENV) says, for tests that need ZooKeeper itself (a test that
+/// compares zk-server with it, for one); otherwise as [`shared_server`].
+///
+/// # Panics
+///
+/// As [`shared_server`].
+pub fn shared_zookeeper() -> &'static ZkServer {
+    shared_in(
+        &SHARED_ZOOKEEPER,
+        ZkServer::builder().backend(Backend::ZooKeeper),
+    )
+}
+
+fn shared_in(cell: &'static OnceLock<ZkServer>, builder: ZkServerBuilder) -> &'static ZkServer {
+    cell.get_or_init(|| {
+        let server = builder
+            .start()
+            .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared server: {e}"));
+        // SAFETY: registers a plain `extern "C" fn` without arguments (once per cell).
         unsafe { libc::atexit(cleanup_shared_server) };
         server
     })
@@ -1173,8 +1199,10 @@ pub fn shared_server() -> &'static ZkServer {
 extern "C" fn cleanup_shared_server() {
     // The JVM would die anyway (PR_SET_PDEATHSIG); this also removes its temporary directory.
     let _ = std::panic::catch_unwind(|| {
-        if let Some(server) = SHARED.get() {
-            server.cleanup_at_exit();
+        for cell in [&SHARED, &SHARED_ZOOKEEPER] {
+            if let Some(server) = cell.get() {
+                server.cleanup_at_exit();
+            }
         }
     });
 }
