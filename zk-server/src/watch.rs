@@ -74,6 +74,15 @@ impl Table {
         self.recursive -= gone;
     }
 
+    /// Every watched path (in path order) with the connections watching it.
+    pub fn watchers_by_path(&self) -> impl Iterator<Item = (&str, Vec<ConnId>)> + '_ {
+        self.by_path.iter().map(|(path, m)| {
+            let mut conns: Vec<ConnId> = m.keys().copied().collect();
+            conns.sort_unstable();
+            (path.as_str(), conns)
+        })
+    }
+
     /// Number of watches (path, connection) in the table.
     pub fn len(&self) -> usize {
         self.by_path.values().map(HashMap::len).sum()

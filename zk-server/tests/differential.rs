@@ -1405,3 +1405,76 @@ async fn diff_fresh_tree_and_four_letter_words() {
     }
     assert_same("fresh", &logs[0], &logs[1]);
 }
+
+/// `wchp` (the recipes' tests wait for a watch with it): the same paths with the same watching
+/// sessions: getData / exists (also on a missing node) and persistent / recursive watches are
+/// listed, getChildren watches are not (ZooKeeper dumps its data-watch table only).
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_wchp_lists_data_watches_by_path() {
+    let zk = zk_testkit::shared_zookeeper();
+    let ours = zk_server::Server::start().await.unwrap();
+    let mut logs = Vec::new();
+    for addr in [zk.connect_string(), ours.connect_string()] {
+        let prefix = format!("/wchp-{}", rand::random::<u64>());
+        let a = Client::connect(&addr).await.unwrap();
+        let b = Client::connect(&addr).await.unwrap();
+        let label = |sid: i64| {
+            if sid == a.session_id() {
+                "A"
+            } else if sid == b.session_id() {
+                "B"
+            } else {
+                "other"
+            }
+        };
+        a.create(&prefix, b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        for child in ["b", "c", "d"] {
+            a.create(&format!("{prefix}/{child}"), b"", CreateMode::Persistent)
+                .await
+                .unwrap();
+        }
+        let _w1 = a.exists_watch(&format!("{prefix}/missing")).await.unwrap();
+        let _w2 = a.get_data_watch(&format!("{prefix}/b")).await.unwrap();
+        let _w3 = b.get_data_watch(&format!("{prefix}/b")).await.unwrap();
+        let _w4 = b.get_children_watch(&prefix).await.unwrap();
+        let _w5 = a
+            .add_watch(&format!("{prefix}/c"), AddWatchMode::Persistent)
+            .await
+            .unwrap();
+        let _w6 = b
+            .add_watch(&format!("{prefix}/d"), AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
+        let sa: std::net::SocketAddr = addr.parse().unwrap();
+        let wchp = tokio::task::spawn_blocking(move || zk_testkit::four_letter(sa, "wchp"))
+            .await
+            .unwrap()
+            .unwrap();
+        // path -> sorted watchers, for our prefix only (the shared ZooKeeper serves others)
+        let mut by_path: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        let mut current: Option<String> = None;
+        for line in wchp.lines() {
+            if let Some(sid) = line.strip_prefix("\t0x") {
+                let sid = i64::from_str_radix(sid, 16)
+                    .unwrap_or_else(|_| u64::from_str_radix(sid, 16).map(|v| v as i64).unwrap());
+                if let Some(p) = current.as_ref().filter(|p| p.starts_with(&prefix)) {
+                    by_path.entry(p.clone()).or_default().push(label(sid));
+                }
+            } else {
+                current = Some(line.to_owned());
+            }
+        }
+        let mut log = Vec::new();
+        for (path, mut who) in by_path {
+            who.sort_unstable();
+            log.push(format!("{} {who:?}", &path[prefix.len()..]));
+        }
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        logs.push(log);
+    }
+    ours.stop().await;
+    assert_same("wchp", &logs[0], &logs[1]);
+}
