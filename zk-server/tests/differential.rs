@@ -494,7 +494,7 @@ fn unique(name: &str) -> String {
 
 /// Runs `script` with `sessions` sessions on both servers and returns the two transcripts.
 async fn run_both(name: &str, sessions: usize, script: &[Step]) -> (Vec<String>, Vec<String>) {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
     let ours = zk_server::Server::start().await.expect("start zk-server");
     let r = run_on(
         name,
@@ -869,6 +869,7 @@ async fn diff_remove_and_check_watches() {
 async fn diff_session_expiry_by_ticks() {
     use Step::*;
     let zk = zk_testkit::ZkServer::builder()
+        .real_zookeeper("the differential suite's reference")
         .tick_time(500)
         .start_async()
         .await
@@ -1336,7 +1337,7 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_raw_wire_replies() {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
     let ours = zk_server::Server::start().await.unwrap();
     let root = unique("raw");
     let a = raw_transcript(&zk.connect_string(), &root).await;
@@ -1357,7 +1358,11 @@ async fn diff_raw_wire_replies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_fresh_tree_and_four_letter_words() {
-    let zk = zk_testkit::ZkServer::builder().start_async().await.unwrap();
+    let zk = zk_testkit::ZkServer::builder()
+        .real_zookeeper("the differential suite's reference")
+        .start_async()
+        .await
+        .unwrap();
     let ours = zk_server::Server::start().await.unwrap();
     let mut logs = Vec::new();
     for addr in [zk.connect_string(), ours.connect_string()] {
