@@ -99,19 +99,6 @@ pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
                 c.data_w.len()
             )
         }
-        "wchp" => {
-            let mut s = String::new();
-            for (path, conns) in c.data_w.by_path() {
-                s.push_str(path);
-                s.push('\n');
-                for conn in conns {
-                    let sid = c.conns.get(conn).map_or(0, |x| x.session);
-                    let _ = writeln!(s, "\t{sid:#x}");
-                }
-            }
-            s.push('\n');
-            s
-        }
         "mntr" => format!(
             "zk_version\t{VERSION}\nzk_server_state\tstandalone\nzk_num_alive_connections\t{}\n\
              zk_outstanding_requests\t0\nzk_znode_count\t{}\nzk_watch_count\t{}\n\
@@ -123,6 +110,23 @@ pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
             c.packets_received,
             c.packets_sent
         ),
+        "wchp" => wchp(c),
         _ => return None,
     })
+}
+
+/// `wchp`: as ZooKeeper's `WatchManager.dumpWatches(pw, true)` over the data-watch table only
+/// (getData / exists and persistent / recursive watches; getChildren watches are not listed):
+/// each path on a line, then `\t0x<session id in hex>` for each connection watching it.
+fn wchp(c: &Core) -> String {
+    let mut s = String::new();
+    for (path, conns) in c.data_w.watchers_by_path() {
+        s.push_str(path);
+        s.push('\n');
+        for conn in conns {
+            let session = c.conns.get(&conn).map_or(0, |x| x.session);
+            s.push_str(&format!("\t0x{session:x}\n"));
+        }
+    }
+    s
 }

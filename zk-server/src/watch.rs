@@ -80,9 +80,13 @@ impl Table {
         self.recursive -= gone;
     }
 
-    /// The watched paths with the connections watching each (`wchp`).
-    pub fn by_path(&self) -> impl Iterator<Item = (&String, impl Iterator<Item = &ConnId>)> {
-        self.by_path.iter().map(|(p, m)| (p, m.keys()))
+    /// Every watched path (in path order) with the connections watching it.
+    pub fn watchers_by_path(&self) -> impl Iterator<Item = (&str, Vec<ConnId>)> + '_ {
+        self.by_path.iter().map(|(path, m)| {
+            let mut conns: Vec<ConnId> = m.keys().copied().collect();
+            conns.sort_unstable();
+            (path.as_str(), conns)
+        })
     }
 
     /// Connections with a watch here, and the number of paths watched (`wchs`).

@@ -503,7 +503,7 @@ fn unique(name: &str) -> String {
 
 /// Runs `script` with `sessions` sessions on both servers and returns the two transcripts.
 async fn run_both(name: &str, sessions: usize, script: &[Step]) -> (Vec<String>, Vec<String>) {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
     let ours = zk_server::Server::start().await.expect("start zk-server");
     let r = run_on(
         name,
@@ -933,6 +933,7 @@ async fn diff_check_watches_of_every_mode_before_and_after_they_fire() {
 async fn diff_session_expiry_by_ticks() {
     use Step::*;
     let zk = zk_testkit::ZkServer::builder()
+        .real_zookeeper("the differential suite's reference")
         .tick_time(500)
         .start_async()
         .await
@@ -1400,7 +1401,7 @@ async fn raw_transcript(addr: &str, root: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_raw_wire_replies() {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
     let ours = zk_server::Server::start().await.unwrap();
     let root = unique("raw");
     let a = raw_transcript(&zk.connect_string(), &root).await;
@@ -1421,7 +1422,11 @@ async fn diff_raw_wire_replies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_fresh_tree_and_four_letter_words() {
-    let zk = zk_testkit::ZkServer::builder().start_async().await.unwrap();
+    let zk = zk_testkit::ZkServer::builder()
+        .real_zookeeper("the differential suite's reference")
+        .start_async()
+        .await
+        .unwrap();
     let ours = zk_server::Server::start().await.unwrap();
     let mut logs = Vec::new();
     for addr in [zk.connect_string(), ours.connect_string()] {
@@ -1618,7 +1623,11 @@ fn fourlw_digest(word: &str, text: &str, sids: &[i64]) -> Vec<String> {
 /// the same sessions, nodes and watches.
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_four_letter_words_cons_wchs_wchp_mntr() {
-    let zk = zk_testkit::ZkServer::builder().start_async().await.unwrap();
+    let zk = zk_testkit::ZkServer::builder()
+        .real_zookeeper("the differential suite's reference")
+        .start_async()
+        .await
+        .unwrap();
     let ours = zk_server::Server::start().await.unwrap();
     let mut logs = Vec::new();
     for addr in [zk.connect_string(), ours.connect_string()] {
@@ -1805,7 +1814,7 @@ async fn close_session_transcript(addr: &str, root: &str) -> Vec<String> {
 /// ephemerals and their parent receive.
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_close_session_events_to_itself_and_others() {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper();
     let ours = zk_server::Server::start().await.unwrap();
     let root = unique("close");
     let a = close_session_transcript(&zk.connect_string(), &root).await;
@@ -1814,4 +1823,77 @@ async fn diff_close_session_events_to_itself_and_others() {
         eprintln!("close:\n{}", a.join("\n"));
     }
     assert_same("close", &a, &b);
+}
+
+/// `wchp` (the recipes' tests wait for a watch with it): the same paths with the same watching
+/// sessions: getData / exists (also on a missing node) and persistent / recursive watches are
+/// listed, getChildren watches are not (ZooKeeper dumps its data-watch table only).
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_wchp_lists_data_watches_by_path() {
+    let zk = zk_testkit::shared_zookeeper();
+    let ours = zk_server::Server::start().await.unwrap();
+    let mut logs = Vec::new();
+    for addr in [zk.connect_string(), ours.connect_string()] {
+        let prefix = format!("/wchp-{}", rand::random::<u64>());
+        let a = Client::connect(&addr).await.unwrap();
+        let b = Client::connect(&addr).await.unwrap();
+        let label = |sid: i64| {
+            if sid == a.session_id() {
+                "A"
+            } else if sid == b.session_id() {
+                "B"
+            } else {
+                "other"
+            }
+        };
+        a.create(&prefix, b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        for child in ["b", "c", "d"] {
+            a.create(&format!("{prefix}/{child}"), b"", CreateMode::Persistent)
+                .await
+                .unwrap();
+        }
+        let _w1 = a.exists_watch(&format!("{prefix}/missing")).await.unwrap();
+        let _w2 = a.get_data_watch(&format!("{prefix}/b")).await.unwrap();
+        let _w3 = b.get_data_watch(&format!("{prefix}/b")).await.unwrap();
+        let _w4 = b.get_children_watch(&prefix).await.unwrap();
+        let _w5 = a
+            .add_watch(&format!("{prefix}/c"), AddWatchMode::Persistent)
+            .await
+            .unwrap();
+        let _w6 = b
+            .add_watch(&format!("{prefix}/d"), AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
+        let sa: std::net::SocketAddr = addr.parse().unwrap();
+        let wchp = tokio::task::spawn_blocking(move || zk_testkit::four_letter(sa, "wchp"))
+            .await
+            .unwrap()
+            .unwrap();
+        // path -> sorted watchers, for our prefix only (the shared ZooKeeper serves others)
+        let mut by_path: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        let mut current: Option<String> = None;
+        for line in wchp.lines() {
+            if let Some(sid) = line.strip_prefix("\t0x") {
+                let sid = i64::from_str_radix(sid, 16)
+                    .unwrap_or_else(|_| u64::from_str_radix(sid, 16).map(|v| v as i64).unwrap());
+                if let Some(p) = current.as_ref().filter(|p| p.starts_with(&prefix)) {
+                    by_path.entry(p.clone()).or_default().push(label(sid));
+                }
+            } else {
+                current = Some(line.to_owned());
+            }
+        }
+        let mut log = Vec::new();
+        for (path, mut who) in by_path {
+            who.sort_unstable();
+            log.push(format!("{} {who:?}", &path[prefix.len()..]));
+        }
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        logs.push(log);
+    }
+    ours.stop().await;
+    assert_same("wchp", &logs[0], &logs[1]);
 }

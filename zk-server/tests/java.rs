@@ -75,7 +75,7 @@ async fn run_java(hosts: &str, root: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn java_client_sees_the_same_on_zk_server_as_on_zookeeper() {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper();
     let ours = zk_server::Server::start().await.unwrap();
     let root = format!("/java-{}", std::process::id());
     let a = run_java(&zk.connect_string(), &root).await;

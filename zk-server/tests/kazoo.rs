@@ -35,7 +35,7 @@ async fn run_script(hosts: &str, root: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kazoo_sees_the_same_on_zk_server_as_on_zookeeper() {
-    let zk = zk_testkit::shared_server();
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
     let ours = zk_server::Server::start().await.unwrap();
     let root = format!("/kazoo-{}", std::process::id());
     let a = run_script(&zk.connect_string(), &root).await;

@@ -156,6 +156,9 @@ impl EnsembleBuilder {
             !(self.partitionable && self.settings.reconfig),
             "a partitionable ensemble cannot be reconfig-enabled: its members see different peer ports"
         );
+        // always real ZooKeeper (zk-server is single-node), but a misspelt variable is still
+        // an error here, as for a `ZkServer`
+        crate::Backend::from_env()?;
         let install = Installation::locate()?;
         let files = match &self.tls {
             Some(opts) => Some(std::sync::Arc::new(TlsFiles::generate(opts)?)),

@@ -20,6 +20,30 @@
 //! variables `ZK_TESTKIT_JAVA` (path of the `java` binary) and `ZK_TESTKIT_JAR_DIR` (a directory
 //! laid out like Debian's `/usr/share/java` or a release's `lib/`; then only it is searched).
 //!
+//! # Backends: real ZooKeeper or zk-server
+//!
+//! [`ZkServer`] (and [`shared_server`]) run real ZooKeeper by default. With the environment
+//! variable [`BACKEND_ENV`] set to `zk-server` (`ZK_TESTKIT_BACKEND=zk-server cargo test`)
+//! they run the workspace's `zk-server` instead: in this process, on a runtime thread of its
+//! own, no Java, started in milliseconds, behind the same handle (connect string, stop, kill,
+//! restart on the same port with the same data and sessions, pause / resume, four-letter words,
+//! mode `standalone`, a data dir). `zookeeper` (or unset, or empty) is real ZooKeeper; any
+//! other value is an error ([`Error::UnknownBackend`]), never a silent default.
+//! [`ZkServerBuilder::backend`] picks one for a single server, [`ZkServer::backend`] says
+//! which one runs, [`ZkServer::zk_server`] gives zk-server's own test hooks, and
+//! [`shared_zookeeper`] is a shared real ZooKeeper whatever the variable says.
+//!
+//! **What only a real server can test** uses real ZooKeeper whatever the variable says:
+//! TLS ([`ZkServerBuilder::tls`]), SASL ([`ZkServerBuilder::sasl_digest_users`]), Kerberos
+//! ([`ZkServerBuilder::sasl_kerberos`]), a four-letter-word whitelist, extra `zoo.cfg` lines
+//! and JVM properties ([`ZkServerBuilder::cfg`], [`ZkServerBuilder::jvm_prop`]), and every
+//! [`Ensemble`]: quorums, leader election, partitions, reconfiguration, read-only mode. A test
+//! that needs ZooKeeper for another reason says so with
+//! [`ZkServerBuilder::real_zookeeper`]`("why, in a line")`. Differences a client can see:
+//! zk-server has no pid ([`ZkServer::pid`] is `None`), a kill closes the sockets as a stop
+//! does, its log goes to this process's `tracing` subscriber, and the rest is listed in the
+//! workspace's `docs/zk-server.md` (known divergences).
+//!
 //! # Example
 //!
 //! In an async test (a plain `#[tokio::test]`, current-thread, works):
@@ -130,6 +154,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod embedded;
 mod ensemble;
 mod install;
 mod kdc;
@@ -145,11 +170,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use embedded::{Backend, BACKEND_ENV};
 pub use ensemble::{Ensemble, EnsembleBuilder, SUPER_USER};
 pub use install::java_classpath;
 pub use kdc::{Kdc, INSTALL_KRB5, REALM, SERVICE_PRINCIPAL};
 pub use proxy::{CutTrap, FaultProxy};
-pub use server::{shared_server, ZkServer, ZkServerBuilder};
+pub use server::{shared_server, shared_zookeeper, ZkServer, ZkServerBuilder};
 pub use tls::{ClientAuth, TlsFiles, TlsOptions};
 pub use wire::{expire_session, four_letter, four_letter_async, four_letter_timeout};
 
@@ -177,6 +203,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// [`BACKEND_ENV`] names no backend: it must be `zookeeper` (the default) or `zk-server`.
+    #[error(
+        "{BACKEND_ENV}={0:?} names no backend: use `zookeeper` (real ZooKeeper, the default) or `zk-server`"
+    )]
+    UnknownBackend(String),
 
     /// A server did not become ready: its JVM exited or the startup timeout elapsed.
     #[error("{message}\n--- last lines of {} ---\n{log_tail}", log_path.display())]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::time::sleep;
 
+use crate::embedded::{self, Backend, Choice, Embedded};
 use crate::install::{Installation, Logging};
 use crate::settings::{settings_setters, Role, Settings, LOG4J_PROPERTIES};
 use crate::tls::{TlsFiles, TlsOptions};
@@ -65,6 +66,10 @@ pub struct ZkServer {
     pub(crate) tls: Option<(u16, std::sync::Arc<TlsFiles>)>,
     /// The JAAS file's directory, when started with SASL users.
     sasl: Option<TempDir>,
+    /// The in-process zk-server, when that is the backend (then there is never a JVM).
+    embedded: Option<Embedded>,
+    /// Why this backend (see [`ZkServerBuilder::resolve_backend`]).
+    backend_reason: String,
     /// Declared last: removed after the JVM is dead (Drop kills it first anyway).
     dir: TempDir,
 }
@@ -107,6 +112,7 @@ pub struct ZkServerBuilder {
     tls: Option<TlsOptions>,
     sasl_users: Vec<(String, String)>,
     kerberos: Option<Kerberos>,
+    choice: Choice,
 }
 
 /// The server side of GSSAPI: the KDC's krb5.conf, the service keytab and principal.
@@ -156,12 +162,60 @@ impl ZkServerBuilder {
         self
     }
 
+    /// Run real ZooKeeper whatever [`BACKEND_ENV`](crate::BACKEND_ENV) says, for a test that
+    /// needs something zk-server does not do the same way; `reason` says what, in a line (it
+    /// is logged, and kept for [`ZkServer::backend_reason`]).
+    pub fn real_zookeeper(mut self, reason: &'static str) -> Self {
+        self.choice.real_reason = Some(reason);
+        self
+    }
+
+    /// Run this backend whatever [`BACKEND_ENV`](crate::BACKEND_ENV) says. What only a real
+    /// server can do (TLS, SASL, Kerberos, a four-letter-word whitelist, extra `zoo.cfg` lines
+    /// or JVM properties) still gets real ZooKeeper; see the crate docs.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.choice.explicit = Some(backend);
+        self
+    }
+
+    /// What these settings ask for that only real ZooKeeper does, if anything.
+    fn needs_real_zookeeper(&self) -> Option<String> {
+        if self.tls.is_some() {
+            return Some("TLS".into());
+        }
+        if !self.sasl_users.is_empty() {
+            return Some("SASL".into());
+        }
+        if self.kerberos.is_some() {
+            return Some("Kerberos (SASL GSSAPI)".into());
+        }
+        embedded::unmodelled(&self.settings)
+    }
+
+    /// The backend [`start`](Self::start) will run, and why: [`Backend::ZooKeeper`] for what
+    /// only a real server can do (TLS, SASL, ...) and after
+    /// [`real_zookeeper`](Self::real_zookeeper), else the builder's
+    /// [`backend`](Self::backend), else [`BACKEND_ENV`](crate::BACKEND_ENV).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBackend`] if the variable names no backend (whatever the builder says).
+    pub fn resolve_backend(&self) -> Result<(Backend, String)> {
+        let env = Backend::from_env()?;
+        Ok(self.choice.resolve(env, self.needs_real_zookeeper()))
+    }
+
     /// Starts the server on a random free port and waits until it serves (`srvr` shows `Mode:`).
     /// If the chosen port turns out to be taken, retries with another one. Blocks the calling
     /// thread; [`start_async`](Self::start_async) does not.
     ///
+    /// The server is real ZooKeeper unless [`BACKEND_ENV`](crate::BACKEND_ENV) or
+    /// [`backend`](Self::backend) asks for zk-server (see
+    /// [`resolve_backend`](Self::resolve_backend)).
+    ///
     /// # Errors
     ///
+    /// [`Error::UnknownBackend`] if the variable names no backend,
     /// [`Error::MissingPackage`] if java or the jars are missing, [`Error::Startup`] (with the
     /// end of the server log) if the server does not come up within the startup timeout.
     pub fn start(self) -> Result<ZkServer> {
@@ -180,6 +234,11 @@ impl ZkServerBuilder {
     ///
     /// As [`start`](Self::start).
     pub async fn start_async(self) -> Result<ZkServer> {
+        let (backend, why) = self.resolve_backend()?;
+        tracing::debug!(%backend, why, "zk-testkit: starting a server");
+        if backend == Backend::ZkServer {
+            return ZkServer::start_embedded(&self.settings, why).await;
+        }
         let install = Installation::locate()?;
         let mut attempt = 0;
         loop {
@@ -250,6 +309,7 @@ impl ZkServerBuilder {
                 Some(dir)
             };
             let mut server = ZkServer::prepare(&install, &settings, port, Role::Standalone)?;
+            server.backend_reason = why.clone();
             server.tls = tls;
             server.sasl = sasl;
             server.spawn()?;
@@ -369,8 +429,97 @@ impl ZkServer {
             process: Mutex::new(Process::default()),
             tls: None,
             sasl: None,
+            embedded: None,
+            backend_reason: match role {
+                Role::Standalone => String::new(),
+                Role::Member { .. } => "an ensemble member (zk-server is single-node)".into(),
+            },
             dir,
         })
+    }
+
+    /// Starts an in-process zk-server ([`Backend::ZkServer`]) with `settings`, keeping its
+    /// tree and sessions in a temporary data dir (so that a stop, kill or restart keeps them,
+    /// as ZooKeeper's dataDir does).
+    async fn start_embedded(settings: &Settings, why: String) -> Result<ZkServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("zk-testkit-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        let base = dir.path();
+        let data_dir = base.join("data");
+        let log_path = base.join("zk-server.log");
+        let config_path = base.join("zk-server.cfg");
+        let embedded =
+            Embedded::start(embedded::server_builder(settings, data_dir.clone())).await?;
+        let addr = embedded.server().addr();
+        let write = |path: &Path, text: String| {
+            fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        };
+        write(
+            &config_path,
+            format!(
+                "# zk-server in this process (zk-testkit backend `zk-server`: {why})\n\
+                 tickTime={}\nminSessionTimeout={}\nmaxSessionTimeout={}\n\
+                 extendedTypesEnabled={}\ndataDir={}\nclientPort={}\n",
+                settings.tick_time,
+                settings
+                    .min_session_timeout
+                    .unwrap_or(2 * settings.tick_time),
+                settings
+                    .max_session_timeout
+                    .unwrap_or(20 * settings.tick_time),
+                settings.extended_types,
+                data_dir.display(),
+                addr.port(),
+            ),
+        )?;
+        write(
+            &log_path,
+            format!(
+                "zk-server serves {addr} in this process; its log goes to this process's \
+                 `tracing` subscriber (target `zk_server`)\n"
+            ),
+        )?;
+        Ok(ZkServer {
+            addr,
+            myid: None,
+            data_dir,
+            log_path,
+            config_path,
+            java: PathBuf::new(),
+            args: Vec::new(),
+            startup_timeout: settings.startup_timeout,
+            process: Mutex::new(Process::default()),
+            tls: None,
+            sasl: None,
+            embedded: Some(embedded),
+            backend_reason: why,
+            dir,
+        })
+    }
+
+    /// The server's backend: [`Backend::ZooKeeper`] (a JVM) or [`Backend::ZkServer`] (in this
+    /// process).
+    pub fn backend(&self) -> Backend {
+        if self.embedded.is_some() {
+            Backend::ZkServer
+        } else {
+            Backend::ZooKeeper
+        }
+    }
+
+    /// Why it runs that backend: what only ZooKeeper can do, the reason given to
+    /// [`ZkServerBuilder::real_zookeeper`], or the variable's value.
+    pub fn backend_reason(&self) -> &str {
+        &self.backend_reason
+    }
+
+    /// The in-process zk-server, with its test hooks
+    /// ([`expire_session`](zk_server::Server::expire_session),
+    /// [`sessions`](zk_server::Server::sessions), ...), when that is the backend.
+    pub fn zk_server(&self) -> Option<&zk_server::Server> {
+        self.embedded.as_ref().map(Embedded::server)
     }
 
     /// With TLS: waits until the secure port accepts connections (it opens after the plain one).
@@ -567,18 +716,24 @@ impl ZkServer {
         self.myid
     }
 
-    /// The JVM's pid while it runs.
+    /// The JVM's pid while it runs; always `None` for zk-server (it runs in this process).
     pub fn pid(&self) -> Option<u32> {
         self.process().running().map(|child| child.id())
     }
 
-    /// Whether the JVM is running (a paused JVM counts as running).
+    /// Whether the server is running (a paused one counts as running).
     pub fn is_running(&self) -> bool {
+        if let Some(e) = &self.embedded {
+            return e.is_running();
+        }
         self.process().running().is_some()
     }
 
-    /// Whether the JVM is stopped by [`pause`](Self::pause).
+    /// Whether the server is frozen by [`pause`](Self::pause).
     pub fn is_paused(&self) -> bool {
+        if let Some(e) = &self.embedded {
+            return e.is_paused();
+        }
         let mut process = self.process();
         process.running().is_some() && process.paused
     }
@@ -605,7 +760,8 @@ impl ZkServer {
 
     /// Gracefully stops the server: SIGTERM, wait for the JVM to exit, SIGKILL if it has not
     /// exited after 5 s. Resumes a paused JVM so it can handle the SIGTERM. Does nothing if the
-    /// server is not running. Blocks; [`stop_async`](Self::stop_async) does not.
+    /// server is not running. Blocks; [`stop_async`](Self::stop_async) does not. zk-server
+    /// closes its listener and every connection (a paused one is resumed first).
     ///
     /// # Errors
     ///
@@ -625,6 +781,9 @@ impl ZkServer {
     ///
     /// As [`stop`](Self::stop).
     pub async fn stop_async(&self) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            return e.stop().await;
+        }
         {
             let mut process = self.process();
             let paused = process.paused;
@@ -645,7 +804,9 @@ impl ZkServer {
 
     /// Kills the server with SIGKILL and reaps it (a crash: no goodbye to clients or peers).
     /// Does nothing if the server is not running. Blocks (briefly);
-    /// [`kill_async`](Self::kill_async) does not.
+    /// [`kill_async`](Self::kill_async) does not. zk-server, in this process, is stopped as
+    /// by [`stop`](Self::stop): every socket closes and the data dir keeps every acknowledged
+    /// change, which is what a client sees of a killed ZooKeeper too.
     ///
     /// # Errors
     ///
@@ -665,6 +826,11 @@ impl ZkServer {
     ///
     /// As [`kill`](Self::kill).
     pub async fn kill_async(&self) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            // in-process there is no crash to simulate: every socket closes, the data dir holds
+            // every acknowledged change (as ZooKeeper's log does after a SIGKILL)
+            return e.stop().await;
+        }
         if let Some(child) = self.process().child.as_mut() {
             // Fails only if the child was already reaped, which `Process` never lets happen.
             let _ = child.kill();
@@ -745,6 +911,9 @@ impl ZkServer {
     ///
     /// As [`start_again`](Self::start_again).
     pub async fn start_again_async(&self) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            return e.start_again().await;
+        }
         self.spawn()?;
         self.wait_ready(Instant::now() + self.startup_timeout, |_| true)
             .await
@@ -752,12 +921,16 @@ impl ZkServer {
     }
 
     /// Freezes the JVM with SIGSTOP: sockets stay open, but nothing is answered (like a long GC
-    /// pause or a hung machine). Undo with [`resume`](Self::resume).
+    /// pause or a hung machine). Undo with [`resume`](Self::resume). zk-server is frozen the
+    /// same way by blocking the one thread its runtime runs on (its timers stand still too).
     ///
     /// # Errors
     ///
     /// [`Error::NotRunning`] if the server is not running.
     pub fn pause(&self) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            return e.pause();
+        }
         let mut process = self.process();
         let child = process.running().ok_or(Error::NotRunning(self.addr))?;
         signal(child, libc::SIGSTOP)?;
@@ -775,6 +948,9 @@ impl ZkServer {
     ///
     /// [`Error::NotRunning`] if the server is not running.
     pub fn resume(&self) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            return e.resume();
+        }
         let mut process = self.process();
         let child = process.running().ok_or(Error::NotRunning(self.addr))?;
         signal(child, libc::SIGCONT)?;
@@ -971,24 +1147,50 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 static SHARED: OnceLock<ZkServer> = OnceLock::new();
+static SHARED_ZOOKEEPER: OnceLock<ZkServer> = OnceLock::new();
 
 /// A standalone server shared by every test of this process, started on first use (default
-/// settings).
+/// settings), of the backend [`BACKEND_ENV`](crate::BACKEND_ENV) names.
 ///
 /// Use it for tests that do not stop, kill, pause or restart the server — those need their own
 /// [`ZkServer`]. Tests run in parallel against it, so each test should work below its own
 /// chroot or path prefix (e.g. `/test-name-<random>`). The server lives until the process
-/// exits; then it is killed and its directory removed.
+/// exits; then it is killed and its directory removed. With the variable unset (or
+/// `zookeeper`) it is the same server as [`shared_zookeeper`].
 ///
 /// # Panics
 ///
-/// If the server cannot be started (for example [`Error::MissingPackage`]); the panic message
-/// carries the error.
+/// If the server cannot be started (for example [`Error::MissingPackage`], or
+/// [`Error::UnknownBackend`]); the panic message carries the error.
 pub fn shared_server() -> &'static ZkServer {
-    SHARED.get_or_init(|| {
-        let server = ZkServer::start()
-            .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared ZooKeeper: {e}"));
-        // SAFETY: registers a plain `extern "C" fn` without arguments.
+    let backend = Backend::from_env()
+        .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared server: {e}"));
+    if backend == Backend::ZooKeeper {
+        return shared_zookeeper();
+    }
+    shared_in(&SHARED, ZkServer::builder().backend(backend))
+}
+
+/// A real ZooKeeper shared by every test of this process whatever
+/// [`BACKEND_ENV`](crate::BACKEND_ENV) says, for tests that need ZooKeeper itself (a test that
+/// compares zk-server with it, for one); otherwise as [`shared_server`].
+///
+/// # Panics
+///
+/// As [`shared_server`].
+pub fn shared_zookeeper() -> &'static ZkServer {
+    shared_in(
+        &SHARED_ZOOKEEPER,
+        ZkServer::builder().backend(Backend::ZooKeeper),
+    )
+}
+
+fn shared_in(cell: &'static OnceLock<ZkServer>, builder: ZkServerBuilder) -> &'static ZkServer {
+    cell.get_or_init(|| {
+        let server = builder
+            .start()
+            .unwrap_or_else(|e| panic!("zk-testkit: cannot start the shared server: {e}"));
+        // SAFETY: registers a plain `extern "C" fn` without arguments (once per cell).
         unsafe { libc::atexit(cleanup_shared_server) };
         server
     })
@@ -997,8 +1199,10 @@ pub fn shared_server() -> &'static ZkServer {
 extern "C" fn cleanup_shared_server() {
     // The JVM would die anyway (PR_SET_PDEATHSIG); this also removes its temporary directory.
     let _ = std::panic::catch_unwind(|| {
-        if let Some(server) = SHARED.get() {
-            server.cleanup_at_exit();
+        for cell in [&SHARED, &SHARED_ZOOKEEPER] {
+            if let Some(server) = cell.get() {
+                server.cleanup_at_exit();
+            }
         }
     });
 }
