@@ -301,9 +301,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Reach every host over TLS with these settings (feature `tls`). Without it, hosts written
-    /// `tcp+tls://host:port` in the connect string use TLS with [`TlsConfig::new`](crate::TlsConfig::new)
-    /// (the system's CAs). A failed handshake (unknown CA, expired certificate, name mismatch,
+    /// Reach every host over TLS with these settings (feature `tls`): every host, those written
+    /// `tcp://host:port` included (there is no mixing plain and TLS hosts with this setting; a
+    /// plain host then fails its handshake, it is never reached in the clear). Without it, hosts
+    /// written `tcp+tls://host:port` in the connect string use TLS with
+    /// [`TlsConfig::new`](crate::TlsConfig::new) (the system's CAs) and the others plain TCP. A failed handshake (unknown CA, expired certificate, name mismatch,
     /// a client certificate the server requires) is reported by [`connect`](Self::connect)
     /// as [`Error::ConnectFailed`] naming TLS and the cause.
     #[cfg(feature = "tls")]

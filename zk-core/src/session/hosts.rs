@@ -34,7 +34,8 @@ pub const DEFAULT_PORT: u16 = 2181;
 
 /// Parses `host1:port1,host2:port2/optional/chroot`. A host without a port gets 2181; IPv6
 /// addresses go in brackets (`[::1]:2181`); a host written `tcp+tls://host:port` is reached
-/// over TLS (`tcp://` is plain TCP, the default).
+/// over TLS (`tcp://` is plain TCP, the default, unless the client is built with
+/// `ClientBuilder::tls`, which puts every host on TLS).
 pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
     let s = s.trim();
     // the chroot starts at the first '/' that is not part of a scheme's "://"
