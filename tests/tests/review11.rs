@@ -673,3 +673,53 @@ async fn the_tracker_keeps_the_host_names_the_client_was_given_for_known_members
     assert_eq!(c.session_id(), sid);
     c.close().await.unwrap();
 }
+
+/// A member that fails every connection after the handshake (here: every SASL exchange cut by
+/// the network) was hammered: the server's ConnectResponse reset the host ring's failure count,
+/// so the "a whole cycle failed: pause ~1 s" rule never applied and the client reconnected
+/// after the 0-100 ms jitter only, some tens of times in 3 s. A host now counts as working only
+/// once the connection is CONNECTED (handshake and SASL done), so after each such failure of
+/// the one host the cycle pause applies.
+///
+/// No assertion on speed: an upper bound on attempts from the documented pause. With one host
+/// every failed attempt ends a cycle, so at most one attempt per second follows the first; the
+/// bound allows 4 per second of the measured window (it grows if the machine is slow).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_failing_after_the_handshake_is_not_hammered_by_reconnects() {
+    common::init_tracing();
+    let server = ZkServer::builder()
+        .sasl_digest_users(&[("bob", "bob-secret")])
+        .start()
+        .expect("SASL server");
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let c = Client::builder(proxy.connect_string())
+        .session_timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(30))
+        .sasl_digest_md5("bob", "bob-secret")
+        .connect()
+        .await
+        .expect("SASL client");
+    let sid = c.session_id();
+    // every SASL packet (102) from now on reaches the server, then the connection is cut
+    proxy.cut_after_every_request(102);
+    let before = proxy.connections_accepted();
+    let start = tokio::time::Instant::now();
+    proxy.reset();
+    common::wait_state(&c, State::Suspended, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let attempts = proxy.connections_accepted() - before;
+    let window = start.elapsed();
+    let cuts = proxy.cuts_fired();
+    proxy.disarm_cut();
+    assert!(cuts >= 1, "no SASL exchange was cut ({attempts} attempts)");
+    let bound = 4 * window.as_secs_f64().ceil() as u64;
+    assert!(
+        attempts <= bound,
+        "{attempts} connection attempts ({cuts} SASL exchanges cut) in {window:?}: the client \
+         reconnected without the cycle pause (at most {bound})"
+    );
+    // the member works again: the client gets back to its session there
+    common::wait_state(&c, State::Connected, Duration::from_secs(30)).await;
+    assert_eq!(c.session_id(), sid, "the same session");
+    c.close().await.unwrap();
+}

@@ -37,6 +37,7 @@ const NO_XID: i64 = i64::MIN;
 /// | [`set_delay`](Self::set_delay) | latency added to every chunk, both directions, order kept |
 /// | [`reject_new`](Self::reject_new) | new connections are accepted and closed at once |
 /// | [`cut_after_request`](Self::cut_after_request) | the next request with an opcode reaches the server, its reply never reaches the client |
+/// | [`cut_after_every_request`](Self::cut_after_every_request) | the same for every request with an opcode, until disarmed |
 /// | [`hold_request`](Self::hold_request) / [`release_held`](Self::release_held) | the next request with one of some opcodes waits in the proxy (and everything the client sends after it), replies and events still flow |
 ///
 /// Client→server traffic is forwarded as whole ZooKeeper frames (4-byte big-endian length +
@@ -129,20 +130,30 @@ impl Shared {
 ///
 /// `CutTrap::default()` is a new, unarmed trap.
 #[derive(Clone, Debug, Default)]
-pub struct CutTrap(Arc<Mutex<Option<i32>>>);
+pub struct CutTrap(Arc<Mutex<Option<Armed>>>);
+
+/// An armed cut trap: the opcode it catches, and whether it stays armed after it springs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Armed {
+    opcode: i32,
+    standing: bool,
+}
 
 impl CutTrap {
-    fn slot(&self) -> MutexGuard<'_, Option<i32>> {
+    fn slot(&self) -> MutexGuard<'_, Option<Armed>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn take(&self, opcode: i32) -> bool {
         let mut trap = self.slot();
-        if *trap == Some(opcode) {
-            *trap = None;
-            true
-        } else {
-            false
+        match *trap {
+            Some(a) if a.opcode == opcode => {
+                if !a.standing {
+                    *trap = None;
+                }
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -263,11 +274,27 @@ impl FaultProxy {
     /// If the trap is shared ([`share_cut_trap`](Self::share_cut_trap)), this arms it for every
     /// proxy sharing it, and it is sprung once for all of them.
     pub fn cut_after_request(&self, opcode: i32) {
-        *self.shared.trap().slot() = Some(opcode);
+        *self.shared.trap().slot() = Some(Armed {
+            opcode,
+            standing: false,
+        });
     }
 
-    /// Disarms an unfired [`cut_after_request`](Self::cut_after_request) trap (a shared one for
-    /// every proxy sharing it).
+    /// Arms a standing trap: every request whose header type is `opcode` is cut as
+    /// [`cut_after_request`](Self::cut_after_request) cuts the first one (forwarded, the
+    /// server's reply awaited, then a TCP RST on both sides), on every connection, until
+    /// [`disarm_cut`](Self::disarm_cut). A member that fails the same way on every connection,
+    /// say every SASL exchange (102) cut after the handshake. Replaces an unfired one-shot trap.
+    pub fn cut_after_every_request(&self, opcode: i32) {
+        *self.shared.trap().slot() = Some(Armed {
+            opcode,
+            standing: true,
+        });
+    }
+
+    /// Disarms an unfired [`cut_after_request`](Self::cut_after_request) trap or a standing
+    /// [`cut_after_every_request`](Self::cut_after_every_request) one (a shared one for every
+    /// proxy sharing it).
     pub fn disarm_cut(&self) {
         *self.shared.trap().slot() = None;
     }
@@ -331,7 +358,8 @@ impl FaultProxy {
         self.shared.held.load(Ordering::SeqCst)
     }
 
-    /// How many connections were cut by [`cut_after_request`](Self::cut_after_request) traps.
+    /// How many connections were cut by [`cut_after_request`](Self::cut_after_request) and
+    /// [`cut_after_every_request`](Self::cut_after_every_request) traps.
     pub fn cuts_fired(&self) -> u64 {
         self.shared.cuts_fired.load(Ordering::SeqCst)
     }

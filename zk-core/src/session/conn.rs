@@ -367,6 +367,9 @@ impl Session {
         }
         self.prime(&mut conn);
         self.disconnected_since = None;
+        // only now does the host count as working: a failure before this point (a SASL exchange
+        // cut, an unexpected SASL error) was a failed attempt, and a cycle of them pauses
+        self.ring.connected();
         self.publish(State::Connected, keeper, Some(host.to_string()));
 
         let mut probe = if resp.read_only && self.ring.len() > 1 {
@@ -585,8 +588,9 @@ impl Session {
         within: Duration,
     ) -> std::result::Result<(), Outcome> {
         let host = conn.host.clone();
-        // what connect() reports if it gives up meanwhile: the handshake succeeded, so no
-        // attempt failed, but no session is usable before SASL ends
+        // what connect() reports if it gives up meanwhile: the handshake succeeded, but no
+        // session is usable before SASL ends (and until then the attempt counts as failed in
+        // the host ring)
         let shared = self.shared.clone();
         let note = |what: String| {
             *shared.last_connect_error.lock().unwrap() =

@@ -105,16 +105,24 @@ impl Session {
             };
             match res {
                 Ok(conn) => {
-                    // the server answered: whatever it said, the host works
-                    self.ring.connected();
+                    // The server answered the handshake. That alone does not make the host
+                    // one that works: what must follow (SASL) may fail on every connection,
+                    // and a host reset here would be tried again after the jitter only, never
+                    // the cycle pause. The ring counts the host as working once the connection
+                    // is CONNECTED (`serve`), or the handshake's answer is final (below).
                     *self.shared.last_connect_error.lock().unwrap() = None;
                     if closing_abandoned {
                         self.close_abandoned(conn, connect_timeout).await?;
-                        // the next attempt starts the new session at once
-                        first = true;
+                        if self.abandoned.is_none() {
+                            // done with it: the next attempt starts the new session at once
+                            self.ring.connected();
+                            first = true;
+                        }
                         continue;
                     }
                     if conn.resp.timeout_ms <= 0 {
+                        // a final answer: the new session it leads to is no retry
+                        self.ring.connected();
                         info!(server = %host, "server reports the session expired");
                         return Err(Outcome::Expired);
                     }

@@ -139,6 +139,10 @@ impl HostRing {
         (h, cycle_done)
     }
 
+    /// The last host given out works: the connection is established for the session (the
+    /// handshake and SASL done, the client CONNECTED), or the server's answer was final. A
+    /// handshake answered alone is no success: a host that fails every connection after it
+    /// must still end a cycle, so the pause applies.
     pub(crate) fn connected(&mut self) {
         self.failed_in_row = 0;
     }
