@@ -9,14 +9,16 @@ pub enum LocalServer {
     /// zk-server in the example's process (the default: no Java needed).
     Embedded(zk_server::Server),
     /// Debian's ZooKeeper 3.8 through zk-testkit (`--real-zookeeper`; needs Java).
-    Real(zk_testkit::ZkServer),
+    Real(Box<zk_testkit::ZkServer>),
 }
 
 impl LocalServer {
     /// Starts one: zk-server, or with `real` Debian's ZooKeeper.
     pub async fn start(real: bool) -> Result<LocalServer, Box<dyn std::error::Error>> {
         Ok(if real {
-            LocalServer::Real(tokio::task::spawn_blocking(zk_testkit::ZkServer::start).await??)
+            LocalServer::Real(Box::new(
+                tokio::task::spawn_blocking(zk_testkit::ZkServer::start).await??,
+            ))
         } else {
             LocalServer::Embedded(zk_server::Server::start().await?)
         })

@@ -18,7 +18,7 @@ enum Local {
     Embedded(zk_server::Server),
     /// Debian's ZooKeeper 3.8 through zk-testkit (`--real-zookeeper`).
     #[cfg(feature = "real-zookeeper")]
-    Real(ZkServer),
+    Real(Box<ZkServer>),
 }
 
 /// Prints lines with the time since the start.
@@ -362,7 +362,7 @@ async fn start_real(t: &Timeline, install: bool) -> Result<(String, Local), Fail
     let server = start_local(t, install).await?;
     let h = server.connect_string();
     t.say(format!("ZooKeeper serving on {h}"));
-    Ok((h, Local::Real(server)))
+    Ok((h, Local::Real(Box::new(server))))
 }
 
 /// Starts a local server. When ZooKeeper is missing: with `install`, installs Debian's
