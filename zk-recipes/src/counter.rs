@@ -42,9 +42,9 @@ impl CounterValue for i64 {
         self.to_string()
     }
     fn decode_ascii(text: &str) -> Option<i64> {
-        // Python's int() also takes surrounding whitespace and a leading '+'
-        let t = text.trim();
-        t.strip_prefix('+').unwrap_or(t).parse().ok()
+        // Python's int() also takes surrounding whitespace and a leading '+', and so does
+        // Rust's parser (one sign, as Python: not "+-3")
+        text.trim().parse().ok()
     }
     fn checked_plus(self, delta: i64) -> Option<i64> {
         self.checked_add(delta)
@@ -504,6 +504,8 @@ mod tests {
         assert_eq!(i64::decode_ascii(" -7\n"), Some(-7));
         assert_eq!(i64::decode_ascii("+3"), Some(3));
         assert_eq!(i64::decode_ascii("3.0"), None);
+        assert_eq!(i64::decode_ascii("+-3"), None);
+        assert_eq!(i64::decode_ascii("++3"), None);
         assert_eq!(f64::decode_ascii("1e+16"), Some(1e16));
         assert_eq!(f64::decode_ascii("42"), Some(42.0));
         assert_eq!(f64::decode_ascii("-inf"), Some(f64::NEG_INFINITY));

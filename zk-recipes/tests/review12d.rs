@@ -4,7 +4,8 @@
 mod common;
 
 use common::{children, shared_client, unique};
-use zk_recipes::Party;
+use zk_core::{CreateMode, Error};
+use zk_recipes::{Counter, Party};
 
 // ------------------------------------------------------------------------------- party
 
@@ -44,4 +45,36 @@ async fn party_leave_dropped_at_every_await_point_still_removes_the_node() {
     eprintln!("leave completed after {i} drops at successive await points");
     assert!(i > 1, "the leave never was dropped half-way");
     assert!(children(&c, &p).await.is_empty());
+}
+
+// ----------------------------------------------------------------------------- counter
+
+/// The integer decoding stripped one leading '+' and then let Rust's parser take a sign of
+/// its own: "+-3" read as -3 and "++3" as 3, where Python's `int()` (kazoo's
+/// `default_type(data)`) refuses both; an add then wrote over the garbage.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_int_refuses_two_signs_as_python_does() {
+    let c = shared_client().await;
+    for text in ["+-3", "++3", "-+3", "--3"] {
+        let p = unique("r12d-counter-signs");
+        c.create(&p, text.as_bytes(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let counter = Counter::new(&c, &p, 0i64);
+        let v = counter.value().await;
+        assert!(
+            matches!(v, Err(Error::InvalidArgument(_))),
+            "{text:?} is not a Python int: {v:?}"
+        );
+        let r = counter.add(1).await;
+        assert!(
+            matches!(r, Err(Error::InvalidArgument(_))),
+            "no add over {text:?}: {r:?}"
+        );
+        assert_eq!(
+            c.get_data(&p).await.unwrap().0,
+            text.as_bytes(),
+            "untouched"
+        );
+    }
 }
