@@ -470,7 +470,11 @@ impl Queue {
                     return Ok(Step::Empty(Vec::new()));
                 }
                 // list again with a watch: a put between the two listings is seen either way
-                let (names, _, w) = c.get_children_with_stat_watch(&self.path).await?;
+                // (and the node deleted between them is re-created by the next listing)
+                let (names, _, w) = match c.get_children_with_stat_watch(&self.path).await {
+                    Err(Error::NoNode) => return Ok(Step::Again),
+                    other => other?,
+                };
                 if sorted_entries(&names).is_empty() {
                     return Ok(Step::Empty(vec![w]));
                 }

@@ -4,8 +4,11 @@
 mod common;
 
 use common::{children, shared_client, unique};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use zk_core::{CreateMode, Error};
-use zk_recipes::{Counter, Party};
+use zk_recipes::{Counter, Party, Queue};
 
 // ------------------------------------------------------------------------------- party
 
@@ -77,4 +80,46 @@ async fn counter_int_refuses_two_signs_as_python_does() {
             "untouched"
         );
     }
+}
+
+// ------------------------------------------------------------------------------- queue
+
+/// A waiting `get` lists the empty queue, then lists it again with a watch; the queue's node
+/// deleted between the two (someone cleaning up, a kazoo `Queue` on a fresh path) made the
+/// second listing's `NoNode` the caller's error instead of "the queue is empty": the first
+/// listing re-creates a missing node, the second did not.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_get_while_the_queue_node_is_deleted_is_not_a_nonode_error() {
+    let c = shared_client().await;
+    let other = shared_client().await;
+    let p = unique("r12d-queue-node-churn");
+    c.ensure_path(&p).await.unwrap();
+    let q = Queue::new(&c, &p);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (other, p, stop) = (other.clone(), p.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let _ = other.delete(&p, None).await;
+                let _ = other.create(&p, b"", CreateMode::Persistent).await;
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut errors = Vec::new();
+    for _ in 0..300 {
+        match q.get_timeout(Duration::from_millis(20)).await {
+            Ok(None) => {}
+            other => errors.push(format!("{other:?}")),
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let cycles = churn.await.unwrap();
+    eprintln!("{cycles} delete/create cycles of the queue node");
+    assert!(
+        errors.is_empty(),
+        "an empty queue whose node comes and goes is empty, not an error: {errors:?}"
+    );
 }
