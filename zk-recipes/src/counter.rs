@@ -143,7 +143,8 @@ pub struct Change<T> {
 /// An add reads the value and its version, then writes the sum *conditional on that
 /// version* (`setData(path, v + delta, version)`); if someone else wrote in between, the write
 /// fails with `BadVersion` and the add reads again. A missing node is created (persistent,
-/// empty data, parents like `ensure_path`) and the add goes on.
+/// parents like `ensure_path`; empty data as kazoo's, or in Curator's layout the default as
+/// Curator's seed value) and the add goes on.
 ///
 /// ```no_run
 /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
@@ -316,6 +317,15 @@ impl<T: CounterValue> Counter<T> {
         }
     }
 
+    /// A missing node's first data: empty in kazoo's layout (its `ensure_path`), the
+    /// default's 4 bytes in Curator's (its seed value: Curator cannot read empty data).
+    fn seed(&self) -> Vec<u8> {
+        match self.layout {
+            Layout::Ascii => Vec::new(),
+            Layout::Curator => self.encode(self.default).unwrap_or_default(),
+        }
+    }
+
     fn describe(&self) -> &'static str {
         match self.layout {
             Layout::Curator => "Curator SharedCount (4-byte int)",
@@ -374,7 +384,10 @@ impl<T: CounterValue> Counter<T> {
                     if unknown.is_some() {
                         return ambiguous(&self.path, "the node was deleted");
                     }
-                    match c.create(&self.path, b"", CreateMode::Persistent).await {
+                    match c
+                        .create(&self.path, &self.seed(), CreateMode::Persistent)
+                        .await
+                    {
                         Ok(_) | Err(Error::NodeExists) => {}
                         Err(Error::NoNode) => {
                             if let Err(e) = c.ensure_path(parent_of(&self.path)).await {

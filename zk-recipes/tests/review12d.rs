@@ -82,6 +82,28 @@ async fn counter_int_refuses_two_signs_as_python_does() {
     }
 }
 
+/// In Curator's layout the counter created a missing node with *empty* data (kazoo's
+/// `ensure_path`), which is not a `SharedCount` value: Curator's `SharedCount` reads it with
+/// `ByteBuffer.getInt()` and throws until a write lands, and nothing lands when the add fails
+/// after the create (here an overflow of the 4-byte range; a deadline, `NoAuth` on the write).
+/// Curator creates the node with its seed value; so does the counter now (its default).
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_curator_layout_creates_its_node_with_the_4_byte_default_not_empty_data() {
+    let c = shared_client().await;
+    let p = unique("r12d-counter-curator-seed");
+    let counter = Counter::new(&c, &p, 7i64).curator_layout();
+    let r = counter.add(i64::from(i32::MAX)).await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    let (data, _) = c.get_data(&p).await.expect("the add created the node");
+    assert_eq!(
+        data,
+        7i32.to_be_bytes(),
+        "a SharedCount value (the default), not empty"
+    );
+    assert_eq!(counter.add(1).await.unwrap().post_value, 8);
+    assert_eq!(c.get_data(&p).await.unwrap().0, 8i32.to_be_bytes());
+}
+
 // ------------------------------------------------------------------------------- queue
 
 /// A waiting `get` lists the empty queue, then lists it again with a watch; the queue's node
