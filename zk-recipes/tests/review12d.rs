@@ -3,12 +3,37 @@
 
 mod common;
 
-use common::{children, shared_client, unique};
+use common::{bounded, children, eventually, shared_client, unique, wait_state};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use zk_core::{CreateMode, Error};
-use zk_recipes::{Counter, Party, Queue};
+use zk_core::{Client, CreateMode, Error, State};
+use zk_recipes::{Counter, Party, Queue, ShallowParty};
+use zk_testkit::{shared_server, FaultProxy};
+
+const OP_DELETE: i32 = 2;
+const OP_SET_DATA: i32 = 5;
+
+/// Cuts `c` off, expires its session on the server, lets it reconnect (a new session).
+async fn expire(c: &Client, proxy: &FaultProxy) {
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(c, State::Suspended).await;
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(shared_server().addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    eventually("a new session", || async {
+        c.state() == State::Connected && c.session_id() != sid
+    })
+    .await;
+}
+
+/// Waits until `proxy` holds a request.
+async fn wait_held(proxy: &FaultProxy) {
+    eventually("a held request", || async { proxy.held_requests() >= 1 }).await;
+}
 
 // ------------------------------------------------------------------------------- party
 
@@ -48,6 +73,37 @@ async fn party_leave_dropped_at_every_await_point_still_removes_the_node() {
     eprintln!("leave completed after {i} drops at successive await points");
     assert!(i > 1, "the leave never was dropped half-way");
     assert!(children(&c, &p).await.is_empty());
+}
+
+/// Identifiers ZooKeeper cannot take (too large for a request, a control character in a
+/// shallow member's node name) end the join with an error, promptly: no join retrying forever,
+/// no node left. An empty identifier is a member like any other (kazoo's `"<uuid>-"`).
+#[tokio::test(flavor = "multi_thread")]
+async fn party_identifiers_empty_huge_or_unnameable_join_or_fail_without_hanging() {
+    let c = shared_client().await;
+    let p = unique("r12d-party-ids");
+    let huge = "x".repeat(2 << 20);
+    let deep = Party::new(&c, &p, huge.clone());
+    let r = bounded("a join with a 2 MiB identifier", deep.join()).await;
+    assert!(r.is_err(), "{r:?}");
+    let shallow = ShallowParty::new(&c, &p, huge).unwrap();
+    let r = bounded("a shallow join with a 2 MiB identifier", shallow.join()).await;
+    assert!(r.is_err(), "{r:?}");
+    let shallow = ShallowParty::new(&c, &p, "a\u{1}b").unwrap();
+    let r = bounded("a shallow join with a control character", shallow.join()).await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(children(&c, &p).await.is_empty());
+    let empty = ShallowParty::new(&c, &p, "").unwrap();
+    bounded("a shallow join with an empty identifier", empty.join())
+        .await
+        .unwrap();
+    assert_eq!(empty.members().await.unwrap(), [""]);
+    let deep_empty = Party::new(&c, &p, "");
+    bounded("a join with an empty identifier", deep_empty.join())
+        .await
+        .unwrap();
+    assert_eq!(deep_empty.members().await.unwrap(), [""]);
+    assert_eq!(empty.len().await.unwrap(), 2);
 }
 
 // ----------------------------------------------------------------------------- counter
@@ -104,6 +160,56 @@ async fn counter_curator_layout_creates_its_node_with_the_4_byte_default_not_emp
     assert_eq!(c.get_data(&p).await.unwrap().0, 8i32.to_be_bytes());
 }
 
+/// The write of an add held on the wire while another client's add takes its version, then
+/// the connection reset (the held write never reaches the server): version `n + 1` with other
+/// data means ours failed, and the add goes on, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_write_held_while_another_add_takes_its_version_goes_on_exactly_once() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12d-counter-held");
+    let counter = Counter::new(&c, &p, 0i64);
+    counter.add(1).await.unwrap();
+    proxy.hold_request(&[OP_SET_DATA]);
+    let add = tokio::spawn({
+        let counter = counter.clone();
+        async move { counter.add(1).await }
+    });
+    wait_held(&proxy).await;
+    Counter::new(&direct, &p, 0i64).add(5).await.unwrap();
+    proxy.reset();
+    let change = bounded("the held add", add).await.unwrap().unwrap();
+    assert_eq!((change.pre_value, change.post_value), (6, 7));
+    assert_eq!(counter.value().await.unwrap(), 7);
+}
+
+/// The write of an add held on the wire across a real session expiry (it never reaches the
+/// server): the add goes on in the new session and applies once.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_write_held_across_a_real_session_expiry_applies_once() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-counter-expiry");
+    let counter = Counter::new(&c, &p, 0i64);
+    counter.add(1).await.unwrap();
+    proxy.hold_request(&[OP_SET_DATA]);
+    let add = tokio::spawn({
+        let counter = counter.clone();
+        async move { counter.add(1).await }
+    });
+    wait_held(&proxy).await;
+    expire(&c, &proxy).await;
+    let r = bounded("the held add", add).await.unwrap();
+    let direct = shared_client().await;
+    let v = Counter::new(&direct, &p, 0i64).value().await.unwrap();
+    match r {
+        Ok(change) => assert_eq!((change.post_value, v), (2, 2)),
+        Err(e) => assert!(e.may_have_been_applied() && v <= 2, "{e:?}, value {v}"),
+    }
+    assert!(v <= 2, "never twice: {v}");
+}
+
 // ------------------------------------------------------------------------------- queue
 
 /// A waiting `get` lists the empty queue, then lists it again with a watch; the queue's node
@@ -144,4 +250,113 @@ async fn queue_get_while_the_queue_node_is_deleted_is_not_a_nonode_error() {
         errors.is_empty(),
         "an empty queue whose node comes and goes is empty, not an error: {errors:?}"
     );
+}
+
+/// A get's delete held on the wire, then the connection reset (it never reaches the server):
+/// the entry still there, the get takes it again; once, and nothing is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_delete_held_then_reset_takes_the_entry_once() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-queue-held");
+    let q = Queue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    proxy.hold_request(&[OP_DELETE]);
+    let get = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    wait_held(&proxy).await;
+    proxy.reset();
+    let got = bounded("the held get", get).await.unwrap().unwrap();
+    assert_eq!(got, b"one");
+    assert!(q.try_get().await.unwrap().is_none());
+}
+
+/// A get's delete held on the wire while another consumer takes the same entry: the get
+/// cannot tell who took it and says so (never hands it out a second time).
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_delete_held_while_another_consumer_takes_the_entry_is_never_handed_twice() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12d-queue-held2");
+    let q = Queue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    q.put(b"two", 100).await.unwrap();
+    proxy.hold_request(&[OP_DELETE]);
+    let get = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    wait_held(&proxy).await;
+    assert_eq!(Queue::new(&direct, &p).get().await.unwrap(), b"one");
+    proxy.reset();
+    let r = bounded("the held get", get).await.unwrap();
+    match r {
+        Ok(v) => assert_eq!(v, b"two", "the next entry, not \"one\" again"),
+        Err(e) => assert!(e.may_have_been_applied(), "{e:?}"),
+    }
+}
+
+/// The same across a real session expiry: a held delete that never reached the server is
+/// not a lost entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_delete_held_across_a_real_session_expiry_takes_the_entry_once() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-queue-expiry");
+    let q = Queue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    proxy.hold_request(&[OP_DELETE]);
+    let get = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    wait_held(&proxy).await;
+    expire(&c, &proxy).await;
+    let got = bounded("the held get", get).await.unwrap().unwrap();
+    assert_eq!(got, b"one");
+    assert!(q.try_get().await.unwrap().is_none());
+}
+
+/// `get` dropped at every await point, over and over on one handle (its listing cache
+/// shared): what later gets hand out is never an entry twice, nor out of order.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_get_dropped_at_every_await_point_never_hands_out_twice_nor_out_of_order() {
+    let c = shared_client().await;
+    let p = unique("r12d-queue-drop");
+    let q = Queue::new(&c, &p);
+    for i in 0..40u32 {
+        q.put(format!("{i:03}").as_bytes(), 100).await.unwrap();
+    }
+    let mut got: Vec<String> = Vec::new();
+    let mut dropped = 0;
+    for i in 0..200 {
+        let mut fut = Box::pin(q.get_timeout(Duration::from_millis(200)));
+        let mut out = None;
+        for _ in 0..(i % 12) {
+            if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                out = Some(r);
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200 * (i % 5))).await;
+        }
+        match out {
+            Some(r) => match r.unwrap() {
+                Some(v) => got.push(String::from_utf8(v).unwrap()),
+                None => break,
+            },
+            None => dropped += 1,
+        }
+        drop(fut);
+    }
+    while let Some(v) = q.try_get().await.unwrap() {
+        got.push(String::from_utf8(v).unwrap());
+    }
+    eprintln!("{} handed out, {dropped} gets dropped", got.len());
+    let mut sorted = got.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, got, "in order and never twice");
 }
