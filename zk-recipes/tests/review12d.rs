@@ -360,3 +360,131 @@ async fn queue_get_dropped_at_every_await_point_never_hands_out_twice_nor_out_of
     sorted.dedup();
     assert_eq!(sorted, got, "in order and never twice");
 }
+
+/// The membership stream of an observer whose own session expires: the changes made while it
+/// was cut off show up once its new session is there (nothing missed), and the list it
+/// already had is not yielded again (nothing duplicated).
+#[tokio::test(flavor = "multi_thread")]
+async fn party_stream_across_its_own_session_expiry_neither_misses_nor_repeats() {
+    use futures::StreamExt;
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12d-party-stream-expiry");
+    let a = Party::new(&direct, &p, "a");
+    a.join().await.unwrap();
+    let observer = Party::new(&c, &p, "observer");
+    let mut s = observer.members_stream();
+    let first = bounded("the first list", s.next()).await.unwrap().unwrap();
+    assert_eq!(first, ["a"]);
+    proxy.reject_new(true);
+    proxy.reset();
+    wait_state(&c, State::Suspended).await;
+    a.leave().await.unwrap();
+    let b = Party::new(&direct, &p, "b");
+    b.join().await.unwrap();
+    let (sid, pw) = c.session_credentials();
+    zk_testkit::expire_session(shared_server().addr(), sid, &pw)
+        .await
+        .unwrap();
+    proxy.reject_new(false);
+    let next = bounded("the list after the expiry", s.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next,
+        ["b"],
+        "the change made while cut off, not the old list again"
+    );
+    b.leave().await.unwrap();
+    let last = bounded("the list after b left", s.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last, Vec::<String>::new());
+}
+
+/// kazoo's watcher leak (issue 175) on the plain queue: waiting gets that time out on a quiet
+/// queue do not pile up watchers (one-shot watches dropped with the call).
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_get_timeouts_do_not_pile_up_watchers() {
+    let c = shared_client().await;
+    let p = unique("r12d-queue-watchers");
+    let q = Queue::new(&c, &p);
+    let before = c.registered_watchers();
+    for _ in 0..1500 {
+        assert!(q
+            .get_timeout(Duration::from_millis(1))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let after = c.registered_watchers();
+    eprintln!("registered watchers: {before} before, {after} after 1500 empty gets");
+    // zk-core forgets dropped one-shot watchers in batches of 1024
+    assert!(after <= before + 1100, "{after} watchers kept");
+}
+
+/// An add whose write is held on the wire past its deadline (and then released, so it applies
+/// late) says "in doubt" (`Timeout { sent: true }`), never `Ok(None)` ("nothing applied").
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_write_held_past_the_deadline_then_applied_is_in_doubt_not_none() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-counter-late");
+    let counter = Counter::new(&c, &p, 0i64);
+    counter.add(1).await.unwrap();
+    proxy.hold_request(&[OP_SET_DATA]);
+    let r = bounded(
+        "an add with a 1 s deadline",
+        counter.add_timeout(1, Duration::from_secs(1)),
+    )
+    .await;
+    assert!(proxy.held_requests() >= 1, "the write was held");
+    proxy.release_held();
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "in doubt, not nothing: {r:?}"
+    );
+    let direct = shared_client().await;
+    let d = Counter::new(&direct, &p, 0i64);
+    eventually("the late write applied", || async {
+        d.value().await.unwrap() == 2
+    })
+    .await;
+    assert_eq!(
+        counter.post_value(),
+        Some(1),
+        "the add in doubt recorded nothing"
+    );
+}
+
+/// The same for a queue get: its delete held past the deadline, then released (the entry is
+/// taken late): "in doubt", not `Ok(None)`; and the entry is not handed out again.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_delete_held_past_the_deadline_then_applied_is_in_doubt_not_none() {
+    let proxy = FaultProxy::start(shared_server().addr()).await.unwrap();
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-queue-late");
+    let q = Queue::new(&c, &p);
+    q.put(b"one", 100).await.unwrap();
+    proxy.hold_request(&[OP_DELETE]);
+    let r = bounded(
+        "a get with a 1 s deadline",
+        q.get_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    assert!(proxy.held_requests() >= 1, "the delete was held");
+    proxy.release_held();
+    assert!(
+        matches!(r, Err(Error::Timeout { sent: true })),
+        "in doubt, not nothing: {r:?}"
+    );
+    let direct = shared_client().await;
+    eventually("the late delete applied", || async {
+        children(&direct, &p).await.is_empty()
+    })
+    .await;
+    assert!(q.try_get().await.unwrap().is_none());
+}
