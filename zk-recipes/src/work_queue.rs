@@ -250,11 +250,13 @@ fn bounded_client(client: &Client, deadline: Option<Instant>) -> Client {
 // -------------------------------------------------------------------------------- Queue
 
 /// The names of one listing of the queue, in the order they are taken, and the parent's
-/// `cversion` they are current for.
+/// `cversion` they are current for, in the incarnation of the parent created at `czxid` (a
+/// node deleted and created again starts its `cversion` and its sequence numbers at 0 again).
 #[derive(Debug)]
 struct Listing {
     names: VecDeque<String>,
     cversion: i32,
+    czxid: i64,
 }
 
 /// A distributed priority queue in kazoo's `Queue(client, path)` layout: an entry is
@@ -295,8 +297,9 @@ struct Listing {
 /// draining `n` entries does not list `n` times), but checks it on every take: the entry's data
 /// and the parent's `cversion` (which every create and delete under it moves) are read in one
 /// round trip (a `multiRead`: ZooKeeper 3.6 or later), and a `cversion` other than the
-/// listing's plus our own deletes means the children changed: list again. A take therefore always gets the best entry present when it
-/// read. The listing is the only memory a handle keeps (its names), and it is dropped as soon as
+/// listing's plus our own deletes means the children changed: list again; so does another
+/// `czxid` (the queue node created anew: its `cversion` and sequence numbers start at 0 again).
+/// A take therefore always gets the best entry present when it read. The listing is the only memory a handle keeps (its names), and it is dropped as soon as
 /// it is found stale; a waiting `get` holds one children watch, dropped when it returns.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -454,9 +457,9 @@ impl Queue {
         let front = {
             let l = self.listing.lock().unwrap_or_else(|p| p.into_inner());
             l.as_ref()
-                .and_then(|l| l.names.front().map(|n| (n.clone(), l.cversion)))
+                .and_then(|l| l.names.front().map(|n| (n.clone(), l.cversion, l.czxid)))
         };
-        let Some((name, cversion)) = front else {
+        let Some((name, cversion, czxid)) = front else {
             let (names, stat) = match c.get_children_with_stat(&self.path).await {
                 Err(Error::NoNode) => {
                     ensure(c, &self.path, None).await?;
@@ -483,6 +486,7 @@ impl Queue {
             *self.listing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Listing {
                 names: sorted.into(),
                 cversion: stat.cversion,
+                czxid: stat.czxid,
             });
             return Ok(Step::Again);
         };
@@ -497,7 +501,8 @@ impl Queue {
         let (Some(entry_read), Some(parent_read)) = (reads.next(), reads.next()) else {
             return Err(Error::Protocol("multi_read: missing results".into()));
         };
-        let fresh = matches!(&parent_read, Ok(ReadResult::Data(_, s)) if s.cversion == cversion);
+        let fresh = matches!(&parent_read,
+            Ok(ReadResult::Data(_, s)) if s.cversion == cversion && s.czxid == czxid);
         let (data, version) = match entry_read {
             Ok(ReadResult::Data(d, s)) if fresh => (d, s.version),
             Ok(_) | Err(Error::NoNode) => {

@@ -488,3 +488,37 @@ async fn queue_delete_held_past_the_deadline_then_applied_is_in_doubt_not_none()
     .await;
     assert!(q.try_get().await.unwrap().is_none());
 }
+
+/// The listing cache took "the parent's `cversion` is what we listed at" as "the children
+/// are what we listed". A queue node deleted and created again starts its `cversion` (and so
+/// its sequence numbers) at 0: once the new node's `cversion` reached the old listing's, a
+/// name of the old listing existed again and was taken, while a better entry of the new node
+/// waited. The listing is for one incarnation of the node (its `czxid`) too now.
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_listing_of_a_deleted_and_recreated_queue_node_is_not_trusted() {
+    let c = shared_client().await;
+    let direct = shared_client().await;
+    let p = unique("r12d-queue-recreated");
+    let q = Queue::new(&c, &p);
+    for v in ["a0", "a1", "a2"] {
+        q.put(v.as_bytes(), 100).await.unwrap();
+    }
+    assert_eq!(q.get().await.unwrap(), b"a0"); // listed at cversion 3, now 4, [a1, a2] left
+    direct.delete_recursive(&p).await.unwrap();
+    let other = Queue::new(&direct, &p);
+    let best = other.put(b"best", 0).await.unwrap(); // cversion 1
+    let x1 = other.put(b"x1", 100).await.unwrap(); // cversion 2
+    assert!(best.ends_with("entry-000-0000000000"), "{best}");
+    assert!(x1.ends_with("entry-100-0000000001"), "{x1}");
+    let junk = format!("{p}/junk");
+    direct
+        .create(&junk, b"", CreateMode::Persistent)
+        .await
+        .unwrap(); // cversion 3
+    direct.delete(&junk, None).await.unwrap(); // cversion 4: the old listing's
+    assert_eq!(
+        q.get().await.unwrap(),
+        b"best",
+        "priority 0 first, not a name of the old node's listing"
+    );
+}
