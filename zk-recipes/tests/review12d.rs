@@ -522,3 +522,41 @@ async fn queue_listing_of_a_deleted_and_recreated_queue_node_is_not_trusted() {
         "priority 0 first, not a name of the old node's listing"
     );
 }
+
+/// `add` dropped at every await point: each dropped add applied at most once, each completed
+/// one exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_add_dropped_at_every_await_point_applies_at_most_once() {
+    let c = shared_client().await;
+    let p = unique("r12d-counter-drop");
+    let counter = Counter::new(&c, &p, 0i64);
+    let mut value = 0;
+    let mut completed = 0;
+    for i in 0..150u64 {
+        let mut fut = Box::pin(counter.add(1));
+        let mut done = false;
+        for _ in 0..(i % 10) {
+            if let std::task::Poll::Ready(r) = futures::poll!(fut.as_mut()) {
+                let change = r.unwrap();
+                assert_eq!(change.pre_value, value, "the add read the value");
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(150 * (i % 4))).await;
+        }
+        drop(fut);
+        if done {
+            completed += 1;
+        }
+        // a write sent before the drop lands before this read (one session, in order)
+        let now = counter.value().await.unwrap();
+        assert!(
+            now == value + 1 || (!done && now == value),
+            "after a {} add: {value} -> {now}",
+            if done { "completed" } else { "dropped" }
+        );
+        value = now;
+    }
+    eprintln!("{completed} adds completed, value {value}");
+    assert!(completed > 0 && value >= completed);
+}
