@@ -99,7 +99,7 @@ async fn put_entry(
             .create(&path, value, CreateMode::PersistentSequential)
             .await
         {
-            Err(Error::NoNode) => ensure(client, parent, also).await?,
+            Err(Error::NoNode) => ensure(client, parent, also, None).await?,
             Err(e) if !e.may_have_been_applied() && transient(&e, None) => {
                 wait_connected(client, None).await?
             }
@@ -135,7 +135,7 @@ async fn put_entries(
                     .collect())
             }
             Err(Error::TransactionFailed { error, .. }) if matches!(*error, Error::NoNode) => {
-                ensure(client, parent, also).await?
+                ensure(client, parent, also, None).await?
             }
             Err(e) if !e.may_have_been_applied() && transient(&e, None) => {
                 wait_connected(client, None).await?
@@ -145,13 +145,20 @@ async fn put_entries(
     }
 }
 
-/// `ensure_path` of `a` and `b`, through connection loss.
-async fn ensure(client: &Client, a: &str, b: Option<&str>) -> Result<()> {
+/// `ensure_path` of `a` and `b`, through connection loss, until `deadline` (that of the
+/// call whose deadline-bounded client this is: past it, its requests fail at once, and
+/// retrying them would spin): then its `Timeout`.
+async fn ensure(
+    client: &Client,
+    a: &str,
+    b: Option<&str>,
+    deadline: Option<Instant>,
+) -> Result<()> {
     for p in std::iter::once(a).chain(b) {
         loop {
             match client.ensure_path(p).await {
                 Ok(()) => break,
-                Err(e) if transient(&e, None) => wait_connected(client, None).await?,
+                Err(e) if transient(&e, deadline) => wait_connected(client, deadline).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -462,7 +469,7 @@ impl Queue {
         let Some((name, cversion, czxid)) = front else {
             let (names, stat) = match c.get_children_with_stat(&self.path).await {
                 Err(Error::NoNode) => {
-                    ensure(c, &self.path, None).await?;
+                    ensure(c, &self.path, None, deadline).await?;
                     return Ok(Step::Again);
                 }
                 other => other?,
@@ -815,7 +822,7 @@ impl LockingQueue {
         };
         let (entries, taken) = match listed {
             Err(Error::NoNode) => {
-                ensure(c, &self.entries, Some(&self.taken)).await?;
+                ensure(c, &self.entries, Some(&self.taken), deadline).await?;
                 return Ok(Step::Again);
             }
             other => other?,
@@ -900,7 +907,7 @@ impl LockingQueue {
                 (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Took::Others),
                 // `taken` is missing (deleted), or the entry moved since we read it
                 (0, Error::NoNode) => {
-                    ensure(c, &self.entries, Some(&self.taken)).await?;
+                    ensure(c, &self.entries, Some(&self.taken), deadline).await?;
                     Ok(Took::Again)
                 }
                 (1, Error::BadVersion) => Ok(Took::Again),

@@ -560,3 +560,35 @@ async fn counter_add_dropped_at_every_await_point_applies_at_most_once() {
     eprintln!("{completed} adds completed, value {value}");
     assert!(completed > 0 && value >= completed);
 }
+
+/// `ensure` (creating a missing queue node) retried timeouts as transient with no deadline of
+/// its own, through the call's deadline-bounded client: once the call's deadline passed inside
+/// it, every request failed at once with `Timeout` and `ensure` tried again, forever (a hot
+/// loop; `get_timeout` on a missing queue never returned).
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_get_timeout_whose_deadline_passes_while_creating_the_queue_node_returns() {
+    let proxy = Arc::new(FaultProxy::start(shared_server().addr()).await.unwrap());
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-queue-ensure-deadline");
+    let q = Queue::new(&c, &p);
+    // create, create2, createContainer, createTTL
+    proxy.hold_request(&[1, 15, 19, 21]);
+    let release = tokio::spawn({
+        let proxy = proxy.clone();
+        async move {
+            eventually("the create held", || async { proxy.held_requests() >= 1 }).await;
+            tokio::time::sleep(Duration::from_millis(4000)).await;
+            proxy.release_held();
+        }
+    });
+    let start = std::time::Instant::now();
+    let r = bounded(
+        "get_timeout(1 s) on a missing queue whose create is held",
+        q.get_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    let took = start.elapsed();
+    release.await.unwrap();
+    eprintln!("get_timeout(1 s) returned after {took:?}: {r:?}");
+    assert!(matches!(r, Ok(None)), "{r:?}");
+}
