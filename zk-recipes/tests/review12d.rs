@@ -592,3 +592,64 @@ async fn queue_get_timeout_whose_deadline_passes_while_creating_the_queue_node_r
     eprintln!("get_timeout(1 s) returned after {took:?}: {r:?}");
     assert!(matches!(r, Ok(None)), "{r:?}");
 }
+
+/// Values at and past the ends: an `i64` add that overflows is refused with nothing written;
+/// a Python int beyond `i64` (kazoo writes any size) is not a value of this counter; floats
+/// take `inf`, `nan` and what overflows to `inf` as Python does; Curator's 4 bytes of
+/// `i32::MIN`; 8 bytes (Curator's `DistributedAtomicLong`) are another layout.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_values_at_and_past_the_ends() {
+    let c = shared_client().await;
+    let p = unique("r12d-counter-ends");
+    c.create(&p, i64::MAX.to_string().as_bytes(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let int = Counter::new(&c, &p, 0i64);
+    assert!(matches!(int.add(1).await, Err(Error::InvalidArgument(_))));
+    assert_eq!(int.add(-1).await.unwrap().post_value, i64::MAX - 1);
+    c.set_data(&p, b"9223372036854775808", None).await.unwrap();
+    assert!(matches!(int.value().await, Err(Error::InvalidArgument(_))));
+
+    let f = Counter::new(&c, &p, 0.0f64);
+    c.set_data(&p, b"1e400", None).await.unwrap();
+    assert_eq!(f.value().await.unwrap(), f64::INFINITY);
+    let ch = f.add(f64::NEG_INFINITY).await.unwrap();
+    assert!(ch.post_value.is_nan());
+    assert_eq!(c.get_data(&p).await.unwrap().0, b"nan");
+    assert!(f.add(1.0).await.unwrap().post_value.is_nan());
+
+    let cur = Counter::new(&c, &p, 0i64).curator_layout();
+    c.set_data(&p, &i32::MIN.to_be_bytes(), None).await.unwrap();
+    assert_eq!(cur.value().await.unwrap(), i64::from(i32::MIN));
+    assert!(matches!(cur.add(-1).await, Err(Error::InvalidArgument(_))));
+    assert_eq!(c.get_data(&p).await.unwrap().0, i32::MIN.to_be_bytes());
+    c.set_data(&p, &5i64.to_be_bytes(), None).await.unwrap();
+    assert!(matches!(cur.value().await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(cur.add(1).await, Err(Error::InvalidArgument(_))));
+}
+
+/// The same `ensure` in `LockingQueue`'s take (its `entries` and `taken` nodes).
+#[tokio::test(flavor = "multi_thread")]
+async fn locking_queue_get_timeout_whose_deadline_passes_while_creating_its_nodes_returns() {
+    let proxy = Arc::new(FaultProxy::start(shared_server().addr()).await.unwrap());
+    let c = common::client(&proxy.connect_string()).await;
+    let p = unique("r12d-lqueue-ensure-deadline");
+    let q = zk_recipes::LockingQueue::new(&c, &p);
+    // create, create2, createContainer, createTTL
+    proxy.hold_request(&[1, 15, 19, 21]);
+    let release = tokio::spawn({
+        let proxy = proxy.clone();
+        async move {
+            eventually("the create held", || async { proxy.held_requests() >= 1 }).await;
+            tokio::time::sleep(Duration::from_millis(4000)).await;
+            proxy.release_held();
+        }
+    });
+    let r = bounded(
+        "get_timeout(1 s) on a missing locking queue whose create is held",
+        q.get_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    release.await.unwrap();
+    assert!(matches!(r, Ok(None)), "{r:?}");
+}
