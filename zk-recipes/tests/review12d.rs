@@ -653,3 +653,62 @@ async fn locking_queue_get_timeout_whose_deadline_passes_while_creating_its_node
     release.await.unwrap();
     assert!(matches!(r, Ok(None)), "{r:?}");
 }
+
+/// The counter's own node creation inside an add keeps the add's deadline (the queue's did
+/// not): `add_timeout` on a missing node whose create is held returns `Ok(None)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_add_timeout_whose_deadline_passes_while_creating_its_node_returns() {
+    let proxy = Arc::new(FaultProxy::start(shared_server().addr()).await.unwrap());
+    let c = common::client(&proxy.connect_string()).await;
+    let p = format!("{}/deeper/counter", unique("r12d-counter-ensure-deadline"));
+    let counter = Counter::new(&c, &p, 0i64);
+    // create, create2, createContainer, createTTL
+    proxy.hold_request(&[1, 15, 19, 21]);
+    let release = tokio::spawn({
+        let proxy = proxy.clone();
+        async move {
+            eventually("the create held", || async { proxy.held_requests() >= 1 }).await;
+            tokio::time::sleep(Duration::from_millis(4000)).await;
+            proxy.release_held();
+        }
+    });
+    let r = bounded(
+        "add_timeout(1 s) on a missing counter whose create is held",
+        counter.add_timeout(1, Duration::from_secs(1)),
+    )
+    .await;
+    release.await.unwrap();
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    assert_eq!(counter.value().await.unwrap(), 0, "nothing added");
+}
+
+/// A party join whose creates are held past its deadline: `Ok(None)`, and once the held
+/// creates go through, no member node stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn party_join_timeout_whose_creates_are_held_returns_and_leaves_no_node() {
+    let proxy = Arc::new(FaultProxy::start(shared_server().addr()).await.unwrap());
+    let c = common::client(&proxy.connect_string()).await;
+    let direct = shared_client().await;
+    let p = unique("r12d-party-held-create");
+    direct.ensure_path(&p).await.unwrap();
+    let member = Party::new(&c, &p, "slow");
+    // create, create2, createContainer, createTTL
+    proxy.hold_request(&[1, 15, 19, 21]);
+    let release = tokio::spawn({
+        let proxy = proxy.clone();
+        async move {
+            eventually("the create held", || async { proxy.held_requests() >= 1 }).await;
+            tokio::time::sleep(Duration::from_millis(4000)).await;
+            proxy.release_held();
+        }
+    });
+    let r = bounded(
+        "join_timeout(1 s) whose create is held",
+        member.join_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    release.await.unwrap();
+    assert!(matches!(r, Ok(None)), "{r:?}");
+    assert!(!member.is_joined());
+    common::wait_no_child_with_prefix(&direct, &p, "").await;
+}
