@@ -42,9 +42,9 @@ impl CounterValue for i64 {
         self.to_string()
     }
     fn decode_ascii(text: &str) -> Option<i64> {
-        // Python's int() also takes surrounding whitespace and a leading '+'
-        let t = text.trim();
-        t.strip_prefix('+').unwrap_or(t).parse().ok()
+        // Python's int() also takes surrounding whitespace and a leading '+', and so does
+        // Rust's parser (one sign, as Python: not "+-3")
+        text.trim().parse().ok()
     }
     fn checked_plus(self, delta: i64) -> Option<i64> {
         self.checked_add(delta)
@@ -143,7 +143,8 @@ pub struct Change<T> {
 /// An add reads the value and its version, then writes the sum *conditional on that
 /// version* (`setData(path, v + delta, version)`); if someone else wrote in between, the write
 /// fails with `BadVersion` and the add reads again. A missing node is created (persistent,
-/// empty data, parents like `ensure_path`) and the add goes on.
+/// parents like `ensure_path`; empty data as kazoo's, or in Curator's layout the default as
+/// Curator's seed value) and the add goes on.
 ///
 /// ```no_run
 /// # async fn f(client: zk_core::Client) -> zk_core::Result<()> {
@@ -316,6 +317,15 @@ impl<T: CounterValue> Counter<T> {
         }
     }
 
+    /// A missing node's first data: empty in kazoo's layout (its `ensure_path`), the
+    /// default's 4 bytes in Curator's (its seed value: Curator cannot read empty data).
+    fn seed(&self) -> Vec<u8> {
+        match self.layout {
+            Layout::Ascii => Vec::new(),
+            Layout::Curator => self.encode(self.default).unwrap_or_default(),
+        }
+    }
+
     fn describe(&self) -> &'static str {
         match self.layout {
             Layout::Curator => "Curator SharedCount (4-byte int)",
@@ -374,7 +384,10 @@ impl<T: CounterValue> Counter<T> {
                     if unknown.is_some() {
                         return ambiguous(&self.path, "the node was deleted");
                     }
-                    match c.create(&self.path, b"", CreateMode::Persistent).await {
+                    match c
+                        .create(&self.path, &self.seed(), CreateMode::Persistent)
+                        .await
+                    {
                         Ok(_) | Err(Error::NodeExists) => {}
                         Err(Error::NoNode) => {
                             if let Err(e) = c.ensure_path(parent_of(&self.path)).await {
@@ -504,6 +517,8 @@ mod tests {
         assert_eq!(i64::decode_ascii(" -7\n"), Some(-7));
         assert_eq!(i64::decode_ascii("+3"), Some(3));
         assert_eq!(i64::decode_ascii("3.0"), None);
+        assert_eq!(i64::decode_ascii("+-3"), None);
+        assert_eq!(i64::decode_ascii("++3"), None);
         assert_eq!(f64::decode_ascii("1e+16"), Some(1e16));
         assert_eq!(f64::decode_ascii("42"), Some(42.0));
         assert_eq!(f64::decode_ascii("-inf"), Some(f64::NEG_INFINITY));

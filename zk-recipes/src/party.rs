@@ -173,10 +173,16 @@ impl Core {
         let Some(keeper) = keeper else {
             return Ok(false);
         };
-        let node = keeper.stop().await;
-        delete_retrying(&self.client, &node, None)
-            .await
-            .map(|r| r.unwrap_or(false))
+        // in a task of its own: a leave dropped half-way (after the keeper left the handle)
+        // still stops it and deletes the node
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            let node = keeper.stop().await;
+            delete_retrying(&client, &node, None)
+                .await
+                .map(|r| r.unwrap_or(false))
+        });
+        task.await.unwrap_or(Err(Error::Closed))
     }
 
     fn view(&self) -> std::sync::MutexGuard<'_, Option<(String, Arc<AtomicBool>)>> {
@@ -500,6 +506,10 @@ macro_rules! party_methods {
         /// # Errors
         /// A dead session after a delete whose reply was lost is [`Error::ConnectionLoss`];
         /// other server errors.
+        ///
+        /// # Cancel safety
+        /// Dropped once it has started, the leave still completes in the background (the
+        /// node is deleted).
         pub async fn leave(&self) -> Result<bool> {
             self.core.leave().await
         }

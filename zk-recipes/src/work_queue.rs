@@ -99,7 +99,7 @@ async fn put_entry(
             .create(&path, value, CreateMode::PersistentSequential)
             .await
         {
-            Err(Error::NoNode) => ensure(client, parent, also).await?,
+            Err(Error::NoNode) => ensure(client, parent, also, None).await?,
             Err(e) if !e.may_have_been_applied() && transient(&e, None) => {
                 wait_connected(client, None).await?
             }
@@ -135,7 +135,7 @@ async fn put_entries(
                     .collect())
             }
             Err(Error::TransactionFailed { error, .. }) if matches!(*error, Error::NoNode) => {
-                ensure(client, parent, also).await?
+                ensure(client, parent, also, None).await?
             }
             Err(e) if !e.may_have_been_applied() && transient(&e, None) => {
                 wait_connected(client, None).await?
@@ -145,13 +145,20 @@ async fn put_entries(
     }
 }
 
-/// `ensure_path` of `a` and `b`, through connection loss.
-async fn ensure(client: &Client, a: &str, b: Option<&str>) -> Result<()> {
+/// `ensure_path` of `a` and `b`, through connection loss, until `deadline` (that of the
+/// call whose deadline-bounded client this is: past it, its requests fail at once, and
+/// retrying them would spin): then its `Timeout`.
+async fn ensure(
+    client: &Client,
+    a: &str,
+    b: Option<&str>,
+    deadline: Option<Instant>,
+) -> Result<()> {
     for p in std::iter::once(a).chain(b) {
         loop {
             match client.ensure_path(p).await {
                 Ok(()) => break,
-                Err(e) if transient(&e, None) => wait_connected(client, None).await?,
+                Err(e) if transient(&e, deadline) => wait_connected(client, deadline).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -250,11 +257,13 @@ fn bounded_client(client: &Client, deadline: Option<Instant>) -> Client {
 // -------------------------------------------------------------------------------- Queue
 
 /// The names of one listing of the queue, in the order they are taken, and the parent's
-/// `cversion` they are current for.
+/// `cversion` they are current for, in the incarnation of the parent created at `czxid` (a
+/// node deleted and created again starts its `cversion` and its sequence numbers at 0 again).
 #[derive(Debug)]
 struct Listing {
     names: VecDeque<String>,
     cversion: i32,
+    czxid: i64,
 }
 
 /// A distributed priority queue in kazoo's `Queue(client, path)` layout: an entry is
@@ -295,8 +304,9 @@ struct Listing {
 /// draining `n` entries does not list `n` times), but checks it on every take: the entry's data
 /// and the parent's `cversion` (which every create and delete under it moves) are read in one
 /// round trip (a `multiRead`: ZooKeeper 3.6 or later), and a `cversion` other than the
-/// listing's plus our own deletes means the children changed: list again. A take therefore always gets the best entry present when it
-/// read. The listing is the only memory a handle keeps (its names), and it is dropped as soon as
+/// listing's plus our own deletes means the children changed: list again; so does another
+/// `czxid` (the queue node created anew: its `cversion` and sequence numbers start at 0 again).
+/// A take therefore always gets the best entry present when it read. The listing is the only memory a handle keeps (its names), and it is dropped as soon as
 /// it is found stale; a waiting `get` holds one children watch, dropped when it returns.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -454,12 +464,12 @@ impl Queue {
         let front = {
             let l = self.listing.lock().unwrap_or_else(|p| p.into_inner());
             l.as_ref()
-                .and_then(|l| l.names.front().map(|n| (n.clone(), l.cversion)))
+                .and_then(|l| l.names.front().map(|n| (n.clone(), l.cversion, l.czxid)))
         };
-        let Some((name, cversion)) = front else {
+        let Some((name, cversion, czxid)) = front else {
             let (names, stat) = match c.get_children_with_stat(&self.path).await {
                 Err(Error::NoNode) => {
-                    ensure(c, &self.path, None).await?;
+                    ensure(c, &self.path, None, deadline).await?;
                     return Ok(Step::Again);
                 }
                 other => other?,
@@ -470,7 +480,11 @@ impl Queue {
                     return Ok(Step::Empty(Vec::new()));
                 }
                 // list again with a watch: a put between the two listings is seen either way
-                let (names, _, w) = c.get_children_with_stat_watch(&self.path).await?;
+                // (and the node deleted between them is re-created by the next listing)
+                let (names, _, w) = match c.get_children_with_stat_watch(&self.path).await {
+                    Err(Error::NoNode) => return Ok(Step::Again),
+                    other => other?,
+                };
                 if sorted_entries(&names).is_empty() {
                     return Ok(Step::Empty(vec![w]));
                 }
@@ -479,6 +493,7 @@ impl Queue {
             *self.listing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Listing {
                 names: sorted.into(),
                 cversion: stat.cversion,
+                czxid: stat.czxid,
             });
             return Ok(Step::Again);
         };
@@ -493,7 +508,8 @@ impl Queue {
         let (Some(entry_read), Some(parent_read)) = (reads.next(), reads.next()) else {
             return Err(Error::Protocol("multi_read: missing results".into()));
         };
-        let fresh = matches!(&parent_read, Ok(ReadResult::Data(_, s)) if s.cversion == cversion);
+        let fresh = matches!(&parent_read,
+            Ok(ReadResult::Data(_, s)) if s.cversion == cversion && s.czxid == czxid);
         let (data, version) = match entry_read {
             Ok(ReadResult::Data(d, s)) if fresh => (d, s.version),
             Ok(_) | Err(Error::NoNode) => {
@@ -806,7 +822,7 @@ impl LockingQueue {
         };
         let (entries, taken) = match listed {
             Err(Error::NoNode) => {
-                ensure(c, &self.entries, Some(&self.taken)).await?;
+                ensure(c, &self.entries, Some(&self.taken), deadline).await?;
                 return Ok(Step::Again);
             }
             other => other?,
@@ -891,7 +907,7 @@ impl LockingQueue {
                 (0, Error::NodeExists) | (1, Error::NoNode) => Ok(Took::Others),
                 // `taken` is missing (deleted), or the entry moved since we read it
                 (0, Error::NoNode) => {
-                    ensure(c, &self.entries, Some(&self.taken)).await?;
+                    ensure(c, &self.entries, Some(&self.taken), deadline).await?;
                     Ok(Took::Again)
                 }
                 (1, Error::BadVersion) => Ok(Took::Again),
