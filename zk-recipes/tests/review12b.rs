@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::tree_view::{cache_view, server_view, View};
 use common::{bounded, children, client, eventually, shared_client, unique};
 use std::time::Duration;
 use zk_core::{CreateMode, Error};
@@ -165,39 +166,6 @@ async fn queue_with_an_empty_path_is_refused_not_put_at_the_root() {
             let _ = c.delete(&format!("/{n}"), None).await;
         }
     }
-}
-
-/// What a [`TreeCache`] is compared by: path → (data, czxid, mzxid, version).
-type View = std::collections::BTreeMap<String, (Vec<u8>, i64, i64, i32)>;
-
-async fn server_view(c: &zk_core::Client, root: &str) -> View {
-    let mut out = View::new();
-    let mut todo = vec![root.to_owned()];
-    while let Some(p) = todo.pop() {
-        let (data, stat) = match c.get_data(&p).await {
-            Ok(r) => r,
-            Err(Error::NoNode) => continue,
-            Err(e) => panic!("get_data {p}: {e}"),
-        };
-        match c.get_children(&p).await {
-            Ok(ch) => todo.extend(ch.iter().map(|n| format!("{p}/{n}"))),
-            Err(Error::NoNode) => {}
-            Err(e) => panic!("get_children {p}: {e}"),
-        }
-        out.insert(p, (data, stat.czxid, stat.mzxid, stat.version));
-    }
-    out
-}
-
-fn cache_view(cache: &TreeCache) -> View {
-    cache
-        .snapshot()
-        .into_iter()
-        .map(|(p, n)| {
-            let s = n.stat();
-            (p, (n.data().to_vec(), s.czxid, s.mzxid, s.version))
-        })
-        .collect()
 }
 
 async fn mirror_equals_server(cache: &TreeCache, direct: &zk_core::Client, root: &str, what: &str) {

@@ -5,9 +5,9 @@
 
 mod common;
 
+use common::tree_view::{cache_view, server_view, View};
 use common::{bounded, eventually, unique, wait_state};
 use futures::StreamExt;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,40 +15,6 @@ use tokio::sync::mpsc;
 use zk_core::{Client, CreateMode, Error, State};
 use zk_recipes::{TreeCache, TreeCacheEvent, TreeCacheEvents};
 use zk_testkit::{expire_session, shared_server, FaultProxy};
-
-/// What is compared: path → (data, czxid, mzxid, version).
-type View = BTreeMap<String, (Vec<u8>, i64, i64, i32)>;
-
-/// A fresh walk of the server's subtree at `root`.
-async fn server_view(c: &Client, root: &str) -> View {
-    let mut out = View::new();
-    let mut todo = vec![root.to_owned()];
-    while let Some(p) = todo.pop() {
-        let (data, stat) = match c.get_data(&p).await {
-            Ok(r) => r,
-            Err(Error::NoNode) => continue,
-            Err(e) => panic!("get_data {p}: {e}"),
-        };
-        match c.get_children(&p).await {
-            Ok(children) => todo.extend(children.iter().map(|ch| format!("{p}/{ch}"))),
-            Err(Error::NoNode) => {}
-            Err(e) => panic!("get_children {p}: {e}"),
-        }
-        out.insert(p, (data, stat.czxid, stat.mzxid, stat.version));
-    }
-    out
-}
-
-fn cache_view(cache: &TreeCache) -> View {
-    cache
-        .snapshot()
-        .into_iter()
-        .map(|(p, n)| {
-            let s = n.stat();
-            (p, (n.data().to_vec(), s.czxid, s.mzxid, s.version))
-        })
-        .collect()
-}
 
 /// A replica built only from a cache's event stream, and counts of its event kinds.
 #[derive(Default)]

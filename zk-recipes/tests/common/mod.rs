@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod critical;
+pub mod tree_view;
 
 use std::future::Future;
 use std::time::Duration;
