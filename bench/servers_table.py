@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Tables of bench/servers.sh: ZooKeeper and zk-server measured by the same client.
+
+    python3 bench/servers_table.py FILE...
+    python3 bench/servers_table.py --splice docs/benchmarks.md FILE...
+
+Rows are zk-bench result lines whose label is "<server>/<round>" (warm-up rounds left out);
+each cell shows the median over rounds and the min-max. --splice replaces what is between
+the lines "<!-- servers.sh:begin -->" and "<!-- servers.sh:end -->" of the file.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+BEGIN = "<!-- servers.sh:begin -->"
+END = "<!-- servers.sh:end -->"
+SERVERS = ["zookeeper", "zk-server"]
+NAMES = {"zookeeper": "ZooKeeper 3.8", "zk-server": "zk-server"}
+
+
+def load(paths):
+    rows, header = [], []
+    for p in paths:
+        with open(p) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("# ") and not line.startswith("# FAILED"):
+                    header.append(line[2:])
+                if not line.startswith("{"):
+                    continue
+                r = json.loads(line)
+                server, _, label = r.get("label", "").partition("/")
+                if server not in SERVERS or label == "warmup":
+                    continue
+                r["server"] = server
+                rows.append(r)
+    return rows, header
+
+
+def med(rs, key):
+    vals = [r[key] for r in rs if r.get(key) is not None]
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    return "{:,.0f}".format(v) if abs(v) >= 10 else "{:.1f}".format(v)
+
+
+def spread(rs, key):
+    m, lo, hi = med(rs, key)
+    if m is None:
+        return "–"
+    if lo == hi:
+        return fmt(m)
+    return "%s (%s–%s)" % (fmt(m), fmt(lo), fmt(hi))
+
+
+def report(rows, header):
+    out = []
+    if header:
+        out.append("Measured with `bench/servers.sh`:\n")
+        out.extend("    " + h for h in header)
+        out.append("")
+    out.append(
+        "| scenario | in flight | server | ops/s | vs ZooKeeper | server CPU µs/op | client CPU µs/op | p50 µs | p99 µs |"
+    )
+    out.append("|" + "---|" * 9)
+    scenarios = []
+    for r in rows:
+        if r["scenario"] not in scenarios:
+            scenarios.append(r["scenario"])
+    for sc in scenarios:
+        levels = sorted({r.get("params", {}).get("concurrency", 0) for r in rows if r["scenario"] == sc})
+        for lv in levels:
+            cell = {
+                s: [r for r in rows if r["scenario"] == sc and r["server"] == s and r.get("params", {}).get("concurrency", 0) == lv]
+                for s in SERVERS
+            }
+            base = med(cell["zookeeper"], "ops_per_sec")[0]
+            for s in SERVERS:
+                rs = cell[s]
+                if not rs:
+                    continue
+                m = med(rs, "ops_per_sec")[0]
+                ratio = "–" if not base or m is None else "%.2f×" % (m / base)
+                out.append(
+                    "| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                    % (
+                        sc,
+                        lv,
+                        NAMES[s],
+                        spread(rs, "ops_per_sec"),
+                        ratio,
+                        fmt(med(rs, "server_cpu_us_per_op")[0]),
+                        fmt(med(rs, "cpu_us_per_op")[0]),
+                        fmt(med(rs, "p50_us")[0]),
+                        fmt(med(rs, "p99_us")[0]),
+                    )
+                )
+    return "\n".join(out) + "\n"
+
+
+def splice(path, text):
+    with open(path) as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit("servers_table.py: %s has no %s ... %s section" % (path, BEGIN, END))
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w") as f:
+        f.write(head + BEGIN + "\n" + text + END + tail)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--splice", metavar="MARKDOWN")
+    a = ap.parse_args(argv)
+    rows, header = load(a.files)
+    if not rows:
+        print("no results in %s" % " ".join(a.files), file=sys.stderr)
+        return 1
+    text = report(rows, header)
+    if a.splice:
+        splice(a.splice, text)
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
