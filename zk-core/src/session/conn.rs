@@ -78,6 +78,11 @@ const INFLIGHT_KEEP: usize = 64;
 const LOWAT_MIN_OWED: usize = 8;
 /// Read batching: at most this many owed replies are counted into the low-water mark.
 const LOWAT_MAX_OWED: usize = 64;
+/// Read batching: replies read without a stall before the connection counts
+/// [`LOWAT_GROW_STEP`] more owed replies into the mark again (after a stall halved it).
+const LOWAT_GROW_EVERY: usize = 16_384;
+/// Read batching: see [`LOWAT_GROW_EVERY`].
+const LOWAT_GROW_STEP: usize = 8;
 /// Read batching: after this long without a frame, the low-water mark is dropped until the
 /// next frame, so replies that arrived stay unread no longer than this when the server pauses
 /// mid-burst.
@@ -87,7 +92,8 @@ const LOWAT_MAX_WAIT: Duration = Duration::from_millis(5);
 /// 4-byte length and a bare reply header, as an error reply is).
 const MIN_REPLY_FRAME: usize = 4 + REPLY_HEADER_LEN;
 
-/// The receive low-water mark for `owed` replies owed (requests written and unanswered). Every
+/// The receive low-water mark for `owed` replies owed (requests written and unanswered), of
+/// which at most `cap` are counted (the connection's [`LowatLimit`]). Every
 /// reply is a frame of at least [`MIN_REPLY_FRAME`] (20) bytes; the oldest one may be partly
 /// read already (its head in the reader's buffer, or the head of an oversized frame whose rest
 /// is being skipped), but at least one byte of it is still to come. So the kernel must still
@@ -95,13 +101,57 @@ const MIN_REPLY_FRAME: usize = 4 + REPLY_HEADER_LEN;
 /// further reply, the count rounded down to its two highest bits (8, 12, 16, 24, 32, 48, 64
 /// replies), so it changes only when the count crosses one of those (not a system call per
 /// reply).
-fn recv_lowat(owed: usize) -> usize {
-    let n = owed.saturating_sub(1).min(LOWAT_MAX_OWED);
+fn recv_lowat(owed: usize, cap: usize) -> usize {
+    let n = owed.saturating_sub(1).min(cap.min(LOWAT_MAX_OWED));
     if n < LOWAT_MIN_OWED {
         1
     } else {
         let top = usize::BITS - 1 - n.leading_zeros();
         (n & (0b11 << (top - 1))) * MIN_REPLY_FRAME
+    }
+}
+
+/// How many owed replies a connection counts into its low-water mark: halved at every stall,
+/// grown back slowly.
+///
+/// Why a mark can be out of reach although every reply owed is on its way: the server's TCP
+/// sends each small reply as its own segment, and only so many segments may be unacknowledged
+/// at once (its congestion window, counted in segments: a few dozen on loopback, as few as 4
+/// at times); the client's kernel delays its acknowledgements while it holds fewer bytes than
+/// the mark. A mark of 48 replies' worth of bytes that arrive as 48 segments then waits for
+/// the [`LOWAT_MAX_WAIT`] fallback at every burst. The window is not known here, but a stall
+/// shows the mark was beyond it: the limit halves (down to off, below [`LOWAT_MIN_OWED`]) and
+/// grows back by [`LOWAT_GROW_STEP`] per [`LOWAT_GROW_EVERY`] replies read without a stall, so
+/// a connection settles just under what its server's TCP delivers, and one whose replies grew
+/// larger (fewer segments per byte) recovers its batching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LowatLimit {
+    cap: usize,
+    /// Replies read since the last stall or growth.
+    good: usize,
+}
+
+impl LowatLimit {
+    const fn new() -> LowatLimit {
+        LowatLimit {
+            cap: LOWAT_MAX_OWED,
+            good: 0,
+        }
+    }
+
+    /// The mark was not reached within [`LOWAT_MAX_WAIT`].
+    fn stalled(&mut self) {
+        self.cap /= 2;
+        self.good = 0;
+    }
+
+    /// `n` replies were read.
+    fn read(&mut self, n: usize) {
+        self.good += n;
+        if self.good >= LOWAT_GROW_EVERY {
+            self.good = 0;
+            self.cap = (self.cap + LOWAT_GROW_STEP).min(LOWAT_MAX_OWED);
+        }
     }
 }
 
@@ -120,6 +170,8 @@ pub(crate) struct Conn {
     lowat: Option<RecvLowat>,
     /// Read batching is off until the next frame (the server paused mid-burst).
     lowat_paused: bool,
+    /// How many owed replies count into the low-water mark.
+    lowat_limit: LowatLimit,
     pub(super) resp: ConnectResponse,
     pub(super) host: HostAddr,
     /// Bytes waiting to be written.
@@ -151,6 +203,7 @@ impl Conn {
             writer,
             lowat,
             lowat_paused: false,
+            lowat_limit: LowatLimit::new(),
             resp,
             host,
             // small to start: a session is cheap until it has something to say
@@ -196,7 +249,7 @@ impl Conn {
         let want = if self.lowat_paused {
             1
         } else {
-            recv_lowat(self.owed())
+            recv_lowat(self.owed(), self.lowat_limit.cap)
         };
         let Some(l) = &mut self.lowat else {
             return Ok(false);
@@ -461,6 +514,7 @@ impl Session {
                         }
                         read_this_pass = true;
                         frames_in_a_row += FRAMES_PER_PASS - more;
+                        conn.lowat_limit.read(FRAMES_PER_PASS - more);
                         let buf = conn.reader.read_buffer_mut();
                         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE {
                             *buf = BytesMut::with_capacity(IN_INITIAL);
@@ -518,8 +572,18 @@ impl Session {
                 () = &mut lowat_check, if lowat_armed => {
                     let due = last_recv + LOWAT_MAX_WAIT;
                     if Instant::now() >= due {
-                        // the server paused mid-burst: read what came, byte by byte as before
+                        // the server paused mid-burst, or its TCP cannot send the mark's bytes
+                        // before this end acknowledges: read what came, byte by byte as
+                        // before, and lower the mark from now on
                         conn.lowat_paused = true;
+                        conn.lowat_limit.stalled();
+                        debug!(
+                            owed = conn.owed(),
+                            mark = conn.lowat.as_ref().map_or(1, |l| l.current()),
+                            counted = conn.lowat_limit.cap,
+                            "read batching stalled: the receive low-water mark was not reached within {} ms; reading every byte until the next reply, then counting at most the given number of owed replies into the mark",
+                            LOWAT_MAX_WAIT.as_millis()
+                        );
                     } else {
                         lowat_check.as_mut().reset(due);
                     }
@@ -862,11 +926,15 @@ mod tests {
     #[test]
     fn recv_lowat_never_waits_for_more_than_owed() {
         for owed in 0..=LOWAT_MIN_OWED {
-            assert_eq!(recv_lowat(owed), 1, "{owed} owed: every byte wakes");
+            assert_eq!(
+                recv_lowat(owed, LOWAT_MAX_OWED),
+                1,
+                "{owed} owed: every byte wakes"
+            );
         }
         let mut marks = std::collections::BTreeSet::new();
         for owed in LOWAT_MIN_OWED + 1..10_000 {
-            let l = recv_lowat(owed);
+            let l = recv_lowat(owed, LOWAT_MAX_OWED);
             // the oldest reply may be all but one byte read; every other one is >= 20 bytes
             assert!(
                 l <= MIN_REPLY_FRAME * (owed - 1),
@@ -884,9 +952,62 @@ mod tests {
             [8, 12, 16, 24, 32, 48, 64],
             "few distinct marks: few system calls"
         );
-        assert_eq!(recv_lowat(9), 8 * MIN_REPLY_FRAME);
-        assert_eq!(recv_lowat(40), 32 * MIN_REPLY_FRAME);
-        assert_eq!(recv_lowat(50), 48 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(9, LOWAT_MAX_OWED), 8 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(40, LOWAT_MAX_OWED), 32 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(50, LOWAT_MAX_OWED), 48 * MIN_REPLY_FRAME);
+    }
+
+    #[test]
+    fn recv_lowat_counts_at_most_the_learned_limit() {
+        // the limit caps the count of further replies; below the minimum the mark is off
+        assert_eq!(recv_lowat(65, 32), 32 * MIN_REPLY_FRAME);
+        assert_eq!(recv_lowat(65, 20), 16 * MIN_REPLY_FRAME);
+        assert_eq!(
+            recv_lowat(65, LOWAT_MIN_OWED),
+            LOWAT_MIN_OWED * MIN_REPLY_FRAME
+        );
+        assert_eq!(recv_lowat(65, LOWAT_MIN_OWED - 1), 1);
+        assert_eq!(recv_lowat(65, 0), 1);
+        for cap in 0..=LOWAT_MAX_OWED + 10 {
+            for owed in 0..200 {
+                assert!(recv_lowat(owed, cap) <= recv_lowat(owed, LOWAT_MAX_OWED));
+                assert!(recv_lowat(owed, cap) <= MIN_REPLY_FRAME * cap.max(1));
+            }
+        }
+    }
+
+    #[test]
+    fn lowat_limit_halves_at_a_stall_and_grows_back_slowly() {
+        let mut l = LowatLimit::new();
+        assert_eq!(l.cap, LOWAT_MAX_OWED);
+        l.stalled();
+        assert_eq!(l.cap, 32);
+        for _ in 0..3 {
+            l.stalled();
+        }
+        assert_eq!(recv_lowat(65, l.cap), 1, "four stalls in a row: off");
+        l.read(LOWAT_GROW_EVERY - 1);
+        assert_eq!(l.cap, 4);
+        l.read(1);
+        assert_eq!(l.cap, 4 + LOWAT_GROW_STEP);
+        l.read(LOWAT_GROW_EVERY - 1);
+        l.stalled();
+        l.read(LOWAT_GROW_EVERY - 1);
+        assert_eq!(l.cap, 6, "a stall restarts the count");
+        for _ in 0..100 {
+            l.read(LOWAT_GROW_EVERY);
+        }
+        assert_eq!(l.cap, LOWAT_MAX_OWED, "never above the maximum");
+        l.stalled();
+        l.stalled();
+        l.stalled();
+        l.stalled();
+        l.stalled();
+        l.stalled();
+        l.stalled();
+        assert_eq!(l.cap, 0);
+        l.stalled();
+        assert_eq!(l.cap, 0);
     }
 
     #[test]
