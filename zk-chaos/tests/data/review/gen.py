@@ -217,3 +217,27 @@ h.op("semaphore",5,62,"observe",{"max":1,"sem":"/chaos/sem1"},600,610,result={"l
 h.op("semaphore",5,62,"exit",{"marker":"/chaos/sem1-in/c5-1","sem":"/chaos/sem1"},700,710)
 h.op("semaphore",5,62,"release",{"guard":"/chaos/sem1/L2"},720,730)
 h.write()
+
+# barrier: a waiter connected to the leader while the leader is cut off from the others. The
+# deposed leader answers sync and reads from its own state until it notices it lost its
+# quorum (sync is not a quorum operation in ZooKeeper 3.8: ZOOKEEPER-1675), while the others
+# have elected a new leader and committed the coordinator's create. A pass here is allowed.
+def barrier_waiter(name, fault_member):
+    h=H(name)
+    # the waiter (client 30, session 40) connects to member 0
+    h.info("barrier",30,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=40)
+    # member 0 (the leader) is partitioned from 100 to 5,000,000
+    h.info("nemesis",-1,"fault",100,{"n":1,"kind":"partition-leader","dur_ms":4900,"param":0,"delayed_ms":0,"member":fault_member,"started_ms":0})
+    # the coordinator (client 31, on member 1) creates the barrier through the new leader
+    h.info("barrier",31,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=41)
+    h.op("barrier",31,41,"create",{},3_000_000,3_100_000)
+    # the waiter, still on the deposed leader, syncs and sees no barrier
+    h.op("barrier",30,40,"wait",{},3_200_000,3_300_000,result={"passed":True})
+    h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"partition-leader","dur_ms":4900,"param":0,"delayed_ms":0,"member":fault_member,"started_ms":0})
+    h.op("barrier",31,41,"remove",{},6_000_000,6_100_000)
+    h.write()
+
+barrier_waiter("fp-barrier-deposed-leader", 0)
+# the same with the partition on member 2: the waiter's member 0 was never cut off, so its
+# sync went through the one leader and the pass is a violation
+barrier_waiter("tp-barrier-waiter-not-cut-off", 2)
