@@ -16,6 +16,13 @@
 //! then take minutes). The election link `i → j` therefore rewrites that address to `j`'s
 //! view of `i` (the link `j → i`), so the connection back is cut with the pair as well.
 //!
+//! Another detail: a link accepts a connection before it knows whether its target will. Where
+//! the target's port does not listen yet (a just-elected leader's quorum port), connecting
+//! straight to it would be refused, and ZooKeeper retries a refused connect to its leader; a
+//! connection that is accepted and then closed makes the follower give up instead. So a link
+//! whose target refuses keeps trying for a while ([`TARGET_PATIENCE`]) and only then closes:
+//! to the member, a slow connect.
+//!
 //! The forwarders are plain threads (one accept thread per port, two copy threads per
 //! connection), so they work with or without a tokio runtime.
 
@@ -24,7 +31,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One forwarder: listens on loopback, forwards to `target` unless cut.
 #[derive(Debug)]
@@ -98,15 +105,30 @@ struct Link {
     advertise: Arc<AtomicU16>,
 }
 
+impl Link {
+    /// Remembers `stream` for a cut to shut down; `false` (and `stream` shut down) if the pair
+    /// is cut already. A cut that drained the list between an earlier check and this push sees
+    /// its flag read here, so no connection escapes it.
+    fn track(&self, stream: &TcpStream) -> bool {
+        {
+            let mut list = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            // forget connections that are already closed
+            list.retain(|c| c.peer_addr().is_ok());
+            if let Ok(clone) = stream.try_clone() {
+                list.push(clone);
+            }
+        }
+        if self.cut.load(Ordering::SeqCst) {
+            let _ = stream.shutdown(Shutdown::Both);
+            return false;
+        }
+        true
+    }
+}
+
 fn accept_loop(listener: TcpListener, link: Link) {
-    let Link {
-        target,
-        cut,
-        stop,
-        conns,
-        advertise,
-    } = link;
-    while !stop.load(Ordering::SeqCst) {
+    let link = Arc::new(link);
+    while !link.stop.load(Ordering::SeqCst) {
         let inbound = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -118,46 +140,82 @@ fn accept_loop(listener: TcpListener, link: Link) {
                 continue;
             }
         };
-        if cut.load(Ordering::SeqCst) {
+        if link.cut.load(Ordering::SeqCst) {
             let _ = inbound.shutdown(Shutdown::Both);
             continue;
         }
         let _ = inbound.set_nonblocking(false);
-        let Ok(outbound) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
-            let _ = inbound.shutdown(Shutdown::Both);
-            continue;
-        };
         let _ = inbound.set_nodelay(true);
-        let _ = outbound.set_nodelay(true);
-        let (Ok(in2), Ok(out2)) = (inbound.try_clone(), outbound.try_clone()) else {
-            continue;
-        };
-        {
-            let mut list = conns.lock().unwrap_or_else(|p| p.into_inner());
-            // forget connections that are already closed
-            list.retain(|c| c.peer_addr().is_ok());
-            if let (Ok(a), Ok(b)) = (inbound.try_clone(), outbound.try_clone()) {
-                list.push(a);
-                list.push(b);
-            }
-        }
-        // a cut that drained the list between the check above and the push must still end
-        // this connection
-        if cut.load(Ordering::SeqCst) {
-            let _ = inbound.shutdown(Shutdown::Both);
-            let _ = outbound.shutdown(Shutdown::Both);
+        // tracked before the target is reached, so that a cut while the link waits for the
+        // target ends the connection too
+        if !link.track(&inbound) {
             continue;
         }
-        let advertise = advertise.load(Ordering::SeqCst);
-        let _ = thread::Builder::new().spawn(move || {
-            if advertise != 0 && rewrite_initial_message(&inbound, &out2, advertise).is_err() {
-                let _ = inbound.shutdown(Shutdown::Both);
-                let _ = out2.shutdown(Shutdown::Both);
-                return;
+        let link = Arc::clone(&link);
+        let _ = thread::Builder::new().spawn(move || forward(inbound, &link));
+    }
+}
+
+/// How long a link keeps trying a target that refuses connections (its port does not listen
+/// yet) before it gives up and closes the connection it accepted.
+///
+/// The link accepts a connection before it knows whether the target will: a member that
+/// connects through it sees its connect succeed at once, even where connecting straight to the
+/// port would be refused. ZooKeeper treats those two differently. A follower retries a refused
+/// connect to its leader (5 tries, 100 ms apart, within `initLimit × tickTime`), but a
+/// connection that opens and then closes makes it give up and go back to the election, while
+/// the leader waits `initLimit × tickTime` for it. A just-elected leader opens its quorum port a
+/// moment after it decides, and a follower that decides first connects before that: issue 10,
+/// where an isolated leader's successor waited 5 s per lost race (alone 1 race in 2, and
+/// round after round on a loaded machine). So the link answers a refusal by trying again, for
+/// up to 5 s (what a follower waits for its leader's first answer, `initLimit × tickTime`, at
+/// the 500 ms tick of the partition tests; more with longer ticks): to the member, a slow
+/// connect.
+const TARGET_PATIENCE: Duration = Duration::from_secs(5);
+/// Pause between two connects to a target that refused.
+const TARGET_RETRY: Duration = Duration::from_millis(20);
+
+/// Connects `inbound` to the link's target (retrying a refusal, see [`TARGET_PATIENCE`]) and
+/// copies both ways until either side closes or the pair is cut.
+fn forward(inbound: TcpStream, link: &Link) {
+    let Some(outbound) = connect_target(link) else {
+        let _ = inbound.shutdown(Shutdown::Both);
+        return;
+    };
+    let _ = outbound.set_nodelay(true);
+    let (Ok(in2), Ok(out2)) = (inbound.try_clone(), outbound.try_clone()) else {
+        let _ = inbound.shutdown(Shutdown::Both);
+        return;
+    };
+    if !link.track(&outbound) {
+        let _ = inbound.shutdown(Shutdown::Both);
+        return;
+    }
+    let advertise = link.advertise.load(Ordering::SeqCst);
+    let _ = thread::Builder::new().spawn(move || pipe(outbound, in2));
+    if advertise != 0 && rewrite_initial_message(&inbound, &out2, advertise).is_err() {
+        let _ = inbound.shutdown(Shutdown::Both);
+        let _ = out2.shutdown(Shutdown::Both);
+        return;
+    }
+    pipe(inbound, out2);
+}
+
+/// A connection to the link's target, retrying while it refuses, for at most
+/// [`TARGET_PATIENCE`]; `None` if it cannot be reached, or the link is cut or stopped meanwhile.
+fn connect_target(link: &Link) -> Option<TcpStream> {
+    let deadline = Instant::now() + TARGET_PATIENCE;
+    loop {
+        if link.cut.load(Ordering::SeqCst) || link.stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        match TcpStream::connect_timeout(&link.target, Duration::from_secs(2)) {
+            Ok(outbound) => return Some(outbound),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                thread::sleep(TARGET_RETRY);
             }
-            pipe(inbound, out2)
-        });
-        let _ = thread::Builder::new().spawn(move || pipe(outbound, in2));
+            Err(_) => return None,
+        }
     }
 }
 
@@ -325,6 +383,121 @@ mod tests {
             other => panic!("the connection back survived the cut: {other:?}"),
         }
         assert_eq!(Some(back_port), links.view(1, 0).map(|(_, e)| e));
+    }
+
+    /// A port that is bound but does not listen yet, as a just-elected leader's quorum port
+    /// before it binds: connecting straight to it is refused. `listen` makes it accept.
+    fn not_listening_yet() -> (tokio::net::TcpSocket, u16) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .unwrap();
+        let port = socket.local_addr().unwrap().port();
+        (socket, port)
+    }
+
+    fn listen(socket: tokio::net::TcpSocket) -> TcpListener {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _in = runtime.enter();
+        let listener = socket.listen(16).unwrap().into_std().unwrap();
+        listener.set_nonblocking(false).unwrap();
+        listener
+    }
+
+    /// Accepts one connection within 10 s, or `None`.
+    fn accept_within_10s(listener: &TcpListener) -> Option<TcpStream> {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    return Some(s);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        None
+    }
+
+    /// ZooKeeper's follower retries a refused connect to its new leader (whose quorum port
+    /// may not listen yet), but through a link the connect itself succeeds at once: a link that
+    /// then meets a refusal must not close the connection (the follower would give up and the
+    /// leader wait `initLimit` for it, issue 10); it keeps trying the target for a while.
+    #[test]
+    fn a_connection_made_before_the_target_listens_goes_through_once_it_does() {
+        let (target, port) = not_listening_yet();
+        let (_q0, q0) = listener();
+        let (_e0, e0) = listener();
+        let (_e1, e1) = listener();
+        let links = Links::start(&[(q0, e0), (port, e1)]).unwrap();
+        let (via, _) = links.view(0, 1).unwrap();
+
+        let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, via)).unwrap();
+        client.write_all(b"FOLLOWERINFO").unwrap();
+        thread::sleep(Duration::from_millis(300));
+        let target = listen(target);
+        let Some(mut at_target) = accept_within_10s(&target) else {
+            client
+                .set_read_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            let mut byte = [0u8; 1];
+            panic!(
+                "nothing reached the target, which listened 300 ms after the connect; \
+                 the client's connection: {:?}",
+                client.read(&mut byte)
+            );
+        };
+        let mut got = [0u8; 12];
+        at_target.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"FOLLOWERINFO");
+        at_target.write_all(b"LEADERINFO").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reply = [0u8; 10];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"LEADERINFO");
+    }
+
+    /// A cut while a link waits for its target ends the waiting: the connection is closed, and
+    /// nothing reaches the target when it listens (well within the link's patience) after the
+    /// cut.
+    #[test]
+    fn a_cut_ends_a_connection_that_waits_for_its_target() {
+        let (target, port) = not_listening_yet();
+        let (_q0, q0) = listener();
+        let (_e0, e0) = listener();
+        let (_e1, e1) = listener();
+        let links = Links::start(&[(q0, e0), (port, e1)]).unwrap();
+        let (via, _) = links.view(0, 1).unwrap();
+
+        let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, via)).unwrap();
+        client.write_all(b"FOLLOWERINFO").unwrap();
+        thread::sleep(Duration::from_millis(100));
+        links.set_pair(0, 1, true);
+        thread::sleep(Duration::from_millis(100));
+        let target = listen(target);
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match client.read(&mut byte) {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("the waiting connection survived the cut: {other:?}"),
+        }
+        target.set_nonblocking(true).unwrap();
+        assert!(
+            matches!(target.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "a connection reached the target after the cut"
+        );
     }
 
     #[test]
