@@ -97,6 +97,23 @@ async fn create_in_every_mode() {
     ));
 }
 
+/// A TTL is sent in whole milliseconds: one under a millisecond would go out as 0, which the
+/// server refuses. `create` refused it before sending; `multi` checked `is_zero()` and sent it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ttl_under_a_millisecond_is_refused_before_sending_in_multi_as_in_create() {
+    let c = shared("ttl-sub-ms").await;
+    for mode in [
+        CreateMode::PersistentWithTtl(Duration::from_micros(500)),
+        CreateMode::PersistentSequentialWithTtl(Duration::from_nanos(1)),
+    ] {
+        let r = c.create("/t", b"", mode).await;
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "create: {r:?}");
+        let r = c.multi(vec![Op::create("/t", b"".to_vec(), mode)]).await;
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "multi: {r:?}");
+    }
+    assert_eq!(c.get_children("/").await.unwrap(), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ttl_without_extended_types_is_unimplemented() {
     let server = zk_testkit::ZkServer::builder()

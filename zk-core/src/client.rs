@@ -1249,20 +1249,14 @@ impl Client {
         if let Some(e) = check_acl(acl) {
             return Err(e);
         }
-        let body = match mode.ttl() {
+        let body = match ttl_ms(mode)? {
             Some(ttl) => {
-                let ms = ttl.as_millis();
-                if ms == 0 || ms > MAX_TTL_MS as u128 {
-                    return Err(Error::InvalidArgument(format!(
-                        "TTL must be between 1 ms and {MAX_TTL_MS} ms"
-                    )));
-                }
                 let req = CreateTtlRequest {
                     path: spath,
                     data: data.to_vec(),
                     acl: acl.to_vec(),
                     flags: mode.flags(),
-                    ttl: ms as i64,
+                    ttl,
                 };
                 self.call(OpCode::CreateTtl, &req, None).await?
             }
@@ -1411,11 +1405,7 @@ impl Client {
                     if let Some(e) = options.acl().and_then(check_acl) {
                         return Err(e);
                     }
-                    if let Some(ttl) = options.mode().ttl() {
-                        if ttl.is_zero() || ttl.as_millis() > MAX_TTL_MS as u128 {
-                            return Err(Error::InvalidArgument("TTL out of range".into()));
-                        }
-                    }
+                    ttl_ms(options.mode())?;
                 }
                 Op::SetData { data, .. } => self.check_data(data)?,
                 _ => {}
@@ -1909,6 +1899,22 @@ impl Client {
 
 /// What a server would refuse in an ACL with InvalidAcl, checked before sending: permissions
 /// outside `Perms::ALL` or none at all, `world` other than `anyone`, an empty scheme.
+/// The TTL of `mode` as the wire has it, whole milliseconds (`None` without a TTL); one under
+/// a millisecond (sent as 0) or over the server's maximum is refused before sending. The one
+/// check of `create` and of a create inside `multi`.
+pub(crate) fn ttl_ms(mode: CreateMode) -> Result<Option<i64>> {
+    let Some(ttl) = mode.ttl() else {
+        return Ok(None);
+    };
+    let ms = ttl.as_millis();
+    if ms == 0 || ms > u128::from(MAX_TTL_MS) {
+        return Err(Error::InvalidArgument(format!(
+            "TTL must be between 1 ms and {MAX_TTL_MS} ms, not {ttl:?}"
+        )));
+    }
+    Ok(Some(ms as i64))
+}
+
 fn check_acl(acl: &[Acl]) -> Option<Error> {
     for a in acl {
         let bad = |why: &str| {
