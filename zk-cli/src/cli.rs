@@ -373,7 +373,7 @@ pub enum Command {
         #[arg(long, conflicts_with = "container")]
         sequential: bool,
         /// A container node: the server deletes it once its last child is gone
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ttl")]
         container: bool,
         /// A node the server deletes once unmodified and childless for DURATION (needs
         /// extendedTypesEnabled=true on the server)

@@ -333,6 +333,15 @@ async fn bad_paths_and_bad_options_are_usage_errors() {
             "--lost-on",
         ),
         (vec!["barrier", "open", "/b"], "unrecognized subcommand"),
+        // a container has no TTL: the TTL was silently dropped (issue 13 review)
+        (
+            vec!["create", "/c", "--container", "--ttl", "1h"],
+            "cannot be used with",
+        ),
+        (
+            vec!["create", "/c", "--ttl", "1h", "--container"],
+            "cannot be used with",
+        ),
     ] {
         let mut all = vec!["--hosts", h.as_str()];
         if args.first() == Some(&"--hosts") {
