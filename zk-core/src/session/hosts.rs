@@ -95,6 +95,15 @@ pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
+        // unbracketed, a host with a ':' left is an IPv6 address split at its last ':' (the
+        // Java client's reading): fine if what is left is an address ("fe80::1:2181"), not if
+        // the split cut one apart ("::1" is not host ":" port 1)
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "bad host {item:?} in connect string {s:?}: write an IPv6 address in brackets, \
+                 [::1]:2181"
+            )));
+        }
         hosts.push(HostAddr { host, port, tls });
     }
     if hosts.is_empty() {
@@ -275,6 +284,21 @@ mod tests {
         assert!(parse_connect_string("a:x").is_err());
         assert!(parse_connect_string("a:1/bad/").is_err());
         assert!(parse_connect_string("/app").is_err());
+    }
+
+    #[test]
+    fn an_ipv6_address_without_brackets_is_refused_unless_it_splits_into_address_and_port() {
+        // "::1" split at its last ':' was host ":" port 1, "fe80::1" host "fe80:" port 1: a
+        // connect string that named no real host, found out only by the connect attempts
+        for s in ["::1", "fe80::1", "a:1,::1", "tcp+tls://::1"] {
+            let e = parse_connect_string(s).expect_err(s).to_string();
+            assert!(e.contains("in brackets"), "{s}: {e}");
+        }
+        // the Java client's reading (split at the last ':') where it names an address
+        let (h, _) = parse_connect_string("fe80::1:2181,::1:2182").unwrap();
+        assert_eq!((h[0].host.as_str(), h[0].port), ("fe80::1", 2181));
+        assert_eq!((h[1].host.as_str(), h[1].port), ("::1", 2182));
+        assert_eq!(h[0].to_string(), "[fe80::1]:2181");
     }
 
     #[test]
