@@ -3,7 +3,7 @@
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::create::CreateOptions;
 use crate::ensemble::{EnsembleConfig, ReconfigOptions};
-use crate::error::{ChrootExt, Error, Result};
+use crate::error::{ChrootExt, DecodeExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
@@ -1270,7 +1270,7 @@ impl Client {
                 self.call(mode.opcode(), &req, None).await?
             }
         };
-        let r = Create2Response::from_bytes(&body)?;
+        let r = Create2Response::from_bytes(&body).or_protocol()?;
         Ok((self.inner.chroot.to_client_checked(&r.path)?, r.stat))
     }
 
@@ -1358,7 +1358,7 @@ impl Client {
             version: version.unwrap_or(-1),
         };
         let body = self.call(OpCode::SetData, &req, None).await?;
-        Ok(StatResponse::from_bytes(&body)?.stat)
+        Ok(StatResponse::from_bytes(&body).or_protocol()?.stat)
     }
 
     /// Sets a node's ACL if its ACL version matches (`None`: any); returns the new Stat.
@@ -1375,7 +1375,7 @@ impl Client {
             version: version.unwrap_or(-1),
         };
         let body = self.call(OpCode::SetAcl, &req, None).await?;
-        Ok(StatResponse::from_bytes(&body)?.stat)
+        Ok(StatResponse::from_bytes(&body).or_protocol()?.stat)
     }
 
     /// Applies `ops` atomically. On failure nothing was applied and the error says which op
@@ -1417,7 +1417,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::Multi, &req, None).await?;
-        let resp = MultiResponse::from_bytes(&body)?;
+        let resp = MultiResponse::from_bytes(&body).or_protocol()?;
         check_count(&resp.results, ops.len())?;
         write_results(resp.results, &self.inner.chroot)
     }
@@ -1441,7 +1441,7 @@ impl Client {
     async fn exists_inner(&self, path: &str, watch: Option<WatchRequest>) -> Result<Option<Stat>> {
         let req = self.path_watch(path, watch.is_some())?;
         match self.call(OpCode::Exists, &req, watch).await {
-            Ok(body) => Ok(Some(StatResponse::from_bytes(&body)?.stat)),
+            Ok(body) => Ok(Some(StatResponse::from_bytes(&body).or_protocol()?.stat)),
             Err(Error::NoNode) => Ok(None),
             Err(e) => Err(e),
         }
@@ -1470,7 +1470,7 @@ impl Client {
     ) -> Result<(Vec<u8>, Stat)> {
         let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(OpCode::GetData, &req, watch).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((r.data, r.stat))
     }
 
@@ -1505,7 +1505,7 @@ impl Client {
             watch: watch.is_some(),
         };
         let body = self.call(OpCode::GetData, &req, watch).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
@@ -1538,7 +1538,7 @@ impl Client {
     pub async fn reconfig(&self, options: &ReconfigOptions) -> Result<(EnsembleConfig, Stat)> {
         let req = options.to_request()?;
         let body = self.call(OpCode::Reconfig, &req, None).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
@@ -1548,7 +1548,7 @@ impl Client {
             path: self.server_path(path, false)?,
         };
         let body = self.call(OpCode::GetAcl, &req, None).await?;
-        let r = GetAclResponse::from_bytes(&body)?;
+        let r = GetAclResponse::from_bytes(&body).or_protocol()?;
         Ok((r.acl, r.stat))
     }
 
@@ -1598,10 +1598,13 @@ impl Client {
         let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(op, &req, watch).await?;
         if op == OpCode::GetChildren2 {
-            let r = GetChildren2Response::from_bytes(&body)?;
+            let r = GetChildren2Response::from_bytes(&body).or_protocol()?;
             Ok((r.children, Some(r.stat)))
         } else {
-            Ok((StringsResponse::from_bytes(&body)?.items, None))
+            Ok((
+                StringsResponse::from_bytes(&body).or_protocol()?.items,
+                None,
+            ))
         }
     }
 
@@ -1617,7 +1620,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::MultiRead, &req, None).await?;
-        let resp = MultiResponse::from_bytes(&body)?;
+        let resp = MultiResponse::from_bytes(&body).or_protocol()?;
         check_count(&resp.results, ops.len())?;
         read_results(resp.results)
     }
@@ -1640,7 +1643,8 @@ impl Client {
         let body = self.call(OpCode::GetEphemerals, &req, None).await?;
         // the server matches the prefix as a string: under the chroot /app, "/" also matches
         // /apple; what is outside the chroot is left out
-        let mut v: Vec<String> = StringsResponse::from_bytes(&body)?
+        let mut v: Vec<String> = StringsResponse::from_bytes(&body)
+            .or_protocol()?
             .items
             .into_iter()
             .filter_map(|p| self.inner.chroot.to_client(&p))
@@ -1655,13 +1659,13 @@ impl Client {
             path: self.server_path(path, false)?,
         };
         let body = self.call(OpCode::GetAllChildrenNumber, &req, None).await?;
-        Ok(IntRecord::from_bytes(&body)?.value)
+        Ok(IntRecord::from_bytes(&body).or_protocol()?.value)
     }
 
     /// The identities the server associates with this session.
     pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
         let body = self.call(OpCode::WhoAmI, &Empty, None).await?;
-        Ok(WhoAmIResponse::from_bytes(&body)?.client_info)
+        Ok(WhoAmIResponse::from_bytes(&body).or_protocol()?.client_info)
     }
 
     // ----------------------------------------------------------------- watches

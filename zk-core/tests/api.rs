@@ -93,3 +93,29 @@ fn client_futures_are_send(c: &Client, b: ClientBuilder, config: &Config) {
     send(&c.close());
     send(&c.clone().detach());
 }
+
+/// `T: From<zk_proto::DecodeError>`, answered at compile time (an inherent const where the bound
+/// holds shadows the trait's `false`).
+struct FromDecode<T>(std::marker::PhantomData<T>);
+trait NotFromDecode {
+    const IMPLS: bool = false;
+}
+impl<T> NotFromDecode for FromDecode<T> {}
+impl<T: From<zk_proto::DecodeError>> FromDecode<T> {
+    const IMPLS: bool = true;
+}
+
+/// docs/stability.md: the wire layer (zk-proto) is not part of zk-core's API, which reaches it
+/// only through the re-exported data types. A public `impl From<zk_proto::DecodeError> for
+/// Error` put a zk-proto type that zk-core does not re-export on `Error`'s page.
+#[test]
+fn error_does_not_convert_from_a_wire_type() {
+    assert!(
+        FromDecode::<zk_proto::DecodeError>::IMPLS,
+        "the probe sees an impl"
+    );
+    assert!(
+        !FromDecode::<Error>::IMPLS,
+        "zk_core::Error implements From<zk_proto::DecodeError>"
+    );
+}
