@@ -12,7 +12,7 @@ use crate::proto::{
     PathVersionRequest, Record, SetAclRequest, SetDataRequest, Stat, StatResponse, StringsResponse,
     WatcherType, WhoAmIResponse, CONFIG_NODE, MAX_TTL_MS,
 };
-use crate::session::hosts::parse_connect_string;
+use crate::session::hosts::parse as parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
 use crate::session::{
     reply, request_frame, Body, Command, Config, PendingRequest, Reply, Session, SharedState,
@@ -142,7 +142,7 @@ impl std::str::FromStr for ClientBuilder {
     /// A builder with the default settings for a connect string, checked at once
     /// (`Error::InvalidArgument` for a bad host, port or chroot).
     fn from_str(s: &str) -> Result<ClientBuilder> {
-        crate::session::hosts::parse_connect_string(s)?;
+        crate::session::hosts::parse(s)?;
         Ok(Client::builder(s))
     }
 }

@@ -119,3 +119,15 @@ fn error_does_not_convert_from_a_wire_type() {
         "zk_core::Error implements From<zk_proto::DecodeError>"
     );
 }
+
+/// `parse_connect_string` returned the chroot as `zk_proto::Chroot`, a wire-layer type zk-core
+/// does not re-export (a user could hold it but not name it); it is the chroot path.
+#[test]
+fn parse_connect_string_speaks_in_types_zk_core_exports() {
+    let (hosts, chroot): (Vec<HostAddr>, Option<String>) =
+        parse_connect_string("a:1,[::1]:2/app").unwrap();
+    assert_eq!(hosts.len(), 2);
+    assert_eq!(chroot.as_deref(), Some("/app"));
+    let (_, chroot) = parse_connect_string("a:1/").unwrap();
+    assert_eq!(chroot, None);
+}
