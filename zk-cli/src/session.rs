@@ -21,7 +21,12 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
         .session_timeout(g.session_timeout)
         .connect_timeout(g.session_timeout);
     for a in &g.auth {
-        b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
+        match a {
+            crate::cli::AuthArg::Valid { scheme, credential } => {
+                b = b.auth(scheme.clone(), credential.clone().into_bytes());
+            }
+            crate::cli::AuthArg::Invalid(why) => return Err(Failure::Usage(why.clone())),
+        }
     }
     match &g.sasl {
         Some(crate::cli::SaslArg::DigestMd5 { user, password }) => {

@@ -724,3 +724,24 @@ async fn the_sasl_password_is_never_printed() {
         );
     }
 }
+
+/// A mistyped --auth is a usage error that does not print the value: with an empty scheme or
+/// no ':' at all, what was typed may well be the credential (clap's own message repeated it,
+/// twice, as --sasl's would have).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_auth_credential_is_never_printed() {
+    for bad in [":alice:TOPSECRET-4", "TOPSECRET-5"] {
+        for args in [
+            vec!["--auth", bad, "ls", "/"],
+            vec!["ls", "/", "--auth", bad],
+        ] {
+            let o = run("127.0.0.1:1", &args).await;
+            assert_eq!(o.code, 2, "{args:?}: a usage error: {o:?}");
+            assert!(o.stderr.contains("scheme:credential"), "{o:?}");
+            assert!(
+                !o.out().contains("TOPSECRET") && !o.stderr.contains("TOPSECRET"),
+                "the credential in a usage error: {o:?}"
+            );
+        }
+    }
+}

@@ -563,7 +563,10 @@ async fn srvr_and_status_fail_for_a_server_that_is_not_serving() {
     let h = not_serving_server().await;
     for word in ["srvr", "status"] {
         let o = run(&h, &[word]).await;
-        assert_eq!(o.code, 1, "{word}: a member without quorum is not up: {o:?}");
+        assert_eq!(
+            o.code, 1,
+            "{word}: a member without quorum is not up: {o:?}"
+        );
         assert!(
             o.stderr
                 .starts_with(&format!("zk: {word} {h}: not currently serving requests")),
