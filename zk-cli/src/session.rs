@@ -51,6 +51,11 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
         if let (Some(cert), Some(key)) = (&g.tls_cert, &g.tls_key) {
             tls = tls.client_cert_files(cert, key);
         }
+        // the files are read now: one that cannot be read or holds no certificate (key) is a
+        // failure naming it (exit 1, as a --file), not an invalid argument to connect()
+        if let Err(e) = tls.build() {
+            return Err(Failure::Failed(format!("cannot connect to {hosts}: {e}")));
+        }
         b = b.tls(tls);
     }
     let client = b.connect().await.map_err(|e| match e {

@@ -745,3 +745,40 @@ async fn a_mistyped_auth_credential_is_never_printed() {
         }
     }
 }
+
+/// docs/cli.md: a file that cannot be read, and a TLS failure, exit 1 with one line naming it.
+/// A missing or certificate-less --tls-ca was a usage error (exit 2, with clap's usage block):
+/// zk-core refuses it as an invalid argument at connect.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_or_empty_tls_file_is_exit_1_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    for (args, names) in [
+        (
+            vec!["--tls-ca", "/nonexistent/ca.pem", "ls", "/"],
+            "/nonexistent/ca.pem",
+        ),
+        (vec!["--tls-ca", empty, "ls", "/"], "certificate"),
+        (
+            vec![
+                "--tls-cert",
+                "/nonexistent/c.pem",
+                "--tls-key",
+                "/nonexistent/k.pem",
+                "ls",
+                "/",
+            ],
+            "/nonexistent/c.pem",
+        ),
+    ] {
+        let o = run(&hosts(), &args).await;
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: one line: {o:?}");
+        assert!(
+            o.stderr.starts_with("zk: ") && o.stderr.contains(names),
+            "{args:?}: {o:?}"
+        );
+    }
+}
