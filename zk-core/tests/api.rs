@@ -109,6 +109,7 @@ impl<T: From<zk_proto::DecodeError>> FromDecode<T> {
 /// only through the re-exported data types. A public `impl From<zk_proto::DecodeError> for
 /// Error` put a zk-proto type that zk-core does not re-export on `Error`'s page.
 #[test]
+#[allow(clippy::assertions_on_constants)] // the constants are the answers of the probe
 fn error_does_not_convert_from_a_wire_type() {
     assert!(
         FromDecode::<zk_proto::DecodeError>::IMPLS,
