@@ -760,7 +760,8 @@ pub enum BarrierAction {
 /// Options of every command that runs a program.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Give up (exit 75, CMD never started) if not obtained within DURATION
+    /// Give up (exit 75, CMD never started) if not obtained within DURATION; with 0, a lock,
+    /// lease or leadership is taken only if it is free now
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
