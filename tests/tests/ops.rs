@@ -97,6 +97,23 @@ async fn create_in_every_mode() {
     ));
 }
 
+/// A TTL is sent in whole milliseconds: one under a millisecond would go out as 0, which the
+/// server refuses. `create` refused it before sending; `multi` checked `is_zero()` and sent it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ttl_under_a_millisecond_is_refused_before_sending_in_multi_as_in_create() {
+    let c = shared("ttl-sub-ms").await;
+    for mode in [
+        CreateMode::PersistentWithTtl(Duration::from_micros(500)),
+        CreateMode::PersistentSequentialWithTtl(Duration::from_nanos(1)),
+    ] {
+        let r = c.create("/t", b"", mode).await;
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "create: {r:?}");
+        let r = c.multi(vec![Op::create("/t", b"".to_vec(), mode)]).await;
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "multi: {r:?}");
+    }
+    assert_eq!(c.get_children("/").await.unwrap(), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ttl_without_extended_types_is_unimplemented() {
     let server = zk_testkit::ZkServer::builder()
@@ -487,4 +504,35 @@ async fn auth_failure_is_terminal_and_reported() {
     };
     assert_eq!(st.keeper_state, zk_core::KeeperState::AuthFailed);
     assert!(matches!(c.exists("/").await, Err(Error::AuthFailed)));
+}
+
+/// A builder and a `Config` are settings, not a one-shot: a clone of a builder and the same
+/// `Config` connect again, each time a session of its own with the same credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_builder_clone_and_a_config_connect_twice_with_the_same_settings() {
+    let server = zk_testkit::shared_server();
+    let b = Client::builder(server.connect_string()).auth("digest", "rev13:pw");
+    let mut config = zk_core::Config::new(server.connect_string());
+    config
+        .auth
+        .push(zk_core::AuthConfig::new("digest", "rev13:pw"));
+    let clients = [
+        bounded("connect", b.clone().connect()).await.unwrap(),
+        bounded("connect", b.connect()).await.unwrap(),
+        bounded("connect", config.connect()).await.unwrap(),
+        bounded("connect", config.connect()).await.unwrap(),
+    ];
+    let mut sessions: Vec<i64> = clients.iter().map(Client::session_id).collect();
+    sessions.sort();
+    sessions.dedup();
+    assert_eq!(sessions.len(), 4, "one session each");
+    for c in &clients {
+        let ids = bounded("whoami", c.who_am_i()).await.unwrap();
+        assert!(
+            ids.iter()
+                .any(|i| i.auth_scheme == "digest" && i.user == "rev13"),
+            "{ids:?}"
+        );
+        bounded("close", c.close()).await.unwrap();
+    }
 }

@@ -148,25 +148,47 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// One `--auth` value.
-#[derive(Debug, Clone)]
-pub struct AuthArg {
-    /// E.g. `digest`.
-    pub scheme: String,
-    /// E.g. `user:pass`.
-    pub credential: String,
+/// One `--auth` value. Its Debug output leaves the credential out.
+#[derive(Clone)]
+pub enum AuthArg {
+    /// `scheme:credential`.
+    Valid {
+        /// E.g. `digest`.
+        scheme: String,
+        /// E.g. `user:pass`.
+        credential: String,
+    },
+    /// A value that does not parse, with the reason: reported as a usage error when zk
+    /// connects, not by clap, whose message would repeat the value and so the credential.
+    Invalid(String),
 }
 
+impl std::fmt::Debug for AuthArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthArg::Valid { scheme, .. } => write!(f, "{scheme}:<redacted>"),
+            AuthArg::Invalid(why) => f.debug_tuple("Invalid").field(why).finish(),
+        }
+    }
+}
+
+/// Never fails: a bad value becomes [`AuthArg::Invalid`] (clap's error would print it).
 fn parse_auth(s: &str) -> Result<AuthArg, String> {
-    match s.split_once(':') {
-        Some((scheme, credential)) if !scheme.is_empty() => Ok(AuthArg {
+    Ok(match s.split_once(':') {
+        Some((scheme, credential)) if !scheme.is_empty() => AuthArg::Valid {
             scheme: scheme.to_owned(),
             credential: credential.to_owned(),
-        }),
-        _ => Err(format!(
-            "invalid auth {s:?}: expected scheme:credential, e.g. digest:user:pass"
-        )),
-    }
+        },
+        // the value alone may be the credential: not repeated
+        Some(_) => AuthArg::Invalid(
+            "--auth: empty scheme before the first ':'; expected scheme:credential, e.g. \
+             digest:user:pass"
+                .into(),
+        ),
+        None => AuthArg::Invalid(
+            "--auth: no ':' in the value; expected scheme:credential, e.g. digest:user:pass".into(),
+        ),
+    })
 }
 
 fn parse_hosts(s: &str) -> Result<String, String> {
@@ -373,7 +395,7 @@ pub enum Command {
         #[arg(long, conflicts_with = "container")]
         sequential: bool,
         /// A container node: the server deletes it once its last child is gone
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ttl")]
         container: bool,
         /// A node the server deletes once unmodified and childless for DURATION (needs
         /// extendedTypesEnabled=true on the server)
@@ -738,7 +760,8 @@ pub enum BarrierAction {
 /// Options of every command that runs a program.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Give up (exit 75, CMD never started) if not obtained within DURATION
+    /// Give up (exit 75, CMD never started) if not obtained within DURATION; with 0, a lock,
+    /// lease or leadership is taken only if it is free now
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 

@@ -79,6 +79,15 @@ async fn ask(h: &HostAddr, word: Word, timeout: Duration) -> Result<String, Stri
             w = word.text()
         ));
     }
+    // what a member without a quorum (or a server still starting) answers to every word but a
+    // few: one line, no `Mode:`; a status, not an answer to print as if it were up
+    if text.contains("not currently serving requests") {
+        return Err(
+            "not currently serving requests (an ensemble member without a quorum, or a server \
+             still starting)"
+                .into(),
+        );
+    }
     if text.trim().is_empty() {
         return Err(format!(
             "empty answer to {} (a TLS-only port, or not a ZooKeeper server?)",

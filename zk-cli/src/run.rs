@@ -242,7 +242,9 @@ async fn leave(
     }
 }
 
-/// Obtains what `spec` asks for; `None` when `--timeout` passed first.
+/// Obtains what `spec` asks for; `None` when `--timeout` passed first. A lock, lease or
+/// leadership with `--timeout 0` is taken only if it is free now (flock's `-w 0`): a zero
+/// deadline would pass before the first round trip and never obtain anything.
 async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<Held>, Failure> {
     let p = &spec.path;
     let t = spec.timeout;
@@ -262,6 +264,7 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
             .layout(spec.layout)
             .lost_policy(spec.lost_on);
             guard(match t {
+                Some(t) if t.is_zero() => lock.try_acquire().await,
                 Some(t) => lock.acquire_timeout(t).await,
                 None => lock.acquire().await.map(Some),
             })
@@ -272,6 +275,7 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
                 .layout(spec.layout)
                 .lost_policy(spec.lost_on);
             guard(match t {
+                Some(t) if t.is_zero() => sem.try_acquire().await,
                 Some(t) => sem.acquire_timeout(t).await,
                 None => sem.acquire().await.map(Some),
             })
@@ -281,6 +285,7 @@ async fn obtain(client: &Client, id: String, spec: &RunSpec) -> Result<Option<He
                 .layout(spec.layout)
                 .lost_policy(spec.lost_on);
             guard(match t {
+                Some(t) if t.is_zero() => election.try_acquire().await,
                 Some(t) => election.acquire_timeout(t).await,
                 None => election.acquire().await.map(Some),
             })

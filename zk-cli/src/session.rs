@@ -21,7 +21,12 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
         .session_timeout(g.session_timeout)
         .connect_timeout(g.session_timeout);
     for a in &g.auth {
-        b = b.auth(a.scheme.clone(), a.credential.clone().into_bytes());
+        match a {
+            crate::cli::AuthArg::Valid { scheme, credential } => {
+                b = b.auth(scheme.clone(), credential.clone().into_bytes());
+            }
+            crate::cli::AuthArg::Invalid(why) => return Err(Failure::Usage(why.clone())),
+        }
     }
     match &g.sasl {
         Some(crate::cli::SaslArg::DigestMd5 { user, password }) => {
@@ -45,6 +50,11 @@ pub async fn connect(g: &Global) -> Result<Client, Failure> {
         }
         if let (Some(cert), Some(key)) = (&g.tls_cert, &g.tls_key) {
             tls = tls.client_cert_files(cert, key);
+        }
+        // the files are read now: one that cannot be read or holds no certificate (key) is a
+        // failure naming it (exit 1, as a --file), not an invalid argument to connect()
+        if let Err(e) = tls.build() {
+            return Err(Failure::Failed(format!("cannot connect to {hosts}: {e}")));
         }
         b = b.tls(tls);
     }

@@ -63,7 +63,12 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
     let what = || format!("watch {}", a.path);
     // subscribe first: no transition after the watch is set is missed
     let mut states = c.state_stream();
-    let mut watcher: Option<PersistentWatcher> = Some(c.add_watch(&a.path, mode).await.ctx(what)?);
+    // every request below races SIGINT / SIGTERM: a request held up (a slow or stalled
+    // server) must not hold up Ctrl-C until the connection is declared dead
+    let Some(first) = or_signal(&mut signals, c.add_watch(&a.path, mode)).await else {
+        return Ok(0);
+    };
+    let mut watcher: Option<PersistentWatcher> = Some(first.ctx(what)?);
     let mut watch_session = c.session_id();
     let mut line = StateLine(None);
     line.say(State::Connected);
@@ -73,7 +78,12 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
     let round_trip = Duration::from_secs(30);
     loop {
         if watcher.is_none() && c.state() == State::Connected {
-            match c.with_timeout(round_trip).add_watch(&a.path, mode).await {
+            let bounded = c.with_timeout(round_trip);
+            let Some(again) = or_signal(&mut signals, bounded.add_watch(&a.path, mode)).await
+            else {
+                return Ok(0);
+            };
+            match again {
                 Ok(w) => {
                     watcher = Some(w);
                     watch_session = c.session_id();
@@ -127,9 +137,11 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
                     }
                     State::Connected => {
                         if watcher.is_some() && s.session_id == watch_session {
-                            match c.with_timeout(round_trip).exists(&a.path).await {
-                                Ok(_) => line.say(State::Connected),
-                                Err(e) => tracing::debug!(error = %e, "round trip after reconnect failed"),
+                            let bounded = c.with_timeout(round_trip);
+                            match or_signal(&mut signals, bounded.exists(&a.path)).await {
+                                None => return Ok(0),
+                                Some(Ok(_)) => line.say(State::Connected),
+                                Some(Err(e)) => tracing::debug!(error = %e, "round trip after reconnect failed"),
                             }
                         } else {
                             watcher = None;
@@ -142,6 +154,14 @@ pub async fn watch(c: &Client, a: WatchArgs) -> Result<i32, Failure> {
             _ = tokio::time::sleep(Duration::from_secs(1)), if watcher.is_none() && c.state() == State::Connected => {}
             _ = signals.recv() => return Ok(0),
         }
+    }
+}
+
+/// `f`'s output, or `None` if SIGINT / SIGTERM comes first (`zk watch` then exits 0).
+async fn or_signal<T>(signals: &mut Signals, f: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        v = f => Some(v),
+        _ = signals.recv() => None,
     }
 }
 

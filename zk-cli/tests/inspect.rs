@@ -333,6 +333,15 @@ async fn bad_paths_and_bad_options_are_usage_errors() {
             "--lost-on",
         ),
         (vec!["barrier", "open", "/b"], "unrecognized subcommand"),
+        // a container has no TTL: the TTL was silently dropped (issue 13 review)
+        (
+            vec!["create", "/c", "--container", "--ttl", "1h"],
+            "cannot be used with",
+        ),
+        (
+            vec!["create", "/c", "--ttl", "1h", "--container"],
+            "cannot be used with",
+        ),
     ] {
         let mut all = vec!["--hosts", h.as_str()];
         if args.first() == Some(&"--hosts") {
@@ -712,6 +721,64 @@ async fn the_sasl_password_is_never_printed() {
         assert!(
             !o.out().contains("TOPSECRET") && !o.stderr.contains("TOPSECRET"),
             "the password in a usage error: {o:?}"
+        );
+    }
+}
+
+/// A mistyped --auth is a usage error that does not print the value: with an empty scheme or
+/// no ':' at all, what was typed may well be the credential (clap's own message repeated it,
+/// twice, as --sasl's would have).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_auth_credential_is_never_printed() {
+    for bad in [":alice:TOPSECRET-4", "TOPSECRET-5"] {
+        for args in [
+            vec!["--auth", bad, "ls", "/"],
+            vec!["ls", "/", "--auth", bad],
+        ] {
+            let o = run("127.0.0.1:1", &args).await;
+            assert_eq!(o.code, 2, "{args:?}: a usage error: {o:?}");
+            assert!(o.stderr.contains("scheme:credential"), "{o:?}");
+            assert!(
+                !o.out().contains("TOPSECRET") && !o.stderr.contains("TOPSECRET"),
+                "the credential in a usage error: {o:?}"
+            );
+        }
+    }
+}
+
+/// docs/cli.md: a file that cannot be read, and a TLS failure, exit 1 with one line naming it.
+/// A missing or certificate-less --tls-ca was a usage error (exit 2, with clap's usage block):
+/// zk-core refuses it as an invalid argument at connect.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_or_empty_tls_file_is_exit_1_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    for (args, names) in [
+        (
+            vec!["--tls-ca", "/nonexistent/ca.pem", "ls", "/"],
+            "/nonexistent/ca.pem",
+        ),
+        (vec!["--tls-ca", empty, "ls", "/"], "certificate"),
+        (
+            vec![
+                "--tls-cert",
+                "/nonexistent/c.pem",
+                "--tls-key",
+                "/nonexistent/k.pem",
+                "ls",
+                "/",
+            ],
+            "/nonexistent/c.pem",
+        ),
+    ] {
+        let o = run(&hosts(), &args).await;
+        assert_eq!(o.code, 1, "{args:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: one line: {o:?}");
+        assert!(
+            o.stderr.starts_with("zk: ") && o.stderr.contains(names),
+            "{args:?}: {o:?}"
         );
     }
 }

@@ -696,3 +696,50 @@ async fn server_errors_are_exit_1_and_cmd_never_runs() {
     assert!(o.stderr.contains("not authorized"), "{o:?}");
     assert!(!dir.has("ran"));
 }
+
+/// `--timeout 0` is flock's `-w 0`: take it if it is free now, else exit 75 at once. It gave up
+/// before the first round trip, exit 75 with the lock free and CMD never run.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_0_takes_what_is_free_now_and_gives_up_on_what_is_held() {
+    let h = hosts();
+    let c = client(&h).await;
+    let base = unique("timeout-0");
+    let lock = format!("{base}/lock");
+    let sem = format!("{base}/sem");
+    let elect = format!("{base}/elect");
+    let cases: [Vec<&str>; 3] = [
+        vec!["lock", &lock],
+        vec!["semaphore", &sem, "--max", "1"],
+        vec!["elect", &elect],
+    ];
+    for args in &cases {
+        let mut all = args.clone();
+        all.extend(["--timeout", "0", "--", "true"]);
+        let o = run(&h, &all).await;
+        assert_eq!(o.code, 0, "{args:?}, free: {o:?}");
+    }
+    let held = [
+        zk_recipes::Lock::new(&c, &lock, "holder")
+            .acquire()
+            .await
+            .unwrap(),
+        zk_recipes::Semaphore::new(&c, &sem, "holder", 1)
+            .unwrap()
+            .acquire()
+            .await
+            .unwrap(),
+        zk_recipes::Election::new(&c, &elect, "holder")
+            .acquire()
+            .await
+            .unwrap(),
+    ];
+    for args in &cases {
+        let mut all = args.clone();
+        all.extend(["--timeout", "0", "--", "true"]);
+        let o = run(&h, &all).await;
+        assert_eq!(o.code, 75, "{args:?}, held: {o:?}");
+    }
+    for g in held {
+        g.release().await.unwrap();
+    }
+}

@@ -238,3 +238,26 @@ async fn watch_is_set_again_after_session_expiry() {
         vec![format!("NodeCreated {p}"), format!("NodeDeleted {p}")]
     );
 }
+
+/// SIGINT ends `zk watch` (exit 0) at any point once it catches signals, also while the watch
+/// is being set: the addWatch held in a proxy, Ctrl-C waited for that request, which ended
+/// only when the connection was declared dead (two thirds of the session timeout) with exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_while_the_watch_is_being_set_exits_0() {
+    let server = zk_testkit::shared_server();
+    let proxy = zk_testkit::FaultProxy::start(server.addr()).await.unwrap();
+    const ADD_WATCH: i32 = 106;
+    proxy.hold_request(&[ADD_WATCH]);
+    let p = unique("watch-sigint");
+    let mut z = Proc::start(
+        &proxy.connect_string(),
+        &["watch", &p, "--session-timeout", "30s"],
+    );
+    eventually("the addWatch is held in the proxy", || async {
+        proxy.held_requests() >= 1
+    })
+    .await;
+    z.signal(libc::SIGINT);
+    assert_eq!(z.exit().await, 0, "{}", z.stderr().join("\n"));
+    proxy.release_held();
+}

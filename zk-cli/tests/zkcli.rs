@@ -536,3 +536,52 @@ async fn bad_acl_missing_file_and_unknown_format_are_one_line_errors() {
         )
     );
 }
+
+/// A scripted four-letter-word server that answers every word as a ZooKeeper ensemble member
+/// without a quorum does (`srvr`, `mntr`: one line, nothing else). Returns its address.
+async fn not_serving_server() -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut word = [0u8; 4];
+                if s.read_exact(&mut word).await.is_ok() {
+                    let _ = s
+                        .write_all(b"This ZooKeeper instance is not currently serving requests\n")
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srvr_and_status_fail_for_a_server_that_is_not_serving() {
+    let h = not_serving_server().await;
+    for word in ["srvr", "status"] {
+        let o = run(&h, &[word]).await;
+        assert_eq!(
+            o.code, 1,
+            "{word}: a member without quorum is not up: {o:?}"
+        );
+        assert!(
+            o.stderr
+                .starts_with(&format!("zk: {word} {h}: not currently serving requests")),
+            "{word}: {o:?}"
+        );
+        let o = run(&h, &[word, "-o", "json"]).await;
+        assert_eq!(o.code, 1, "{word} -o json: {o:?}");
+        let v: Value = serde_json::from_str(&o.out()).unwrap_or_else(|e| panic!("{e}: {o:?}"));
+        assert_eq!(v[0]["host"], h.as_str(), "{v}");
+        assert!(v[0]["answer"].is_null(), "{v}");
+        assert!(
+            v[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not currently serving requests")),
+            "{v}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 use crate::codec::DEFAULT_MAX_FRAME_LEN;
 use crate::create::CreateOptions;
 use crate::ensemble::{EnsembleConfig, ReconfigOptions};
-use crate::error::{ChrootExt, Error, Result};
+use crate::error::{ChrootExt, DecodeExt, Error, Result};
 use crate::multi::{check_count, read_results, write_results, Op, OpResult, ReadOp, ReadResult};
 use crate::proto::{
     validate_path, Acl, AddWatchMode, Chroot, ClientInfo, Create2Response, CreateMode,
@@ -12,7 +12,7 @@ use crate::proto::{
     PathVersionRequest, Record, SetAclRequest, SetDataRequest, Stat, StatResponse, StringsResponse,
     WatcherType, WhoAmIResponse, CONFIG_NODE, MAX_TTL_MS,
 };
-use crate::session::hosts::parse_connect_string;
+use crate::session::hosts::parse as parse_connect_string;
 use crate::session::transport::{Connector, TcpConnector};
 use crate::session::{
     reply, request_frame, Body, Command, Config, PendingRequest, Reply, Session, SharedState,
@@ -142,7 +142,7 @@ impl std::str::FromStr for ClientBuilder {
     /// A builder with the default settings for a connect string, checked at once
     /// (`Error::InvalidArgument` for a bad host, port or chroot).
     fn from_str(s: &str) -> Result<ClientBuilder> {
-        crate::session::hosts::parse_connect_string(s)?;
+        crate::session::hosts::parse(s)?;
         Ok(Client::builder(s))
     }
 }
@@ -1249,20 +1249,14 @@ impl Client {
         if let Some(e) = check_acl(acl) {
             return Err(e);
         }
-        let body = match mode.ttl() {
+        let body = match ttl_ms(mode)? {
             Some(ttl) => {
-                let ms = ttl.as_millis();
-                if ms == 0 || ms > MAX_TTL_MS as u128 {
-                    return Err(Error::InvalidArgument(format!(
-                        "TTL must be between 1 ms and {MAX_TTL_MS} ms"
-                    )));
-                }
                 let req = CreateTtlRequest {
                     path: spath,
                     data: data.to_vec(),
                     acl: acl.to_vec(),
                     flags: mode.flags(),
-                    ttl: ms as i64,
+                    ttl,
                 };
                 self.call(OpCode::CreateTtl, &req, None).await?
             }
@@ -1276,7 +1270,7 @@ impl Client {
                 self.call(mode.opcode(), &req, None).await?
             }
         };
-        let r = Create2Response::from_bytes(&body)?;
+        let r = Create2Response::from_bytes(&body).or_protocol()?;
         Ok((self.inner.chroot.to_client_checked(&r.path)?, r.stat))
     }
 
@@ -1364,7 +1358,7 @@ impl Client {
             version: version.unwrap_or(-1),
         };
         let body = self.call(OpCode::SetData, &req, None).await?;
-        Ok(StatResponse::from_bytes(&body)?.stat)
+        Ok(StatResponse::from_bytes(&body).or_protocol()?.stat)
     }
 
     /// Sets a node's ACL if its ACL version matches (`None`: any); returns the new Stat.
@@ -1381,7 +1375,7 @@ impl Client {
             version: version.unwrap_or(-1),
         };
         let body = self.call(OpCode::SetAcl, &req, None).await?;
-        Ok(StatResponse::from_bytes(&body)?.stat)
+        Ok(StatResponse::from_bytes(&body).or_protocol()?.stat)
     }
 
     /// Applies `ops` atomically. On failure nothing was applied and the error says which op
@@ -1411,11 +1405,7 @@ impl Client {
                     if let Some(e) = options.acl().and_then(check_acl) {
                         return Err(e);
                     }
-                    if let Some(ttl) = options.mode().ttl() {
-                        if ttl.is_zero() || ttl.as_millis() > MAX_TTL_MS as u128 {
-                            return Err(Error::InvalidArgument("TTL out of range".into()));
-                        }
-                    }
+                    ttl_ms(options.mode())?;
                 }
                 Op::SetData { data, .. } => self.check_data(data)?,
                 _ => {}
@@ -1427,7 +1417,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::Multi, &req, None).await?;
-        let resp = MultiResponse::from_bytes(&body)?;
+        let resp = MultiResponse::from_bytes(&body).or_protocol()?;
         check_count(&resp.results, ops.len())?;
         write_results(resp.results, &self.inner.chroot)
     }
@@ -1451,7 +1441,7 @@ impl Client {
     async fn exists_inner(&self, path: &str, watch: Option<WatchRequest>) -> Result<Option<Stat>> {
         let req = self.path_watch(path, watch.is_some())?;
         match self.call(OpCode::Exists, &req, watch).await {
-            Ok(body) => Ok(Some(StatResponse::from_bytes(&body)?.stat)),
+            Ok(body) => Ok(Some(StatResponse::from_bytes(&body).or_protocol()?.stat)),
             Err(Error::NoNode) => Ok(None),
             Err(e) => Err(e),
         }
@@ -1480,7 +1470,7 @@ impl Client {
     ) -> Result<(Vec<u8>, Stat)> {
         let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(OpCode::GetData, &req, watch).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((r.data, r.stat))
     }
 
@@ -1515,7 +1505,7 @@ impl Client {
             watch: watch.is_some(),
         };
         let body = self.call(OpCode::GetData, &req, watch).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
@@ -1548,7 +1538,7 @@ impl Client {
     pub async fn reconfig(&self, options: &ReconfigOptions) -> Result<(EnsembleConfig, Stat)> {
         let req = options.to_request()?;
         let body = self.call(OpCode::Reconfig, &req, None).await?;
-        let r = GetDataResponse::from_bytes(&body)?;
+        let r = GetDataResponse::from_bytes(&body).or_protocol()?;
         Ok((EnsembleConfig::parse(&r.data)?, r.stat))
     }
 
@@ -1558,7 +1548,7 @@ impl Client {
             path: self.server_path(path, false)?,
         };
         let body = self.call(OpCode::GetAcl, &req, None).await?;
-        let r = GetAclResponse::from_bytes(&body)?;
+        let r = GetAclResponse::from_bytes(&body).or_protocol()?;
         Ok((r.acl, r.stat))
     }
 
@@ -1608,10 +1598,13 @@ impl Client {
         let req = self.path_watch(path, watch.is_some())?;
         let body = self.call(op, &req, watch).await?;
         if op == OpCode::GetChildren2 {
-            let r = GetChildren2Response::from_bytes(&body)?;
+            let r = GetChildren2Response::from_bytes(&body).or_protocol()?;
             Ok((r.children, Some(r.stat)))
         } else {
-            Ok((StringsResponse::from_bytes(&body)?.items, None))
+            Ok((
+                StringsResponse::from_bytes(&body).or_protocol()?.items,
+                None,
+            ))
         }
     }
 
@@ -1627,7 +1620,7 @@ impl Client {
             return Ok(Vec::new());
         }
         let body = self.call(OpCode::MultiRead, &req, None).await?;
-        let resp = MultiResponse::from_bytes(&body)?;
+        let resp = MultiResponse::from_bytes(&body).or_protocol()?;
         check_count(&resp.results, ops.len())?;
         read_results(resp.results)
     }
@@ -1650,7 +1643,8 @@ impl Client {
         let body = self.call(OpCode::GetEphemerals, &req, None).await?;
         // the server matches the prefix as a string: under the chroot /app, "/" also matches
         // /apple; what is outside the chroot is left out
-        let mut v: Vec<String> = StringsResponse::from_bytes(&body)?
+        let mut v: Vec<String> = StringsResponse::from_bytes(&body)
+            .or_protocol()?
             .items
             .into_iter()
             .filter_map(|p| self.inner.chroot.to_client(&p))
@@ -1665,13 +1659,13 @@ impl Client {
             path: self.server_path(path, false)?,
         };
         let body = self.call(OpCode::GetAllChildrenNumber, &req, None).await?;
-        Ok(IntRecord::from_bytes(&body)?.value)
+        Ok(IntRecord::from_bytes(&body).or_protocol()?.value)
     }
 
     /// The identities the server associates with this session.
     pub async fn who_am_i(&self) -> Result<Vec<ClientInfo>> {
         let body = self.call(OpCode::WhoAmI, &Empty, None).await?;
-        Ok(WhoAmIResponse::from_bytes(&body)?.client_info)
+        Ok(WhoAmIResponse::from_bytes(&body).or_protocol()?.client_info)
     }
 
     // ----------------------------------------------------------------- watches
@@ -1909,6 +1903,22 @@ impl Client {
 
 /// What a server would refuse in an ACL with InvalidAcl, checked before sending: permissions
 /// outside `Perms::ALL` or none at all, `world` other than `anyone`, an empty scheme.
+/// The TTL of `mode` as the wire has it, whole milliseconds (`None` without a TTL); one under
+/// a millisecond (sent as 0) or over the server's maximum is refused before sending. The one
+/// check of `create` and of a create inside `multi`.
+pub(crate) fn ttl_ms(mode: CreateMode) -> Result<Option<i64>> {
+    let Some(ttl) = mode.ttl() else {
+        return Ok(None);
+    };
+    let ms = ttl.as_millis();
+    if ms == 0 || ms > u128::from(MAX_TTL_MS) {
+        return Err(Error::InvalidArgument(format!(
+            "TTL must be between 1 ms and {MAX_TTL_MS} ms, not {ttl:?}"
+        )));
+    }
+    Ok(Some(ms as i64))
+}
+
 fn check_acl(acl: &[Acl]) -> Option<Error> {
     for a in acl {
         let bad = |why: &str| {

@@ -389,7 +389,7 @@ impl std::str::FromStr for Config {
     /// The defaults for a connect string, checked at once (`Error::InvalidArgument` for a bad
     /// host, port or chroot).
     fn from_str(s: &str) -> Result<Config> {
-        crate::session::hosts::parse_connect_string(s)?;
+        crate::session::hosts::parse(s)?;
         Ok(Config::new(s))
     }
 }

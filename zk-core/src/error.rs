@@ -293,9 +293,16 @@ impl Error {
     }
 }
 
-impl From<DecodeError> for Error {
-    fn from(e: DecodeError) -> Self {
-        Error::Protocol(e.to_string())
+/// A record from a server that does not decode: a protocol error. Crate-private (not a `From`
+/// impl): the wire layer's types are not part of zk-core's API (docs/stability.md).
+pub(crate) trait DecodeExt<T> {
+    /// `Err(DecodeError)` becomes [`Error::Protocol`].
+    fn or_protocol(self) -> Result<T>;
+}
+
+impl<T> DecodeExt<T> for std::result::Result<T, DecodeError> {
+    fn or_protocol(self) -> Result<T> {
+        self.map_err(|e| Error::Protocol(e.to_string()))
     }
 }
 

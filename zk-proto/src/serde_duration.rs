@@ -46,6 +46,12 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("invalid duration {s:?}: too large"))?;
     let too_large = || format!("invalid duration {s:?}: too large");
+    if unit.starts_with('.') {
+        return Err(format!(
+            "invalid duration {s:?}: a whole number is needed, in a smaller unit if need be \
+             (\"1500ms\", not \"1.5s\")"
+        ));
+    }
     Ok(match unit.trim() {
         "ns" => Duration::from_nanos(n),
         "us" | "µs" => Duration::from_micros(n),
@@ -177,5 +183,11 @@ mod tests {
         }
         assert!(parse("10").unwrap_err().contains("no unit"));
         assert!(parse("10x").unwrap_err().contains("unknown unit \"x\""));
+        // a fraction is not a unit: "1.5s" said `unknown unit ".5s"`
+        let e = parse("1.5s").unwrap_err();
+        assert!(
+            e.contains("whole number") && !e.contains("unknown unit"),
+            "{e}"
+        );
     }
 }

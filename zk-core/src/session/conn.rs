@@ -7,7 +7,7 @@ use super::request::{put_frame, PendingRequest, Reply, ReplySender};
 use super::transport::{RecvLowat, Transport};
 use super::{AuthWaiter, Command, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
-use crate::error::{Error, Result};
+use crate::error::{DecodeExt, Error, Result};
 use crate::proto::{
     code, xid, AuthPacket, ConnectResponse, EventType, KeeperState, OpCode, Reader, Record,
     ReplyHeader, WatcherEvent, REPLY_HEADER_LEN,
@@ -804,11 +804,11 @@ impl Session {
                 frame.len()
             )));
         }
-        let header = ReplyHeader::read(&mut Reader::new(&frame))?;
+        let header = ReplyHeader::read(&mut Reader::new(&frame)).or_protocol()?;
         let body = frame.split_off(REPLY_HEADER_LEN).freeze();
         match header.xid {
             xid::NOTIFICATION => {
-                let ev = WatcherEvent::read(&mut Reader::new(&body))?;
+                let ev = WatcherEvent::read(&mut Reader::new(&body)).or_protocol()?;
                 match EventType::from_code(ev.event_type) {
                     Some(t) => {
                         let n = self.watches.dispatch(t, &ev.path, &self.cfg.chroot);
@@ -868,7 +868,7 @@ impl Session {
         head: &[u8],
         len: usize,
     ) -> Result<Option<Outcome>> {
-        let header = ReplyHeader::read(&mut Reader::new(head))?;
+        let header = ReplyHeader::read(&mut Reader::new(head)).or_protocol()?;
         if header.xid < 0 {
             return Err(Error::Protocol(format!(
                 "a {len}-byte frame with special xid {}",

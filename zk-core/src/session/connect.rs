@@ -8,7 +8,7 @@ use super::request::put_frame;
 use super::transport::RecvLowat;
 use super::{far_future, rand_duration, Config, Outcome, Session};
 use crate::codec::{InFrame, ReplyCodec};
-use crate::error::{Error, Result};
+use crate::error::{DecodeExt, Error, Result};
 use crate::proto::{
     classify_connect_frame, code, ConnectRequest, OpCode, Reader, Record, ReplyHeader,
 };
@@ -246,7 +246,7 @@ async fn close_on(
     while let Some(f) = reader.next().await {
         match f {
             Ok(InFrame::Frame(f)) => {
-                let h = ReplyHeader::read(&mut Reader::new(&f))?;
+                let h = ReplyHeader::read(&mut Reader::new(&f)).or_protocol()?;
                 if h.xid == xid {
                     // closed, or already gone; any other answer (say, from a read-only
                     // server) leaves the session as it was

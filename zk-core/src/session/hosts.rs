@@ -32,11 +32,23 @@ impl fmt::Display for HostAddr {
 /// Default client port.
 pub const DEFAULT_PORT: u16 = 2181;
 
-/// Parses `host1:port1,host2:port2/optional/chroot`. A host without a port gets 2181; IPv6
-/// addresses go in brackets (`[::1]:2181`); a host written `tcp+tls://host:port` is reached
-/// over TLS (`tcp://` is plain TCP, the default, unless the client is built with
-/// `ClientBuilder::tls`, which puts every host on TLS).
-pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
+/// Parses `host1:port1,host2:port2/optional/chroot` into its hosts and its chroot (`None`
+/// without one, or for `/`), checked as [`ClientBuilder::connect`](crate::ClientBuilder::connect)
+/// checks them. A host without a port gets 2181; IPv6 addresses go in brackets
+/// (`[::1]:2181`); a host written `tcp+tls://host:port` is reached over TLS (`tcp://` is plain
+/// TCP, the default, unless the client is built with `ClientBuilder::tls`, which puts every
+/// host on TLS).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a bad host or port or no host at all, [`Error::BadPath`] for
+/// a bad chroot.
+pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Option<String>)> {
+    let (hosts, chroot) = parse(s)?;
+    Ok((hosts, chroot.as_str().map(str::to_owned)))
+}
+
+/// [`parse_connect_string`] with the chroot as the client keeps it.
+pub(crate) fn parse(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
     let s = s.trim();
     // the chroot starts at the first '/' that is not part of a scheme's "://"
     let mut from = 0;
@@ -94,6 +106,15 @@ pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot)> {
         };
         if host.is_empty() || port == 0 {
             return Err(bad());
+        }
+        // unbracketed, a host with a ':' left is an IPv6 address split at its last ':' (the
+        // Java client's reading): fine if what is left is an address ("fe80::1:2181"), not if
+        // the split cut one apart ("::1" is not host ":" port 1)
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "bad host {item:?} in connect string {s:?}: write an IPv6 address in brackets, \
+                 [::1]:2181"
+            )));
         }
         hosts.push(HostAddr { host, port, tls });
     }
@@ -255,7 +276,7 @@ mod tests {
 
     #[test]
     fn parses_connect_strings() {
-        let (h, c) = parse_connect_string("a:1,b:2/app/x").unwrap();
+        let (h, c) = parse("a:1,b:2/app/x").unwrap();
         assert_eq!(h.len(), 2);
         assert_eq!(
             h[1],
@@ -266,21 +287,35 @@ mod tests {
             }
         );
         assert_eq!(c.as_str(), Some("/app/x"));
-        let (h, c) = parse_connect_string("[::1]:2182,localhost").unwrap();
+        let (h, c) = parse("[::1]:2182,localhost").unwrap();
         assert_eq!(h[0].host, "::1");
         assert_eq!(h[0].to_string(), "[::1]:2182");
         assert_eq!(h[1].port, 2181);
         assert_eq!(c, Chroot::none());
-        assert!(parse_connect_string("").is_err());
-        assert!(parse_connect_string("a:x").is_err());
-        assert!(parse_connect_string("a:1/bad/").is_err());
-        assert!(parse_connect_string("/app").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("a:x").is_err());
+        assert!(parse("a:1/bad/").is_err());
+        assert!(parse("/app").is_err());
+    }
+
+    #[test]
+    fn an_ipv6_address_without_brackets_is_refused_unless_it_splits_into_address_and_port() {
+        // "::1" split at its last ':' was host ":" port 1, "fe80::1" host "fe80:" port 1: a
+        // connect string that named no real host, found out only by the connect attempts
+        for s in ["::1", "fe80::1", "a:1,::1", "tcp+tls://::1"] {
+            let e = parse(s).expect_err(s).to_string();
+            assert!(e.contains("in brackets"), "{s}: {e}");
+        }
+        // the Java client's reading (split at the last ':') where it names an address
+        let (h, _) = parse("fe80::1:2181,::1:2182").unwrap();
+        assert_eq!((h[0].host.as_str(), h[0].port), ("fe80::1", 2181));
+        assert_eq!((h[1].host.as_str(), h[1].port), ("::1", 2182));
+        assert_eq!(h[0].to_string(), "[fe80::1]:2181");
     }
 
     #[test]
     fn tls_hosts_and_schemes() {
-        let (h, c) =
-            parse_connect_string("tcp+tls://a:2281,tcp://b:2181,c,tcp+tls://[::1]:1/app").unwrap();
+        let (h, c) = parse("tcp+tls://a:2281,tcp://b:2181,c,tcp+tls://[::1]:1/app").unwrap();
         assert_eq!(
             h.iter()
                 .map(|h| (h.host.as_str(), h.port, h.tls))
@@ -295,14 +330,14 @@ mod tests {
         assert_eq!(c.as_str(), Some("/app"));
         assert_eq!(h[0].to_string(), "tcp+tls://a:2281");
         assert_eq!(h[3].to_string(), "tcp+tls://[::1]:1");
-        let (h, c) = parse_connect_string("tcp+tls://a:1").unwrap();
+        let (h, c) = parse("tcp+tls://a:1").unwrap();
         assert!(h[0].tls);
         assert_eq!(c, Chroot::none());
-        assert!(parse_connect_string("http://a:1").is_err());
+        assert!(parse("http://a:1").is_err());
     }
 
     fn hosts(s: &str) -> Vec<HostAddr> {
-        parse_connect_string(s).unwrap().0
+        parse(s).unwrap().0
     }
 
     #[test]
@@ -341,7 +376,7 @@ mod tests {
 
     #[test]
     fn ring_cycles_and_reports_full_cycles() {
-        let (h, _) = parse_connect_string("a:1,b:2,c:3").unwrap();
+        let (h, _) = parse("a:1,b:2,c:3").unwrap();
         let mut r = HostRing::new(h);
         let mut seen = std::collections::HashSet::new();
         let mut cycles = 0;

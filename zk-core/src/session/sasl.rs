@@ -7,7 +7,7 @@
 use super::conn::Conn;
 use super::request::put_frame;
 use crate::codec::InFrame;
-use crate::error::{Error, Result};
+use crate::error::{DecodeExt, Error, Result};
 use crate::proto::{code, OpCode, Reader, Record, ReplyHeader, SaslToken, REPLY_HEADER_LEN};
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
@@ -121,7 +121,7 @@ async fn exchange(conn: &mut Conn, token: &[u8]) -> Result<Vec<u8>> {
             Some(Err(e)) => return Err(Error::Protocol(e.to_string())),
             None => return Err(Error::ConnectionLoss),
         };
-        let header = ReplyHeader::read(&mut Reader::new(&frame))?;
+        let header = ReplyHeader::read(&mut Reader::new(&frame)).or_protocol()?;
         if header.xid != xid {
             // nothing else is in flight; a ping or notification cannot come yet
             continue;
@@ -133,7 +133,11 @@ async fn exchange(conn: &mut Conn, token: &[u8]) -> Result<Vec<u8>> {
         if header.err != code::OK {
             return Err(Error::from_code(header.err));
         }
-        return Ok(SaslToken::read(&mut Reader::new(&frame[REPLY_HEADER_LEN..]))?.token);
+        return Ok(
+            SaslToken::read(&mut Reader::new(&frame[REPLY_HEADER_LEN..]))
+                .or_protocol()?
+                .token,
+        );
     }
 }
 
