@@ -18,7 +18,8 @@ pub enum Action {
     Wait,
 }
 
-/// Runs one barrier action; 75 when `timeout` passes first.
+/// Runs one barrier action; 75 when `timeout` passes first. A zero `timeout` does what needs
+/// no waiting: `create` and `remove` go through, `wait` passes only if the barrier is down.
 pub async fn barrier(
     c: &Client,
     action: Action,
@@ -54,6 +55,12 @@ pub async fn barrier(
     };
     let bounded = async {
         match timeout {
+            // 0: what needs no waiting (as `lock --timeout 0`): create and remove are one
+            // request each; wait passes only if the barrier is down now
+            Some(t) if t.is_zero() => match action {
+                Action::Wait => b.try_wait().await.map(|r| r.is_some()),
+                Action::Create | Action::Remove => work.await,
+            },
             Some(t) => tokio::time::timeout(t, work).await.unwrap_or(Ok(false)),
             None => work.await,
         }

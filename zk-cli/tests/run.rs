@@ -743,3 +743,25 @@ async fn timeout_0_takes_what_is_free_now_and_gives_up_on_what_is_held() {
         g.release().await.unwrap();
     }
 }
+
+/// `zk barrier ... --timeout 0` does what it can without waiting, as `lock --timeout 0` does:
+/// `create` and `remove` (one request each, nothing to wait for) go through, `wait` passes
+/// when the barrier is down now and exits 75 at once when it is up. A zero deadline used to
+/// pass before the first round trip, so every one of them exited 75 and did nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn barrier_timeout_0_does_what_needs_no_waiting() {
+    let h = hosts();
+    let c = client(&h).await;
+    let p = format!("{}/gate", unique("barrier-0"));
+    let o = run(&h, &["barrier", "wait", &p, "--timeout", "0"]).await;
+    assert_eq!(o.code, 0, "down now: {o:?}");
+    let o = run(&h, &["barrier", "create", &p, "--timeout", "0"]).await;
+    assert_eq!(o.code, 0, "create: {o:?}");
+    assert!(c.exists(&p).await.unwrap().is_some(), "created");
+    let o = run(&h, &["barrier", "wait", &p, "--timeout", "0"]).await;
+    assert_eq!(o.code, 75, "up now: {o:?}");
+    assert!(o.stderr.contains("timed out"), "{o:?}");
+    let o = run(&h, &["barrier", "remove", &p, "--timeout", "0"]).await;
+    assert_eq!(o.code, 0, "remove: {o:?}");
+    assert!(c.exists(&p).await.unwrap().is_none(), "removed");
+}
