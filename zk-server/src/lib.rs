@@ -51,7 +51,7 @@ mod persist;
 mod tree;
 mod watch;
 
-use crate::core::{Core, Out};
+use crate::core::Core;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -440,9 +440,9 @@ impl Server {
 
     /// Closes every client connection (sessions stay), as a network blip would.
     pub fn drop_connections(&self) {
-        let c = self.core.lock().expect("core lock");
+        let mut c = self.core.lock().expect("core lock");
         for conn in c.conns.keys().copied().collect::<Vec<_>>() {
-            c.close_conn(conn);
+            c.kill(conn);
         }
     }
 }
@@ -461,11 +461,5 @@ impl Drop for Server {
                 }
             }
         }
-    }
-}
-
-impl Core {
-    fn close_conn(&self, conn: watch::ConnId) {
-        self.send_to(conn, Out::Close);
     }
 }
