@@ -239,6 +239,16 @@ fn ip_matches(addr: &str, acl: &str) -> bool {
     }
 }
 
+/// `DigestAuthenticationProvider.isValid`: two parts in Java's `id.split(":")`, which drops
+/// trailing empty parts (`a:b:` is valid, `u:` and `:` are not).
+fn valid_digest_id(id: &str) -> bool {
+    let mut parts: Vec<&str> = id.split(':').collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts.len() == 2
+}
+
 fn valid_ip_acl(id: &str) -> bool {
     let (net, bits) = match id.split_once('/') {
         Some((n, b)) => (n, b.parse::<u32>().ok().filter(|b| *b <= 32)),
@@ -273,7 +283,7 @@ pub(crate) fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, i32> {
                     return Err(err::INVALID_ACL);
                 }
             }
-            "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
+            "digest" if valid_digest_id(&a.id.id) => out.push(a.clone()),
             "ip" if valid_ip_acl(&a.id.id) => out.push(a.clone()),
             _ => return Err(err::INVALID_ACL),
         }
@@ -357,8 +367,10 @@ impl Tree {
         Ok(Tree { nodes, ephemerals })
     }
 
+    /// The node at `path`; `""` is the root, as in ZooKeeper's node map (which holds the root
+    /// under `""` and `/`), so reads of `""` answer for the root.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { ROOT } else { path })
     }
 
     /// Number of nodes as `srvr`/`mntr` count them (the root twice, as ZooKeeper's map holds
@@ -399,7 +411,7 @@ impl Tree {
     }
 
     fn node(&self, path: &str) -> Result<&Node, i32> {
-        self.nodes.get(path).ok_or(err::NO_NODE)
+        self.get(path).ok_or(err::NO_NODE)
     }
 
     /// create / create2 / createContainer / createTTL (`pRequest2TxnCreate`). Returns the
@@ -428,7 +440,14 @@ impl Tree {
                 _ => return Err(err::BAD_ARGUMENTS),
             })
         };
-        let (kind, sequential) = kind_of(a.flags)?;
+        let (mut kind, sequential) = kind_of(a.flags)?;
+        // the opcode decides what is applied: createContainer makes a container whatever the
+        // (non-TTL) flags, create / create2 a persistent node for the container flag
+        if a.op == 19 && !matches!(kind, Kind::Ttl(_)) {
+            kind = Kind::Container;
+        } else if a.op != 19 && kind == Kind::Container {
+            kind = Kind::Persistent;
+        }
         if let Kind::Ttl(ttl) = kind {
             if !ttl_enabled {
                 return Err(err::UNIMPLEMENTED);
@@ -437,7 +456,6 @@ impl Tree {
                 return Err(err::BAD_ARGUMENTS);
             }
         } else if a.op == 21 {
-            // (a container flag on create/create2 makes a container, as in ZooKeeper)
             return Err(err::BAD_ARGUMENTS);
         }
         // validatePathForCreate
