@@ -104,7 +104,7 @@ fn four_letter(core: &Mutex<Core>, id: ConnId, word: &[u8]) -> bool {
     if let Some(conn) = c.conns.get_mut(&id) {
         conn.received += 1;
     }
-    let text = crate::fourlw::answer(&c, word, id).unwrap_or_default();
+    let text = crate::fourlw::answer(&mut c, word, id).unwrap_or_default();
     c.send_to(id, Out::Frame(bytes::Bytes::from(text)));
     c.send_to(id, Out::Close);
     true

@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 pub(crate) const VERSION: &str = "3.8.0-zk-server, built on 1970-01-01 00:00 UTC";
 
 /// The words answered.
-pub(crate) const WORDS: [&str; 10] = [
-    "ruok", "srvr", "stat", "cons", "isro", "envi", "conf", "wchs", "wchp", "mntr",
+pub(crate) const WORDS: [&str; 15] = [
+    "ruok", "srvr", "stat", "cons", "isro", "envi", "conf", "wchs", "wchp", "mntr", "wchc", "crst",
+    "srst", "gtmk", "dirs",
 ];
 
 /// One connection as `cons` (`full`) and `stat` list it (`ServerCnxn.dumpConnectionInfo`):
@@ -46,8 +47,29 @@ fn conn_line(c: &Core, id: ConnId, conn: &Conn, asking: ConnId, full: bool) -> S
 }
 
 /// The answer to `word` asked on connection `asking`, if it is a four-letter word.
-pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
+pub(crate) fn answer(c: &mut Core, word: &[u8], asking: ConnId) -> Option<String> {
     let word = std::str::from_utf8(word).ok()?;
+    match word {
+        "crst" => {
+            // ServerCnxn.resetStats on every connection
+            for conn in c.conns.values_mut() {
+                conn.received = 0;
+                conn.sent = 0;
+                conn.stats = crate::core::ConnStats {
+                    established_ms: conn.stats.established_ms,
+                    ..Default::default()
+                };
+            }
+            return Some("Connection stats reset.\n".to_owned());
+        }
+        "srst" => {
+            c.packets_received = 0;
+            c.packets_sent = 0;
+            return Some("Server stats reset.\n".to_owned());
+        }
+        _ => {}
+    }
+    let c = &*c;
     let srvr = || {
         format!(
             "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\n\
@@ -111,6 +133,13 @@ pub(crate) fn answer(c: &Core, word: &[u8], asking: ConnId) -> Option<String> {
             c.packets_sent
         ),
         "wchp" => wchp(c),
+        "wchc" => wchc(c),
+        // the trace mask ZooKeeper starts with (ZooTrace's default, 0b100110010)
+        "gtmk" => "306".to_owned(),
+        "dirs" => {
+            let size = c.opts.data_dir.as_deref().map_or(0, dir_size);
+            format!("datadir_size: {size}\nlogdir_size: {size}\n")
+        }
         _ => return None,
     })
 }
@@ -128,5 +157,40 @@ fn wchp(c: &Core) -> String {
             s.push_str(&format!("\t0x{session:x}\n"));
         }
     }
+    s.push('\n');
     s
+}
+
+/// `wchc`: `WatchManager.dumpWatches(pw, false)` over the data-watch table: each watching
+/// connection's `0x<session id>` on a line, then `\t<path>` for each path it watches.
+fn wchc(c: &Core) -> String {
+    let mut by_conn: std::collections::BTreeMap<ConnId, Vec<&str>> = Default::default();
+    for (path, conns) in c.data_w.watchers_by_path() {
+        for conn in conns {
+            by_conn.entry(conn).or_default().push(path);
+        }
+    }
+    let mut s = String::new();
+    for (conn, paths) in by_conn {
+        let session = c.conns.get(&conn).map_or(0, |x| x.session);
+        s.push_str(&format!("0x{session:x}\n"));
+        for p in paths {
+            s.push_str(&format!("\t{p}\n"));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// Bytes in the data dir's files (`dirs`).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
