@@ -2137,6 +2137,44 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
     let got = e(r.call(20, dc.as_bytes()).await);
     let still = e(r.call(3, &path_watch_body(&dc, false)).await);
     log.push(format!("deleteContainer: {got}, then exists: {still}"));
+    // requests sent right behind one that closes the connection: applied after an unknown
+    // opcode, not after a failed auth or a closeSession
+    for (what, first) in [
+        (
+            "op 99",
+            RequestHeader { xid: 1, op: 99 }.to_bytes().to_vec(),
+        ),
+        (
+            "closeSession",
+            RequestHeader { xid: 1, op: -11 }.to_bytes().to_vec(),
+        ),
+        (
+            "a failed auth",
+            auth_frame(-4, "nosuch", b"x")[4..].to_vec(),
+        ),
+    ] {
+        let (mut p, _) = Raw::connect(addr).await;
+        let name = format!("{root}/after-{}", what.replace(' ', "-"));
+        let mut next = RequestHeader { xid: 2, op: 1 }.to_bytes().to_vec();
+        next.extend_from_slice(&create_body(&name, Some(b""), 0));
+        let mut out = Vec::new();
+        for f in [first, next] {
+            out.extend_from_slice(&(f.len() as i32).to_be_bytes());
+            out.extend_from_slice(&f);
+        }
+        p.s.write_all(&out).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(b) = p.frame().await {
+            let h = ReplyHeader::from_bytes(&b).unwrap();
+            got.push((h.xid, h.err));
+        }
+        // (whether the create is answered before the close is a race on ZooKeeper)
+        let made = e(r.call(3, &path_watch_body(&name, false)).await);
+        log.push(format!(
+            "a create right behind {what}: first reply {:?}, exists {made}",
+            got.first()
+        ));
+    }
     // cons' lop for each request kind
     let (mut s, resp) = Raw::connect(addr).await;
     let sw2 = {

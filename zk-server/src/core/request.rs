@@ -127,9 +127,14 @@ impl Core {
         let req = match Request::decode(h.op, body) {
             Ok(Some(r)) => r,
             Ok(None) => {
-                // unknown opcode: UNIMPLEMENTED, then the connection is closed
+                // unknown opcode: UNIMPLEMENTED, then the connection is closed; what the
+                // client sent behind it is still handled (ZooKeeper's UnimplementedRequest-
+                // Processor queues the close without disabling reads), unanswered
                 self.reply(conn, h.xid, -1, err::UNIMPLEMENTED, &Body::None);
                 self.send(conn, Out::Close);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.closing = false;
+                }
                 return;
             }
             Err(_) if h.op == 100 => {
