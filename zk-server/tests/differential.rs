@@ -2137,6 +2137,26 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
     let got = e(r.call(20, dc.as_bytes()).await);
     let still = e(r.call(3, &path_watch_body(&dc, false)).await);
     log.push(format!("deleteContainer: {got}, then exists: {still}"));
+    // createSession (-10) from a client: MARSHALLINGERROR, the connection stays; sasl (102)
+    // on a server without SASL: OK with a null token
+    let got = r.call(-10, &[]).await.map(|(e, b)| (e, b));
+    log.push(format!("createSession from a client: {got:?}"));
+    if got.is_none() {
+        r = Raw::connect(addr).await.0;
+    }
+    let token = zk_proto::SaslToken {
+        token: b"abc".to_vec(),
+    }
+    .to_bytes();
+    assert!(r.push(102, &token).await);
+    let got = r
+        .frame()
+        .await
+        .map(|b| (ReplyHeader::from_bytes(&b).unwrap(), b[16..].to_vec()));
+    log.push(format!("sasl without SASL: {got:?}"));
+    if got.is_none() {
+        r = Raw::connect(addr).await.0;
+    }
     // requests sent right behind one that closes the connection: applied after an unknown
     // opcode, not after a failed auth or a closeSession
     for (what, first) in [

@@ -62,6 +62,7 @@ impl Body {
             .write(w),
             Body::Int(v) => IntRecord { value: *v }.write(w),
             Body::Multi(m) => m.write(w),
+
             Body::MultiRead(results) => {
                 for r in results {
                     let (op, err) = match r {
@@ -118,6 +119,11 @@ impl Core {
             return;
         };
         let body = &frame[8.min(frame.len())..];
+        if h.op == -10 {
+            // createSession is the server's own txn: a client's does not decode
+            self.failed_write(conn, h.xid, h.op, err::MARSHALLING);
+            return;
+        }
         if h.op == 20 {
             // deleteContainer, ContainerManager's own request: ZooKeeper reads its path from
             // the whole packet, header included, so a client's always has a NUL in it
@@ -172,6 +178,22 @@ impl Core {
                 self.end_session(sid, Some(h.xid));
                 return;
             }
+            Request::Sasl(_) => {
+                // answered by the connection (zxid 0), not the pipeline: a server without
+                // SASL sends a null token and keeps the connection
+                let f = reply_frame(
+                    ReplyHeader {
+                        xid: h.xid,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    Some(&|w| {
+                        w.opt_buffer(None);
+                    }),
+                );
+                self.send(conn, Out::Frame(f));
+                return;
+            }
             Request::Auth(a) => {
                 self.auth(conn, h.xid, &a.scheme, &a.auth);
                 return;
@@ -207,8 +229,8 @@ impl Core {
 
     /// What `cons` shows of a connection's last request (ServerCnxn.updateStatsForResponse).
     fn note_request(&mut self, conn: ConnId, xid: i32, op: i32) {
-        if op == 100 {
-            return; // auth packets are answered by the connection, not the pipeline
+        if op == 100 || op == 102 {
+            return; // auth and sasl packets are answered by the connection, not the pipeline
         }
         let (zxid, now) = (self.zxid, self.clock_ms());
         if let Some(c) = self.conns.get_mut(&conn) {
