@@ -69,9 +69,14 @@ async fn read(
         if rd.read_buf(&mut buf).await? == 0 {
             return Ok(());
         }
-        if !handshaken && buf.len() >= 4 && four_letter(core, id, &buf[..4]) {
-            // the answer and a close are queued: the writer ends the connection
-            return std::future::pending().await;
+        if !handshaken && buf.len() >= 4 {
+            if &buf[..4] == b"stmk" && buf.len() < 12 {
+                continue; // the new trace mask (a long) follows the word
+            }
+            if four_letter(core, id, &buf[..buf.len().min(12)]) {
+                // the answer and a close are queued: the writer ends the connection
+                return std::future::pending().await;
+            }
         }
         loop {
             let frame = match codec.decode(&mut buf) {
@@ -96,13 +101,17 @@ async fn read(
 
 /// Whether the connection's first four bytes spell a four-letter word; if so its answer and a
 /// close are queued for the writer (counted as a packet received, as ZooKeeper counts it).
-fn four_letter(core: &Mutex<Core>, id: ConnId, word: &[u8]) -> bool {
+fn four_letter(core: &Mutex<Core>, id: ConnId, head: &[u8]) -> bool {
+    let (word, arg) = head.split_at(4);
     if !crate::fourlw::WORDS.iter().any(|w| w.as_bytes() == word) {
         return false;
     }
     let mut c = core.lock().expect("core lock");
     if let Some(conn) = c.conns.get_mut(&id) {
         conn.received += 1;
+    }
+    if word == b"stmk" {
+        c.trace_mask = i64::from_be_bytes(arg.try_into().expect("stmk and a long"));
     }
     let text = crate::fourlw::answer(&mut c, word, id).unwrap_or_default();
     c.send_to(id, Out::Frame(bytes::Bytes::from(text)));

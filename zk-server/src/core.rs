@@ -109,6 +109,8 @@ pub(crate) struct Core {
     started: Instant,
     pub packets_received: u64,
     pub packets_sent: u64,
+    /// `gtmk` / `stmk`: ZooTrace's mask, 306 at start (it changes nothing here).
+    pub trace_mask: i64,
     /// The data dir's open log, when there is one.
     journal: Option<Journal>,
     /// Why the data dir failed, if it did: from then on no client is served (until a
@@ -140,6 +142,7 @@ impl Core {
             started: Instant::now(),
             packets_received: 0,
             packets_sent: 0,
+            trace_mask: 306,
             journal: None,
             failed: None,
         }

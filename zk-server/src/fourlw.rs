@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 pub(crate) const VERSION: &str = "3.8.0-zk-server, built on 1970-01-01 00:00 UTC";
 
 /// The words answered.
-pub(crate) const WORDS: [&str; 15] = [
+pub(crate) const WORDS: [&str; 16] = [
     "ruok", "srvr", "stat", "cons", "isro", "envi", "conf", "wchs", "wchp", "mntr", "wchc", "crst",
-    "srst", "gtmk", "dirs",
+    "srst", "gtmk", "stmk", "dirs",
 ];
 
 /// One connection as `cons` (`full`) and `stat` list it (`ServerCnxn.dumpConnectionInfo`):
@@ -134,8 +134,8 @@ pub(crate) fn answer(c: &mut Core, word: &[u8], asking: ConnId) -> Option<String
         ),
         "wchp" => wchp(c),
         "wchc" => wchc(c),
-        // the trace mask ZooKeeper starts with (ZooTrace's default, 0b100110010)
-        "gtmk" => "306".to_owned(),
+        // the trace mask (ZooTrace's; 306 at start); stmk sets it (see conn.rs) and answers it
+        "gtmk" | "stmk" => c.trace_mask.to_string(),
         "dirs" => {
             let size = c.opts.data_dir.as_deref().map_or(0, dir_size);
             format!("datadir_size: {size}\nlogdir_size: {size}\n")

@@ -2399,6 +2399,20 @@ async fn more_words_transcript(addr: &str) -> Vec<String> {
     for word in ["crst", "srst", "gtmk"] {
         log.push(format!("{word}: {:?}", four(addr, word).await));
     }
+    // stmk: the word and a long, the new trace mask; answered with it, gtmk then gives it
+    for mask in [1i64, 306] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut req = b"stmk".to_vec();
+        req.extend_from_slice(&mask.to_be_bytes());
+        s.write_all(&req).await.unwrap();
+        let mut answer = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut answer));
+        let _ = read.await;
+        log.push(format!(
+            "stmk {mask}: {answer:?}, then gtmk: {:?}",
+            four(addr, "gtmk").await
+        ));
+    }
     let dirs = four(addr, "dirs").await;
     let keys: Vec<&str> = dirs
         .lines()
