@@ -2399,6 +2399,53 @@ async fn more_words_transcript(addr: &str) -> Vec<String> {
     for word in ["crst", "srst", "gtmk"] {
         log.push(format!("{word}: {:?}", four(addr, word).await));
     }
+    // dump: sessions by expiry bucket, then each session's ephemerals, then connections
+    let (mut e2, resp2) = Raw::connect(addr).await;
+    for name in ["/dump-b", "/dump-a"] {
+        e2.call(1, &create_body(name, Some(b""), 1)).await.unwrap();
+    }
+    let dump = four(addr, "dump").await;
+    let mut shape = Vec::new();
+    let mut eph_section = false;
+    for line in dump.lines() {
+        let who = |hex: &str| match i64::from_str_radix(hex.trim_end_matches(':'), 16) {
+            Ok(v) if v == resp.session_id => "s0",
+            Ok(v) if v == resp2.session_id => "s1",
+            _ => "other",
+        };
+        if line.starts_with("ephemeral nodes dump") {
+            eph_section = true;
+        }
+        if line.starts_with("Connections dump") {
+            eph_section = false;
+        }
+        if let Some(hex) = line.strip_prefix("\t0x") {
+            shape.push(format!("  session {}", who(hex)));
+        } else if let Some(hex) = line.strip_prefix("0x") {
+            shape.push(format!("  ephemerals of {}", who(hex)));
+        } else if eph_section && line.starts_with('\t') {
+            shape.push(format!("    {}", line.trim()));
+        } else if line.contains(" expire at ") {
+            shape.push("  bucket".into());
+        } else if !line.starts_with('\t') {
+            shape.push(line.split(" (").next().unwrap_or("").to_owned());
+        }
+    }
+    // (bucket counts follow the clock, and sessions and paths come in hash-set order on
+    // ZooKeeper: buckets are left out, runs of sessions and of paths sorted)
+    shape.retain(|l| l != "  bucket");
+    let mut i = 0;
+    while i < shape.len() {
+        let kind = |l: &str| l.starts_with("  session ") || l.starts_with("    /");
+        let start = i;
+        while i < shape.len() && kind(&shape[i]) && shape[i][..6] == shape[start][..6] {
+            i += 1;
+        }
+        shape[start..i].sort();
+        i = i.max(start + 1);
+    }
+    log.push(format!("dump: {shape:?}"));
+    drop(e2);
     // stmk: the word and a long, the new trace mask; answered with it, gtmk then gives it
     for mask in [1i64, 306] {
         let mut s = TcpStream::connect(addr).await.unwrap();
