@@ -100,13 +100,14 @@ async fn read(
 }
 
 /// Whether the connection's first four bytes spell a four-letter word; if so its answer and a
-/// close are queued for the writer (counted as a packet received, as ZooKeeper counts it).
+/// close are queued for the writer (a packet received and one sent, as ZooKeeper counts them).
 fn four_letter(core: &Mutex<Core>, id: ConnId, head: &[u8]) -> bool {
     let (word, arg) = head.split_at(4);
     if !crate::fourlw::WORDS.iter().any(|w| w.as_bytes() == word) {
         return false;
     }
     let mut c = core.lock().expect("core lock");
+    c.packets_received += 1;
     if let Some(conn) = c.conns.get_mut(&id) {
         conn.received += 1;
     }
@@ -114,6 +115,7 @@ fn four_letter(core: &Mutex<Core>, id: ConnId, head: &[u8]) -> bool {
         c.trace_mask = i64::from_be_bytes(arg.try_into().expect("stmk and a long"));
     }
     let text = crate::fourlw::answer(&mut c, word, id).unwrap_or_default();
+    c.packets_sent += 1; // the answer, counted once it is made (srst's too)
     c.send_to(id, Out::Frame(bytes::Bytes::from(text)));
     c.send_to(id, Out::Close);
     true

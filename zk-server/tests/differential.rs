@@ -2446,6 +2446,25 @@ async fn more_words_transcript(addr: &str) -> Vec<String> {
     }
     log.push(format!("dump: {shape:?}"));
     drop(e2);
+    // srvr's Received / Sent count packets, a four-letter word as one each way
+    let counts = |t: String| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("Received") || l.starts_with("Sent"))
+            .map(str::to_owned)
+            .collect()
+    };
+    four(addr, "srst").await;
+    log.push(format!(
+        "srvr after srst: {:?}",
+        counts(four(addr, "srvr").await)
+    ));
+    let (mut x, _) = Raw::connect(addr).await;
+    x.call(3, &path_watch_body("/", false)).await.unwrap();
+    drop(x);
+    log.push(format!(
+        "srvr after a session's exists: {:?}",
+        counts(four(addr, "srvr").await)
+    ));
     // stmk: the word and a long, the new trace mask; answered with it, gtmk then gives it
     for mask in [1i64, 306] {
         let mut s = TcpStream::connect(addr).await.unwrap();
