@@ -2034,6 +2034,22 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
             e(r.call(op, &path_body("")).await)
         ));
     }
+    // a watch on "" is set and can be removed, but checkWatches never finds it (3.8.0's
+    // containsWatcher walks the path's parents from the path itself, and "" has none)
+    let (mut w, _) = Raw::connect(addr).await;
+    w.call(4, &path_watch_body("", true)).await.unwrap();
+    let pm = |mode| {
+        zk_proto::PathModeRequest {
+            path: String::new(),
+            mode,
+        }
+        .to_bytes()
+    };
+    log.push(format!(
+        "checkWatches \"\" after getData \"\" with a watch: {}, removeWatches: {}",
+        e(w.call(17, &pm(2)).await),
+        e(w.call(18, &pm(2)).await)
+    ));
     // addWatch with a mode 3.8 does not know
     for mode in [2, -1] {
         let body = zk_proto::PathModeRequest {

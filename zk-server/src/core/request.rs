@@ -611,7 +611,11 @@ impl Core {
         };
         if !remove {
             // checkWatches, as 3.8.0 answers it: a watch of that kind on the path, whichever
-            // connection set it (fixed in 3.9 by ZOOKEEPER-4466)
+            // connection set it (fixed in 3.9 by ZOOKEEPER-4466); it walks the path and its
+            // parents, and "" has none, so a watch on "" is never found
+            if path.is_empty() {
+                return Err(err::NO_WATCHER);
+            }
             let found =
                 (data && self.data_w.watched(path)) || (child && self.child_w.watched(path));
             return if found {
