@@ -2050,6 +2050,19 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
         e(w.call(17, &pm(2)).await),
         e(w.call(18, &pm(2)).await)
     ));
+    // getEphemerals: a blank prefix, or "/" with blanks around it, lists them all
+    let (mut g, _) = Raw::connect(addr).await;
+    g.call(1, &create_body(&format!("{root}/eph"), Some(b""), 1))
+        .await
+        .unwrap();
+    for prefix in ["  ", " / ", "\t", "", "/"] {
+        let got = g.call(103, &path_body(prefix)).await.map(|(e, b)| {
+            let names = zk_proto::StringsResponse::from_bytes(&b).map(|r| r.items.len());
+            (e, names)
+        });
+        log.push(format!("getEphemerals {prefix:?}: {got:?}"));
+    }
+    drop(g);
     // addWatch with a mode 3.8 does not know
     for mode in [2, -1] {
         let body = zk_proto::PathModeRequest {

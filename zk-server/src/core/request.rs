@@ -387,7 +387,8 @@ impl Core {
                     .get(&sid)
                     .map(|s| {
                         s.iter()
-                            .filter(|p| prefix == "/" || p.starts_with(&prefix))
+                            // StringUtils.isBlank(prefix) || "/".equals(prefix.trim())
+                            .filter(|p| matches!(prefix.trim(), "" | "/") || p.starts_with(&prefix))
                             .cloned()
                             .collect()
                     })
