@@ -265,8 +265,16 @@ pub(crate) fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, i32> {
     if acl.is_empty() {
         return Err(err::INVALID_ACL);
     }
-    let mut out: Vec<Acl> = Vec::new();
+    // `removeDuplicates` runs on the list as sent, before `auth` entries are expanded: what
+    // the expansion duplicates stays duplicated
+    let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    let mut out: Vec<Acl> = Vec::new();
+    for a in uniq {
         match a.id.scheme.as_str() {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
@@ -288,15 +296,7 @@ pub(crate) fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, i32> {
             _ => return Err(err::INVALID_ACL),
         }
     }
-    // DataTree keeps ACL lists deduplicated in its ACL cache; ZooKeeper's fixupACL removes
-    // duplicates (`removeDuplicates`).
-    let mut dedup: Vec<Acl> = Vec::with_capacity(out.len());
-    for a in out {
-        if !dedup.contains(&a) {
-            dedup.push(a);
-        }
-    }
-    Ok(dedup)
+    Ok(out)
 }
 
 fn check_version(current: i32, expected: i32) -> Result<(), i32> {

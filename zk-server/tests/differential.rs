@@ -2277,6 +2277,34 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
         (e, acl)
     });
     log.push(format!("auth ACL: {made} {acl:?}"));
+    // ZooKeeper removes duplicate entries before it expands `auth` ones, not after
+    let dup = {
+        let mut b = bytes::BytesMut::new();
+        let mut w = zk_proto::Writer::new(&mut b);
+        w.string(&format!("{root}/dup-acl")).buffer(b"").i32(3);
+        for (scheme, id) in [
+            ("auth", ""),
+            ("auth", "any"),
+            ("digest", zk_proto::digest_of_credential("nocolon").as_str()),
+        ] {
+            w.i32(31).string(scheme).string(id);
+        }
+        w.i32(0);
+        b.to_vec()
+    };
+    let made = e(a.call(1, &dup).await);
+    let acl = a
+        .call(6, &path_body(&format!("{root}/dup-acl")))
+        .await
+        .map(|(e, b)| {
+            (
+                e,
+                zk_proto::GetAclResponse::from_bytes(&b).map(|r| r.acl.len()),
+            )
+        });
+    log.push(format!(
+        "auth, auth and the same digest id: {made}, entries {acl:?}"
+    ));
     let _ = a.s.write_all(&auth_frame(7, "digest", b"u:p")).await;
     let h = a
         .frame()
