@@ -206,23 +206,36 @@ pub(crate) fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), i32> {
     Err(err::NO_AUTH)
 }
 
-/// `IPAuthenticationProvider.v4addr2Bytes`: four decimal numbers 0..=255 (leading zeros
-/// allowed, unlike `Ipv4Addr`'s parser).
+/// Java's `Integer.parseInt` of ASCII text: an optional sign, then digits (`-0` is 0).
+fn java_int(s: &str) -> Option<i32> {
+    s.parse::<i32>().ok()
+}
+
+/// `IPAuthenticationProvider.v4addr2Bytes`: four `Integer.parseInt` numbers in 0..=255
+/// (leading zeros and a sign allowed, unlike `Ipv4Addr`'s parser).
 fn parse_v4(s: &str) -> Option<u32> {
     let mut parts = s.split('.');
     let mut v = 0u32;
     for _ in 0..4 {
-        v = (v << 8) | u32::from(parts.next()?.parse::<u8>().ok()?);
+        let n = u8::try_from(java_int(parts.next()?)?).ok()?;
+        v = (v << 8) | u32::from(n);
     }
     parts.next().is_none().then_some(v)
+}
+
+/// A mask length as `IPAuthenticationProvider` reads it: `Integer.parseInt`, 0..=32.
+fn mask_bits(s: &str) -> Option<u32> {
+    java_int(s)
+        .and_then(|b| u32::try_from(b).ok())
+        .filter(|b| *b <= 32)
 }
 
 /// `IPAuthenticationProvider.matches`: `addr` against `a.b.c.d[/bits]`.
 fn ip_matches(addr: &str, acl: &str) -> bool {
     let (net, bits) = match acl.split_once('/') {
-        Some((n, b)) => match b.parse::<u32>() {
-            Ok(b) if b <= 32 => (n, b),
-            _ => return false,
+        Some((n, b)) => match mask_bits(b) {
+            Some(b) => (n, b),
+            None => return false,
         },
         None => (acl, 32),
     };
@@ -251,7 +264,7 @@ fn valid_digest_id(id: &str) -> bool {
 
 fn valid_ip_acl(id: &str) -> bool {
     let (net, bits) = match id.split_once('/') {
-        Some((n, b)) => (n, b.parse::<u32>().ok().filter(|b| *b <= 32)),
+        Some((n, b)) => (n, mask_bits(b)),
         None => (id, Some(32)),
     };
     // IPv4 only, as 3.8's IPAuthenticationProvider.addr2Bytes ("TODO: v6")

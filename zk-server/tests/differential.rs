@@ -2086,6 +2086,16 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
             e(r.call(1, &body).await)
         ));
     }
+    // ip ids are read with Java's Integer.parseInt: a sign is allowed ("-0" is 0)
+    for (i, id) in ["127.0.0.-0", "127.0.0.1/-0", "+127.0.0.1", "127.0.0.1/+32"]
+        .iter()
+        .enumerate()
+    {
+        let p = format!("{root}/ip{i}");
+        let made = e(r.call(1, &create_acl_body(&p, 31, "ip", id)).await);
+        let read = e(r.call(4, &path_watch_body(&p, false)).await);
+        log.push(format!("ip ACL id {id:?}: create {made}, getData {read}"));
+    }
     // perms outside 0..31 are kept as given
     for perms in [0, 32, -1, 95] {
         let p = format!("{root}/perms{}", perms & 0xff);
