@@ -35,7 +35,11 @@
 //!   (addWatch), belong to the connection that set them and are re-registered by the client
 //!   with setWatches after a reconnect, firing at once for what changed meanwhile.
 //! - **Limits.** A frame over 1,048,575 bytes (`jute.maxbuffer`) closes the connection; the
-//!   session survives.
+//!   session survives. A body that does not decode gets MARSHALLINGERROR, the connection
+//!   stays.
+//! - **Connections** are read while their replies wait to be written, so a client that reads
+//!   slowly keeps its session with pings (what waits for it is not bounded, as on
+//!   ZooKeeper); session expiry or a re-attach elsewhere closes the old socket at once.
 //! - **Restart** keeps the tree and the sessions (in memory, or through the data dir when one
 //!   is set); each session gets a full timeout to come back.
 //! - **Persistence** is optional: [`ServerBuilder::data_dir`] keeps a snapshot and a
