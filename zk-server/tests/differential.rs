@@ -2180,6 +2180,30 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
     let got = e(r.call(20, dc.as_bytes()).await);
     let still = e(r.call(3, &path_watch_body(&dc, false)).await);
     log.push(format!("deleteContainer: {got}, then exists: {still}"));
+    // which requests take a zxid of their own: the reply's zxid after a read's
+    {
+        let mut zxid_of = Vec::new();
+        for (what, op, body) in [
+            ("getData", 4, path_watch_body(root, false)),
+            ("reconfig", 16, {
+                let mut b = bytes::BytesMut::new();
+                zk_proto::Writer::new(&mut b)
+                    .string("")
+                    .string("")
+                    .string("")
+                    .i64(-1);
+                b.to_vec()
+            }),
+            ("getData", 4, path_watch_body(root, false)),
+        ] {
+            assert!(r.push(op, &body).await);
+            let h = ReplyHeader::from_bytes(&r.frame().await.unwrap()).unwrap();
+            zxid_of.push((what, h.err, h.zxid));
+        }
+        let base = zxid_of[0].2;
+        let rel: Vec<_> = zxid_of.iter().map(|(w, e, z)| (*w, *e, z - base)).collect();
+        log.push(format!("reply zxids after a read: {rel:?}"));
+    }
     // createSession (-10) from a client: MARSHALLINGERROR, the connection stays; sasl (102)
     // on a server without SASL: OK with a null token
     let got = r.call(-10, &[]).await;

@@ -203,7 +203,11 @@ impl Core {
                 self.reply(conn, h.xid, self.zxid, 0, &Body::None);
                 return;
             }
-            Request::Reconfig(_) => Err(err::RECONFIG_DISABLED),
+            Request::Reconfig(_) => {
+                // refused as a transaction: it takes a zxid (ZooKeeper's error txn)
+                self.zxid += 1;
+                Err(err::RECONFIG_DISABLED)
+            }
             req if req.is_write() => self.write(sid, &ids, req, &nulls),
             req => self.read(conn, sid, &ids, h.op, req),
         };
