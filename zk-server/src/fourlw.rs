@@ -105,13 +105,24 @@ pub(crate) fn answer(c: &mut Core, word: &[u8], asking: ConnId) -> Option<String
         "envi" => format!(
             "Environment:\nzookeeper.version={VERSION}\nhost.name=localhost\njava.version=none\n"
         ),
-        "conf" => format!(
-            "clientPort={}\ntickTime={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nserverId=0\n",
-            c.opts.port,
-            c.opts.tick_time.as_millis(),
-            c.opts.min_session_timeout().as_millis(),
-            c.opts.max_session_timeout().as_millis()
-        ),
+        // ZooKeeper's keys in its order (ZooKeeperServer.dumpConf); in memory the dirs are
+        // empty, and maxClientCnxns is 0: no limit
+        "conf" => {
+            let (dir, size) = match c.opts.data_dir.as_deref() {
+                Some(d) => (d.display().to_string(), dir_size(d)),
+                None => (String::new(), 0),
+            };
+            format!(
+                "clientPort={}\nsecureClientPort=-1\ndataDir={dir}\ndataDirSize={size}\n\
+                 dataLogDir={dir}\ndataLogSize={size}\ntickTime={}\nmaxClientCnxns=0\n\
+                 minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\n\
+                 serverId=0\n",
+                c.opts.port,
+                c.opts.tick_time.as_millis(),
+                c.opts.min_session_timeout().as_millis(),
+                c.opts.max_session_timeout().as_millis()
+            )
+        }
         // wchs and wchp show the data table only, as 3.8's DataTree.getWatchesSummary /
         // getWatchesByPath do (mntr's zk_watch_count counts both tables)
         "wchs" => {

@@ -2570,6 +2570,13 @@ async fn more_words_transcript(addr: &str) -> Vec<String> {
             four(addr, "gtmk").await
         ));
     }
+    let conf = four(addr, "conf").await;
+    let keys: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k)
+        .collect();
+    log.push(format!("conf keys: {keys:?}"));
     let dirs = four(addr, "dirs").await;
     let keys: Vec<&str> = dirs
         .lines()
