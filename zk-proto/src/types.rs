@@ -634,7 +634,10 @@ mod tests {
             digest_id("super", "test"),
             "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
         );
-        assert_eq!(digest_of_credential("super:test"), digest_id("super", "test"));
+        assert_eq!(
+            digest_of_credential("super:test"),
+            digest_id("super", "test")
+        );
         // a credential without a colon: ZooKeeper 3.8's whoAmI / getACL for `nocolon`
         assert_eq!(
             digest_of_credential("nocolon"),
