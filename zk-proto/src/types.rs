@@ -455,9 +455,18 @@ impl Acl {
 
 /// `user:base64(sha1("user:password"))`, the id the `digest` scheme stores.
 pub fn digest_id(user: &str, password: &str) -> String {
+    digest_of_credential(&format!("{user}:{password}"))
+}
+
+/// The digest id a server derives from the credential of a `digest` auth packet
+/// (`DigestAuthenticationProvider.generateDigest`): the text before the first `:` (all of it
+/// when there is none), `:`, then the base64 SHA-1 of the whole credential. For `user:password`
+/// this is [`digest_id`]`(user, password)`.
+pub fn digest_of_credential(credential: &str) -> String {
     use base64::Engine as _;
     use sha1::{Digest, Sha1};
-    let hash = Sha1::digest(format!("{user}:{password}").as_bytes());
+    let hash = Sha1::digest(credential.as_bytes());
+    let user = credential.split_once(':').map_or(credential, |(u, _)| u);
     format!(
         "{user}:{}",
         base64::engine::general_purpose::STANDARD.encode(hash)
@@ -625,6 +634,17 @@ mod tests {
             digest_id("super", "test"),
             "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
         );
+        assert_eq!(
+            digest_of_credential("super:test"),
+            digest_id("super", "test")
+        );
+        // a credential without a colon: ZooKeeper 3.8's whoAmI / getACL for `nocolon`
+        assert_eq!(
+            digest_of_credential("nocolon"),
+            "nocolon:Ra+cHr2ZoHvBjtNArFGNGlVie4g="
+        );
+        // only the first colon splits: the rest is the password
+        assert_eq!(digest_of_credential("a:b:c"), digest_id("a", "b:c"));
     }
 
     #[test]

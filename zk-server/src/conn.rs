@@ -1,6 +1,10 @@
-//! One task per client connection: it owns the socket, splits frames off what arrives (or
-//! answers a four-letter word), hands each frame to the core under the lock, and writes what
-//! the core queued for this connection, in order.
+//! One task per client connection: it owns the socket. Reading and writing run side by side,
+//! as ZooKeeper's selector does them: the reader splits frames off what arrives (or answers a
+//! four-letter word) and hands each to the core under the lock; the writer writes what the
+//! core queued for this connection, in order. A client that does not read its replies does
+//! not stop its requests (pings included) from being read. The core can also kill the
+//! connection at once (session expiry, a re-attach elsewhere), whatever is still queued or
+//! half written, as ZooKeeper closes the socket.
 
 use crate::core::{Core, Out};
 use crate::watch::ConnId;
@@ -8,100 +12,111 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use zk_proto::frame::FrameCodec;
 
 pub(crate) async fn serve(core: Arc<Mutex<Core>>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let kill = Arc::new(Notify::new());
     let (id, max_frame) = {
         let mut c = core.lock().expect("core lock");
-        (c.register(tx, peer), c.opts.max_frame_len)
+        (c.register(tx, kill.clone(), peer), c.opts.max_frame_len)
     };
-    if let Err(e) = run(&core, id, stream, &mut rx, max_frame).await {
+    let (rd, wr) = stream.into_split();
+    let ended = tokio::select! {
+        r = read(&core, id, rd, max_frame) => r,
+        r = write(wr, rx) => r,
+        () = kill.notified() => Ok(()),
+    };
+    if let Err(e) = ended {
         tracing::debug!(conn = id, error = %e, "connection ended");
     }
     core.lock().expect("core lock").conn_closed(id);
 }
 
-async fn run(
+/// Writes what the core queued, in order, until told to close (after what was queued
+/// before).
+async fn write(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+) -> std::io::Result<()> {
+    while let Some(out) = rx.recv().await {
+        match out {
+            Out::Frame(b) => wr.write_all(&b).await?,
+            Out::Close => break,
+        }
+    }
+    wr.flush().await?;
+    let _ = wr.shutdown().await;
+    Ok(())
+}
+
+/// Reads frames and hands them to the core; returns when the client is gone or broke the
+/// framing (the connection is then dropped, the session stays).
+async fn read(
     core: &Mutex<Core>,
     id: ConnId,
-    stream: TcpStream,
-    rx: &mut mpsc::UnboundedReceiver<Out>,
+    mut rd: OwnedReadHalf,
     max_frame: usize,
 ) -> std::io::Result<()> {
-    let (mut rd, mut wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(8 << 10);
     let mut codec = FrameCodec::new(max_frame);
     let mut handshaken = false;
     loop {
-        tokio::select! {
-            biased;
-            out = rx.recv() => {
-                let mut next = out;
-                // write everything queued, then flush once
-                loop {
-                    match next {
-                        Some(Out::Frame(b)) => wr.write_all(&b).await?,
-                        Some(Out::Close) | None => {
-                            wr.flush().await?;
-                            let _ = wr.shutdown().await;
-                            return Ok(());
-                        }
-                    }
-                    match rx.try_recv() {
-                        Ok(o) => next = Some(o),
-                        Err(_) => break,
-                    }
-                }
-                wr.flush().await?;
+        if rd.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        if !handshaken && buf.len() >= 4 {
+            if &buf[..4] == b"stmk" && buf.len() < 12 {
+                continue; // the new trace mask (a long) follows the word
             }
-            n = rd.read_buf(&mut buf) => {
-                if n? == 0 {
+            if four_letter(core, id, &buf[..buf.len().min(12)]) {
+                // the answer and a close are queued: the writer ends the connection
+                return std::future::pending().await;
+            }
+        }
+        loop {
+            let frame = match codec.decode(&mut buf) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    // over jute.maxbuffer: the connection is dropped, the session stays
+                    tracing::debug!(conn = id, error = %e, "frame refused");
                     return Ok(());
                 }
-                if !handshaken && buf.len() >= 4 {
-                    if let Some(text) = four_letter(core, id, &buf[..4]) {
-                        wr.write_all(text.as_bytes()).await?;
-                        wr.flush().await?;
-                        let _ = wr.shutdown().await;
-                        return Ok(());
-                    }
-                }
-                loop {
-                    let frame = match codec.decode(&mut buf) {
-                        Ok(Some(f)) => f,
-                        Ok(None) => break,
-                        Err(e) => {
-                            // over jute.maxbuffer: the connection is dropped, the session stays
-                            tracing::debug!(conn = id, error = %e, "frame refused");
-                            return Ok(());
-                        }
-                    };
-                    let mut c = core.lock().expect("core lock");
-                    if handshaken {
-                        c.request(id, &frame);
-                    } else {
-                        c.connect(id, &frame);
-                        handshaken = true;
-                    }
-                }
+            };
+            let mut c = core.lock().expect("core lock");
+            if handshaken {
+                c.request(id, &frame);
+            } else {
+                c.connect(id, &frame);
+                handshaken = true;
             }
         }
     }
 }
 
-/// The answer to a four-letter word asked on connection `id`, if `word` is one (counted as
-/// a packet the connection received, as ZooKeeper counts it).
-fn four_letter(core: &Mutex<Core>, id: ConnId, word: &[u8]) -> Option<String> {
+/// Whether the connection's first four bytes spell a four-letter word; if so its answer and a
+/// close are queued for the writer (a packet received and one sent, as ZooKeeper counts them).
+fn four_letter(core: &Mutex<Core>, id: ConnId, head: &[u8]) -> bool {
+    let (word, arg) = head.split_at(4);
     if !crate::fourlw::WORDS.iter().any(|w| w.as_bytes() == word) {
-        return None;
+        return false;
     }
     let mut c = core.lock().expect("core lock");
+    c.packets_received += 1;
     if let Some(conn) = c.conns.get_mut(&id) {
         conn.received += 1;
     }
-    crate::fourlw::answer(&c, word, id)
+    if word == b"stmk" {
+        c.trace_mask = i64::from_be_bytes(arg.try_into().expect("stmk and a long"));
+    }
+    let text = crate::fourlw::answer(&mut c, word, id).unwrap_or_default();
+    c.packets_sent += 1; // the answer, counted once it is made (srst's too)
+    c.send_to(id, Out::Frame(bytes::Bytes::from(text)));
+    c.send_to(id, Out::Close);
+    true
 }

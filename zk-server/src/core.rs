@@ -11,7 +11,9 @@ use crate::Options;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use zk_proto::{
     record_frame, reply_frame, ConnectRequest, ConnectResponse, Id, Record, ReplyHeader,
@@ -32,6 +34,11 @@ pub(crate) enum Out {
 
 pub(crate) struct Conn {
     tx: UnboundedSender<Out>,
+    /// Ends the connection's task at once, whatever is still queued or half written.
+    kill: Arc<Notify>,
+    /// A close is queued: nothing more this connection sends is handled (ZooKeeper stops
+    /// reading it, or drops what it answers after the close).
+    closing: bool,
     /// 0 until the handshake attached a session.
     pub session: i64,
     /// Identities (ip first, then what auth packets added).
@@ -102,6 +109,8 @@ pub(crate) struct Core {
     started: Instant,
     pub packets_received: u64,
     pub packets_sent: u64,
+    /// `gtmk` / `stmk`: ZooTrace's mask, 306 at start (it changes nothing here).
+    pub trace_mask: i64,
     /// The data dir's open log, when there is one.
     journal: Option<Journal>,
     /// Why the data dir failed, if it did: from then on no client is served (until a
@@ -133,6 +142,7 @@ impl Core {
             started: Instant::now(),
             packets_received: 0,
             packets_sent: 0,
+            trace_mask: 306,
             journal: None,
             failed: None,
         }
@@ -284,8 +294,8 @@ impl Core {
         tracing::error!(error = %why, "data dir failed: no longer serving (restart to reload)");
         self.journal = None;
         self.failed = Some(why);
-        for c in self.conns.values() {
-            let _ = c.tx.send(Out::Close);
+        for c in self.conns.keys().copied().collect::<Vec<_>>() {
+            self.kill(c);
         }
     }
 
@@ -320,7 +330,12 @@ impl Core {
         }
     }
 
-    pub fn register(&mut self, tx: UnboundedSender<Out>, peer: SocketAddr) -> ConnId {
+    pub fn register(
+        &mut self,
+        tx: UnboundedSender<Out>,
+        kill: Arc<Notify>,
+        peer: SocketAddr,
+    ) -> ConnId {
         let id = self.next_conn;
         self.next_conn += 1;
         let ip = match peer.ip() {
@@ -331,6 +346,8 @@ impl Core {
             id,
             Conn {
                 tx,
+                kill,
+                closing: false,
                 session: 0,
                 ids: vec![Id::new("ip", ip)],
                 peer,
@@ -357,19 +374,35 @@ impl Core {
 
     fn send(&mut self, conn: ConnId, out: Out) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            if matches!(out, Out::Frame(_)) {
-                c.sent += 1;
-                self.packets_sent += 1;
+            match out {
+                Out::Frame(_) => {
+                    c.sent += 1;
+                    self.packets_sent += 1;
+                }
+                Out::Close => c.closing = true,
             }
             let _ = c.tx.send(out);
         }
     }
 
-    /// Queues `out` for a connection without counting it (control messages).
-    pub fn send_to(&self, conn: ConnId, out: Out) {
-        if let Some(c) = self.conns.get(&conn) {
+    /// Queues `out` for a connection without counting it (four-letter words).
+    pub fn send_to(&mut self, conn: ConnId, out: Out) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if matches!(out, Out::Close) {
+                c.closing = true;
+            }
             let _ = c.tx.send(out);
         }
+    }
+
+    /// Closes a connection now, as ZooKeeper closes a socket (session expiry, a re-attach
+    /// elsewhere, a network blip): what is still queued for it is dropped, and it is gone
+    /// with its watches at once, even while its client is not reading.
+    pub fn kill(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.kill.notify_one();
+        }
+        self.conn_closed(conn);
     }
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: &Body) {
@@ -513,8 +546,7 @@ impl Core {
         // re-attach: whoever holds the session is closed first, even if the password is wrong
         if let Some(old) = self.sessions.get(&req.session_id).and_then(|s| s.conn) {
             if old != conn {
-                self.send(old, Out::Close);
-                self.conn_closed(old);
+                self.kill(old);
             }
         }
         match self.sessions.get_mut(&req.session_id) {
@@ -571,11 +603,15 @@ impl Core {
         self.dispatch(txn.triggers);
         if let Some(c) = s.conn {
             if let Some(xid) = reply_xid {
+                // closeSession: answered, then closed after what was queued before
                 self.reply(c, xid, zxid, 0, &Body::None);
-            }
-            self.send(c, Out::Close);
-            if let Some(conn) = self.conns.get_mut(&c) {
-                conn.session = 0;
+                self.send(c, Out::Close);
+                if let Some(conn) = self.conns.get_mut(&c) {
+                    conn.session = 0;
+                }
+            } else {
+                // expiry: ZooKeeper closes the socket at once, whatever is queued for it
+                self.kill(c);
             }
         }
         true

@@ -35,7 +35,11 @@
 //!   (addWatch), belong to the connection that set them and are re-registered by the client
 //!   with setWatches after a reconnect, firing at once for what changed meanwhile.
 //! - **Limits.** A frame over 1,048,575 bytes (`jute.maxbuffer`) closes the connection; the
-//!   session survives.
+//!   session survives. A body that does not decode gets MARSHALLINGERROR, the connection
+//!   stays.
+//! - **Connections** are read while their replies wait to be written, so a client that reads
+//!   slowly keeps its session with pings (what waits for it is not bounded, as on
+//!   ZooKeeper); session expiry or a re-attach elsewhere closes the old socket at once.
 //! - **Restart** keeps the tree and the sessions (in memory, or through the data dir when one
 //!   is set); each session gets a full timeout to come back.
 //! - **Persistence** is optional: [`ServerBuilder::data_dir`] keeps a snapshot and a
@@ -51,7 +55,7 @@ mod persist;
 mod tree;
 mod watch;
 
-use crate::core::{Core, Out};
+use crate::core::Core;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -440,9 +444,9 @@ impl Server {
 
     /// Closes every client connection (sessions stay), as a network blip would.
     pub fn drop_connections(&self) {
-        let c = self.core.lock().expect("core lock");
+        let mut c = self.core.lock().expect("core lock");
         for conn in c.conns.keys().copied().collect::<Vec<_>>() {
-            c.close_conn(conn);
+            c.kill(conn);
         }
     }
 }
@@ -461,11 +465,5 @@ impl Drop for Server {
                 }
             }
         }
-    }
-}
-
-impl Core {
-    fn close_conn(&self, conn: watch::ConnId) {
-        self.send_to(conn, Out::Close);
     }
 }

@@ -206,23 +206,36 @@ pub(crate) fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), i32> {
     Err(err::NO_AUTH)
 }
 
-/// `IPAuthenticationProvider.v4addr2Bytes`: four decimal numbers 0..=255 (leading zeros
-/// allowed, unlike `Ipv4Addr`'s parser).
+/// Java's `Integer.parseInt` of ASCII text: an optional sign, then digits (`-0` is 0).
+fn java_int(s: &str) -> Option<i32> {
+    s.parse::<i32>().ok()
+}
+
+/// `IPAuthenticationProvider.v4addr2Bytes`: four `Integer.parseInt` numbers in 0..=255
+/// (leading zeros and a sign allowed, unlike `Ipv4Addr`'s parser).
 fn parse_v4(s: &str) -> Option<u32> {
     let mut parts = s.split('.');
     let mut v = 0u32;
     for _ in 0..4 {
-        v = (v << 8) | u32::from(parts.next()?.parse::<u8>().ok()?);
+        let n = u8::try_from(java_int(parts.next()?)?).ok()?;
+        v = (v << 8) | u32::from(n);
     }
     parts.next().is_none().then_some(v)
+}
+
+/// A mask length as `IPAuthenticationProvider` reads it: `Integer.parseInt`, 0..=32.
+fn mask_bits(s: &str) -> Option<u32> {
+    java_int(s)
+        .and_then(|b| u32::try_from(b).ok())
+        .filter(|b| *b <= 32)
 }
 
 /// `IPAuthenticationProvider.matches`: `addr` against `a.b.c.d[/bits]`.
 fn ip_matches(addr: &str, acl: &str) -> bool {
     let (net, bits) = match acl.split_once('/') {
-        Some((n, b)) => match b.parse::<u32>() {
-            Ok(b) if b <= 32 => (n, b),
-            _ => return false,
+        Some((n, b)) => match mask_bits(b) {
+            Some(b) => (n, b),
+            None => return false,
         },
         None => (acl, 32),
     };
@@ -239,9 +252,19 @@ fn ip_matches(addr: &str, acl: &str) -> bool {
     }
 }
 
+/// `DigestAuthenticationProvider.isValid`: two parts in Java's `id.split(":")`, which drops
+/// trailing empty parts (`a:b:` is valid, `u:` and `:` are not).
+fn valid_digest_id(id: &str) -> bool {
+    let mut parts: Vec<&str> = id.split(':').collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts.len() == 2
+}
+
 fn valid_ip_acl(id: &str) -> bool {
     let (net, bits) = match id.split_once('/') {
-        Some((n, b)) => (n, b.parse::<u32>().ok().filter(|b| *b <= 32)),
+        Some((n, b)) => (n, mask_bits(b)),
         None => (id, Some(32)),
     };
     // IPv4 only, as 3.8's IPAuthenticationProvider.addr2Bytes ("TODO: v6")
@@ -255,8 +278,16 @@ pub(crate) fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, i32> {
     if acl.is_empty() {
         return Err(err::INVALID_ACL);
     }
-    let mut out: Vec<Acl> = Vec::new();
+    // `removeDuplicates` runs on the list as sent, before `auth` entries are expanded: what
+    // the expansion duplicates stays duplicated
+    let mut uniq: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    let mut out: Vec<Acl> = Vec::new();
+    for a in uniq {
         match a.id.scheme.as_str() {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
@@ -273,20 +304,12 @@ pub(crate) fn fixup_acl(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, i32> {
                     return Err(err::INVALID_ACL);
                 }
             }
-            "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
+            "digest" if valid_digest_id(&a.id.id) => out.push(a.clone()),
             "ip" if valid_ip_acl(&a.id.id) => out.push(a.clone()),
             _ => return Err(err::INVALID_ACL),
         }
     }
-    // DataTree keeps ACL lists deduplicated in its ACL cache; ZooKeeper's fixupACL removes
-    // duplicates (`removeDuplicates`).
-    let mut dedup: Vec<Acl> = Vec::with_capacity(out.len());
-    for a in out {
-        if !dedup.contains(&a) {
-            dedup.push(a);
-        }
-    }
-    Ok(dedup)
+    Ok(out)
 }
 
 fn check_version(current: i32, expected: i32) -> Result<(), i32> {
@@ -357,8 +380,10 @@ impl Tree {
         Ok(Tree { nodes, ephemerals })
     }
 
+    /// The node at `path`; `""` is the root, as in ZooKeeper's node map (which holds the root
+    /// under `""` and `/`), so reads of `""` answer for the root.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { ROOT } else { path })
     }
 
     /// Number of nodes as `srvr`/`mntr` count them (the root twice, as ZooKeeper's map holds
@@ -399,7 +424,7 @@ impl Tree {
     }
 
     fn node(&self, path: &str) -> Result<&Node, i32> {
-        self.nodes.get(path).ok_or(err::NO_NODE)
+        self.get(path).ok_or(err::NO_NODE)
     }
 
     /// create / create2 / createContainer / createTTL (`pRequest2TxnCreate`). Returns the
@@ -428,7 +453,14 @@ impl Tree {
                 _ => return Err(err::BAD_ARGUMENTS),
             })
         };
-        let (kind, sequential) = kind_of(a.flags)?;
+        let (mut kind, sequential) = kind_of(a.flags)?;
+        // the opcode decides what is applied: createContainer makes a container whatever the
+        // (non-TTL) flags, create / create2 a persistent node for the container flag
+        if a.op == 19 && !matches!(kind, Kind::Ttl(_)) {
+            kind = Kind::Container;
+        } else if a.op != 19 && kind == Kind::Container {
+            kind = Kind::Persistent;
+        }
         if let Kind::Ttl(ttl) = kind {
             if !ttl_enabled {
                 return Err(err::UNIMPLEMENTED);
@@ -437,7 +469,6 @@ impl Tree {
                 return Err(err::BAD_ARGUMENTS);
             }
         } else if a.op == 21 {
-            // (a container flag on create/create2 makes a container, as in ZooKeeper)
             return Err(err::BAD_ARGUMENTS);
         }
         // validatePathForCreate

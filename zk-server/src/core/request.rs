@@ -6,8 +6,8 @@ use crate::tree::{check_acl, err, CreateArgs, Tree, Txn};
 use crate::watch::{ConnId, Mode};
 use zk_proto::{
     reply_frame, ClientInfo, Create2Response, GetAclResponse, GetChildren2Response, Id, IntRecord,
-    MultiOp, MultiResponse, MultiResult, PathRecord, Perms, Record, ReplyHeader, Request,
-    RequestHeader, SetWatches, StatResponse, StringsResponse, WhoAmIResponse, Writer,
+    MultiHeader, MultiOp, MultiResponse, MultiResult, PathRecord, Perms, Record, ReplyHeader,
+    Request, RequestHeader, SetWatches, StatResponse, StringsResponse, WhoAmIResponse, Writer,
 };
 
 /// A reply body.
@@ -22,7 +22,15 @@ pub(crate) enum Body {
     Children2(Vec<String>, zk_proto::Stat),
     Int(i32),
     Multi(MultiResponse),
+    MultiRead(Vec<ReadResult>),
     WhoAmI(Vec<ClientInfo>),
+}
+
+/// One multiRead result: data keeps its null (MultiResult's buffer cannot).
+pub(crate) enum ReadResult {
+    Data(Option<Vec<u8>>, zk_proto::Stat),
+    Children(Vec<String>),
+    Error(i32),
 }
 
 impl Body {
@@ -54,6 +62,35 @@ impl Body {
             .write(w),
             Body::Int(v) => IntRecord { value: *v }.write(w),
             Body::Multi(m) => m.write(w),
+
+            Body::MultiRead(results) => {
+                for r in results {
+                    let (op, err) = match r {
+                        ReadResult::Data(..) => (4, 0),
+                        ReadResult::Children(_) => (8, 0),
+                        ReadResult::Error(e) => (-1, *e),
+                    };
+                    MultiHeader {
+                        op,
+                        done: false,
+                        err,
+                    }
+                    .write(w);
+                    match r {
+                        ReadResult::Data(d, s) => {
+                            w.opt_buffer(d.as_deref());
+                            s.write(w);
+                        }
+                        ReadResult::Children(c) => {
+                            w.strings(c);
+                        }
+                        ReadResult::Error(e) => {
+                            w.i32(*e);
+                        }
+                    }
+                }
+                MultiHeader::END.write(w);
+            }
             Body::WhoAmI(c) => WhoAmIResponse {
                 client_info: c.clone(),
             }
@@ -67,11 +104,11 @@ impl Core {
     pub(crate) fn request(&mut self, conn: ConnId, frame: &[u8]) {
         self.packets_received += 1;
         let sid = match self.conns.get_mut(&conn) {
-            Some(c) => {
+            Some(c) if !c.closing => {
                 c.received += 1;
                 c.session
             }
-            None => return,
+            _ => return, // gone, or a close is queued: nothing more is handled
         };
         if sid == 0 || !self.sessions.contains_key(&sid) || self.failed.is_some() {
             return; // expired, never attached, or the data dir failed: the Close is queued
@@ -82,17 +119,44 @@ impl Core {
             return;
         };
         let body = &frame[8.min(frame.len())..];
+        if h.op == -10 {
+            // createSession is the server's own txn: a client's does not decode
+            self.failed_write(conn, h.xid, h.op, err::MARSHALLING);
+            return;
+        }
+        if h.op == 20 {
+            // deleteContainer, ContainerManager's own request: ZooKeeper reads its path from
+            // the whole packet, header included, so a client's always has a NUL in it
+            self.failed_write(conn, h.xid, h.op, err::BAD_ARGUMENTS);
+            return;
+        }
         let req = match Request::decode(h.op, body) {
             Ok(Some(r)) => r,
             Ok(None) => {
-                // unknown opcode: UNIMPLEMENTED, then the connection is closed
+                // unknown opcode: UNIMPLEMENTED, then the connection is closed; what the
+                // client sent behind it is still handled (ZooKeeper's UnimplementedRequest-
+                // Processor queues the close without disabling reads), unanswered
                 self.reply(conn, h.xid, -1, err::UNIMPLEMENTED, &Body::None);
+                self.send(conn, Out::Close);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.closing = false;
+                }
+                return;
+            }
+            Err(_) if h.op == 100 => {
+                // an auth packet is read by the connection: one that does not decode ends it
                 self.send(conn, Out::Close);
                 return;
             }
             Err(_) => {
-                self.reply(conn, h.xid, self.zxid, -5, &Body::None);
-                self.send(conn, Out::Close);
+                // a body that does not decode: MARSHALLINGERROR, the connection stays; a write
+                // takes a zxid (ZooKeeper's error txn)
+                if matches!(h.op, 1 | 2 | 5 | 7 | 14 | 15 | 16 | 19 | 21) {
+                    self.failed_write(conn, h.xid, h.op, err::MARSHALLING);
+                } else {
+                    self.note_request(conn, h.xid, h.op);
+                    self.reply(conn, h.xid, self.zxid, err::MARSHALLING, &Body::None);
+                }
                 return;
             }
         };
@@ -114,8 +178,24 @@ impl Core {
                 self.end_session(sid, Some(h.xid));
                 return;
             }
+            Request::Sasl(_) => {
+                // answered by the connection (zxid 0), not the pipeline: a server without
+                // SASL sends a null token and keeps the connection
+                let f = reply_frame(
+                    ReplyHeader {
+                        xid: h.xid,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    Some(&|w| {
+                        w.opt_buffer(None);
+                    }),
+                );
+                self.send(conn, Out::Frame(f));
+                return;
+            }
             Request::Auth(a) => {
-                self.auth(conn, &a.scheme, &a.auth);
+                self.auth(conn, h.xid, &a.scheme, &a.auth);
                 return;
             }
             Request::SetWatches(sw) => {
@@ -123,7 +203,11 @@ impl Core {
                 self.reply(conn, h.xid, self.zxid, 0, &Body::None);
                 return;
             }
-            Request::Reconfig(_) => Err(err::RECONFIG_DISABLED),
+            Request::Reconfig(_) => {
+                // refused as a transaction: it takes a zxid (ZooKeeper's error txn)
+                self.zxid += 1;
+                Err(err::RECONFIG_DISABLED)
+            }
             req if req.is_write() => self.write(sid, &ids, req, &nulls),
             req => self.read(conn, sid, &ids, h.op, req),
         };
@@ -139,10 +223,18 @@ impl Core {
         }
     }
 
+    /// A write refused before it was decoded: it takes a zxid, as ZooKeeper's error txn.
+    fn failed_write(&mut self, conn: ConnId, xid: i32, op: i32, code: i32) {
+        self.zxid += 1;
+        self.log_zxid();
+        self.note_request(conn, xid, op);
+        self.reply(conn, xid, self.zxid, code, &Body::None);
+    }
+
     /// What `cons` shows of a connection's last request (ServerCnxn.updateStatsForResponse).
     fn note_request(&mut self, conn: ConnId, xid: i32, op: i32) {
-        if op == 100 {
-            return; // auth packets are answered by the connection, not the pipeline
+        if op == 100 || op == 102 {
+            return; // auth and sasl packets are answered by the connection, not the pipeline
         }
         let (zxid, now) = (self.zxid, self.clock_ms());
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -246,10 +338,13 @@ impl Core {
                 {
                     Err(err::MARSHALLING)
                 } else {
-                    Ok(Body::Multi(self.multi_read(ids, &m.ops)))
+                    Ok(Body::MultiRead(self.multi_read(ids, &m.ops)))
                 }
             }
             Request::Exists(r) => {
+                if r.path.contains('\0') {
+                    return Err(err::BAD_ARGUMENTS);
+                }
                 if r.watch {
                     self.data_w.add(&r.path, conn, Mode::Standard);
                 }
@@ -296,7 +391,8 @@ impl Core {
                     .get(&sid)
                     .map(|s| {
                         s.iter()
-                            .filter(|p| prefix == "/" || p.starts_with(&prefix))
+                            // StringUtils.isBlank(prefix) || "/".equals(prefix.trim())
+                            .filter(|p| matches!(prefix.trim(), "" | "/") || p.starts_with(&prefix))
                             .cloned()
                             .collect()
                     })
@@ -322,7 +418,8 @@ impl Core {
                     self.child_w.add(&r.path, conn, Mode::Recursive);
                     Ok(Body::Int(0))
                 }
-                _ => Err(err::BAD_ARGUMENTS),
+                // WatcherMode.fromZooDef's IllegalArgumentException
+                _ => Err(err::MARSHALLING),
             },
             Request::CheckWatches(r) | Request::RemoveWatches(r) => {
                 let remove = op == 18;
@@ -467,22 +564,20 @@ impl Core {
     }
 
     /// multiRead: each op answered on its own (no watches).
-    fn multi_read(&self, ids: &[Id], ops: &[MultiOp]) -> MultiResponse {
-        let results = ops
-            .iter()
+    fn multi_read(&self, ids: &[Id], ops: &[MultiOp]) -> Vec<ReadResult> {
+        ops.iter()
             .map(|op| match op {
                 MultiOp::GetData(g) => match self.tree.read(&g.path, Perms::READ.0, ids) {
-                    Ok(n) => MultiResult::GetData(n.data.clone().unwrap_or_default(), n.stat()),
-                    Err(e) => MultiResult::Error(e),
+                    Ok(n) => ReadResult::Data(n.data.clone(), n.stat()),
+                    Err(e) => ReadResult::Error(e),
                 },
                 MultiOp::GetChildren(g) => match self.tree.read(&g.path, Perms::READ.0, ids) {
-                    Ok(n) => MultiResult::GetChildren(n.children.iter().cloned().collect()),
-                    Err(e) => MultiResult::Error(e),
+                    Ok(n) => ReadResult::Children(n.children.iter().cloned().collect()),
+                    Err(e) => ReadResult::Error(e),
                 },
-                _ => MultiResult::Error(err::MARSHALLING),
+                _ => ReadResult::Error(err::MARSHALLING),
             })
-            .collect();
-        MultiResponse { results }
+            .collect()
     }
 
     /// getACL: READ or ADMIN needed; without ADMIN digest ids are masked `user:x`.
@@ -521,7 +616,11 @@ impl Core {
         };
         if !remove {
             // checkWatches, as 3.8.0 answers it: a watch of that kind on the path, whichever
-            // connection set it (fixed in 3.9 by ZOOKEEPER-4466)
+            // connection set it (fixed in 3.9 by ZOOKEEPER-4466); it walks the path and its
+            // parents, and "" has none, so a watch on "" is never found
+            if path.is_empty() {
+                return Err(err::NO_WATCHER);
+            }
             let found =
                 (data && self.data_w.watched(path)) || (child && self.child_w.watched(path));
             return if found {
@@ -547,24 +646,22 @@ impl Core {
 
     /// auth (xid -4): digest adds `user:base64(sha1(user:password))`; an unknown scheme fails
     /// with AUTHFAILED and the connection is closed.
-    fn auth(&mut self, conn: ConnId, scheme: &str, cred: &[u8]) {
+    fn auth(&mut self, conn: ConnId, xid: i32, scheme: &str, cred: &[u8]) {
         let id = match scheme {
-            "digest" => {
-                let s = String::from_utf8_lossy(cred);
-                s.split_once(':')
-                    .map(|(u, p)| Id::new("digest", zk_proto::digest_id(u, p)))
-            }
+            // DigestAuthenticationProvider.generateDigest: the name is what precedes the
+            // first colon, the hash is of the whole credential (a colon is not required)
+            "digest" => Some(Id::new(
+                "digest",
+                zk_proto::digest_of_credential(&String::from_utf8_lossy(cred)),
+            )),
             "ip" => self
                 .conns
                 .get(&conn)
                 .map(|c| Id::new("ip", c.peer.ip().to_string())),
             _ => None,
         };
-        let hdr = |err| ReplyHeader {
-            xid: -4,
-            zxid: 0,
-            err,
-        };
+        // the reply carries the request's xid (-4 from every client library)
+        let hdr = |err| ReplyHeader { xid, zxid: 0, err };
         match id {
             Some(id) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -633,9 +730,10 @@ fn op_name(op: i32) -> &'static str {
         13 => "CHEC",
         3 => "EXIS",
         4 => "GETD",
-        101 | 105 => "SETW",
+        101 => "SETW",
+        105 => "STW2",
         106 => "ADDW",
-        6 => "GACL",
+        6 => "GETA",
         8 | 12 => "GETC",
         104 => "GETACN",
         17 => "CHKW",
