@@ -37,16 +37,52 @@ pub(crate) async fn serve(core: Arc<Mutex<Core>>, stream: TcpStream, peer: Socke
     core.lock().expect("core lock").conn_closed(id);
 }
 
+/// At most this many bytes gathered into one write.
+const WRITE_BATCH: usize = 256 << 10;
+
 /// Writes what the core queued, in order, until told to close (after what was queued
-/// before).
+/// before). What is queued when the writer wakes goes out in one write (up to
+/// [`WRITE_BATCH`] bytes), as ZooKeeper's selector writes a connection's queued replies
+/// together: one system call and as few segments as the bytes need, instead of a segment per
+/// reply (a client reading with a receive low-water mark waits for bytes; a segment per small
+/// reply fills the sender's congestion window long before it has them).
 async fn write(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
 ) -> std::io::Result<()> {
+    let mut batch = BytesMut::new();
+    let mut closing = false;
     while let Some(out) = rx.recv().await {
-        match out {
-            Out::Frame(b) => wr.write_all(&b).await?,
-            Out::Close => break,
+        let mut next = Some(out);
+        while let Some(out) = next.take() {
+            match out {
+                Out::Frame(b) => {
+                    if batch.is_empty() && b.len() >= WRITE_BATCH {
+                        wr.write_all(&b).await?;
+                    } else {
+                        batch.extend_from_slice(&b);
+                    }
+                }
+                Out::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+            if batch.len() >= WRITE_BATCH {
+                wr.write_all(&batch).await?;
+                batch.clear();
+            }
+            next = rx.try_recv().ok();
+        }
+        if !batch.is_empty() {
+            wr.write_all(&batch).await?;
+            batch.clear();
+            if batch.capacity() > 4 * WRITE_BATCH {
+                batch = BytesMut::new();
+            }
+        }
+        if closing {
+            break;
         }
     }
     wr.flush().await?;
