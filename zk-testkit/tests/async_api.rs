@@ -93,6 +93,7 @@ async fn server_restarts_async_on_a_current_thread_runtime_and_the_session_survi
     let server = bounded(
         "start",
         ZkServer::builder()
+            .real_zookeeper("the JVM: a restart gets a new process id")
             .max_session_timeout(120_000)
             .start_async(),
     )
@@ -203,7 +204,11 @@ fn jvms_of(config: &Path) -> Vec<u32> {
 
 #[tokio::test]
 async fn dropping_restart_async_midway_leaves_no_orphan_jvm() {
-    let server = ZkServer::start_async().await.unwrap();
+    let server = ZkServer::builder()
+        .real_zookeeper("the JVM: no orphan process after a dropped restart")
+        .start_async()
+        .await
+        .unwrap();
     let config = server.config_path().to_owned();
     let mut seen = vec![server.pid().unwrap()];
     // drop the restart at ever later points: while stopping, right after the launch, while

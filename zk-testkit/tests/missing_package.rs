@@ -10,7 +10,10 @@ fn missing_jars_or_java_name_the_install_command() {
     let empty = tempfile::tempdir().unwrap();
     std::env::set_var("ZK_TESTKIT_JAR_DIR", empty.path());
 
-    let err = ZkServer::start().unwrap_err();
+    let err = ZkServer::builder()
+        .real_zookeeper("the jar and java lookup")
+        .start()
+        .unwrap_err();
     assert!(matches!(err, Error::MissingPackage(_)), "{err:?}");
     let message = err.to_string();
     assert!(
@@ -29,7 +32,10 @@ fn missing_jars_or_java_name_the_install_command() {
 
     std::env::remove_var("ZK_TESTKIT_JAR_DIR");
     std::env::set_var("ZK_TESTKIT_JAVA", empty.path().join("no-such-java"));
-    let err = ZkServer::start().unwrap_err();
+    let err = ZkServer::builder()
+        .real_zookeeper("the jar and java lookup")
+        .start()
+        .unwrap_err();
     assert!(matches!(err, Error::MissingPackage(_)), "{err:?}");
     assert!(err.to_string().contains(INSTALL_JAVA), "{err}");
     assert!(err.to_string().contains("default-jre-headless"), "{err}");

@@ -45,7 +45,10 @@ fn zookeeper_home_with_a_release_lib_dir_is_found_first_and_serves() {
     std::env::remove_var("ZK_TESTKIT_JAR_DIR");
     std::env::set_var("ZOOKEEPER_HOME", home.path());
 
-    let server = ZkServer::start().expect("a server from $ZOOKEEPER_HOME/lib");
+    let server = ZkServer::builder()
+        .real_zookeeper("a release tarball's lib/ layout")
+        .start()
+        .expect("a server from $ZOOKEEPER_HOME/lib");
     assert_eq!(server.mode().unwrap(), "standalone");
     let pid = server.pid().expect("running");
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();

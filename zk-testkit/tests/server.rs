@@ -9,7 +9,10 @@ use zk_testkit::{four_letter, four_letter_timeout, shared_server, Error, ZkServe
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_kill_and_restart_keep_port_and_data() {
-    let server = ZkServer::start().unwrap();
+    let server = ZkServer::builder()
+        .real_zookeeper("the JVM: stop, kill and restart of its process")
+        .start()
+        .unwrap();
     assert_eq!(server.mode().unwrap(), "standalone");
     assert_eq!(
         server.connect_string(),
@@ -199,7 +202,10 @@ fn jvm_dies_with_an_aborting_test_process() {
     use std::io::Write;
     if std::env::var_os(ABORT_CHILD_ENV).is_some() {
         // Child: start a server, report it, and die without running any destructor.
-        let server = ZkServer::start().unwrap();
+        let server = ZkServer::builder()
+            .real_zookeeper("the JVM: it dies with an aborting test process")
+            .start()
+            .unwrap();
         let dir = server.data_dir().parent().unwrap().to_owned();
         println!("JVM_PID={} DIR={}", server.pid().unwrap(), dir.display());
         std::io::stdout().flush().unwrap();
