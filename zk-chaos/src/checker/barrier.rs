@@ -6,12 +6,15 @@
 //! applied (invoked, not `fail`) and the completion of the next acknowledged (`ok`) `create`,
 //! or before the first acknowledged `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
 //! which the barrier is absent: reads are only sequentially consistent.) Even with it, a pass
-//! is allowed while the waiter's member was cut off from the others or paused (a
-//! `partition`, `partition-leader`, `partition-follower` or `pause` fault on the member its
+//! is allowed while the waiter's member, if it may have been the leader, was cut off from the
+//! others or paused (a `partition`, `partition-leader` or `pause` fault on the member its
 //! session was connected to, overlapping the wait): a leader that lost its quorum answers
 //! `sync` and reads from its own state until it notices, while the others elect a new leader
 //! and commit writes (`sync` is not a quorum operation in ZooKeeper 3.8: ZOOKEEPER-1675). A
-//! cut-off follower cannot answer a `sync` at all, so excusing it too loses nothing.
+//! cut-off follower cannot answer a `sync` at all (it forwards it to its leader and answers
+//! with the leader's reply), so a `partition-follower` fault, whose member followed when it
+//! began and cannot lead as a minority, excuses nothing: a pass there is a client that
+//! reported a sync or a wait it was never answered.
 //!
 //! **double-barrier**: every client enters round r (`enter` `{round, n}` → `{passed}`) and,
 //! when it passed, leaves (`leave` → `{left}`). Nobody passes before all `n` participants of the
@@ -102,17 +105,17 @@ pub fn check_barrier(h: &History) -> CheckResult {
     r
 }
 
-/// `(member, start, end)` of the faults that cut a member off from the others or pause it
-/// (an unfinished one runs to the end).
+/// `(member, start, end)` of the faults that cut a member that may have led off from the others
+/// or pause it (an unfinished one runs to the end).
 fn member_cut_off_windows(h: &History) -> Vec<(i64, u64, u64)> {
     let mut open: BTreeMap<i64, (i64, u64)> = BTreeMap::new();
     let mut out = Vec::new();
     for e in h.infos_of("nemesis") {
         let kind = e.args.get("kind").and_then(|v| v.as_str()).unwrap_or("");
-        if !matches!(
-            kind,
-            "partition" | "partition-leader" | "partition-follower" | "pause"
-        ) {
+        // not `partition-follower`: its member followed when the fault began and, cut off
+        // as a minority, cannot lead; a follower answers `sync` only with its leader's reply,
+        // which the cut link never delivers, so it cannot answer one from a stale state
+        if !matches!(kind, "partition" | "partition-leader" | "pause") {
             continue;
         }
         let Some(member) = e.args.get("member").and_then(|v| v.as_i64()) else {

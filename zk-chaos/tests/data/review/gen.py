@@ -241,3 +241,18 @@ barrier_waiter("fp-barrier-deposed-leader", 0)
 # the same with the partition on member 2: the waiter's member 0 was never cut off, so its
 # sync went through the one leader and the pass is a violation
 barrier_waiter("tp-barrier-waiter-not-cut-off", 2)
+
+# barrier: the waiter's member 0 is a follower cut off from the leader (partition-follower: the
+# kind says it followed when the fault began, and a minority member cannot become leader). A
+# follower forwards a sync to its leader and answers it only with the leader's reply, which
+# the cut link never delivers, so a cut-off follower answers no sync at all and this pass
+# cannot come from ZooKeeper: a client that reports a sync or a wait it never got answered.
+h=H("fn-barrier-cut-off-follower")
+h.info("barrier",30,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=40)
+h.info("barrier",31,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=41)
+h.info("nemesis",-1,"fault",100,{"n":1,"kind":"partition-follower","dur_ms":4900,"param":0,"delayed_ms":0,"member":0,"started_ms":0})
+h.op("barrier",31,41,"create",{},1_000_000,1_100_000)
+h.op("barrier",30,40,"wait",{},3_200_000,3_300_000,result={"passed":True})
+h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"partition-follower","dur_ms":4900,"param":0,"delayed_ms":0,"member":0,"started_ms":0})
+h.op("barrier",31,41,"remove",{},6_000_000,6_100_000)
+h.write()
