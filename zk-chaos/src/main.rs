@@ -130,6 +130,9 @@ fn main() -> ExitCode {
     for p in &out.problems {
         println!("harness: {p}");
     }
+    for n in &out.notes {
+        println!("harness note: {n}");
+    }
     let results = checker::check_all(&out.history);
     finish(
         &out.history,
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
         &cfg.workloads,
         &out.path,
         None,
+        &out.problems,
     )
 }
 
@@ -169,9 +173,10 @@ fn check_file(file: &Path, out: Option<&Path>) -> ExitCode {
         })
         .unwrap_or_default();
     let results = checker::check_all(&h);
-    finish(&h, &results, seed, duration_s, &workloads, file, out)
+    finish(&h, &results, seed, duration_s, &workloads, file, out, &[])
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     h: &History,
     results: &[CheckResult],
@@ -180,6 +185,7 @@ fn finish(
     workloads: &[String],
     path: &Path,
     timeline_dir: Option<&Path>,
+    problems: &[String],
 ) -> ExitCode {
     let executed = report::executed(h);
     if !executed.is_empty() {
@@ -205,6 +211,12 @@ fn finish(
         for line in report::slice(h, v, 40) {
             println!("  {line}");
         }
+    } else if !problems.is_empty() {
+        println!(
+            "INCOMPLETE seed {seed}: no violation, but {} harness problems (above) left the checkers less to judge; first: {}",
+            problems.len(),
+            problems[0]
+        );
     } else {
         println!("PASS seed {seed}: every checker passed");
     }
@@ -231,9 +243,45 @@ fn finish(
         "{}",
         report::json_line(seed, duration_s, workloads, &figures, violations)
     );
-    if violations == 0 {
-        ExitCode::SUCCESS
+    ExitCode::from(exit_status(violations, problems))
+}
+
+/// The exit status of a judged run: 1 with violations; else 2 if the harness had problems (the
+/// final state unread, a fault or a client that did not stop, ...: the checkers judged less
+/// than a run promises); else 0.
+fn exit_status(violations: usize, problems: &[String]) -> u8 {
+    if violations > 0 {
+        1
+    } else if !problems.is_empty() {
+        2
     } else {
-        ExitCode::from(1)
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose harness could not read the final state (or heal, or stop its clients)
+    /// printed `PASS` and exited 0: the checkers that need the final state (sequence: lost
+    /// acknowledged creates; lock: lost updates; watch: lost creates; register: the final
+    /// read) only noted "no final ...", so the CI's `exit 0` assertion passed a run that
+    /// judged less than it claims.
+    #[test]
+    fn a_run_with_harness_problems_and_no_violation_is_not_a_pass() {
+        let problems = vec!["final read of sequence: timed out".to_owned()];
+        assert_eq!(exit_status(0, &[]), 0);
+        assert_eq!(exit_status(3, &[]), 1);
+        assert_eq!(
+            exit_status(3, &problems),
+            1,
+            "a violation found is still one"
+        );
+        assert_eq!(
+            exit_status(0, &problems),
+            2,
+            "an incomplete run is not a pass"
+        );
     }
 }
