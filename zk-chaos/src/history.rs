@@ -420,7 +420,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn load_str(text: &str) -> io::Result<History> {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");

@@ -24,7 +24,9 @@
 //! invoked nor a reconnect in that session); and **everyone leaves**: a participant that
 //! passed finishes a leave (`{left: true}`) unless something recorded in the history explains
 //! why it could not, namely
-//!   * a nemesis fault active during the round (from the first `enter` to the last `leave`),
+//!   * a nemesis fault active during the round (from the first `enter` to the last `leave`)
+//!     that hit a server or one of the round's participants (a fault on another workload's
+//!     client cannot keep a member from leaving),
 //!   * a participant of the round (any client that entered it) not CONNECTED at some moment of
 //!     the round (a disconnection, a lost session),
 //!   * a participant's `enter` or `leave` that ended in an error (failed or unknown: its node
@@ -174,25 +176,49 @@ pub const LEAVE_BOUND_US: u64 = 15_000_000;
 /// (an excuse of its own).
 pub const LATE_US: u64 = 3_000_000;
 
-/// Nemesis fault windows `(start, end)` (an unfinished one runs to the end).
-fn fault_windows(h: &History) -> Vec<(u64, u64)> {
-    let mut open: BTreeMap<i64, u64> = BTreeMap::new();
+/// Whom a fault hit: a member (a server fault) or one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultTarget {
+    Member,
+    Client(i64),
+}
+
+/// Nemesis fault windows `(start, end, target)` (an unfinished one runs to the end); a fault
+/// that names neither a member nor a client hit nobody and is left out.
+fn fault_windows(h: &History) -> Vec<(u64, u64, FaultTarget)> {
+    let mut open: BTreeMap<i64, (u64, Option<FaultTarget>)> = BTreeMap::new();
     let mut out = Vec::new();
+    let target = |e: &crate::history::Event| {
+        if e.args.get("member").and_then(|v| v.as_i64()).is_some() {
+            Some(FaultTarget::Member)
+        } else {
+            e.args
+                .get("client")
+                .and_then(|v| v.as_i64())
+                .map(FaultTarget::Client)
+        }
+    };
     for e in h.infos_of("nemesis") {
         let n = e.args.get("n").and_then(|v| v.as_i64()).unwrap_or(-1);
         match e.op.as_str() {
             "fault" => {
-                open.insert(n, e.t_us);
+                open.insert(n, (e.t_us, target(e)));
             }
             "fault-end" => {
-                if let Some(t0) = open.remove(&n) {
-                    out.push((t0, e.t_us));
+                if let Some((t0, at_start)) = open.remove(&n) {
+                    // an aimed fault names its client only once it found it (at its end)
+                    if let Some(t) = at_start.or_else(|| target(e)) {
+                        out.push((t0, e.t_us, t));
+                    }
                 }
             }
             _ => {}
         }
     }
-    out.extend(open.into_values().map(|t0| (t0, u64::MAX)));
+    out.extend(
+        open.into_values()
+            .filter_map(|(t0, t)| Some((t0, u64::MAX, t?))),
+    );
     out
 }
 
@@ -320,7 +346,7 @@ fn everyone_leaves(
     round: i64,
     rops: &[&Op],
     passed: &[&&Op],
-    faults: &[(u64, u64)],
+    faults: &[(u64, u64, FaultTarget)],
     history_end: u64,
 ) -> bool {
     let left = |c: i64| {
@@ -338,7 +364,16 @@ fn everyone_leaves(
     let from = rops.iter().map(|o| o.invoke_us).min().unwrap_or(0);
     let until = rops.iter().map(|o| o.end_us()).max().unwrap_or(u64::MAX);
     let members: Vec<i64> = rops.iter().map(|o| o.client).collect();
-    let fault = faults.iter().any(|&(a, b)| a <= until && b >= from);
+    // a server fault, or a fault on one of the round's participants: a fault on another
+    // workload's client cannot keep a member of this round from leaving
+    let fault = faults.iter().any(|&(a, b, t)| {
+        a <= until
+            && b >= from
+            && match t {
+                FaultTarget::Member => true,
+                FaultTarget::Client(c) => members.contains(&c),
+            }
+    });
     let disconnected = h.infos_of("double-barrier").any(|e| {
         e.op == "state"
             && members.contains(&e.client)
@@ -741,13 +776,13 @@ mod tests {
     fn a_fault_or_a_disconnection_in_the_round_explains_a_member_that_did_not_leave() {
         let mut b = Builder::default();
         double(&mut b, [false, false]);
-        b.info("nemesis", -1, "fault", 50, json!({"n": 0, "kind": "pause"}));
+        b.info("nemesis", -1, "fault", 50, json!({"n": 0, "kind": "pause", "member": 0}));
         b.info(
             "nemesis",
             -1,
             "fault-end",
             150,
-            json!({"n": 0, "kind": "pause"}),
+            json!({"n": 0, "kind": "pause", "member": 0}),
         );
         assert!(check_double(&b.build()).violations.is_empty());
         let mut b = Builder::default();

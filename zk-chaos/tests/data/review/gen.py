@@ -256,3 +256,17 @@ h.op("barrier",30,40,"wait",{},3_200_000,3_300_000,result={"passed":True})
 h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"partition-follower","dur_ms":4900,"param":0,"delayed_ms":0,"member":0,"started_ms":0})
 h.op("barrier",31,41,"remove",{},6_000_000,6_100_000)
 h.write()
+
+# double barrier: member 35 passed round 0 and never began to leave; member 34 gave up leaving
+# 5 s later. Nothing touched the round: both stayed CONNECTED, no operation failed, and the one
+# fault of the run was a delay on client 3, a lock client that takes no part in the round. A
+# fault on another workload's client cannot keep a member from leaving, yet it excused the round.
+h=H("fn-double-barrier-unrelated-fault")
+h.info("double-barrier",34,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=41)
+h.info("double-barrier",35,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=42)
+h.info("nemesis",-1,"fault",80,{"n":1,"kind":"delay","dur_ms":4000,"param":100,"delayed_ms":0,"client":3,"started_ms":0})
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,300,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,310,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":0},520,5_520_000,result={"left":False})
+h.info("nemesis",-1,"fault-end",4_000_080,{"n":1,"kind":"delay","dur_ms":4000,"param":100,"delayed_ms":0,"client":3,"started_ms":0})
+h.write()
