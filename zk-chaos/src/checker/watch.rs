@@ -377,6 +377,23 @@ pub fn check(h: &History) -> CheckResult {
         }
     }
 
+    // every watcher whose registration succeeded is judged, not only those that heard
+    // something: a persistent watch that never delivers an event is the plainest failure
+    for o in &ops {
+        if o.op != "add-watch" || o.outcome != Outcome::Ok {
+            continue;
+        }
+        match o.arg_str("mode") {
+            Some("recursive") => {
+                recursive.entry(o.client).or_default();
+            }
+            Some("persistent") => {
+                persistent.entry(o.client).or_default();
+            }
+            _ => {}
+        }
+    }
+
     for (client, events) in &recursive {
         let disc = disconnects.get(client).map(Vec::as_slice).unwrap_or(&[]);
         for w in events.windows(2) {
