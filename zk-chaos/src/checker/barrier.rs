@@ -776,7 +776,13 @@ mod tests {
     fn a_fault_or_a_disconnection_in_the_round_explains_a_member_that_did_not_leave() {
         let mut b = Builder::default();
         double(&mut b, [false, false]);
-        b.info("nemesis", -1, "fault", 50, json!({"n": 0, "kind": "pause", "member": 0}));
+        b.info(
+            "nemesis",
+            -1,
+            "fault",
+            50,
+            json!({"n": 0, "kind": "pause", "member": 0}),
+        );
         b.info(
             "nemesis",
             -1,

@@ -270,3 +270,39 @@ h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,310,result={"passed":T
 h.op("double-barrier",34,41,"leave",{"n":2,"round":0},520,5_520_000,result={"left":False})
 h.info("nemesis",-1,"fault-end",4_000_080,{"n":1,"kind":"delay","dur_ms":4000,"param":100,"delayed_ms":0,"client":3,"started_ms":0})
 h.write()
+
+# watch: a persistent watcher and a recursive one register (add-watch ok), stay CONNECTED with
+# no fault at all, and never hear anything, while the writer's set and create are acknowledged
+# and the run goes on for 10 s. The checker built its list of persistent and recursive
+# watchers from the events they received, so a watcher that received none was never judged:
+# a persistent watch that never works passed every check.
+h=H("fn-watch-persistent-never-fires")
+h.info("watch",22,"state",50,{"state":"CONNECTED","generation":1,"member":0},51)
+h.info("watch",23,"state",50,{"state":"CONNECTED","generation":1,"member":0},52)
+h.op("watch",22,51,"add-watch",{"mode":"persistent","path":"/chaos/watch/data"},100,200)
+h.op("watch",23,52,"add-watch",{"mode":"recursive","path":"/chaos/watch"},100,200)
+h.op("watch",20,50,"create",{"child":0},900,950)
+h.op("watch",20,50,"set",{"value":"1"},1000,1100)
+h.info("watch",22,"watcher-done",10_000_000,{"mode":"persistent"},51)
+h.info("watch",23,"watcher-done",10_000_000,{"mode":"recursive"},52)
+h.info("watch",-1,"final",11_000_000,{"data":"1","children":1,"indices":[0]})
+h.write()
+
+# watch: a persistent watcher connected to member 0 hears the first set, then nothing more; the
+# writer's second set is acknowledged at 1.1 ms, and the watcher stays CONNECTED to member 0
+# until it stops at 10 s. The only fault is a pause of member 2 (0.4 ms to 5 s), which does
+# not keep member 0 from serving the watcher (a fault that stops the writes also stops their
+# acknowledgements; a member that loses its leader drops its clients, which the watcher would
+# see). Check 5 (one-shot) already counts only faults of the watcher's member; check 3 counted
+# every server fault, so this silence of almost 10 s was excused.
+h=H("fn-watch-persistent-silent-other-member-paused")
+h.info("watch",22,"state",50,{"state":"CONNECTED","generation":1,"member":0},51)
+h.op("watch",22,51,"add-watch",{"mode":"persistent","path":"/chaos/watch/data"},100,200)
+h.op("watch",20,50,"set",{"value":"1"},250,300)
+h.info("watch",22,"event",320,{"mode":"persistent","path":"/chaos/watch/data","type":"NodeDataChanged"},51)
+h.info("nemesis",-1,"fault",400,{"n":1,"kind":"pause","dur_ms":4600,"param":0,"delayed_ms":0,"member":2,"started_ms":0})
+h.op("watch",20,50,"set",{"value":"2"},1000,1100)
+h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"pause","dur_ms":4600,"param":0,"delayed_ms":0,"member":2,"started_ms":0})
+h.info("watch",22,"watcher-done",10_000_000,{"mode":"persistent"},51)
+h.info("watch",-1,"final",11_000_000,{"data":"2","children":0,"indices":[]})
+h.write()
