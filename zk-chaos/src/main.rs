@@ -39,7 +39,7 @@ struct Cli {
     standalone: bool,
     /// Clients per workload (each its own session through its own proxies; watch has at least
     /// 6, semaphore at least 8).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clients_at_least_1)]
     clients: usize,
     /// Output directory (history.jsonl).
     #[arg(long, default_value = "chaos-out")]
@@ -83,18 +83,13 @@ fn main() -> ExitCode {
     }
     nemeses.sort();
     nemeses.dedup();
-    let mut workloads = cli.workloads.clone();
-    if workloads.is_empty() {
-        workloads = WORKLOADS.iter().map(|s| s.to_string()).collect();
-    }
-    workloads.dedup();
     let cfg = Config {
         seed,
         duration: cli.duration,
-        workloads,
+        workloads: workloads(&cli),
         nemeses,
         standalone: cli.standalone,
-        clients: cli.clients.max(1),
+        clients: cli.clients,
         out: cli.out.clone(),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -144,6 +139,25 @@ fn main() -> ExitCode {
         None,
         &out.problems,
     )
+}
+
+/// The workloads to run, in the order given (all by default).
+fn workloads(cli: &Cli) -> Vec<String> {
+    let mut workloads = cli.workloads.clone();
+    if workloads.is_empty() {
+        workloads = WORKLOADS.iter().map(|s| s.to_string()).collect();
+    }
+    let mut seen = std::collections::HashSet::new();
+    workloads.retain(|w| seen.insert(w.clone()));
+    workloads
+}
+
+fn clients_at_least_1(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn check_file(file: &Path, out: Option<&Path>) -> ExitCode {
@@ -268,6 +282,28 @@ mod tests {
     /// acknowledged creates; lock: lost updates; watch: lost creates; register: the final
     /// read) only noted "no final ...", so the CI's `exit 0` assertion passed a run that
     /// judged less than it claims.
+    /// `--clients 0` ran with one client per workload without a word, and a workload named
+    /// twice apart (`lock, barrier, lock`) was set up twice and got twice the clients (only
+    /// neighbours were deduplicated).
+    #[test]
+    fn clients_0_is_refused_and_a_workload_named_twice_runs_once() {
+        let err = Cli::try_parse_from(["zk-chaos", "--clients", "0"]).map(|c| c.clients);
+        assert!(err.is_err(), "--clients 0 parsed: {err:?}");
+        let cli = Cli::try_parse_from([
+            "zk-chaos",
+            "--workload",
+            "lock",
+            "--workload",
+            "barrier",
+            "--workload",
+            "lock",
+        ])
+        .expect("parses");
+        assert_eq!(workloads(&cli), ["lock", "barrier"]);
+        let all = Cli::try_parse_from(["zk-chaos"]).expect("parses");
+        assert_eq!(workloads(&all), WORKLOADS);
+    }
+
     #[test]
     fn a_run_with_harness_problems_and_no_violation_is_not_a_pass() {
         let problems = vec!["final read of sequence: timed out".to_owned()];
