@@ -4,7 +4,13 @@
 //! `wait` → `{passed}` (one recorded operation). A waiter may pass only if the barrier was
 //! (possibly) absent at some moment of that operation: between a `remove` that may have
 //! applied (invoked, not `fail`) and the completion of the next acknowledged (`ok`) `create`,
-//! or before the first acknowledged `create` completed. (Without the `sync`, a follower may legitimately serve an older state in
+//! or before the first acknowledged `create` completed. A waiter must pass if the barrier was
+//! surely absent from its invoke to its end (from an acknowledged `remove`'s completion to the
+//! invoke of the next `create`; a `create` invoked earlier applied before the remove or never,
+//! since ZooKeeper applies one session's updates in order): after its `sync` its server had
+//! applied the remove, unless it lost its connection during the wait (a non-CONNECTED state,
+//! a fault on its traffic or any server fault: the recipe retries until its deadline and then
+//! reports "not passed"). (Without the `sync`, a follower may legitimately serve an older state in
 //! which the barrier is absent: reads are only sequentially consistent.) Even with it, a pass
 //! is allowed while the waiter's member, if it may have been the leader, was cut off from the
 //! others or paused (a `partition`, `partition-leader` or `pause` fault on the member its
@@ -70,7 +76,26 @@ pub fn check_barrier(h: &History) -> CheckResult {
             .unwrap_or(u64::MAX);
         absent.push((rm.invoke_us, back));
     }
+    // intervals in which the node was surely absent: from an acknowledged remove's completion
+    // to the invoke of the coordinator's next create (of any outcome: one of unknown outcome
+    // may have applied at once). A create invoked before the remove applied before it or not
+    // at all: ZooKeeper applies one session's updates in the order they were sent
+    let surely_absent: Vec<(u64, u64)> = ops
+        .iter()
+        .filter(|o| o.op == "remove" && o.outcome == Outcome::Ok)
+        .filter_map(|rm| {
+            let gone = rm.complete_us?;
+            let back = ops
+                .iter()
+                .filter(|c| c.op == "create" && c.invoke_us >= rm.invoke_us)
+                .map(|c| c.invoke_us)
+                .min()
+                .unwrap_or(u64::MAX);
+            Some((gone, back))
+        })
+        .collect();
     let cut_off = member_cut_off_windows(h);
+    let faults = fault_windows(h);
     let mut passed = 0;
     let mut excused = 0;
     for w in ops
@@ -78,6 +103,30 @@ pub fn check_barrier(h: &History) -> CheckResult {
         .filter(|o| o.op == "wait" && o.outcome == Outcome::Ok)
     {
         if w.result.get("passed").and_then(|v| v.as_bool()) != Some(true) {
+            // after its sync the waiter's server had applied the remove, and nothing created
+            // the barrier again before the wait ended: it had to pass, unless it lost its
+            // connection meanwhile (see `wait_disturbed`) or its member was a leader cut off
+            // from the others, which may still show the barrier
+            let Some(t1) = w.complete_us else { continue };
+            if surely_absent
+                .iter()
+                .any(|&(a, b)| a <= w.invoke_us && t1 <= b)
+                && !wait_disturbed(h, &faults, w.client, w.invoke_us, t1)
+            {
+                let members = members_during(h, "barrier", w.client, w.invoke_us, t1);
+                if cut_off
+                    .iter()
+                    .any(|&(m, a, b)| members.contains(&m) && a <= t1 && b >= w.invoke_us)
+                {
+                    excused += 1;
+                    continue;
+                }
+                r.violation(
+                    "a waiter did not pass the barrier although it was surely absent during its whole wait",
+                    vec![w.id],
+                    t1,
+                );
+            }
             continue;
         }
         passed += 1;
@@ -101,11 +150,43 @@ pub fn check_barrier(h: &History) -> CheckResult {
     r.notes.push(format!("{passed} waits passed"));
     if excused > 0 {
         r.notes.push(format!(
-            "{excused} of them while the barrier stood, allowed: the waiter's member was cut off or paused (a deposed leader answers sync from its own state)"
+            "{excused} waits passed while the barrier stood or did not pass while it was surely absent, allowed: the waiter's member was cut off or paused (a deposed leader answers sync from its own state)"
         ));
     }
     r
 }
+
+/// Whether a waiter may have lost its connection during `[t0, t1]`: a non-CONNECTED state of
+/// its client (recorded by another task, so up to [`STATE_LAG_US`] after the wait), a fault
+/// on its traffic, or any server fault (an election drops every follower's clients). The
+/// recipe retries a lost connection until its deadline and then reports "not passed".
+fn wait_disturbed(
+    h: &History,
+    faults: &[(u64, u64, FaultTarget)],
+    client: i64,
+    t0: u64,
+    t1: u64,
+) -> bool {
+    let fault = faults.iter().any(|&(a, b, t)| {
+        a <= t1
+            && b >= t0
+            && match t {
+                FaultTarget::Member => true,
+                FaultTarget::Client(c) => c == client,
+            }
+    });
+    fault
+        || h.infos_of("barrier").any(|e| {
+            e.client == client
+                && e.op == "state"
+                && e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
+                && e.t_us >= t0
+                && e.t_us <= t1.saturating_add(STATE_LAG_US)
+        })
+}
+
+/// How late a client's state change may be recorded after what it explains.
+pub const STATE_LAG_US: u64 = 1_000_000;
 
 /// `(member, start, end)` of the faults that cut a member that may have led off from the others
 /// or pause it (an unfinished one runs to the end).
@@ -445,6 +526,95 @@ mod tests {
     use super::*;
     use crate::checker::testutil::Builder;
     use serde_json::json;
+
+    /// The barrier removed at 1.1 s and created again at 6 s; a wait 2..5 s that did not pass.
+    fn wait_not_passed_while_absent(b: &mut Builder) {
+        b.op(
+            "barrier",
+            0,
+            1,
+            "create",
+            json!({}),
+            100,
+            Some(200),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.op(
+            "barrier",
+            0,
+            1,
+            "remove",
+            json!({}),
+            1_000_000,
+            Some(1_100_000),
+            Outcome::Ok,
+            json!({"removed": true}),
+        );
+        b.op(
+            "barrier",
+            1,
+            2,
+            "wait",
+            json!({}),
+            2_000_000,
+            Some(5_000_000),
+            Outcome::Ok,
+            json!({"passed": false}),
+        );
+        b.op(
+            "barrier",
+            0,
+            1,
+            "create",
+            json!({}),
+            6_000_000,
+            Some(6_100_000),
+            Outcome::Ok,
+            json!(null),
+        );
+    }
+
+    #[test]
+    fn a_wait_that_did_not_pass_while_the_barrier_was_surely_absent_is_flagged() {
+        let mut b = Builder::default();
+        wait_not_passed_while_absent(&mut b);
+        assert_eq!(check_barrier(&b.build()).violations.len(), 1);
+    }
+
+    /// The recipe retries a lost connection until its deadline and then reports "not passed"
+    /// (`Ok(None)`), so a waiter cut off after its sync may not pass: a disconnection, a fault
+    /// on its traffic or a server fault during the wait excuses it.
+    #[test]
+    fn a_wait_that_lost_its_connection_or_met_a_fault_may_not_pass() {
+        let mut b = Builder::default();
+        wait_not_passed_while_absent(&mut b);
+        b.info(
+            "barrier",
+            1,
+            "state",
+            2_500_000,
+            json!({"state": "SUSPENDED"}),
+        );
+        assert!(check_barrier(&b.build()).violations.is_empty());
+        for fault in [
+            json!({"n": 1, "kind": "blackhole", "client": 1}),
+            json!({"n": 1, "kind": "kill", "member": 2}),
+        ] {
+            let mut b = Builder::default();
+            wait_not_passed_while_absent(&mut b);
+            b.info("nemesis", -1, "fault", 2_100_000, fault.clone());
+            b.info("nemesis", -1, "fault-end", 2_200_000, fault.clone());
+            assert!(check_barrier(&b.build()).violations.is_empty(), "{fault}");
+        }
+        // a fault on another client does not
+        let mut b = Builder::default();
+        wait_not_passed_while_absent(&mut b);
+        let other = json!({"n": 1, "kind": "blackhole", "client": 7});
+        b.info("nemesis", -1, "fault", 2_100_000, other.clone());
+        b.info("nemesis", -1, "fault-end", 2_200_000, other);
+        assert_eq!(check_barrier(&b.build()).violations.len(), 1);
+    }
 
     #[test]
     fn barrier_pass_while_standing_is_flagged() {

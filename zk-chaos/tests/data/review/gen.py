@@ -306,3 +306,18 @@ h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"pause","dur_ms":4600,"p
 h.info("watch",22,"watcher-done",10_000_000,{"mode":"persistent"},51)
 h.info("watch",-1,"final",11_000_000,{"data":"2","children":0,"indices":[]})
 h.write()
+
+# barrier: the coordinator's remove is acknowledged at 1.1 s and its next create invoked only at
+# 6 s; a waiter syncs and waits from 2.0 s and gives up at 5.0 s (passed: false), CONNECTED to
+# member 0 throughout, with no fault. After the sync its server had applied the remove, and
+# nothing re-created the barrier before the wait ended: a wait that does not pass is a recipe
+# that does not let anyone through. Only passes were judged, so a barrier whose wait never
+# passed passed the checker.
+h=H("fn-barrier-wait-not-passed-while-absent")
+h.info("barrier",30,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=40)
+h.info("barrier",31,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=41)
+h.op("barrier",31,41,"create",{},100,200)
+h.op("barrier",31,41,"remove",{},1_000_000,1_100_000,result={"removed":True})
+h.op("barrier",30,40,"wait",{},2_000_000,5_000_000,result={"passed":False})
+h.op("barrier",31,41,"create",{},6_000_000,6_100_000)
+h.write()
