@@ -43,6 +43,11 @@
 //!
 //! A leave that gave up waiting (`{left: false}`) is the symptom, not an explanation: with no
 //! fault and every session alive, every member deletes its node and so everyone leaves.
+//!
+//! **Everyone enters**, likewise: an `enter` that gave up (`{passed: false}`) at least
+//! [`LATE_US`] after the round's `n`-th participant invoked its own is a violation, unless the
+//! round was disturbed (a fault on a server or a participant, a disconnection, an error) or
+//! another participant gave up before it (its node went, so the count fell short).
 
 use super::CheckResult;
 use crate::history::{History, Op, Outcome};
@@ -323,6 +328,7 @@ pub fn check_double(h: &History) -> CheckResult {
     let history_end = h.events.iter().map(|e| e.t_us).max().unwrap_or(0);
     let mut full = 0;
     let mut excused = 0;
+    let mut entry_excused = 0;
     for (round, rops) in &rounds {
         let n = rops.iter().find_map(|o| o.arg_i64("n")).unwrap_or(0) as usize;
         // when the n-th distinct participant invoked enter
@@ -401,6 +407,14 @@ pub fn check_double(h: &History) -> CheckResult {
                 }
             }
         }
+        entry_excused += usize::from(everyone_enters(
+            &mut r,
+            h,
+            (*round, n),
+            rops,
+            all_in,
+            &faults,
+        ));
         excused += usize::from(everyone_leaves(
             &mut r,
             h,
@@ -416,7 +430,88 @@ pub fn check_double(h: &History) -> CheckResult {
     r.notes.push(format!(
         "{excused} rounds where a member that passed did not leave, explained by a fault, a disconnection, an error, a late peer or the run's end"
     ));
+    r.notes.push(format!(
+        "{entry_excused} rounds where an enter gave up, explained by a fault, a disconnection, an error, a late or missing participant or an earlier give-up"
+    ));
     r
+}
+
+/// Whether something recorded in the history may have kept a round's members from passing or
+/// leaving: a fault on a server or on one of the round's participants (a fault on another
+/// workload's client cannot), a participant not CONNECTED at some moment of the round, or an
+/// `enter` or `leave` of the round that ended in an error (its node may stay, or go, behind
+/// the others' backs).
+fn round_disturbed(h: &History, rops: &[&Op], faults: &[(u64, u64, FaultTarget)]) -> bool {
+    let from = rops.iter().map(|o| o.invoke_us).min().unwrap_or(0);
+    let until = rops.iter().map(|o| o.end_us()).max().unwrap_or(u64::MAX);
+    let members: Vec<i64> = rops.iter().map(|o| o.client).collect();
+    let fault = faults.iter().any(|&(a, b, t)| {
+        a <= until
+            && b >= from
+            && match t {
+                FaultTarget::Member => true,
+                FaultTarget::Client(c) => members.contains(&c),
+            }
+    });
+    let disconnected = h.infos_of("double-barrier").any(|e| {
+        e.op == "state"
+            && members.contains(&e.client)
+            && e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
+            && e.t_us >= from
+            && e.t_us <= until
+    });
+    let errored = rops.iter().any(|o| o.outcome != Outcome::Ok);
+    fault || disconnected || errored
+}
+
+/// "Everyone enters" for one round (see the module docs); true if an `enter` that did not
+/// pass was explained. Once all `n` participants have joined, the last one's listing sees `n`
+/// nodes and creates the ready node, which wakes every waiter; a participant that gives up
+/// removes its node first, so an earlier give-up explains a later one.
+fn everyone_enters(
+    r: &mut CheckResult,
+    h: &History,
+    (round, n): (i64, usize),
+    rops: &[&Op],
+    all_in: Option<u64>,
+    faults: &[(u64, u64, FaultTarget)],
+) -> bool {
+    let gave_up: Vec<&&Op> = rops
+        .iter()
+        .filter(|o| o.op == "enter" && o.outcome == Outcome::Ok)
+        .filter(|o| o.result.get("passed").and_then(|v| v.as_bool()) == Some(false))
+        .collect();
+    if gave_up.is_empty() {
+        return false;
+    }
+    // fewer than n entered: nobody could pass
+    let Some(all_in) = all_in else { return true };
+    if round_disturbed(h, rops, faults) {
+        return true;
+    }
+    let mut explained = false;
+    for e in &gave_up {
+        let g = e.end_us();
+        let late = all_in.saturating_add(LATE_US) > g;
+        let other_first = gave_up
+            .iter()
+            .any(|o| o.client != e.client && o.end_us() < g);
+        if late || other_first {
+            explained = true;
+            continue;
+        }
+        r.violation(
+            format!(
+                "round {round}: client {} gave up entering at {:.3} s without passing, although all {n} participants had entered by {:.3} s, with no fault, disconnection, error or earlier give-up in the round to explain it",
+                e.client,
+                g as f64 / 1e6,
+                all_in as f64 / 1e6
+            ),
+            vec![e.id],
+            g,
+        );
+    }
+    explained
 }
 
 /// "Everyone leaves" for one round (see the module docs); true if a member that passed did not
@@ -442,30 +537,10 @@ fn everyone_leaves(
     if stuck.is_empty() {
         return false;
     }
-    let from = rops.iter().map(|o| o.invoke_us).min().unwrap_or(0);
-    let until = rops.iter().map(|o| o.end_us()).max().unwrap_or(u64::MAX);
-    let members: Vec<i64> = rops.iter().map(|o| o.client).collect();
-    // a server fault, or a fault on one of the round's participants: a fault on another
-    // workload's client cannot keep a member of this round from leaving
-    let fault = faults.iter().any(|&(a, b, t)| {
-        a <= until
-            && b >= from
-            && match t {
-                FaultTarget::Member => true,
-                FaultTarget::Client(c) => members.contains(&c),
-            }
-    });
-    let disconnected = h.infos_of("double-barrier").any(|e| {
-        e.op == "state"
-            && members.contains(&e.client)
-            && e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED")
-            && e.t_us >= from
-            && e.t_us <= until
-    });
-    let errored = rops.iter().any(|o| o.outcome != Outcome::Ok);
-    if fault || disconnected || errored {
+    if round_disturbed(h, rops, faults) {
         return true;
     }
+    let members: Vec<i64> = rops.iter().map(|o| o.client).collect();
     let mut explained = false;
     for p in stuck {
         let leave = rops
@@ -526,6 +601,41 @@ mod tests {
     use super::*;
     use crate::checker::testutil::Builder;
     use serde_json::json;
+
+    fn enter(b: &mut Builder, client: i64, t0: u64, t1: u64, passed: bool) {
+        b.op(
+            "double-barrier",
+            client,
+            client + 10,
+            "enter",
+            json!({"n": 2, "round": 0}),
+            t0,
+            Some(t1),
+            Outcome::Ok,
+            json!({ "passed": passed }),
+        );
+    }
+
+    #[test]
+    fn an_enter_that_gives_up_after_everyone_entered_is_flagged_unless_explained() {
+        // both in at 0.1 ms; 1 gives up at 5 s, 2 at 5.01 s: 1 is unexplained, 2 followed it
+        let mut b = Builder::default();
+        enter(&mut b, 1, 100, 5_000_000, false);
+        enter(&mut b, 2, 110, 5_010_000, false);
+        let r = check_double(&b.build());
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(r.violations[0].message.contains("client 1 gave up"));
+        // the last participant came in 4 s after the first: the first may give up
+        let mut b = Builder::default();
+        enter(&mut b, 1, 100, 5_000_000, false);
+        enter(&mut b, 2, 4_000_000, 9_000_000, false);
+        let r = check_double(&b.build());
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        // only one of two ever entered: nobody can pass
+        let mut b = Builder::default();
+        enter(&mut b, 1, 100, 5_000_000, false);
+        assert!(check_double(&b.build()).violations.is_empty());
+    }
 
     /// The barrier removed at 1.1 s and created again at 6 s; a wait 2..5 s that did not pass.
     fn wait_not_passed_while_absent(b: &mut Builder) {

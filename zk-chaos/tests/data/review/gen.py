@@ -321,3 +321,19 @@ h.op("barrier",31,41,"remove",{},1_000_000,1_100_000,result={"removed":True})
 h.op("barrier",30,40,"wait",{},2_000_000,5_000_000,result={"passed":False})
 h.op("barrier",31,41,"create",{},6_000_000,6_100_000)
 h.write()
+
+# double barrier: both members of round 0 enter within 10 µs of each other, stay CONNECTED, meet
+# no fault and no error, and both give up after 5 s without passing; the next round goes
+# through. Once all n had entered, the last one's listing saw n nodes and created the ready
+# node, which wakes everyone. Only passes were judged (too early? leaving in order? everyone
+# who passed leaves?), so a double barrier whose enter never passes passed the checker.
+h=H("fn-double-barrier-nobody-passes")
+h.info("double-barrier",34,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=41)
+h.info("double-barrier",35,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=42)
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,5_100_000,result={"passed":False})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,5_110_000,result={"passed":False})
+h.op("double-barrier",34,41,"enter",{"n":2,"round":1},5_200_000,5_400_000,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":1},5_210_000,5_410_000,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":1},5_600_000,5_700_000,result={"left":True})
+h.op("double-barrier",35,42,"leave",{"n":2,"round":1},5_610_000,5_710_000,result={"left":True})
+h.write()
