@@ -17,8 +17,9 @@ pub mod workload;
 
 use std::time::Duration;
 
-/// The longest run [`parse_duration`] accepts: a day. The history is kept in memory until the
-/// checkers have judged it, and a run's phases add the duration to the start `Instant`.
+/// The longest run [`parse_duration`] accepts: a day (a run's phases add the duration to the
+/// start `Instant`; longer runs also need more memory than a machine has: the history, about
+/// 0.3 MB a second, is kept in memory and judged at the end).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// Parses `90`, `90s`, `500ms`, `2m`, `1h` (at most [`MAX_DURATION`]).
