@@ -122,7 +122,9 @@ fn main() -> ExitCode {
         }
         Some(Ok(out)) => out,
     };
-    for p in &out.problems {
+    let mut problems = out.problems.clone();
+    problems.extend(checker::incomplete(&out.history));
+    for p in &problems {
         println!("harness: {p}");
     }
     for n in &out.notes {
@@ -137,7 +139,7 @@ fn main() -> ExitCode {
         &cfg.workloads,
         &out.path,
         None,
-        &out.problems,
+        &problems,
     )
 }
 
@@ -187,7 +189,13 @@ fn check_file(file: &Path, out: Option<&Path>) -> ExitCode {
         })
         .unwrap_or_default();
     let results = checker::check_all(&h);
-    finish(&h, &results, seed, duration_s, &workloads, file, out, &[])
+    let problems = checker::incomplete(&h);
+    for p in &problems {
+        println!("harness: {p}");
+    }
+    finish(
+        &h, &results, seed, duration_s, &workloads, file, out, &problems,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
