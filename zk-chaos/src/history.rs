@@ -183,19 +183,59 @@ impl History {
     /// Reads a history file written by a run.
     ///
     /// # Errors
-    /// I/O errors, or a line that is not an event (with its line number).
+    /// I/O errors; a line that is not an event, an id used by two invokes (or an invoke and
+    /// an info), a `complete` with no earlier `invoke` of its id or a second one (each with its
+    /// line number); a file without events. A run writes none of these, so each is a damaged
+    /// or foreign file: judged anyway, it would pass with operations missing or made up.
     pub fn load(path: &Path) -> io::Result<History> {
+        let bad = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
         let f = io::BufReader::new(File::open(path)?);
         let mut events = Vec::new();
+        // id -> (line of its invoke or info, an invoke, completed); meta lines (id 0) are not
+        // operations
+        let mut seen: HashMap<u64, (usize, bool, bool)> = HashMap::new();
         for (n, line) in f.lines().enumerate() {
+            let n = n + 1;
             let line = line?;
             if line.trim().is_empty() {
                 continue;
             }
-            let e: Event = serde_json::from_str(&line).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("line {}: {e}", n + 1))
-            })?;
+            let e: Event =
+                serde_json::from_str(&line).map_err(|e| bad(format!("line {n}: {e}")))?;
+            match e.kind {
+                Kind::Meta => {}
+                Kind::Invoke | Kind::Info => {
+                    let invoke = e.kind == Kind::Invoke;
+                    if let Some((first, ..)) = seen.insert(e.id, (n, invoke, false)) {
+                        return Err(bad(format!(
+                            "line {n}: id {} is already used by line {first}",
+                            e.id
+                        )));
+                    }
+                }
+                Kind::Complete => match seen.get_mut(&e.id) {
+                    Some((_, true, done @ false)) => *done = true,
+                    Some((first, true, true)) => {
+                        return Err(bad(format!(
+                            "line {n}: id {} was completed before (its invoke: line {first})",
+                            e.id
+                        )))
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "line {n}: a complete of id {}, which no earlier line invoked",
+                            e.id
+                        )))
+                    }
+                },
+            }
             events.push(e);
+        }
+        if events.is_empty() {
+            return Err(bad(format!(
+                "no events: {} is empty, not a history",
+                path.display()
+            )));
         }
         Ok(History::from_events(events))
     }
@@ -374,5 +414,60 @@ impl Recorder {
     pub fn history(&self) -> History {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         History::from_events(inner.events.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> io::Result<History> {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        History::load(f.path())
+    }
+
+    const INVOKE_1: &str = r#"{"kind":"invoke","id":1,"t_us":10,"client":0,"workload":"lock","op":"read","args":{},"session":5}"#;
+    const COMPLETE_1: &str = r#"{"kind":"complete","id":1,"t_us":20,"client":0,"workload":"lock","op":"read","outcome":"ok","result":{"value":0},"session":5}"#;
+
+    #[test]
+    fn a_well_formed_history_loads() {
+        let h = load_str(&format!("{INVOKE_1}\n{COMPLETE_1}\n")).expect("loads");
+        assert_eq!(h.ops.len(), 1);
+        assert_eq!(h.ops[0].outcome, Outcome::Ok);
+    }
+
+    /// `zk-chaos check` judged these as a history and printed `PASS` (exit 0): an empty file
+    /// (no checker runs, so none can object), a completion nothing invoked (dropped without a
+    /// word), and a reused id (the second invoke hid the first, which then counted as an
+    /// operation of unknown outcome). Each is a damaged or foreign file, not a run's history.
+    #[test]
+    fn malformed_histories_are_refused_with_the_line() {
+        let cases = [
+            ("", "no events"),
+            ("\n\n", "no events"),
+            (&format!("{COMPLETE_1}\n") as &str, "line 1"),
+            (&format!("{INVOKE_1}\n{INVOKE_1}\n{COMPLETE_1}\n"), "line 2"),
+            (
+                &format!("{INVOKE_1}\n{COMPLETE_1}\n{COMPLETE_1}\n"),
+                "line 3",
+            ),
+            (&format!("{INVOKE_1}\n{COMPLETE_1}\n{INVOKE_1}\n"), "line 3"),
+        ];
+        for (text, want) in cases {
+            match load_str(text) {
+                Ok(h) => panic!(
+                    "{text:?} loaded ({} ops), expected an error naming {want:?}",
+                    h.ops.len()
+                ),
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{text:?}: {e}");
+                    assert!(
+                        e.to_string().contains(want),
+                        "{text:?}: {e} (want {want:?})"
+                    );
+                }
+            }
+        }
     }
 }

@@ -48,8 +48,12 @@ pub struct Output {
     pub history: History,
     /// Where it was written.
     pub path: PathBuf,
-    /// Harness trouble that is not a violation (a restart that failed, ...).
+    /// Harness trouble that leaves the checkers less to judge (a restart that failed, a final
+    /// read that did not succeed, clients that did not stop, ...): a run with any is not a
+    /// pass (exit 2 unless a violation was found).
     pub problems: Vec<String>,
+    /// Harness trouble that does not touch the verdict (a member's log not copied).
+    pub notes: Vec<String>,
 }
 
 fn workload_fn(
@@ -283,16 +287,18 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     rec.flush();
     // the servers' own logs (elections, syncs, truncations) next to the history: the fixtures
     // delete theirs on drop
+    let mut notes = Vec::new();
     for i in 0..servers.len() {
         let to = cfg.out.join(format!("member-{i}.log"));
         if let Err(e) = std::fs::copy(servers.member(i).log_path(), &to) {
-            problems.push(format!("copying the log of member {i}: {e}"));
+            notes.push(format!("copying the log of member {i}: {e}"));
         }
     }
     Ok(Output {
         history: rec.history(),
         path,
         problems,
+        notes,
     })
 }
 

@@ -98,10 +98,11 @@ fn campaign(seed: u64, args: &[&str], out: &std::path::Path) -> (String, Value) 
         .and_then(|l| l["violations"].as_u64())
         .unwrap_or(u64::MAX);
     if code != Some(0) || violations != 0 {
-        // the FAIL line names the seed and the first violation; the slice follows it
+        // the FAIL line names the seed and the first violation, the slice follows it; or the
+        // INCOMPLETE line names the first harness problem
         let fail: Vec<&str> = out
             .lines()
-            .skip_while(|l| !l.starts_with("FAIL seed"))
+            .skip_while(|l| !l.starts_with("FAIL seed") && !l.starts_with("INCOMPLETE seed"))
             .take_while(|l| !l.starts_with("history: "))
             .collect();
         let kept = keep_output(seed, out_dir);

@@ -104,6 +104,107 @@ pub fn check_all(h: &History) -> Vec<CheckResult> {
     out
 }
 
+/// What the history shows the run did not do, although its verdict relies on it: clients that
+/// never connected (their workload's checker judges fewer clients, or does not run at all),
+/// and workloads the `meta` line lists that recorded no operation. A run with any is not a
+/// pass (`zk-chaos` prints `INCOMPLETE` and exits 2 unless a violation was found).
+pub fn incomplete(h: &History) -> Vec<String> {
+    let mut out: Vec<String> = h
+        .infos
+        .iter()
+        .filter(|e| e.op == "connect-failed")
+        .map(|e| {
+            let error = e.args.get("error").and_then(|v| v.as_str()).unwrap_or("?");
+            format!(
+                "client {} ({}) never connected: {error}",
+                e.client, e.workload
+            )
+        })
+        .collect();
+    let listed = h
+        .meta()
+        .and_then(|m| m.get("workloads"))
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str());
+    for w in listed {
+        if !h.ops.iter().any(|o| o.workload == w) {
+            out.push(format!("no operation of {w} was recorded"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod incomplete_tests {
+    use super::testutil::Builder;
+    use super::*;
+    use crate::history::{Event, Kind, Outcome};
+    use serde_json::json;
+
+    /// Clients that failed to connect left only a `connect-failed` line, which nothing read:
+    /// a run whose every lock client failed to connect had no lock operation, so the lock
+    /// checker did not run, and the run printed PASS.
+    #[test]
+    fn clients_that_never_connected_and_silent_workloads_are_reported() {
+        let mut b = Builder::default();
+        b.op(
+            "lock",
+            0,
+            1,
+            "acquire",
+            json!({}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!({}),
+        );
+        b.info(
+            "barrier",
+            5,
+            "connect-failed",
+            30,
+            json!({"error": "connect timed out"}),
+        );
+        let mut h = b.build();
+        h.events.push(Event {
+            kind: Kind::Meta,
+            id: 0,
+            t_us: 0,
+            client: -1,
+            workload: "harness".into(),
+            op: "meta".into(),
+            args: json!({"workloads": ["lock", "barrier"]}),
+            outcome: None,
+            result: serde_json::Value::Null,
+            error: None,
+            session: 0,
+        });
+        let found = incomplete(&h);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("client 5 (barrier) never connected: connect timed out"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("no operation of barrier"), "{found:?}");
+        // a complete run: nothing
+        let mut b = Builder::default();
+        b.op(
+            "lock",
+            0,
+            1,
+            "acquire",
+            json!({}),
+            10,
+            Some(20),
+            Outcome::Ok,
+            json!({}),
+        );
+        assert!(incomplete(&b.build()).is_empty());
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Hand-made histories for the checkers' unit tests.

@@ -45,15 +45,11 @@ pub const EVENT_SLACK_US: u64 = 3_000_000;
 
 /// When the watcher could not be expected to hear anything: from each of its non-CONNECTED
 /// state changes and stream ends (to the next event or registration), and every fault that
-/// holds its traffic (blackhole, delay on it; pause, kill, leader kill, partition of any
-/// server).
-fn deaf_windows(h: &History, client: i64) -> Vec<(u64, u64)> {
-    deaf_windows_on(h, client, None)
-}
-
-/// [`deaf_windows`] with the server faults narrowed to those of one member (`Some(m)`: the
-/// member the watcher is connected to; a fault of another member does not stop it from
-/// serving the watcher, and one that stops the writes also stops their acknowledgements).
+/// holds its traffic: a blackhole or delay on it; a pause, kill, leader kill or partition of
+/// the member it is connected to (`Some(m)`), or of any member when that is not known
+/// (`None`). A fault of another member does not stop its member from serving it: one that
+/// stops the writes also stops their acknowledgements, and a member that loses its leader
+/// drops its clients, which the watcher sees as a state change.
 fn deaf_windows_on(h: &History, client: i64, member: Option<i64>) -> Vec<(u64, u64)> {
     let mut w = Vec::new();
     for e in h.infos_of("watch").filter(|e| e.client == client) {
@@ -125,9 +121,27 @@ fn silences(
             .map(|e| e.t_us),
     );
     anchors.sort_unstable();
-    let deaf = deaf_windows(h, client);
+    // the member the watcher was connected to (its last CONNECTED), by time: a server fault
+    // deafens it only on that member (see `deaf_windows_on`); a reconnect elsewhere is
+    // preceded by a non-CONNECTED state, which ends the stretch anyway. Unknown (a history
+    // without members): every server fault.
+    let connected: Vec<(u64, Option<i64>)> = h
+        .infos_of("watch")
+        .filter(|e| e.client == client && e.op == "state")
+        .filter(|e| e.args.get("state").and_then(|v| v.as_str()) == Some("CONNECTED"))
+        .map(|e| (e.t_us, e.args.get("member").and_then(|v| v.as_i64())))
+        .collect();
+    let mut deaf_by_member: HashMap<Option<i64>, Vec<(u64, u64)>> = HashMap::new();
     for (k, &from) in anchors.iter().enumerate() {
         let next = anchors.get(k + 1).copied().unwrap_or(done).min(done);
+        let member = connected
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= from)
+            .and_then(|&(_, m)| m);
+        let deaf = deaf_by_member
+            .entry(member)
+            .or_insert_with(|| deaf_windows_on(h, client, member));
         let until = deaf
             .iter()
             .filter(|(s, e)| *e >= from && *s <= next)
@@ -372,6 +386,23 @@ pub fn check(h: &History) -> CheckResult {
                     }
                     _ => {}
                 }
+            }
+            _ => {}
+        }
+    }
+
+    // every watcher whose registration succeeded is judged, not only those that heard
+    // something: a persistent watch that never delivers an event is the plainest failure
+    for o in &ops {
+        if o.op != "add-watch" || o.outcome != Outcome::Ok {
+            continue;
+        }
+        match o.arg_str("mode") {
+            Some("recursive") => {
+                recursive.entry(o.client).or_default();
+            }
+            Some("persistent") => {
+                persistent.entry(o.client).or_default();
             }
             _ => {}
         }

@@ -241,3 +241,99 @@ barrier_waiter("fp-barrier-deposed-leader", 0)
 # the same with the partition on member 2: the waiter's member 0 was never cut off, so its
 # sync went through the one leader and the pass is a violation
 barrier_waiter("tp-barrier-waiter-not-cut-off", 2)
+
+# barrier: the waiter's member 0 is a follower cut off from the leader (partition-follower: the
+# kind says it followed when the fault began, and a minority member cannot become leader). A
+# follower forwards a sync to its leader and answers it only with the leader's reply, which
+# the cut link never delivers, so a cut-off follower answers no sync at all and this pass
+# cannot come from ZooKeeper: a client that reports a sync or a wait it never got answered.
+h=H("fn-barrier-cut-off-follower")
+h.info("barrier",30,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=40)
+h.info("barrier",31,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=41)
+h.info("nemesis",-1,"fault",100,{"n":1,"kind":"partition-follower","dur_ms":4900,"param":0,"delayed_ms":0,"member":0,"started_ms":0})
+h.op("barrier",31,41,"create",{},1_000_000,1_100_000)
+h.op("barrier",30,40,"wait",{},3_200_000,3_300_000,result={"passed":True})
+h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"partition-follower","dur_ms":4900,"param":0,"delayed_ms":0,"member":0,"started_ms":0})
+h.op("barrier",31,41,"remove",{},6_000_000,6_100_000)
+h.write()
+
+# double barrier: member 35 passed round 0 and never began to leave; member 34 gave up leaving
+# 5 s later. Nothing touched the round: both stayed CONNECTED, no operation failed, and the one
+# fault of the run was a delay on client 3, a lock client that takes no part in the round. A
+# fault on another workload's client cannot keep a member from leaving, yet it excused the round.
+h=H("fn-double-barrier-unrelated-fault")
+h.info("double-barrier",34,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=41)
+h.info("double-barrier",35,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=42)
+h.info("nemesis",-1,"fault",80,{"n":1,"kind":"delay","dur_ms":4000,"param":100,"delayed_ms":0,"client":3,"started_ms":0})
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,300,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,310,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":0},520,5_520_000,result={"left":False})
+h.info("nemesis",-1,"fault-end",4_000_080,{"n":1,"kind":"delay","dur_ms":4000,"param":100,"delayed_ms":0,"client":3,"started_ms":0})
+h.write()
+
+# watch: a persistent watcher and a recursive one register (add-watch ok), stay CONNECTED with
+# no fault at all, and never hear anything, while the writer's set and create are acknowledged
+# and the run goes on for 10 s. The checker built its list of persistent and recursive
+# watchers from the events they received, so a watcher that received none was never judged:
+# a persistent watch that never works passed every check.
+h=H("fn-watch-persistent-never-fires")
+h.info("watch",22,"state",50,{"state":"CONNECTED","generation":1,"member":0},51)
+h.info("watch",23,"state",50,{"state":"CONNECTED","generation":1,"member":0},52)
+h.op("watch",22,51,"add-watch",{"mode":"persistent","path":"/chaos/watch/data"},100,200)
+h.op("watch",23,52,"add-watch",{"mode":"recursive","path":"/chaos/watch"},100,200)
+h.op("watch",20,50,"create",{"child":0},900,950)
+h.op("watch",20,50,"set",{"value":"1"},1000,1100)
+h.info("watch",22,"watcher-done",10_000_000,{"mode":"persistent"},51)
+h.info("watch",23,"watcher-done",10_000_000,{"mode":"recursive"},52)
+h.info("watch",-1,"final",11_000_000,{"data":"1","children":1,"indices":[0]})
+h.write()
+
+# watch: a persistent watcher connected to member 0 hears the first set, then nothing more; the
+# writer's second set is acknowledged at 1.1 ms, and the watcher stays CONNECTED to member 0
+# until it stops at 10 s. The only fault is a pause of member 2 (0.4 ms to 5 s), which does
+# not keep member 0 from serving the watcher (a fault that stops the writes also stops their
+# acknowledgements; a member that loses its leader drops its clients, which the watcher would
+# see). Check 5 (one-shot) already counts only faults of the watcher's member; check 3 counted
+# every server fault, so this silence of almost 10 s was excused.
+h=H("fn-watch-persistent-silent-other-member-paused")
+h.info("watch",22,"state",50,{"state":"CONNECTED","generation":1,"member":0},51)
+h.op("watch",22,51,"add-watch",{"mode":"persistent","path":"/chaos/watch/data"},100,200)
+h.op("watch",20,50,"set",{"value":"1"},250,300)
+h.info("watch",22,"event",320,{"mode":"persistent","path":"/chaos/watch/data","type":"NodeDataChanged"},51)
+h.info("nemesis",-1,"fault",400,{"n":1,"kind":"pause","dur_ms":4600,"param":0,"delayed_ms":0,"member":2,"started_ms":0})
+h.op("watch",20,50,"set",{"value":"2"},1000,1100)
+h.info("nemesis",-1,"fault-end",5_000_000,{"n":1,"kind":"pause","dur_ms":4600,"param":0,"delayed_ms":0,"member":2,"started_ms":0})
+h.info("watch",22,"watcher-done",10_000_000,{"mode":"persistent"},51)
+h.info("watch",-1,"final",11_000_000,{"data":"2","children":0,"indices":[]})
+h.write()
+
+# barrier: the coordinator's remove is acknowledged at 1.1 s and its next create invoked only at
+# 6 s; a waiter syncs and waits from 2.0 s and gives up at 5.0 s (passed: false), CONNECTED to
+# member 0 throughout, with no fault. After the sync its server had applied the remove, and
+# nothing re-created the barrier before the wait ended: a wait that does not pass is a recipe
+# that does not let anyone through. Only passes were judged, so a barrier whose wait never
+# passed passed the checker.
+h=H("fn-barrier-wait-not-passed-while-absent")
+h.info("barrier",30,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=40)
+h.info("barrier",31,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=41)
+h.op("barrier",31,41,"create",{},100,200)
+h.op("barrier",31,41,"remove",{},1_000_000,1_100_000,result={"removed":True})
+h.op("barrier",30,40,"wait",{},2_000_000,5_000_000,result={"passed":False})
+h.op("barrier",31,41,"create",{},6_000_000,6_100_000)
+h.write()
+
+# double barrier: both members of round 0 enter within 10 µs of each other, stay CONNECTED, meet
+# no fault and no error, and both give up after 5 s without passing; the next round goes
+# through. Once all n had entered, the last one's listing saw n nodes and created the ready
+# node, which wakes everyone. Only passes were judged (too early? leaving in order? everyone
+# who passed leaves?), so a double barrier whose enter never passes passed the checker.
+h=H("fn-double-barrier-nobody-passes")
+h.info("double-barrier",34,"state",50,{"state":"CONNECTED","generation":1,"member":0},session=41)
+h.info("double-barrier",35,"state",60,{"state":"CONNECTED","generation":1,"member":1},session=42)
+h.op("double-barrier",34,41,"enter",{"n":2,"round":0},100,5_100_000,result={"passed":False})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":0},110,5_110_000,result={"passed":False})
+h.op("double-barrier",34,41,"enter",{"n":2,"round":1},5_200_000,5_400_000,result={"passed":True})
+h.op("double-barrier",35,42,"enter",{"n":2,"round":1},5_210_000,5_410_000,result={"passed":True})
+h.op("double-barrier",34,41,"leave",{"n":2,"round":1},5_600_000,5_700_000,result={"left":True})
+h.op("double-barrier",35,42,"leave",{"n":2,"round":1},5_610_000,5_710_000,result={"left":True})
+h.write()
