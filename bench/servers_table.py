@@ -10,8 +10,11 @@ the lines "<!-- servers.sh:begin -->" and "<!-- servers.sh:end -->" of the file.
 """
 import argparse
 import json
-import statistics
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from table import fmt, med, splice, spread  # noqa: E402 (bench/table.py, beside this file)
 
 BEGIN = "<!-- servers.sh:begin -->"
 END = "<!-- servers.sh:end -->"
@@ -36,28 +39,6 @@ def load(paths):
                 r["server"] = server
                 rows.append(r)
     return rows, header
-
-
-def med(rs, key):
-    vals = [r[key] for r in rs if r.get(key) is not None]
-    if not vals:
-        return None, None, None
-    return statistics.median(vals), min(vals), max(vals)
-
-
-def fmt(v):
-    if v is None:
-        return "–"
-    return "{:,.0f}".format(v) if abs(v) >= 10 else "{:.1f}".format(v)
-
-
-def spread(rs, key):
-    m, lo, hi = med(rs, key)
-    if m is None:
-        return "–"
-    if lo == hi:
-        return fmt(m)
-    return "%s (%s–%s)" % (fmt(m), fmt(lo), fmt(hi))
 
 
 def report(rows, header):
@@ -105,17 +86,6 @@ def report(rows, header):
     return "\n".join(out) + "\n"
 
 
-def splice(path, text):
-    with open(path) as f:
-        doc = f.read()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit("servers_table.py: %s has no %s ... %s section" % (path, BEGIN, END))
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(path, "w") as f:
-        f.write(head + BEGIN + "\n" + text + END + tail)
-
-
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+")
@@ -127,7 +97,7 @@ def main(argv):
         return 1
     text = report(rows, header)
     if a.splice:
-        splice(a.splice, text)
+        splice(a.splice, text, BEGIN, END)
     else:
         print(text, end="")
     return 0

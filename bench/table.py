@@ -332,15 +332,16 @@ def report(every, header=(), plots=None, level=3):
     return "\n".join(hashes + l[3:] if l.startswith("### ") else l for l in text.split("\n"))
 
 
-def splice(path, text):
+def splice(path, text, begin=BEGIN, end=END):
+    """Replaces what is between the lines `begin` and `end` of the file with `text`."""
     with open(path) as f:
         doc = f.read()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit("table.py: %s has no %s ... %s section" % (path, BEGIN, END))
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    if begin not in doc or end not in doc:
+        raise SystemExit("%s has no %s ... %s section" % (path, begin, end))
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
     with open(path, "w") as f:
-        f.write(head + BEGIN + "\n" + text + END + tail)
+        f.write(head + begin + "\n" + text + end + tail)
 
 
 def main(argv):

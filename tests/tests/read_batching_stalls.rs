@@ -11,30 +11,17 @@
 //! The fallback logs each stall at debug level; this counts them. Its own test binary: it
 //! installs the process-wide subscriber.
 
+mod common;
+
 use futures::future::join_all;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use zk_core::{Client, CreateMode};
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const TASKS: usize = 64;
 const PAIRS_PER_TASK: usize = 160;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_creates_and_deletes_in_flight_do_not_keep_stalling_read_batching() {
-    let buf = Buf::default();
+    let buf = common::LogBuf::default();
     let writer = buf.clone();
     tracing_subscriber::fmt()
         .with_env_filter("zk_core=debug")
@@ -70,7 +57,7 @@ async fn sixty_four_creates_and_deletes_in_flight_do_not_keep_stalling_read_batc
             .filter(|l| l.contains("read batching stalled"))
             .count()
     };
-    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let log = buf.text();
     let n = stalls(&log);
     let replies = 2 * TASKS * PAIRS_PER_TASK;
     // A stall is legitimate when the server (or this process) really pauses for 5 ms mid-burst,

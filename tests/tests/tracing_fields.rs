@@ -2,26 +2,13 @@
 //! its hosts, its session id), so the lines of two clients can be told apart. Its own test
 //! binary: it installs the process-wide subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use zk_core::Client;
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn log_lines_of_two_clients_carry_their_client_hosts_and_session_id() {
-    let buf = Buf::default();
+    let buf = common::LogBuf::default();
     let writer = buf.clone();
     tracing_subscriber::fmt()
         .with_env_filter("zk_core=info")
@@ -34,7 +21,7 @@ async fn log_lines_of_two_clients_carry_their_client_hosts_and_session_id() {
     let (ida, idb) = (a.session_id(), b.session_id());
     a.close().await.unwrap();
     b.close().await.unwrap();
-    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let log = buf.text();
     let port = server.addr().port();
     for id in [ida, idb] {
         let sid = format!("session_id={id:#x}");

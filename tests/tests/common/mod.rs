@@ -15,6 +15,28 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Captures the process-wide log in memory, for tests that read what was logged. Install it
+/// once per test binary (`tracing_subscriber::fmt().with_writer(move || buf.clone())`).
+#[derive(Clone, Default)]
+pub struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuf {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A fresh, unique chroot path for one test.
 pub fn unique_root(name: &str) -> String {
     format!("/t-{name}-{}", uuid::Uuid::new_v4().simple())

@@ -100,6 +100,13 @@ pub fn check_barrier(h: &History) -> CheckResult {
         })
         .collect();
     let cut_off = member_cut_off_windows(h);
+    // whether the waiter's member was cut off or paused at some moment of `[w.invoke_us, t1]`
+    let on_cut_off_member = |w: &Op, t1: u64| {
+        let members = members_during(h, "barrier", w.client, w.invoke_us, t1);
+        cut_off
+            .iter()
+            .any(|&(m, a, b)| members.contains(&m) && a <= t1 && b >= w.invoke_us)
+    };
     let faults = fault_windows(h);
     let mut passed = 0;
     let mut excused = 0;
@@ -118,11 +125,7 @@ pub fn check_barrier(h: &History) -> CheckResult {
                 .any(|&(a, b)| a <= w.invoke_us && t1 <= b)
                 && !wait_disturbed(h, &faults, w.client, w.invoke_us, t1)
             {
-                let members = members_during(h, "barrier", w.client, w.invoke_us, t1);
-                if cut_off
-                    .iter()
-                    .any(|&(m, a, b)| members.contains(&m) && a <= t1 && b >= w.invoke_us)
-                {
+                if on_cut_off_member(w, t1) {
                     excused += 1;
                     continue;
                 }
@@ -137,11 +140,7 @@ pub fn check_barrier(h: &History) -> CheckResult {
         passed += 1;
         let t1 = w.end_us();
         if !absent.iter().any(|&(a, b)| a <= t1 && b >= w.invoke_us) {
-            let members = members_during(h, "barrier", w.client, w.invoke_us, t1);
-            if cut_off
-                .iter()
-                .any(|&(m, a, b)| members.contains(&m) && a <= t1 && b >= w.invoke_us)
-            {
+            if on_cut_off_member(w, t1) {
                 excused += 1;
                 continue;
             }
