@@ -119,7 +119,8 @@ impl FaultKind {
         )
     }
 
-    fn ensemble_only(self) -> bool {
+    /// Whether the fault needs an ensemble (a leader, members to cut apart).
+    pub fn ensemble_only(self) -> bool {
         matches!(
             self,
             FaultKind::LeaderKill

@@ -74,23 +74,14 @@ fn workload_fn(
     }
 }
 
-async fn setup(zk: &Client, w: &str, rec: &Recorder) -> zk_core::Result<()> {
+async fn setup(zk: &Client, w: &str) -> zk_core::Result<()> {
     match w {
         "lock" => workload::lock::setup(zk).await,
         "semaphore" => workload::semaphore::setup(zk).await,
         "sequence" => workload::sequence::setup(zk).await,
         "election" => workload::election::setup(zk).await,
         "barrier" | "double-barrier" => Ok(()),
-        "register" => {
-            rec.info(
-                -1,
-                "register",
-                "init",
-                0,
-                json!({"value": workload::register::INIT}),
-            );
-            workload::register::setup(zk).await
-        }
+        "register" => workload::register::setup(zk).await,
         _ => workload::watch::setup(zk).await,
     }
 }
@@ -126,7 +117,7 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
     let rec = Arc::new(Recorder::new(Some(&path)).map_err(|e| format!("{}: {e}", path.display()))?);
     let admin = admin_client(&servers.connect_string()).await?;
     for w in &cfg.workloads {
-        setup(&admin, w, &rec)
+        setup(&admin, w)
             .await
             .map_err(|e| format!("setting up {w}: {e}"))?;
     }
@@ -199,6 +190,16 @@ pub async fn run(cfg: &Config, log: &(dyn Fn(&str) + Sync)) -> Result<Output, St
         "schedule": schedule.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         "clients_by_id": nets.iter().map(|(_, n)| json!({"id": n.id, "workload": n.workload})).collect::<Vec<_>>(),
     }));
+    // the register's initial value, right after the meta line (the history's first)
+    if cfg.workloads.iter().any(|w| w == "register") {
+        rec.info(
+            -1,
+            "register",
+            "init",
+            0,
+            json!({"value": workload::register::INIT}),
+        );
+    }
 
     let start = Instant::now();
     let phases = Phases {
