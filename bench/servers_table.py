@@ -9,12 +9,12 @@ each cell shows the median over rounds and the min-max. --splice replaces what i
 the lines "<!-- servers.sh:begin -->" and "<!-- servers.sh:end -->" of the file.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from table import fmt, med, splice, spread  # noqa: E402 (bench/table.py, beside this file)
+import table  # noqa: E402 (bench/table.py, beside this file)
+from table import fmt, med, splice, spread  # noqa: E402
 
 BEGIN = "<!-- servers.sh:begin -->"
 END = "<!-- servers.sh:end -->"
@@ -23,22 +23,16 @@ NAMES = {"zookeeper": "ZooKeeper 3.8", "zk-server": "zk-server"}
 
 
 def load(paths):
-    rows, header = [], []
-    for p in paths:
-        with open(p) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("# ") and not line.startswith("# FAILED"):
-                    header.append(line[2:])
-                if not line.startswith("{"):
-                    continue
-                r = json.loads(line)
-                server, _, label = r.get("label", "").partition("/")
-                if server not in SERVERS or label == "warmup":
-                    continue
-                r["server"] = server
-                rows.append(r)
-    return rows, header
+    """bench/table.py's rows and header, narrowed to this script's "<server>/<round>" labels
+    (warm-up rounds and failed-run notes left out)."""
+    every, header = table.load(paths)
+    rows = []
+    for r in every:
+        server, _, label = r.get("label", "").partition("/")
+        if server in SERVERS and label != "warmup":
+            r["server"] = server
+            rows.append(r)
+    return rows, [h for h in header if not h.startswith("FAILED")]
 
 
 def report(rows, header):
