@@ -548,8 +548,15 @@ async fn run_on(
     (zk_log, ours_log)
 }
 
-/// Asserts the transcripts are equal, showing the first line that differs.
+/// Asserts the transcripts are equal, showing the first line that differs; with
+/// `ZK_DIFF_DUMP` set, prints ZooKeeper's transcript first (and ours, when they differ).
 fn assert_same(name: &str, zk: &[String], ours: &[String]) {
+    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
+        eprintln!("{name}:\n{}", zk.join("\n"));
+        if zk != ours {
+            eprintln!("{name} (zk-server):\n{}", ours.join("\n"));
+        }
+    }
     for (i, (a, b)) in zk.iter().zip(ours).enumerate() {
         assert_eq!(
             a, b,
@@ -563,11 +570,19 @@ fn assert_same(name: &str, zk: &[String], ours: &[String]) {
     );
 }
 
+/// Runs `transcript` (address, root) on the shared ZooKeeper and on a fresh zk-server, and
+/// compares the two.
+async fn diff_on_shared(name: &str, transcript: impl AsyncFn(&str, &str) -> Vec<String>) {
+    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
+    let ours = zk_server::Server::start().await.expect("start zk-server");
+    let root = unique(name);
+    let a = transcript(&zk.connect_string(), &root).await;
+    let b = transcript(&ours.connect_string(), &root).await;
+    assert_same(name, &a, &b);
+}
+
 async fn differential(name: &str, sessions: usize, script: Vec<Step>) -> usize {
     let (zk, ours) = run_both(name, sessions, &script).await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("{name}:\n{}", zk.join("\n"));
-    }
     assert_same(name, &zk, &ours);
     script.len()
 }
@@ -961,9 +976,6 @@ async fn diff_session_expiry_by_ticks() {
         Duration::from_millis(2000),
     )
     .await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("expiry:\n{}", a.join("\n"));
-    }
     assert_same("expiry", &a, &b);
     // negotiated timeouts clamp to [2, 20] ticks; a re-attach after expiry gets the expired
     // answer
@@ -994,9 +1006,6 @@ async fn diff_session_expiry_by_ticks() {
             expired.timeout_ms, expired.session_id, expired.passwd
         ));
         logs.push(log);
-    }
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("expiry raw:\n{}", logs[0].join("\n"));
     }
     assert_same("expiry raw", &logs[0], &logs[1]);
 }
@@ -1444,9 +1453,6 @@ async fn diff_raw_wire_replies() {
             .cloned()
             .collect()
     };
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("raw:\n{}", a.join("\n"));
-    }
     assert_same("raw", &strip(&a), &strip(&b));
 }
 
@@ -1844,15 +1850,7 @@ async fn close_session_transcript(addr: &str, root: &str) -> Vec<String> {
 /// ephemerals and their parent receive.
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_close_session_events_to_itself_and_others() {
-    let zk = zk_testkit::shared_zookeeper();
-    let ours = zk_server::Server::start().await.unwrap();
-    let root = unique("close");
-    let a = close_session_transcript(&zk.connect_string(), &root).await;
-    let b = close_session_transcript(&ours.connect_string(), &root).await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("close:\n{}", a.join("\n"));
-    }
-    assert_same("close", &a, &b);
+    diff_on_shared("close", close_session_transcript).await;
 }
 
 /// `wchp` (the recipes' tests wait for a watch with it): the same paths with the same watching
@@ -2353,16 +2351,7 @@ async fn edges_transcript(addr: &str, root: &str) -> Vec<String> {
 /// container flag on create / create2, deleteContainer, `cons`' lop names, auth details.
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_raw_wire_edges() {
-    let zk = zk_testkit::shared_zookeeper(); // the reference, whatever ZK_TESTKIT_BACKEND says
-    let ours = zk_server::Server::start().await.unwrap();
-    let root = unique("edges");
-    let a = edges_transcript(&zk.connect_string(), &root).await;
-    let b = edges_transcript(&ours.connect_string(), &root).await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("edges:\n{}", a.join("\n"));
-        eprintln!("edges (zk-server):\n{}", b.join("\n"));
-    }
-    assert_same("edges", &a, &b);
+    diff_on_shared("edges", edges_transcript).await;
 }
 
 async fn alive_connections(addr: &str) -> String {
@@ -2467,9 +2456,6 @@ async fn diff_a_client_that_does_not_read() {
     let root = unique("noread");
     let a = not_reading_transcript(&zk.connect_string(), &root).await;
     let b = not_reading_transcript(&ours.connect_string(), &root).await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("noread:\n{}", a.join("\n"));
-    }
     assert_same("noread", &a, &b);
 }
 
@@ -2628,8 +2614,5 @@ async fn diff_more_four_letter_words() {
     let ours = zk_server::Server::start().await.unwrap();
     let a = more_words_transcript(&zk.connect_string()).await;
     let b = more_words_transcript(&ours.connect_string()).await;
-    if std::env::var_os("ZK_DIFF_DUMP").is_some() {
-        eprintln!("4lw more:\n{}", a.join("\n"));
-    }
     assert_same("4lw more", &a, &b);
 }
