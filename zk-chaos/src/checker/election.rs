@@ -15,6 +15,13 @@
 //!
 //! A version acknowledged to two fenced writes is noted: the server lost the first (the log's
 //! version went back), which is what makes check 1 fail without any fault of the recipe.
+//!
+//! A campaign that waited in vain is followed by a listing of the candidates' nodes (`list` →
+//! `{children}`). Check 3's violation is never excused, but it is *explained by lost writes*
+//! when a listing taken in the window names, as the lowest candidate, a node that the listing
+//! client had resigned earlier in the same session, with the resign acknowledged: a session
+//! sees its own writes, so only a server that lost the delete lists it again, and an ephemeral
+//! node of a live session stays until the session ends, blocking every candidate behind it.
 
 use super::CheckResult;
 use crate::history::{History, Outcome};
@@ -100,9 +107,10 @@ pub fn check(h: &History) -> CheckResult {
                         .is_some_and(|t| t >= healed && t <= healed + LEADER_BOUND_US)
             });
             if !led {
+                let why = blocked_by_lost_delete(&ops, healed, healed + LEADER_BOUND_US);
                 r.violation(
                     format!(
-                        "no leader within {} s after the heal",
+                        "no leader within {} s after the heal{why}",
                         LEADER_BOUND_US / 1_000_000
                     ),
                     vec![],
@@ -112,6 +120,53 @@ pub fn check(h: &History) -> CheckResult {
         }
     }
     r
+}
+
+/// The sequence number that ends a candidate node's name.
+fn sequence(name: &str) -> Option<u64> {
+    let digits = name.len() - name.bytes().rev().take_while(u8::is_ascii_digit).count();
+    name[digits..].parse().ok()
+}
+
+/// Why no candidate led in `from..=to`, when a listing shows it: the lowest candidate node is
+/// one its own client resigned (acknowledged) earlier in the listing's session.
+fn blocked_by_lost_delete(ops: &[&crate::history::Op], from: u64, to: u64) -> String {
+    let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+    for list in ops.iter().rev().filter(|o| {
+        o.op == "list"
+            && o.outcome == Outcome::Ok
+            && o.complete_us.is_some_and(|t| t >= from && t <= to)
+    }) {
+        let children = list.result.get("children").and_then(|c| c.as_array());
+        let Some(lowest) = children
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .min_by_key(|c| sequence(c))
+        else {
+            continue;
+        };
+        let resign = ops.iter().find(|o| {
+            o.op == "resign"
+                && o.outcome == Outcome::Ok
+                && o.client == list.client
+                && o.session == list.session
+                && o.session_after == list.session
+                && o.end_us() < list.invoke_us
+                && o.arg_str("guard").is_some_and(|g| name(g) == lowest)
+        });
+        if let Some(resign) = resign {
+            return format!(
+                "; explained by lost writes: client {}'s listing at {:.3} s has as its lowest \
+                 candidate {lowest}, which that client had resigned in the same session \
+                 (acknowledged at {:.3} s)",
+                list.client,
+                list.end_us() as f64 / 1e6,
+                resign.end_us() as f64 / 1e6,
+            );
+        }
+    }
+    String::new()
 }
 
 #[cfg(test)]
@@ -180,6 +235,63 @@ mod tests {
         let r = check(&b.build());
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(r.violations[0].message.contains("no leader"));
+    }
+
+    /// A leaderless window whose listing (client 1, session `list_session`) has as its lowest
+    /// node one that client 1 resigned in session 1.
+    fn leaderless_with_a_listed_resigned_node(list_session: i64) -> CheckResult {
+        let mut b = Builder::default();
+        let a = "/e/p/c1__lock__0000000007";
+        write(&mut b, a, 1, 10);
+        b.op(
+            "election",
+            1,
+            1,
+            "resign",
+            json!({ "guard": a }),
+            20,
+            Some(30),
+            Outcome::Ok,
+            json!(null),
+        );
+        b.info("nemesis", -1, "healed", 1_000_000, json!({}));
+        b.op(
+            "election",
+            1,
+            list_session,
+            "list",
+            json!({}),
+            5_000_000,
+            Some(5_000_100),
+            Outcome::Ok,
+            json!({ "children": ["c2__lock__0000000009", "c1__lock__0000000007"] }),
+        );
+        b.info("election", -1, "final", 30_000_000, json!({}));
+        check(&b.build())
+    }
+
+    #[test]
+    fn no_leader_behind_a_resigned_node_is_explained_by_lost_writes() {
+        let r = leaderless_with_a_listed_resigned_node(1);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        let m = &r.violations[0].message;
+        assert!(m.contains("no leader"), "{m}");
+        assert!(
+            m.contains("explained by lost writes: client 1's listing at 5.000 s has as its lowest candidate c1__lock__0000000007"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_resigned_node_listed_in_another_session_explains_nothing() {
+        // the resign was in session 1; a listing in session 2 may come from a server behind
+        let r = leaderless_with_a_listed_resigned_node(2);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            !r.violations[0].message.contains("explained"),
+            "{:?}",
+            r.violations
+        );
     }
 
     #[test]

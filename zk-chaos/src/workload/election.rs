@@ -22,11 +22,8 @@ pub async fn setup(zk: &Client) -> zk_core::Result<()> {
 
 /// One candidate.
 pub async fn run(mut ctx: Ctx) {
-    let election = Election::new(
-        &ctx.zk,
-        &format!("{ROOT}/election/leader"),
-        format!("c{}", ctx.id),
-    );
+    let dir = format!("{ROOT}/election/leader");
+    let election = Election::new(&ctx.zk, &dir, format!("c{}", ctx.id));
     while ctx.running() {
         let got = ctx
             .call(
@@ -37,6 +34,19 @@ pub async fn run(mut ctx: Ctx) {
             )
             .await;
         let Ok(Some(guard)) = got else {
+            if matches!(got, Ok(None)) {
+                // the campaign waited in vain: record the candidates' nodes, so that a node
+                // the server listed after acknowledging its delete (a resign) can be named as
+                // what blocked the election
+                let _ = ctx
+                    .call(
+                        "list",
+                        json!({}),
+                        ctx.zk.get_children(&dir),
+                        |c| json!({ "children": c }),
+                    )
+                    .await;
+            }
             ctx.pause(100).await;
             continue;
         };
