@@ -16,12 +16,14 @@
 //! A version acknowledged to two fenced writes is noted: the server lost the first (the log's
 //! version went back), which is what makes check 1 fail without any fault of the recipe.
 //!
-//! A campaign that waited in vain is followed by a listing of the candidates' nodes (`list` →
-//! `{children}`). Check 3's violation is never excused, but it is *explained by lost writes*
-//! when a listing taken in the window names, as the lowest candidate, a node that the listing
-//! client had resigned earlier in the same session, with the resign acknowledged: a session
-//! sees its own writes, so only a server that lost the delete lists it again, and an ephemeral
-//! node of a live session stays until the session ends, blocking every candidate behind it.
+//! A campaign that waited in vain is followed by a listing of the candidates' nodes (`sync`,
+//! then `list` → `{children}`). Check 3's violation is never excused, but it is *explained by
+//! lost writes* when a listing taken in the window names, as the lowest candidate, a node that
+//! the listing client had resigned earlier in the same session, with the resign acknowledged
+//! and its guard still held when it began (a lost guard's release may delete nothing): a
+//! session sees its own writes, so only a server that lost the delete lists it again, and an
+//! ephemeral node of a live session stays until the session ends, blocking every candidate
+//! behind it.
 
 use super::CheckResult;
 use crate::history::{History, Outcome};
@@ -138,17 +140,24 @@ fn blocked_by_lost_delete(ops: &[&crate::history::Op], from: u64, to: u64) -> St
             && o.complete_us.is_some_and(|t| t >= from && t <= to)
     }) {
         let children = list.result.get("children").and_then(|c| c.as_array());
-        let Some(lowest) = children
+        let Some((_, lowest)) = children
             .into_iter()
             .flatten()
             .filter_map(|c| c.as_str())
-            .min_by_key(|c| sequence(c))
+            .filter_map(|c| Some((sequence(c)?, c)))
+            .min()
         else {
             continue;
         };
+        if list.session == 0 || list.session_after != list.session {
+            continue;
+        }
+        // a resign that deleted the node: its guard still held it (a lost guard's release
+        // may delete nothing), in the listing's session from end to end
         let resign = ops.iter().find(|o| {
             o.op == "resign"
                 && o.outcome == Outcome::Ok
+                && o.args.get("held").and_then(|v| v.as_bool()) == Some(true)
                 && o.client == list.client
                 && o.session == list.session
                 && o.session_after == list.session
@@ -239,7 +248,7 @@ mod tests {
 
     /// A leaderless window whose listing (client 1, session `list_session`) has as its lowest
     /// node one that client 1 resigned in session 1.
-    fn leaderless_with_a_listed_resigned_node(list_session: i64) -> CheckResult {
+    fn leaderless_with_a_listed_resigned_node(list_session: i64, held: bool) -> CheckResult {
         let mut b = Builder::default();
         let a = "/e/p/c1__lock__0000000007";
         write(&mut b, a, 1, 10);
@@ -248,7 +257,7 @@ mod tests {
             1,
             1,
             "resign",
-            json!({ "guard": a }),
+            json!({ "guard": a, "held": held }),
             20,
             Some(30),
             Outcome::Ok,
@@ -264,7 +273,7 @@ mod tests {
             5_000_000,
             Some(5_000_100),
             Outcome::Ok,
-            json!({ "children": ["c2__lock__0000000009", "c1__lock__0000000007"] }),
+            json!({ "children": ["c2__lock__0000000009", "leftover", "c1__lock__0000000007"] }),
         );
         b.info("election", -1, "final", 30_000_000, json!({}));
         check(&b.build())
@@ -272,7 +281,7 @@ mod tests {
 
     #[test]
     fn no_leader_behind_a_resigned_node_is_explained_by_lost_writes() {
-        let r = leaderless_with_a_listed_resigned_node(1);
+        let r = leaderless_with_a_listed_resigned_node(1, true);
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         let m = &r.violations[0].message;
         assert!(m.contains("no leader"), "{m}");
@@ -285,7 +294,19 @@ mod tests {
     #[test]
     fn a_resigned_node_listed_in_another_session_explains_nothing() {
         // the resign was in session 1; a listing in session 2 may come from a server behind
-        let r = leaderless_with_a_listed_resigned_node(2);
+        let r = leaderless_with_a_listed_resigned_node(2, true);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            !r.violations[0].message.contains("explained"),
+            "{:?}",
+            r.violations
+        );
+    }
+
+    #[test]
+    fn a_resign_of_a_lost_guard_explains_nothing() {
+        // a lost guard's release may delete nothing: its node listed again is no lost write
+        let r = leaderless_with_a_listed_resigned_node(1, false);
         assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
         assert!(
             !r.violations[0].message.contains("explained"),

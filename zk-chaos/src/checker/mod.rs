@@ -265,6 +265,19 @@ pub(crate) mod testutil {
         }
 
         pub fn info(&mut self, workload: &str, client: i64, op: &str, t: u64, args: Value) {
+            self.info_in(workload, client, 0, op, t, args);
+        }
+
+        /// An info event recorded in `session`.
+        pub fn info_in(
+            &mut self,
+            workload: &str,
+            client: i64,
+            session: i64,
+            op: &str,
+            t: u64,
+            args: Value,
+        ) {
             self.next += 1;
             self.events.push(Event {
                 kind: Kind::Info,
@@ -277,7 +290,7 @@ pub(crate) mod testutil {
                 outcome: None,
                 result: Value::Null,
                 error: None,
-                session: 0,
+                session,
             });
         }
 

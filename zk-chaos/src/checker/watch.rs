@@ -43,6 +43,11 @@ fn watcher_done(h: &History, client: i64) -> Option<u64> {
 /// as missing.
 pub const EVENT_SLACK_US: u64 = 3_000_000;
 
+/// How long after a `CONNECTED` in its session a persistent watch may still be unregistered
+/// on the new server (the client's SetWatches is on its way): writes invoked later must be
+/// heard.
+pub const RESUBSCRIBE_US: u64 = 1_000_000;
+
 /// When the watcher could not be expected to hear anything: from each of its non-CONNECTED
 /// state changes and stream ends (to the next event or registration), and every fault that
 /// holds its traffic: a blackhole or delay on it; a pause, kill, leader kill or partition of
@@ -120,6 +125,35 @@ fn silences(
             .filter(|e| e.args.get("mode").and_then(|v| v.as_str()) == Some(mode))
             .map(|e| e.t_us),
     );
+    // a reconnect in the session of the watch's registration re-registers it (SetWatches),
+    // so from RESUBSCRIBE_US after the CONNECTED the watcher hears writes again: without this
+    // anchor, a watcher never heard from after a reconnect (a client that does not
+    // re-register persistent watches) would never be judged
+    let regs: Vec<(u64, i64)> = ops
+        .iter()
+        .filter(|o| o.client == client && o.op == "add-watch" && o.outcome == Outcome::Ok)
+        .filter_map(|o| Some((o.complete_us?, o.session_after)))
+        .collect();
+    let ended: Vec<u64> = h
+        .infos_of("watch")
+        .filter(|e| e.client == client && e.op == "watch-ended")
+        .map(|e| e.t_us)
+        .collect();
+    for e in h
+        .infos_of("watch")
+        .filter(|e| e.client == client && e.op == "state")
+    {
+        if e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED") {
+            continue;
+        }
+        let Some(&(reg, session)) = regs.iter().rev().find(|(t, _)| *t <= e.t_us) else {
+            continue;
+        };
+        if session == 0 || session != e.session || ended.iter().any(|&t| t > reg && t <= e.t_us) {
+            continue;
+        }
+        anchors.push(e.t_us + RESUBSCRIBE_US);
+    }
     anchors.sort_unstable();
     // the member the watcher was connected to (its last CONNECTED), by time: a server fault
     // deafens it only on that member (see `deaf_windows_on`); a reconnect elsewhere is
@@ -354,7 +388,8 @@ pub fn check(h: &History) -> CheckResult {
             "create" => {
                 if let Some(i) = o.arg_i64("child") {
                     create_outcome.insert(i, (o.outcome, o.id));
-                    create_invoked.insert(i, o.invoke_us);
+                    let t = create_invoked.entry(i).or_insert(o.invoke_us);
+                    *t = (*t).min(o.invoke_us);
                 }
             }
             "set" if o.outcome != Outcome::Fail => sets += 1,
@@ -431,12 +466,23 @@ pub fn check(h: &History) -> CheckResult {
                 let _ = id;
                 continue;
             }
-            // the watcher records an event when its task gets to it, which can be after a
-            // reconnect although the event came before the disconnect: the connection that
-            // delivered e-{a} is known only to have been up at some time after its create was
-            // invoked
-            let from = create_invoked.get(&a).map_or(t0, |&c| c.min(t0));
-            let disconnected = disc.iter().any(|&t| t >= from && t <= t1);
+            // the watcher records an event when its task gets to it: when the task was blocked
+            // in a poke (a read of its own) across a disconnect, an event recorded after the
+            // reconnect may have come before the disconnect (but not before its create was
+            // invoked), so that disconnect separates the two events too
+            let created = create_invoked.get(&a).copied().unwrap_or(t0);
+            let disconnected = disc.iter().any(|&d| {
+                (d >= t0 && d <= t1)
+                    || (d >= created
+                        && d < t0
+                        && ops.iter().any(|o| {
+                            o.client == *client
+                                && o.op == "poke"
+                                && o.invoke_us <= d
+                                && o.end_us() >= d
+                                && o.end_us() <= t0
+                        }))
+            });
             if disconnected {
                 continue;
             }
@@ -710,10 +756,28 @@ mod tests {
     fn an_event_recorded_after_a_reconnect_may_have_come_before_it() {
         let mut b = Builder::default();
         creates(&mut b, 4); // e-i invoked at 10 i
+                            // watcher 1 was blocked in a poke from 65 to 95, across its disconnect
+        b.op(
+            "watch",
+            1,
+            1,
+            "poke",
+            json!({"path": "/w"}),
+            65,
+            Some(95),
+            Outcome::Ok,
+            json!(null),
+        );
         b.info("watch", 1, "state", 70, json!({"state": "SUSPENDED"}));
         b.info("watch", 1, "state", 80, json!({"state": "CONNECTED"}));
         event(&mut b, 1, 100, 0);
         event(&mut b, 1, 110, 3);
+        // watcher 3: the same disconnect, but no poke held its task: e-0 was recorded on
+        // arrival, after the reconnect, and e-1, e-2 are missing on that one connection
+        b.info("watch", 3, "state", 70, json!({"state": "SUSPENDED"}));
+        b.info("watch", 3, "state", 80, json!({"state": "CONNECTED"}));
+        event(&mut b, 3, 100, 0);
+        event(&mut b, 3, 110, 3);
         // a disconnect before e-1 was even created (at 10): one connection from e-1 to e-3,
         // and e-2 is missing
         b.info("watch", 2, "state", 5, json!({"state": "SUSPENDED"}));
@@ -721,11 +785,15 @@ mod tests {
         event(&mut b, 2, 100, 1);
         event(&mut b, 2, 110, 3);
         let r = check(&b.build());
-        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        let flagged: Vec<&str> = r.violations.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(flagged.len(), 2, "{flagged:?}");
         assert!(
-            r.violations[0].message.contains("watcher 2"),
-            "{:?}",
-            r.violations
+            flagged.iter().any(|m| m.contains("watcher 2")),
+            "{flagged:?}"
+        );
+        assert!(
+            flagged.iter().any(|m| m.contains("watcher 3")),
+            "{flagged:?}"
         );
     }
 
@@ -768,6 +836,76 @@ mod tests {
             } else {
                 assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
                 assert!(r.violations[0].message.contains("went silent"));
+            }
+        }
+    }
+
+    /// A recursive watcher registered in session 1 reconnects in the same session and is never
+    /// heard from again: the client did not re-register its watch. In a new session the watch
+    /// is gone with the old one (its stream ends), so nothing is expected.
+    #[test]
+    fn a_persistent_watch_silent_after_a_reconnect_in_its_session_is_flagged() {
+        for session in [1, 2] {
+            let mut b = Builder::default();
+            b.op(
+                "watch",
+                1,
+                1,
+                "add-watch",
+                json!({"path": "/w", "mode": "recursive"}),
+                5,
+                Some(8),
+                Outcome::Ok,
+                json!(null),
+            );
+            b.op(
+                "watch",
+                0,
+                7,
+                "create",
+                json!({"child": 0}),
+                10,
+                Some(20),
+                Outcome::Ok,
+                json!(null),
+            );
+            event(&mut b, 1, 100, 0);
+            b.info_in(
+                "watch",
+                1,
+                1,
+                "state",
+                500_000,
+                json!({"state": "SUSPENDED"}),
+            );
+            b.info_in(
+                "watch",
+                1,
+                session,
+                "state",
+                600_000,
+                json!({"state": "CONNECTED"}),
+            );
+            for i in 1..3u64 {
+                b.op(
+                    "watch",
+                    0,
+                    7,
+                    "create",
+                    json!({"child": i}),
+                    i * 2_000_000,
+                    Some(i * 2_000_000 + 5),
+                    Outcome::Ok,
+                    json!(null),
+                );
+            }
+            b.info("watch", 1, "watcher-done", 10_000_000, json!({}));
+            let r = check(&b.build());
+            if session == 1 {
+                assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+                assert!(r.violations[0].message.contains("went silent"));
+            } else {
+                assert!(r.violations.is_empty(), "{:?}", r.violations);
             }
         }
     }

@@ -4,7 +4,7 @@ use super::{Ctx, ROOT};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
-use zk_core::{Client, CreateMode, Error, Op, OpResult};
+use zk_core::{Client, CreateMode, Error, Op, OpResult, State};
 use zk_recipes::{Election, Guard};
 
 fn log_path() -> String {
@@ -34,17 +34,16 @@ pub async fn run(mut ctx: Ctx) {
             )
             .await;
         let Ok(Some(guard)) = got else {
-            if matches!(got, Ok(None)) {
-                // the campaign waited in vain: record the candidates' nodes, so that a node
-                // the server listed after acknowledging its delete (a resign) can be named as
-                // what blocked the election
+            if matches!(got, Ok(None)) && ctx.zk.state() == State::Connected {
+                // the campaign waited in vain: record the candidates' nodes (after a sync), so
+                // that a node the server listed after acknowledging its delete (a resign) can
+                // be named as what blocked the election
+                let list = async {
+                    ctx.zk.sync(&dir).await?;
+                    ctx.zk.get_children(&dir).await
+                };
                 let _ = ctx
-                    .call(
-                        "list",
-                        json!({}),
-                        ctx.zk.get_children(&dir),
-                        |c| json!({ "children": c }),
-                    )
+                    .call("list", json!({}), list, |c| json!({ "children": c }))
                     .await;
             }
             ctx.pause(100).await;
@@ -70,9 +69,12 @@ pub async fn run(mut ctx: Ctx) {
             ctx.pause(60).await;
         }
         let _ = ctx
-            .call("resign", json!({ "guard": g }), guard.release(), |_| {
-                Value::Null
-            })
+            .call(
+                "resign",
+                json!({ "guard": g, "held": guard.is_held() }),
+                guard.release(),
+                |_| Value::Null,
+            )
             .await;
         ctx.pause(50).await;
     }
