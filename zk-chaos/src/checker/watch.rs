@@ -401,11 +401,13 @@ pub fn check(h: &History) -> CheckResult {
     let mut recursive: BTreeMap<i64, Vec<(u64, i64, u64)>> = BTreeMap::new();
     let mut persistent: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
     let mut disconnects: HashMap<i64, Vec<u64>> = HashMap::new();
+    let mut connects: HashMap<i64, Vec<u64>> = HashMap::new();
     for e in h.infos_of("watch") {
         match e.op.as_str() {
             "state" if e.args.get("state").and_then(|v| v.as_str()) != Some("CONNECTED") => {
                 disconnects.entry(e.client).or_default().push(e.t_us);
             }
+            "state" => connects.entry(e.client).or_default().push(e.t_us),
             "event" => {
                 let mode = e.args.get("mode").and_then(|v| v.as_str()).unwrap_or("");
                 let ty = e.args.get("type").and_then(|v| v.as_str()).unwrap_or("");
@@ -471,17 +473,26 @@ pub fn check(h: &History) -> CheckResult {
             // reconnect may have come before the disconnect (but not before its create was
             // invoked), so that disconnect separates the two events too
             let created = create_invoked.get(&a).copied().unwrap_or(t0);
+            let conn = connects.get(client).map(Vec::as_slice).unwrap_or(&[]);
             let disconnected = disc.iter().any(|&d| {
-                (d >= t0 && d <= t1)
-                    || (d >= created
-                        && d < t0
-                        && ops.iter().any(|o| {
-                            o.client == *client
-                                && o.op == "poke"
-                                && o.invoke_us <= d
-                                && o.end_us() >= d
-                                && o.end_us() <= t0
-                        }))
+                if d >= t0 {
+                    return d <= t1;
+                }
+                if d < created {
+                    return false;
+                }
+                // e-{a} was recorded after the disconnect but before any reconnect: it came on
+                // the old connection (the state and the event are recorded by two tasks)
+                let not_yet_back = !conn.iter().any(|&c| c > d && c <= t0);
+                // or the watcher task was held in a poke across the disconnect
+                let held_in_poke = ops.iter().any(|o| {
+                    o.client == *client
+                        && o.op == "poke"
+                        && o.invoke_us <= d
+                        && o.end_us() >= d
+                        && o.end_us() <= t0
+                });
+                not_yet_back || held_in_poke
             });
             if disconnected {
                 continue;
@@ -778,6 +789,12 @@ mod tests {
         b.info("watch", 3, "state", 80, json!({"state": "CONNECTED"}));
         event(&mut b, 3, 100, 0);
         event(&mut b, 3, 110, 3);
+        // watcher 4: e-0 recorded a moment after the SUSPENDED (two tasks record them), before
+        // the next CONNECTED: it came on the old connection (seen in a seed-201 run)
+        b.info("watch", 4, "state", 99, json!({"state": "SUSPENDED"}));
+        event(&mut b, 4, 100, 0);
+        b.info("watch", 4, "state", 105, json!({"state": "CONNECTED"}));
+        event(&mut b, 4, 110, 3);
         // a disconnect before e-1 was even created (at 10): one connection from e-1 to e-3,
         // and e-2 is missing
         b.info("watch", 2, "state", 5, json!({"state": "SUSPENDED"}));
