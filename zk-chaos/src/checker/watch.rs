@@ -709,18 +709,23 @@ mod tests {
 
     fn creates(b: &mut Builder, n: i64) {
         for i in 0..n {
-            b.op(
-                "watch",
-                0,
-                1,
-                "create",
-                json!({"child": i}),
-                (i as u64) * 10,
-                Some(i as u64 * 10 + 5),
-                Outcome::Ok,
-                json!(null),
-            );
+            create_at(b, 1, i as u64, (i as u64) * 10, i as u64 * 10 + 5);
         }
+    }
+
+    /// The writer's (client 0) acknowledged create of `e-i`, in `session`, from `t0` to `t1`.
+    fn create_at(b: &mut Builder, session: i64, i: u64, t0: u64, t1: u64) {
+        b.op(
+            "watch",
+            0,
+            session,
+            "create",
+            json!({ "child": i }),
+            t0,
+            Some(t1),
+            Outcome::Ok,
+            json!(null),
+        );
     }
 
     fn event(b: &mut Builder, client: i64, t: u64, i: i64) {
@@ -818,30 +823,10 @@ mod tests {
     fn silent_watch_is_flagged_unless_it_was_deaf() {
         for deaf in [false, true] {
             let mut b = Builder::default();
-            b.op(
-                "watch",
-                0,
-                1,
-                "create",
-                json!({"child": 0}),
-                10,
-                Some(20),
-                Outcome::Ok,
-                json!(null),
-            );
+            create_at(&mut b, 1, 0, 10, 20);
             event(&mut b, 1, 100, 0);
             for i in 1..3u64 {
-                b.op(
-                    "watch",
-                    0,
-                    1,
-                    "create",
-                    json!({"child": i}),
-                    i * 1_000_000,
-                    Some(i * 1_000_000 + 5),
-                    Outcome::Ok,
-                    json!(null),
-                );
+                create_at(&mut b, 1, i, i * 1_000_000, i * 1_000_000 + 5);
             }
             if deaf {
                 b.info("watch", 1, "state", 500_000, json!({"state": "SUSPENDED"}));
@@ -875,17 +860,7 @@ mod tests {
                 Outcome::Ok,
                 json!(null),
             );
-            b.op(
-                "watch",
-                0,
-                7,
-                "create",
-                json!({"child": 0}),
-                10,
-                Some(20),
-                Outcome::Ok,
-                json!(null),
-            );
+            create_at(&mut b, 7, 0, 10, 20);
             event(&mut b, 1, 100, 0);
             b.info_in(
                 "watch",
@@ -904,17 +879,7 @@ mod tests {
                 json!({"state": "CONNECTED"}),
             );
             for i in 1..3u64 {
-                b.op(
-                    "watch",
-                    0,
-                    7,
-                    "create",
-                    json!({"child": i}),
-                    i * 2_000_000,
-                    Some(i * 2_000_000 + 5),
-                    Outcome::Ok,
-                    json!(null),
-                );
+                create_at(&mut b, 7, i, i * 2_000_000, i * 2_000_000 + 5);
             }
             b.info("watch", 1, "watcher-done", 10_000_000, json!({}));
             let r = check(&b.build());
@@ -983,17 +948,7 @@ mod tests {
     #[test]
     fn stale_or_backwards_snapshots_are_flagged() {
         let mut b = Builder::default();
-        b.op(
-            "watch",
-            0,
-            1,
-            "create",
-            json!({"child": 0}),
-            10,
-            Some(20),
-            Outcome::Ok,
-            json!(null),
-        );
+        create_at(&mut b, 1, 0, 10, 20);
         b.info(
             "watch",
             4,
